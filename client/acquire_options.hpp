@@ -1,0 +1,38 @@
+// The flags and behaviour `guard` and `lock` share: --ttl, --wait, --timeout,
+// nested holds inherited through LOKT_LOCK_NAME/LOKT_LOCK_ID, and the live
+// "waiting for ..." line on a terminal.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "backend.hpp"
+#include "cli_context.hpp"
+
+namespace lokt::client {
+
+struct AcquireFlags {
+    std::string name;
+    std::string ttl;
+    bool wait = false;
+    std::string timeout;
+};
+
+void add_acquire_flags(CLI::App& command, AcquireFlags& flags);
+
+struct AcquirePlan {
+    AcquireSpec spec;
+    WaitOptions wait;
+};
+
+// Validates the flags into a plan (usage errors for bad names and durations).
+Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder);
+
+// Acquires through the backend, showing the live waiting line on a terminal.
+Result<AcquireResult> acquire_with_progress(Backend& backend, const AcquirePlan& plan, bool quiet);
+
+// The error for a refusal (held, frozen, timeout, unsupported).
+Error refusal_error(const Refusal& refusal);
+
+}  // namespace lokt::client

@@ -1,0 +1,52 @@
+// What every client command sees: one interface over the lock operations, with
+// an implementation per way of reaching them (the files directly, or loktd).
+// It is chosen once at start; commands never ask which one they have.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lock_engine.hpp"
+
+namespace lokt::client {
+
+struct WaitOptions {
+    bool wait = false;
+    Nanoseconds timeout = std::chrono::minutes(10);
+};
+
+// Progress of a waiting acquire, for the live line on a terminal.
+struct WaitProgress {
+    Refusal refusal;                       // what blocks us now
+    Nanoseconds waited{};                  // since we started waiting
+    std::optional<std::size_t> position;   // place in the queue, when known
+};
+using WaitObserver = std::function<void(const WaitProgress&)>;
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string_view kind() const = 0;  // "files" or "daemon"
+    virtual const LockStore& store() const = 0;
+
+    // Acquires, waiting if asked; a refusal after waiting has code timeout.
+    virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
+                                          const WaitObserver& observer) = 0;
+    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) = 0;
+    virtual Result<void> release(const std::string& name, const std::string& lock_id) = 0;
+    virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
+
+    virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;
+    virtual Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) = 0;
+    virtual Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) = 0;
+    virtual Result<LockRecord> unfreeze(const std::string& name, bool force) = 0;
+
+    virtual Result<LockView> inspect(const std::string& name) = 0;
+    virtual Result<std::vector<LockView>> list(bool prune) = 0;
+    virtual Result<std::vector<FreezeView>> list_freezes() = 0;
+};
+
+}  // namespace lokt::client

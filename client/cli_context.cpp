@@ -1,0 +1,69 @@
+// See cli_context.hpp.
+#include "cli_context.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "file_backend.hpp"
+#include "sys_error.hpp"
+
+namespace lokt::client {
+
+const Identity& CliContext::identity() {
+    if (!m_identity) m_identity = current_identity();
+    return *m_identity;
+}
+
+Result<LockRoot> CliContext::root() {
+    if (m_root) return *m_root;
+    std::error_code ec;
+    const auto cwd = std::filesystem::current_path(ec);
+    if (ec) return sys_error("cannot determine", "the current directory", ec.value());
+    auto found = discover_lock_root(cwd, std::getenv("LOKT_ROOT"));
+    if (!found) return found;
+    m_root = found.value();
+    if (m_options.verbose) {
+        std::fprintf(stderr, "lokt: root %s (from %s), backend files\n", m_root->path.c_str(),
+                     std::string(to_string(m_root->source)).c_str());
+    }
+    return *m_root;
+}
+
+Result<Backend*> CliContext::backend(bool read_only) {
+    if (m_backend) return m_backend.get();
+    auto where = root();
+    if (!where) return where.take_error();
+    auto store = LockStore::open(where->path, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);
+    if (!store) return store.take_error();
+    m_backend = std::make_unique<FileBackend>(LockEngine(std::move(store.value()), identity()));
+    return m_backend.get();
+}
+
+int report(const Error& error) {
+    std::fprintf(stderr, "error: %s\n", error.message.c_str());
+    return exit_code_for(error.code);
+}
+
+void warn(const std::string& message) { std::fprintf(stderr, "warning: %s\n", message.c_str()); }
+
+int report_json(const Error& error) {
+    nlohmann::ordered_json out;
+    out["error"] = {{"code", std::string(to_string(error.code))}, {"message", error.message}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return report(error);
+}
+
+Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag) {
+    auto parsed = parse_duration(text);
+    if (!parsed) return make_error(ErrorCode::usage, std::string(flag) + ": " + parsed.error().message);
+    if (*parsed < std::chrono::seconds(1)) {
+        return make_error(ErrorCode::usage, std::string(flag) + ": \"" + text + "\" is shorter than the minimum of 1s");
+    }
+    return parsed;
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,46 @@
+// What every command needs and nothing more: who we are, where the lock root
+// is, the backend chosen for this run, and the one way lokt prints things.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backend.hpp"
+#include "identity.hpp"
+#include "lock_root.hpp"
+#include "result.hpp"
+
+namespace lokt::client {
+
+struct GlobalOptions {
+    bool verbose = false;
+};
+
+class CliContext {
+public:
+    explicit CliContext(GlobalOptions options) : m_options(options) {}
+
+    const GlobalOptions& options() const { return m_options; }
+    const Identity& identity();
+    Result<LockRoot> root();
+    // Opens the backend; read_only commands never create the root.
+    Result<Backend*> backend(bool read_only);
+
+private:
+    GlobalOptions m_options;
+    std::optional<Identity> m_identity;
+    std::optional<LockRoot> m_root;
+    std::unique_ptr<Backend> m_backend;
+};
+
+// "error: <message>" on stderr; returns the exit status for the code.
+int report(const Error& error);
+void warn(const std::string& message);
+// For --json commands: the error as JSON on stdout as well as text on stderr.
+int report_json(const Error& error);
+
+// Duration flags: a usage error (exit 64) when malformed; TTLs must be >= 1 s.
+Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag);
+
+}  // namespace lokt::client

@@ -1,0 +1,151 @@
+// `lokt doctor [--json]`: checks that locking can work here: the root and its
+// permissions, the filesystem, the clock, identity, and leftover state.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <lokt/build_info.hpp>
+#include <memory>
+
+#include "commands.hpp"
+#include "json_views.hpp"
+#include "sys_error.hpp"
+
+namespace lokt::client {
+namespace {
+
+enum class Verdict { ok, warn, fail };
+
+struct Check {
+    std::string name;
+    Verdict verdict;
+    std::string detail;
+};
+
+const char* word(Verdict v) { return v == Verdict::ok ? "ok" : v == Verdict::warn ? "warn" : "fail"; }
+
+std::string filesystem_name(long type) {
+    switch (static_cast<unsigned long>(type)) {
+        case 0xEF53: return "ext4";
+        case 0x01021994: return "tmpfs";
+        case 0x58465342: return "xfs";
+        case 0x9123683E: return "btrfs";
+        case 0x794C7630: return "overlayfs";
+        case 0x6969: return "nfs";
+        case 0xFF534D42: return "cifs";
+        case 0x517B: return "smb";
+        case 0x65735546: return "fuse";
+        case 0x2FC12FC1: return "zfs";
+        default: return "unknown";
+    }
+}
+
+std::vector<Check> run_checks(CliContext& cli) {
+    std::vector<Check> checks;
+    auto root = cli.root();
+    if (!root) {
+        checks.push_back({"root", Verdict::fail, root.error().message});
+        return checks;
+    }
+    const auto& path = root->path;
+    checks.push_back({"root", Verdict::ok, path.string() + " (from " + std::string(to_string(root->source)) + ")"});
+
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        checks.push_back({"permissions", Verdict::ok, "the root does not exist yet; the first lock creates it (mode 0700)"});
+    } else if (!S_ISDIR(info.st_mode)) {
+        checks.push_back({"permissions", Verdict::fail, path.string() + " is not a directory"});
+        return checks;
+    } else if (info.st_uid != ::geteuid()) {
+        checks.push_back({"permissions", Verdict::fail, path.string() + " belongs to uid " + std::to_string(info.st_uid)});
+    } else if (::access(path.c_str(), W_OK | X_OK) != 0) {
+        checks.push_back({"permissions", Verdict::fail, "cannot write to " + path.string()});
+    } else if ((info.st_mode & 077) != 0) {
+        char mode[16];
+        std::snprintf(mode, sizeof mode, "%04o", info.st_mode & 07777);
+        checks.push_back({"permissions", Verdict::warn, path.string() + " has mode " + mode + "; 0700 keeps other users out"});
+    } else {
+        checks.push_back({"permissions", Verdict::ok, "owned by you, mode 0700"});
+    }
+
+    // The filesystem of the root, or of the nearest existing parent.
+    std::filesystem::path probe = path;
+    while (!probe.empty() && ::stat(probe.c_str(), &info) != 0) probe = probe.parent_path();
+    struct statfs fs {};
+    if (::statfs(probe.c_str(), &fs) == 0) {
+        const std::string name = filesystem_name(fs.f_type);
+        const bool network = name == "nfs" || name == "cifs" || name == "smb" || name == "fuse";
+        checks.push_back({"filesystem", network ? Verdict::warn : Verdict::ok,
+                          network ? name + ": lokt relies on atomic link(2) and flock(2), which network filesystems may not honour"
+                                  : name});
+    }
+
+    // The clock: the filesystem's idea of now should match ours.
+    if (::access(path.c_str(), W_OK) == 0) {
+        const std::string temp = (path / (".doctor." + std::to_string(::getpid()))).string();
+        UniqueFd fd(::open(temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+        if (fd) {
+            struct stat made {};
+            ::fstat(fd.get(), &made);
+            ::unlink(temp.c_str());
+            const auto skew = std::chrono::abs(std::chrono::system_clock::now() -
+                                               std::chrono::system_clock::from_time_t(made.st_mtime));
+            const bool bad = skew > std::chrono::seconds(2);
+            checks.push_back({"clock", bad ? Verdict::warn : Verdict::ok,
+                              bad ? "file times differ from this clock by " + format_duration(skew) + "; TTLs will be misjudged"
+                                  : "wall clock " + format_rfc3339_seconds(wall_now()) + " agrees with the filesystem"});
+        }
+    }
+
+    const Identity& me = cli.identity();
+    checks.push_back({"identity", me.owner_explicit ? Verdict::ok : Verdict::warn,
+                      owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
+
+    if (auto backend = cli.backend(true)) {
+        checks.push_back({"backend", Verdict::ok, std::string((*backend)->kind()) + " (no daemon in this build)"});
+        if (auto locks = (*backend)->list(false)) {
+            std::size_t live = 0, stale = 0, corrupt = 0;
+            for (const auto& view : *locks) {
+                if (view.state == HoldState::live) ++live;
+                else if (is_stale(view.state)) ++stale;
+                else if (view.state == HoldState::corrupt) ++corrupt;
+            }
+            const Verdict v = corrupt > 0 || stale > 0 ? Verdict::warn : Verdict::ok;
+            std::string detail = std::to_string(live) + " held, " + std::to_string(stale) + " stale, " + std::to_string(corrupt) + " corrupt";
+            if (v == Verdict::warn) detail += " (lokt status --prune-expired, lokt unlock NAME --break-stale)";
+            checks.push_back({"locks", v, detail});
+        }
+    }
+    checks.push_back({"version", Verdict::ok, std::string("lokt ") + k_version + " (build " + k_build_id + ")"});
+    return checks;
+}
+
+int run_doctor(CliContext& cli, bool json) {
+    const auto checks = run_checks(cli);
+    bool failed = false;
+    for (const auto& check : checks) failed = failed || check.verdict == Verdict::fail;
+    if (json) {
+        nlohmann::ordered_json out;
+        out["ok"] = !failed;
+        out["checks"] = nlohmann::ordered_json::array();
+        for (const auto& check : checks) {
+            out["checks"].push_back({{"name", check.name}, {"status", word(check.verdict)}, {"detail", check.detail}});
+        }
+        std::printf("%s\n", out.dump(2).c_str());
+    } else {
+        for (const auto& check : checks) std::printf("%-5s %-12s %s\n", word(check.verdict), check.name.c_str(), check.detail.c_str());
+    }
+    return failed ? 1 : 0;
+}
+
+}  // namespace
+
+void add_doctor_command(CLI::App& app, CommandEnv env) {
+    auto json = std::make_shared<bool>(false);
+    auto* command = app.add_subcommand("doctor", "Check the setup: root, permissions, filesystem, clock");
+    command->add_flag("--json", *json, "Print JSON");
+    command->callback([env, json] { *env.exit_status = run_doctor(*env.cli, *json); });
+}
+
+}  // namespace lokt::client

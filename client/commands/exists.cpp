@@ -1,0 +1,30 @@
+// `lokt exists NAME`: silent; exit 0 if held by a live holder, 3 if not.
+#include <memory>
+
+#include "commands.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+int run_exists(CliContext& cli, const std::string& name) {
+    if (auto valid = validate_lock_name(name); !valid) return report(valid.error());
+    auto backend = cli.backend(true);
+    if (!backend) return report(backend.error());
+    auto view = (*backend)->inspect(name);
+    if (!view) return report(view.error());
+    const bool held = view->state == HoldState::live || view->state == HoldState::being_written ||
+                      view->state == HoldState::unsupported;
+    return held ? 0 : exit_code_for(ErrorCode::not_found);
+}
+
+}  // namespace
+
+void add_exists_command(CLI::App& app, CommandEnv env) {
+    auto name = std::make_shared<std::string>();
+    auto* command = app.add_subcommand("exists", "Exit 0 if a lock is held by a live holder, 3 if not (prints nothing)");
+    command->add_option("name", *name, "Lock name")->required();
+    command->callback([env, name] { *env.exit_status = run_exists(*env.cli, *name); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,39 @@
+// `lokt freeze NAME --ttl D`: block every guard and lock of NAME for D.
+// A TTL is required, so a forgotten freeze cannot block agents forever.
+#include <memory>
+
+#include "commands.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct FreezeFlags {
+    std::string name;
+    std::string ttl;
+};
+
+int run_freeze(CliContext& cli, const FreezeFlags& flags) {
+    if (auto valid = validate_lock_name(flags.name); !valid) return report(valid.error());
+    if (flags.ttl.empty()) return report(make_error(ErrorCode::usage, "freeze needs --ttl: a freeze must end by itself"));
+    auto ttl = parse_ttl(flags.ttl, "--ttl");
+    if (!ttl) return report(ttl.error());
+    auto backend = cli.backend(false);
+    if (!backend) return report(backend.error());
+    auto frozen = (*backend)->freeze(flags.name, *ttl);
+    if (!frozen) return report(frozen.error());
+    std::printf("lock \"%s\" frozen until %s\n", flags.name.c_str(), format_rfc3339_seconds(*frozen->expiry()).c_str());
+    return 0;
+}
+
+}  // namespace
+
+void add_freeze_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<FreezeFlags>();
+    auto* command = app.add_subcommand("freeze", "Block every guard and lock of a name for a while");
+    command->add_option("name", flags->name, "Lock name")->required();
+    command->add_option("--ttl", flags->ttl, "How long the freeze lasts (required)");
+    command->callback([env, flags] { *env.exit_status = run_freeze(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,84 @@
+// `lokt guard NAME [--ttl D] [--wait [--timeout D]] -- CMD...`: acquire, run CMD,
+// release however CMD ends; exit as CMD did.
+#include <memory>
+
+#include "acquire_options.hpp"
+#include "commands.hpp"
+#include "guarded_child.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct GuardFlags {
+    AcquireFlags acquire;
+    std::string on_lost = "terminate";
+};
+
+int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::string>& command) {
+    if (command.empty()) return report(make_error(ErrorCode::usage, "guard needs a command after \"--\", e.g. lokt guard build -- make"));
+    auto plan = plan_acquire(flags.acquire, Binding::guard, cli.identity());
+    if (!plan) return report(plan.error());
+    auto backend = cli.backend(false);
+    if (!backend) return report(backend.error());
+    Backend& store = **backend;
+
+    auto acquired = acquire_with_progress(store, *plan, false);
+    if (!acquired) return report(acquired.error());
+    if (!acquired->granted()) return report(refusal_error(acquired->refusal));
+
+    const LockRecord hold = acquired->record;
+    ChildSpec child;
+    child.argv = command;
+    if (acquired->outcome == AcquireResult::Outcome::nested) {
+        // Inside a guard of this very lock: run under the outer hold, release nothing.
+        return run_guarded_child(child).exit_status;
+    }
+    child.extra_env = {{"LOKT_LOCK_NAME", hold.name}, {"LOKT_LOCK_ID", hold.lock_id}};
+    if (hold.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*hold.fence));
+    child.terminate_on_lost = flags.on_lost == "terminate";
+    if (plan->spec.ttl) {
+        const Nanoseconds ttl = *plan->spec.ttl;
+        child.heartbeat_interval = ttl / 2;
+        child.heartbeat = [&store, &hold, ttl, &child] {
+            auto renewed = store.renew(hold.name, hold.lock_id, ttl);
+            if (renewed) return true;
+            if (renewed.error().code != ErrorCode::lost) {
+                warn("cannot renew lock \"" + hold.name + "\": " + renewed.error().message);
+                return true;  // try again at the next beat; the TTL still covers us
+            }
+            report(renewed.error());
+            store.record_lost(hold.name, hold.lock_id, renewed.error().message);
+            if (child.terminate_on_lost) {
+                std::fprintf(stderr, "error: stopping the command: it is no longer protected by lock \"%s\"\n",
+                             hold.name.c_str());
+            }
+            return false;
+        };
+    }
+
+    const ChildOutcome outcome = run_guarded_child(child);
+    int status = outcome.exit_status;
+    if (outcome.lost) return status != 0 && !child.terminate_on_lost ? status : 1;
+    if (auto released = store.release(hold.name, hold.lock_id); !released) {
+        report(released.error());
+        if (released.error().code == ErrorCode::lost) {
+            store.record_lost(hold.name, hold.lock_id, released.error().message);
+            return status != 0 ? status : 1;
+        }
+    }
+    return status;
+}
+
+}  // namespace
+
+void add_guard_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<GuardFlags>();
+    auto* command = app.add_subcommand("guard", "Acquire a lock, run a command, release it when the command ends");
+    add_acquire_flags(*command, flags->acquire);
+    command->add_option("--on-lost", flags->on_lost, "If the lock is lost mid-command: terminate it (default) or warn")
+        ->check(CLI::IsMember({"terminate", "warn"}));
+    command->footer("Usage: lokt guard NAME [--ttl D] [--wait [--timeout D]] -- COMMAND [ARGS...]");
+    command->callback([env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,63 @@
+// `lokt lock NAME [--ttl D] [--wait [--timeout D]] [--json]`: acquire and return.
+// With a TTL the hold lasts until unlock or expiry, across shells; without one
+// it lasts as long as the process that ran lokt (the shell or script).
+#include <unistd.h>
+
+#include <memory>
+
+#include "acquire_options.hpp"
+#include "commands.hpp"
+#include "json_views.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct LockFlags {
+    AcquireFlags acquire;
+    bool json = false;
+};
+
+int run_lock(CliContext& cli, const LockFlags& flags) {
+    auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
+    const Binding binding = flags.acquire.ttl.empty() ? Binding::process : Binding::ttl;
+    const Identity holder = identity_for_process(cli.identity(), ::getppid());
+    auto plan = plan_acquire(flags.acquire, binding, holder);
+    if (!plan) return fail(plan.error());
+    auto backend = cli.backend(false);
+    if (!backend) return fail(backend.error());
+
+    auto acquired = acquire_with_progress(**backend, *plan, flags.json);
+    if (!acquired) return fail(acquired.error());
+    if (!acquired->granted()) return fail(refusal_error(acquired->refusal));
+
+    const LockRecord& hold = acquired->record;
+    const char* outcome = acquired->outcome == AcquireResult::Outcome::acquired    ? "acquired"
+                          : acquired->outcome == AcquireResult::Outcome::refreshed ? "refreshed"
+                                                                                   : "nested";
+    if (flags.json) {
+        auto json = lock_record_json(hold);
+        json["outcome"] = outcome;
+        std::printf("%s\n", json.dump(2).c_str());
+        return 0;
+    }
+    std::string line = std::string("lock \"") + hold.name + "\" " + outcome;
+    if (auto expiry = hold.expiry()) {
+        line += ", expires " + format_rfc3339_seconds(*expiry);
+    } else if (acquired->outcome != AcquireResult::Outcome::nested) {
+        line += ", held while pid " + std::to_string(hold.pid) + " lives";
+    }
+    std::printf("%s\n", line.c_str());
+    return 0;
+}
+
+}  // namespace
+
+void add_lock_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<LockFlags>();
+    auto* command = app.add_subcommand("lock", "Acquire a lock and keep it after this command returns");
+    add_acquire_flags(*command, flags->acquire);
+    command->add_flag("--json", flags->json, "Print the lock as JSON");
+    command->callback([env, flags] { *env.exit_status = run_lock(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,147 @@
+// `lokt status [NAME] [--json] [--prune-expired]`: the holds and freezes of this
+// root, or one lock in detail.
+#include <algorithm>
+#include <memory>
+
+#include "commands.hpp"
+#include "duration.hpp"
+#include "json_views.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct StatusFlags {
+    std::string name;
+    bool json = false;
+    bool prune_expired = false;
+};
+
+std::string expires_text(const LockRecord& record, WallTime now) {
+    auto expiry = record.expiry();
+    if (!expiry) return "-";
+    if (*expiry <= now) return "expired";
+    return format_duration(*expiry - now);
+}
+
+std::string holder_text(const LockView& view) {
+    if (view.stored.kind == StoredRecord::Kind::record) return owner_at_host(view.stored.record.owner, view.stored.record.host);
+    if (view.stored.kind == StoredRecord::Kind::being_written) return "(being written)";
+    return "(corrupt: " + view.stored.problem + ")";
+}
+
+void print_table(const std::vector<LockView>& locks, const std::vector<FreezeView>& freezes, WallTime now) {
+    if (locks.empty()) {
+        std::printf("no locks held\n");
+    } else {
+        std::size_t name_width = 4, holder_width = 6;
+        for (const auto& view : locks) {
+            name_width = std::max(name_width, view.name.size());
+            holder_width = std::max(holder_width, holder_text(view).size());
+        }
+        std::string out;
+        out.reserve(locks.size() * 96);
+        char line[1024];
+        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width),
+                      "HOLDER", "PID", "AGE", "EXPIRES IN", "STATE");
+        out += line;
+        for (const auto& view : locks) {
+            const bool has_record = view.stored.kind == StoredRecord::Kind::record;
+            const LockRecord& r = view.stored.record;
+            std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), view.name.c_str(),
+                          int(holder_width), holder_text(view).c_str(), has_record ? std::to_string(r.pid).c_str() : "-",
+                          has_record ? format_duration(now - r.acquired).c_str() : "-",
+                          has_record ? expires_text(r, now).c_str() : "-", std::string(to_string(view.state)).c_str());
+            out += line;
+        }
+        std::fwrite(out.data(), 1, out.size(), stdout);
+    }
+    for (const auto& freeze : freezes) {
+        std::printf("frozen: %s by %s until %s\n", freeze.name.c_str(),
+                    owner_at_host(freeze.record.owner, freeze.record.host).c_str(),
+                    freeze.record.expiry() ? format_rfc3339_seconds(*freeze.record.expiry()).c_str() : "lifted");
+    }
+}
+
+void print_detail(const LockView& view, WallTime now) {
+    std::printf("lock \"%s\": %s\n", view.name.c_str(), std::string(to_string(view.state)).c_str());
+    if (view.stored.kind == StoredRecord::Kind::record) {
+        const LockRecord& r = view.stored.record;
+        std::printf("  holder:    %s (pid %lld, agent %s)\n", owner_at_host(r.owner, r.host).c_str(),
+                    static_cast<long long>(r.pid), r.agent_id.c_str());
+        std::printf("  lock id:   %s\n", r.lock_id.c_str());
+        std::printf("  acquired:  %s (%s ago)\n", format_rfc3339_seconds(r.acquired).c_str(),
+                    format_duration(now - r.acquired).c_str());
+        if (auto expiry = r.expiry()) {
+            std::printf("  expires:   %s (in %s, ttl %llds)\n", format_rfc3339_seconds(*expiry).c_str(),
+                        expires_text(r, now).c_str(), static_cast<long long>(r.ttl_sec));
+        }
+        if (r.bound_to) {
+            const char* rule = *r.bound_to == Binding::guard ? "the guard process"
+                               : *r.bound_to == Binding::ttl ? "its TTL (until unlock or expiry)"
+                                                             : "the process that ran lokt lock";
+            std::printf("  bound to:  %s\n", rule);
+        }
+        if (r.fence) std::printf("  fence:     %llu\n", static_cast<unsigned long long>(*r.fence));
+    } else if (!view.stored.problem.empty()) {
+        std::printf("  problem:   %s\n", view.stored.problem.c_str());
+    }
+    if (view.freeze) {
+        std::printf("  frozen:    by %s until %s\n", owner_at_host(view.freeze->owner, view.freeze->host).c_str(),
+                    format_rfc3339_seconds(*view.freeze->expiry()).c_str());
+    }
+}
+
+int run_status(CliContext& cli, const StatusFlags& flags) {
+    auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
+    auto backend = cli.backend(true);
+    if (!backend) return fail(backend.error());
+    const WallTime now = wall_now();
+
+    if (!flags.name.empty()) {
+        if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
+        auto view = (*backend)->inspect(flags.name);
+        if (!view) return fail(view.error());
+        if (view->state == HoldState::absent && !view->freeze) {
+            return fail(make_error(ErrorCode::not_found, "lock \"" + flags.name + "\" is not held"));
+        }
+        if (flags.json) {
+            std::printf("%s\n", lock_view_json(*view, now).dump(2).c_str());
+        } else {
+            print_detail(*view, now);
+        }
+        return 0;
+    }
+
+    auto locks = (*backend)->list(flags.prune_expired);
+    if (!locks) return fail(locks.error());
+    auto freezes = (*backend)->list_freezes();
+    if (!freezes) return fail(freezes.error());
+    if (flags.json) {
+        nlohmann::ordered_json json;
+        json["root"] = (*backend)->store().root().string();
+        json["locks"] = nlohmann::ordered_json::array();
+        for (const auto& view : *locks) json["locks"].push_back(lock_view_json(view, now));
+        json["freezes"] = nlohmann::ordered_json::array();
+        for (const auto& freeze : *freezes) json["freezes"].push_back(freeze_json(freeze.name, freeze.record));
+        const std::string text = json.dump(2);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fputc('\n', stdout);
+    } else {
+        print_table(*locks, *freezes, now);
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<StatusFlags>();
+    auto* command = app.add_subcommand("status", "List held locks and freezes, or show one lock");
+    command->add_option("name", flags->name, "Show only this lock, in detail");
+    command->add_flag("--json", flags->json, "Print JSON");
+    command->add_flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
+    command->callback([env, flags] { *env.exit_status = run_status(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,35 @@
+// `lokt unfreeze NAME [--force]`: lift a freeze (someone else's only with --force).
+#include <memory>
+
+#include "commands.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct UnfreezeFlags {
+    std::string name;
+    bool force = false;
+};
+
+int run_unfreeze(CliContext& cli, const UnfreezeFlags& flags) {
+    if (auto valid = validate_lock_name(flags.name); !valid) return report(valid.error());
+    auto backend = cli.backend(true);
+    if (!backend) return report(backend.error());
+    auto lifted = (*backend)->unfreeze(flags.name, flags.force);
+    if (!lifted) return report(lifted.error());
+    std::printf("lock \"%s\" unfrozen\n", flags.name.c_str());
+    return 0;
+}
+
+}  // namespace
+
+void add_unfreeze_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<UnfreezeFlags>();
+    auto* command = app.add_subcommand("unfreeze", "Lift a freeze");
+    command->add_option("name", flags->name, "Lock name")->required();
+    command->add_flag("--force", flags->force, "Lift a freeze made by someone else");
+    command->callback([env, flags] { *env.exit_status = run_unfreeze(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,83 @@
+// `lokt unlock NAME [--break-stale | --force]`, `lokt unlock --owner O | --all [--json]`.
+#include <memory>
+
+#include "commands.hpp"
+#include "json_views.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct UnlockFlags {
+    std::string name;
+    bool break_stale = false;
+    bool force = false;
+    std::string owner;
+    bool all = false;
+    bool json = false;
+};
+
+int run_unlock(CliContext& cli, const UnlockFlags& flags) {
+    auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
+    const int selectors = (!flags.name.empty() ? 1 : 0) + (!flags.owner.empty() ? 1 : 0) + (flags.all ? 1 : 0);
+    if (selectors != 1) {
+        return fail(make_error(ErrorCode::usage, "unlock needs exactly one of: a lock name, --owner O, --all"));
+    }
+    if (flags.break_stale && flags.force) return fail(make_error(ErrorCode::usage, "--break-stale and --force exclude each other"));
+    if (flags.name.empty() && flags.break_stale) return fail(make_error(ErrorCode::usage, "--break-stale needs a lock name"));
+
+    if (!flags.name.empty()) {
+        if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
+        auto backend = cli.backend(true);
+        if (!backend) return fail(backend.error());
+        const UnlockMode mode = flags.force ? UnlockMode::force : flags.break_stale ? UnlockMode::break_stale : UnlockMode::owner;
+        auto removed = (*backend)->unlock(flags.name, mode);
+        if (!removed) return fail(removed.error());
+        const char* verb = mode == UnlockMode::owner ? "released" : mode == UnlockMode::force ? "force-broke" : "broke stale";
+        if (flags.json) {
+            nlohmann::ordered_json json;
+            json["name"] = flags.name;
+            json["action"] = verb;
+            json["released"] = nlohmann::ordered_json::array({flags.name});
+            if (!removed->name.empty()) json["previous_holder"] = lock_record_json(*removed);
+            std::printf("%s\n", json.dump(2).c_str());
+        } else {
+            std::string line = std::string(verb) + " lock \"" + flags.name + "\"";
+            if (mode != UnlockMode::owner && !removed->name.empty()) {
+                line += " (held by " + owner_at_host(removed->owner, removed->host) + ", pid " + std::to_string(removed->pid) + ")";
+            }
+            std::printf("%s\n", line.c_str());
+        }
+        return 0;
+    }
+
+    auto backend = cli.backend(true);
+    if (!backend) return fail(backend.error());
+    auto removed = (*backend)->unlock_many(flags.owner, flags.force);
+    if (!removed) return fail(removed.error());
+    if (flags.json) {
+        nlohmann::ordered_json json;
+        json["released"] = *removed;
+        std::printf("%s\n", json.dump(2).c_str());
+    } else {
+        for (const auto& name : *removed) std::printf("released lock \"%s\"\n", name.c_str());
+        std::printf("%zu lock%s released\n", removed->size(), removed->size() == 1 ? "" : "s");
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_unlock_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<UnlockFlags>();
+    auto* command = app.add_subcommand("unlock", "Release a lock (yours), or break a stale or stuck one");
+    command->add_option("name", flags->name, "Lock name");
+    command->add_flag("--break-stale", flags->break_stale, "Remove only if stale (TTL elapsed or holder dead)");
+    command->add_flag("--force", flags->force, "Remove whoever holds it (break-glass)");
+    command->add_option("--owner", flags->owner, "Release every lock held by this owner");
+    command->add_flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
+    command->add_flag("--json", flags->json, "Print the result as JSON");
+    command->callback([env, flags] { *env.exit_status = run_unlock(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,124 @@
+// `lokt why NAME [--json]`: why NAME cannot be acquired now, and what to do.
+// Exit 0 when an acquire would succeed, 2 when it would not.
+#include <memory>
+
+#include "commands.hpp"
+#include "duration.hpp"
+#include "json_views.hpp"
+#include "lock_name.hpp"
+
+namespace lokt::client {
+namespace {
+
+struct WhyFlags {
+    std::string name;
+    bool json = false;
+};
+
+struct Explanation {
+    bool acquirable = true;
+    std::string summary;
+    std::vector<std::string> reasons;
+    std::vector<std::string> suggestions;
+};
+
+Explanation explain(const LockView& view, WallTime now, const Identity& me) {
+    Explanation e;
+    const std::string& name = view.name;
+    const std::string quoted = "\"" + name + "\"";
+    const LockRecord& r = view.stored.record;
+    switch (view.state) {
+        case HoldState::absent:
+            e.summary = "lock " + quoted + " is free";
+            break;
+        case HoldState::live:
+            e.acquirable = false;
+            e.summary = "lock " + quoted + " is held by " + describe_holder(r, now);
+            if (r.host == me.host) e.reasons.push_back("the holder's process " + std::to_string(r.pid) + " is alive on this host");
+            else e.reasons.push_back("the holder is on another host (" + r.host + "); its liveness cannot be checked from here");
+            if (auto expiry = r.expiry()) {
+                e.reasons.push_back("its TTL runs until " + format_rfc3339_seconds(*expiry) + " (in " +
+                                    format_duration(*expiry - now) + ")");
+            } else {
+                e.reasons.push_back("it has no TTL: it lasts as long as the holder's process");
+            }
+            if (r.owner == me.owner && !(r.owner_explicit && me.owner_explicit)) {
+                e.reasons.push_back("the owner name matches yours, but without LOKT_OWNER set on both sides two processes are never the same holder");
+            }
+            e.suggestions.push_back("wait for it: lokt guard " + name + " --wait --timeout 10m -- COMMAND");
+            e.suggestions.push_back("see its history: lokt audit --name " + name + " --since 1h");
+            e.suggestions.push_back("if the holder is stuck, a human may break it: lokt unlock " + name + " --force");
+            break;
+        case HoldState::expired:
+        case HoldState::dead_holder:
+            e.summary = "lock " + quoted + " is stale (" +
+                        (view.state == HoldState::expired ? std::string("its TTL has elapsed") : std::string("its holder's process is gone")) +
+                        "); the next acquire takes it over";
+            e.suggestions.push_back("remove it now: lokt unlock " + name + " --break-stale");
+            break;
+        case HoldState::corrupt:
+            e.summary = "lock " + quoted + " has a corrupt lock file (" + view.stored.problem + "); the next acquire removes it";
+            e.suggestions.push_back("remove it now: lokt unlock " + name + " --break-stale");
+            break;
+        case HoldState::being_written:
+            e.acquirable = false;
+            e.summary = "lock " + quoted + " is being created by another process";
+            e.suggestions.push_back("look again in a moment: lokt status " + name);
+            break;
+        case HoldState::unsupported:
+            e.acquirable = false;
+            e.summary = "lock " + quoted + " was written by a newer lokt (file version " + std::to_string(r.version) + ")";
+            e.suggestions.push_back("use the newer lokt, or break it: lokt unlock " + name + " --force");
+            break;
+    }
+    if (view.freeze) {
+        e.acquirable = false;
+        const std::string until = format_rfc3339_seconds(*view.freeze->expiry());
+        e.reasons.insert(e.reasons.begin(), "it is frozen until " + until + " by " +
+                                                owner_at_host(view.freeze->owner, view.freeze->host));
+        if (view.state == HoldState::absent) e.summary = "lock " + quoted + " is frozen until " + until;
+        e.suggestions.push_back("lift the freeze (if it is yours): lokt unfreeze " + name);
+    }
+    if (e.acquirable) e.suggestions.insert(e.suggestions.begin(), "acquire it: lokt guard " + name + " -- COMMAND");
+    return e;
+}
+
+int run_why(CliContext& cli, const WhyFlags& flags) {
+    auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
+    if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
+    auto backend = cli.backend(true);
+    if (!backend) return fail(backend.error());
+    auto view = (*backend)->inspect(flags.name);
+    if (!view) return fail(view.error());
+    const WallTime now = wall_now();
+    const Explanation e = explain(*view, now, cli.identity());
+    if (flags.json) {
+        nlohmann::ordered_json json;
+        json["name"] = flags.name;
+        json["acquirable"] = e.acquirable;
+        json["state"] = to_string(view->state);
+        json["summary"] = e.summary;
+        if (view->stored.kind == StoredRecord::Kind::record) json["holder"] = lock_record_json(view->stored.record);
+        if (view->freeze) json["freeze"] = freeze_json(flags.name, *view->freeze);
+        json["reasons"] = e.reasons;
+        json["suggestions"] = e.suggestions;
+        std::printf("%s\n", json.dump(2).c_str());
+    } else {
+        std::printf("%s\n", e.summary.c_str());
+        for (const auto& reason : e.reasons) std::printf("  because %s\n", reason.c_str());
+        for (const auto& suggestion : e.suggestions) std::printf("  try: %s\n", suggestion.c_str());
+    }
+    return e.acquirable ? 0 : exit_code_for(ErrorCode::held);
+}
+
+}  // namespace
+
+void add_why_command(CLI::App& app, CommandEnv env) {
+    auto flags = std::make_shared<WhyFlags>();
+    auto* command = app.add_subcommand("why", "Explain why a lock cannot be acquired now");
+    command->add_option("name", flags->name, "Lock name")->required();
+    command->add_flag("--json", flags->json, "Print JSON");
+    command->callback([env, flags] { *env.exit_status = run_why(*env.cli, *flags); });
+}
+
+}  // namespace lokt::client

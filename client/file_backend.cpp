@@ -1,0 +1,66 @@
+// See file_backend.hpp: acquiring with --wait without a daemon.
+#include "file_backend.hpp"
+
+#include <algorithm>
+
+#include "release_watcher.hpp"
+
+namespace lokt::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Even with events we look again this often, in case a change was invisible to
+// inotify (another filesystem, another host's holder).
+constexpr milliseconds k_recheck_interval{1000};
+
+milliseconds until_wall(WallTime when) {
+    const auto left = when - wall_now();
+    return std::max(milliseconds(1), std::chrono::ceil<milliseconds>(left));
+}
+
+}  // namespace
+
+Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait,
+                                           const WaitObserver& observer) {
+    if (!wait.wait) return m_engine.try_acquire(spec);
+
+    // Watch before the first attempt so a release between attempt and sleep is not missed.
+    ReleaseWatcher watcher(m_engine.store().root(), spec.name);
+    const auto started = Clock::now();
+    const auto deadline = started + wait.timeout;
+    AcquireSpec attempt = spec;
+    for (;;) {
+        auto result = m_engine.try_acquire(attempt);
+        if (!result || result->granted()) return result;
+        attempt.audit_denial = false;  // one `deny` per wait, not one per look
+
+        const Refusal& refusal = result->refusal;
+        const auto now = Clock::now();
+        if (now >= deadline) {
+            AcquireResult timed_out = std::move(result.value());
+            timed_out.refusal.code = ErrorCode::timeout;
+            timed_out.refusal.message = "timed out after " + format_duration(wait.timeout) + " waiting: " +
+                                        refusal.message;
+            return timed_out;
+        }
+        if (observer) observer(WaitProgress{refusal, now - started, std::nullopt});
+
+        milliseconds sleep = std::chrono::ceil<milliseconds>(deadline - now);
+        sleep = std::min(sleep, k_recheck_interval);
+        if (refusal.holder) {
+            const LockRecord& holder = *refusal.holder;
+            if (auto expiry = holder.expiry()) sleep = std::min(sleep, until_wall(*expiry));
+            if (holder.host == m_engine.actor().host && holder.bound_to != Binding::ttl) {
+                watcher.watch_process(static_cast<pid_t>(holder.pid));
+            }
+        }
+        if (refusal.freeze) {
+            if (auto expiry = refusal.freeze->expiry()) sleep = std::min(sleep, until_wall(*expiry));
+        }
+        watcher.wait(sleep);
+    }
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,41 @@
+// The backend that works directly on the lock root's files, with no daemon.
+// Waiting is event-driven: inotify on locks/ and freezes/, a pidfd on the holder.
+#pragma once
+
+#include "backend.hpp"
+
+namespace lokt::client {
+
+class FileBackend final : public Backend {
+public:
+    explicit FileBackend(LockEngine engine) : m_engine(std::move(engine)) {}
+
+    std::string_view kind() const override { return "files"; }
+    const LockStore& store() const override { return m_engine.store(); }
+
+    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
+                                  const WaitObserver& observer) override;
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
+        return m_engine.renew(name, lock_id, ttl);
+    }
+    Result<void> release(const std::string& name, const std::string& lock_id) override {
+        return m_engine.release(name, lock_id);
+    }
+    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
+        m_engine.record_lost(name, lock_id, detail);
+    }
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
+    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override {
+        return m_engine.unlock_many(owner, force);
+    }
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) override { return m_engine.freeze(name, ttl); }
+    Result<LockRecord> unfreeze(const std::string& name, bool force) override { return m_engine.unfreeze(name, force); }
+    Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
+    Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }
+    Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
+
+private:
+    LockEngine m_engine;
+};
+
+}  // namespace lokt::client

@@ -1,0 +1,99 @@
+// lokt: the command-line client. Parses the command line and hands it to one
+// command; the only place (with the commands' own error paths) that turns a
+// failure into an exit status.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli_context.hpp"
+#include "commands/commands.hpp"
+
+namespace {
+
+// Everything after the first "--" is guard's command, passed through untouched.
+struct SplitArguments {
+    std::vector<std::string> before;
+    std::vector<std::string> after;
+    bool had_dashes = false;
+};
+
+SplitArguments split_at_dashes(int argc, char** argv) {
+    SplitArguments split;
+    for (int i = 0; i < argc; ++i) {
+        if (!split.had_dashes && std::string_view(argv[i]) == "--") {
+            split.had_dashes = true;
+            continue;
+        }
+        (split.had_dashes ? split.after : split.before).emplace_back(argv[i]);
+    }
+    return split;
+}
+
+std::string first_command_word(const std::vector<std::string>& args) {
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        if (!args[i].empty() && args[i][0] != '-') return args[i];
+    }
+    return "";
+}
+
+int usage_error(const std::string& message, const std::string& command) {
+    std::string text = message;
+    if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    std::fprintf(stderr, "error: %s\nrun 'lokt %s--help' for usage\n", text.c_str(),
+                 command.empty() ? "" : (command + " ").c_str());
+    return lokt::exit_code_for(lokt::ErrorCode::usage);
+}
+
+int run(int argc, char** argv) {
+    SplitArguments split = split_at_dashes(argc, argv);
+    const std::string command = first_command_word(split.before);
+    if (split.had_dashes && command != "guard") {
+        return usage_error("\"--\" is only used by guard, before the command to run", command);
+    }
+
+    CLI::App app{"lokt: named locks for agents sharing a repository"};
+    app.name("lokt");
+    app.require_subcommand(1);
+    lokt::client::GlobalOptions options;
+    app.add_flag("-v,--verbose", options.verbose, "Say which root and backend are used");
+    lokt::client::CliContext cli(options);
+    int exit_status = 0;
+    const lokt::client::CommandEnv env{&cli, &exit_status, &split.after};
+    lokt::client::add_guard_command(app, env);
+    lokt::client::add_lock_command(app, env);
+    lokt::client::add_unlock_command(app, env);
+    lokt::client::add_status_command(app, env);
+    lokt::client::add_exists_command(app, env);
+    lokt::client::add_why_command(app, env);
+    lokt::client::add_freeze_command(app, env);
+    lokt::client::add_unfreeze_command(app, env);
+    lokt::client::add_audit_command(app, env);
+    lokt::client::add_doctor_command(app, env);
+    lokt::client::add_version_command(app, env);
+
+    std::vector<char*> parse_argv;
+    for (auto& arg : split.before) parse_argv.push_back(arg.data());
+    try {
+        app.parse(static_cast<int>(parse_argv.size()), parse_argv.data());
+    } catch (const CLI::CallForHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::CallForAllHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::ParseError& error) {
+        return usage_error(error.what(), command);
+    }
+    return exit_status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "error: internal: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,38 @@
+// Sleeps until something that could let a waiting acquire through happens: the
+// lock or freeze file of the name changes (inotify), or the holder process
+// exits (pidfd). Falls back to short polls only where those are unavailable.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "unique_fd.hpp"
+
+namespace lokt::client {
+
+class ReleaseWatcher {
+public:
+    // Watches root/locks and root/freezes for changes to NAME.json.
+    ReleaseWatcher(const std::filesystem::path& root, const std::string& name);
+
+    // Also wake when this process exits (replaces any earlier holder).
+    void watch_process(pid_t pid);
+    // Blocks until an event for the name, the holder's exit, or the timeout.
+    // Returns false on timeout.
+    bool wait(std::chrono::milliseconds timeout);
+    bool event_driven() const { return m_inotify.valid(); }
+
+private:
+    bool drain_inotify();
+
+    std::string m_file_name;
+    UniqueFd m_inotify;
+    UniqueFd m_pidfd;
+    pid_t m_watched_pid = 0;
+};
+
+}  // namespace lokt::client

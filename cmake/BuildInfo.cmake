@@ -1,0 +1,20 @@
+# The version comes from project(); the build id is the commit when the source
+# is a git checkout (read from files, no git needed), else "unknown".
+set(LOKT_BUILD_ID "unknown")
+set(_head "${CMAKE_SOURCE_DIR}/.git/HEAD")
+if(EXISTS "${_head}")
+  file(READ "${_head}" _head_text)
+  string(STRIP "${_head_text}" _head_text)
+  if(_head_text MATCHES "^ref: (.*)$")
+    set(_ref "${CMAKE_SOURCE_DIR}/.git/${CMAKE_MATCH_1}")
+    if(EXISTS "${_ref}")
+      file(READ "${_ref}" _head_text)
+      string(STRIP "${_head_text}" _head_text)
+    endif()
+  endif()
+  if(_head_text MATCHES "^[0-9a-f]+$")
+    string(SUBSTRING "${_head_text}" 0 12 LOKT_BUILD_ID)
+  endif()
+endif()
+configure_file("${CMAKE_SOURCE_DIR}/common/build_info.hpp.in"
+               "${CMAKE_BINARY_DIR}/generated/lokt/build_info.hpp" @ONLY)

@@ -1,0 +1,207 @@
+// See audit_log.hpp.
+#include "audit_log.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "sys_error.hpp"
+
+namespace lokt {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The timestamp of a line as we write it ({"ts":"...",...}) without a full parse.
+std::optional<WallTime> quick_timestamp(std::string_view line) {
+    constexpr std::string_view prefix = "{\"ts\":\"";
+    if (line.starts_with(prefix)) {
+        const auto end = line.find('"', prefix.size());
+        if (end != std::string_view::npos) return parse_rfc3339(line.substr(prefix.size(), end - prefix.size()));
+    }
+    auto parsed = parse_audit_line(line);
+    if (!parsed) return std::nullopt;
+    return parsed->ts;
+}
+
+std::size_t next_line_start(std::string_view text, std::size_t pos) {
+    const auto newline = text.find('\n', pos);
+    return newline == std::string_view::npos ? text.size() : newline + 1;
+}
+
+std::string_view line_at(std::string_view text, std::size_t start) {
+    const auto newline = text.find('\n', start);
+    return text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start);
+}
+
+}  // namespace
+
+AuditEvent make_audit_event(std::string_view event, std::string_view name, const Identity& actor) {
+    AuditEvent e;
+    e.ts = wall_now();
+    e.event = event;
+    e.name = name;
+    e.owner = actor.owner;
+    e.host = actor.host;
+    e.pid = actor.pid;
+    e.agent_id = actor.agent_id;
+    return e;
+}
+
+std::string serialize_audit_event(const AuditEvent& e) {
+    Json json;
+    json["ts"] = format_rfc3339(e.ts);
+    json["event"] = e.event;
+    json["name"] = e.name;
+    if (!e.lock_id.empty()) json["lock_id"] = e.lock_id;
+    if (!e.owner.empty()) json["owner"] = e.owner;
+    if (!e.host.empty()) json["host"] = e.host;
+    if (e.pid != 0) json["pid"] = e.pid;
+    if (!e.agent_id.empty()) json["agent_id"] = e.agent_id;
+    if (e.ttl_sec != 0) json["ttl_sec"] = e.ttl_sec;
+    if (!e.extra_json.empty()) {
+        Json extra = Json::parse(e.extra_json, nullptr, false);
+        if (extra.is_object() && !extra.empty()) json["extra"] = std::move(extra);
+    }
+    return json.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+}
+
+std::optional<AuditEvent> parse_audit_line(std::string_view line) {
+    Json json = Json::parse(line.begin(), line.end(), nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return std::nullopt;
+    AuditEvent e;
+    auto ts = json.find("ts");
+    if (ts == json.end() || !ts->is_string()) return std::nullopt;
+    auto time = parse_rfc3339(ts->get<std::string>());
+    if (!time) return std::nullopt;
+    e.ts = *time;
+    auto string_field = [&](const char* key, std::string& out) {
+        if (auto it = json.find(key); it != json.end() && it->is_string()) out = it->get<std::string>();
+    };
+    auto int_field = [&](const char* key, std::int64_t& out) {
+        if (auto it = json.find(key); it != json.end() && it->is_number_integer()) out = it->get<std::int64_t>();
+    };
+    string_field("event", e.event);
+    string_field("name", e.name);
+    string_field("lock_id", e.lock_id);
+    string_field("owner", e.owner);
+    string_field("host", e.host);
+    string_field("agent_id", e.agent_id);
+    int_field("pid", e.pid);
+    int_field("ttl_sec", e.ttl_sec);
+    if (auto it = json.find("extra"); it != json.end() && it->is_object()) e.extra_json = it->dump();
+    if (e.event.empty()) return std::nullopt;
+    return e;
+}
+
+Result<void> AuditWriter::append(const AuditEvent& event) {
+    if (!m_fd) {
+        m_fd.reset(::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
+        if (!m_fd) return sys_error("cannot open", m_path.string(), errno);
+        struct stat info {};
+        if (::fstat(m_fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+            m_fd.reset();
+            return make_error(ErrorCode::io, "cannot write " + m_path.string() + ": not a regular file");
+        }
+    }
+    std::string line;
+    struct stat info {};
+    if (::fstat(m_fd.get(), &info) == 0 && info.st_size > 0) {
+        char last = '\n';
+        const int reader = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (reader >= 0) {
+            if (::pread(reader, &last, 1, info.st_size - 1) != 1) last = '\n';
+            ::close(reader);
+        }
+        if (last != '\n') line.push_back('\n');
+    }
+    line += serialize_audit_event(event);
+    line.push_back('\n');
+    const ssize_t wrote = ::write(m_fd.get(), line.data(), line.size());
+    if (wrote < 0) return sys_error("cannot append to", m_path.string(), errno);
+    if (static_cast<std::size_t>(wrote) != line.size()) {
+        return make_error(ErrorCode::io, "cannot append to " + m_path.string() + ": short write (disk full?)");
+    }
+    return {};
+}
+
+std::size_t find_first_at_or_after(std::string_view text, WallTime since) {
+    // Invariant: every line starting before lo is earlier than since; the line
+    // starting at hi (or the end) is at or after it.
+    std::size_t lo = 0;
+    std::size_t hi = text.size();
+    while (lo < hi) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        std::size_t probe = mid == 0 ? 0 : next_line_start(text, mid - 1);
+        if (probe >= hi) {
+            // No line starts in [mid, hi): step over the line at lo instead.
+            auto ts = quick_timestamp(line_at(text, lo));
+            if (ts && *ts >= since) return lo;
+            lo = next_line_start(text, lo);
+            continue;
+        }
+        auto ts = quick_timestamp(line_at(text, probe));
+        if (!ts || *ts < since) {
+            lo = next_line_start(text, probe);
+        } else {
+            hi = probe;
+        }
+    }
+    return lo;
+}
+
+bool audit_event_matches(const AuditEvent& event, const AuditQuery& query) {
+    if (query.since && event.ts < *query.since) return false;
+    if (!query.name.empty() && event.name != query.name) return false;
+    return true;
+}
+
+Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit,
+                                      const AuditQuery& query,
+                                      const std::function<void(std::string_view, const AuditEvent&)>& visit) {
+    if (limit == 0) return std::size_t{0};
+    void* mapped = ::mmap(nullptr, limit, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapped == MAP_FAILED) return sys_error("cannot map", display_path, errno);
+    ::madvise(mapped, limit, MADV_SEQUENTIAL);
+    const std::string_view text(static_cast<const char*>(mapped), limit);
+
+    std::size_t pos = query.since ? find_first_at_or_after(text, *query.since) : 0;
+    std::string needle;
+    if (!query.name.empty()) needle = Json(query.name).dump();  // a cheap pre-filter before parsing
+    while (pos < text.size()) {
+        const std::size_t end = next_line_start(text, pos);
+        std::string_view line = text.substr(pos, end - pos);
+        if (line.back() != '\n') break;  // a line still being written: leave it for later
+        pos = end;
+        line.remove_suffix(1);
+        if (line.empty()) continue;
+        if (!needle.empty() && line.find(needle) == std::string_view::npos) continue;
+        auto event = parse_audit_line(line);
+        if (!event || !audit_event_matches(*event, query)) continue;
+        visit(line, *event);
+    }
+    ::munmap(mapped, limit);
+    return pos;
+}
+
+Result<void> read_audit(const std::filesystem::path& log_path, const AuditQuery& query,
+                        const std::function<void(std::string_view, const AuditEvent&)>& visit) {
+    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) return {};
+        return sys_error("cannot open", log_path.string(), errno);
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", log_path.string(), errno);
+    if (!S_ISREG(info.st_mode)) return make_error(ErrorCode::io, "cannot read " + log_path.string() + ": not a regular file");
+    auto done = read_audit_prefix(fd.get(), log_path.string(), static_cast<std::size_t>(info.st_size), query, visit);
+    if (!done) return done.take_error();
+    return {};
+}
+
+}  // namespace lokt

@@ -1,0 +1,22 @@
+// Durations as users type them (Go style "1h30m", "300ms", or bare seconds "300")
+// and as lokt prints them ("12s", "4m48s").
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "result.hpp"
+
+namespace lokt {
+
+using Nanoseconds = std::chrono::nanoseconds;
+
+// Parses "300ms", "90s", "5m", "1h30m", "1.5h" or a bare integer of seconds.
+// Negative, empty and overflowing values are usage errors.
+Result<Nanoseconds> parse_duration(std::string_view text);
+
+// Compact human form: "450ms", "12s", "4m48s", "1h2m3s"; whole seconds from 1 s up.
+std::string format_duration(Nanoseconds duration);
+
+}  // namespace lokt

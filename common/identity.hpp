@@ -1,0 +1,34 @@
+// Who is acting: owner (LOKT_OWNER or the OS user), host, pid, start time and
+// agent id. Identity appears in lock files and on every audit line.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace lokt {
+
+struct Identity {
+    std::string owner;
+    bool owner_explicit = false;  // LOKT_OWNER was set: the only basis for re-entry
+    std::string host;
+    pid_t pid = 0;
+    std::optional<std::uint64_t> pid_start;
+    std::string agent_id;
+};
+
+// "agent-" + 4 hex digits: low 16 bits of 32-bit FNV-1a over "PID-STARTTIME".
+std::string derive_agent_id(pid_t pid, std::optional<std::uint64_t> start_ticks);
+
+// The identity of this process, from LOKT_OWNER, LOKT_AGENT_ID and the system.
+Identity current_identity();
+
+// The same identity, re-bound to another process (e.g. the shell that ran `lokt lock`).
+Identity identity_for_process(const Identity& base, pid_t pid);
+
+// "owner@host"
+std::string owner_at_host(const std::string& owner, const std::string& host);
+
+}  // namespace lokt

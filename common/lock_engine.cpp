@@ -1,0 +1,484 @@
+// See lock_engine.hpp.
+#include "lock_engine.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "process_liveness.hpp"
+
+namespace lokt {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr int k_max_acquire_rounds = 16;
+
+std::string quoted(const std::string& name) { return "\"" + name + "\""; }
+
+std::int64_t whole_seconds_rounded_up(Nanoseconds ttl) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(ttl).count();
+    return seconds + (std::chrono::seconds(seconds) < ttl ? 1 : 0);
+}
+
+}  // namespace
+
+std::string holder_extra(const LockRecord& record, std::string_view reason) {
+    Json extra;
+    if (!reason.empty()) extra["reason"] = reason;
+    extra["holder"] = owner_at_host(record.owner, record.host);
+    extra["holder_pid"] = record.pid;
+    if (!record.agent_id.empty()) extra["holder_agent_id"] = record.agent_id;
+    if (!record.lock_id.empty()) extra["holder_lock_id"] = record.lock_id;
+    return extra.dump();
+}
+
+LockEngine::LockEngine(LockStore store, Identity actor)
+    : m_store(std::move(store)), m_actor(std::move(actor)), m_audit(m_store.root() / "audit.log") {}
+
+Result<void> LockEngine::audit(AuditEvent event) { return m_audit.append(event); }
+
+LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const {
+    LockRecord r;
+    r.name = spec.name;
+    r.lock_id = std::move(lock_id);
+    r.owner = spec.holder.owner;
+    r.host = spec.holder.host;
+    r.pid = spec.holder.pid;
+    r.pid_start = spec.holder.pid_start;
+    r.agent_id = spec.holder.agent_id;
+    r.acquired = now;
+    if (spec.ttl) {
+        r.ttl_sec = whole_seconds_rounded_up(*spec.ttl);
+        r.expires_at = now + *spec.ttl;
+    }
+    r.bound_to = spec.binding;
+    r.owner_explicit = spec.holder.owner_explicit;
+    r.boot_id = this_boot_id();
+    r.fence = spec.fence;
+    return r;
+}
+
+Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& seen, HoldState state,
+                                WallTime now) const {
+    Refusal refusal;
+    if (state == HoldState::unsupported) {
+        refusal.code = ErrorCode::unsupported;
+        refusal.message = "lock " + quoted(name) + " was written by a newer lokt (file version " +
+                          std::to_string(seen.record.version) + "); only 'lokt unlock " + name +
+                          " --force' will touch it";
+        refusal.holder = seen.record;
+        return refusal;
+    }
+    refusal.code = ErrorCode::held;
+    if (state == HoldState::being_written) {
+        refusal.message = "lock " + quoted(name) + " is being created by another process";
+        return refusal;
+    }
+    refusal.holder = seen.record;
+    refusal.message = "lock " + quoted(name) + " held by " + describe_holder(seen.record, now);
+    return refusal;
+}
+
+Result<std::optional<LockRecord>> LockEngine::live_freeze(const std::string& name) {
+    auto stored = m_store.read(Area::freezes, name);
+    if (!stored) return stored.take_error();
+    if (stored->kind != StoredRecord::Kind::record) return std::optional<LockRecord>{};
+    const auto expiry = stored->record.expiry();
+    if (expiry && *expiry <= wall_now()) return std::optional<LockRecord>{};
+    return std::optional<LockRecord>{stored->record};
+}
+
+Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
+    AcquireResult result;
+    auto freeze = live_freeze(spec.name);
+    if (!freeze) return freeze.take_error();
+    if (freeze->has_value()) {
+        const LockRecord& f = **freeze;
+        result.refusal.code = ErrorCode::frozen;
+        result.refusal.freeze = f;
+        result.refusal.message = "lock " + quoted(spec.name) + " is frozen";
+        if (auto expiry = f.expiry()) result.refusal.message += " until " + format_rfc3339_seconds(*expiry);
+        result.refusal.message += " (by " + owner_at_host(f.owner, f.host) + ")";
+        if (spec.audit_denial) {
+            AuditEvent event = make_audit_event("freeze-deny", spec.name, m_actor);
+            event.extra_json = Json{{"frozen_by", owner_at_host(f.owner, f.host)}}.dump();
+            (void)audit(std::move(event));
+        }
+        return result;
+    }
+
+    const std::string lock_id = new_lock_id();
+    StoredRecord seen;
+    HoldState state = HoldState::absent;
+    for (int round = 0; round < k_max_acquire_rounds; ++round) {
+        const WallTime now = wall_now();
+        LockRecord record = build_record(spec, now, lock_id);
+        auto published = m_store.publish(Area::locks, spec.name, serialize_lock_record(record));
+        if (!published) return published.take_error();
+        if (*published) {
+            AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
+            event.lock_id = record.lock_id;
+            event.ttl_sec = record.ttl_sec;
+            if (spec.fence) event.extra_json = Json{{"fence", *spec.fence}}.dump();
+            (void)audit(std::move(event));
+            result.outcome = AcquireResult::Outcome::acquired;
+            result.record = std::move(record);
+            return result;
+        }
+
+        auto read = m_store.read(Area::locks, spec.name);
+        if (!read) return read.take_error();
+        seen = std::move(read.value());
+        state = judge(seen, now, m_actor.host);
+        switch (state) {
+            case HoldState::absent: continue;  // released in between: try again
+            case HoldState::expired:
+            case HoldState::dead_holder: {
+                const auto reason = state == HoldState::expired ? "expired" : "holder process is dead";
+                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "stale-break", reason);
+                if (!broke) return broke.take_error();
+                continue;
+            }
+            case HoldState::corrupt: {
+                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "corrupt-break", seen.problem);
+                if (!broke) return broke.take_error();
+                continue;
+            }
+            case HoldState::live: {
+                const LockRecord& holder = seen.record;
+                if (!spec.inherited_lock_id.empty() && holder.lock_id == spec.inherited_lock_id) {
+                    result.outcome = AcquireResult::Outcome::nested;
+                    result.record = holder;
+                    return result;
+                }
+                const bool both_manual = spec.binding != Binding::guard && holder.bound_to != Binding::guard &&
+                                         holder.bound_to.has_value();
+                if (both_manual && spec.holder.owner_explicit && holder.owner_explicit &&
+                    holder.owner == spec.holder.owner) {
+                    auto refreshed = refresh(spec, seen);
+                    if (!refreshed) return refreshed;
+                    if (refreshed->granted()) return refreshed;
+                    continue;  // it changed under us: look again
+                }
+                break;
+            }
+            case HoldState::being_written:
+            case HoldState::unsupported: break;
+        }
+        break;
+    }
+
+    result.outcome = AcquireResult::Outcome::refused;
+    result.refusal = refusal_for(spec.name, seen, state, wall_now());
+    if (spec.audit_denial) {
+        AuditEvent event = make_audit_event("deny", spec.name, m_actor);
+        if (seen.kind == StoredRecord::Kind::record) event.extra_json = holder_extra(seen.record, "");
+        (void)audit(std::move(event));
+    }
+    return result;
+}
+
+Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredRecord& seen) {
+    AcquireResult result;
+    auto mutex = m_store.lock_name(spec.name);
+    if (!mutex) return mutex.take_error();
+    auto again = m_store.read(Area::locks, spec.name);
+    if (!again) return again.take_error();
+    if (again->kind != StoredRecord::Kind::record || again->file != seen.file) return result;  // changed: refused
+    const WallTime now = wall_now();
+    LockRecord record = again->record;
+    record.ttl_sec = 0;
+    record.expires_at.reset();
+    if (spec.ttl) {
+        record.ttl_sec = whole_seconds_rounded_up(*spec.ttl);
+        record.expires_at = now + *spec.ttl;
+    }
+    record.bound_to = spec.binding;
+    record.pid = spec.holder.pid;
+    record.pid_start = spec.holder.pid_start;
+    if (auto replaced = m_store.replace(Area::locks, spec.name, serialize_lock_record(record)); !replaced) {
+        return replaced.take_error();
+    }
+    AuditEvent event = make_audit_event("renew", spec.name, m_actor);
+    event.lock_id = record.lock_id;
+    event.ttl_sec = record.ttl_sec;
+    event.extra_json = Json{{"reentry", true}}.dump();
+    (void)audit(std::move(event));
+    result.outcome = AcquireResult::Outcome::refreshed;
+    result.record = std::move(record);
+    return result;
+}
+
+Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen,
+                                            const std::string& event_name, const std::string& reason) {
+    auto mutex = m_store.lock_name(name);
+    if (!mutex) return mutex.take_error();
+    auto again = m_store.read(area, name);
+    if (!again) return again.take_error();
+    if (again->kind != seen.kind || again->file != seen.file) return false;  // someone else acted first
+    auto removed = m_store.remove_if_same(area, name, seen.file);
+    if (!removed) return removed.take_error();
+    if (*removed) {
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
+        if (seen.kind == StoredRecord::Kind::record) {
+            event.lock_id = seen.record.lock_id;
+            event.extra_json = holder_extra(seen.record, reason);
+        } else {
+            event.extra_json = Json{{"reason", reason}}.dump();
+        }
+        (void)audit(std::move(event));
+    }
+    return *removed;
+}
+
+Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
+    auto mutex = m_store.lock_name(name);
+    if (!mutex) return mutex.take_error();
+    auto current = m_store.read(Area::locks, name);
+    if (!current) return current.take_error();
+    if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
+        std::string message = "lock " + quoted(name) + " was lost";
+        if (current->kind == StoredRecord::Kind::record) {
+            message += ": now held by " + describe_holder(current->record, wall_now());
+        } else {
+            message += ": its lock file was removed";
+        }
+        return make_error(ErrorCode::lost, std::move(message));
+    }
+    LockRecord record = current->record;
+    const WallTime now = wall_now();
+    record.ttl_sec = whole_seconds_rounded_up(ttl);
+    record.expires_at = now + ttl;
+    if (auto replaced = m_store.replace(Area::locks, name, serialize_lock_record(record)); !replaced) {
+        return replaced.take_error();
+    }
+    AuditEvent event = make_audit_event("renew", name, m_actor);
+    event.lock_id = lock_id;
+    event.ttl_sec = record.ttl_sec;
+    (void)audit(std::move(event));
+    return record;
+}
+
+Result<void> LockEngine::release(const std::string& name, const std::string& lock_id) {
+    auto mutex = m_store.lock_name(name);
+    if (!mutex) return mutex.take_error();
+    auto current = m_store.read(Area::locks, name);
+    if (!current) return current.take_error();
+    if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
+        std::string message = "lock " + quoted(name) + " was lost before release";
+        if (current->kind == StoredRecord::Kind::record) {
+            message += ": now held by " + describe_holder(current->record, wall_now());
+        }
+        return make_error(ErrorCode::lost, std::move(message));
+    }
+    auto removed = m_store.remove_if_same(Area::locks, name, current->file);
+    if (!removed) return removed.take_error();
+    AuditEvent event = make_audit_event("release", name, m_actor);
+    event.lock_id = lock_id;
+    (void)audit(std::move(event));
+    return {};
+}
+
+void LockEngine::record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) {
+    AuditEvent event = make_audit_event("lost", name, m_actor);
+    event.lock_id = lock_id;
+    event.extra_json = Json{{"reason", detail}}.dump();
+    (void)audit(std::move(event));
+}
+
+Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) {
+    for (int round = 0; round < k_max_acquire_rounds; ++round) {
+        auto read = m_store.read(Area::locks, name);
+        if (!read) return read.take_error();
+        const StoredRecord seen = std::move(read.value());
+        const WallTime now = wall_now();
+        const HoldState state = judge(seen, now, m_actor.host);
+        if (state == HoldState::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not held");
+
+        std::string event_name;
+        std::string reason;
+        if (mode == UnlockMode::force) {
+            event_name = "force-break";
+            reason = "unlock --force";
+        } else if (state == HoldState::corrupt) {
+            if (mode == UnlockMode::owner) {
+                return make_error(ErrorCode::corrupt, "lock file " + m_store.display_path(Area::locks, name) +
+                                                          " is corrupt (" + seen.problem + "); remove it with 'lokt unlock " +
+                                                          name + " --break-stale'");
+            }
+            event_name = "corrupt-break";
+            reason = seen.problem;
+        } else if (state == HoldState::unsupported) {
+            return make_error(ErrorCode::unsupported, refusal_for(name, seen, state, now).message);
+        } else if (state == HoldState::being_written) {
+            return make_error(ErrorCode::held, refusal_for(name, seen, state, now).message);
+        } else if (mode == UnlockMode::break_stale) {
+            if (!is_stale(state)) {
+                return make_error(ErrorCode::held, "lock " + quoted(name) + " is not stale: held by " +
+                                                       describe_holder(seen.record, now) + "; use --force to break it anyway");
+            }
+            event_name = "stale-break";
+            reason = state == HoldState::expired ? "expired" : "holder process is dead";
+        } else {
+            if (seen.record.owner != m_actor.owner) {
+                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " +
+                                                            describe_holder(seen.record, now) +
+                                                            ", not by " + m_actor.owner + "; use --force to break it");
+            }
+            event_name = "release";
+        }
+
+        auto mutex = m_store.lock_name(name);
+        if (!mutex) return mutex.take_error();
+        auto again = m_store.read(Area::locks, name);
+        if (!again) return again.take_error();
+        if (again->kind != seen.kind || again->file != seen.file) continue;  // changed: judge again
+        auto removed = m_store.remove_if_same(Area::locks, name, seen.file);
+        if (!removed) return removed.take_error();
+        if (!*removed) continue;
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
+        if (seen.kind == StoredRecord::Kind::record) {
+            event.lock_id = seen.record.lock_id;
+            if (event_name != "release") event.extra_json = holder_extra(seen.record, reason);
+        } else {
+            event.extra_json = Json{{"reason", reason}}.dump();
+        }
+        (void)audit(std::move(event));
+        return seen.record;
+    }
+    return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
+}
+
+Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owner, bool force) {
+    std::vector<std::string> removed_names;
+    auto names = m_store.list(Area::locks);
+    if (!names) return names.take_error();
+    for (const auto& name : *names) {
+        auto seen = m_store.read(Area::locks, name);
+        if (!seen) return seen.take_error();
+        if (seen->kind != StoredRecord::Kind::record) continue;
+        const LockRecord& record = seen->record;
+        const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
+        if (!selected) continue;
+        const bool own = record.owner == m_actor.owner;
+        auto mutex = m_store.lock_name(name);
+        if (!mutex) return mutex.take_error();
+        auto again = m_store.read(Area::locks, name);
+        if (!again) return again.take_error();
+        if (again->kind != StoredRecord::Kind::record || again->file != seen->file) continue;
+        auto removed = m_store.remove_if_same(Area::locks, name, seen->file);
+        if (!removed) return removed.take_error();
+        if (!*removed) continue;
+        AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
+        event.lock_id = record.lock_id;
+        if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
+        (void)audit(std::move(event));
+        removed_names.push_back(name);
+    }
+    return removed_names;
+}
+
+Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl) {
+    AcquireSpec spec;
+    spec.name = name;
+    spec.binding = Binding::ttl;
+    spec.ttl = ttl;
+    spec.holder = m_actor;
+    LockRecord record = build_record(spec, wall_now(), new_lock_id());
+    const std::string text = serialize_lock_record(record);
+    auto published = m_store.publish(Area::freezes, name, text);
+    if (!published) return published.take_error();
+    if (!*published) {
+        // Already frozen: a new freeze replaces it (extends or shortens it).
+        auto mutex = m_store.lock_name(name);
+        if (!mutex) return mutex.take_error();
+        if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+    }
+    AuditEvent event = make_audit_event("freeze", name, m_actor);
+    event.lock_id = record.lock_id;
+    event.ttl_sec = record.ttl_sec;
+    (void)audit(std::move(event));
+    return record;
+}
+
+Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
+    auto seen = m_store.read(Area::freezes, name);
+    if (!seen) return seen.take_error();
+    if (seen->kind == StoredRecord::Kind::absent) {
+        return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
+    }
+    const bool own = seen->kind == StoredRecord::Kind::record && seen->record.owner == m_actor.owner;
+    if (!own && !force) {
+        const std::string by = seen->kind == StoredRecord::Kind::record
+                                   ? owner_at_host(seen->record.owner, seen->record.host)
+                                   : "an unreadable freeze file";
+        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " was frozen by " + by +
+                                                    "; use 'lokt unfreeze " + name + " --force' to lift it");
+    }
+    auto mutex = m_store.lock_name(name);
+    if (!mutex) return mutex.take_error();
+    auto removed = m_store.remove_if_same(Area::freezes, name, seen->file);
+    if (!removed) return removed.take_error();
+    if (!*removed) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
+    AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
+    if (seen->kind == StoredRecord::Kind::record) {
+        event.lock_id = seen->record.lock_id;
+        if (!own) event.extra_json = holder_extra(seen->record, "unfreeze --force");
+    }
+    (void)audit(std::move(event));
+    return seen->record;
+}
+
+Result<LockView> LockEngine::inspect(const std::string& name) {
+    LockView view;
+    view.name = name;
+    auto stored = m_store.read(Area::locks, name);
+    if (!stored) return stored.take_error();
+    view.stored = std::move(stored.value());
+    view.state = judge(view.stored, wall_now(), m_actor.host);
+    auto freeze = live_freeze(name);
+    if (!freeze) return freeze.take_error();
+    view.freeze = std::move(freeze.value());
+    return view;
+}
+
+Result<std::vector<LockView>> LockEngine::list(bool prune) {
+    std::vector<LockView> views;
+    auto names = m_store.list(Area::locks);
+    if (!names) return names.take_error();
+    views.reserve(names->size());
+    const WallTime now = wall_now();
+    for (auto& name : *names) {
+        LockView view;
+        auto stored = m_store.read(Area::locks, name);
+        if (!stored) return stored.take_error();
+        view.stored = std::move(stored.value());
+        view.state = judge(view.stored, now, m_actor.host);
+        if (view.state == HoldState::absent) continue;
+        if (prune && is_stale(view.state)) {
+            const auto reason = view.state == HoldState::expired ? "expired" : "holder process is dead";
+            auto pruned = break_if_unchanged(Area::locks, name, view.stored, "auto-prune", reason);
+            if (!pruned) return pruned.take_error();
+            if (*pruned) continue;
+        }
+        view.name = std::move(name);
+        views.push_back(std::move(view));
+    }
+    return views;
+}
+
+Result<std::vector<FreezeView>> LockEngine::list_freezes() {
+    std::vector<FreezeView> freezes;
+    auto names = m_store.list(Area::freezes);
+    if (!names) return names.take_error();
+    const WallTime now = wall_now();
+    for (auto& name : *names) {
+        auto stored = m_store.read(Area::freezes, name);
+        if (!stored) return stored.take_error();
+        if (stored->kind != StoredRecord::Kind::record) continue;
+        if (auto expiry = stored->record.expiry(); expiry && *expiry <= now) continue;
+        freezes.push_back(FreezeView{std::move(name), std::move(stored->record)});
+    }
+    return freezes;
+}
+
+}  // namespace lokt

@@ -1,0 +1,125 @@
+// Every lock operation on a root's files: acquire, renew, release, unlock,
+// freeze, status. Both the file-mode client and the daemon run these, so the
+// files, the exit codes and the audit lines are the same whichever runs them.
+//
+// Safety rules (DESIGN.md section 3): a lock is created only by an exclusive
+// link of a fully written file; anything that removes or rewrites a lock first
+// takes the name's mutex, re-reads, and acts only if the file is still the one
+// it judged.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit_log.hpp"
+#include "duration.hpp"
+#include "hold_state.hpp"
+#include "identity.hpp"
+#include "lock_record.hpp"
+#include "lock_store.hpp"
+#include "result.hpp"
+
+namespace lokt {
+
+struct AcquireSpec {
+    std::string name;
+    Binding binding = Binding::guard;
+    std::optional<Nanoseconds> ttl;
+    // Whose liveness the hold is tied to and who is named in the file.
+    Identity holder;
+    // LOKT_LOCK_ID inherited from an enclosing guard of the same name, if any.
+    std::string inherited_lock_id;
+    // Write a `deny` audit line when refused (a waiter writes one, not one per poll).
+    bool audit_denial = true;
+    std::optional<std::uint64_t> fence;
+};
+
+// Why an acquire did not succeed now.
+struct Refusal {
+    ErrorCode code = ErrorCode::held;  // held, frozen or unsupported
+    std::string message;
+    std::optional<LockRecord> holder;  // the live holder, when held
+    std::optional<LockRecord> freeze;  // the freeze, when frozen
+};
+
+struct AcquireResult {
+    enum class Outcome {
+        acquired,   // a new hold
+        refreshed,  // re-entry by the same explicit owner: new TTL, same lock_id
+        nested,     // inside a guard of this lock: nothing changed
+        refused,
+    };
+    Outcome outcome = Outcome::refused;
+    LockRecord record;  // ours, unless refused
+    Refusal refusal;
+    bool granted() const { return outcome != Outcome::refused; }
+};
+
+enum class UnlockMode { owner, break_stale, force };
+
+// One lock as status/why/exists see it.
+struct LockView {
+    std::string name;
+    StoredRecord stored;
+    HoldState state = HoldState::absent;
+    std::optional<LockRecord> freeze;  // a live freeze of the same name
+};
+
+struct FreezeView {
+    std::string name;
+    LockRecord record;
+};
+
+class LockEngine {
+public:
+    // actor is who performs the operations (named on audit lines).
+    LockEngine(LockStore store, Identity actor);
+
+    const LockStore& store() const { return m_store; }
+    const Identity& actor() const { return m_actor; }
+
+    Result<AcquireResult> try_acquire(const AcquireSpec& spec);
+    // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl);
+    // Removes our lock if it is still ours; ErrorCode::lost otherwise.
+    Result<void> release(const std::string& name, const std::string& lock_id);
+    // Records that a hold was found taken away (the `lost` event).
+    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail);
+
+    // `lokt unlock NAME [--break-stale|--force]`; returns the removed record.
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode);
+    // `lokt unlock --owner O` (owner given) or `--all` (owner empty: every lock of ours,
+    // or with force every lock). Returns the names removed.
+    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force);
+
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl);
+    Result<LockRecord> unfreeze(const std::string& name, bool force);
+    // The live freeze of a name, if any.
+    Result<std::optional<LockRecord>> live_freeze(const std::string& name);
+
+    Result<LockView> inspect(const std::string& name);
+    // Every lock file; with prune, expired and dead holds are removed (audited).
+    Result<std::vector<LockView>> list(bool prune);
+    Result<std::vector<FreezeView>> list_freezes();
+
+    Result<void> audit(AuditEvent event);
+
+private:
+    LockRecord build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const;
+    // Removes the file judged in `seen` if it is still that file; audits `event`.
+    Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen,
+                                    const std::string& event, const std::string& reason);
+    Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
+    Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
+
+    LockStore m_store;
+    Identity m_actor;
+    AuditWriter m_audit;
+};
+
+// The audit `extra` object naming the holder a break or prune removed.
+std::string holder_extra(const LockRecord& record, std::string_view reason);
+
+}  // namespace lokt

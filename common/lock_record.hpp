@@ -1,0 +1,57 @@
+// The lock (and freeze) file: one JSON object with SPEC.md's keys in SPEC.md's
+// order, shared on disk with other lokt tools. Our additions come after them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "result.hpp"
+#include "wall_time.hpp"
+
+namespace lokt {
+
+// Which rule ends a hold (SPEC.md section 3); written as "bound_to".
+enum class Binding {
+    guard,    // the guard process: ends with it
+    ttl,      // a manual lock with a TTL: ends at unlock or expiry, whoever ran `lokt lock`
+    process,  // a manual lock without TTL: ends when the process that ran lokt is gone
+};
+
+std::string_view to_string(Binding binding);
+
+struct LockRecord {
+    int version = 1;
+    std::string name;
+    std::string lock_id;
+    std::string owner;
+    std::string host;
+    std::int64_t pid = 0;
+    std::optional<std::uint64_t> pid_start;  // "pid_start_ns": clock ticks since boot, see SPEC.md
+    std::string agent_id;
+    WallTime acquired{};
+    std::int64_t ttl_sec = 0;
+    std::optional<WallTime> expires_at;
+    // lokt's own fields; other tools ignore them.
+    std::optional<Binding> bound_to;
+    bool owner_explicit = false;  // "owner_set": LOKT_OWNER was set by the holder
+    std::string boot_id;
+    std::optional<std::uint64_t> fence;
+
+    // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
+    std::optional<WallTime> expiry() const;
+};
+
+// Exactly the on-disk text: two-space indent, SPEC.md key order, trailing newline.
+std::string serialize_lock_record(const LockRecord& record);
+
+// ErrorCode::corrupt with the reason when the text is not a lock record.
+Result<LockRecord> parse_lock_record(std::string_view text);
+
+// A fresh lock id: 32 lowercase hex digits from the kernel's random source.
+std::string new_lock_id();
+
+}  // namespace lokt

@@ -1,0 +1,307 @@
+// See lock_store.hpp.
+#include "lock_store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <thread>
+
+#include "sys_error.hpp"
+
+namespace lokt {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int k_dir_mode = 0700;
+constexpr int k_file_mode = 0600;
+
+std::string file_name(std::string_view name) {
+    std::string file(name);
+    file += ".json";
+    return file;
+}
+
+std::string_view area_dir(Area area) { return area == Area::locks ? "locks" : "freezes"; }
+
+Result<void> write_all(int fd, std::string_view data, const std::string& path) {
+    while (!data.empty()) {
+        const ssize_t wrote = ::write(fd, data.data(), data.size());
+        if (wrote < 0) {
+            if (errno == EINTR) continue;
+            return sys_error("cannot write", path, errno);
+        }
+        data.remove_prefix(static_cast<std::size_t>(wrote));
+    }
+    return {};
+}
+
+Result<void> make_directory(const fs::path& path) {
+    if (::mkdir(path.c_str(), k_dir_mode) == 0 || errno == EEXIST) return {};
+    return sys_error("cannot create directory", path.string(), errno);
+}
+
+// A temp name no other tool lists: hidden, and not ending in ".json".
+std::string temp_name(std::string_view name) {
+    static unsigned counter = 0;
+    char suffix[48];
+    std::snprintf(suffix, sizeof suffix, ".%d.%u.tmp", static_cast<int>(::getpid()), counter++);
+    std::string temp = ".";
+    temp += name;
+    temp += suffix;
+    return temp;
+}
+
+// Writes contents to an unnamed or hidden temp file in dir; returns its fd and
+// (for the hidden kind) its name.
+Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view name, std::string_view contents,
+                                                    const std::string& display, bool allow_unnamed) {
+    if (allow_unnamed) {
+        UniqueFd fd(::openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, k_file_mode));
+        if (fd) {
+            if (auto wrote = write_all(fd.get(), contents, display); !wrote) return wrote.take_error();
+            return std::pair{std::move(fd), std::string()};
+        }
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
+            return sys_error("cannot create", display, errno);
+        }
+    }
+    std::string temp = temp_name(name);
+    UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
+    if (!fd) return sys_error("cannot create", display, errno);
+    if (auto wrote = write_all(fd.get(), contents, display); !wrote) {
+        ::unlinkat(dir_fd, temp.c_str(), 0);
+        return wrote.take_error();
+    }
+    return std::pair{std::move(fd), std::move(temp)};
+}
+
+}  // namespace
+
+Result<LockStore> LockStore::open(const fs::path& root, Mode mode) {
+    LockStore store;
+    store.m_root = root;
+    if (mode == Mode::read_only) {
+        // Missing directories read as empty: nothing has been locked here yet.
+        for (auto [sub, out] : {std::pair{"locks", &store.m_locks}, std::pair{"freezes", &store.m_freezes}}) {
+            const fs::path path = root / sub;
+            out->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!out->valid() && errno != ENOENT) return sys_error("cannot open directory", path.string(), errno);
+        }
+        return store;
+    }
+    if (auto opened = store.open_directories(); opened) return store;
+    if (auto created = store.create_layout(); !created) return created.take_error();
+    if (auto reopened = store.open_directories(); !reopened) return reopened.take_error();
+    return store;
+}
+
+Result<void> LockStore::open_directories() {
+    for (auto [sub, out] : {std::pair{"locks", &m_locks}, std::pair{"freezes", &m_freezes}, std::pair{"mutex", &m_mutex}}) {
+        const fs::path path = m_root / sub;
+        out->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!out->valid()) return sys_error("cannot open directory", path.string(), errno);
+    }
+    return {};
+}
+
+Result<void> LockStore::create_layout() {
+    std::error_code ignored;
+    const fs::path parent = m_root.parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ignored)) {
+        fs::create_directories(parent, ignored);
+    }
+    if (auto r = make_directory(m_root); !r) return r;
+    for (std::string_view sub : {"locks", "freezes", "mutex"}) {
+        if (auto r = make_directory(m_root / sub); !r) return r;
+    }
+    return {};
+}
+
+fs::path LockStore::path_of(Area area, std::string_view name) const {
+    return m_root / area_dir(area) / file_name(name);
+}
+
+std::string LockStore::display_path(Area area, std::string_view name) const {
+    const fs::path full = path_of(area, name);
+    std::error_code ec;
+    const fs::path relative = full.lexically_proximate(fs::current_path(ec));
+    if (!ec && !relative.empty() && relative.string().size() < full.string().size()) return relative.string();
+    return full.string();
+}
+
+Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
+    StoredRecord out;
+    if (directory_fd(area) < 0) return out;
+    const std::string file = file_name(name);
+    UniqueFd fd(::openat(directory_fd(area), file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        if (errno == ENOENT) return out;
+        if (errno == ELOOP) {
+            struct stat link_info {};
+            if (::fstatat(directory_fd(area), file.c_str(), &link_info, AT_SYMLINK_NOFOLLOW) == 0) {
+                out.file = {link_info.st_dev, link_info.st_ino};
+            }
+            out.kind = StoredRecord::Kind::corrupt;
+            out.problem = "it is a symbolic link, not a lock file";
+            return out;
+        }
+        return sys_error("cannot open", display_path(area, name), errno);
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
+    out.file = {info.st_dev, info.st_ino};
+    out.kind = StoredRecord::Kind::corrupt;
+    if (!S_ISREG(info.st_mode)) {
+        out.problem = "it is not a regular file";
+        return out;
+    }
+    if (info.st_uid != ::geteuid()) {
+        out.problem = "it is owned by uid " + std::to_string(info.st_uid) + ", not by us";
+        return out;
+    }
+    if (info.st_size == 0) {
+        const auto modified = std::chrono::system_clock::time_point(
+            std::chrono::seconds(info.st_mtim.tv_sec) +
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
+        if (std::chrono::system_clock::now() - modified < k_empty_file_grace) {
+            out.kind = StoredRecord::Kind::being_written;
+        } else {
+            out.problem = "it is empty";
+        }
+        return out;
+    }
+    if (static_cast<std::size_t>(info.st_size) > k_max_record_bytes) {
+        out.problem = "it is larger than 64 KiB";
+        return out;
+    }
+    std::string text(static_cast<std::size_t>(info.st_size) + 1, '\0');
+    std::size_t have = 0;
+    while (have < text.size()) {
+        const ssize_t got = ::read(fd.get(), text.data() + have, text.size() - have);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return sys_error("cannot read", display_path(area, name), errno);
+        }
+        if (got == 0) break;
+        have += static_cast<std::size_t>(got);
+    }
+    text.resize(have);
+    auto parsed = parse_lock_record(text);
+    if (!parsed) {
+        out.problem = parsed.error().message;
+        return out;
+    }
+    out.kind = StoredRecord::Kind::record;
+    out.record = std::move(parsed.value());
+    return out;
+}
+
+Result<bool> LockStore::publish(Area area, std::string_view name, std::string_view contents) {
+    const int dir = directory_fd(area);
+    const std::string file = file_name(name);
+    const std::string display = display_path(area, name);
+    auto temp = write_temp(dir, name, contents, display, true);
+    if (!temp) return temp.take_error();
+    auto& [fd, temp_file] = temp.value();
+    int linked;
+    if (temp_file.empty()) {
+        char proc_path[64];
+        std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd.get());
+        linked = ::linkat(AT_FDCWD, proc_path, dir, file.c_str(), AT_SYMLINK_FOLLOW);
+    } else {
+        linked = ::linkat(dir, temp_file.c_str(), dir, file.c_str(), 0);
+        const int saved = errno;
+        ::unlinkat(dir, temp_file.c_str(), 0);
+        errno = saved;
+    }
+    if (linked == 0) return true;
+    if (errno == EEXIST) return false;
+    return sys_error("cannot create", display, errno);
+}
+
+Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents) {
+    const int dir = directory_fd(area);
+    const std::string file = file_name(name);
+    const std::string display = display_path(area, name);
+    auto temp = write_temp(dir, name, contents, display, false);
+    if (!temp) return temp.take_error();
+    const std::string& temp_file = temp.value().second;
+    if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
+        const int saved = errno;
+        ::unlinkat(dir, temp_file.c_str(), 0);
+        return sys_error("cannot replace", display, saved);
+    }
+    return {};
+}
+
+Result<bool> LockStore::remove_if_same(Area area, std::string_view name, const FileIdentity& expected) {
+    const int dir = directory_fd(area);
+    const std::string file = file_name(name);
+    struct stat info {};
+    if (::fstatat(dir, file.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return false;
+        return sys_error("cannot stat", display_path(area, name), errno);
+    }
+    if (FileIdentity{info.st_dev, info.st_ino} != expected) return false;
+    if (::unlinkat(dir, file.c_str(), 0) != 0) {
+        if (errno == ENOENT) return false;
+        return sys_error("cannot remove", display_path(area, name), errno);
+    }
+    return true;
+}
+
+Result<std::vector<std::string>> LockStore::list(Area area) const {
+    std::vector<std::string> names;
+    if (directory_fd(area) < 0) return names;
+    const int dup = ::openat(directory_fd(area), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dup < 0) return sys_error("cannot open directory", (m_root / area_dir(area)).string(), errno);
+    DIR* dir = ::fdopendir(dup);
+    if (dir == nullptr) {
+        ::close(dup);
+        return sys_error("cannot list", (m_root / area_dir(area)).string(), errno);
+    }
+    while (struct dirent* entry = ::readdir(dir)) {
+        std::string_view file = entry->d_name;
+        if (file.empty() || file.front() == '.' || !file.ends_with(".json")) continue;
+        file.remove_suffix(5);
+        if (!file.empty()) names.emplace_back(file);
+    }
+    ::closedir(dir);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+Result<NameMutex> LockStore::lock_name(std::string_view name) {
+    if (!m_mutex) {
+        const fs::path dir = m_root / "mutex";
+        if (auto made = make_directory(dir); !made) return made.take_error();
+        m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!m_mutex) return sys_error("cannot open directory", dir.string(), errno);
+    }
+    const std::string file = std::string(name) + ".lock";
+    UniqueFd fd(::openat(m_mutex.get(), file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, k_file_mode));
+    if (!fd) return sys_error("cannot open", (m_root / "mutex" / file).string(), errno);
+    // Our holders keep this for microseconds; back off briefly rather than block
+    // forever behind a stopped process.
+    auto delay = std::chrono::microseconds(50);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            return sys_error("cannot lock", (m_root / "mutex" / file).string(), errno);
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            return make_error(ErrorCode::io, "timed out waiting for " + (m_root / "mutex" / file).string() +
+                                                 " (another lokt process is stuck while changing this lock)");
+        }
+        std::this_thread::sleep_for(delay);
+        delay = std::min(delay * 2, std::chrono::microseconds(5000));
+    }
+    return NameMutex(std::move(fd));
+}
+
+}  // namespace lokt

@@ -1,0 +1,102 @@
+// The lock root on disk: locks/, freezes/, audit.log, and our side directory
+// mutex/ (per-name flock files, outside locks/ so other tools never see them).
+//
+// Every file is opened relative to a directory fd with O_NOFOLLOW|O_NONBLOCK,
+// must be a regular file owned by us, and is read at most 64 KiB, so a FIFO, a
+// symlink to /dev/zero or a huge file can neither hang nor exhaust a command.
+// New files are published fully written (O_TMPFILE + linkat, or a hidden temp
+// file + link), so no reader ever sees an empty or half-written lock.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lock_record.hpp"
+#include "result.hpp"
+#include "unique_fd.hpp"
+
+namespace lokt {
+
+enum class Area { locks, freezes };
+
+inline constexpr std::size_t k_max_record_bytes = 64 * 1024;
+// An empty file younger than this is another tool's lock being written.
+inline constexpr std::chrono::seconds k_empty_file_grace{2};
+
+// Identifies one file version: a published lock gets a new inode every time.
+struct FileIdentity {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool operator==(const FileIdentity&) const = default;
+};
+
+struct StoredRecord {
+    enum class Kind {
+        absent,         // no file
+        record,         // a parsed lock record
+        corrupt,        // a file that is not a lock record (problem says why)
+        being_written,  // an empty file younger than the grace period
+    };
+    Kind kind = Kind::absent;
+    LockRecord record;
+    std::string problem;
+    FileIdentity file;
+};
+
+// Held while we read-check-remove or rewrite one name; the kernel drops it if we die.
+class NameMutex {
+public:
+    NameMutex() = default;
+    explicit NameMutex(UniqueFd fd) : m_fd(std::move(fd)) {}
+    bool held() const { return m_fd.valid(); }
+
+private:
+    UniqueFd m_fd;
+};
+
+class LockStore {
+public:
+    enum class Mode { read_only, create };
+
+    // read_only does not create anything: a missing root reads as empty.
+    static Result<LockStore> open(const std::filesystem::path& root, Mode mode);
+
+    const std::filesystem::path& root() const { return m_root; }
+    bool exists() const { return m_locks.valid(); }
+    std::filesystem::path path_of(Area area, std::string_view name) const;
+    // Path relative to the current directory when shorter, for messages.
+    std::string display_path(Area area, std::string_view name) const;
+    int directory_fd(Area area) const { return area == Area::locks ? m_locks.get() : m_freezes.get(); }
+
+    Result<StoredRecord> read(Area area, std::string_view name) const;
+    // Creates NAME.json with these contents unless it exists; false when it does.
+    Result<bool> publish(Area area, std::string_view name, std::string_view contents);
+    // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
+    Result<void> replace(Area area, std::string_view name, std::string_view contents);
+    // Removes NAME.json only if it is still the file identified. Call with the mutex held.
+    // false when the file is gone or was replaced in the meantime.
+    Result<bool> remove_if_same(Area area, std::string_view name, const FileIdentity& expected);
+    // Names (without .json) of the files in an area, sorted.
+    Result<std::vector<std::string>> list(Area area) const;
+
+    // Waits (bounded) for exclusive use of a name for read-check-remove.
+    Result<NameMutex> lock_name(std::string_view name);
+
+private:
+    LockStore() = default;
+    Result<void> create_layout();
+    Result<void> open_directories();
+
+    std::filesystem::path m_root;
+    UniqueFd m_locks;
+    UniqueFd m_freezes;
+    UniqueFd m_mutex;
+};
+
+}  // namespace lokt

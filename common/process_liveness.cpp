@@ -1,0 +1,76 @@
+// See process_liveness.hpp.
+#include "process_liveness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string_view>
+
+#include "unique_fd.hpp"
+
+namespace lokt {
+
+std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    char buffer[1024];
+    const ssize_t got = ::read(fd.get(), buffer, sizeof buffer - 1);
+    if (got <= 0) return std::nullopt;
+    std::string_view text(buffer, static_cast<std::size_t>(got));
+    // The command name (field 2) may contain spaces and parentheses: start after the last ')'.
+    const auto close = text.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    std::size_t pos = close + 1;
+    // Fields 3..21 precede the start time: skip 19 fields.
+    int field = 2;
+    while (pos < text.size() && field < 22) {
+        while (pos < text.size() && text[pos] == ' ') ++pos;
+        ++field;
+        if (field == 22) break;
+        while (pos < text.size() && text[pos] != ' ') ++pos;
+    }
+    std::uint64_t ticks = 0;
+    bool any = false;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+        ticks = ticks * 10 + static_cast<std::uint64_t>(text[pos] - '0');
+        any = true;
+        ++pos;
+    }
+    if (!any) return std::nullopt;
+    return ticks;
+}
+
+const std::string& this_boot_id() {
+    static const std::string id = [] {
+        std::string value;
+        UniqueFd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+        if (fd) {
+            char buffer[64];
+            const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+            if (got > 0) value.assign(buffer, static_cast<std::size_t>(got));
+            while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+        }
+        return value;
+    }();
+    return id;
+}
+
+Liveness process_liveness(pid_t pid, std::optional<std::uint64_t> start_ticks) {
+    if (pid <= 0) return Liveness::unknown;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return Liveness::dead;
+    if (!start_ticks) return Liveness::alive;
+    const auto actual = process_start_ticks(pid);
+    if (!actual) {
+        // It existed a moment ago; if /proc has no entry now it has just exited.
+        return ::kill(pid, 0) != 0 && errno == ESRCH ? Liveness::dead : Liveness::unknown;
+    }
+    return *actual == *start_ticks ? Liveness::alive : Liveness::dead;
+}
+
+}  // namespace lokt

@@ -1,0 +1,274 @@
+// The example messages behind the golden files (see examples.hpp).
+#include "examples.hpp"
+
+namespace lokt::protocol::test {
+
+Identity example_identity() {
+    Identity identity;
+    identity.owner = "agent-1";
+    identity.owner_explicit = true;
+    identity.host = "devbox";
+    identity.pid = 7271;
+    identity.pid_start = 21454;
+    identity.agent_id = "agent-e2fb";
+    return identity;
+}
+
+LockInfo example_lock() {
+    LockInfo lock;
+    lock.name = "build";
+    lock.lock_id = k_lock_id;
+    lock.owner = "agent-1";
+    lock.host = "devbox";
+    lock.pid = 7271;
+    lock.pid_start = 21454;
+    lock.agent_id = "agent-e2fb";
+    lock.acquired_ts = "2026-11-22T12:50:13.468669729Z";
+    lock.ttl_sec = 300;
+    lock.expires_at = "2026-11-22T12:55:13.468669729Z";
+    lock.fence = 42;
+    return lock;
+}
+
+FreezeInfo example_freeze() {
+    FreezeInfo freeze;
+    freeze.name = "deploy";
+    freeze.lock_id = "9f1c2d3e4a5b60718293a4b5c6d7e8f9";
+    freeze.owner = "ops";
+    freeze.host = "devbox";
+    freeze.pid = 9120;
+    freeze.acquired_ts = "2026-02-07T15:00:00Z";
+    freeze.ttl_sec = 1800;
+    freeze.expires_at = "2026-02-07T15:30:00Z";
+    return freeze;
+}
+
+namespace {
+
+// A lock written by another tool: no lock_id, agent, TTL or pid start.
+LockInfo foreign_lock() {
+    LockInfo lock;
+    lock.name = "test-db";
+    lock.owner = "alice";
+    lock.host = "devbox";
+    lock.pid = 5501;
+    lock.acquired_ts = "2026-11-22T12:40:00Z";
+    return lock;
+}
+
+Identity plain_identity() {
+    Identity identity;
+    identity.owner = "dev";
+    identity.host = "devbox";
+    identity.pid = 8100;
+    return identity;
+}
+
+ErrorReply error(std::optional<Op> op, ErrorCode code, std::string message) {
+    ErrorReply reply;
+    reply.op = op;
+    reply.code = code;
+    reply.message = std::move(message);
+    return reply;
+}
+
+Example reply(std::uint64_t id, ReplyBody body) { return ServerMessage{Reply{id, std::move(body)}}; }
+
+GoldenFile hello() {
+    HelloRequest request{k_supported_versions, "0.1.0", "1a2b3c4d5e6f", {"progress"}};
+    HelloReply ok{1, "0.1.0", "1a2b3c4d5e6f", 4242, {"progress"}};
+    ErrorReply unsupported = error(Op::hello, ErrorCode::unsupported,
+                                   "no common protocol version: the client speaks 2 to 3, the daemon 1 to 1; "
+                                   "install the same lokt version for both");
+    unsupported.supported = VersionRange{1, 1};
+    return {"hello",
+            {Request{1, request}, reply(1, ok), Request{1, HelloRequest{{2, 3}, "0.3.0", "", {}}},
+             reply(1, unsupported)}};
+}
+
+GoldenFile acquire() {
+    AcquireRequest guard;
+    guard.root = k_root;
+    guard.name = "build";
+    guard.mode = AcquireMode::guard;
+    guard.ttl_ms = 300000;
+    guard.wait = true;
+    guard.timeout_ms = 600000;
+    guard.identity = example_identity();
+
+    AcquireRequest manual;
+    manual.root = k_root;
+    manual.name = "db-migrate";
+    manual.mode = AcquireMode::manual;
+    manual.identity = plain_identity();
+    manual.bound_pid = 8000;
+    manual.bound_pid_start = 20110;
+
+    AcquireRequest nested = guard;
+    nested.wait = false;
+    nested.timeout_ms.reset();
+    nested.nested_lock_id = k_lock_id;
+
+    LockInfo manual_lock = foreign_lock();
+    manual_lock.name = "db-migrate";
+    manual_lock.lock_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
+    manual_lock.owner = "dev";
+    manual_lock.pid = 8000;
+    manual_lock.pid_start = 20110;
+
+    ErrorReply held = error(Op::acquire, ErrorCode::held,
+                            "lock \"build\" held by agent-1@devbox (pid 7271) for 12s");
+    held.holder = example_lock();
+    ErrorReply frozen = error(Op::acquire, ErrorCode::frozen,
+                              "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
+    frozen.freeze = example_freeze();
+    ErrorReply timed_out = error(Op::acquire, ErrorCode::timeout,
+                                 "timed out after 10m waiting for lock \"build\" held by agent-1@devbox (pid 7271)");
+    timed_out.holder = example_lock();
+
+    return {"acquire",
+            {Request{2, guard}, reply(2, AcquireReply{example_lock(), AcquireOutcome::acquired}),
+             Request{3, manual}, reply(3, AcquireReply{manual_lock, AcquireOutcome::refreshed}),
+             Request{4, nested}, reply(4, AcquireReply{example_lock(), AcquireOutcome::nested}),
+             reply(5, held), reply(6, frozen), reply(7, timed_out)}};
+}
+
+GoldenFile progress() {
+    Progress behind_holder{2, 2, 3, example_lock(), std::nullopt};
+    Progress behind_freeze{2, 1, 1, std::nullopt, example_freeze()};
+    Progress next{2, 1, 2, std::nullopt, std::nullopt};
+    return {"progress", {ServerMessage{behind_holder}, ServerMessage{behind_freeze}, ServerMessage{next}}};
+}
+
+GoldenFile release() {
+    return {"release",
+            {Request{8, ReleaseRequest{k_root, "build", k_lock_id}}, reply(8, ReleaseReply{}),
+             reply(9, error(Op::release, ErrorCode::lost,
+                            "lock \"build\" is no longer ours: it is held by alice@devbox (pid 5501)"))}};
+}
+
+GoldenFile renew() {
+    return {"renew",
+            {Request{10, RenewRequest{k_root, "build", k_lock_id, 300000}}, reply(10, RenewReply{example_lock()}),
+             reply(11, error(Op::renew, ErrorCode::not_found, "lock \"build\" is not held"))}};
+}
+
+GoldenFile unlock() {
+    UnlockRequest by_owner{k_root, "db-migrate", UnlockMode::owner, plain_identity()};
+    UnlockRequest stale{k_root, "build", UnlockMode::break_stale, plain_identity()};
+    UnlockRequest forced{k_root, "test-db", UnlockMode::force, plain_identity()};
+    ErrorReply not_owner = error(Op::unlock, ErrorCode::not_owner,
+                                 "lock \"build\" is held by agent-1@devbox, not by dev; use --force to break it");
+    not_owner.holder = example_lock();
+    return {"unlock",
+            {Request{12, by_owner}, reply(12, UnlockReply{foreign_lock()}), Request{13, stale}, reply(13, not_owner),
+             Request{14, forced}, reply(14, UnlockReply{std::nullopt})}};
+}
+
+GoldenFile unlock_many() {
+    UnlockManyRequest by_owner{k_root, std::string("agent-1"), example_identity()};
+    UnlockManyRequest all{k_root, std::nullopt, plain_identity()};
+    return {"unlock_many",
+            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}}), Request{16, all},
+             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}}), reply(17, UnlockManyReply{})}};
+}
+
+GoldenFile status() {
+    StatusRequest everything{k_root, "", false, std::nullopt};
+    StatusRequest one{k_root, "build", false, std::nullopt};
+    StatusRequest prune{k_root, "", true, plain_identity()};
+    LockInfo expired = foreign_lock();
+    expired.name = "lint";
+    expired.ttl_sec = 60;
+    expired.expires_at = "2026-11-22T12:41:00Z";
+    StatusReply all_reply{{LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
+                          {example_freeze()},
+                          {}};
+    StatusReply pruned_reply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {expired}};
+    return {"status",
+            {Request{18, everything}, reply(18, all_reply), Request{19, one},
+             reply(19, StatusReply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {}}), Request{20, prune},
+             reply(20, pruned_reply)}};
+}
+
+GoldenFile freeze() {
+    ErrorReply held = error(Op::freeze, ErrorCode::frozen,
+                            "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
+    held.freeze = example_freeze();
+    return {"freeze",
+            {Request{21, FreezeRequest{k_root, "deploy", 1800000, plain_identity()}},
+             reply(21, FreezeReply{example_freeze()}), reply(22, held)}};
+}
+
+GoldenFile unfreeze() {
+    return {"unfreeze",
+            {Request{23, UnfreezeRequest{k_root, "deploy", false, plain_identity()}},
+             reply(23, UnfreezeReply{example_freeze()}),
+             Request{24, UnfreezeRequest{k_root, "deploy", true, plain_identity()}},
+             reply(24, UnfreezeReply{std::nullopt}),
+             reply(25, error(Op::unfreeze, ErrorCode::not_found, "lock \"deploy\" is not frozen"))}};
+}
+
+GoldenFile subscribe_audit() {
+    return {"subscribe_audit",
+            {Request{26, SubscribeAuditRequest{k_root, "2026-11-22T12:00:00Z", "build"}},
+             reply(26, SubscribeAuditReply{}), Request{27, SubscribeAuditRequest{k_root, "", ""}},
+             reply(27, SubscribeAuditReply{})}};
+}
+
+GoldenFile event() {
+    const auto acquire_line = make_audit_event(
+        26, R"({"ts":"2026-11-22T12:50:13.468669729Z","event":"acquire","name":"build","lock_id":)"
+            R"("035b9c0ac2e782764cda6a0e58b77cf8","owner":"agent-1","host":"devbox","pid":7271,)"
+            R"("agent_id":"agent-e2fb","ttl_sec":300})");
+    const auto break_line = make_audit_event(
+        26, R"({"ts": "2026-11-22T13:00:00Z", "event": "stale-break", "name": "build", "owner": "dev",)"
+            R"( "host": "devbox", "pid": 8100, "extra": {"reason": "dead", "holder": "agent-1@devbox"}})");
+    return {"event", {ServerMessage{acquire_line.value()}, ServerMessage{break_line.value()}}};
+}
+
+GoldenFile unsubscribe() {
+    return {"unsubscribe",
+            {Request{28, UnsubscribeRequest{26}}, reply(28, UnsubscribeReply{}),
+             reply(29, error(Op::unsubscribe, ErrorCode::not_found, "no subscription 99 on this connection"))}};
+}
+
+GoldenFile daemon_status() {
+    DaemonStatusReply status{4242, "0.1.0", 3723000, 3, 2, 1,
+                             {RootStatus{k_root, 1, 1, 1}, RootStatus{"/home/dev/other/.lokt", 1, 0, 0}}};
+    return {"daemon_status", {Request{30, DaemonStatusRequest{}}, reply(30, status)}};
+}
+
+GoldenFile shutdown() {
+    return {"shutdown", {Request{31, ShutdownRequest{}}, reply(31, ShutdownReply{})}};
+}
+
+// Replies to requests the daemon could not decode (see error_reply_for).
+GoldenFile errors() {
+    return {"error",
+            {reply(0, error(std::nullopt, ErrorCode::usage,
+                            "invalid request: not valid JSON: parse error at line 1, column 2: syntax error while "
+                            "parsing object key - invalid literal; last read: '{x'; expected string literal")),
+             reply(32, error(std::nullopt, ErrorCode::usage,
+                             "invalid request: unknown op \"frobnicate\"; known ops: \"hello\", \"acquire\", ...")),
+             reply(33, error(Op::acquire, ErrorCode::usage,
+                             "invalid request: field \"root\" must be an absolute path, got \"repo/.lokt\"")),
+             reply(0, error(std::nullopt, ErrorCode::usage, "line longer than 65536 bytes; closing the connection")),
+             reply(34, error(Op::status, ErrorCode::io,
+                             "cannot open /home/dev/repo/.git/lokt/locks: Permission denied")),
+             reply(35, error(Op::acquire, ErrorCode::internal, "unexpected exception: std::bad_alloc"))}};
+}
+
+}  // namespace
+
+std::vector<GoldenFile> golden_files() {
+    return {hello(),    acquire(),  progress(),        release(), renew(),       unlock(),
+            unlock_many(), status(), freeze(),          unfreeze(), subscribe_audit(), event(),
+            unsubscribe(), daemon_status(), shutdown(), errors()};
+}
+
+std::string encode_example(const Example& example) {
+    return std::visit([](const auto& message) { return encode(message); }, example);
+}
+
+}  // namespace lokt::protocol::test
