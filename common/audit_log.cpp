@@ -101,7 +101,7 @@ std::optional<AuditEvent> parse_audit_line(std::string_view line) {
 
 Result<void> AuditWriter::append(const AuditEvent& event) {
     if (!m_fd) {
-        m_fd.reset(::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
+        m_fd.reset(::open(m_path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
         if (!m_fd) return sys_error("cannot open", m_path.string(), errno);
         struct stat info {};
         if (::fstat(m_fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
@@ -110,15 +110,11 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
         }
     }
     std::string line;
-    struct stat info {};
-    if (::fstat(m_fd.get(), &info) == 0 && info.st_size > 0) {
+    // If the last line was torn (a crash mid-write), end it so ours stays whole.
+    const off_t size = ::lseek(m_fd.get(), 0, SEEK_END);
+    if (size > 0) {
         char last = '\n';
-        const int reader = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        if (reader >= 0) {
-            if (::pread(reader, &last, 1, info.st_size - 1) != 1) last = '\n';
-            ::close(reader);
-        }
-        if (last != '\n') line.push_back('\n');
+        if (::pread(m_fd.get(), &last, 1, size - 1) == 1 && last != '\n') line.push_back('\n');
     }
     line += serialize_audit_event(event);
     line.push_back('\n');
@@ -131,8 +127,9 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
 }
 
 std::size_t find_first_at_or_after(std::string_view text, WallTime since) {
-    // Invariant: every line starting before lo is earlier than since; the line
-    // starting at hi (or the end) is at or after it.
+    // Invariant: every parseable line starting before lo is earlier than since;
+    // between hi and the first line at or after since there are only
+    // unparseable lines (which readers skip).
     std::size_t lo = 0;
     std::size_t hi = text.size();
     while (lo < hi) {
@@ -145,9 +142,12 @@ std::size_t find_first_at_or_after(std::string_view text, WallTime since) {
             lo = next_line_start(text, lo);
             continue;
         }
-        auto ts = quick_timestamp(line_at(text, probe));
-        if (!ts || *ts < since) {
-            lo = next_line_start(text, probe);
+        // Judge by the first parseable line from the probe on.
+        std::size_t judged = probe;
+        std::optional<WallTime> ts;
+        while (judged < hi && !(ts = quick_timestamp(line_at(text, judged)))) judged = next_line_start(text, judged);
+        if (ts && *ts < since) {
+            lo = next_line_start(text, judged);
         } else {
             hi = probe;
         }

@@ -67,7 +67,7 @@ Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, s
                                       const std::function<void(std::string_view, const AuditEvent&)>& visit);
 
 // Offset of the first line whose timestamp is at or after since, in text
-// (exposed for tests). Unparseable lines count as earlier.
+// (exposed for tests). Unparseable lines are skipped over.
 std::size_t find_first_at_or_after(std::string_view text, WallTime since);
 
 bool audit_event_matches(const AuditEvent& event, const AuditQuery& query);

@@ -12,9 +12,11 @@
 namespace lokt {
 namespace {
 
+// $USER names the login; it is only looked up in the user database when unset,
+// because that lookup (NSS) costs more than the whole lock operation.
 std::string os_user_name() {
-    if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') {
-        if (struct passwd* entry = ::getpwnam(user); entry != nullptr && entry->pw_uid == ::geteuid()) return user;
+    for (const char* variable : {"USER", "LOGNAME"}) {
+        if (const char* user = std::getenv(variable); user != nullptr && *user != '\0') return user;
     }
     if (struct passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) return entry->pw_name;
     return "uid" + std::to_string(::geteuid());

@@ -101,7 +101,7 @@ Result<LockStore> LockStore::open(const fs::path& root, Mode mode) {
 }
 
 Result<void> LockStore::open_directories() {
-    for (auto [sub, out] : {std::pair{"locks", &m_locks}, std::pair{"freezes", &m_freezes}, std::pair{"mutex", &m_mutex}}) {
+    for (auto [sub, out] : {std::pair{"locks", &m_locks}, std::pair{"freezes", &m_freezes}}) {
         const fs::path path = m_root / sub;
         out->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!out->valid()) return sys_error("cannot open directory", path.string(), errno);

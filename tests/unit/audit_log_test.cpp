@@ -1,0 +1,127 @@
+// The audit log: exact line format, torn-line recovery, and --since by seeking.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "audit_log.hpp"
+#include "scratch_dir.hpp"
+
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<lokt::AuditEvent> read_all(const fs::path& log, const lokt::AuditQuery& query = {}) {
+    std::vector<lokt::AuditEvent> events;
+    auto read = lokt::read_audit(log, query, [&](std::string_view, const lokt::AuditEvent& e) { events.push_back(e); });
+    REQUIRE(read.ok());
+    return events;
+}
+
+std::string slurp(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("a line has SPEC.md's keys in order, optional ones omitted") {
+    lokt::AuditEvent e;
+    e.ts = *lokt::parse_rfc3339("2026-11-22T12:50:13.5Z");
+    e.event = "acquire";
+    e.name = "build";
+    e.lock_id = "abc";
+    e.owner = "agent-1";
+    e.host = "devbox";
+    e.pid = 42;
+    e.agent_id = "agent-e2fb";
+    e.ttl_sec = 300;
+    e.extra_json = R"({"fence":7})";
+    CHECK(lokt::serialize_audit_event(e) ==
+          R"({"ts":"2026-11-22T12:50:13.5Z","event":"acquire","name":"build","lock_id":"abc","owner":"agent-1",)"
+          R"("host":"devbox","pid":42,"agent_id":"agent-e2fb","ttl_sec":300,"extra":{"fence":7}})");
+    lokt::AuditEvent bare;
+    bare.ts = e.ts;
+    bare.event = "deny";
+    bare.name = "x";
+    CHECK(lokt::serialize_audit_event(bare) == R"({"ts":"2026-11-22T12:50:13.5Z","event":"deny","name":"x"})");
+}
+
+TEST_CASE("appending after a torn line starts a fresh line; readers skip the torn one") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    std::ofstream(log) << R"({"ts":"2026-01-01T00:00:00Z","event":"acquire","name":"a"})" "\n" R"({"ts":"2026-01-01T00:0)";
+    lokt::AuditWriter writer(log);
+    lokt::Identity me = lokt::current_identity();
+    REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());
+    const std::string text = slurp(log);
+    CHECK(text.find("{\"ts\":\"2026-01-01T00:0\n{\"ts\"") != std::string::npos);
+    auto events = read_all(log);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].event == "acquire");
+    CHECK(events[1].event == "release");
+    CHECK(events[1].owner == me.owner);
+}
+
+TEST_CASE("--since finds the first line at or after the time, by binary search") {
+    std::mt19937 random(12345);
+    const lokt::WallTime start = sys_days{2026y / 1 / 1};
+    for (int round = 0; round < 50; ++round) {
+        const int lines = static_cast<int>(random() % 200);
+        std::string text;
+        std::vector<lokt::WallTime> stamps;
+        lokt::WallTime t = start;
+        for (int i = 0; i < lines; ++i) {
+            t += seconds(random() % 3);  // equal neighbours happen
+            stamps.push_back(t);
+            lokt::AuditEvent e;
+            e.ts = t;
+            e.event = "acquire";
+            e.name = "n" + std::to_string(random() % 1000);  // varying line lengths
+            text += lokt::serialize_audit_event(e) + "\n";
+            if (random() % 10 == 0) text += "garbage line\n";
+        }
+        const lokt::WallTime since = start + seconds(random() % (lines + 2));
+        const std::size_t offset = lokt::find_first_at_or_after(text, since);
+        // Expected: the first line (parseable) with ts >= since.
+        std::size_t expected_index = 0;
+        while (expected_index < stamps.size() && stamps[expected_index] < since) ++expected_index;
+        INFO("round " << round);
+        if (expected_index == stamps.size()) {
+            // Only garbage (or nothing) may follow.
+            CHECK(text.substr(offset).find("\"event\"") == std::string::npos);
+        } else {
+            auto line_end = text.find('\n', offset);
+            auto parsed = lokt::parse_audit_line(std::string_view(text).substr(offset, line_end - offset));
+            if (!parsed) {
+                // A garbage line may precede the answer; the next line must be it.
+                const auto next = line_end + 1;
+                parsed = lokt::parse_audit_line(std::string_view(text).substr(next, text.find('\n', next) - next));
+            }
+            REQUIRE(parsed.has_value());
+            CHECK(parsed->ts == stamps[expected_index]);
+        }
+    }
+}
+
+TEST_CASE("queries filter by time and name; a missing log is empty") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    CHECK(read_all(log).empty());
+    lokt::AuditWriter writer(log);
+    lokt::Identity me = lokt::current_identity();
+    for (const char* name : {"a", "b", "a"}) REQUIRE(writer.append(lokt::make_audit_event("acquire", name, me)).ok());
+    lokt::AuditQuery by_name;
+    by_name.name = "a";
+    CHECK(read_all(log, by_name).size() == 2);
+    lokt::AuditQuery future;
+    future.since = lokt::wall_now() + hours(1);
+    CHECK(read_all(log, future).empty());
+    lokt::AuditQuery past;
+    past.since = lokt::wall_now() - hours(1);
+    CHECK(read_all(log, past).size() == 3);
+}

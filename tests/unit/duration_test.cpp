@@ -1,0 +1,38 @@
+// Durations as users type them, and as lokt prints them.
+#include <doctest/doctest.h>
+
+#include "duration.hpp"
+
+using namespace std::chrono_literals;
+using lokt::parse_duration;
+
+TEST_CASE("Go-style durations and bare seconds parse exactly") {
+    CHECK(*parse_duration("300ms") == 300ms);
+    CHECK(*parse_duration("90s") == 90s);
+    CHECK(*parse_duration("5m") == 5min);
+    CHECK(*parse_duration("1h30m") == 90min);
+    CHECK(*parse_duration("1.5h") == 90min);
+    CHECK(*parse_duration("300") == 300s);
+    CHECK(*parse_duration("0") == 0s);
+    CHECK(*parse_duration("2us") == 2us);
+    CHECK(*parse_duration("7ns") == 7ns);
+    CHECK(*parse_duration("1m0.5s") == 60500ms);
+}
+
+TEST_CASE("malformed durations are usage errors that quote the input") {
+    for (const char* bad : {"", "-5s", "abc", "5x", "m", "1h-3m", "+3s", "1..5s", "99999999999999999h"}) {
+        auto parsed = parse_duration(bad);
+        INFO("input: " << bad);
+        REQUIRE_FALSE(parsed.ok());
+        CHECK(parsed.error().code == lokt::ErrorCode::usage);
+        CHECK(parsed.error().message.find(std::string("\"") + bad + "\"") != std::string::npos);
+    }
+}
+
+TEST_CASE("durations print compactly") {
+    CHECK(lokt::format_duration(12s) == "12s");
+    CHECK(lokt::format_duration(288s) == "4m48s");
+    CHECK(lokt::format_duration(3723s) == "1h2m3s");
+    CHECK(lokt::format_duration(450ms) == "450ms");
+    CHECK(lokt::format_duration(-5s) == "0ms");
+}

@@ -1,0 +1,102 @@
+// What makes a hold stale: TTL elapsed, or a dead holder judged by pid and
+// start time (a recycled pid is dead), or another boot.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hold_state.hpp"
+#include "identity.hpp"
+#include "process_liveness.hpp"
+
+using namespace std::chrono_literals;
+using lokt::HoldState;
+using lokt::judge_record;
+
+namespace {
+
+lokt::LockRecord held_by_me() {
+    const lokt::Identity me = lokt::current_identity();
+    lokt::LockRecord r;
+    r.name = "x";
+    r.owner = me.owner;
+    r.host = me.host;
+    r.pid = me.pid;
+    r.pid_start = me.pid_start;
+    r.acquired = lokt::wall_now();
+    r.bound_to = lokt::Binding::guard;
+    return r;
+}
+
+pid_t dead_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return child;
+}
+
+}  // namespace
+
+TEST_CASE("start time is read from /proc and is stable") {
+    const auto first = lokt::process_start_ticks(::getpid());
+    REQUIRE(first.has_value());
+    CHECK(lokt::process_start_ticks(::getpid()) == first);
+    CHECK(lokt::process_liveness(::getpid(), first) == lokt::Liveness::alive);
+}
+
+TEST_CASE("a live holder on this host is live; a dead one is stale") {
+    const auto now = lokt::wall_now();
+    lokt::LockRecord r = held_by_me();
+    CHECK(judge_record(r, now, r.host) == HoldState::live);
+    r.pid = dead_pid();
+    r.pid_start.reset();
+    CHECK(judge_record(r, now, r.host) == HoldState::dead_holder);
+}
+
+TEST_CASE("a recycled pid (same pid, other start time) is dead") {
+    lokt::LockRecord r = held_by_me();
+    r.pid_start = *r.pid_start + 12345;
+    CHECK(judge_record(r, lokt::wall_now(), r.host) == HoldState::dead_holder);
+}
+
+TEST_CASE("another boot means every recorded holder is dead") {
+    lokt::LockRecord r = held_by_me();
+    r.boot_id = "00000000-0000-0000-0000-000000000000";
+    if (!lokt::this_boot_id().empty()) CHECK(judge_record(r, lokt::wall_now(), r.host) == HoldState::dead_holder);
+}
+
+TEST_CASE("liveness of holders on other hosts cannot be judged: only the TTL counts") {
+    lokt::LockRecord r = held_by_me();
+    r.pid = dead_pid();
+    CHECK(judge_record(r, lokt::wall_now(), "another-host") == HoldState::live);
+    r.expires_at = r.acquired + 1s;
+    CHECK(judge_record(r, r.acquired + 2s, "another-host") == HoldState::expired);
+}
+
+TEST_CASE("a TTL-bound manual lock outlives the process that ran lokt") {
+    lokt::LockRecord r = held_by_me();
+    r.bound_to = lokt::Binding::ttl;
+    r.pid = dead_pid();
+    r.expires_at = r.acquired + 600s;
+    CHECK(judge_record(r, r.acquired + 1s, r.host) == HoldState::live);
+    CHECK(judge_record(r, r.acquired + 601s, r.host) == HoldState::expired);
+}
+
+TEST_CASE("files of a newer format are never judged stale") {
+    lokt::LockRecord r = held_by_me();
+    r.version = 2;
+    r.pid = dead_pid();
+    CHECK(judge_record(r, lokt::wall_now(), r.host) == HoldState::unsupported);
+}
+
+TEST_CASE("the held message names owner, host, pid and age, and an explicit agent id") {
+    lokt::LockRecord r;
+    r.owner = "agent-1";
+    r.host = "macbook";
+    r.pid = 48201;
+    r.acquired = lokt::wall_now() - 12s;
+    r.agent_id = lokt::derive_agent_id(48201, std::nullopt);
+    CHECK(lokt::describe_holder(r, r.acquired + 12s) == "agent-1@macbook (pid 48201) for 12s");
+    r.agent_id = "claude-7";
+    CHECK(lokt::describe_holder(r, r.acquired + 12s) == "agent-1@macbook (pid 48201, agent claude-7) for 12s");
+}

@@ -1,0 +1,220 @@
+// The lock engine's decisions, in one process: acquire and refuse, stale and
+// corrupt takeover, re-entry rules, nested holds, lost locks, unlock modes,
+// freezes, and the audit line each writes.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "lock_engine.hpp"
+#include "scratch_dir.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using lokt::AcquireResult;
+using lokt::ErrorCode;
+using Outcome = lokt::AcquireResult::Outcome;
+
+namespace {
+
+struct Fixture {
+    lokt::test::ScratchDir dir;
+    lokt::Identity me = lokt::current_identity();
+
+    lokt::LockEngine engine(const lokt::Identity& actor) {
+        auto store = lokt::LockStore::open(dir / "root", lokt::LockStore::Mode::create);
+        REQUIRE(store.ok());
+        return lokt::LockEngine(std::move(store.value()), actor);
+    }
+    lokt::LockEngine engine() { return engine(me); }
+
+    lokt::AcquireSpec spec(const std::string& name, lokt::Binding binding = lokt::Binding::guard) const {
+        lokt::AcquireSpec s;
+        s.name = name;
+        s.binding = binding;
+        s.holder = me;
+        return s;
+    }
+
+    std::vector<std::string> events() const {
+        std::vector<std::string> out;
+        (void)lokt::read_audit(dir / "root/audit.log", {}, [&](std::string_view, const lokt::AuditEvent& e) { out.push_back(e.event); });
+        return out;
+    }
+};
+
+pid_t dead_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return child;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "acquire, refuse a second holder, release") {
+    auto e = engine();
+    auto first = e.try_acquire(spec("build"));
+    REQUIRE(first.ok());
+    CHECK(first->outcome == Outcome::acquired);
+    CHECK(first->record.lock_id.size() == 32);
+
+    auto second = e.try_acquire(spec("build"));
+    REQUIRE(second.ok());
+    CHECK(second->outcome == Outcome::refused);
+    CHECK(second->refusal.code == ErrorCode::held);
+    CHECK(second->refusal.message.rfind("lock \"build\" held by " + me.owner + "@" + me.host + " (pid ", 0) == 0);
+
+    CHECK(e.release("build", first->record.lock_id).ok());
+    CHECK_FALSE(fs::exists(dir / "root/locks/build.json"));
+    CHECK(events() == std::vector<std::string>{"acquire", "deny", "release"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "a stale lock is taken over and the break is audited") {
+    auto e = engine();
+    lokt::AcquireSpec dead = spec("x");
+    dead.holder.pid = dead_pid();
+    dead.holder.pid_start.reset();
+    REQUIRE(e.try_acquire(dead)->granted());
+    auto taken = e.try_acquire(spec("x"));
+    CHECK(taken->outcome == Outcome::acquired);
+    CHECK(events() == std::vector<std::string>{"acquire", "stale-break", "acquire"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "an expired lock is taken over") {
+    auto e = engine();
+    lokt::AcquireSpec short_lived = spec("x", lokt::Binding::ttl);
+    short_lived.ttl = 1ns;
+    REQUIRE(e.try_acquire(short_lived)->granted());
+    CHECK(e.try_acquire(spec("x"))->outcome == Outcome::acquired);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a corrupt lock is removed by the next acquire; a newer version is not") {
+    auto e = engine();
+    std::ofstream(dir / "root/locks/bad.json") << "{\"name\":";
+    CHECK(e.try_acquire(spec("bad"))->outcome == Outcome::acquired);
+    CHECK(events() == std::vector<std::string>{"corrupt-break", "acquire"});
+
+    std::ofstream(dir / "root/locks/v2.json")
+        << R"({"version":2,"name":"v2","owner":"o","host":"h","pid":1,"acquired_ts":"2026-01-01T00:00:00Z"})";
+    auto refused = e.try_acquire(spec("v2"));
+    CHECK(refused->refusal.code == ErrorCode::unsupported);
+    CHECK(e.unlock("v2", lokt::UnlockMode::break_stale).error().code == ErrorCode::unsupported);
+    CHECK(fs::exists(dir / "root/locks/v2.json"));
+    CHECK(e.unlock("v2", lokt::UnlockMode::force).ok());
+    CHECK_FALSE(fs::exists(dir / "root/locks/v2.json"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "re-entry needs the same explicitly set owner and manual holds on both sides") {
+    auto e = engine();
+    lokt::AcquireSpec manual = spec("m", lokt::Binding::ttl);
+    manual.ttl = 60s;
+    manual.holder.owner = "agent-1";
+    manual.holder.owner_explicit = true;
+    auto first = e.try_acquire(manual);
+    REQUIRE(first->outcome == Outcome::acquired);
+
+    manual.ttl = 120s;
+    auto again = e.try_acquire(manual);
+    CHECK(again->outcome == Outcome::refreshed);
+    CHECK(again->record.lock_id == first->record.lock_id);
+    CHECK(*again->record.expires_at > *first->record.expires_at);
+
+    lokt::AcquireSpec implicit = manual;
+    implicit.holder.owner_explicit = false;  // same name, but not set explicitly
+    CHECK(e.try_acquire(implicit)->outcome == Outcome::refused);
+
+    lokt::AcquireSpec guard = manual;
+    guard.binding = lokt::Binding::guard;  // a guard never shares
+    CHECK(e.try_acquire(guard)->outcome == Outcome::refused);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a nested acquire with the holder's lock id changes nothing") {
+    auto e = engine();
+    auto outer = e.try_acquire(spec("n"));
+    lokt::AcquireSpec inner = spec("n");
+    inner.inherited_lock_id = outer->record.lock_id;
+    auto nested = e.try_acquire(inner);
+    CHECK(nested->outcome == Outcome::nested);
+    CHECK(nested->record.lock_id == outer->record.lock_id);
+    inner.inherited_lock_id = "0123456789abcdef0123456789abcdef";
+    CHECK(e.try_acquire(inner)->outcome == Outcome::refused);
+}
+
+TEST_CASE_FIXTURE(Fixture, "renew and release of a lock that was taken away report it lost") {
+    auto e = engine();
+    auto mine = e.try_acquire(spec("l"));
+    REQUIRE(e.unlock("l", lokt::UnlockMode::force).ok());
+    auto other = e.try_acquire(spec("l"));
+    REQUIRE(other->granted());
+    auto renewed = e.renew("l", mine->record.lock_id, 10s);
+    REQUIRE_FALSE(renewed.ok());
+    CHECK(renewed.error().code == ErrorCode::lost);
+    CHECK(e.release("l", mine->record.lock_id).error().code == ErrorCode::lost);
+    CHECK(fs::exists(dir / "root/locks/l.json"));  // the new holder's lock is untouched
+    CHECK(e.renew("l", other->record.lock_id, 10s).ok());
+}
+
+TEST_CASE_FIXTURE(Fixture, "unlock: owner check, break-stale only when stale, force always") {
+    auto e = engine();
+    lokt::Identity someone = me;
+    someone.owner = "someone-else";
+    auto theirs = engine(someone);
+    lokt::AcquireSpec their_spec = spec("u");
+    their_spec.holder = someone;
+    REQUIRE(theirs.try_acquire(their_spec)->granted());
+
+    CHECK(e.unlock("u", lokt::UnlockMode::owner).error().code == ErrorCode::not_owner);
+    CHECK(e.unlock("u", lokt::UnlockMode::break_stale).error().code == ErrorCode::held);
+    CHECK(e.unlock("u", lokt::UnlockMode::force).ok());
+    CHECK(e.unlock("u", lokt::UnlockMode::owner).error().code == ErrorCode::not_found);
+}
+
+TEST_CASE_FIXTURE(Fixture, "unlock --owner and --all select by owner") {
+    auto e = engine();
+    lokt::Identity a = me, b = me;
+    a.owner = "a";
+    b.owner = "b";
+    for (auto [name, who] : {std::pair{"1", a}, std::pair{"2", b}, std::pair{"3", a}}) {
+        lokt::AcquireSpec s = spec(name);
+        s.holder = who;
+        REQUIRE(e.try_acquire(s)->granted());
+    }
+    CHECK(*e.unlock_many("a", false) == std::vector<std::string>{"1", "3"});
+    CHECK(e.unlock_many("", false)->empty());  // none is mine
+    CHECK(*e.unlock_many("", true) == std::vector<std::string>{"2"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "a freeze blocks acquires until lifted; only its owner lifts it without --force") {
+    auto e = engine();
+    REQUIRE(e.freeze("deploy", 30min).ok());
+    auto refused = e.try_acquire(spec("deploy"));
+    CHECK(refused->refusal.code == ErrorCode::frozen);
+    CHECK(refused->refusal.message.find("lock \"deploy\" is frozen until ") == 0);
+    CHECK(refused->refusal.message.find("(by " + me.owner + "@" + me.host + ")") != std::string::npos);
+
+    lokt::Identity other = me;
+    other.owner = "other";
+    auto theirs = engine(other);
+    CHECK(theirs.unfreeze("deploy", false).error().code == ErrorCode::not_owner);
+    CHECK(e.unfreeze("deploy", false).ok());
+    CHECK(e.unfreeze("deploy", false).error().code == ErrorCode::not_found);
+    CHECK(e.try_acquire(spec("deploy"))->granted());
+    CHECK(events() == std::vector<std::string>{"freeze", "freeze-deny", "unfreeze", "acquire"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "list with prune removes stale holds and audits auto-prune") {
+    auto e = engine();
+    lokt::AcquireSpec dead = spec("dead");
+    dead.holder.pid = dead_pid();
+    dead.holder.pid_start.reset();
+    REQUIRE(e.try_acquire(dead)->granted());
+    REQUIRE(e.try_acquire(spec("live"))->granted());
+    CHECK(e.list(false)->size() == 2);
+    auto pruned = e.list(true);
+    REQUIRE(pruned->size() == 1);
+    CHECK((*pruned)[0].name == "live");
+    CHECK(events().back() == "auto-prune");
+}

@@ -1,0 +1,34 @@
+// RFC 3339 times as they are written to and read from lock files.
+#include <doctest/doctest.h>
+
+#include "wall_time.hpp"
+
+using namespace std::chrono;
+using lokt::format_rfc3339;
+using lokt::parse_rfc3339;
+
+TEST_CASE("formatting keeps up to nine fractional digits and drops trailing zeros") {
+    const lokt::WallTime base = sys_days{2026y / 11 / 22} + 12h + 50min + 13s;
+    CHECK(format_rfc3339(base) == "2026-11-22T12:50:13Z");
+    CHECK(format_rfc3339(base + 468669729ns) == "2026-11-22T12:50:13.468669729Z");
+    CHECK(format_rfc3339(base + 500ms) == "2026-11-22T12:50:13.5Z");
+    CHECK(lokt::format_rfc3339_seconds(base + 999ms) == "2026-11-22T12:50:13Z");
+}
+
+TEST_CASE("parsing accepts any RFC 3339 form and round-trips") {
+    const lokt::WallTime base = sys_days{2026y / 2 / 7} + 15h + 30min;
+    CHECK(*parse_rfc3339("2026-02-07T15:30:00Z") == base);
+    CHECK(*parse_rfc3339("2026-02-07T16:30:00+01:00") == base);
+    CHECK(*parse_rfc3339("2026-02-07t10:30:00-05:00") == base);
+    CHECK(*parse_rfc3339("2026-02-07T15:30:00.000000001Z") == base + 1ns);
+    const auto now = lokt::wall_now();
+    CHECK(*parse_rfc3339(format_rfc3339(now)) == now);
+}
+
+TEST_CASE("malformed times are rejected") {
+    for (const char* bad : {"", "2026-02-07", "2026-02-07T15:30:00", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+                            "2026-02-07T15:30:00.Z", "2026-02-07T15:30:00Zjunk", "yesterday"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_rfc3339(bad).has_value());
+    }
+}
