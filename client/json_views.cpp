@@ -29,7 +29,8 @@ nlohmann::ordered_json lock_view_json(const LockView& view, WallTime now) {
     json["name"] = view.name;
     json["state"] = to_string(view.state);
     if (view.stored.kind == StoredRecord::Kind::record) {
-        for (auto& [key, value] : lock_record_json(view.stored.record).items()) {
+        const auto record = lock_record_json(view.stored.record);
+        for (const auto& [key, value] : record.items()) {
             if (key != "name") json[key] = value;
         }
         json["age_sec"] = std::chrono::duration_cast<std::chrono::seconds>(now - view.stored.record.acquired).count();

@@ -59,58 +59,171 @@ std::string serialize_lock_record(const LockRecord& r) {
     return text;
 }
 
-Result<LockRecord> parse_lock_record(std::string_view text) {
-    Json json = Json::parse(text.begin(), text.end(), nullptr, false);
-    if (json.is_discarded()) return corrupt("not valid JSON");
-    if (!json.is_object()) return corrupt("not a JSON object");
+namespace {
 
-    LockRecord r;
-    r.version = 0;
-    for (const auto& [key, value] : json.items()) {
-        if (key == "version") {
-            if (!value.is_number_integer()) return corrupt("\"version\" is not an integer");
-            r.version = value.get<int>();
-        } else if (key == "name" || key == "lock_id" || key == "owner" || key == "host" || key == "agent_id" ||
-                   key == "boot_id") {
-            if (!value.is_string()) return corrupt("\"" + key + "\" is not a string");
-            std::string& field = key == "name"       ? r.name
-                                 : key == "lock_id"  ? r.lock_id
-                                 : key == "owner"    ? r.owner
-                                 : key == "host"     ? r.host
-                                 : key == "agent_id" ? r.agent_id
-                                                     : r.boot_id;
-            field = value.get<std::string>();
-        } else if (key == "pid") {
-            if (!value.is_number_integer()) return corrupt("\"pid\" is not an integer");
-            r.pid = value.get<std::int64_t>();
-        } else if (key == "pid_start_ns") {
-            if (!value.is_number_unsigned() && !value.is_number_integer()) return corrupt("\"pid_start_ns\" is not an integer");
-            if (value.get<std::int64_t>() < 0) return corrupt("\"pid_start_ns\" is negative");
-            r.pid_start = value.get<std::uint64_t>();
-        } else if (key == "acquired_ts" || key == "expires_at") {
-            if (!value.is_string()) return corrupt("\"" + key + "\" is not a string");
-            auto time = parse_rfc3339(value.get<std::string>());
-            if (!time) return corrupt("\"" + key + "\" is not an RFC 3339 time");
-            if (key == "acquired_ts") r.acquired = *time;
-            else r.expires_at = *time;
-        } else if (key == "ttl_sec") {
-            if (!value.is_number_integer()) return corrupt("\"ttl_sec\" is not an integer");
-            r.ttl_sec = value.get<std::int64_t>();
-        } else if (key == "bound_to") {
-            if (!value.is_string()) return corrupt("\"bound_to\" is not a string");
-            r.bound_to = binding_from(value.get<std::string>());
-        } else if (key == "owner_set") {
-            if (!value.is_boolean()) return corrupt("\"owner_set\" is not a boolean");
-            r.owner_explicit = value.get<bool>();
-        } else if (key == "fence") {
-            if (!value.is_number_unsigned()) return corrupt("\"fence\" is not a non-negative integer");
-            r.fence = value.get<std::uint64_t>();
-        }
+// Fills a LockRecord straight from the parser's events: no document tree is
+// built, which makes `status` over thousands of locks several times faster.
+class RecordReader {
+public:
+    using number_integer_t = Json::number_integer_t;
+    using number_unsigned_t = Json::number_unsigned_t;
+    using number_float_t = Json::number_float_t;
+    using string_t = Json::string_t;
+    using binary_t = Json::binary_t;
+
+    LockRecord record;
+    std::string problem;
+    bool saw_name = false, saw_owner = false, saw_acquired = false;
+
+    bool null() { return scalar(Type::null, nullptr); }
+    bool boolean(bool value) { return scalar(Type::boolean, &value); }
+    bool number_integer(number_integer_t value) { return scalar(Type::integer, &value); }
+    bool number_unsigned(number_unsigned_t value) {
+        auto as_signed = static_cast<number_integer_t>(value);
+        return scalar(value > static_cast<number_unsigned_t>(INT64_MAX) ? Type::other : Type::integer, &as_signed);
     }
-    if (r.name.empty()) return corrupt("\"name\" is missing");
-    if (!json.contains("owner")) return corrupt("\"owner\" is missing");
-    if (!json.contains("acquired_ts")) return corrupt("\"acquired_ts\" is missing");
-    return r;
+    bool number_float(number_float_t, const string_t&) { return scalar(Type::other, nullptr); }
+    bool string(string_t& value) { return scalar(Type::string, &value); }
+    bool binary(binary_t&) { return scalar(Type::other, nullptr); }
+    bool start_object(std::size_t) { return open_container(); }
+    bool start_array(std::size_t) {
+        if (m_depth == 0) return fail("not a JSON object");
+        return open_container();
+    }
+    bool end_object() { return close_container(); }
+    bool end_array() { return close_container(); }
+    bool key(string_t& value) {
+        if (m_depth == 1) m_field = field_of(value);
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+        return fail("not valid JSON");
+    }
+
+private:
+    enum class Type { null, boolean, integer, string, other };
+    enum class Field {
+        unknown, version, name, lock_id, owner, host, pid, pid_start, agent_id, acquired, ttl_sec, expires_at,
+        bound_to, owner_set, boot_id, fence
+    };
+    struct FieldName {
+        std::string_view key;
+        Field field;
+    };
+    static constexpr FieldName k_fields[] = {
+        {"version", Field::version},       {"name", Field::name},           {"lock_id", Field::lock_id},
+        {"owner", Field::owner},           {"host", Field::host},           {"pid", Field::pid},
+        {"pid_start_ns", Field::pid_start}, {"agent_id", Field::agent_id},  {"acquired_ts", Field::acquired},
+        {"ttl_sec", Field::ttl_sec},       {"expires_at", Field::expires_at}, {"bound_to", Field::bound_to},
+        {"owner_set", Field::owner_set},   {"boot_id", Field::boot_id},     {"fence", Field::fence},
+    };
+
+    static Field field_of(std::string_view key) {
+        for (const auto& entry : k_fields) {
+            if (entry.key == key) return entry.field;
+        }
+        return Field::unknown;
+    }
+    static std::string_view key_of(Field field) {
+        for (const auto& entry : k_fields) {
+            if (entry.field == field) return entry.key;
+        }
+        return "?";
+    }
+    static bool is_integer_field(Field f) {
+        return f == Field::version || f == Field::pid || f == Field::pid_start || f == Field::ttl_sec || f == Field::fence;
+    }
+
+    bool fail(std::string why) {
+        if (problem.empty()) problem = std::move(why);
+        return false;
+    }
+    std::string wrong_type() const {
+        const char* expected = m_field == Field::owner_set ? "a boolean" : is_integer_field(m_field) ? "an integer" : "a string";
+        return "\"" + std::string(key_of(m_field)) + "\" is not " + expected;
+    }
+    bool open_container() {
+        if (m_depth == 0 && m_started) return fail("not a JSON object");
+        m_started = true;
+        if (m_depth == 1 && m_field != Field::unknown) return fail(wrong_type());
+        ++m_depth;
+        return true;
+    }
+    bool close_container() {
+        --m_depth;
+        return true;
+    }
+
+    bool scalar(Type type, void* value) {
+        if (m_depth == 0) return fail("not a JSON object");
+        if (m_depth > 1 || m_field == Field::unknown) return true;  // unknown keys are ignored
+        if (is_integer_field(m_field)) {
+            if (type != Type::integer) return fail(wrong_type());
+            const number_integer_t n = *static_cast<number_integer_t*>(value);
+            switch (m_field) {
+                case Field::version: record.version = static_cast<int>(n); break;
+                case Field::pid: record.pid = n; break;
+                case Field::ttl_sec: record.ttl_sec = n; break;
+                default:
+                    if (n < 0) return fail("\"" + std::string(key_of(m_field)) + "\" is negative");
+                    (m_field == Field::fence ? record.fence : record.pid_start) = static_cast<std::uint64_t>(n);
+            }
+            return true;
+        }
+        if (m_field == Field::owner_set) {
+            if (type != Type::boolean) return fail(wrong_type());
+            record.owner_explicit = *static_cast<bool*>(value);
+            return true;
+        }
+        if (type != Type::string) return fail(wrong_type());
+        std::string& text = *static_cast<string_t*>(value);
+        switch (m_field) {
+            case Field::acquired:
+            case Field::expires_at: {
+                auto time = parse_rfc3339(text);
+                if (!time) return fail("\"" + std::string(key_of(m_field)) + "\" is not an RFC 3339 time");
+                if (m_field == Field::acquired) {
+                    record.acquired = *time;
+                    saw_acquired = true;
+                } else {
+                    record.expires_at = *time;
+                }
+                break;
+            }
+            case Field::bound_to: record.bound_to = binding_from(text); break;
+            case Field::name:
+                record.name = std::move(text);
+                saw_name = true;
+                break;
+            case Field::owner:
+                record.owner = std::move(text);
+                saw_owner = true;
+                break;
+            case Field::lock_id: record.lock_id = std::move(text); break;
+            case Field::host: record.host = std::move(text); break;
+            case Field::agent_id: record.agent_id = std::move(text); break;
+            case Field::boot_id: record.boot_id = std::move(text); break;
+            default: break;
+        }
+        return true;
+    }
+
+    int m_depth = 0;
+    bool m_started = false;
+    Field m_field = Field::unknown;
+};
+
+}  // namespace
+
+Result<LockRecord> parse_lock_record(std::string_view text) {
+    RecordReader reader;
+    reader.record.version = 0;  // absent means 0
+    const bool parsed = Json::sax_parse(text.begin(), text.end(), &reader);
+    if (!parsed) return corrupt(reader.problem.empty() ? "not valid JSON" : reader.problem);
+    if (!reader.saw_name || reader.record.name.empty()) return corrupt("\"name\" is missing");
+    if (!reader.saw_owner) return corrupt("\"owner\" is missing");
+    if (!reader.saw_acquired) return corrupt("\"acquired_ts\" is missing");
+    return std::move(reader.record);
 }
 
 std::string new_lock_id() {

@@ -160,7 +160,8 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         out.problem = "it is not a regular file";
         return out;
     }
-    if (info.st_uid != ::geteuid()) {
+    static const uid_t k_our_uid = ::geteuid();
+    if (info.st_uid != k_our_uid) {
         out.problem = "it is owned by uid " + std::to_string(info.st_uid) + ", not by us";
         return out;
     }
@@ -181,6 +182,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
     }
     std::string text(static_cast<std::size_t>(info.st_size) + 1, '\0');
     std::size_t have = 0;
+    // One read normally returns the whole file; stop as soon as we have its size.
     while (have < text.size()) {
         const ssize_t got = ::read(fd.get(), text.data() + have, text.size() - have);
         if (got < 0) {
@@ -189,6 +191,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         }
         if (got == 0) break;
         have += static_cast<std::size_t>(got);
+        if (have >= static_cast<std::size_t>(info.st_size)) break;
     }
     text.resize(have);
     auto parsed = parse_lock_record(text);
