@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
-#include "file_backend.hpp"
+#include "backend_factory.hpp"
+#include "json_views.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -27,7 +27,7 @@ Result<LockRoot> CliContext::root() {
     if (!found) return found;
     m_root = found.value();
     if (m_options.verbose) {
-        std::fprintf(stderr, "lokt: root %s (from %s), backend files\n", m_root->path.c_str(),
+        std::fprintf(stderr, "lokt: root %s (from %s)\n", m_root->path.c_str(),
                      std::string(to_string(m_root->source)).c_str());
     }
     return *m_root;
@@ -37,9 +37,9 @@ Result<Backend*> CliContext::backend(bool read_only) {
     if (m_backend) return m_backend.get();
     auto where = root();
     if (!where) return where.take_error();
-    auto store = LockStore::open(where->path, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);
-    if (!store) return store.take_error();
-    m_backend = std::make_unique<FileBackend>(LockEngine(std::move(store.value()), identity()));
+    auto made = make_backend(*where, identity(), read_only, m_options.verbose);
+    if (!made) return made.take_error();
+    m_backend = std::move(made.value());
     return m_backend.get();
 }
 
@@ -51,9 +51,9 @@ int report(const Error& error) {
 void warn(const std::string& message) { std::fprintf(stderr, "warning: %s\n", message.c_str()); }
 
 int report_json(const Error& error) {
-    nlohmann::ordered_json out;
-    out["error"] = {{"code", std::string(to_string(error.code))}, {"message", error.message}};
-    std::printf("%s\n", out.dump(2).c_str());
+    JsonWriter out;
+    write_error(out, error);
+    std::fputs(out.finish().c_str(), stdout);
     return report(error);
 }
 

@@ -41,8 +41,8 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
         if (now >= deadline) {
             AcquireResult timed_out = std::move(result.value());
             timed_out.refusal.code = ErrorCode::timeout;
-            timed_out.refusal.message = "timed out after " + format_duration(wait.timeout) + " waiting: " +
-                                        refusal.message;
+            timed_out.refusal.message =
+                "timed out after " + format_duration(wait.timeout) + " waiting: " + timed_out.refusal.message;
             return timed_out;
         }
         if (observer) observer(WaitProgress{refusal, now - started, std::nullopt});

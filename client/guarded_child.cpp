@@ -13,7 +13,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "unique_fd.hpp"
 

@@ -1,15 +1,18 @@
-// The JSON shapes of `--json` output (status, lock, why): one definition each,
-// so every command prints a lock the same way.
+// The JSON shapes of `--json` output (status, lock, why, unlock): one
+// definition each, so every command prints a lock the same way.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include "json_writer.hpp"
 #include "lock_engine.hpp"
 
 namespace lokt::client {
 
-nlohmann::ordered_json lock_record_json(const LockRecord& record);
-nlohmann::ordered_json lock_view_json(const LockView& view, WallTime now);
-nlohmann::ordered_json freeze_json(const std::string& name, const LockRecord& record);
+// The members of a lock record (the caller opened the object).
+void write_lock_members(JsonWriter& out, const LockRecord& record, bool with_name);
+void write_lock_record(JsonWriter& out, const LockRecord& record);
+void write_lock_view(JsonWriter& out, const LockView& view, WallTime now);
+void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& record);
+// {"error": {"code": ..., "message": ...}}
+void write_error(JsonWriter& out, const Error& error);
 
 }  // namespace lokt::client

@@ -82,6 +82,9 @@ int run(int argc, char** argv) {
     } catch (const CLI::CallForAllHelp& help) {
         return app.exit(help);
     } catch (const CLI::ParseError& error) {
+        if (!command.empty() && app.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == command; }).empty()) {
+            return usage_error("unknown command \"" + command + "\"", "");
+        }
         return usage_error(error.what(), command);
     }
     return exit_status;

@@ -217,19 +217,22 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
     auto again = m_store.read(area, name);
     if (!again) return again.take_error();
     if (again->kind != seen.kind || again->file != seen.file) return false;  // someone else acted first
-    auto removed = m_store.remove_if_same(area, name, seen.file);
-    if (!removed) return removed.take_error();
-    if (*removed) {
-        AuditEvent event = make_audit_event(event_name, name, m_actor);
-        if (seen.kind == StoredRecord::Kind::record) {
-            event.lock_id = seen.record.lock_id;
-            event.extra_json = holder_extra(seen.record, reason);
-        } else {
-            event.extra_json = Json{{"reason", reason}}.dump();
-        }
-        (void)audit(std::move(event));
+    AuditEvent event = make_audit_event(event_name, name, m_actor);
+    if (seen.kind == StoredRecord::Kind::record) {
+        event.lock_id = seen.record.lock_id;
+        event.extra_json = holder_extra(seen.record, reason);
+    } else {
+        event.extra_json = Json{{"reason", reason}}.dump();
     }
-    return *removed;
+    return remove_audited(area, name, seen.file, std::move(event));
+}
+
+Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event) {
+    // The line goes first: a reader of the log must never see the next holder's
+    // `acquire` before this removal. We hold the name's mutex and have just
+    // re-read the file, so the removal that follows is ours to make.
+    (void)audit(std::move(event));
+    return m_store.remove_if_same(area, name, file);
 }
 
 Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
@@ -272,11 +275,10 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
         }
         return make_error(ErrorCode::lost, std::move(message));
     }
-    auto removed = m_store.remove_if_same(Area::locks, name, current->file);
-    if (!removed) return removed.take_error();
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
-    (void)audit(std::move(event));
+    auto removed = remove_audited(Area::locks, name, current->file, std::move(event));
+    if (!removed) return removed.take_error();
     return {};
 }
 
@@ -334,9 +336,6 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
         if (again->kind != seen.kind || again->file != seen.file) continue;  // changed: judge again
-        auto removed = m_store.remove_if_same(Area::locks, name, seen.file);
-        if (!removed) return removed.take_error();
-        if (!*removed) continue;
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         if (seen.kind == StoredRecord::Kind::record) {
             event.lock_id = seen.record.lock_id;
@@ -344,7 +343,9 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         } else {
             event.extra_json = Json{{"reason", reason}}.dump();
         }
-        (void)audit(std::move(event));
+        auto removed = remove_audited(Area::locks, name, seen.file, std::move(event));
+        if (!removed) return removed.take_error();
+        if (!*removed) continue;
         return seen.record;
     }
     return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
@@ -367,13 +368,12 @@ Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owne
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
         if (again->kind != StoredRecord::Kind::record || again->file != seen->file) continue;
-        auto removed = m_store.remove_if_same(Area::locks, name, seen->file);
-        if (!removed) return removed.take_error();
-        if (!*removed) continue;
         AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
         event.lock_id = record.lock_id;
         if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
-        (void)audit(std::move(event));
+        auto removed = remove_audited(Area::locks, name, seen->file, std::move(event));
+        if (!removed) return removed.take_error();
+        if (!*removed) continue;
         removed_names.push_back(name);
     }
     return removed_names;
@@ -418,15 +418,17 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
     }
     auto mutex = m_store.lock_name(name);
     if (!mutex) return mutex.take_error();
-    auto removed = m_store.remove_if_same(Area::freezes, name, seen->file);
-    if (!removed) return removed.take_error();
-    if (!*removed) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
+    auto again = m_store.read(Area::freezes, name);
+    if (!again) return again.take_error();
+    if (again->kind == StoredRecord::Kind::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
+    if (again->file != seen->file) return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
     AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
     if (seen->kind == StoredRecord::Kind::record) {
         event.lock_id = seen->record.lock_id;
         if (!own) event.extra_json = holder_extra(seen->record, "unfreeze --force");
     }
-    (void)audit(std::move(event));
+    auto removed = remove_audited(Area::freezes, name, seen->file, std::move(event));
+    if (!removed) return removed.take_error();
     return seen->record;
 }
 

@@ -111,6 +111,9 @@ private:
     // Removes the file judged in `seen` if it is still that file; audits `event`.
     Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen,
                                     const std::string& event, const std::string& reason);
+    // Writes the audit line, then removes the file if it is still `file`.
+    // Call with the name's mutex held, after re-reading.
+    Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event);
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
 

@@ -32,6 +32,7 @@ constexpr std::size_t k_max_parse_error_bytes = 200;
 constexpr std::uint64_t k_max_pid = static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max());
 constexpr std::uint64_t k_max_u32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t k_max_u64 = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t k_max_i64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
 // ---------------------------------------------------------------------------
 // Enum words
@@ -70,6 +71,11 @@ constexpr std::array k_unlock_mode_words{
     Word<UnlockMode>{UnlockMode::owner, "owner"},
     Word<UnlockMode>{UnlockMode::break_stale, "break_stale"},
     Word<UnlockMode>{UnlockMode::force, "force"},
+};
+constexpr std::array k_bound_to_words{
+    Word<BoundTo>{BoundTo::guard, "guard"},
+    Word<BoundTo>{BoundTo::ttl, "ttl"},
+    Word<BoundTo>{BoundTo::process, "process"},
 };
 constexpr std::array k_staleness_words{
     Word<Staleness>{Staleness::live, "live"},
@@ -121,6 +127,12 @@ std::string truncated(std::string_view text, std::size_t limit) {
 }
 
 std::string dump(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// `text` with each invalid UTF-8 sequence replaced by U+FFFD, so that an error
+// message quoting raw input survives being sent as JSON unchanged.
+std::string valid_utf8(std::string_view text) {
+    return Json::parse(dump(Json(std::string(text)))).get<std::string>();
+}
 
 std::string dump_line(const Json& value) {
     std::string line = dump(value);
@@ -233,6 +245,19 @@ public:
         return as_unsigned(key, *value, min, max);
     }
 
+    // Any integer that fits std::int64_t, negative ones included.
+    std::int64_t signed_integer(std::string_view key) {
+        const Json* value = find_required(key, "an integer");
+        if (value == nullptr) return 0;
+        const bool fits = value->is_number_integer() &&
+                          (!value->is_number_unsigned() || value->get<std::uint64_t>() <= k_max_i64);
+        if (!fits) {
+            fail_field(key, "must be a 64-bit integer, got " + describe(*value));
+            return 0;
+        }
+        return value->get<std::int64_t>();
+    }
+
     std::uint32_t count(std::string_view key) {
         return static_cast<std::uint32_t>(unsigned_integer(key, 0, k_max_u32));
     }
@@ -282,12 +307,13 @@ public:
     E word(std::string_view key, const std::array<Word<E>, N>& table) {
         const std::string text = string(key);
         if (failed()) return table[0].value;
-        const auto value = value_of(table, text);
-        if (!value) {
-            fail_field(key, "must be " + word_list(table) + ", got " + quote_text(text));
-            return table[0].value;
-        }
-        return *value;
+        return checked_word(key, text, table);
+    }
+
+    template <class E, std::size_t N>
+    std::optional<E> optional_word(std::string_view key, const std::array<Word<E>, N>& table) {
+        if (!has(key)) return std::nullopt;
+        return word(key, table);
     }
 
     std::vector<std::string> strings(std::string_view key) {
@@ -342,6 +368,16 @@ public:
     }
 
 private:
+    template <class E, std::size_t N>
+    E checked_word(std::string_view key, const std::string& text, const std::array<Word<E>, N>& table) {
+        const auto value = value_of(table, text);
+        if (!value) {
+            fail_field(key, "must be " + word_list(table) + ", got " + quote_text(text));
+            return table[0].value;
+        }
+        return *value;
+    }
+
     static std::string indexed(std::string_view key, std::size_t index) {
         return std::string(key) + "[" + std::to_string(index) + "]";
     }
@@ -404,7 +440,8 @@ std::optional<Json> parse_object(std::string_view line, Failure& failure) {
         if (const auto tag_end = text.find("] "); !text.empty() && text.front() == '[' && tag_end != text.npos) {
             text.remove_prefix(tag_end + 2);
         }
-        failure.set("not valid JSON: " + truncated(text, k_max_parse_error_bytes));
+        // nlohmann quotes the bytes it stopped at, which may not be UTF-8.
+        failure.set("not valid JSON: " + valid_utf8(truncated(text, k_max_parse_error_bytes)));
         return std::nullopt;
     }
     if (!value.is_object()) {
@@ -451,6 +488,9 @@ void add_lock_fields(Json& out, const LockInfo& lock) {
     out["acquired_ts"] = lock.acquired_ts;
     if (lock.ttl_sec) out["ttl_sec"] = *lock.ttl_sec;
     if (!lock.expires_at.empty()) out["expires_at"] = lock.expires_at;
+    if (lock.bound_to) out["bound_to"] = to_string(*lock.bound_to);
+    if (lock.owner_explicit) out["owner_explicit"] = true;
+    if (!lock.boot_id.empty()) out["boot_id"] = lock.boot_id;
     if (lock.fence) out["fence"] = *lock.fence;
 }
 
@@ -467,19 +507,22 @@ Json to_json(const std::vector<LockInfo>& locks) {
 }
 
 // Records come from files other tools may have written: only the types are
-// checked, and pid 0 or empty strings are passed on as they are.
+// checked, and odd values (pid 0, empty strings) are passed on as they are.
 LockInfo read_lock(Reader in) {
     LockInfo lock;
     lock.name = in.string("name");
     lock.lock_id = in.optional_string("lock_id");
     lock.owner = in.string("owner");
     lock.host = in.string("host");
-    lock.pid = in.pid("pid", 0);
+    lock.pid = in.signed_integer("pid");
     lock.pid_start = in.optional_unsigned("pid_start", 0, k_max_u64);
     lock.agent_id = in.optional_string("agent_id");
     lock.acquired_ts = in.string("acquired_ts");
     lock.ttl_sec = in.optional_unsigned("ttl_sec", 0, k_max_u64);
     lock.expires_at = in.optional_string("expires_at");
+    lock.bound_to = in.optional_word("bound_to", k_bound_to_words);
+    lock.owner_explicit = in.boolean("owner_explicit");
+    lock.boot_id = in.optional_string("boot_id");
     lock.fence = in.optional_unsigned("fence", 0, k_max_u64);
     return lock;
 }
@@ -1044,6 +1087,7 @@ std::optional<Op> op_from_string(std::string_view word) { return value_of(k_op_w
 std::string_view to_string(AcquireMode mode) { return word_of(k_acquire_mode_words, mode); }
 std::string_view to_string(AcquireOutcome outcome) { return word_of(k_acquire_outcome_words, outcome); }
 std::string_view to_string(UnlockMode mode) { return word_of(k_unlock_mode_words, mode); }
+std::string_view to_string(BoundTo bound_to) { return word_of(k_bound_to_words, bound_to); }
 std::string_view to_string(Staleness staleness) { return word_of(k_staleness_words, staleness); }
 
 std::optional<Op> Reply::op() const {

@@ -81,6 +81,15 @@ enum class UnlockMode {
 };
 std::string_view to_string(UnlockMode mode);
 
+// Which rule ends a hold (SPEC.md section 3), as recorded in the lock file's
+// "bound_to" field.
+enum class BoundTo {
+    guard,    // the guard process
+    ttl,      // a manual lock with a TTL: unlock or expiry
+    process,  // a manual lock without TTL: the process that ran `lokt lock`
+};
+std::string_view to_string(BoundTo bound_to);
+
 // Whether a hold listed by `status` still counts.
 enum class Staleness {
     live,
@@ -103,19 +112,23 @@ struct Identity {
     bool operator==(const Identity&) const = default;
 };
 
-// A lock or freeze record as SPEC.md section 5 describes the file. Empty
-// strings and nullopt mean the field is absent from the file.
+// A lock or freeze record as SPEC.md section 5 describes the file, plus lokt's
+// own fields. It can hold whatever a readable file says, including files other
+// tools wrote. Empty strings, nullopt and false mean the field is absent.
 struct LockInfo {
     std::string name;
     std::string lock_id;
     std::string owner;
     std::string host;
-    std::int32_t pid = 0;  // 0 when a foreign writer recorded none
-    std::optional<std::uint64_t> pid_start;
+    std::int64_t pid = 0;  // as recorded; a foreign writer may have put 0
+    std::optional<std::uint64_t> pid_start;  // the file's "pid_start_ns"
     std::string agent_id;
     std::string acquired_ts;  // RFC 3339, as written in the file
     std::optional<std::uint64_t> ttl_sec;
     std::string expires_at;  // RFC 3339, as written in the file
+    std::optional<BoundTo> bound_to;
+    bool owner_explicit = false;  // the file's "owner_set"
+    std::string boot_id;
     std::optional<std::uint64_t> fence;
     bool operator==(const LockInfo&) const = default;
 };

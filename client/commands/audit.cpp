@@ -8,7 +8,6 @@
 
 #include <csignal>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "audit_log.hpp"
 #include "commands.hpp"

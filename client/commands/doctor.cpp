@@ -126,13 +126,16 @@ int run_doctor(CliContext& cli, bool json) {
     bool failed = false;
     for (const auto& check : checks) failed = failed || check.verdict == Verdict::fail;
     if (json) {
-        nlohmann::ordered_json out;
-        out["ok"] = !failed;
-        out["checks"] = nlohmann::ordered_json::array();
+        JsonWriter out;
+        out.begin_object();
+        out.field("ok", !failed);
+        out.key("checks").begin_array();
         for (const auto& check : checks) {
-            out["checks"].push_back({{"name", check.name}, {"status", word(check.verdict)}, {"detail", check.detail}});
+            out.begin_object().field("name", check.name).field("status", word(check.verdict)).field("detail", check.detail).end_object();
         }
-        std::printf("%s\n", out.dump(2).c_str());
+        out.end_array();
+        out.end_object();
+        std::fputs(out.finish().c_str(), stdout);
     } else {
         for (const auto& check : checks) std::printf("%-5s %-12s %s\n", word(check.verdict), check.name.c_str(), check.detail.c_str());
     }

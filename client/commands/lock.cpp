@@ -35,9 +35,12 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
                           : acquired->outcome == AcquireResult::Outcome::refreshed ? "refreshed"
                                                                                    : "nested";
     if (flags.json) {
-        auto json = lock_record_json(hold);
-        json["outcome"] = outcome;
-        std::printf("%s\n", json.dump(2).c_str());
+        JsonWriter out;
+        out.begin_object();
+        write_lock_members(out, hold, true);
+        out.field("outcome", outcome);
+        out.end_object();
+        std::fputs(out.finish().c_str(), stdout);
         return 0;
     }
     std::string line = std::string("lock \"") + hold.name + "\" " + outcome;

@@ -106,7 +106,9 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
             return fail(make_error(ErrorCode::not_found, "lock \"" + flags.name + "\" is not held"));
         }
         if (flags.json) {
-            std::printf("%s\n", lock_view_json(*view, now).dump(2).c_str());
+            JsonWriter out;
+            write_lock_view(out, *view, now);
+            std::fputs(out.finish().c_str(), stdout);
         } else {
             print_detail(*view, now);
         }
@@ -118,15 +120,18 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
     auto freezes = (*backend)->list_freezes();
     if (!freezes) return fail(freezes.error());
     if (flags.json) {
-        nlohmann::ordered_json json;
-        json["root"] = (*backend)->store().root().string();
-        json["locks"] = nlohmann::ordered_json::array();
-        for (const auto& view : *locks) json["locks"].push_back(lock_view_json(view, now));
-        json["freezes"] = nlohmann::ordered_json::array();
-        for (const auto& freeze : *freezes) json["freezes"].push_back(freeze_json(freeze.name, freeze.record));
-        const std::string text = json.dump(2);
+        JsonWriter out;
+        out.begin_object();
+        out.field("root", (*backend)->store().root().string());
+        out.key("locks").begin_array();
+        for (const auto& view : *locks) write_lock_view(out, view, now);
+        out.end_array();
+        out.key("freezes").begin_array();
+        for (const auto& freeze : *freezes) write_freeze(out, freeze.name, freeze.record);
+        out.end_array();
+        out.end_object();
+        const std::string text = out.finish();
         std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fputc('\n', stdout);
     } else {
         print_table(*locks, *freezes, now);
     }

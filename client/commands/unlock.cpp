@@ -35,12 +35,17 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
         if (!removed) return fail(removed.error());
         const char* verb = mode == UnlockMode::owner ? "released" : mode == UnlockMode::force ? "force-broke" : "broke stale";
         if (flags.json) {
-            nlohmann::ordered_json json;
-            json["name"] = flags.name;
-            json["action"] = verb;
-            json["released"] = nlohmann::ordered_json::array({flags.name});
-            if (!removed->name.empty()) json["previous_holder"] = lock_record_json(*removed);
-            std::printf("%s\n", json.dump(2).c_str());
+            JsonWriter out;
+            out.begin_object();
+            out.field("name", flags.name);
+            out.field("action", verb);
+            out.key("released").begin_array().value(flags.name).end_array();
+            if (!removed->name.empty()) {
+                out.key("previous_holder");
+                write_lock_record(out, *removed);
+            }
+            out.end_object();
+            std::fputs(out.finish().c_str(), stdout);
         } else {
             std::string line = std::string(verb) + " lock \"" + flags.name + "\"";
             if (mode != UnlockMode::owner && !removed->name.empty()) {
@@ -56,9 +61,13 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
     auto removed = (*backend)->unlock_many(flags.owner, flags.force);
     if (!removed) return fail(removed.error());
     if (flags.json) {
-        nlohmann::ordered_json json;
-        json["released"] = *removed;
-        std::printf("%s\n", json.dump(2).c_str());
+        JsonWriter out;
+        out.begin_object();
+        out.key("released").begin_array();
+        for (const auto& name : *removed) out.value(name);
+        out.end_array();
+        out.end_object();
+        std::fputs(out.finish().c_str(), stdout);
     } else {
         for (const auto& name : *removed) std::printf("released lock \"%s\"\n", name.c_str());
         std::printf("%zu lock%s released\n", removed->size(), removed->size() == 1 ? "" : "s");

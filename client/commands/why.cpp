@@ -34,8 +34,14 @@ Explanation explain(const LockView& view, WallTime now, const Identity& me) {
         case HoldState::live:
             e.acquirable = false;
             e.summary = "lock " + quoted + " is held by " + describe_holder(r, now);
-            if (r.host == me.host) e.reasons.push_back("the holder's process " + std::to_string(r.pid) + " is alive on this host");
-            else e.reasons.push_back("the holder is on another host (" + r.host + "); its liveness cannot be checked from here");
+            if (r.bound_to == Binding::ttl) {
+                e.reasons.push_back("it is a manual lock: it lasts until 'lokt unlock " + name +
+                                    "' or its TTL, whether or not the process that took it still runs");
+            } else if (r.host == me.host) {
+                e.reasons.push_back("the holder's process " + std::to_string(r.pid) + " is alive on this host");
+            } else {
+                e.reasons.push_back("the holder is on another host (" + r.host + "); its liveness cannot be checked from here");
+            }
             if (auto expiry = r.expiry()) {
                 e.reasons.push_back("its TTL runs until " + format_rfc3339_seconds(*expiry) + " (in " +
                                     format_duration(*expiry - now) + ")");
@@ -93,16 +99,28 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
     const WallTime now = wall_now();
     const Explanation e = explain(*view, now, cli.identity());
     if (flags.json) {
-        nlohmann::ordered_json json;
-        json["name"] = flags.name;
-        json["acquirable"] = e.acquirable;
-        json["state"] = to_string(view->state);
-        json["summary"] = e.summary;
-        if (view->stored.kind == StoredRecord::Kind::record) json["holder"] = lock_record_json(view->stored.record);
-        if (view->freeze) json["freeze"] = freeze_json(flags.name, *view->freeze);
-        json["reasons"] = e.reasons;
-        json["suggestions"] = e.suggestions;
-        std::printf("%s\n", json.dump(2).c_str());
+        JsonWriter out;
+        out.begin_object();
+        out.field("name", flags.name);
+        out.field("acquirable", e.acquirable);
+        out.field("state", to_string(view->state));
+        out.field("summary", e.summary);
+        if (view->stored.kind == StoredRecord::Kind::record) {
+            out.key("holder");
+            write_lock_record(out, view->stored.record);
+        }
+        if (view->freeze) {
+            out.key("freeze");
+            write_freeze(out, flags.name, *view->freeze);
+        }
+        out.key("reasons").begin_array();
+        for (const auto& reason : e.reasons) out.value(reason);
+        out.end_array();
+        out.key("suggestions").begin_array();
+        for (const auto& suggestion : e.suggestions) out.value(suggestion);
+        out.end_array();
+        out.end_object();
+        std::fputs(out.finish().c_str(), stdout);
     } else {
         std::printf("%s\n", e.summary.c_str());
         for (const auto& reason : e.reasons) std::printf("  because %s\n", reason.c_str());

@@ -16,11 +16,12 @@ The scratch world of a block
     SCRATCH/repo     a git repository (the current directory of the block) on
                      branch main, with one commit pushed to SCRATCH/remote.git
                      ("origin"), a Makefile (build, test, lint, deploy,
-                     migrate), scripts/migrate.sh, scripts/deploy.sh,
+                     migrate; two builds at once make one fail), scripts/migrate.sh, scripts/deploy.sh,
                      scripts/train.sh and a small Go module (go.mod, internal/,
                      cmd/, pkg/ with *_test.go files)
     SCRATCH/home     $HOME, with a .gitconfig naming a committer
     SCRATCH/run      $XDG_RUNTIME_DIR, so no daemon outside the test is used
+    SCRATCH/tmp      $TMPDIR
     SCRATCH/stubs    a fake `go` (go list, go test [-run RE] [-list RE],
                      go version) that reads the Go module above; each package
                      takes $GO_STUB_DELAY seconds (default 0.3); packages that
@@ -500,11 +501,11 @@ MAKEFILE = """\
 # The scratch project of the documentation tests.
 .PHONY: build test lint deploy migrate clean
 
+# Two builds at once in one directory fail loudly, as real ones would break.
 build:
-\t@echo "compiling shop..."
-\t@sleep 0.3
-\t@mkdir -p out && date -u +%FT%TZ > out/shop
-\t@echo "built out/shop"
+\t@mkdir .build-in-progress 2>/dev/null || { echo "make: another build is running here" >&2; exit 1; }; \\
+\t echo "compiling shop..."; sleep 0.3; mkdir -p out && date -u +%FT%TZ > out/shop; \\
+\t rmdir .build-in-progress; echo "built out/shop"
 
 test:
 \t@go test ./...
@@ -569,6 +570,7 @@ def block_env(scratch: Path, bin_dir: Path) -> dict[str, str]:
            if not k.startswith("LOKT_") and not k.startswith("GIT_")}
     env["HOME"] = str(scratch / "home")
     env["XDG_RUNTIME_DIR"] = str(scratch / "run")
+    env["TMPDIR"] = str(scratch / "tmp")
     env["PATH"] = os.pathsep.join([str(bin_dir), str(scratch / "stubs"), env.get("PATH", "/usr/bin:/bin")])
     env["GO_STUB_LOG"] = str(scratch / "go-calls.log")
     env["GIT_CONFIG_NOSYSTEM"] = "1"
@@ -590,6 +592,7 @@ def make_scratch(bin_dir: Path) -> Path:
         encoding="utf-8")
     run = scratch / "run"
     run.mkdir(mode=0o700)
+    (scratch / "tmp").mkdir()
     stubs = scratch / "stubs"
     write_exec(stubs / "go", f"#!{sys.executable}\n" + GO_STUB)
     write_exec(stubs / "doc-test-check-parallel", f"#!{sys.executable}\n" + CHECK_PARALLEL)
@@ -609,7 +612,7 @@ def make_scratch(bin_dir: Path) -> Path:
         funcs = "".join(f"\nfunc {t}(t *testing.T) {{}}\n" for t in tests)
         (d / f"{pkg}_test.go").write_text(
             f'package {pkg_name}\n\nimport "testing"\n{funcs}', encoding="utf-8")
-    (repo / ".gitignore").write_text("out/\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("out/\n.build-in-progress/\n", encoding="utf-8")
     run_quiet(["git", "init", "-q"], repo, env)
     run_quiet(["git", "add", "."], repo, env)
     run_quiet(["git", "commit", "-q", "-m", "shop: first commit"], repo, env)

@@ -38,7 +38,7 @@ Framed frame(std::string_view stream, std::string_view sizes, std::size_t limit)
     while (at < stream.size()) {
         std::size_t length = stream.size() - at;
         if (!sizes.empty()) {
-            length = std::min(length, 1 + (static_cast<unsigned char>(sizes[turn % sizes.size()]) & 0x0FU));
+            length = std::min(length, std::size_t{1} + (static_cast<unsigned char>(sizes[turn % sizes.size()]) & 0x0FU));
             ++turn;
         }
         framer.feed(stream.substr(at, length));

@@ -1,6 +1,8 @@
 // The example messages behind the golden files (see examples.hpp).
 #include "examples.hpp"
 
+#include "line_framer.hpp"
+
 namespace lokt::protocol::test {
 
 Identity example_identity() {
@@ -26,6 +28,9 @@ LockInfo example_lock() {
     lock.acquired_ts = "2026-11-22T12:50:13.468669729Z";
     lock.ttl_sec = 300;
     lock.expires_at = "2026-11-22T12:55:13.468669729Z";
+    lock.bound_to = BoundTo::guard;
+    lock.owner_explicit = true;
+    lock.boot_id = "4f0e2b7c-5d1a-4c36-9a8e-0b6f3d2c1e90";
     lock.fence = 42;
     return lock;
 }
@@ -40,6 +45,7 @@ FreezeInfo example_freeze() {
     freeze.acquired_ts = "2026-02-07T15:00:00Z";
     freeze.ttl_sec = 1800;
     freeze.expires_at = "2026-02-07T15:30:00Z";
+    freeze.bound_to = BoundTo::ttl;
     return freeze;
 }
 
@@ -115,6 +121,7 @@ GoldenFile acquire() {
     manual_lock.owner = "dev";
     manual_lock.pid = 8000;
     manual_lock.pid_start = 20110;
+    manual_lock.bound_to = BoundTo::process;
 
     ErrorReply held = error(Op::acquire, ErrorCode::held,
                             "lock \"build\" held by agent-1@devbox (pid 7271) for 12s");
@@ -157,12 +164,20 @@ GoldenFile unlock() {
     UnlockRequest by_owner{k_root, "db-migrate", UnlockMode::owner, plain_identity()};
     UnlockRequest stale{k_root, "build", UnlockMode::break_stale, plain_identity()};
     UnlockRequest forced{k_root, "test-db", UnlockMode::force, plain_identity()};
+    LockInfo migrate = foreign_lock();
+    migrate.name = "db-migrate";
+    migrate.lock_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
+    migrate.owner = "dev";
+    migrate.pid = 8000;
+    ErrorReply live = error(Op::unlock, ErrorCode::held,
+                            "lock \"build\" is not stale: held by agent-1@devbox (pid 7271) for 12s");
+    live.holder = example_lock();
     ErrorReply not_owner = error(Op::unlock, ErrorCode::not_owner,
                                  "lock \"build\" is held by agent-1@devbox, not by dev; use --force to break it");
     not_owner.holder = example_lock();
     return {"unlock",
-            {Request{12, by_owner}, reply(12, UnlockReply{foreign_lock()}), Request{13, stale}, reply(13, not_owner),
-             Request{14, forced}, reply(14, UnlockReply{std::nullopt})}};
+            {Request{12, by_owner}, reply(12, UnlockReply{migrate}), Request{13, stale}, reply(13, live),
+             Request{14, forced}, reply(14, UnlockReply{std::nullopt}), reply(40, not_owner)}};
 }
 
 GoldenFile unlock_many() {
@@ -243,20 +258,21 @@ GoldenFile shutdown() {
     return {"shutdown", {Request{31, ShutdownRequest{}}, reply(31, ShutdownReply{})}};
 }
 
-// Replies to requests the daemon could not decode (see error_reply_for).
+// Replies to requests the daemon could not decode, as error_reply_for() makes
+// them from decode_request()'s own error, and two replies for failures of the
+// daemon itself.
+Example refused(const std::string& line) { return ServerMessage{error_reply_for(line, decode_request(line).error())}; }
+
 GoldenFile errors() {
     return {"error",
-            {reply(0, error(std::nullopt, ErrorCode::usage,
-                            "invalid request: not valid JSON: parse error at line 1, column 2: syntax error while "
-                            "parsing object key - invalid literal; last read: '{x'; expected string literal")),
-             reply(32, error(std::nullopt, ErrorCode::usage,
-                             "invalid request: unknown op \"frobnicate\"; known ops: \"hello\", \"acquire\", ...")),
-             reply(33, error(Op::acquire, ErrorCode::usage,
-                             "invalid request: field \"root\" must be an absolute path, got \"repo/.lokt\"")),
-             reply(0, error(std::nullopt, ErrorCode::usage, "line longer than 65536 bytes; closing the connection")),
-             reply(34, error(Op::status, ErrorCode::io,
+            {refused("[1,2]"), refused(R"({"id":32,"op":"frobnicate"})"),
+             refused(R"({"id":33,"op":"acquire","root":"repo/.lokt","name":"build","mode":"guard"})"),
+             refused(R"({"id":34,"op":"release","root":"/r","name":"build","lock_id":"035B9C0A"})"),
+             ServerMessage{Reply{0, error(std::nullopt, LineFramer().too_long_error().code,
+                                          LineFramer().too_long_error().message)}},
+             reply(35, error(Op::status, ErrorCode::io,
                              "cannot open /home/dev/repo/.git/lokt/locks: Permission denied")),
-             reply(35, error(Op::acquire, ErrorCode::internal, "unexpected exception: std::bad_alloc"))}};
+             reply(36, error(Op::acquire, ErrorCode::internal, "unexpected exception: std::bad_alloc"))}};
 }
 
 }  // namespace

@@ -50,21 +50,49 @@ TEST_CASE("the baseline acquire used below is valid") {
     CHECK_MESSAGE(request.ok(), request.error().message);
 }
 
+// The wording after "not valid JSON: " is nlohmann's; only its position part
+// is checked so that a library upgrade does not fail these tests.
 TEST_CASE("malformed JSON is a usage error, not an exception") {
     const Case cases[] = {
-        {"", "not valid JSON: parse error at line 1, column 1: syntax error while parsing value - unexpected end "
-             "of input; expected '[', '{', or a literal"},
-        {"{x", "not valid JSON: parse error at line 1, column 2: syntax error while parsing object key - invalid "
-               "literal; last read: '{x'; expected string literal"},
-        {"{\"id\":1,", "not valid JSON: parse error at line 1, column 9: syntax error while parsing object key - "
-                       "unexpected end of input; expected string literal"},
-        {"{\"id\":1} {}", "not valid JSON: parse error at line 1, column 10: syntax error while parsing value - "
-                          "unexpected '{'; expected end of input"},
-        {"{\"id\":1e400}", "not valid JSON: number overflow parsing '1e400'"},
-        {"{\"op\":\"\xff\"}", "not valid JSON: parse error at line 1, column 8: syntax error while parsing value "
-                              "- invalid string: ill-formed UTF-8 byte; last read: '\"\xff'"},
+        {"", "line 1, column 1"},
+        {"{x", "line 1, column 2"},
+        {"{\"id\":1,", "line 1, column 9"},
+        {"{\"id\":1} {}", "line 1, column 10"},
+        {"{\"op\":\"\xff\"}", "line 1, column 8"},
+        {"{\"id\":1e400}", "1e400"},
     };
-    for (const auto& example : cases) check_request_error(example);
+    for (const auto& example : cases) {
+        CAPTURE(example.line);
+        Result<Request> result = lokt::make_error(ErrorCode::internal, "not run");
+        CHECK_NOTHROW(result = decode_request(example.line));
+        REQUIRE_FALSE(result.ok());
+        CHECK(result.error().code == ErrorCode::usage);
+        const std::string& message = result.error().message;
+        CHECK(message.rfind("invalid request: not valid JSON: ", 0) == 0);
+        CHECK(message.find(example.message) != std::string::npos);
+        CHECK(message.find("[json.exception") == std::string::npos);
+    }
+}
+
+// Found by fuzz_protocol: nlohmann quotes the raw bytes it stopped at.
+TEST_CASE("an error message quoting invalid UTF-8 is made valid, so the error reply round-trips") {
+    const std::string line = "\xff\xff{\"id\":16}";
+    const auto result = decode_request(line);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message.find('\xff') == std::string::npos);
+    CHECK(result.error().message.find("\xef\xbf\xbd") != std::string::npos);
+    const Reply reply = error_reply_for(line, result.error());
+    const std::string encoded = encode(reply);
+    const auto decoded = decode_reply(std::string_view(encoded).substr(0, encoded.size() - 1));
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == reply);
+}
+
+TEST_CASE("a long bad token is quoted only in part") {
+    const std::string line = "{\"id\":tru" + std::string(10000, 'e') + "}";
+    const auto result = decode_request(line);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message.size() < 300);
 }
 
 TEST_CASE("a request must be an object with a numeric id and a known op") {
@@ -241,8 +269,7 @@ TEST_CASE("only the first problem is reported") {
 TEST_CASE("messages from the daemon are checked as strictly") {
     const std::string lock = R"({"name":"b","owner":"o","host":"h","pid":1,"acquired_ts":"t"})";
     const Case cases[] = {
-        {"nope", "not valid JSON: parse error at line 1, column 2: syntax error while parsing value - invalid "
-                 "literal; last read: 'no'"},
+        {"[]", "a message must be a JSON object, got an array"},
         {R"({"id":1})", "a message from the daemon needs one of the fields \"ok\", \"progress\" or \"event\""},
         {R"({"id":1,"ok":"yes"})", "field \"ok\" must be true or false, got \"yes\""},
         {R"({"ok":true,"op":"shutdown"})", "missing field \"id\""},
@@ -262,9 +289,15 @@ TEST_CASE("messages from the daemon are checked as strictly") {
         {R"({"id":1,"ok":true,"op":"acquire","outcome":"acquired"})", "missing field \"lock\""},
         {R"({"id":1,"ok":true,"op":"acquire","lock":)" + lock + R"(,"outcome":"stolen"})",
          "field \"outcome\" must be \"acquired\", \"refreshed\" or \"nested\", got \"stolen\""},
-        {R"({"id":1,"ok":true,"op":"acquire","lock":{"name":"b","owner":"o","host":"h","pid":-1,"acquired_ts":"t"},)"
+        {R"({"id":1,"ok":true,"op":"acquire","lock":{"name":"b","owner":"o","host":"h","pid":"7","acquired_ts":"t"},)"
          R"("outcome":"acquired"})",
-         "field \"lock.pid\" must be an integer from 0 to 2147483647, got -1"},
+         "field \"lock.pid\" must be a 64-bit integer, got \"7\""},
+        {R"({"id":1,"ok":true,"op":"acquire","lock":{"name":"b","owner":"o","host":"h","pid":9223372036854775808,)"
+         R"("acquired_ts":"t"},"outcome":"acquired"})",
+         "field \"lock.pid\" must be a 64-bit integer, got 9223372036854775808"},
+        {R"({"id":1,"ok":true,"op":"renew","lock":{"name":"b","owner":"o","host":"h","pid":1,"acquired_ts":"t",)"
+         R"("bound_to":"forever"}})",
+         "field \"lock.bound_to\" must be \"guard\", \"ttl\" or \"process\", got \"forever\""},
         {R"({"id":1,"ok":true,"op":"hello","protocol":1,"daemon_version":"v","daemon_pid":0})",
          "field \"daemon_pid\" must be an integer from 1 to 2147483647, got 0"},
         {R"({"id":1,"ok":true,"op":"status","locks":[)" + lock + "]}", "missing field \"locks[0].staleness\""},

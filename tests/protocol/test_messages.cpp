@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 
 using namespace lokt::protocol;
@@ -69,6 +70,16 @@ TEST_CASE("messages with only their required fields round-trip") {
     DaemonStatusReply daemon;
     daemon.daemon_pid = 1;
     check_round_trip(ServerMessage{Reply{2, daemon}});
+}
+
+TEST_CASE("a record from another tool with odd values round-trips as it is") {
+    LockInfo odd;
+    odd.name = "x";
+    odd.pid = -1;
+    odd.ttl_sec = 0;
+    check_round_trip(ServerMessage{Reply{1, RenewReply{odd}}});
+    odd.pid = std::numeric_limits<std::int64_t>::min();
+    check_round_trip(ServerMessage{Reply{1, RenewReply{odd}}});
 }
 
 TEST_CASE("text outside ASCII and control characters survive a round trip") {
@@ -227,6 +238,13 @@ TEST_CASE("decoders ignore unknown fields") {
     auto reply = decode_reply("{\"id\":1,\"op\":\"release\",\"ok\":true,\"extra\":1}");
     REQUIRE(reply.ok());
     CHECK(reply->op() == Op::release);
+}
+
+TEST_CASE("a repeated key counts once, with its last value") {
+    auto request = decode_request(R"({"id":1,"id":2,"op":"hello","op":"shutdown"})");
+    REQUIRE(request.ok());
+    CHECK(request->id == 2);
+    CHECK(request->op() == Op::shutdown);
 }
 
 TEST_CASE("null reads as absent for optional fields") {

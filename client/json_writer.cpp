@@ -1,0 +1,130 @@
+// See json_writer.hpp.
+#include "json_writer.hpp"
+
+#include <cstdio>
+
+namespace lokt::client {
+
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char k_hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += "\\u00";
+                    out.push_back(k_hex[(c >> 4) & 0xf]);
+                    out.push_back(k_hex[c & 0xf]);
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+void JsonWriter::newline_indent() {
+    m_out.push_back('\n');
+    m_out.append(2 * m_has_member.size(), ' ');
+}
+
+void JsonWriter::before_value() {
+    if (m_after_key) {
+        m_after_key = false;
+        return;
+    }
+    if (!m_has_member.empty()) {
+        if (m_has_member.back()) m_out.push_back(',');
+        m_has_member.back() = true;
+        newline_indent();
+    }
+}
+
+JsonWriter& JsonWriter::key(std::string_view name) {
+    if (m_has_member.back()) m_out.push_back(',');
+    m_has_member.back() = true;
+    newline_indent();
+    append_json_string(m_out, name);
+    m_out += ": ";
+    m_after_key = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::begin_object() {
+    before_value();
+    m_out.push_back('{');
+    m_has_member.push_back(false);
+    return *this;
+}
+
+JsonWriter& JsonWriter::end_object() {
+    const bool had = m_has_member.back();
+    m_has_member.pop_back();
+    if (had) newline_indent();
+    m_out.push_back('}');
+    return *this;
+}
+
+JsonWriter& JsonWriter::begin_array() {
+    before_value();
+    m_out.push_back('[');
+    m_has_member.push_back(false);
+    return *this;
+}
+
+JsonWriter& JsonWriter::end_array() {
+    const bool had = m_has_member.back();
+    m_has_member.pop_back();
+    if (had) newline_indent();
+    m_out.push_back(']');
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(std::string_view text) {
+    before_value();
+    append_json_string(m_out, text);
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(std::int64_t number) {
+    before_value();
+    m_out += std::to_string(number);
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(std::uint64_t number) {
+    before_value();
+    m_out += std::to_string(number);
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(bool flag) {
+    before_value();
+    m_out += flag ? "true" : "false";
+    return *this;
+}
+
+JsonWriter& JsonWriter::null() {
+    before_value();
+    m_out += "null";
+    return *this;
+}
+
+std::string JsonWriter::finish() {
+    m_out.push_back('\n');
+    return std::move(m_out);
+}
+
+void JsonWriter::flush_to_stdout() {
+    std::fwrite(m_out.data(), 1, m_out.size(), stdout);
+    m_out.clear();
+}
+
+}  // namespace lokt::client

@@ -1,0 +1,55 @@
+// A streaming JSON writer for --json output: pretty-printed with two-space
+// indentation, keys in the order written, no document tree in between (status
+// over 10,000 locks would otherwise spend most of its time building one).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lokt::client {
+
+class JsonWriter {
+public:
+    JsonWriter& begin_object();
+    JsonWriter& end_object();
+    JsonWriter& begin_array();
+    JsonWriter& end_array();
+    JsonWriter& key(std::string_view name);
+
+    JsonWriter& value(std::string_view text);
+    JsonWriter& value(const char* text) { return value(std::string_view(text)); }
+    JsonWriter& value(const std::string& text) { return value(std::string_view(text)); }
+    JsonWriter& value(std::int64_t number);
+    JsonWriter& value(std::uint64_t number);
+    JsonWriter& value(int number) { return value(static_cast<std::int64_t>(number)); }
+    JsonWriter& value(bool flag);
+    JsonWriter& null();
+
+    // Shorthand for key(name).value(v).
+    template <class T>
+    JsonWriter& field(std::string_view name, const T& v) {
+        key(name);
+        return value(v);
+    }
+
+    // The finished text with a trailing newline.
+    std::string finish();
+    // Writes the text so far to stdout and clears it (for very long output).
+    void flush_to_stdout();
+
+private:
+    void before_value();
+    void newline_indent();
+
+    std::string m_out;
+    // One entry per open container: true once it has a member.
+    std::vector<bool> m_has_member;
+    bool m_after_key = false;
+};
+
+// Appends text as a JSON string literal (quotes and escapes included).
+void append_json_string(std::string& out, std::string_view text);
+
+}  // namespace lokt::client
