@@ -72,6 +72,7 @@ int run(int argc, char** argv) {
     lokt::client::add_audit_command(app, env);
     lokt::client::add_doctor_command(app, env);
     lokt::client::add_version_command(app, env);
+    lokt::client::add_prime_command(app, env);
 
     std::vector<char*> parse_argv;
     for (auto& arg : split.before) parse_argv.push_back(arg.data());
