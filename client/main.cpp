@@ -2,12 +2,14 @@
 // command; the only place (with the commands' own error paths) that turns a
 // failure into an exit status.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "cli_context.hpp"
+#include "completion.hpp"
 #include "commands/commands.hpp"
 
 namespace {
@@ -49,9 +51,6 @@ int usage_error(const std::string& message, const std::string& command) {
 int run(int argc, char** argv) {
     SplitArguments split = split_at_dashes(argc, argv);
     const std::string command = first_command_word(split.before);
-    if (split.had_dashes && command != "guard") {
-        return usage_error("\"--\" is only used by guard, before the command to run", command);
-    }
 
     CLI::App app{"lokt: named locks for agents sharing a repository"};
     app.name("lokt");
@@ -73,6 +72,22 @@ int run(int argc, char** argv) {
     lokt::client::add_doctor_command(app, env);
     lokt::client::add_version_command(app, env);
     lokt::client::add_prime_command(app, env);
+
+    if (command == "__complete") {
+        // Hidden: candidates for shell completion (see completion.hpp).
+        const auto at = std::find(split.before.begin(), split.before.end(), "__complete");
+        std::vector<std::string> words(at + 1, split.before.end());
+        if (split.had_dashes) {
+            words.push_back("--");
+            words.insert(words.end(), split.after.begin(), split.after.end());
+        }
+        if (words.empty()) words.emplace_back();
+        return lokt::client::print_completions(app, cli, words);
+    }
+
+    if (split.had_dashes && command != "guard") {
+        return usage_error("\"--\" is only used by guard, before the command to run", command);
+    }
 
     std::vector<char*> parse_argv;
     for (auto& arg : split.before) parse_argv.push_back(arg.data());

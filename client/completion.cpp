@@ -1,0 +1,68 @@
+// See completion.hpp.
+#include "completion.hpp"
+
+#include <cstdio>
+#include <set>
+
+namespace lokt::client {
+namespace {
+
+const std::set<std::string> k_commands_taking_names = {"guard", "lock", "unlock", "status", "exists", "why", "freeze", "unfreeze"};
+
+void emit_matching(const std::vector<std::string>& candidates, const std::string& prefix) {
+    for (const auto& candidate : candidates) {
+        if (candidate.rfind(prefix, 0) == 0) std::printf("%s\n", candidate.c_str());
+    }
+}
+
+std::vector<std::string> lock_names(CliContext& cli, bool freezes) {
+    std::vector<std::string> names;
+    auto backend = cli.backend(true);
+    if (!backend) return names;
+    auto listed = (*backend)->store().list(freezes ? Area::freezes : Area::locks);
+    if (listed) names = std::move(listed.value());
+    return names;
+}
+
+}  // namespace
+
+int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::string>& words) {
+    const std::string current = words.empty() ? "" : words.back();
+    if (words.size() <= 1) {
+        std::vector<std::string> commands;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+            if (!sub->get_group().empty()) commands.push_back(sub->get_name());
+        }
+        emit_matching(commands, current);
+        return 0;
+    }
+    const std::string& command = words.front();
+    CLI::App* sub = nullptr;
+    for (CLI::App* candidate : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (candidate->get_name() == command) sub = candidate;
+    }
+    if (sub == nullptr) return 0;
+    for (std::size_t i = 1; i + 1 < words.size(); ++i) {
+        if (words[i] == "--") return 0;  // guard's command: the shell completes files
+    }
+    const std::string previous = words[words.size() - 2];
+    if (previous.rfind("--", 0) == 0) {
+        if (const CLI::Option* option = sub->get_option_no_throw(previous); option != nullptr && option->get_type_size() != 0) {
+            if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
+            if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
+            return 0;  // a value: durations, owners
+        }
+    }
+    if (current.rfind("-", 0) == 0) {
+        std::vector<std::string> flags;
+        for (const CLI::Option* option : sub->get_options()) {
+            for (const auto& name : option->get_lnames()) flags.push_back("--" + name);
+        }
+        emit_matching(flags, current);
+        return 0;
+    }
+    if (k_commands_taking_names.count(command) != 0) emit_matching(lock_names(cli, command == "unfreeze"), current);
+    return 0;
+}
+
+}  // namespace lokt::client
