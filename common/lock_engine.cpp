@@ -323,6 +323,12 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             event_name = "stale-break";
             reason = state == HoldState::expired ? "expired" : "holder process is dead";
         } else {
+            if (seen.record.bound_to == Binding::guard && state == HoldState::live) {
+                // A guard's hold belongs to the guard process, whatever the owner string says.
+                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
+                                                            describe_holder(seen.record, now) +
+                                                            "); it is released when the guarded command ends; use --force to break it");
+            }
             if (seen.record.owner != m_actor.owner) {
                 return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " +
                                                             describe_holder(seen.record, now) +

@@ -172,6 +172,21 @@ TEST_CASE_FIXTURE(Fixture, "unlock: owner check, break-stale only when stale, fo
     CHECK(e.unlock("u", lokt::UnlockMode::owner).error().code == ErrorCode::not_found);
 }
 
+TEST_CASE_FIXTURE(Fixture, "a running guard's hold is not released by a plain unlock, even with the same owner") {
+    auto e = engine();
+    REQUIRE(e.try_acquire(spec("g"))->granted());
+    auto refused = e.unlock("g", lokt::UnlockMode::owner);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::not_owner);
+    CHECK(refused.error().message.find("running guard") != std::string::npos);
+    CHECK(fs::exists(dir / "root/locks/g.json"));
+
+    lokt::AcquireSpec manual = spec("m", lokt::Binding::ttl);
+    manual.ttl = 60s;
+    REQUIRE(e.try_acquire(manual)->granted());
+    CHECK(e.unlock("m", lokt::UnlockMode::owner).ok());  // the seed's lock / work / unlock
+}
+
 TEST_CASE_FIXTURE(Fixture, "unlock --owner and --all select by owner") {
     auto e = engine();
     lokt::Identity a = me, b = me;
