@@ -69,7 +69,7 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
 
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
-    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    const short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &previous);
     sigset_t defaults;
@@ -80,13 +80,13 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     sigaddset(&defaults, SIGTTOU);
     sigaddset(&defaults, SIGTTIN);
     posix_spawnattr_setsigdefault(&attr, &defaults);
-#ifdef POSIX_SPAWN_TCSETPGROUP
-    if (own_terminal) {
-        flags = static_cast<short>(flags | POSIX_SPAWN_TCSETPGROUP);
-        posix_spawnattr_tcsetpgrp_np(&attr, STDIN_FILENO);
-    }
-#endif
     posix_spawnattr_setflags(&attr, flags);
+    // In the child, after it has its own process group and before exec, make
+    // that group the terminal's foreground (glibc 2.35+), so it can read the
+    // terminal and ^C reaches it.
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (own_terminal) posix_spawn_file_actions_addtcsetpgrp_np(&actions, STDIN_FILENO);
 
     std::vector<std::string> env_storage = build_environment(spec);
     std::vector<char*> envp;
@@ -98,8 +98,9 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     argv.push_back(nullptr);
 
     pid_t child = 0;
-    const int spawned = ::posix_spawnp(&child, argv[0], nullptr, &attr, argv.data(), envp.data());
+    const int spawned = ::posix_spawnp(&child, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) {
         std::fprintf(stderr, "error: cannot run \"%s\": %s\n", spec.argv[0].c_str(), std::strerror(spawned));
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);
