@@ -1,0 +1,84 @@
+# Installation of the non-program files, and the Debian package:
+#   cmake --build build --target package   ->   build/lokt_<version>_<arch>.deb
+# holding /usr/bin/lokt, /usr/bin/loktd and its systemd user units (when the
+# daemon is built), the man pages (ManPages.cmake) and the shell completions.
+# Everything that depends on the daemon is decided at the end of the top-level
+# directory, so the order of include() and add_subdirectory(daemon) does not
+# matter.
+include(GNUInstallDirs)
+
+# Shell completions: thin scripts around the hidden `lokt __complete`.
+set(_completions "${PROJECT_SOURCE_DIR}/packaging/completions")
+install(FILES "${_completions}/lokt.bash" RENAME lokt
+        DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions")
+install(FILES "${_completions}/_lokt" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/zsh/vendor-completions")
+install(FILES "${_completions}/lokt.fish" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/fish/vendor_completions.d")
+
+# The daemon's service files, from packaging/systemd/ and packaging/launchd/,
+# when they exist and loktd is built.
+function(lokt_install_daemon_files)
+  if(NOT TARGET loktd)
+    return()
+  endif()
+  set(systemd "${PROJECT_SOURCE_DIR}/packaging/systemd")
+  if(EXISTS "${systemd}")
+    file(GLOB units CONFIGURE_DEPENDS "${systemd}/*.service" "${systemd}/*.socket")
+    if(units)
+      # The systemd user unit directory, under the prefix (/usr/lib/systemd/user in the package).
+      install(FILES ${units} DESTINATION lib/systemd/user)
+    endif()
+  endif()
+  set(launchd "${PROJECT_SOURCE_DIR}/packaging/launchd")
+  if(APPLE AND EXISTS "${launchd}")
+    file(GLOB agents CONFIGURE_DEPENDS "${launchd}/*.plist")
+    if(agents)
+      # Not a launchd directory: a user copies the agent to ~/Library/LaunchAgents.
+      install(FILES ${agents} DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/lokt/launchd")
+    endif()
+  endif()
+endfunction()
+cmake_language(DEFER CALL lokt_install_daemon_files)
+
+# The Debian package.
+set(LOKT_PACKAGE_MAINTAINER "lokt maintainers <maintainers@lokt.invalid>"
+    CACHE STRING "Maintainer field of the Debian package")
+
+set(CPACK_GENERATOR DEB)  # installs under /usr, the DEB default prefix
+set(CPACK_PACKAGE_NAME lokt)
+set(CPACK_PACKAGE_VENDOR lokt)
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_PACKAGE_CONTACT "${LOKT_PACKAGE_MAINTAINER}")
+set(CPACK_STRIP_FILES ON)
+set(CPACK_THREADS 1)
+
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # lokt_<version>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${LOKT_PACKAGE_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# The long description; CPack puts the summary line above it and indents it.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "lokt gives a shared resource (a build directory, a test database, git push,
+a deploy) a name and lets exactly one holder use it at a time, for several
+AI coding agents and the people watching them working in one repository on
+one machine. A second agent gets a clear refusal naming the holder, or waits
+its turn. Holds end when the holder finishes or dies, names can be frozen,
+and every operation is appended to a JSON Lines audit log.
+.
+This package holds the lokt command, the optional per-user daemon loktd with
+its systemd user units, man pages, and bash, zsh and fish completions.")
+# Library dependencies are read from the binaries by dpkg-shlibdeps, which
+# CPack runs on the files `file` says are ELF. Only `package` needs them.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+find_program(LOKT_DPKG_SHLIBDEPS dpkg-shlibdeps)
+find_program(LOKT_FILE_PROGRAM file)
+mark_as_advanced(LOKT_DPKG_SHLIBDEPS LOKT_FILE_PROGRAM)
+if(NOT LOKT_DPKG_SHLIBDEPS OR NOT LOKT_FILE_PROGRAM)
+  message(STATUS "The package target needs dpkg-shlibdeps and file: install them with 'apt-get install dpkg-dev file'")
+endif()
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "git")
+
+# `package_source`: the sources without build trees and version control.
+set(CPACK_SOURCE_GENERATOR TGZ)
+set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/" "/_CPack_Packages/" "\\\\.deb$")
+
+include(CPack)
