@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "release_watcher.hpp"
 
 namespace lokt::client {
 namespace {
@@ -27,7 +26,8 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
     if (!wait.wait) return m_engine.try_acquire(spec);
 
     // Watch before the first attempt so a release between attempt and sleep is not missed.
-    ReleaseWatcher watcher(m_engine.store().root(), spec.name);
+    m_watcher = std::make_unique<ReleaseWatcher>(m_engine.store().root(), spec.name);
+    ReleaseWatcher& watcher = *m_watcher;
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;
     AcquireSpec attempt = spec;
@@ -35,6 +35,7 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
         auto result = m_engine.try_acquire(attempt);
         if (!result || result->granted()) return result;
         attempt.audit_denial = false;  // one `deny` per wait, not one per look
+        attempt.look_first = true;     // while someone holds it, do not even try to create
 
         const Refusal& refusal = result->refusal;
         const auto now = Clock::now();

@@ -2,7 +2,10 @@
 // Waiting is event-driven: inotify on locks/ and freezes/, a pidfd on the holder.
 #pragma once
 
+#include <memory>
+
 #include "backend.hpp"
+#include "release_watcher.hpp"
 
 namespace lokt::client {
 
@@ -36,6 +39,9 @@ public:
 
 private:
     LockEngine m_engine;
+    // Kept until the process exits: closing an inotify instance waits for the
+    // kernel (milliseconds), which would delay the command we just won the lock for.
+    std::unique_ptr<ReleaseWatcher> m_watcher;
 };
 
 }  // namespace lokt::client

@@ -31,7 +31,9 @@ int open_pidfd(pid_t pid) {
 ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name)
     : m_file_name(name + ".json"), m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
     if (!m_inotify) return;
-    constexpr std::uint32_t mask = IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE;
+    // Only a removal (or rename away) of the name can let us through; a holder
+    // renewing or a new holder appearing cannot.
+    constexpr std::uint32_t mask = IN_DELETE | IN_MOVED_FROM;
     const bool locks_ok = ::inotify_add_watch(m_inotify.get(), (root / "locks").c_str(), mask) >= 0;
     ::inotify_add_watch(m_inotify.get(), (root / "freezes").c_str(), mask);
     if (!locks_ok) m_inotify.reset();

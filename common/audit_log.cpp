@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -174,13 +175,24 @@ Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, s
     std::string needle;
     if (!query.name.empty()) needle = Json(query.name).dump();  // a cheap pre-filter before parsing
     while (pos < text.size()) {
+        if (!needle.empty()) {
+            // Jump straight to the next line that mentions the name: one memmem
+            // over the mapped file instead of a search per line.
+            const void* hit = ::memmem(text.data() + pos, text.size() - pos, needle.data(), needle.size());
+            if (hit == nullptr) {
+                pos = text.size();
+                break;
+            }
+            const auto at = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
+            const auto line_start = text.rfind('\n', at);
+            pos = std::max(pos, line_start == std::string_view::npos ? std::size_t{0} : line_start + 1);
+        }
         const std::size_t end = next_line_start(text, pos);
         std::string_view line = text.substr(pos, end - pos);
         if (line.back() != '\n') break;  // a line still being written: leave it for later
         pos = end;
         line.remove_suffix(1);
         if (line.empty()) continue;
-        if (!needle.empty() && line.find(needle) == std::string_view::npos) continue;
         auto event = parse_audit_line(line);
         if (!event || !audit_event_matches(*event, query)) continue;
         visit(line, *event);

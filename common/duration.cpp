@@ -84,6 +84,11 @@ Result<Nanoseconds> parse_duration(std::string_view text) {
     return Nanoseconds(static_cast<long long>(std::llround(total)));
 }
 
+std::string format_duration_seconds(Nanoseconds duration) {
+    const auto whole = std::chrono::floor<std::chrono::seconds>(duration);
+    return whole.count() <= 0 ? std::string("0s") : format_duration(whole);
+}
+
 std::string format_duration(Nanoseconds duration) {
     using namespace std::chrono;
     if (duration < Nanoseconds::zero()) duration = Nanoseconds::zero();

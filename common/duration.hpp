@@ -18,5 +18,7 @@ Result<Nanoseconds> parse_duration(std::string_view text);
 
 // Compact human form: "450ms", "12s", "4m48s", "1h2m3s"; whole seconds from 1 s up.
 std::string format_duration(Nanoseconds duration);
+// The same in whole seconds only ("0s", "12s", "4m48s"), as in "held ... for 12s".
+std::string format_duration_seconds(Nanoseconds duration);
 
 }  // namespace lokt

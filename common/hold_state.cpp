@@ -54,7 +54,7 @@ std::string describe_holder(const LockRecord& record, WallTime now) {
     if (!derived) text += ", agent " + record.agent_id;
     text += ")";
     if (record.acquired.time_since_epoch().count() != 0) {
-        text += " for " + format_duration(now - record.acquired);
+        text += " for " + format_duration_seconds(now - record.acquired);
     }
     return text;
 }

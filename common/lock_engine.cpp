@@ -21,6 +21,14 @@ std::int64_t whole_seconds_rounded_up(Nanoseconds ttl) {
     return seconds + (std::chrono::seconds(seconds) < ttl ? 1 : 0);
 }
 
+// Still the very file that was judged: same file version and, for records, the
+// same lock. Checked under the name's mutex before anything is removed.
+bool same_version(const StoredRecord& a, const StoredRecord& b) {
+    if (a.kind != b.kind || a.file != b.file) return false;
+    if (a.kind != StoredRecord::Kind::record) return true;
+    return a.record.lock_id == b.record.lock_id && a.record.acquired == b.record.acquired && a.record.pid == b.record.pid;
+}
+
 }  // namespace
 
 std::string holder_extra(const LockRecord& record, std::string_view reason) {
@@ -114,7 +122,9 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
     for (int round = 0; round < k_max_acquire_rounds; ++round) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
-        auto published = m_store.publish(Area::locks, spec.name, serialize_lock_record(record));
+        const bool try_create = round > 0 || !spec.look_first;
+        auto published = try_create ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record))
+                                    : Result<bool>(false);
         if (!published) return published.take_error();
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
@@ -185,7 +195,7 @@ Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredR
     if (!mutex) return mutex.take_error();
     auto again = m_store.read(Area::locks, spec.name);
     if (!again) return again.take_error();
-    if (again->kind != StoredRecord::Kind::record || again->file != seen.file) return result;  // changed: refused
+    if (!same_version(*again, seen)) return result;  // changed: refused
     const WallTime now = wall_now();
     LockRecord record = again->record;
     record.ttl_sec = 0;
@@ -216,7 +226,7 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
     if (!mutex) return mutex.take_error();
     auto again = m_store.read(area, name);
     if (!again) return again.take_error();
-    if (again->kind != seen.kind || again->file != seen.file) return false;  // someone else acted first
+    if (!same_version(*again, seen)) return false;  // someone else acted first
     AuditEvent event = make_audit_event(event_name, name, m_actor);
     if (seen.kind == StoredRecord::Kind::record) {
         event.lock_id = seen.record.lock_id;
@@ -341,7 +351,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         if (!mutex) return mutex.take_error();
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
-        if (again->kind != seen.kind || again->file != seen.file) continue;  // changed: judge again
+        if (!same_version(*again, seen)) continue;  // changed: judge again
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         if (seen.kind == StoredRecord::Kind::record) {
             event.lock_id = seen.record.lock_id;
@@ -373,7 +383,7 @@ Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owne
         if (!mutex) return mutex.take_error();
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
-        if (again->kind != StoredRecord::Kind::record || again->file != seen->file) continue;
+        if (!same_version(*again, *seen)) continue;
         AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
         event.lock_id = record.lock_id;
         if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
@@ -427,7 +437,7 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
     auto again = m_store.read(Area::freezes, name);
     if (!again) return again.take_error();
     if (again->kind == StoredRecord::Kind::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
-    if (again->file != seen->file) return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
+    if (!same_version(*again, *seen)) return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
     AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
     if (seen->kind == StoredRecord::Kind::record) {
         event.lock_id = seen->record.lock_id;

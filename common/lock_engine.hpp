@@ -33,6 +33,9 @@ struct AcquireSpec {
     std::string inherited_lock_id;
     // Write a `deny` audit line when refused (a waiter writes one, not one per poll).
     bool audit_denial = true;
+    // Read before trying to create: cheaper for a waiter that is likely to find
+    // the lock still held.
+    bool look_first = false;
     std::optional<std::uint64_t> fence;
 };
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "sys_error.hpp"
@@ -28,12 +29,12 @@ std::string file_name(std::string_view name) {
 
 std::string_view area_dir(Area area) { return area == Area::locks ? "locks" : "freezes"; }
 
-Result<void> write_all(int fd, std::string_view data, const std::string& path) {
+Result<void> write_all(int fd, std::string_view data, const std::function<std::string()>& path) {
     while (!data.empty()) {
         const ssize_t wrote = ::write(fd, data.data(), data.size());
         if (wrote < 0) {
             if (errno == EINTR) continue;
-            return sys_error("cannot write", path, errno);
+            return sys_error("cannot write", path(), errno);
         }
         data.remove_prefix(static_cast<std::size_t>(wrote));
     }
@@ -59,7 +60,7 @@ std::string temp_name(std::string_view name) {
 // Writes contents to an unnamed or hidden temp file in dir; returns its fd and
 // (for the hidden kind) its name.
 Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view name, std::string_view contents,
-                                                    const std::string& display, bool allow_unnamed) {
+                                                    const std::function<std::string()>& display, bool allow_unnamed) {
     if (allow_unnamed) {
         UniqueFd fd(::openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, k_file_mode));
         if (fd) {
@@ -67,12 +68,12 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
             return std::pair{std::move(fd), std::string()};
         }
         if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
-            return sys_error("cannot create", display, errno);
+            return sys_error("cannot create", display(), errno);
         }
     }
     std::string temp = temp_name(name);
     UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
-    if (!fd) return sys_error("cannot create", display, errno);
+    if (!fd) return sys_error("cannot create", display(), errno);
     if (auto wrote = write_all(fd.get(), contents, display); !wrote) {
         ::unlinkat(dir_fd, temp.c_str(), 0);
         return wrote.take_error();
@@ -81,6 +82,11 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
 }
 
 }  // namespace
+
+FileIdentity identity_of(const struct stat& info) {
+    return FileIdentity{info.st_dev, info.st_ino,
+                        static_cast<std::int64_t>(info.st_ctim.tv_sec) * 1000000000 + info.st_ctim.tv_nsec};
+}
 
 Result<LockStore> LockStore::open(const fs::path& root, Mode mode) {
     LockStore store;
@@ -144,7 +150,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         if (errno == ELOOP) {
             struct stat link_info {};
             if (::fstatat(directory_fd(area), file.c_str(), &link_info, AT_SYMLINK_NOFOLLOW) == 0) {
-                out.file = {link_info.st_dev, link_info.st_ino};
+                out.file = identity_of(link_info);
             }
             out.kind = StoredRecord::Kind::corrupt;
             out.problem = "it is a symbolic link, not a lock file";
@@ -154,7 +160,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
     }
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
-    out.file = {info.st_dev, info.st_ino};
+    out.file = identity_of(info);
     out.kind = StoredRecord::Kind::corrupt;
     if (!S_ISREG(info.st_mode)) {
         out.problem = "it is not a regular file";
@@ -207,7 +213,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
 Result<bool> LockStore::publish(Area area, std::string_view name, std::string_view contents) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
-    const std::string display = display_path(area, name);
+    const auto display = [&] { return display_path(area, name); };  // only built for errors
     auto temp = write_temp(dir, name, contents, display, true);
     if (!temp) return temp.take_error();
     auto& [fd, temp_file] = temp.value();
@@ -224,20 +230,20 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     }
     if (linked == 0) return true;
     if (errno == EEXIST) return false;
-    return sys_error("cannot create", display, errno);
+    return sys_error("cannot create", display(), errno);
 }
 
 Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
-    const std::string display = display_path(area, name);
+    const auto display = [&] { return display_path(area, name); };  // only built for errors
     auto temp = write_temp(dir, name, contents, display, false);
     if (!temp) return temp.take_error();
     const std::string& temp_file = temp.value().second;
     if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
         const int saved = errno;
         ::unlinkat(dir, temp_file.c_str(), 0);
-        return sys_error("cannot replace", display, saved);
+        return sys_error("cannot replace", display(), saved);
     }
     return {};
 }
@@ -250,7 +256,7 @@ Result<bool> LockStore::remove_if_same(Area area, std::string_view name, const F
         if (errno == ENOENT) return false;
         return sys_error("cannot stat", display_path(area, name), errno);
     }
-    if (FileIdentity{info.st_dev, info.st_ino} != expected) return false;
+    if (identity_of(info) != expected) return false;
     if (::unlinkat(dir, file.c_str(), 0) != 0) {
         if (errno == ENOENT) return false;
         return sys_error("cannot remove", display_path(area, name), errno);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -29,12 +30,17 @@ inline constexpr std::size_t k_max_record_bytes = 64 * 1024;
 // An empty file younger than this is another tool's lock being written.
 inline constexpr std::chrono::seconds k_empty_file_grace{2};
 
-// Identifies one file version: a published lock gets a new inode every time.
+// Identifies one file version. The inode alone is not enough: filesystems reuse
+// a freed inode number at once, so a new lock can have its predecessor's inode.
+// The change time (nanoseconds) tells such files apart.
 struct FileIdentity {
     dev_t device = 0;
     ino_t inode = 0;
+    std::int64_t change_ns = 0;
     bool operator==(const FileIdentity&) const = default;
 };
+
+FileIdentity identity_of(const struct stat& info);
 
 struct StoredRecord {
     enum class Kind {

@@ -63,11 +63,11 @@ const std::string& this_boot_id() {
 
 Liveness process_liveness(pid_t pid, std::optional<std::uint64_t> start_ticks) {
     if (pid <= 0) return Liveness::unknown;
-    if (::kill(pid, 0) != 0 && errno == ESRCH) return Liveness::dead;
-    if (!start_ticks) return Liveness::alive;
+    if (!start_ticks) return ::kill(pid, 0) != 0 && errno == ESRCH ? Liveness::dead : Liveness::alive;
+    // With a start time, /proc answers both questions: no entry means no process.
     const auto actual = process_start_ticks(pid);
     if (!actual) {
-        // It existed a moment ago; if /proc has no entry now it has just exited.
+        // No readable /proc entry: gone, unless /proc itself is unavailable.
         return ::kill(pid, 0) != 0 && errno == ESRCH ? Liveness::dead : Liveness::unknown;
     }
     return *actual == *start_ticks ? Liveness::alive : Liveness::dead;

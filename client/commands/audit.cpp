@@ -20,6 +20,7 @@ namespace {
 struct AuditFlags {
     std::string since;
     std::string name;
+    bool has_name = false;  // --name given, even if empty
     bool tail = false;
     bool json = false;
 };
@@ -39,7 +40,7 @@ std::string text_line(const AuditEvent& e) {
 
 Result<AuditQuery> build_query(const AuditFlags& flags) {
     AuditQuery query;
-    if (!flags.name.empty()) {
+    if (flags.has_name) {
         if (auto valid = validate_lock_name(flags.name); !valid) return valid.take_error();
         query.name = flags.name;
     }
@@ -175,10 +176,13 @@ void add_audit_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<AuditFlags>();
     auto* command = app.add_subcommand("audit", "Show or follow the audit log");
     command->add_option("--since", flags->since, "Only events since a duration ago (8h) or an RFC 3339 time");
-    command->add_option("--name", flags->name, "Only events of this lock");
+    auto* name = command->add_option("--name", flags->name, "Only events of this lock");
     command->add_flag("--tail", flags->tail, "Follow new events as they are written");
     command->add_flag("--json", flags->json, "JSON: an array, or one object per line with --tail");
-    command->callback([env, flags] { *env.exit_status = run_audit(*env.cli, *flags); });
+    command->callback([env, flags, name] {
+        flags->has_name = name->count() > 0;
+        *env.exit_status = run_audit(*env.cli, *flags);
+    });
 }
 
 }  // namespace lokt::client

@@ -13,6 +13,7 @@ namespace {
 
 struct StatusFlags {
     std::string name;
+    bool has_name = false;  // given, even if empty
     bool json = false;
     bool prune_expired = false;
 };
@@ -98,7 +99,7 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
     if (!backend) return fail(backend.error());
     const WallTime now = wall_now();
 
-    if (!flags.name.empty()) {
+    if (flags.has_name) {
         if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
         auto view = (*backend)->inspect(flags.name);
         if (!view) return fail(view.error());
@@ -143,10 +144,13 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
 void add_status_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<StatusFlags>();
     auto* command = app.add_subcommand("status", "List held locks and freezes, or show one lock");
-    command->add_option("name", flags->name, "Show only this lock, in detail");
+    auto* name = command->add_option("name", flags->name, "Show only this lock, in detail");
     command->add_flag("--json", flags->json, "Print JSON");
     command->add_flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
-    command->callback([env, flags] { *env.exit_status = run_status(*env.cli, *flags); });
+    command->callback([env, flags, name] {
+        flags->has_name = name->count() > 0;
+        *env.exit_status = run_status(*env.cli, *flags);
+    });
 }
 
 }  // namespace lokt::client

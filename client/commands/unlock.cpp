@@ -10,6 +10,7 @@ namespace {
 
 struct UnlockFlags {
     std::string name;
+    bool has_name = false;  // given, even if empty
     bool break_stale = false;
     bool force = false;
     std::string owner;
@@ -19,14 +20,17 @@ struct UnlockFlags {
 
 int run_unlock(CliContext& cli, const UnlockFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
-    const int selectors = (!flags.name.empty() ? 1 : 0) + (!flags.owner.empty() ? 1 : 0) + (flags.all ? 1 : 0);
+    if (flags.has_name) {
+        if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
+    }
+    const int selectors = (flags.has_name ? 1 : 0) + (!flags.owner.empty() ? 1 : 0) + (flags.all ? 1 : 0);
     if (selectors != 1) {
         return fail(make_error(ErrorCode::usage, "unlock needs exactly one of: a lock name, --owner O, --all"));
     }
     if (flags.break_stale && flags.force) return fail(make_error(ErrorCode::usage, "--break-stale and --force exclude each other"));
-    if (flags.name.empty() && flags.break_stale) return fail(make_error(ErrorCode::usage, "--break-stale needs a lock name"));
+    if (!flags.has_name && flags.break_stale) return fail(make_error(ErrorCode::usage, "--break-stale needs a lock name"));
 
-    if (!flags.name.empty()) {
+    if (flags.has_name) {
         if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
         auto backend = cli.backend(true);
         if (!backend) return fail(backend.error());
@@ -80,13 +84,16 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
 void add_unlock_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<UnlockFlags>();
     auto* command = app.add_subcommand("unlock", "Release a lock (yours), or break a stale or stuck one");
-    command->add_option("name", flags->name, "Lock name");
+    auto* name = command->add_option("name", flags->name, "Lock name");
     command->add_flag("--break-stale", flags->break_stale, "Remove only if stale (TTL elapsed or holder dead)");
     command->add_flag("--force", flags->force, "Remove whoever holds it (break-glass)");
     command->add_option("--owner", flags->owner, "Release every lock held by this owner");
     command->add_flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
     command->add_flag("--json", flags->json, "Print the result as JSON");
-    command->callback([env, flags] { *env.exit_status = run_unlock(*env.cli, *flags); });
+    command->callback([env, flags, name] {
+        flags->has_name = name->count() > 0;
+        *env.exit_status = run_unlock(*env.cli, *flags);
+    });
 }
 
 }  // namespace lokt::client

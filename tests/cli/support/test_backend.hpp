@@ -1,0 +1,33 @@
+// Which backend the scenarios run against. Every scenario is written once; the
+// backend is picked per run by LOKT_TEST_BACKEND (read at start-up, before the
+// LOKT_* variables are cleared), so running the same scenarios against another
+// backend is one more CTest entry. Only "files" (no daemon) exists so far.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace lokt::cli_test {
+
+// One test case's use of the backend: set up when the case starts (it may
+// start services under the scratch directory), torn down when it ends.
+class BackendSession {
+public:
+    virtual ~BackendSession() = default;
+    // Text attached to a failure, for example a service's log.
+    virtual std::string diagnostics() const { return {}; }
+};
+
+// The backends this build of the tests knows.
+std::vector<std::string> known_backends();
+// Selects the backend for this run; false if the name is unknown.
+bool select_backend(const std::string& name);
+const std::string& backend_name();
+// Adjusts the environment every lokt run of the test case gets.
+std::unique_ptr<BackendSession> start_backend_session(Environment& env, const std::filesystem::path& scratch);
+
+}  // namespace lokt::cli_test
