@@ -70,6 +70,7 @@ int run(int argc, char** argv) {
     lokt::client::add_unfreeze_command(app, env);
     lokt::client::add_audit_command(app, env);
     lokt::client::add_doctor_command(app, env);
+    lokt::client::add_daemon_command(app, env);
     lokt::client::add_version_command(app, env);
     lokt::client::add_prime_command(app, env);
 

@@ -13,7 +13,27 @@
 
 namespace lokt {
 
+namespace {
+
+// Field 3 of /proc/PID/stat and field 22 (start time), or nullopt.
+struct StatFields {
+    char state = '?';
+    std::uint64_t start_ticks = 0;
+};
+
+std::optional<StatFields> read_stat(pid_t pid);
+
+}  // namespace
+
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
+    auto fields = read_stat(pid);
+    if (!fields) return std::nullopt;
+    return fields->start_ticks;
+}
+
+namespace {
+
+std::optional<StatFields> read_stat(pid_t pid) {
     if (pid <= 0) return std::nullopt;
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
@@ -43,8 +63,14 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
         ++pos;
     }
     if (!any) return std::nullopt;
-    return ticks;
+    StatFields fields;
+    fields.start_ticks = ticks;
+    const auto state_at = text.find_first_not_of(' ', close + 1);
+    if (state_at != std::string_view::npos) fields.state = text[state_at];
+    return fields;
 }
+
+}  // namespace
 
 const std::string& this_boot_id() {
     static const std::string id = [] {
@@ -65,12 +91,14 @@ Liveness process_liveness(pid_t pid, std::optional<std::uint64_t> start_ticks) {
     if (pid <= 0) return Liveness::unknown;
     if (!start_ticks) return ::kill(pid, 0) != 0 && errno == ESRCH ? Liveness::dead : Liveness::alive;
     // With a start time, /proc answers both questions: no entry means no process.
-    const auto actual = process_start_ticks(pid);
+    const auto actual = read_stat(pid);
     if (!actual) {
         // No readable /proc entry: gone, unless /proc itself is unavailable.
         return ::kill(pid, 0) != 0 && errno == ESRCH ? Liveness::dead : Liveness::unknown;
     }
-    return *actual == *start_ticks ? Liveness::alive : Liveness::dead;
+    // A zombie has exited; only its parent has not collected it yet.
+    if (actual->state == 'Z' || actual->state == 'X') return Liveness::dead;
+    return actual->start_ticks == *start_ticks ? Liveness::alive : Liveness::dead;
 }
 
 }  // namespace lokt

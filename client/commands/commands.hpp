@@ -27,6 +27,7 @@ void add_freeze_command(CLI::App& app, CommandEnv env);
 void add_unfreeze_command(CLI::App& app, CommandEnv env);
 void add_audit_command(CLI::App& app, CommandEnv env);
 void add_doctor_command(CLI::App& app, CommandEnv env);
+void add_daemon_command(CLI::App& app, CommandEnv env);
 void add_version_command(CLI::App& app, CommandEnv env);
 void add_prime_command(CLI::App& app, CommandEnv env);
 

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <lokt/build_info.hpp>
+#include <cstdlib>
 #include <memory>
 
 #include "commands.hpp"
+#include "daemon_backend.hpp"
 #include "json_views.hpp"
 #include "sys_error.hpp"
 
@@ -39,6 +41,33 @@ std::string filesystem_name(long type) {
         case 0x2FC12FC1: return "zfs";
         default: return "unknown";
     }
+}
+
+std::string daemon_mode() {
+    const char* mode = std::getenv("LOKT_DAEMON");
+    return mode != nullptr && *mode != '\0' ? mode : "auto";
+}
+
+// Is loktd answering, is it the same build as this lokt, and does that fit LOKT_DAEMON?
+Check daemon_check() {
+    const std::string mode = daemon_mode();
+    if (mode == "off") return {"daemon", Verdict::ok, "not used (LOKT_DAEMON=off)"};
+    const auto probe = probe_daemon(std::chrono::milliseconds(1000));
+    if (!probe.hello) {
+        const Verdict v = mode == "require" || probe.problem.code == ErrorCode::io ? Verdict::fail : Verdict::ok;
+        std::string detail = "not running (" + probe.problem.message + ")";
+        detail += mode == "require" ? "; LOKT_DAEMON=require makes every command fail: run 'lokt daemon start'"
+                                    : "; the files are used directly (start one with 'lokt daemon start' for instant, fair handoff)";
+        return {"daemon", v, detail};
+    }
+    const auto& hello = *probe.hello;
+    std::string detail = "loktd " + hello.daemon_version + " (build " + hello.daemon_build + ", pid " +
+                         std::to_string(hello.daemon_pid) + ") at " + probe.socket.string();
+    if (hello.daemon_version != k_version || hello.daemon_build != k_build_id) {
+        return {"daemon", Verdict::warn, detail + "; version skew: this lokt is " + k_version + " (build " + k_build_id +
+                                             "); restart it with 'lokt daemon stop && lokt daemon start'"};
+    }
+    return {"daemon", Verdict::ok, detail};
 }
 
 std::vector<Check> run_checks(CliContext& cli) {
@@ -102,8 +131,9 @@ std::vector<Check> run_checks(CliContext& cli) {
     checks.push_back({"identity", me.owner_explicit ? Verdict::ok : Verdict::warn,
                       owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
 
+    checks.push_back(daemon_check());
     if (auto backend = cli.backend(true)) {
-        checks.push_back({"backend", Verdict::ok, std::string((*backend)->kind()) + " (no daemon in this build)"});
+        checks.push_back({"backend", Verdict::ok, std::string((*backend)->kind()) + " (LOKT_DAEMON=" + daemon_mode() + ")"});
         if (auto locks = (*backend)->list(false)) {
             std::size_t live = 0, stale = 0, corrupt = 0;
             for (const auto& view : *locks) {
@@ -146,7 +176,7 @@ int run_doctor(CliContext& cli, bool json) {
 
 void add_doctor_command(CLI::App& app, CommandEnv env) {
     auto json = std::make_shared<bool>(false);
-    auto* command = app.add_subcommand("doctor", "Check the setup: root, permissions, filesystem, clock");
+    auto* command = app.add_subcommand("doctor", "Check the setup: root, permissions, filesystem, clock, daemon");
     command->add_flag("--json", *json, "Print JSON");
     command->callback([env, json] { *env.exit_status = run_doctor(*env.cli, *json); });
 }

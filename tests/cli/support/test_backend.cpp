@@ -2,6 +2,8 @@
 // k_backends; the scenarios do not change.
 #include "test_backend.hpp"
 
+#include "daemon_instance.hpp"
+
 #include <algorithm>
 #include <functional>
 
@@ -14,6 +16,18 @@ public:
     explicit FilesSession(Environment& env) { env.set("LOKT_DAEMON", "off"); }
 };
 
+// A private loktd for the whole test case; every lokt run must use it.
+class DaemonSession : public BackendSession {
+public:
+    DaemonSession(Environment& env, const std::filesystem::path& scratch) : m_daemon(scratch / "loktd") {
+        for (const auto& [name, value] : m_daemon.env_for_clients()) env.set(name, value);  // LOKT_SOCKET, LOKT_DAEMON=require
+    }
+    std::string diagnostics() const override { return "---- loktd log ----\n" + m_daemon.log(); }
+
+private:
+    lokt::daemon_test::DaemonInstance m_daemon;
+};
+
 struct BackendEntry {
     const char* name;
     std::function<std::unique_ptr<BackendSession>(Environment&, const std::filesystem::path&)> start;
@@ -22,6 +36,9 @@ struct BackendEntry {
 const std::vector<BackendEntry>& backends() {
     static const std::vector<BackendEntry> k_backends{
         {"files", [](Environment& env, const std::filesystem::path&) { return std::make_unique<FilesSession>(env); }},
+        {"daemon", [](Environment& env, const std::filesystem::path& scratch) {
+             return std::make_unique<DaemonSession>(env, scratch);
+         }},
     };
     return k_backends;
 }

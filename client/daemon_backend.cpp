@@ -1,0 +1,436 @@
+// See daemon_backend.hpp.
+#include "daemon_backend.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <lokt/build_info.hpp>
+
+#include "hold_state.hpp"
+#include "sys_error.hpp"
+
+namespace lokt::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Replies to everything but a waiting acquire come at once; this only bounds a hung daemon.
+constexpr Millis k_call_timeout{30'000};
+// How long past its own timeout a waiting acquire trusts the daemon to answer.
+constexpr Millis k_wait_grace{10'000};
+
+Error unavailable(const std::string& message) { return make_error(ErrorCode::unavailable, message); }
+
+std::string quoted(const std::string& text) { return "\"" + text + "\""; }
+
+bool is_lock_id(const std::string& text) {
+    if (text.size() != 32) return false;
+    for (char c : text) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
+std::uint64_t to_ms(Nanoseconds duration) {
+    const auto ms = std::chrono::ceil<Millis>(duration).count();
+    return ms < 0 ? 0 : static_cast<std::uint64_t>(ms);
+}
+
+protocol::Identity to_wire(const Identity& id) {
+    protocol::Identity wire;
+    wire.owner = id.owner;
+    wire.owner_explicit = id.owner_explicit;
+    wire.host = id.host;
+    wire.pid = static_cast<std::int32_t>(id.pid);
+    wire.pid_start = id.pid_start;
+    wire.agent_id = id.agent_id;
+    return wire;
+}
+
+LockRecord from_wire(const protocol::LockInfo& info) {
+    LockRecord record;
+    record.name = info.name;
+    record.lock_id = info.lock_id;
+    record.owner = info.owner;
+    record.host = info.host;
+    record.pid = info.pid;
+    record.pid_start = info.pid_start;
+    record.agent_id = info.agent_id;
+    if (auto acquired = parse_rfc3339(info.acquired_ts)) record.acquired = *acquired;
+    record.ttl_sec = static_cast<std::int64_t>(info.ttl_sec.value_or(0));
+    if (!info.expires_at.empty()) record.expires_at = parse_rfc3339(info.expires_at);
+    if (info.bound_to) {
+        switch (*info.bound_to) {
+            case protocol::BoundTo::guard: record.bound_to = Binding::guard; break;
+            case protocol::BoundTo::ttl: record.bound_to = Binding::ttl; break;
+            case protocol::BoundTo::process: record.bound_to = Binding::process; break;
+        }
+    }
+    record.owner_explicit = info.owner_explicit;
+    record.boot_id = info.boot_id;
+    record.fence = info.fence;
+    return record;
+}
+
+Error error_of(const protocol::Reply& reply) { return std::get<protocol::ErrorReply>(reply.body).to_error(); }
+
+// What a waiting acquire is blocked on, as the live line shows it.
+Refusal refusal_from_progress(const std::string& name, const protocol::Progress& progress) {
+    Refusal refusal;
+    if (progress.freeze) {
+        const LockRecord freeze = from_wire(*progress.freeze);
+        refusal.code = ErrorCode::frozen;
+        refusal.message = "lock " + quoted(name) + " is frozen";
+        if (auto expiry = freeze.expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
+        refusal.message += " (by " + owner_at_host(freeze.owner, freeze.host) + ")";
+        refusal.freeze = freeze;
+    } else if (progress.holder) {
+        const LockRecord holder = from_wire(*progress.holder);
+        refusal.message = "lock " + quoted(name) + " held by " + describe_holder(holder, wall_now());
+        refusal.holder = holder;
+    } else {
+        refusal.message = "lock " + quoted(name) + " is held";
+    }
+    return refusal;
+}
+
+// Is the socket's directory safe to talk through? The daemon checks the same.
+Result<void> check_socket_directory(const std::filesystem::path& directory) {
+    struct stat info {};
+    if (::lstat(directory.c_str(), &info) != 0) {
+        return unavailable("no daemon: " + directory.string() + " does not exist");
+    }
+    if (!S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() || (info.st_mode & 077) != 0) {
+        return make_error(ErrorCode::io, "refusing the daemon socket directory " + directory.string() +
+                                             ": it must be a directory of ours with mode 0700");
+    }
+    return {};
+}
+
+}  // namespace
+
+std::filesystem::path daemon_socket_path() {
+    if (const char* socket = std::getenv("LOKT_SOCKET"); socket != nullptr && *socket != '\0') return socket;
+    if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime == '/') {
+        return std::filesystem::path(runtime) / "lokt" / "loktd.sock";
+    }
+    return std::filesystem::path("/tmp") / ("lokt-" + std::to_string(::geteuid())) / "loktd.sock";
+}
+
+// ---- DaemonConnection ----
+
+Result<DaemonConnection> DaemonConnection::open(const std::filesystem::path& socket, Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    if (auto safe = check_socket_directory(socket.parent_path()); !safe) return safe.take_error();
+    DaemonConnection connection;
+    connection.m_socket = socket;
+    sockaddr_un address{};
+    if (socket.string().size() >= sizeof address.sun_path) {
+        return make_error(ErrorCode::io, "socket path " + socket.string() + " is too long");
+    }
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    // CLOEXEC: a guarded command must not inherit the connection that binds the hold.
+    connection.m_fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!connection.m_fd) return sys_error("cannot create a socket for", socket.string(), errno);
+    if (::connect(connection.m_fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        if (errno != EINPROGRESS && errno != EAGAIN) {
+            return unavailable("no daemon answers at " + socket.string() + ": " + errno_text(errno));
+        }
+        struct pollfd pfd = {connection.m_fd.get(), POLLOUT, 0};
+        const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+        if (::poll(&pfd, 1, static_cast<int>(std::max<long long>(left, 0))) <= 0) {
+            return unavailable("no daemon answers at " + socket.string() + ": connect timed out");
+        }
+        int error = 0;
+        socklen_t length = sizeof error;
+        ::getsockopt(connection.m_fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+        if (error != 0) return unavailable("no daemon answers at " + socket.string() + ": " + errno_text(error));
+    }
+    protocol::HelloRequest hello;
+    hello.protocol = protocol::k_supported_versions;
+    hello.client_version = k_version;
+    hello.client_build = k_build_id;
+    hello.capabilities = {std::string(protocol::k_capability_progress)};
+    const auto left = std::max(Millis(1), std::chrono::duration_cast<Millis>(deadline - Clock::now()));
+    auto reply = connection.call(hello, left);
+    if (!reply) return reply.take_error();
+    if (!reply->ok()) return error_of(*reply);
+    const auto* body = std::get_if<protocol::HelloReply>(&reply->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: hello answered with another op");
+    connection.m_hello = *body;
+    return connection;
+}
+
+void DaemonConnection::drop(const std::string& why) {
+    (void)why;
+    m_fd.reset();
+}
+
+Result<void> DaemonConnection::send_line(const std::string& line) {
+    std::size_t sent = 0;
+    while (sent < line.size()) {
+        const ssize_t n = ::send(m_fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {m_fd.get(), POLLOUT, 0};
+            if (::poll(&pfd, 1, static_cast<int>(k_call_timeout.count())) > 0) continue;
+        }
+        const int error = errno;
+        drop("send");
+        return unavailable("lost the connection to loktd: " + errno_text(error));
+    }
+    return {};
+}
+
+Result<protocol::ServerMessage> DaemonConnection::read_message(Clock::time_point deadline) {
+    char buffer[16 * 1024];
+    for (;;) {
+        if (auto line = m_framer.next_line()) {
+            auto message = protocol::decode_server_message(*line);
+            if (!message) drop("bad message");
+            return message;
+        }
+        if (m_framer.too_long()) {
+            drop("long line");
+            return make_error(ErrorCode::internal, "invalid message from daemon: a line longer than 16 MiB");
+        }
+        const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+        if (left <= 0) {
+            drop("timeout");
+            return unavailable("loktd did not answer in time");
+        }
+        struct pollfd pfd = {m_fd.get(), POLLIN, 0};
+        const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) continue;
+        const ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
+        if (n > 0) {
+            m_framer.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
+            continue;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        drop("closed");
+        return unavailable("lost the connection to loktd");
+    }
+}
+
+Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Millis timeout,
+                                               const ProgressHandler& on_progress) {
+    if (!alive()) return unavailable("lost the connection to loktd");
+    const std::uint64_t id = m_next_id++;
+    if (auto sent = send_line(protocol::encode(protocol::Request{id, std::move(body)})); !sent) return sent.take_error();
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        auto message = read_message(deadline);
+        if (!message) return message.take_error();
+        if (auto* reply = std::get_if<protocol::Reply>(&*message)) {
+            if (reply->id == id) return std::move(*reply);
+        } else if (auto* progress = std::get_if<protocol::Progress>(&*message)) {
+            if (progress->id == id && on_progress) on_progress(*progress);
+        }
+    }
+}
+
+DaemonProbe probe_daemon(Millis timeout) {
+    DaemonProbe probe;
+    probe.socket = daemon_socket_path();
+    auto connection = DaemonConnection::open(probe.socket, timeout);
+    if (connection) {
+        probe.hello = connection->hello();
+    } else {
+        probe.problem = connection.take_error();
+    }
+    return probe;
+}
+
+// ---- DaemonBackend ----
+
+DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files)
+    : m_connection(std::move(connection)),
+      m_actor(files.actor()),
+      m_root(files.store().root().string()),
+      m_files(std::move(files)) {}
+
+std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody body, Millis timeout,
+                                                         const DaemonConnection::ProgressHandler& on_progress) {
+    if (!m_connection.alive()) return std::nullopt;
+    auto reply = m_connection.call(std::move(body), timeout, on_progress);
+    if (!reply && reply.error().code == ErrorCode::unavailable && !m_connection.alive()) {
+        if (std::getenv("LOKT_LOG") != nullptr) {
+            std::fprintf(stderr, "lokt: %s; carrying on with the files\n", reply.error().message.c_str());
+        }
+        return std::nullopt;
+    }
+    return reply;
+}
+
+std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& spec, WallTime asked_at) {
+    auto view = m_files.inspect(spec.name);
+    if (!view || view->stored.kind != StoredRecord::Kind::record) return std::nullopt;
+    const LockRecord& record = view->stored.record;
+    const bool ours = record.owner == spec.holder.owner && record.host == spec.holder.host &&
+                      record.acquired >= asked_at && record.bound_to == spec.binding &&
+                      (spec.binding == Binding::ttl ||
+                       (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start));
+    if (!ours) return std::nullopt;
+    return record;
+}
+
+Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait,
+                                             const WaitObserver& observer) {
+    const Identity& actor = m_actor;
+    protocol::AcquireRequest request;
+    request.root = m_root;
+    request.name = spec.name;
+    request.mode = spec.binding == Binding::guard ? protocol::AcquireMode::guard : protocol::AcquireMode::manual;
+    if (spec.ttl) request.ttl_ms = to_ms(*spec.ttl);
+    request.wait = wait.wait;
+    if (wait.wait) request.timeout_ms = to_ms(wait.timeout);
+    request.identity = to_wire(actor);
+    if (spec.binding == Binding::process) {
+        request.bound_pid = static_cast<std::int32_t>(spec.holder.pid);
+        request.bound_pid_start = spec.holder.pid_start;
+    }
+    if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
+
+    const auto started = Clock::now();
+    const WallTime asked_at = wall_now();
+    bool waiting_started = false;
+    auto on_progress = [&](const protocol::Progress& progress) {
+        waiting_started = true;
+        if (observer) observer(WaitProgress{refusal_from_progress(spec.name, progress), Clock::now() - started, progress.position});
+    };
+    const Millis timeout = wait.wait ? std::chrono::ceil<Millis>(wait.timeout) + k_wait_grace : k_call_timeout;
+    auto answered = ask(request, timeout, on_progress);
+    if (!answered) {
+        // The daemon went away: whatever it granted us is ours; otherwise wait on the files.
+        if (auto record = granted_before_loss(spec, asked_at)) {
+            AcquireResult result;
+            result.outcome = AcquireResult::Outcome::acquired;
+            result.record = *record;
+            return result;
+        }
+        AcquireSpec rest = spec;
+        if (waiting_started) rest.audit_denial = false;  // the daemon wrote this wait's `deny`
+        WaitOptions left = wait;
+        if (wait.wait) left.timeout = std::max(Nanoseconds(0), wait.timeout - (Clock::now() - started));
+        return m_files.acquire(rest, left, observer);
+    }
+    if (!*answered) return answered->take_error();
+    const protocol::Reply& reply = answered->value();
+    AcquireResult result;
+    if (!reply.ok()) {
+        const auto& error = std::get<protocol::ErrorReply>(reply.body);
+        const bool refusal = error.code == ErrorCode::held || error.code == ErrorCode::frozen ||
+                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported;
+        if (!refusal) return error.to_error();
+        result.outcome = AcquireResult::Outcome::refused;
+        result.refusal.code = error.code;
+        result.refusal.message = error.message;
+        if (error.holder) result.refusal.holder = from_wire(*error.holder);
+        if (error.freeze) result.refusal.freeze = from_wire(*error.freeze);
+        return result;
+    }
+    const auto* body = std::get_if<protocol::AcquireReply>(&reply.body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: acquire answered with another op");
+    result.outcome = body->outcome == protocol::AcquireOutcome::refreshed ? AcquireResult::Outcome::refreshed
+                     : body->outcome == protocol::AcquireOutcome::nested  ? AcquireResult::Outcome::nested
+                                                                           : AcquireResult::Outcome::acquired;
+    result.record = from_wire(body->lock);
+    return result;
+}
+
+Result<LockRecord> DaemonBackend::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
+    protocol::RenewRequest request{m_root, name, lock_id, to_ms(ttl)};
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.renew(name, lock_id, ttl);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: renew answered with another op");
+    return from_wire(body->lock);
+}
+
+Result<void> DaemonBackend::release(const std::string& name, const std::string& lock_id) {
+    protocol::ReleaseRequest request{m_root, name, lock_id};
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.release(name, lock_id);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    return {};
+}
+
+Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mode) {
+    protocol::UnlockRequest request;
+    request.root = m_root;
+    request.name = name;
+    request.mode = mode == UnlockMode::force         ? protocol::UnlockMode::force
+                   : mode == UnlockMode::break_stale ? protocol::UnlockMode::break_stale
+                                                     : protocol::UnlockMode::owner;
+    request.identity = to_wire(m_actor);
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.unlock(name, mode);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::UnlockReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock answered with another op");
+    return body->lock ? from_wire(*body->lock) : LockRecord{};
+}
+
+Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& owner, bool force) {
+    const Identity& actor = m_actor;
+    protocol::UnlockManyRequest request;
+    request.root = m_root;
+    request.identity = to_wire(actor);
+    // --all without --force means "every lock of mine": the same as naming my owner.
+    if (!owner.empty()) {
+        request.owner = owner;
+    } else if (!force) {
+        request.owner = actor.owner;
+    }
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.unlock_many(owner, force);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::UnlockManyReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock_many answered with another op");
+    std::vector<std::string> names;
+    for (const auto& record : body->released) names.push_back(record.name);
+    return names;
+}
+
+Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl) {
+    protocol::FreezeRequest request{m_root, name, to_ms(ttl), to_wire(m_actor)};
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.freeze(name, ttl);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::FreezeReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: freeze answered with another op");
+    return from_wire(body->freeze);
+}
+
+Result<LockRecord> DaemonBackend::unfreeze(const std::string& name, bool force) {
+    protocol::UnfreezeRequest request{m_root, name, force, to_wire(m_actor)};
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.unfreeze(name, force);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::UnfreezeReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unfreeze answered with another op");
+    return body->freeze ? from_wire(*body->freeze) : LockRecord{};
+}
+
+}  // namespace lokt::client

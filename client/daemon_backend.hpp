@@ -1,0 +1,104 @@
+// The backend that asks loktd: a plain blocking Unix socket speaking the line
+// protocol (docs/protocol.md). Operations that change locks go to the daemon,
+// which runs the same engine with our identity; reads go straight to the files,
+// which are the truth either way. If the daemon goes away mid-command, the
+// command carries on with the files: a guard keeps its lock (the file still
+// names its pid), renews and releases it itself.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "backend.hpp"
+#include "file_backend.hpp"
+#include "line_framer.hpp"
+#include "messages.hpp"
+#include "unique_fd.hpp"
+
+namespace lokt::client {
+
+using Millis = std::chrono::milliseconds;
+
+// $LOKT_SOCKET, else $XDG_RUNTIME_DIR/lokt/loktd.sock, else /tmp/lokt-$UID/loktd.sock.
+std::filesystem::path daemon_socket_path();
+
+// One connection to loktd, after a successful hello.
+class DaemonConnection {
+public:
+    // Connects and says hello within the timeout. Errors are ErrorCode::unavailable
+    // (nobody answers), ErrorCode::unsupported (no common protocol version) or
+    // ErrorCode::io (an unsafe socket directory).
+    static Result<DaemonConnection> open(const std::filesystem::path& socket, Millis timeout);
+
+    const protocol::HelloReply& hello() const { return m_hello; }
+    bool alive() const { return m_fd.valid(); }
+
+    using ProgressHandler = std::function<void(const protocol::Progress&)>;
+    // Sends one request and returns its reply; progress lines for it go to the
+    // handler. ErrorCode::unavailable when the connection is (or goes) dead or no
+    // reply comes within the timeout (the connection is then closed).
+    Result<protocol::Reply> call(protocol::RequestBody body, Millis timeout, const ProgressHandler& on_progress = {});
+
+private:
+    DaemonConnection() = default;
+    Result<void> send_line(const std::string& line);
+    // The next server message, or an error when the deadline passes or the peer closes.
+    Result<protocol::ServerMessage> read_message(std::chrono::steady_clock::time_point deadline);
+    void drop(const std::string& why);
+
+    UniqueFd m_fd;
+    protocol::LineFramer m_framer{protocol::k_max_server_line_bytes};
+    std::uint64_t m_next_id = 1;
+    protocol::HelloReply m_hello;
+    std::filesystem::path m_socket;
+};
+
+// What `lokt doctor`, `lokt version` and `lokt daemon` learn by knocking.
+struct DaemonProbe {
+    std::filesystem::path socket;
+    std::optional<protocol::HelloReply> hello;  // set when a daemon answered
+    Error problem{ErrorCode::unavailable, ""};  // why not, otherwise
+};
+DaemonProbe probe_daemon(Millis timeout);
+
+class DaemonBackend final : public Backend {
+public:
+    DaemonBackend(DaemonConnection connection, LockEngine files);
+
+    std::string_view kind() const override { return "daemon"; }
+    const LockStore& store() const override { return m_files.store(); }
+    const DaemonConnection& connection() const { return m_connection; }
+
+    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
+                                  const WaitObserver& observer) override;
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override;
+    Result<void> release(const std::string& name, const std::string& lock_id) override;
+    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
+        m_files.record_lost(name, lock_id, detail);
+    }
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override;
+    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override;
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) override;
+    Result<LockRecord> unfreeze(const std::string& name, bool force) override;
+    Result<LockView> inspect(const std::string& name) override { return m_files.inspect(name); }
+    Result<std::vector<LockView>> list(bool prune) override { return m_files.list(prune); }
+    Result<std::vector<FreezeView>> list_freezes() override { return m_files.list_freezes(); }
+
+private:
+    // A call that reports whether the daemon was reachable: nullopt means fall back to the files.
+    std::optional<Result<protocol::Reply>> ask(protocol::RequestBody body, Millis timeout,
+                                               const DaemonConnection::ProgressHandler& on_progress = {});
+    // After the daemon vanished during an acquire: a hold it granted us before
+    // it died is ours (our pid, our owner, written after we asked).
+    std::optional<LockRecord> granted_before_loss(const AcquireSpec& spec, WallTime asked_at);
+
+    DaemonConnection m_connection;
+    Identity m_actor;
+    std::string m_root;
+    FileBackend m_files;  // the same operations on the files, when the daemon is gone
+};
+
+}  // namespace lokt::client

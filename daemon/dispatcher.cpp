@@ -1,0 +1,482 @@
+// See dispatcher.hpp.
+#include "dispatcher.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <exception>
+#include <lokt/build_info.hpp>
+
+#include "identity.hpp"
+#include "lock_name.hpp"
+#include "process_liveness.hpp"
+#include "wire.hpp"
+
+namespace lokt::daemon {
+namespace {
+
+using Milliseconds = std::chrono::milliseconds;
+
+constexpr auto k_slow_request = std::chrono::milliseconds(100);
+
+// One key per root, however the client spelled it ("/a/b/", "/a/./b").
+std::string normal_root(const std::string& root) {
+    std::string text = std::filesystem::path(root).lexically_normal().string();
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+}
+
+// The file backend re-derives a derived agent id for the process a hold is
+// bound to; an explicit LOKT_AGENT_ID is kept. The wire cannot say which it
+// was, but a derived id is recognisable.
+Identity rebind(const Identity& requester, pid_t pid, std::optional<std::uint64_t> pid_start) {
+    Identity holder = requester;
+    const bool derived = requester.agent_id == derive_agent_id(requester.pid, requester.pid_start);
+    holder.pid = pid;
+    holder.pid_start = pid_start;
+    if (derived) holder.agent_id = derive_agent_id(pid, pid_start);
+    return holder;
+}
+
+Identity identity_from_record(const LockRecord& record) {
+    Identity id;
+    id.owner = record.owner;
+    id.owner_explicit = record.owner_explicit;
+    id.host = record.host;
+    id.pid = static_cast<pid_t>(record.pid);
+    id.pid_start = record.pid_start;
+    id.agent_id = record.agent_id;
+    return id;
+}
+
+std::string request_subject(const protocol::Request& request) {
+    return std::visit(
+        [](const auto& body) -> std::string {
+            if constexpr (requires { body.name; body.root; }) {
+                return body.root + (body.name.empty() ? "" : " " + body.name);
+            } else if constexpr (requires { body.root; }) {
+                return body.root;
+            } else {
+                return "";
+            }
+        },
+        request.body);
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(asio::io_context& io, std::function<void()> request_stop)
+    : m_io(io),
+      m_request_stop(std::move(request_stop)),
+      m_host(current_identity().host),
+      m_started(std::chrono::steady_clock::now()) {}
+
+std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
+    const ConnectionId id = m_next_connection++;
+    auto session = std::make_shared<Session>(std::move(socket), id, *this);
+    m_sessions.emplace(id, session);
+    if (session->start()) spdlog::debug("connection {}: open (pid {})", id, session->peer_pid());
+    state_changed();
+    return session;
+}
+
+void Dispatcher::on_closed(Session& session) {
+    const ConnectionId id = session.id();
+    auto it = m_sessions.find(id);
+    if (it == m_sessions.end()) return;
+    auto keep_alive = it->second;  // the session finishes its call before it goes
+    m_sessions.erase(it);
+    spdlog::debug("connection {}: closed", id);
+    for (auto& [root, service] : m_roots) service->connection_closed(id, m_stopping);
+    state_changed();
+}
+
+void Dispatcher::close_all() {
+    m_stopping = true;
+    std::vector<std::shared_ptr<Session>> sessions;
+    for (auto& [id, session] : m_sessions) sessions.push_back(session);
+    for (auto& session : sessions) session->close_after_flush();
+}
+
+bool Dispatcher::idle() const {
+    if (!m_sessions.empty()) return false;
+    for (const auto& [root, service] : m_roots) {
+        if (!service->idle()) return false;
+    }
+    return true;
+}
+
+void Dispatcher::state_changed() {
+    if (m_state_observer) m_state_observer();
+}
+
+RootService* Dispatcher::existing_root(const std::string& root) {
+    auto it = m_roots.find(normal_root(root));
+    return it == m_roots.end() ? nullptr : it->second.get();
+}
+
+RootService& Dispatcher::root_service(const std::string& root) {
+    const std::string key = normal_root(root);
+    auto it = m_roots.find(key);
+    if (it != m_roots.end()) return *it->second;
+    spdlog::info("root {}: opened", key);
+    RootOutput output{[this](Effects& effects) { deliver(effects); },
+                      [this](std::vector<AuditLine>& lines) { deliver_audit(lines); }, [this] { state_changed(); }};
+    auto service = std::make_unique<RootService>(m_io, key, m_host, std::move(output));
+    return *m_roots.emplace(key, std::move(service)).first->second;
+}
+
+void Dispatcher::send_to(ConnectionId connection, std::string line) {
+    auto it = m_sessions.find(connection);
+    if (it != m_sessions.end()) it->second->send(std::move(line));
+}
+
+void Dispatcher::deliver(Effects& effects) {
+    // Progress first: an acquire's reply always comes after its last progress line.
+    for (const auto& note : effects.progress) {
+        auto it = m_sessions.find(note.connection);
+        if (it == m_sessions.end() || !it->second->wants_progress) continue;
+        protocol::Progress progress;
+        progress.id = note.request_id;
+        progress.position = static_cast<std::uint32_t>(note.position);
+        progress.queue_length = static_cast<std::uint32_t>(note.queue_length);
+        if (note.refusal.holder) progress.holder = to_wire(*note.refusal.holder);
+        if (note.refusal.freeze) progress.freeze = to_wire(*note.refusal.freeze);
+        it->second->send(protocol::encode(progress));
+    }
+    for (auto& answer : effects.answers) {
+        protocol::Reply reply;
+        if (!answer.result) {
+            reply = error_reply(answer.request_id, protocol::Op::acquire, answer.result.error());
+        } else if (!answer.result->granted()) {
+            reply = refusal_reply(answer.request_id, answer.result->refusal);
+        } else {
+            protocol::AcquireReply body;
+            body.lock = to_wire(answer.result->record);
+            body.outcome = answer.result->outcome == AcquireResult::Outcome::refreshed ? protocol::AcquireOutcome::refreshed
+                           : answer.result->outcome == AcquireResult::Outcome::nested  ? protocol::AcquireOutcome::nested
+                                                                                        : protocol::AcquireOutcome::acquired;
+            reply = protocol::Reply{answer.request_id, body};
+        }
+        spdlog::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
+                      reply.ok() ? "granted" : std::get<protocol::ErrorReply>(reply.body).message);
+        send_to(answer.connection, protocol::encode(reply));
+    }
+}
+
+void Dispatcher::deliver_audit(std::vector<AuditLine>& lines) {
+    for (auto& line : lines) {
+        auto event = protocol::make_audit_event(line.subscription, line.line);
+        if (!event) continue;
+        send_to(line.connection, protocol::encode(*event));
+    }
+}
+
+void Dispatcher::on_line(Session& session, std::string line) {
+    const auto started = std::chrono::steady_clock::now();
+    auto decoded = protocol::decode_request(line);
+    if (!decoded) {
+        spdlog::info("connection {}: refused request: {}", session.id(), decoded.error().message);
+        session.send(protocol::encode(protocol::error_reply_for(line, decoded.error())));
+        return;
+    }
+    const protocol::Request& request = *decoded;
+    std::optional<protocol::Reply> reply;
+    try {
+        if (session.peer_uid() != ::geteuid()) {
+            // Refused before reading in Session::start; this is the second lock on the door.
+            session.close();
+            return;
+        }
+        if (!session.hello_done && request.op() != protocol::Op::hello) {
+            reply = error_reply(request.id, request.op(), make_error(ErrorCode::usage, "the first request must be hello"));
+        } else if (session.hello_done && request.op() == protocol::Op::hello) {
+            reply = error_reply(request.id, request.op(), make_error(ErrorCode::usage, "hello was already said on this connection"));
+        } else if (m_stopping && request.op() != protocol::Op::hello) {
+            reply = error_reply(request.id, request.op(), make_error(ErrorCode::unavailable, "the daemon is stopping"));
+        } else {
+            reply = handle(session, request);
+        }
+    } catch (const std::exception& error) {
+        spdlog::error("connection {}: request {} ({}) failed: {}", session.id(), request.id,
+                      protocol::to_string(request.op()), error.what());
+        reply = error_reply(request.id, request.op(), make_error(ErrorCode::internal, std::string("internal error: ") + error.what()));
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    const auto level = took > k_slow_request ? spdlog::level::info : spdlog::level::debug;
+    spdlog::log(level, "connection {}: {} {} {} -> {} in {}us", session.id(), request.id,
+                protocol::to_string(request.op()), request_subject(request),
+                !reply ? "pending" : reply->ok() ? "ok" : std::string(to_string(std::get<protocol::ErrorReply>(reply->body).code)),
+                std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    if (reply) session.send(protocol::encode(*reply));
+}
+
+std::optional<protocol::Reply> Dispatcher::handle(Session& session, const protocol::Request& request) {
+    const std::uint64_t id = request.id;
+    return std::visit(
+        [&](const auto& body) -> std::optional<protocol::Reply> {
+            using T = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<T, protocol::HelloRequest>) return on_hello(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::AcquireRequest>) return on_acquire(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::ReleaseRequest>) return on_release(id, body);
+            else if constexpr (std::is_same_v<T, protocol::RenewRequest>) return on_renew(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnlockRequest>) return on_unlock(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnlockManyRequest>) return on_unlock_many(id, body);
+            else if constexpr (std::is_same_v<T, protocol::StatusRequest>) return on_status(id, body);
+            else if constexpr (std::is_same_v<T, protocol::FreezeRequest>) return on_freeze(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnfreezeRequest>) return on_unfreeze(id, body);
+            else if constexpr (std::is_same_v<T, protocol::SubscribeAuditRequest>) return on_subscribe(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnsubscribeRequest>) return on_unsubscribe(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::DaemonStatusRequest>) return on_daemon_status(id);
+            else {
+                static_assert(std::is_same_v<T, protocol::ShutdownRequest>);
+                spdlog::info("shutdown requested on connection {}", session.id());
+                asio::post(m_io, [this] { m_request_stop(); });
+                return protocol::Reply{id, protocol::ShutdownReply{}};
+            }
+        },
+        request.body);
+}
+
+protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const protocol::HelloRequest& hello) {
+    auto version = protocol::negotiate_version(hello.protocol, protocol::k_supported_versions);
+    if (!version) {
+        protocol::ErrorReply body;
+        body.op = protocol::Op::hello;
+        body.code = version.error().code;
+        body.message = version.error().message;
+        body.supported = protocol::k_supported_versions;
+        return protocol::Reply{id, body};
+    }
+    session.hello_done = true;
+    for (const auto& word : hello.capabilities) {
+        if (word == protocol::k_capability_progress) session.wants_progress = true;
+    }
+    protocol::HelloReply reply;
+    reply.protocol = *version;
+    reply.daemon_version = k_version;
+    reply.daemon_build = k_build_id;
+    reply.daemon_pid = static_cast<std::int32_t>(::getpid());
+    reply.capabilities = {std::string(protocol::k_capability_progress)};
+    spdlog::debug("connection {}: hello from lokt {} ({})", session.id(), hello.client_version, hello.client_build);
+    return protocol::Reply{id, reply};
+}
+
+std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uint64_t id,
+                                                      const protocol::AcquireRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::acquire, valid.error());
+    AcquireTicket ticket;
+    ticket.connection = session.id();
+    ticket.request_id = id;
+    ticket.actor = from_wire(request.identity);
+    ticket.wait = request.wait;
+    ticket.progress = session.wants_progress;
+    if (request.timeout_ms) ticket.timeout = Milliseconds(*request.timeout_ms);
+    AcquireSpec& spec = ticket.spec;
+    spec.name = request.name;
+    if (request.ttl_ms) spec.ttl = Milliseconds(*request.ttl_ms);
+    spec.inherited_lock_id = request.nested_lock_id;
+    if (request.mode == protocol::AcquireMode::guard) {
+        spec.binding = Binding::guard;
+        spec.holder = ticket.actor;
+    } else if (request.ttl_ms) {
+        // A TTL-bound manual lock names the daemon, alive while it keeps the
+        // lock in mind, so tools that judge a holder by pid alone do not prune it.
+        spec.binding = Binding::ttl;
+        spec.holder = rebind(ticket.actor, ::getpid(), process_start_ticks(::getpid()));
+    } else {
+        spec.binding = Binding::process;
+        const pid_t pid = request.bound_pid.value_or(0);
+        auto start = request.bound_pid_start ? request.bound_pid_start : process_start_ticks(pid);
+        spec.holder = rebind(ticket.actor, pid, start);
+    }
+    root_service(request.root).acquire(std::move(ticket));
+    return std::nullopt;  // answered through deliver(), now or when granted
+}
+
+Identity Dispatcher::actor_for(const std::string& root, const std::string& name, const std::string& lock_id) {
+    if (auto* service = existing_root(root)) {
+        if (auto actor = service->state().hold_actor(name, lock_id)) return *actor;
+    }
+    Identity nobody;
+    if (auto store = LockStore::open(root, LockStore::Mode::read_only)) {
+        if (auto stored = store->read(Area::locks, name); stored && stored->kind == StoredRecord::Kind::record) {
+            return identity_from_record(stored->record);
+        }
+    }
+    nobody.host = m_host;
+    return nobody;
+}
+
+protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::ReleaseRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::release, valid.error());
+    const Identity actor = actor_for(request.root, request.name, request.lock_id);
+    auto released = root_service(request.root).release(request.name, request.lock_id, actor);
+    if (!released) return error_reply(id, protocol::Op::release, released.error());
+    return protocol::Reply{id, protocol::ReleaseReply{}};
+}
+
+protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::renew, valid.error());
+    const Identity actor = actor_for(request.root, request.name, request.lock_id);
+    auto renewed = root_service(request.root).renew(request.name, request.lock_id, Milliseconds(request.ttl_ms), actor);
+    if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
+    return protocol::Reply{id, protocol::RenewReply{to_wire(*renewed)}};
+}
+
+protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
+    auto engine = open_engine(request.root, from_wire(request.identity));
+    if (!engine) return error_reply(id, protocol::Op::unlock, engine.error());
+    const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
+                      : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
+                                                                           : UnlockMode::owner;
+    auto removed = engine->unlock(request.name, mode);
+    if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
+    root_service(request.root).changed(request.name, true);
+    protocol::UnlockReply reply;
+    if (!removed->name.empty()) reply.lock = to_wire(*removed);
+    return protocol::Reply{id, reply};
+}
+
+protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
+    auto engine = open_engine(request.root, from_wire(request.identity));
+    if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
+    // The records as they were, to name what was removed.
+    std::map<std::string, LockRecord> before;
+    if (auto names = engine->store().list(Area::locks)) {
+        for (const auto& name : *names) {
+            auto stored = engine->store().read(Area::locks, name);
+            if (stored && stored->kind == StoredRecord::Kind::record) before.emplace(name, stored->record);
+        }
+    }
+    auto removed = request.owner ? engine->unlock_many(*request.owner, false) : engine->unlock_many("", true);
+    if (!removed) return error_reply(id, protocol::Op::unlock_many, removed.error());
+    protocol::UnlockManyReply reply;
+    auto& service = root_service(request.root);
+    for (const auto& name : *removed) {
+        if (auto it = before.find(name); it != before.end()) reply.released.push_back(to_wire(it->second));
+        service.changed(name, true);
+    }
+    return protocol::Reply{id, reply};
+}
+
+protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRequest& request) {
+    if (!request.name.empty()) {
+        if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::status, valid.error());
+    }
+    Identity actor = request.identity ? from_wire(*request.identity) : current_identity();
+    auto engine = open_engine(request.root, actor, !request.prune_expired);
+    if (!engine) return error_reply(id, protocol::Op::status, engine.error());
+    RootService* service = existing_root(request.root);
+    auto waiters = [&](const std::string& name) {
+        return static_cast<std::uint32_t>(service ? service->state().waiters_for(name) : 0);
+    };
+    protocol::StatusReply reply;
+    std::vector<LockView> views;
+    if (!request.name.empty()) {
+        auto view = engine->inspect(request.name);
+        if (!view) return error_reply(id, protocol::Op::status, view.error());
+        if (view->stored.kind == StoredRecord::Kind::record) views.push_back(*view);
+        if (view->freeze) reply.freezes.push_back(to_wire(*view->freeze));
+    } else {
+        std::vector<LockView> seen;
+        if (request.prune_expired) {
+            auto all = engine->list(false);
+            if (!all) return error_reply(id, protocol::Op::status, all.error());
+            seen = std::move(all.value());
+        }
+        auto listed = engine->list(request.prune_expired);
+        if (!listed) return error_reply(id, protocol::Op::status, listed.error());
+        views = std::move(listed.value());
+        for (const auto& old : seen) {
+            if (!is_stale(old.state) || old.stored.kind != StoredRecord::Kind::record) continue;
+            const bool kept = std::any_of(views.begin(), views.end(), [&](const LockView& v) { return v.name == old.name; });
+            if (!kept) reply.pruned.push_back(to_wire(old.stored.record));
+        }
+        auto freezes = engine->list_freezes();
+        if (!freezes) return error_reply(id, protocol::Op::status, freezes.error());
+        for (const auto& freeze : *freezes) reply.freezes.push_back(to_wire(freeze.record));
+    }
+    for (const auto& view : views) {
+        if (view.stored.kind != StoredRecord::Kind::record) continue;
+        reply.locks.push_back(protocol::LockStatus{to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
+    }
+    return protocol::Reply{id, reply};
+}
+
+protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
+    auto engine = open_engine(request.root, from_wire(request.identity));
+    if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
+    auto frozen = engine->freeze(request.name, Milliseconds(request.ttl_ms));
+    if (!frozen) return error_reply(id, protocol::Op::freeze, frozen.error());
+    root_service(request.root).changed(request.name, false);
+    return protocol::Reply{id, protocol::FreezeReply{to_wire(*frozen)}};
+}
+
+protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
+    if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
+    auto engine = open_engine(request.root, from_wire(request.identity));
+    if (!engine) return error_reply(id, protocol::Op::unfreeze, engine.error());
+    auto removed = engine->unfreeze(request.name, request.force);
+    if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
+    root_service(request.root).changed(request.name, false);
+    protocol::UnfreezeReply reply;
+    if (!removed->name.empty()) reply.freeze = to_wire(*removed);
+    return protocol::Reply{id, reply};
+}
+
+std::optional<protocol::Reply> Dispatcher::on_subscribe(Session& session, std::uint64_t id, const protocol::SubscribeAuditRequest& request) {
+    if (!request.name.empty()) {
+        if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::subscribe_audit, valid.error());
+    }
+    std::optional<WallTime> since;
+    if (!request.since.empty()) {
+        since = parse_rfc3339(request.since);
+        if (!since) {
+            return error_reply(id, protocol::Op::subscribe_audit,
+                               make_error(ErrorCode::usage, "invalid request: field \"since\" must be an RFC 3339 time"));
+        }
+    }
+    auto& service = root_service(request.root);
+    auto backlog = service.subscribe(session.id(), id, since, request.name);
+    if (!backlog) return error_reply(id, protocol::Op::subscribe_audit, backlog.error());
+    // The reply first, then the backlog, then whatever was written meanwhile.
+    session.send(protocol::encode(protocol::Reply{id, protocol::SubscribeAuditReply{}}));
+    deliver_audit(*backlog);
+    service.follow_audit();
+    return std::nullopt;
+}
+
+protocol::Reply Dispatcher::on_unsubscribe(Session& session, std::uint64_t id, const protocol::UnsubscribeRequest& request) {
+    bool removed = false;
+    for (auto& [root, service] : m_roots) removed = service->unsubscribe(session.id(), request.subscription) || removed;
+    if (!removed) {
+        return error_reply(id, protocol::Op::unsubscribe,
+                           make_error(ErrorCode::not_found, "no subscription " + std::to_string(request.subscription) + " on this connection"));
+    }
+    return protocol::Reply{id, protocol::UnsubscribeReply{}};
+}
+
+protocol::Reply Dispatcher::on_daemon_status(std::uint64_t id) {
+    protocol::DaemonStatusReply reply;
+    reply.daemon_pid = static_cast<std::int32_t>(::getpid());
+    reply.daemon_version = k_version;
+    reply.uptime_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<Milliseconds>(std::chrono::steady_clock::now() - m_started).count());
+    reply.connections = static_cast<std::uint32_t>(m_sessions.size());
+    for (const auto& [root, service] : m_roots) {
+        protocol::RootStatus status;
+        status.root = root;
+        status.holds = static_cast<std::uint32_t>(service->state().hold_count());
+        status.waiters = static_cast<std::uint32_t>(service->state().waiter_count());
+        status.subscriptions = static_cast<std::uint32_t>(service->subscription_count());
+        reply.holds += status.holds;
+        reply.waiters += status.waiters;
+        reply.roots.push_back(std::move(status));
+    }
+    return protocol::Reply{id, reply};
+}
+
+}  // namespace lokt::daemon

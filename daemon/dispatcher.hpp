@@ -1,0 +1,75 @@
+// The one choke point every request goes through: decode, validate (hello
+// first, names, peer), run on the right root, turn every failure (including an
+// exception) into an error reply, and log the request. Sessions, roots and
+// replies meet here and nowhere else.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "messages.hpp"
+#include "root_service.hpp"
+#include "session.hpp"
+
+namespace lokt::daemon {
+
+class Dispatcher final : public SessionHost {
+public:
+    // request_stop is called (once, from the loop) when a client asks for shutdown.
+    Dispatcher(asio::io_context& io, std::function<void()> request_stop);
+
+    // Registers a new connection; the session then starts itself.
+    std::shared_ptr<Session> add_session(Session::Socket socket);
+
+    void on_line(Session& session, std::string line) override;
+    void on_closed(Session& session) override;
+
+    // Shutdown: every connection closes, every hold stays valid on disk.
+    void close_all();
+    // Nothing connected, held, queued or subscribed.
+    bool idle() const;
+    // Called whenever idle() may have changed.
+    void set_state_observer(std::function<void()> observer) { m_state_observer = std::move(observer); }
+
+private:
+    // Runs one decoded request; nullopt when the answer comes later (a waiting acquire).
+    std::optional<protocol::Reply> handle(Session& session, const protocol::Request& request);
+    RootService& root_service(const std::string& root);
+    RootService* existing_root(const std::string& root);
+    void deliver(Effects& effects);
+    void deliver_audit(std::vector<AuditLine>& lines);
+    void send_to(ConnectionId connection, std::string line);
+    void state_changed();
+
+    protocol::Reply on_hello(Session& session, std::uint64_t id, const protocol::HelloRequest& hello);
+    std::optional<protocol::Reply> on_acquire(Session& session, std::uint64_t id, const protocol::AcquireRequest& request);
+    protocol::Reply on_release(std::uint64_t id, const protocol::ReleaseRequest& request);
+    protocol::Reply on_renew(std::uint64_t id, const protocol::RenewRequest& request);
+    protocol::Reply on_unlock(std::uint64_t id, const protocol::UnlockRequest& request);
+    protocol::Reply on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request);
+    protocol::Reply on_status(std::uint64_t id, const protocol::StatusRequest& request);
+    protocol::Reply on_freeze(std::uint64_t id, const protocol::FreezeRequest& request);
+    protocol::Reply on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request);
+    std::optional<protocol::Reply> on_subscribe(Session& session, std::uint64_t id, const protocol::SubscribeAuditRequest& request);
+    protocol::Reply on_unsubscribe(Session& session, std::uint64_t id, const protocol::UnsubscribeRequest& request);
+    protocol::Reply on_daemon_status(std::uint64_t id);
+    // Who ends or renews a hold: its guard as it asked for it, else the holder the file names.
+    Identity actor_for(const std::string& root, const std::string& name, const std::string& lock_id);
+
+    asio::io_context& m_io;
+    std::function<void()> m_request_stop;
+    std::function<void()> m_state_observer;
+    std::string m_host;
+    std::chrono::steady_clock::time_point m_started;
+    ConnectionId m_next_connection = 1;
+    std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;
+    std::map<std::string, std::unique_ptr<RootService>> m_roots;
+    bool m_stopping = false;
+};
+
+}  // namespace lokt::daemon

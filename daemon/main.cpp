@@ -1,0 +1,122 @@
+// loktd: the per-user lock daemon. Parses its few options, sets up logging
+// (stderr in the foreground, where journald and launchd capture it, or a
+// rotating file), and runs the server until a signal, a shutdown request or
+// the idle exit. One of the three places an exception is caught.
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <asio.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <lokt/build_info.hpp>
+#include <string>
+
+#include "duration.hpp"
+#include "server.hpp"
+#include "socket_path.hpp"
+
+namespace {
+
+constexpr const char* k_usage =
+    "usage: loktd [--socket PATH] [--idle-exit DURATION] [--log-file PATH] [--log-level LEVEL]\n"
+    "\n"
+    "The per-user lokt daemon. It listens on $LOKT_SOCKET, else\n"
+    "$XDG_RUNTIME_DIR/lokt/loktd.sock, else /tmp/lokt-$UID/loktd.sock, or on the\n"
+    "socket systemd passes (LISTEN_FDS). Stop it with SIGTERM or 'lokt daemon stop';\n"
+    "every lock stays valid on disk.\n"
+    "\n"
+    "  --socket PATH         listen here instead\n"
+    "  --idle-exit DURATION  exit after this long with nothing held, queued or followed (default: never)\n"
+    "  --log-file PATH       log to a rotating file instead of stderr\n"
+    "  --log-level LEVEL     trace, debug, info (default), warn, error\n"
+    "  --version             print the version\n";
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "loktd: error: %s\n%s", message.c_str(), k_usage);
+    return 64;
+}
+
+int run(int argc, char** argv) {
+    lokt::daemon::ServerOptions options;
+    options.socket_path = lokt::daemon::default_socket_path();
+    std::string log_file;
+    std::string log_level = "info";
+    if (const char* level = std::getenv("LOKT_LOG"); level != nullptr && *level != '\0') log_level = level;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(k_usage, stdout);
+            return 0;
+        } else if (arg == "--version") {
+            std::printf("loktd %s (build %s)\n", lokt::k_version, lokt::k_build_id);
+            return 0;
+        } else if (arg == "--socket") {
+            const char* path = value();
+            if (path == nullptr || *path == '\0') return usage_error("--socket needs a path");
+            options.socket_path = path;
+        } else if (arg == "--idle-exit") {
+            const char* text = value();
+            if (text == nullptr) return usage_error("--idle-exit needs a duration");
+            auto parsed = lokt::parse_duration(text);
+            if (!parsed) return usage_error("--idle-exit: " + parsed.error().message);
+            options.idle_exit = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
+        } else if (arg == "--log-file") {
+            const char* path = value();
+            if (path == nullptr || *path == '\0') return usage_error("--log-file needs a path");
+            log_file = path;
+        } else if (arg == "--log-level") {
+            const char* level = value();
+            if (level == nullptr) return usage_error("--log-level needs a level");
+            log_level = level;
+        } else {
+            return usage_error("unknown argument \"" + arg + "\"");
+        }
+    }
+    if (!options.socket_path.is_absolute()) options.socket_path = std::filesystem::absolute(options.socket_path);
+
+    std::shared_ptr<spdlog::logger> logger;
+    if (!log_file.empty()) {
+        logger = spdlog::rotating_logger_mt("loktd", log_file, 4 * 1024 * 1024, 2);
+        logger->flush_on(spdlog::level::info);
+    } else {
+        logger = spdlog::stderr_logger_mt("loktd");
+        logger->flush_on(spdlog::level::trace);
+    }
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e loktd[%P] %l: %v");
+    const auto level = spdlog::level::from_str(log_level);
+    if (level == spdlog::level::off && log_level != "off") return usage_error("--log-level: unknown level \"" + log_level + "\"");
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+
+    // A client that vanishes mid-write must not kill us.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context io(1);
+    lokt::daemon::Server server(io, options);
+    if (auto opened = server.open(); !opened) {
+        spdlog::error("{}", opened.error().message);
+        if (!log_file.empty()) std::fprintf(stderr, "loktd: error: %s\n", opened.error().message.c_str());
+        return 1;
+    }
+    spdlog::info("loktd {} (build {}) started", lokt::k_version, lokt::k_build_id);
+    server.start();
+    io.run();
+    spdlog::info("loktd stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "loktd: error: internal: %s\n", error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,215 @@
+// See root_service.hpp.
+#include "root_service.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit_log.hpp"
+#include "unique_fd.hpp"
+
+namespace lokt::daemon {
+namespace {
+
+// A blocker whose process cannot be watched is looked at again this often.
+constexpr Nanoseconds k_unwatchable_retry = std::chrono::milliseconds(500);
+// A holder that exited but still looks alive (a zombie its parent has not
+// reaped yet) is looked at again this often until it is gone.
+constexpr Nanoseconds k_exited_retry = std::chrono::milliseconds(100);
+constexpr std::size_t k_audit_chunk = 64 * 1024;
+
+}  // namespace
+
+RootService::RootService(asio::io_context& io, std::filesystem::path root, std::string host, RootOutput output)
+    : m_io(io),
+      m_root(std::move(root)),
+      m_output(std::move(output)),
+      m_files(m_root),
+      m_state(m_files, m_clock, std::move(host)),
+      m_watcher(io, m_root,
+                WatcherCallbacks{
+                    [this](const std::string& name) {
+                        Effects effects;
+                        m_state.files_changed(name, effects);
+                        settle(effects);
+                    },
+                    [this] {
+                        Effects effects;
+                        m_state.all_files_changed(effects);
+                        settle(effects);
+                        follow_audit();
+                    },
+                    [this] { follow_audit(); },
+                    [this](pid_t pid) {
+                        Effects effects;
+                        const auto names = m_state.blocker_pids()[pid];
+                        for (const auto& name : names) m_state.files_changed(name, effects);
+                        settle(effects);
+                    },
+                    [this](pid_t pid) {
+                        const auto names = m_state.blocker_pids()[pid];
+                        for (const auto& name : names) m_state.retry_within(name, k_unwatchable_retry);
+                        arm_timer();
+                    },
+                }),
+      m_timer(io) {}
+
+void RootService::ensure_watching() {
+    if (m_watcher.started()) return;
+    if (auto started = m_watcher.start(); !started) {
+        spdlog::debug("root {}: not watched yet: {}", m_root.string(), started.error().message);
+        return;
+    }
+    spdlog::info("root {}: watching", m_root.string());
+}
+
+void RootService::settle(Effects& effects) {
+    if (!effects.empty() && m_output.effects) m_output.effects(effects);
+    std::set<pid_t> pids;
+    const auto blockers = m_state.blocker_pids();
+    for (const auto& [pid, names] : blockers) pids.insert(pid);
+    m_watcher.watch_processes(pids);
+    for (const auto& [pid, names] : blockers) {
+        if (!m_watcher.has_exited(pid)) continue;
+        for (const auto& name : names) m_state.retry_within(name, k_exited_retry);
+    }
+    arm_timer();
+    if (m_output.state_changed) m_output.state_changed();
+}
+
+void RootService::arm_timer() {
+    const auto next = m_state.next_deadline();
+    if (next == m_armed_for) return;
+    m_armed_for = next;
+    if (!next) {
+        m_timer.cancel();
+        return;
+    }
+    m_timer.expires_at(*next);
+    auto alive = m_alive;
+    m_timer.async_wait([this, alive](const asio::error_code& error) {
+        if (!*alive || error) return;
+        m_armed_for.reset();
+        Effects effects;
+        m_state.advance(effects);
+        settle(effects);
+    });
+}
+
+void RootService::acquire(AcquireTicket ticket) {
+    Effects effects;
+    m_state.acquire(std::move(ticket), effects);
+    ensure_watching();
+    settle(effects);
+}
+
+Result<void> RootService::release(const std::string& name, const std::string& lock_id, const Identity& actor) {
+    Effects effects;
+    auto released = m_state.release(name, lock_id, actor, effects);
+    settle(effects);
+    return released;
+}
+
+Result<LockRecord> RootService::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
+                                      const Identity& actor) {
+    auto renewed = m_state.renew(name, lock_id, ttl, actor);
+    Effects effects;
+    if (!renewed && renewed.error().code == ErrorCode::lost) m_state.files_changed(name, effects);
+    settle(effects);
+    return renewed;
+}
+
+void RootService::changed(const std::string& name, bool hold_removed) {
+    if (hold_removed) m_state.forget_hold(name);
+    Effects effects;
+    m_state.files_changed(name, effects);
+    settle(effects);
+}
+
+void RootService::connection_closed(ConnectionId connection, bool keep_holds) {
+    Effects effects;
+    m_state.connection_closed(connection, keep_holds, effects);
+    for (auto it = m_subscriptions.begin(); it != m_subscriptions.end();) {
+        it = it->first.first == connection ? m_subscriptions.erase(it) : std::next(it);
+    }
+    if (m_subscriptions.empty()) m_watcher.watch_audit(false);
+    settle(effects);
+}
+
+Result<std::vector<AuditLine>> RootService::subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since,
+                                    std::string name) {
+    if (m_subscriptions.count({connection, id}) != 0) {
+        return make_error(ErrorCode::usage, "subscription " + std::to_string(id) + " is already open on this connection");
+    }
+    ensure_watching();
+    Subscription subscription;
+    subscription.name = std::move(name);
+    const auto log_path = m_root / "audit.log";
+    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat info {};
+    std::vector<AuditLine> lines;
+    if (fd && ::fstat(fd.get(), &info) == 0 && S_ISREG(info.st_mode)) {
+        const auto size = static_cast<std::size_t>(info.st_size);
+        if (since) {
+            AuditQuery query{since, subscription.name};
+            auto reached = read_audit_prefix(fd.get(), log_path.string(), size, query,
+                                             [&](std::string_view line, const lokt::AuditEvent&) {
+                                                 lines.push_back(AuditLine{connection, id, std::string(line)});
+                                             });
+            if (!reached) return reached.take_error();
+            subscription.offset = *reached;
+        } else {
+            subscription.offset = size;
+        }
+    }
+    m_subscriptions.emplace(SubscriptionKey{connection, id}, std::move(subscription));
+    m_watcher.watch_audit(true);
+    if (m_output.state_changed) m_output.state_changed();
+    return lines;
+}
+
+bool RootService::unsubscribe(ConnectionId connection, std::uint64_t id) {
+    const bool removed = m_subscriptions.erase({connection, id}) != 0;
+    if (m_subscriptions.empty()) m_watcher.watch_audit(false);
+    if (m_output.state_changed) m_output.state_changed();
+    return removed;
+}
+
+void RootService::follow_audit() {
+    if (m_subscriptions.empty()) return;
+    const auto log_path = m_root / "audit.log";
+    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat info {};
+    if (!fd || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return;
+    const auto size = static_cast<std::size_t>(info.st_size);
+    std::vector<AuditLine> lines;
+    for (auto& [key, subscription] : m_subscriptions) {
+        if (size < subscription.offset) {  // replaced or truncated: start over
+            subscription.offset = 0;
+            subscription.partial.clear();
+        }
+        std::string chunk(k_audit_chunk, '\0');
+        while (subscription.offset < size) {
+            const auto want = std::min(k_audit_chunk, size - subscription.offset);
+            const auto got = ::pread(fd.get(), chunk.data(), want, static_cast<off_t>(subscription.offset));
+            if (got <= 0) break;
+            subscription.offset += static_cast<std::size_t>(got);
+            subscription.partial.append(chunk.data(), static_cast<std::size_t>(got));
+            std::size_t start = 0;
+            for (std::size_t newline; (newline = subscription.partial.find('\n', start)) != std::string::npos;
+                 start = newline + 1) {
+                std::string_view line(subscription.partial.data() + start, newline - start);
+                auto event = parse_audit_line(line);
+                if (!event) continue;  // readers skip what they cannot parse
+                if (!subscription.name.empty() && event->name != subscription.name) continue;
+                lines.push_back(AuditLine{key.first, key.second, std::string(line)});
+            }
+            subscription.partial.erase(0, start);
+            if (subscription.partial.size() > k_audit_chunk) subscription.partial.clear();  // no line is that long
+        }
+    }
+    if (!lines.empty() && m_output.audit_lines) m_output.audit_lines(lines);
+}
+
+}  // namespace lokt::daemon

@@ -1,0 +1,88 @@
+// One lock root served by the daemon: its RootState driven by real time (one
+// steady_timer armed for the next deadline only), its watcher, and the audit
+// subscriptions that follow its audit.log. Everything it decides goes out
+// through the deliver callback as answers, progress lines and audit events.
+#pragma once
+
+#include <asio.hpp>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "clock.hpp"
+#include "engine_file_ops.hpp"
+#include "root_state.hpp"
+#include "root_watcher.hpp"
+
+namespace lokt::daemon {
+
+struct AuditLine {
+    ConnectionId connection = 0;
+    std::uint64_t subscription = 0;
+    std::string line;  // the audit line as written
+};
+
+struct RootOutput {
+    std::function<void(Effects&)> effects;
+    std::function<void(std::vector<AuditLine>&)> audit_lines;
+    std::function<void()> state_changed;  // for the idle check
+};
+
+class RootService {
+public:
+    RootService(asio::io_context& io, std::filesystem::path root, std::string host, RootOutput output);
+    RootService(const RootService&) = delete;
+    RootService& operator=(const RootService&) = delete;
+
+    const std::filesystem::path& root() const { return m_root; }
+    RootState& state() { return m_state; }
+    const RootState& state() const { return m_state; }
+
+    void acquire(AcquireTicket ticket);
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor);
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor);
+    // An operation through the daemon changed NAME's files (unlock, unfreeze, ...).
+    void changed(const std::string& name, bool hold_removed);
+    void connection_closed(ConnectionId connection, bool keep_holds);
+
+    // Starts following audit.log for a subscription; returns the lines from
+    // `since` (none without it), for the caller to send after its reply.
+    Result<std::vector<AuditLine>> subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since, std::string name);
+    bool unsubscribe(ConnectionId connection, std::uint64_t id);
+    std::size_t subscription_count() const { return m_subscriptions.size(); }
+    // Sends subscribers the lines written since they last got some.
+    void follow_audit();
+    bool idle() const { return m_state.idle() && m_subscriptions.empty(); }
+
+private:
+    struct Subscription {
+        std::string name;
+        std::size_t offset = 0;  // how far audit.log has been sent
+        std::string partial;     // an unfinished last line
+    };
+    using SubscriptionKey = std::pair<ConnectionId, std::uint64_t>;
+
+    // After every step: send what was decided, watch the right pids, arm the timer.
+    void settle(Effects& effects);
+    void arm_timer();
+    void ensure_watching();
+
+    asio::io_context& m_io;
+    std::filesystem::path m_root;
+    RootOutput m_output;
+    SystemClock m_clock;
+    EngineFileOps m_files;
+    RootState m_state;
+    RootWatcher m_watcher;
+    asio::steady_timer m_timer;
+    std::optional<SteadyTime> m_armed_for;
+    std::map<SubscriptionKey, Subscription> m_subscriptions;
+    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
+
+public:
+    ~RootService() { *m_alive = false; }
+};
+
+}  // namespace lokt::daemon

@@ -1,0 +1,153 @@
+// What the daemon knows about one lock root beyond its files: which holds are
+// bound to which connection, the FIFO wait queue of each name, and when
+// something is due (a waiter's timeout, a guard's renewal, a retry when a
+// blocker's TTL lapses). Plain data and an injected clock; the files are
+// reached only through FileOps, so the queue and TTL logic is tested without
+// sockets, threads or a disk.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clock.hpp"
+#include "lock_engine.hpp"
+
+namespace lokt::daemon {
+
+using ConnectionId = std::uint64_t;
+
+// The operations of the lock engine the queue logic needs, each performed on
+// behalf of `actor` (named on the audit line). EngineFileOps runs the real
+// engine; tests use a map.
+class FileOps {
+public:
+    virtual ~FileOps() = default;
+    virtual Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) = 0;
+    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
+                                     const Identity& actor) = 0;
+    virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor) = 0;
+};
+
+// One acquire request as the queue sees it.
+struct AcquireTicket {
+    ConnectionId connection = 0;
+    std::uint64_t request_id = 0;
+    AcquireSpec spec;  // holder, binding, ttl, inherited lock id
+    Identity actor;    // who asked: named on the audit lines written for it
+    bool wait = false;
+    Nanoseconds timeout = std::chrono::minutes(10);
+    bool progress = false;  // the client wants progress lines
+};
+
+// The final answer to an acquire: granted, refused (held, frozen, timeout) or an error.
+struct AcquireAnswer {
+    ConnectionId connection = 0;
+    std::uint64_t request_id = 0;
+    Result<AcquireResult> result;
+};
+
+// A waiting acquire's place changed (or it just started waiting).
+struct ProgressNote {
+    ConnectionId connection = 0;
+    std::uint64_t request_id = 0;
+    std::size_t position = 0;  // 1 is next
+    std::size_t queue_length = 0;
+    Refusal refusal;  // what blocks the queue now
+};
+
+// What the caller has to send after a step.
+struct Effects {
+    std::vector<AcquireAnswer> answers;
+    std::vector<ProgressNote> progress;
+    bool empty() const { return answers.empty() && progress.empty(); }
+};
+
+class RootState {
+public:
+    RootState(FileOps& files, const Clock& clock, std::string host);
+
+    // Tries at once; a waiter that cannot have it joins the back of the name's queue.
+    void acquire(AcquireTicket ticket, Effects& out);
+    // A client's explicit release of a hold it owns; the head waiter is tried next.
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, Effects& out);
+    // A client's explicit renew. A guard hold this state renewed a moment ago is
+    // not rewritten again (one renew line per period, as in file mode).
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
+                             const Identity& actor);
+    // Something changed a name's lock or freeze file (inotify, pidfd, an unlock
+    // through the daemon): forget a hold that is gone and try the head waiter.
+    void files_changed(const std::string& name, Effects& out);
+    // Every name with waiters (after an inotify overflow).
+    void all_files_changed(Effects& out);
+    // A hold removed by unlock: no longer tracked.
+    void forget_hold(const std::string& name);
+    // The connection is gone: its waiters leave their queues and its guard holds
+    // are released now. With keep_holds (the daemon is shutting down) the holds
+    // stay on disk for their guards to carry on in file mode.
+    void connection_closed(ConnectionId connection, bool keep_holds, Effects& out);
+    // Does what is due now: timeouts, guard renewals, retries.
+    void advance(Effects& out);
+    // The earliest moment advance() has something to do; nullopt when nothing is
+    // waiting and nothing needs renewing, so an idle daemon never wakes up.
+    std::optional<SteadyTime> next_deadline() const;
+    // Ask for a retry of a name's head waiter no later than `after` from now (a
+    // blocker whose process cannot be watched).
+    void retry_within(const std::string& name, Nanoseconds after);
+
+    // Holders outside the daemon that queues are blocked on: pid -> names.
+    std::map<pid_t, std::set<std::string>> blocker_pids() const;
+
+    std::size_t hold_count() const { return m_holds.size(); }
+    std::size_t waiter_count() const;
+    std::size_t waiters_for(const std::string& name) const;
+    bool idle() const { return m_holds.empty() && m_queues.empty(); }
+    // Whether a guard hold with this lock id is bound to a connection here.
+    std::optional<Identity> hold_actor(const std::string& name, const std::string& lock_id) const;
+
+private:
+    struct Hold {
+        std::string lock_id;
+        ConnectionId connection = 0;  // 0: a manual hold, not bound to a connection
+        Identity actor;
+        LockRecord record;
+        std::optional<Nanoseconds> ttl;
+        SteadyTime renewed{};               // guard: last renewal
+        std::optional<SteadyTime> expires;  // manual TTL hold: when it lapses
+        bool guard = false;
+    };
+    struct Waiter {
+        AcquireTicket ticket;
+        SteadyTime deadline{};
+        Refusal refusal;  // the latest reason it waits
+    };
+    struct Queue {
+        std::deque<Waiter> waiters;
+        std::optional<SteadyTime> retry_at;  // a blocker's TTL lapses, a freeze ends
+        pid_t blocker_pid = 0;               // a holder outside the daemon, on this host
+    };
+
+    // Tries the head of a name's queue until one is granted or the head is blocked.
+    void pump(const std::string& name, Effects& out);
+    void note_granted(const AcquireTicket& ticket, const AcquireResult& result);
+    void note_blocker(const std::string& name, Queue& queue, const Refusal& refusal);
+    void report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const;
+    SteadyTime steady_at(WallTime when) const;
+
+    FileOps& m_files;
+    const Clock& m_clock;
+    std::string m_host;
+    std::map<std::string, Hold> m_holds;
+    std::map<std::string, Queue> m_queues;
+};
+
+// The refusal a waiter gets when its time runs out, worded as in file mode.
+Refusal timeout_refusal(const Refusal& last, Nanoseconds waited_for);
+
+}  // namespace lokt::daemon

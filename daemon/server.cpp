@@ -1,0 +1,157 @@
+// See server.hpp.
+#include "server.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "socket_activation.hpp"
+#include "socket_path.hpp"
+#include "sys_error.hpp"
+
+namespace lokt::daemon {
+namespace {
+
+// Does something accept connections on this path right now?
+bool socket_answers(const std::filesystem::path& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return false;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, ServerOptions options)
+    : m_io(io),
+      m_options(std::move(options)),
+      m_acceptor(io),
+      m_signals(io, SIGTERM, SIGINT),
+      m_idle_timer(io),
+      m_dispatcher(io, [this] { stop(); }) {
+    m_dispatcher.set_state_observer([this] { check_idle(); });
+}
+
+Server::~Server() {
+    if (m_bound) ::unlink(m_options.socket_path.c_str());
+}
+
+Result<void> Server::open() {
+    const auto activated = activated_sockets();
+    if (!activated.empty()) {
+        asio::error_code error;
+        m_acceptor.assign(asio::local::stream_protocol(), activated.front(), error);
+        if (error) return make_error(ErrorCode::io, "cannot adopt the socket passed by systemd: " + error.message());
+        m_activated = true;
+        spdlog::info("listening on the socket passed by the service manager (fd {})", activated.front());
+        return {};
+    }
+
+    const auto& path = m_options.socket_path;
+    if (path.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
+        return make_error(ErrorCode::io, "socket path " + path.string() + " is too long for a Unix socket");
+    }
+    if (auto ready = prepare_socket_directory(path.parent_path()); !ready) return ready;
+
+    // One daemon per socket: the lock is dropped by the kernel when we die, so a
+    // crashed daemon never blocks the next one.
+    const std::string lock_path = path.string() + ".lock";
+    m_instance_lock.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!m_instance_lock) return sys_error("cannot open", lock_path, errno);
+    if (::flock(m_instance_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) return make_error(ErrorCode::unavailable, "loktd is already running on " + path.string());
+        return sys_error("cannot lock", lock_path, errno);
+    }
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) == 0) {
+        if (!S_ISSOCK(info.st_mode)) {
+            return make_error(ErrorCode::io, path.string() + " exists and is not a socket; remove it or choose another LOKT_SOCKET");
+        }
+        if (socket_answers(path)) return make_error(ErrorCode::unavailable, "loktd is already running on " + path.string());
+        spdlog::info("replacing the stale socket {}", path.string());
+        ::unlink(path.c_str());
+    }
+    asio::error_code error;
+    const asio::local::stream_protocol::endpoint endpoint(path.string());
+    m_acceptor.open(endpoint.protocol(), error);
+    if (!error) m_acceptor.bind(endpoint, error);
+    if (error) return make_error(ErrorCode::io, "cannot listen on " + path.string() + ": " + error.message());
+    m_bound = true;
+    ::chmod(path.c_str(), 0600);
+    m_acceptor.listen(asio::socket_base::max_listen_connections, error);
+    if (error) return make_error(ErrorCode::io, "cannot listen on " + path.string() + ": " + error.message());
+    spdlog::info("listening on {}", path.string());
+    return {};
+}
+
+void Server::start() {
+    m_signals.async_wait([this](const asio::error_code& error, int signal) {
+        if (error) return;
+        spdlog::info("signal {}: stopping; every lock stays on disk", signal);
+        stop();
+    });
+    accept_next();
+    check_idle();
+}
+
+void Server::accept_next() {
+    m_acceptor.async_accept([this](const asio::error_code& error, asio::local::stream_protocol::socket socket) {
+        if (m_stopped) return;
+        if (error) {
+            if (error == asio::error::operation_aborted) return;
+            spdlog::warn("accept failed: {}", error.message());
+            if (error == asio::error::no_descriptors || error == asio::error::no_buffer_space) {
+                // Out of descriptors: pause briefly instead of spinning.
+                auto pause = std::make_shared<asio::steady_timer>(m_io, std::chrono::milliseconds(100));
+                pause->async_wait([this, pause](const asio::error_code&) { accept_next(); });
+                return;
+            }
+        } else {
+            m_dispatcher.add_session(std::move(socket));
+        }
+        accept_next();
+    });
+}
+
+void Server::check_idle() {
+    if (!m_options.idle_exit || m_stopped) return;
+    const bool idle = m_dispatcher.idle();
+    if (idle && !m_idle_armed) {
+        m_idle_armed = true;
+        m_idle_timer.expires_after(*m_options.idle_exit);
+        m_idle_timer.async_wait([this](const asio::error_code& error) {
+            if (error) return;
+            m_idle_armed = false;
+            if (!m_dispatcher.idle()) return;
+            spdlog::info("idle for {} ms: exiting", m_options.idle_exit->count());
+            stop();
+        });
+    } else if (!idle && m_idle_armed) {
+        m_idle_armed = false;
+        m_idle_timer.cancel();
+    }
+}
+
+void Server::stop() {
+    if (m_stopped) return;
+    m_stopped = true;
+    asio::error_code ignored;
+    m_acceptor.close(ignored);
+    m_signals.cancel(ignored);
+    m_idle_timer.cancel();
+    m_dispatcher.close_all();
+    // Let queued replies (the shutdown answer) go out, then stop the loop.
+    auto drain = std::make_shared<asio::steady_timer>(m_io, std::chrono::milliseconds(50));
+    drain->async_wait([this, drain](const asio::error_code&) { m_io.stop(); });
+}
+
+}  // namespace lokt::daemon

@@ -1,0 +1,55 @@
+// The listening side of loktd: the Unix socket (adopted from systemd or bound
+// by us), the accept loop, the signals that stop it, and the idle exit. A
+// stale socket file left by a dead daemon is replaced; a live daemon on the
+// same socket means this one does not start.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "dispatcher.hpp"
+#include "result.hpp"
+#include "unique_fd.hpp"
+
+namespace lokt::daemon {
+
+struct ServerOptions {
+    std::filesystem::path socket_path;
+    // Exit after this long with nothing connected, held, queued or subscribed.
+    std::optional<std::chrono::milliseconds> idle_exit;
+};
+
+class Server {
+public:
+    Server(asio::io_context& io, ServerOptions options);
+    ~Server();
+
+    // Adopts a socket from systemd, or binds our own. Fails (exit 1) when another
+    // daemon already answers on the socket or the directory is not safe.
+    Result<void> open();
+    // Accepts until stopped by a signal, a shutdown request or the idle exit.
+    void start();
+    void stop();
+    bool activated() const { return m_activated; }
+
+private:
+    void accept_next();
+    void check_idle();
+
+    asio::io_context& m_io;
+    ServerOptions m_options;
+    asio::local::stream_protocol::acceptor m_acceptor;
+    asio::signal_set m_signals;
+    asio::steady_timer m_idle_timer;
+    Dispatcher m_dispatcher;
+    UniqueFd m_instance_lock;  // held for our lifetime: one daemon per socket
+    bool m_activated = false;
+    bool m_bound = false;  // we created the socket file (and remove it on exit)
+    bool m_stopped = false;
+    bool m_idle_armed = false;
+};
+
+}  // namespace lokt::daemon

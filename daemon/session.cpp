@@ -1,0 +1,130 @@
+// See session.hpp.
+#include "session.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "messages.hpp"
+
+namespace lokt::daemon {
+
+Session::Session(Socket socket, ConnectionId id, SessionHost& host)
+    : m_socket(std::move(socket)), m_id(id), m_host(host), m_first_line_timer(m_socket.get_executor()) {}
+
+bool Session::start() {
+    struct ucred cred {};
+    socklen_t length = sizeof cred;
+    if (::getsockopt(m_socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+        spdlog::warn("connection {}: cannot read peer credentials; closing", m_id);
+        close();
+        return false;
+    }
+    m_peer_uid = cred.uid;
+    m_peer_pid = cred.pid;
+    if (cred.uid != ::geteuid()) {
+        spdlog::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid,
+                     ::geteuid());
+        close();
+        return false;
+    }
+    auto self = shared_from_this();
+    m_first_line_timer.expires_after(k_first_line_timeout);
+    m_first_line_timer.async_wait([self](const asio::error_code& error) {
+        if (error || self->m_got_line || self->m_closed) return;
+        spdlog::info("connection {}: no request within {}s; closing", self->m_id, k_first_line_timeout.count());
+        self->close();
+    });
+    read_more();
+    return true;
+}
+
+void Session::read_more() {
+    if (m_closed || m_closing) return;
+    auto self = shared_from_this();
+    m_socket.async_read_some(asio::buffer(m_read_buffer),
+                             [self](const asio::error_code& error, std::size_t bytes) { self->on_read(error, bytes); });
+}
+
+void Session::on_read(const asio::error_code& error, std::size_t bytes) {
+    if (m_closed || m_closing) return;
+    if (error) {
+        close();
+        return;
+    }
+    m_framer.feed(std::string_view(m_read_buffer.data(), bytes));
+    while (auto line = m_framer.next_line()) {
+        if (!m_got_line) {
+            m_got_line = true;
+            m_first_line_timer.cancel();
+        }
+        m_host.on_line(*this, std::move(*line));
+        if (m_closed || m_closing) return;
+    }
+    if (m_framer.too_long()) {
+        spdlog::warn("connection {}: line longer than {} bytes; closing", m_id, m_framer.max_line_bytes());
+        protocol::ErrorReply body;
+        const Error error_text = m_framer.too_long_error();
+        body.code = error_text.code;
+        body.message = error_text.message;
+        send(protocol::encode(protocol::Reply{0, body}));
+        close_after_flush();
+        return;
+    }
+    read_more();
+}
+
+void Session::send(std::string line) {
+    if (m_closed || m_closing) return;
+    m_out_bytes += line.size();
+    m_out.push_back(std::move(line));
+    if (m_out_bytes > k_max_output_bytes) {
+        spdlog::warn("connection {}: client does not read ({} bytes queued); closing", m_id, m_out_bytes);
+        close();
+        return;
+    }
+    write_more();
+}
+
+void Session::write_more() {
+    if (m_writing || m_closed) return;
+    if (m_out.empty()) {
+        if (m_closing) close();
+        return;
+    }
+    m_writing = true;
+    auto self = shared_from_this();
+    asio::async_write(m_socket, asio::buffer(m_out.front()), [self](const asio::error_code& error, std::size_t) {
+        self->m_writing = false;
+        if (self->m_closed) return;
+        if (error) {
+            self->close();
+            return;
+        }
+        self->m_out_bytes -= self->m_out.front().size();
+        self->m_out.pop_front();
+        self->write_more();
+    });
+}
+
+void Session::close_after_flush() {
+    if (m_closed) return;
+    m_closing = true;
+    asio::error_code ignored;
+    m_socket.shutdown(Socket::shutdown_receive, ignored);
+    write_more();
+}
+
+void Session::close() {
+    if (m_closed) return;
+    m_closed = true;
+    m_first_line_timer.cancel();
+    asio::error_code ignored;
+    m_socket.shutdown(Socket::shutdown_both, ignored);
+    m_socket.close(ignored);
+    m_out.clear();
+    m_out_bytes = 0;
+    m_host.on_closed(*this);
+}
+
+}  // namespace lokt::daemon

@@ -1,0 +1,80 @@
+// One client connection. The peer's uid (SO_PEERCRED) is checked before a byte
+// is read, and a connection from another user is closed at once. Bytes become
+// lines under the protocol's 64 KiB limit; the first line must arrive within a
+// few seconds; what we send waits in a bounded queue, and a client that stops
+// reading while it grows past the bound is disconnected rather than allowed to
+// grow the daemon without limit.
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "line_framer.hpp"
+#include "root_state.hpp"
+
+namespace lokt::daemon {
+
+class Session;
+
+// What a session reports to: the dispatcher.
+class SessionHost {
+public:
+    virtual ~SessionHost() = default;
+    virtual void on_line(Session& session, std::string line) = 0;
+    virtual void on_closed(Session& session) = 0;
+};
+
+inline constexpr std::chrono::seconds k_first_line_timeout{5};
+inline constexpr std::size_t k_max_output_bytes = 32 * 1024 * 1024;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    using Socket = asio::local::stream_protocol::socket;
+
+    Session(Socket socket, ConnectionId id, SessionHost& host);
+
+    // Checks the peer, then starts reading. Returns false when the peer was refused.
+    bool start();
+    // Queues one encoded line (ending in '\n').
+    void send(std::string line);
+    // Sends what is queued, then closes.
+    void close_after_flush();
+    // Closes now; the host hears of it once.
+    void close();
+
+    ConnectionId id() const { return m_id; }
+    bool open() const { return !m_closed; }
+    uid_t peer_uid() const { return m_peer_uid; }
+    pid_t peer_pid() const { return m_peer_pid; }
+
+    // Set by the dispatcher after a successful hello.
+    bool hello_done = false;
+    bool wants_progress = false;
+
+private:
+    void read_more();
+    void on_read(const asio::error_code& error, std::size_t bytes);
+    void write_more();
+
+    Socket m_socket;
+    ConnectionId m_id;
+    SessionHost& m_host;
+    asio::steady_timer m_first_line_timer;
+    protocol::LineFramer m_framer;
+    std::array<char, 16 * 1024> m_read_buffer{};
+    std::deque<std::string> m_out;
+    std::size_t m_out_bytes = 0;
+    bool m_writing = false;
+    bool m_closing = false;
+    bool m_closed = false;
+    bool m_got_line = false;
+    uid_t m_peer_uid = static_cast<uid_t>(-1);
+    pid_t m_peer_pid = 0;
+};
+
+}  // namespace lokt::daemon

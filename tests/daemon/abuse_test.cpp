@@ -1,0 +1,173 @@
+// Clients that misbehave must not disturb the others: another user (refused
+// before a byte is read), a 1 MiB line, malformed JSON, hundreds of idle
+// connections, and a client that sends half a line and stalls.
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "daemon_fixture.hpp"
+
+namespace lokt::daemon_test {
+namespace {
+
+class RawClient {
+public:
+    explicit RawClient(const fs::path& socket) {
+        m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+        m_connected = ::connect(m_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    }
+    ~RawClient() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    RawClient(RawClient&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)), m_connected(other.m_connected) {}
+    RawClient(const RawClient&) = delete;
+
+    bool connected() const { return m_connected; }
+    // Sends what it can; false once the peer is gone.
+    bool send(const std::string& text) {
+        std::size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::send(m_fd, text.data() + done, text.size() - done, MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            done += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    // One line, or "" at end of stream or timeout.
+    std::string line(Millis timeout = Millis(10'000)) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (auto nl = m_buffer.find('\n'); nl != std::string::npos) {
+                std::string out = m_buffer.substr(0, nl);
+                m_buffer.erase(0, nl + 1);
+                return out;
+            }
+            const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+            if (left <= 0) return "";
+            struct pollfd pfd = {m_fd, POLLIN, 0};
+            if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) continue;
+            char chunk[4096];
+            const ssize_t n = ::recv(m_fd, chunk, sizeof chunk, 0);
+            if (n <= 0) return "";
+            m_buffer.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+    // True when the daemon closed the connection (end of stream) within the timeout.
+    bool closed_by_peer(Millis timeout) {
+        for (;;) {
+            const auto got = line(timeout);
+            if (got.empty()) break;
+        }
+        struct pollfd pfd = {m_fd, POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return false;
+        char c = 0;
+        return ::recv(m_fd, &c, 1, 0) == 0;
+    }
+
+private:
+    int m_fd = -1;
+    bool m_connected = false;
+    std::string m_buffer;
+};
+
+const std::string k_hello =
+    R"({"id":1,"op":"hello","protocol_min":1,"protocol_max":1,"client_version":"test","capabilities":[]})"
+    "\n";
+
+bool have_program(const char* name) {
+    return run(SpawnSpec{{"/bin/sh", "-c", std::string("command -v ") + name}, EnvMap::inherited(), {}, {}, false, true},
+               Millis(5000)) == 0;
+}
+
+}  // namespace
+
+TEST_SUITE("daemon_abuse") {
+
+TEST_CASE("a connection from another uid is closed before anything is read") {
+    if (::geteuid() != 0 || !have_program("setpriv") || !have_program("python3")) {
+        MESSAGE("skipped: needs root, setpriv and python3 to connect as uid 65534");
+        return;
+    }
+    DaemonFixture f;
+    // uid 65534 keeps CAP_DAC_OVERRIDE so that it can reach our 0700 socket at
+    // all: only the daemon's SO_PEERCRED check stands in its way.
+    const std::string script =
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
+        "try:\n"
+        "    s.sendall(b'" + k_hello.substr(0, k_hello.size() - 1) + "\\n')\n"
+        "    d=s.recv(4096)\n"
+        "except (BrokenPipeError, ConnectionResetError):\n"
+        "    d=b''\n"
+        "print('reply' if d else 'closed')\n";
+    SpawnSpec spec{{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_override",
+                    "--ambient-caps=+dac_override", "python3", "-c", script, f.daemon().socket().string()},
+                   EnvMap::inherited(), f.scratch(), f.scratch() / "other-uid.out", false, true};
+    std::string out;
+    const int status = run(spec, Millis(20'000), &out);
+    CHECK_MESSAGE(status == 0, out);
+    CHECK_MESSAGE(out.find("closed") != std::string::npos, out);
+    CHECK(f.daemon().log().find("refused uid 65534") != std::string::npos);
+    CHECK(hello_answers(f.daemon().socket(), Millis(5000)));
+}
+
+TEST_CASE("a 1 MiB line, malformed JSON, 500 idle connections and a stalled half line disturb nobody") {
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < 2048 && limit.rlim_max >= 2048) {
+        limit.rlim_cur = 2048;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    DaemonFixture f;
+    const fs::path& socket = f.daemon().socket();
+
+    std::vector<RawClient> idle;
+    for (int i = 0; i < 500; ++i) {
+        idle.emplace_back(socket);
+        REQUIRE(idle.back().connected());
+    }
+    RawClient stalled(socket);
+    REQUIRE(stalled.send(R"({"id":1,"op":"hel)"));
+
+    RawClient malformed(socket);
+    REQUIRE(malformed.send("{this is not json\n"));
+    const std::string refusal = malformed.line();
+    CHECK(refusal.find("\"code\":\"usage\"") != std::string::npos);
+    CHECK(refusal.find("not valid JSON") != std::string::npos);
+    // The connection stays usable.
+    REQUIRE(malformed.send(k_hello));
+    CHECK(malformed.line().find("\"ok\":true") != std::string::npos);
+
+    RawClient huge(socket);
+    (void)huge.send(std::string(1024 * 1024, 'x'));  // the daemon may hang up before all of it is sent
+    const std::string too_long = huge.line();
+    CHECK(too_long.find("line longer than 65536 bytes") != std::string::npos);
+
+    // Meanwhile a real client is served at once.
+    const auto started = std::chrono::steady_clock::now();
+    std::string out;
+    CHECK(run(f.lokt({"guard", "busy", "--", "true"}), Millis(10'000), &out) == 0);
+    MESSAGE("guard round trip beside 500 idle connections: "
+            << std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count() << " ms");
+
+    // Connections that never say anything are closed after a few seconds.
+    CHECK(stalled.closed_by_peer(Millis(10'000)));
+    CHECK(DaemonFixture::eventually(
+        [&] {
+            auto counts = daemon_counts(socket);
+            return counts && counts->connections <= 3;
+        },
+        Millis(15'000)));
+    CHECK(f.daemon().running());
+}
+
+}  // TEST_SUITE
+
+}  // namespace lokt::daemon_test

@@ -1,0 +1,57 @@
+// What every daemon integration test starts from: a scratch directory (kept
+// and printed when the test fails), a private loktd on a socket inside it, a
+// lock root, and helpers that run the real lokt against that daemon. On
+// failure the daemon's log is printed with the test's output.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon_instance.hpp"
+#include "spawn.hpp"
+
+namespace lokt::daemon_test {
+
+namespace fs = std::filesystem;
+
+bool current_test_failed();
+
+class DaemonFixture {
+public:
+    DaemonFixture();
+    ~DaemonFixture();
+
+    const fs::path& scratch() const { return m_scratch; }
+    const fs::path& root() const { return m_root; }
+    DaemonInstance& daemon() { return *m_daemon; }
+    // Another daemon on another socket (same root, if the test says so).
+    DaemonInstance& second_daemon();
+
+    // A lokt run against the first daemon (LOKT_DAEMON=require), cwd the scratch dir.
+    SpawnSpec lokt(std::vector<std::string> args) const;
+    // A shell script with the same environment (lokt on PATH as "lokt").
+    SpawnSpec sh(const std::string& script) const;
+    // The environment without any daemon (LOKT_DAEMON=off).
+    EnvMap files_env() const;
+    EnvMap daemon_env(const DaemonInstance& daemon) const;
+
+    // Polls the predicate until it holds (true) or the timeout passes (false).
+    static bool eventually(const std::function<bool()>& predicate, Millis timeout = Millis(20'000));
+    bool daemon_counts_reach(long long holds, long long waiters, Millis timeout = Millis(20'000));
+
+private:
+    EnvMap base_env() const;
+
+    fs::path m_scratch;
+    fs::path m_root;
+    std::unique_ptr<DaemonInstance> m_daemon;
+    std::unique_ptr<DaemonInstance> m_second;
+    int m_output_counter = 0;
+};
+
+}  // namespace lokt::daemon_test

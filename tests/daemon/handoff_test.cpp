@@ -1,0 +1,153 @@
+// Handoff through the daemon with real processes: FIFO order among waiting
+// guards, the next waiter running as soon as a holder is killed, holds left
+// valid when the daemon stops, and the idle exit.
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "daemon_fixture.hpp"
+
+namespace lokt::daemon_test {
+namespace {
+
+std::vector<std::string> lines_of(const fs::path& path) {
+    std::vector<std::string> lines;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+long long now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+TEST_SUITE("daemon_handoff") {
+
+TEST_CASE("eight waiting guards are granted in the order they arrived") {
+    DaemonFixture f;
+    SpawnSpec holder_spec = f.lokt({"guard", "queue", "--", "sh", "-c", "read line || :"});
+    holder_spec.stdin_pipe = true;
+    Process holder(holder_spec);
+    REQUIRE(f.daemon_counts_reach(1, 0));
+
+    std::vector<Process> waiters;
+    for (int i = 0; i < 8; ++i) {
+        waiters.emplace_back(f.lokt({"guard", "queue", "--wait", "--timeout", "60s", "--", "sh", "-c",
+                                     "echo " + std::to_string(i) + " >> order"}));
+        // The next one starts only once this one is queued: arrival order is known.
+        REQUIRE_MESSAGE(f.daemon_counts_reach(1, i + 1), "waiter " << i << " did not queue");
+    }
+    holder.close_stdin();
+    REQUIRE(holder.wait(Millis(20'000)) == 0);
+    for (auto& waiter : waiters) CHECK(waiter.wait(Millis(30'000)) == 0);
+    CHECK(lines_of(f.scratch() / "order") == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7"});
+}
+
+TEST_CASE("kill -9 of a guard holding a lock lets the next waiter run") {
+    DaemonFixture f;
+    Process holder(f.lokt({"guard", "k9", "--", "sh", "-c", "echo $$ > holder.pid; exec sleep 60"}));
+    REQUIRE(f.daemon_counts_reach(1, 0));
+    Process waiter(f.lokt({"guard", "k9", "--wait", "--timeout", "60s", "--", "sh", "-c", "date +%s%N > ran"}));
+    REQUIRE(f.daemon_counts_reach(1, 1));
+
+    const long long killed_at = now_ns();
+    holder.signal(SIGKILL);
+    CHECK(waiter.wait(Millis(30'000)) == 0);
+    const auto ran = lines_of(f.scratch() / "ran");
+    REQUIRE(ran.size() == 1);
+    const double latency_ms = static_cast<double>(std::stoll(ran[0]) - killed_at) / 1e6;
+    MESSAGE("handoff after kill -9 of the holder: " << latency_ms << " ms (until the waiter's command ran)");
+    // The orphaned command of the killed guard.
+    const auto pid_lines = lines_of(f.scratch() / "holder.pid");
+    if (!pid_lines.empty()) ::kill(std::stoi(pid_lines[0]), SIGKILL);
+}
+
+TEST_CASE("a holder outside the daemon: its release (inotify) and its death (pidfd) wake the waiter") {
+    DaemonFixture f;
+    // Released normally by a file-mode client: the daemon sees the file go.
+    SpawnSpec outsider = f.lokt({"guard", "ext", "--", "sh", "-c", "read line || :"});
+    outsider.env = f.files_env();
+    outsider.stdin_pipe = true;
+    Process holder(outsider);
+    REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "ext.json"); }));
+    Process first(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+    REQUIRE(f.daemon_counts_reach(0, 1));
+    holder.close_stdin();
+    CHECK(first.wait(Millis(30'000)) == 0);
+
+    // Killed: the file stays and names a dead pid, and only the pidfd can tell.
+    SpawnSpec doomed_spec = f.lokt({"guard", "ext", "--", "sh", "-c", "echo $$ > doomed.pid; exec sleep 60"});
+    doomed_spec.env = f.files_env();
+    Process doomed(doomed_spec);
+    REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / "doomed.pid"); }));
+    Process second(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+    REQUIRE(f.daemon_counts_reach(0, 1));
+    const auto killed_at = std::chrono::steady_clock::now();
+    doomed.signal(SIGKILL);
+    CHECK(doomed.wait(Millis(10'000)) == 128 + SIGKILL);  // its parent reaps it, as a shell would
+    CHECK(second.wait(Millis(30'000)) == 0);
+    MESSAGE("waiter done " << std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - killed_at).count()
+                           << " ms after kill -9 of a file-mode holder");
+    const std::string audit = read_file(f.root() / "audit.log");
+    CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
+    const auto pid_lines = lines_of(f.scratch() / "doomed.pid");
+    if (!pid_lines.empty()) ::kill(std::stoi(pid_lines[0]), SIGKILL);
+}
+
+TEST_CASE("stopping the daemon leaves a guard's hold valid, and the guard releases it itself") {
+    DaemonFixture f;
+    SpawnSpec holder_spec = f.lokt({"guard", "keep", "--ttl", "4s", "--", "sh", "-c", "read line || :"});
+    holder_spec.stdin_pipe = true;
+    Process holder(holder_spec);
+    REQUIRE(f.daemon_counts_reach(1, 0));
+    f.daemon().stop();
+    CHECK(fs::exists(f.root() / "locks" / "keep.json"));
+    // The guard carries on in file mode past the TTL (it renews), then releases.
+    std::this_thread::sleep_for(Millis(5000));
+    CHECK(fs::exists(f.root() / "locks" / "keep.json"));
+    holder.close_stdin();
+    CHECK(holder.wait(Millis(20'000)) == 0);
+    CHECK_FALSE(fs::exists(f.root() / "locks" / "keep.json"));
+    const std::string audit = read_file(f.root() / "audit.log");
+    CHECK(audit.find("\"event\":\"release\"") != std::string::npos);
+    CHECK(audit.find("\"event\":\"lost\"") == std::string::npos);
+}
+
+TEST_CASE("a manual lock with a TTL names the daemon and outlives the command") {
+    DaemonFixture f;
+    REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+    const std::string file = read_file(f.root() / "locks" / "db.json");
+    CHECK(file.find("\"pid\": " + std::to_string(f.daemon().pid())) != std::string::npos);
+    CHECK(file.find("\"bound_to\": \"ttl\"") != std::string::npos);
+    std::string out;
+    CHECK(run(f.lokt({"guard", "db", "--", "true"}), Millis(20'000), &out) == 2);
+    CHECK(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
+    CHECK(run(f.lokt({"guard", "db", "--", "true"}), Millis(20'000)) == 0);
+}
+
+TEST_CASE("idle exit waits until nothing is held") {
+    DaemonFixture f;
+    f.daemon().stop();
+    DaemonInstance idle(f.scratch() / "idle", {"--idle-exit", "300ms"});
+    SpawnSpec holder_spec = f.lokt({"guard", "idle", "--", "sh", "-c", "read line || :"});
+    holder_spec.env = f.daemon_env(idle);
+    holder_spec.stdin_pipe = true;
+    Process holder(holder_spec);
+    REQUIRE(DaemonFixture::eventually([&] {
+        auto counts = daemon_counts(idle.socket());
+        return counts && counts->holds == 1;
+    }));
+    std::this_thread::sleep_for(Millis(1000));
+    CHECK(idle.running());
+    holder.close_stdin();
+    CHECK(holder.wait(Millis(20'000)) == 0);
+    CHECK(DaemonFixture::eventually([&] { return !idle.running(); }, Millis(10'000)));
+}
+
+}  // TEST_SUITE
+
+}  // namespace lokt::daemon_test

@@ -1,0 +1,332 @@
+// The wait queues and timers of one root, driven by a fake clock and a fake
+// set of lock files: FIFO grants, grant on release, release when a guard's
+// connection closes, timeouts, renewals, freezes. No sockets, threads or disk.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "root_state.hpp"
+
+namespace lokt::daemon {
+namespace {
+
+class FakeClock final : public Clock {
+public:
+    SteadyTime steady_now() const override { return SteadyTime(m_elapsed); }
+    WallTime wall_now() const override { return WallTime(std::chrono::hours(24 * 365 * 50)) + m_elapsed; }
+    void advance(Nanoseconds by) { m_elapsed += by; }
+
+private:
+    Nanoseconds m_elapsed{std::chrono::hours(1)};
+};
+
+// Lock files as a map; records every call so tests can check what was written.
+class FakeFiles final : public FileOps {
+public:
+    explicit FakeFiles(const FakeClock& clock) : m_clock(clock) {}
+
+    Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) override {
+        AcquireResult result;
+        if (auto f = freezes.find(spec.name); f != freezes.end()) {
+            result.refusal.code = ErrorCode::frozen;
+            result.refusal.message = "lock \"" + spec.name + "\" is frozen";
+            result.refusal.freeze = f->second;
+            if (spec.audit_denial) log.push_back("freeze-deny " + spec.name + " by " + std::to_string(actor.pid));
+            return result;
+        }
+        if (auto held = locks.find(spec.name); held != locks.end()) {
+            result.refusal.code = ErrorCode::held;
+            result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
+            result.refusal.holder = held->second;
+            if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
+            return result;
+        }
+        LockRecord record;
+        record.name = spec.name;
+        record.lock_id = "id" + std::to_string(++m_next_id);
+        record.owner = spec.holder.owner;
+        record.host = spec.holder.host;
+        record.pid = spec.holder.pid;
+        record.acquired = m_clock.wall_now();
+        record.bound_to = spec.binding;
+        if (spec.ttl) record.expires_at = m_clock.wall_now() + *spec.ttl;
+        locks[spec.name] = record;
+        log.push_back("acquire " + spec.name + " by " + std::to_string(actor.pid));
+        result.outcome = AcquireResult::Outcome::acquired;
+        result.record = record;
+        return result;
+    }
+
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
+                             const Identity& actor) override {
+        auto held = locks.find(name);
+        if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
+        held->second.expires_at = m_clock.wall_now() + ttl;
+        log.push_back("renew " + name + " by " + std::to_string(actor.pid));
+        return held->second;
+    }
+
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor) override {
+        auto held = locks.find(name);
+        if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
+        locks.erase(held);
+        log.push_back("release " + name + " by " + std::to_string(actor.pid));
+        return {};
+    }
+
+    std::map<std::string, LockRecord> locks;
+    std::map<std::string, LockRecord> freezes;
+    std::vector<std::string> log;
+
+private:
+    const FakeClock& m_clock;
+    int m_next_id = 0;
+};
+
+constexpr const char* k_host = "testhost";
+
+AcquireTicket ticket(ConnectionId connection, const std::string& name, bool wait,
+                     std::optional<Nanoseconds> ttl = std::nullopt, Nanoseconds timeout = std::chrono::minutes(10)) {
+    AcquireTicket t;
+    t.connection = connection;
+    t.request_id = 100 + connection;
+    t.spec.name = name;
+    t.spec.binding = Binding::guard;
+    t.spec.ttl = ttl;
+    t.actor.owner = "agent-" + std::to_string(connection);
+    t.actor.host = k_host;
+    t.actor.pid = static_cast<pid_t>(1000 + connection);
+    t.spec.holder = t.actor;
+    t.wait = wait;
+    t.timeout = timeout;
+    t.progress = true;
+    return t;
+}
+
+struct Fixture {
+    FakeClock clock;
+    FakeFiles files{clock};
+    RootState state{files, clock, k_host};
+
+    // The connections granted in `effects`, in order.
+    static std::vector<ConnectionId> granted(const Effects& effects) {
+        std::vector<ConnectionId> out;
+        for (const auto& answer : effects.answers) {
+            if (answer.result && answer.result->granted()) out.push_back(answer.connection);
+        }
+        return out;
+    }
+    std::string lock_id(const std::string& name) { return files.locks.at(name).lock_id; }
+    Identity actor(ConnectionId connection) { return ticket(connection, "x", false).actor; }
+};
+
+}  // namespace
+
+TEST_SUITE("root_state") {
+
+TEST_CASE("waiters are granted one at a time in the order they arrived") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    REQUIRE(Fixture::granted(effects) == std::vector<ConnectionId>{1});
+    for (ConnectionId c = 2; c <= 6; ++c) f.state.acquire(ticket(c, "build", true), effects);
+    CHECK(f.state.waiters_for("build") == 5);
+
+    for (ConnectionId holder = 1; holder <= 5; ++holder) {
+        Effects step;
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(holder), step).ok());
+        // The head waiter is granted at once, in the same step as the release.
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{holder + 1});
+        CHECK(f.files.locks.at("build").pid == static_cast<std::int64_t>(1000 + holder + 1));
+    }
+    CHECK(f.state.waiters_for("build") == 0);
+}
+
+TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.state.files_changed("build", effects);
+    f.state.files_changed("build", effects);
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1002") == 1);
+}
+
+TEST_CASE("progress tells each waiter its place, and again when the queue moves") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.state.acquire(ticket(3, "build", true), effects);
+    REQUIRE(effects.progress.size() == 2);
+    CHECK(effects.progress[1].connection == 3);
+    CHECK(effects.progress[1].position == 2);
+    CHECK(effects.progress[1].queue_length == 2);
+    REQUIRE(effects.progress[1].refusal.holder);
+    Effects step;
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
+    REQUIRE(step.progress.size() == 1);
+    CHECK(step.progress[0].connection == 3);
+    CHECK(step.progress[0].position == 1);
+}
+
+TEST_CASE("closing a guard's connection releases its hold and grants the next waiter") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    Effects step;
+    f.state.connection_closed(1, false, step);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    // Released as the guard that held it, as its own release would have been.
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "release build by 1001") == 1);
+}
+
+TEST_CASE("a closed connection's waiters leave the queue") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.state.acquire(ticket(3, "build", true), effects);
+    f.state.connection_closed(2, false, effects);
+    CHECK(f.state.waiters_for("build") == 1);
+    Effects step;
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{3});
+}
+
+TEST_CASE("at shutdown a guard's hold stays on disk for the guard to carry on") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.connection_closed(1, true, effects);
+    CHECK(f.files.locks.count("build") == 1);
+    CHECK(f.state.hold_count() == 0);
+}
+
+TEST_CASE("a waiter times out at its deadline with file mode's message") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true, std::nullopt, std::chrono::seconds(5)), effects);
+    REQUIRE(f.state.next_deadline());
+    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
+    f.clock.advance(std::chrono::seconds(4));
+    Effects early;
+    f.state.advance(early);
+    CHECK(early.answers.empty());
+    f.clock.advance(std::chrono::seconds(1));
+    Effects late;
+    f.state.advance(late);
+    REQUIRE(late.answers.size() == 1);
+    REQUIRE(late.answers[0].result.ok());
+    const Refusal& refusal = late.answers[0].result->refusal;
+    CHECK(refusal.code == ErrorCode::timeout);
+    CHECK(refusal.message.rfind("timed out after 5s waiting: lock \"build\" held by", 0) == 0);
+    CHECK(f.state.waiters_for("build") == 0);
+}
+
+TEST_CASE("a guard hold is renewed every TTL/2 while its connection is open") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+    REQUIRE(f.state.next_deadline());
+    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
+    f.clock.advance(std::chrono::seconds(5));
+    f.state.advance(effects);
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+    // The guard's own heartbeat right after does not write a second renew line.
+    auto renewed = f.state.renew("build", f.lock_id("build"), std::chrono::seconds(10), f.actor(1));
+    REQUIRE(renewed.ok());
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+    // Once the connection closes, nothing is due any more: an idle root never wakes.
+    f.state.connection_closed(1, false, effects);
+    CHECK_FALSE(f.state.next_deadline());
+    CHECK(f.state.idle());
+}
+
+TEST_CASE("a hold taken away is noticed at renewal and the queue moves on") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.files.locks.erase("build");  // someone forced it away, and inotify has not told us yet
+    f.clock.advance(std::chrono::seconds(5));
+    Effects step;
+    f.state.advance(step);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+}
+
+TEST_CASE("a freeze keeps waiters waiting until it ends or their time runs out") {
+    Fixture f;
+    Effects effects;
+    LockRecord freeze;
+    freeze.name = "deploy";
+    freeze.owner = "ops";
+    freeze.expires_at = f.clock.wall_now() + std::chrono::seconds(30);
+    f.files.freezes["deploy"] = freeze;
+    f.state.acquire(ticket(1, "deploy", true), effects);
+    f.state.acquire(ticket(2, "deploy", true, std::nullopt, std::chrono::seconds(10)), effects);
+    CHECK(effects.answers.empty());
+    CHECK(f.state.waiters_for("deploy") == 2);
+    // The second waiter's time runs out first; the first keeps waiting.
+    f.clock.advance(std::chrono::seconds(10));
+    Effects timed_out;
+    f.state.advance(timed_out);
+    REQUIRE(timed_out.answers.size() == 1);
+    CHECK(timed_out.answers[0].connection == 2);
+    CHECK(timed_out.answers[0].result->refusal.code == ErrorCode::timeout);
+    // When the freeze lapses, the queue retries without being told.
+    f.files.freezes.clear();
+    REQUIRE(f.state.next_deadline());
+    CHECK(*f.state.next_deadline() <= f.clock.steady_now() + std::chrono::seconds(20));
+    f.clock.advance(std::chrono::seconds(20));
+    Effects thawed;
+    f.state.advance(thawed);
+    CHECK(Fixture::granted(thawed) == std::vector<ConnectionId>{1});
+}
+
+TEST_CASE("a holder outside the daemon is watched by pid, and its TTL wakes the queue") {
+    Fixture f;
+    LockRecord outsider;
+    outsider.name = "build";
+    outsider.lock_id = "outside";
+    outsider.owner = "other";
+    outsider.host = k_host;
+    outsider.pid = 4242;
+    outsider.bound_to = Binding::guard;
+    outsider.expires_at = f.clock.wall_now() + std::chrono::seconds(60);
+    f.files.locks["build"] = outsider;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", true), effects);
+    const auto pids = f.state.blocker_pids();
+    REQUIRE(pids.count(4242) == 1);
+    CHECK(pids.at(4242).count("build") == 1);
+    REQUIRE(f.state.next_deadline());
+    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(60));
+    // The outsider releases (inotify reports it).
+    f.files.locks.erase("build");
+    Effects step;
+    f.state.files_changed("build", step);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{1});
+    CHECK(f.state.blocker_pids().empty());
+}
+
+TEST_CASE("a manual TTL lock is remembered until it lapses") {
+    Fixture f;
+    Effects effects;
+    AcquireTicket manual = ticket(1, "db", false, std::chrono::seconds(30));
+    manual.spec.binding = Binding::ttl;
+    f.state.acquire(manual, effects);
+    CHECK(f.state.hold_count() == 1);
+    f.state.connection_closed(1, false, effects);
+    CHECK(f.files.locks.count("db") == 1);  // survives the client
+    CHECK_FALSE(f.state.idle());
+    f.clock.advance(std::chrono::seconds(30));
+    f.state.advance(effects);
+    CHECK(f.state.idle());
+}
+
+}  // TEST_SUITE
+
+}  // namespace lokt::daemon
