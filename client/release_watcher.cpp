@@ -1,6 +1,8 @@
 // See release_watcher.hpp.
 #include "release_watcher.hpp"
 
+#include "process_liveness.hpp"
+
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
@@ -16,15 +18,6 @@ namespace {
 // Without inotify and pidfd we can only look again after a while.
 constexpr std::chrono::milliseconds k_fallback_poll{50};
 
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
 
 }  // namespace
 
@@ -43,7 +36,7 @@ void ReleaseWatcher::watch_process(pid_t pid) {
     if (pid == m_watched_pid && m_pidfd) return;
     m_pidfd.reset();
     m_watched_pid = pid;
-    if (pid > 0) m_pidfd.reset(open_pidfd(pid));
+    if (pid > 0) m_pidfd.reset(lokt::open_pidfd(pid));
 }
 
 bool ReleaseWatcher::drain_inotify() {

@@ -24,4 +24,7 @@ const std::string& this_boot_id();
 // dead: no such pid, or a different process now has it.
 Liveness process_liveness(pid_t pid, std::optional<std::uint64_t> start_ticks);
 
+// A pidfd for pid (readable when it exits), or -1 with errno set (ENOSYS before Linux 5.3).
+int open_pidfd(pid_t pid);
+
 }  // namespace lokt

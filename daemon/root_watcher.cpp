@@ -1,6 +1,8 @@
 // See root_watcher.hpp.
 #include "root_watcher.hpp"
 
+#include "process_liveness.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
@@ -18,15 +20,6 @@ constexpr std::uint32_t k_area_events = IN_CREATE | IN_DELETE | IN_MOVED_FROM | 
                                         IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 constexpr std::uint32_t k_root_events = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR;
 
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
 
 // "NAME.json" -> "NAME"; temp files and other names are not locks.
 std::optional<std::string> lock_name_of(std::string_view file) {
@@ -129,7 +122,7 @@ void RootWatcher::watch_processes(const std::set<pid_t>& pids) {
     }
     for (pid_t pid : pids) {
         if (m_pidfds.count(pid) != 0 || m_exited.count(pid) != 0) continue;
-        const int fd = open_pidfd(pid);
+        const int fd = lokt::open_pidfd(pid);
         if (fd < 0) {
             if (errno == ESRCH) {
                 // Already gone: say so on the next turn of the loop, not from inside this call.
