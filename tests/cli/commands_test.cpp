@@ -704,4 +704,27 @@ TEST_CASE_FIXTURE(LoktFixture, "usage errors exit 64, never 2") {
     CHECK_EXIT(release_holder(holder), 0);
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "prime lists the guarded scripts and the current holds, in every format") {
+    fs::create_directories(repo() / "scripts");
+    write_text(repo() / "scripts/build.sh", "#!/bin/sh\nexec lokt guard build --ttl 5m -- make build\n");
+    write_text(repo() / "scripts/migrate.sh", "lokt lock --ttl 10m db-migrate\n./migrate\nlokt unlock db-migrate\n");
+    CHECK_EXIT(lokt({"lock", "db", "--ttl", "1m"}, k_agent1), 0);
+    for (const char* format : {"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}) {
+        INFO(format);
+        const auto r = lokt({"prime", "--format", format}, k_agent2);
+        CHECK_EXIT(r, 0);
+        CHECK(r.out.find("lokt guard NAME --ttl 10m -- COMMAND") != std::string::npos);
+        CHECK(r.out.find("scripts/build.sh") != std::string::npos);
+        const bool names_build = r.out.find("lock `build`") != std::string::npos || r.out.find("lock build") != std::string::npos;
+        CHECK(names_build);
+        CHECK(r.out.find("db-migrate") != std::string::npos);
+        CHECK(r.out.find("held by agent-1@") != std::string::npos);
+    }
+    const auto markdown = lokt({"prime"}, k_agent2);
+    CHECK(markdown.out.rfind("## ", 0) == 0);  // claude-md by default
+    const auto bad = lokt({"prime", "--format", "emacs"}, k_agent2);
+    CHECK_EXIT(bad, 64);
+    CHECK(bad.err.find("unknown format \"emacs\"") != std::string::npos);
+}
+
 }  // TEST_SUITE
