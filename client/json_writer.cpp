@@ -8,7 +8,13 @@ namespace lokt::client {
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char k_hex[] = "0123456789abcdef";
     out.push_back('"');
-    for (char c : text) {
+    std::size_t plain_from = 0;  // characters that need no escape are copied in runs
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        const bool plain = c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
+        if (plain) continue;
+        out.append(text.substr(plain_from, i - plain_from));
+        plain_from = i + 1;
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -18,15 +24,12 @@ void append_json_string(std::string& out, std::string_view text) {
             case '\b': out += "\\b"; break;
             case '\f': out += "\\f"; break;
             default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += "\\u00";
-                    out.push_back(k_hex[(c >> 4) & 0xf]);
-                    out.push_back(k_hex[c & 0xf]);
-                } else {
-                    out.push_back(c);
-                }
+                out += "\\u00";
+                out.push_back(k_hex[(c >> 4) & 0xf]);
+                out.push_back(k_hex[c & 0xf]);
         }
     }
+    out.append(text.substr(plain_from));
     out.push_back('"');
 }
 

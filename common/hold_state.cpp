@@ -20,7 +20,7 @@ std::string_view to_string(HoldState state) {
     return "unknown";
 }
 
-HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host) {
+HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, LivenessMemo* memo) {
     if (record.version > 1) return HoldState::unsupported;
     if (auto expiry = record.expiry(); expiry && *expiry <= now) return HoldState::expired;
     // A TTL-bound manual lock lives until its TTL, whoever ran `lokt lock`.
@@ -29,19 +29,21 @@ HoldState judge_record(const LockRecord& record, WallTime now, const std::string
         if (!record.boot_id.empty() && !this_boot_id().empty() && record.boot_id != this_boot_id()) {
             return HoldState::dead_holder;
         }
-        if (process_liveness(static_cast<pid_t>(record.pid), record.pid_start) == Liveness::dead) {
+        const auto pid = static_cast<pid_t>(record.pid);
+        const Liveness holder = memo ? memo->check(pid, record.pid_start) : process_liveness(pid, record.pid_start);
+        if (holder == Liveness::dead) {
             return HoldState::dead_holder;
         }
     }
     return HoldState::live;
 }
 
-HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host) {
+HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host, LivenessMemo* memo) {
     switch (stored.kind) {
         case StoredRecord::Kind::absent: return HoldState::absent;
         case StoredRecord::Kind::corrupt: return HoldState::corrupt;
         case StoredRecord::Kind::being_written: return HoldState::being_written;
-        case StoredRecord::Kind::record: return judge_record(stored.record, now, this_host);
+        case StoredRecord::Kind::record: return judge_record(stored.record, now, this_host, memo);
     }
     return HoldState::corrupt;
 }

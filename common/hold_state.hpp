@@ -7,6 +7,7 @@
 
 #include "lock_record.hpp"
 #include "lock_store.hpp"
+#include "process_liveness.hpp"
 #include "wall_time.hpp"
 
 namespace lokt {
@@ -30,8 +31,11 @@ inline bool blocks_acquire(HoldState state) {
     return state == HoldState::live || state == HoldState::being_written || state == HoldState::unsupported;
 }
 
-HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host);
-HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host);
+// memo, when given, answers liveness questions already asked during the same judgement pass.
+HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host,
+                       LivenessMemo* memo = nullptr);
+HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host,
+                LivenessMemo* memo = nullptr);
 
 // "agent-1@macbook (pid 48201) for 12s", with the agent id when it was set explicitly.
 std::string describe_holder(const LockRecord& record, WallTime now);

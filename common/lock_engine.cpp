@@ -471,6 +471,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
     // over the cores (status with 10,000 locks is a measured target).
     std::vector<std::optional<Error>> failures(views.size());
     auto inspect_range = [&](std::size_t begin, std::size_t end) {
+        LivenessMemo holders;  // locks are usually held by a few processes: ask /proc once per pid
         for (std::size_t i = begin; i < end; ++i) {
             auto stored = m_store.read(Area::locks, (*names)[i]);
             if (!stored) {
@@ -479,7 +480,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             }
             views[i].name = (*names)[i];
             views[i].stored = std::move(stored.value());
-            views[i].state = judge(views[i].stored, now, m_actor.host);
+            views[i].state = judge(views[i].stored, now, m_actor.host, &holders);
         }
     };
     const std::size_t workers =

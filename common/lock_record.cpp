@@ -140,7 +140,9 @@ private:
     }
     std::string wrong_type() const {
         const char* expected = m_field == Field::owner_set ? "a boolean" : is_integer_field(m_field) ? "an integer" : "a string";
-        return "\"" + std::string(key_of(m_field)) + "\" is not " + expected;
+        std::string text = "\"";
+        text.append(key_of(m_field)).append("\" is not ").append(expected);
+        return text;
     }
     bool open_container() {
         if (m_depth == 0 && m_started) return fail("not a JSON object");
@@ -213,17 +215,149 @@ private:
     Field m_field = Field::unknown;
 };
 
-}  // namespace
+// The lock files lokt and other tools write are flat objects of plain ASCII
+// strings, integers and booleans. This scanner reads exactly that shape and
+// feeds the same RecordReader as the library's parser, at a fraction of its
+// cost; on anything else (escapes, non-ASCII, floats, nesting, bad syntax) it
+// stops and the library parser reads the whole text again, so both paths agree
+// on every input (checked by the lock-file fuzz target).
+class FlatRecordScanner {
+public:
+    explicit FlatRecordScanner(std::string_view text) : m_text(text) {}
 
-Result<LockRecord> parse_lock_record(std::string_view text) {
-    RecordReader reader;
-    reader.record.version = 0;  // absent means 0
-    const bool parsed = Json::sax_parse(text.begin(), text.end(), &reader);
+    enum class Outcome { accepted, rejected, not_flat };
+
+    Outcome scan(RecordReader& reader) {
+        skip_space();
+        if (!take('{')) return Outcome::not_flat;
+        if (!reader.start_object(std::size_t(-1))) return Outcome::rejected;
+        skip_space();
+        if (!take('}')) {
+            for (;;) {
+                std::string key;
+                if (!string(key)) return Outcome::not_flat;
+                skip_space();
+                if (!take(':')) return Outcome::not_flat;
+                if (!reader.key(key)) return Outcome::rejected;
+                skip_space();
+                const Outcome value = scalar(reader);
+                if (value != Outcome::accepted) return value;
+                skip_space();
+                if (take(',')) {
+                    skip_space();
+                    continue;
+                }
+                if (take('}')) break;
+                return Outcome::not_flat;
+            }
+        }
+        if (!reader.end_object()) return Outcome::rejected;
+        skip_space();
+        return m_at == m_text.size() ? Outcome::accepted : Outcome::not_flat;
+    }
+
+private:
+    bool take(char c) {
+        if (m_at < m_text.size() && m_text[m_at] == c) {
+            ++m_at;
+            return true;
+        }
+        return false;
+    }
+    void skip_space() {
+        while (m_at < m_text.size()) {
+            const char c = m_text[m_at];
+            if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
+            ++m_at;
+        }
+    }
+    // A string of printable ASCII without escapes.
+    bool string(std::string& out) {
+        if (!take('"')) return false;
+        const std::size_t begin = m_at;
+        while (m_at < m_text.size()) {
+            const auto c = static_cast<unsigned char>(m_text[m_at]);
+            if (c == '"') {
+                out.assign(m_text.substr(begin, m_at - begin));
+                ++m_at;
+                return true;
+            }
+            if (c < 0x20 || c >= 0x7f || c == '\\') return false;
+            ++m_at;
+        }
+        return false;
+    }
+    bool word(std::string_view literal) {
+        if (m_text.substr(m_at, literal.size()) != literal) return false;
+        m_at += literal.size();
+        return true;
+    }
+    Outcome scalar(RecordReader& reader) {
+        if (m_at >= m_text.size()) return Outcome::not_flat;
+        const char c = m_text[m_at];
+        bool kept = true;
+        if (c == '"') {
+            std::string value;
+            if (!string(value)) return Outcome::not_flat;
+            kept = reader.string(value);
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            if (word("true")) kept = reader.boolean(true);
+            else if (word("false")) kept = reader.boolean(false);
+            else if (word("null")) kept = reader.null();
+            else return Outcome::not_flat;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            const bool negative = take('-');
+            const std::size_t digits_at = m_at;
+            std::uint64_t magnitude = 0;
+            while (m_at < m_text.size() && m_text[m_at] >= '0' && m_text[m_at] <= '9') {
+                magnitude = magnitude * 10 + static_cast<std::uint64_t>(m_text[m_at] - '0');
+                ++m_at;
+            }
+            const std::size_t digits = m_at - digits_at;
+            // Leave to the library: no digits, leading zeros, 19+ digits, fractions and exponents.
+            if (digits == 0 || digits > 18 || (digits > 1 && m_text[digits_at] == '0')) return Outcome::not_flat;
+            if (m_at < m_text.size() && (m_text[m_at] == '.' || m_text[m_at] == 'e' || m_text[m_at] == 'E')) {
+                return Outcome::not_flat;
+            }
+            kept = negative ? reader.number_integer(-static_cast<std::int64_t>(magnitude))
+                            : reader.number_unsigned(magnitude);
+        } else {
+            return Outcome::not_flat;
+        }
+        return kept ? Outcome::accepted : Outcome::rejected;
+    }
+
+    std::string_view m_text;
+    std::size_t m_at = 0;
+};
+
+Result<LockRecord> finish(RecordReader& reader, bool parsed) {
     if (!parsed) return corrupt(reader.problem.empty() ? "not valid JSON" : reader.problem);
     if (!reader.saw_name || reader.record.name.empty()) return corrupt("\"name\" is missing");
     if (!reader.saw_owner) return corrupt("\"owner\" is missing");
     if (!reader.saw_acquired) return corrupt("\"acquired_ts\" is missing");
     return std::move(reader.record);
+}
+
+}  // namespace
+
+Result<LockRecord> parse_lock_record(std::string_view text) {
+    {
+        RecordReader reader;
+        reader.record.version = 0;  // absent means 0
+        const auto outcome = FlatRecordScanner(text).scan(reader);
+        if (outcome != FlatRecordScanner::Outcome::not_flat) {
+            return finish(reader, outcome == FlatRecordScanner::Outcome::accepted);
+        }
+    }
+    return parse_lock_record_with_library(text);
+}
+
+Result<LockRecord> parse_lock_record_with_library(std::string_view text) {
+    RecordReader reader;
+    reader.record.version = 0;  // absent means 0
+    const bool parsed = Json::sax_parse(text.begin(), text.end(), &reader);
+    return finish(reader, parsed);
 }
 
 std::string new_lock_id() {

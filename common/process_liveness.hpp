@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace lokt {
 
@@ -23,6 +24,23 @@ const std::string& this_boot_id();
 // alive: the pid exists and (when given) has this start time.
 // dead: no such pid, or a different process now has it.
 Liveness process_liveness(pid_t pid, std::optional<std::uint64_t> start_ticks);
+
+// What /proc said about each pid, asked once: judging thousands of lock records
+// at one moment (status) costs one /proc read per distinct holder, not per lock.
+// Not shared between threads; give each its own.
+class LivenessMemo {
+public:
+    Liveness check(pid_t pid, std::optional<std::uint64_t> start_ticks);
+
+private:
+    struct Seen {
+        bool readable = false;  // /proc/PID/stat could be read
+        bool gone = false;      // when unreadable: kill(pid, 0) said ESRCH
+        char state = '?';
+        std::uint64_t start_ticks = 0;
+    };
+    std::unordered_map<pid_t, Seen> m_seen;
+};
 
 // A pidfd for pid (readable when it exits), or -1 with errno set (ENOSYS before Linux 5.3).
 int open_pidfd(pid_t pid);

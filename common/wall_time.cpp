@@ -1,7 +1,6 @@
 // See wall_time.hpp. Calendar arithmetic uses C++20 <chrono>, no time zones.
 #include "wall_time.hpp"
 
-#include <cstdio>
 
 namespace lokt {
 namespace {
@@ -20,26 +19,38 @@ bool read_digits(std::string_view text, std::size_t pos, std::size_t count, int&
     return true;
 }
 
+// Writes value as exactly `width` decimal digits (zero-padded) at out.
+void put_digits(char* out, long long value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+        out[i] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    }
+}
+
 std::string format_impl(WallTime time, bool with_fraction) {
     const auto day = floor<days>(time);
     const year_month_day date{day};
     const hh_mm_ss clock{floor<nanoseconds>(time - day)};
-    char buffer[64];
-    int length = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d", int(date.year()),
-                               unsigned(date.month()), unsigned(date.day()), int(clock.hours().count()),
-                               int(clock.minutes().count()), int(clock.seconds().count()));
-    std::string out(buffer, static_cast<std::size_t>(length));
+    // Nanoseconds in 64 bits span the years 1677..2262: always four digits.
+    const int year_number = int(date.year());
+    // "YYYY-MM-DDTHH:MM:SS" + ".fffffffff" + "Z": formatted by hand, status prints thousands.
+    char buffer[32] = "0000-00-00T00:00:00";
+    put_digits(buffer, year_number, 4);
+    put_digits(buffer + 5, unsigned(date.month()), 2);
+    put_digits(buffer + 8, unsigned(date.day()), 2);
+    put_digits(buffer + 11, clock.hours().count(), 2);
+    put_digits(buffer + 14, clock.minutes().count(), 2);
+    put_digits(buffer + 17, clock.seconds().count(), 2);
+    std::size_t length = 19;
     const long long fraction = clock.subseconds().count();
     if (with_fraction && fraction != 0) {
-        char digits[16];
-        std::snprintf(digits, sizeof digits, "%09lld", fraction);
-        std::string_view trimmed(digits, 9);
-        while (!trimmed.empty() && trimmed.back() == '0') trimmed.remove_suffix(1);
-        out.push_back('.');
-        out.append(trimmed);
+        buffer[length++] = '.';
+        put_digits(buffer + length, fraction, 9);
+        length += 9;
+        while (buffer[length - 1] == '0') --length;
     }
-    out.push_back('Z');
-    return out;
+    buffer[length++] = 'Z';
+    return std::string(buffer, length);
 }
 
 }  // namespace

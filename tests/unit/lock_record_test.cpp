@@ -111,6 +111,43 @@ TEST_CASE("corrupt records are reported, never thrown") {
     }
 }
 
+TEST_CASE("the flat-record fast path and the general parser agree") {
+    const std::string full = lokt::serialize_lock_record(example());
+    const std::string cases[] = {
+        full,
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z"})",
+        R"(  {"name" : "x" ,"owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":-0,"owner_set":false,"z":null}  )",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":123456789012345678})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":1234567890123456789})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":01})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","ttl_sec":1e3})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":12x})",
+        R"({"name":"x\u0041","owner":"Ã©","acquired_ts":"2026-01-01T00:00:00Z"})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","extra":{"a":[1,{"b":2}]}})",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z"} trailing)",
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z",})",
+        R"({"name":"x","owner":"o","owner_set":"yes","acquired_ts":"2026-01-01T00:00:00Z"})",
+        R"({"pid_start_ns":-4,"name":"x"})",
+        R"({"name":"x" "owner":"o"})",
+        R"({"name":tru})",
+        "\xef\xbb\xbf{\"name\":\"x\",\"owner\":\"o\",\"acquired_ts\":\"2026-01-01T00:00:00Z\"}",
+        "{}", "{", "", "   ", "[]", "null", "{\"name\":\"x\"}\n\n",
+        full.substr(0, full.size() / 2),
+    };
+    for (const std::string& text : cases) {
+        INFO(text);
+        auto fast = lokt::parse_lock_record(text);
+        auto general = lokt::parse_lock_record_with_library(text);
+        REQUIRE(fast.ok() == general.ok());
+        if (fast.ok()) {
+            CHECK(lokt::serialize_lock_record(*fast) == lokt::serialize_lock_record(*general));
+            CHECK(fast->owner_explicit == general->owner_explicit);
+        } else {
+            CHECK(fast.error().message == general.error().message);
+        }
+    }
+}
+
 TEST_CASE("lock ids are 32 lowercase hex digits and differ") {
     const std::string a = lokt::new_lock_id();
     const std::string b = lokt::new_lock_id();

@@ -13,6 +13,13 @@ TEST_CASE("formatting keeps up to nine fractional digits and drops trailing zero
     CHECK(format_rfc3339(base + 468669729ns) == "2026-11-22T12:50:13.468669729Z");
     CHECK(format_rfc3339(base + 500ms) == "2026-11-22T12:50:13.5Z");
     CHECK(lokt::format_rfc3339_seconds(base + 999ms) == "2026-11-22T12:50:13Z");
+    CHECK(format_rfc3339(lokt::WallTime(sys_days{1970y / 1 / 1} + 1ns)) == "1970-01-01T00:00:00.000000001Z");
+}
+
+TEST_CASE("the extremes of the representable range format as RFC 3339") {
+    CHECK(format_rfc3339(lokt::WallTime::max()) == "2262-04-11T23:47:16.854775807Z");
+    CHECK(format_rfc3339(lokt::WallTime::min()) == "1677-09-21T00:12:43.145224192Z");
+    CHECK(*parse_rfc3339(format_rfc3339(lokt::WallTime::max())) == lokt::WallTime::max());
 }
 
 TEST_CASE("parsing accepts any RFC 3339 form and round-trips") {
