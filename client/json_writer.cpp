@@ -33,6 +33,13 @@ void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
+JsonWriter JsonWriter::piece(std::size_t depth, bool continues) {
+    JsonWriter writer;
+    writer.m_has_member.assign(depth, true);
+    if (depth > 0) writer.m_has_member.back() = continues;
+    return writer;
+}
+
 void JsonWriter::newline_indent() {
     m_out.push_back('\n');
     m_out.append(2 * m_has_member.size(), ' ');

@@ -12,6 +12,14 @@ namespace lokt::client {
 
 class JsonWriter {
 public:
+    JsonWriter() = default;
+    // A writer for a piece of a document whose first `depth` containers were
+    // opened by another writer; `continues` when the innermost already has
+    // members. Long arrays are written in pieces on several threads this way:
+    // flush_to_stdout() the main writer, write each piece's text() in order,
+    // then mark_has_members() and go on.
+    static JsonWriter piece(std::size_t depth, bool continues);
+
     JsonWriter& begin_object();
     JsonWriter& end_object();
     JsonWriter& begin_array();
@@ -36,6 +44,10 @@ public:
 
     // The finished text with a trailing newline.
     std::string finish();
+    // The text so far, for a piece.
+    std::string& text() { return m_out; }
+    // Marks the innermost open container as having members (after pieces were written).
+    void mark_has_members() { m_has_member.back() = true; }
     // Writes the text so far to stdout and clears it (for very long output).
     void flush_to_stdout();
 

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <thread>
 
+#include "parallel_chunks.hpp"
 #include "process_liveness.hpp"
 
 namespace lokt {
@@ -470,7 +470,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
     // Reading and judging thousands of files is independent work: split it
     // over the cores (status with 10,000 locks is a measured target).
     std::vector<std::optional<Error>> failures(views.size());
-    auto inspect_range = [&](std::size_t begin, std::size_t end) {
+    for_each_chunk(views.size(), 512, [&](std::size_t, std::size_t begin, std::size_t end) {
         LivenessMemo holders;  // locks are usually held by a few processes: ask /proc once per pid
         for (std::size_t i = begin; i < end; ++i) {
             auto stored = m_store.read(Area::locks, (*names)[i]);
@@ -482,16 +482,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             views[i].stored = std::move(stored.value());
             views[i].state = judge(views[i].stored, now, m_actor.host, &holders);
         }
-    };
-    const std::size_t workers =
-        views.size() < 512 ? 1 : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
-    std::vector<std::thread> threads;
-    const std::size_t chunk = (views.size() + workers - 1) / workers;
-    for (std::size_t w = 1; w < workers; ++w) {
-        threads.emplace_back(inspect_range, std::min(views.size(), w * chunk), std::min(views.size(), (w + 1) * chunk));
-    }
-    inspect_range(0, std::min(views.size(), chunk));
-    for (auto& thread : threads) thread.join();
+    });
     for (auto& failure : failures) {
         if (failure) return std::move(*failure);
     }

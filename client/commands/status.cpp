@@ -7,6 +7,7 @@
 #include "duration.hpp"
 #include "json_views.hpp"
 #include "lock_name.hpp"
+#include "parallel_chunks.hpp"
 
 namespace lokt::client {
 namespace {
@@ -93,6 +94,21 @@ void print_detail(const LockView& view, WallTime now) {
     }
 }
 
+// The members of the "locks" array (depth 2): with thousands of locks, pieces
+// are formatted on all cores and written out in order.
+void write_lock_views(JsonWriter& out, const std::vector<LockView>& locks, WallTime now) {
+    constexpr std::size_t k_min_parallel = 1024;
+    std::vector<std::string> pieces(chunk_count(locks.size(), k_min_parallel));
+    for_each_chunk(locks.size(), k_min_parallel, [&](std::size_t chunk, std::size_t begin, std::size_t end) {
+        JsonWriter piece = JsonWriter::piece(2, begin > 0);
+        for (std::size_t i = begin; i < end; ++i) write_lock_view(piece, locks[i], now);
+        pieces[chunk] = std::move(piece.text());
+    });
+    out.flush_to_stdout();
+    for (const auto& piece : pieces) std::fwrite(piece.data(), 1, piece.size(), stdout);
+    if (!locks.empty()) out.mark_has_members();
+}
+
 int run_status(CliContext& cli, const StatusFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     auto backend = cli.backend(true);
@@ -125,7 +141,7 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         out.begin_object();
         out.field("root", (*backend)->store().root().string());
         out.key("locks").begin_array();
-        for (const auto& view : *locks) write_lock_view(out, view, now);
+        write_lock_views(out, *locks, now);
         out.end_array();
         out.key("freezes").begin_array();
         for (const auto& freeze : *freezes) write_freeze(out, freeze.name, freeze.record);
