@@ -7,8 +7,10 @@ Sections (see bench/README.md and docs/performance.md):
   uncontended  `lokt guard NAME -- true` vs `flock FILE true`, fork to exit
   handoff      waiting guards passing one lock around, entry-minus-previous-exit
   throughput   N workers looping `guard NAME --wait -- true` for a fixed time
+  fairness     8 such workers over 20 s: how evenly the sections are shared
   status       `lokt status [--json]` with 10,000 live locks
   audit        `lokt audit --since 1h` / `--name X` on a 1,000,000-line log
+  daemon_resources  a private loktd: resident memory with 10,000 holds, idle wake-ups
 
 Python 3 standard library only. The timing itself is done by small C helpers
 (bench/helpers/*.c, built here with `cc`) so that no interpreter overhead lands
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import daemon_resources
+
 HERE = Path(__file__).resolve().parent
 HELPERS = ("spawntime", "runloop", "stamp")
 
@@ -43,6 +47,9 @@ TARGET_HANDOFF_P50_RATIO = 3.0
 TARGET_HANDOFF_P95_MS = 50.0
 TARGET_STATUS_MS = 100.0
 TARGET_AUDIT_SINCE_MS = 300.0
+TARGET_FAIRNESS_PCT = 10.0     # with the daemon: every worker within 10% of the mean
+TARGET_DAEMON_RSS_MB = 10.0    # loktd with 10,000 holds (10^6 bytes)
+TARGET_IDLE_WAKEUPS = 0.0      # per second, nothing waiting
 
 
 class BenchError(Exception):
@@ -229,6 +236,9 @@ class Config:
     hold_us: int
     throughput_seconds: float
     throughput_ns: tuple[int, ...]
+    fairness_seconds: float
+    resource_holds: int
+    idle_seconds: float
     status_locks: int
     status_runs: int
     audit_lines: int
@@ -407,43 +417,86 @@ def bench_handoff(cfg: Config) -> dict:
 
 # --------------------------------------------------------------------------- 3. throughput
 
+def contention_window(cfg: Config, repo: Path, label: str, env: dict[str, str], command: list[str], n: int,
+                      seconds: float, what: str) -> dict:
+    """n workers loop `command` for `seconds`; sections completed inside the window, per worker."""
+    cfg.log(f"{what}: {label}, {n} workers for {seconds:g} s")
+    start = time.monotonic_ns() + 300_000_000 + n * 20_000_000  # time for every worker to be ready
+    until = start + int(seconds * 1e9)
+    errors_file = cfg.work / f"stderr-{what}-{label}-{n}.txt"
+    workers = run_workers(cfg, repo, env, n, ["--start-ns", str(start), "--until-ns", str(until)], command,
+                          timeout=seconds + 120, stderr_file=errors_file)
+    counts = [w["in_window"] for w in workers]
+    total = sum(counts)
+    mean = total / n
+    stats = {
+        "workers": n,
+        "seconds": seconds,
+        "sections": total,
+        "per_second": total / seconds,
+        "per_worker": counts,
+        "max_deviation_pct": (max(abs(c - mean) for c in counts) / mean * 100) if mean else None,
+        "failed_runs": sum(w["fail"] for w in workers),
+        "errors": worker_errors(errors_file),
+    }
+    if stats["failed_runs"]:
+        cfg.log(f"  {stats['failed_runs']} runs failed: {stats['errors']}")
+    return stats
+
+
+def contenders(cfg: Config, repo: Path, name: str) -> list[tuple[str, dict[str, str], list[str]]]:
+    """flock and each lokt backend, as (label, environment, command) looping on one lock."""
+    lockfile = repo / ".git" / "flock-bench.lock"
+    runs = [("flock", clean_env(), ["flock", str(lockfile), "true"])]
+    for backend in cfg.backends:
+        runs.append((backend.name, backend_env(backend), [str(cfg.lokt), "guard", name, "--wait", "--", "true"]))
+    return runs
+
+
 def bench_throughput(cfg: Config) -> dict:
     repo = make_repo(cfg.work, "throughput")
-    lockfile = repo / ".git" / "flock-bench.lock"
     for backend in cfg.backends:
         run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
     result: dict = {"seconds": cfg.throughput_seconds, "flock": {}, "backends": {b.name: {} for b in cfg.backends}}
     for n in cfg.throughput_ns:
-        runs = [("flock", clean_env(), ["flock", str(lockfile), "true"])]
-        for backend in cfg.backends:
-            runs.append((backend.name, backend_env(backend),
-                         [str(cfg.lokt), "guard", f"throughput-{n}", "--wait", "--", "true"]))
-        for label, env, command in runs:
-            cfg.log(f"throughput: {label}, {n} workers for {cfg.throughput_seconds:g} s")
-            start = time.monotonic_ns() + 300_000_000 + n * 20_000_000  # time for every worker to be ready
-            until = start + int(cfg.throughput_seconds * 1e9)
-            errors_file = cfg.work / f"stderr-throughput-{label}-{n}.txt"
-            workers = run_workers(cfg, repo, env, n, ["--start-ns", str(start), "--until-ns", str(until)], command,
-                                  timeout=cfg.throughput_seconds + 120, stderr_file=errors_file)
-            counts = [w["in_window"] for w in workers]
-            total = sum(counts)
-            mean = total / n
-            stats = {
-                "workers": n,
-                "sections": total,
-                "per_second": total / cfg.throughput_seconds,
-                "per_worker": counts,
-                "max_deviation_pct": (max(abs(c - mean) for c in counts) / mean * 100) if mean else None,
-                "failed_runs": sum(w["fail"] for w in workers),
-                "errors": worker_errors(errors_file),
-            }
-            if stats["failed_runs"]:
-                cfg.log(f"  {stats['failed_runs']} runs failed: {stats['errors']}")
+        for label, env, command in contenders(cfg, repo, f"throughput-{n}"):
+            stats = contention_window(cfg, repo, label, env, command, n, cfg.throughput_seconds, "throughput")
             (result["flock"] if label == "flock" else result["backends"][label])[str(n)] = stats
         for backend in cfg.backends:
             mine = result["backends"][backend.name][str(n)]
             mine["ratio"] = ratio(mine["per_second"], result["flock"][str(n)]["per_second"])
     return result
+
+
+def bench_fairness(cfg: Config) -> dict:
+    """8 workers contend for one lock over a long window: does each get its share?"""
+    repo = make_repo(cfg.work, "fairness")
+    for backend in cfg.backends:
+        run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
+    result: dict = {"seconds": cfg.fairness_seconds, "workers": 8, "flock": {}, "backends": {}}
+    for label, env, command in contenders(cfg, repo, "fairness"):
+        stats = contention_window(cfg, repo, label, env, command, 8, cfg.fairness_seconds, "fairness")
+        if label == "flock":
+            result["flock"] = stats
+        else:
+            result["backends"][label] = stats
+    return result
+
+
+def bench_daemon_resources(cfg: Config) -> dict:
+    """loktd's resident memory with 10,000 holds and its wake-ups while idle (daemon backend only)."""
+    daemon = next((b for b in cfg.backends if isinstance(b, DaemonBackend)), None)
+    if daemon is None:
+        raise BenchError("needs the daemon backend (--backends files,daemon --loktd PATH)")
+    repo = make_repo(cfg.work, "resources")
+    made = run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(cfg.backends[0]))
+    if made.returncode != 0:
+        raise BenchError(f"cannot create the lock root: {made.stderr.strip()}")
+    try:
+        return daemon_resources.measure(daemon.loktd, clean_env(), cfg.work, repo / ".git" / "lokt",
+                                        cfg.resource_holds, cfg.idle_seconds, proc_start_ticks(os.getpid()), cfg.log)
+    except (daemon_resources.ResourceError, OSError, ValueError) as error:
+        raise BenchError(str(error)) from error
 
 
 # --------------------------------------------------------------------------- 4. status
@@ -831,6 +884,27 @@ def build_rows(results: dict, backends: list[str]) -> list[dict]:
             b = {k: v["8"] for k, v in t["backends"].items()}
             add("fairness N=8, max deviation from mean (%)", t["flock"]["8"]["max_deviation_pct"],
                 {k: b[k]["max_deviation_pct"] for k in b}, unit="%")
+    if "fairness" in s and "error" not in s["fairness"]:
+        fa = s["fairness"]
+        b = fa["backends"]
+        add(f"fairness N=8 over {fa['seconds']:g} s, max deviation from mean (%)", fa["flock"]["max_deviation_pct"],
+            {k: b[k]["max_deviation_pct"] for k in b}, unit="%", target=f"<= {TARGET_FAIRNESS_PCT:g}% (daemon)",
+            checks={k: b[k]["max_deviation_pct"] is not None and b[k]["max_deviation_pct"] <= TARGET_FAIRNESS_PCT
+                    for k in b if k == "daemon"})
+        add(f"fairness N=8 over {fa['seconds']:g} s (sections/s)", fa["flock"]["per_second"],
+            {k: b[k]["per_second"] for k in b}, unit="/s", ratios={k: ratio(b[k]["per_second"], fa["flock"]["per_second"])
+                                                                   for k in b})
+    if "daemon_resources" in s and "error" not in s["daemon_resources"]:
+        r = s["daemon_resources"]
+        held_mb = r["rss_kib_held"] * 1024 / 1e6
+        add(f"loktd resident memory with {r['holds']} holds (MB)", None, {"daemon": held_mb}, unit="",
+            target=f"< {TARGET_DAEMON_RSS_MB:g} MB", checks={"daemon": held_mb < TARGET_DAEMON_RSS_MB})
+        add("  reference: loktd resident memory, fresh (MB)", None, {"daemon": r["rss_kib_fresh"] * 1024 / 1e6}, unit="")
+        for key, label in (("fresh", "nothing held"), ("held", f"{r['holds']} holds, nobody waiting"),
+                           ("released", "after release")):
+            value = r[f"wakeups_per_s_{key}"]
+            add(f"loktd idle wake-ups per second, {label}", None, {"daemon": value}, unit="",
+                target="0", checks={"daemon": value <= TARGET_IDLE_WAKEUPS})
     if "status" in s and "error" not in s["status"]:
         st = s["status"]
         b = st["backends"]
@@ -928,8 +1002,10 @@ SECTIONS = {
     "uncontended": bench_uncontended,
     "handoff": bench_handoff,
     "throughput": bench_throughput,
+    "fairness": bench_fairness,
     "status": bench_status,
     "audit": bench_audit,
+    "daemon_resources": bench_daemon_resources,
 }
 
 
@@ -980,6 +1056,9 @@ def main(argv: list[str]) -> int:
             hold_us=args.hold_us,
             throughput_seconds=1.0 if quick else 5.0,
             throughput_ns=(2, 4, 8, 16),
+            fairness_seconds=2.0 if quick else 20.0,
+            resource_holds=10_000,
+            idle_seconds=2.0 if quick else 10.0,
             status_locks=10_000,
             status_runs=5 if quick else 20,
             audit_lines=1_000_000,
@@ -994,7 +1073,8 @@ def main(argv: list[str]) -> int:
     results: dict = {
         "command": "python3 bench/run_bench.py " + shlex.join(argv),
         "parameters": {k: getattr(cfg, k) for k in ("quick", "uncontended_runs", "handoff_sections", "hold_us",
-                                                     "throughput_seconds", "throughput_ns", "status_locks",
+                                                     "throughput_seconds", "throughput_ns", "fairness_seconds",
+                                                     "resource_holds", "idle_seconds", "status_locks",
                                                      "status_runs", "audit_lines", "audit_runs")},
         "backends": backend_names,
         "label": args.label,

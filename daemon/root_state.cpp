@@ -45,8 +45,35 @@ std::size_t RootState::waiters_for(const std::string& name) const {
 
 std::optional<Identity> RootState::hold_actor(const std::string& name, const std::string& lock_id) const {
     auto it = m_holds.find(name);
-    if (it == m_holds.end() || it->second.lock_id != lock_id) return std::nullopt;
-    return it->second.actor;
+    if (it == m_holds.end() || it->second.lock_id() != lock_id) return std::nullopt;
+    return it->second.actor();
+}
+
+namespace {
+
+Identity holder_of(const LockRecord& record) {
+    Identity holder;
+    holder.owner = record.owner;
+    holder.owner_explicit = record.owner_explicit;
+    holder.host = record.host;
+    holder.pid = static_cast<pid_t>(record.pid);
+    holder.pid_start = record.pid_start;
+    holder.agent_id = record.agent_id;
+    return holder;
+}
+
+bool same_identity(const Identity& a, const Identity& b) {
+    return a.owner == b.owner && a.owner_explicit == b.owner_explicit && a.host == b.host && a.pid == b.pid &&
+           a.pid_start == b.pid_start && a.agent_id == b.agent_id;
+}
+
+}  // namespace
+
+Identity RootState::Hold::actor() const { return other_actor ? *other_actor : holder_of(record); }
+
+void RootState::Hold::set_actor(const Identity& actor) {
+    if (same_identity(actor, holder_of(record))) other_actor.reset();
+    else other_actor = std::make_unique<Identity>(actor);
 }
 
 void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& result) {
@@ -54,10 +81,9 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
     const std::string& name = ticket.spec.name;
     if (ticket.spec.binding == Binding::guard) {
         Hold hold;
-        hold.lock_id = result.record.lock_id;
         hold.connection = ticket.connection;
-        hold.actor = ticket.actor;
         hold.record = result.record;
+        hold.set_actor(ticket.actor);
         hold.ttl = ticket.spec.ttl;
         hold.renewed = m_clock.steady_now();
         hold.guard = true;
@@ -65,9 +91,8 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
     } else if (ticket.spec.binding == Binding::ttl && result.record.expiry()) {
         // The file names the daemon's pid; keep it in mind until it lapses.
         Hold hold;
-        hold.lock_id = result.record.lock_id;
-        hold.actor = ticket.actor;
         hold.record = result.record;
+        hold.set_actor(ticket.actor);
         hold.ttl = ticket.spec.ttl;
         hold.expires = steady_at(*result.record.expiry());
         m_holds[name] = std::move(hold);
@@ -86,7 +111,7 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
     if (refusal.holder) {
         const LockRecord& holder = *refusal.holder;
         auto held = m_holds.find(name);
-        const bool ours_to_end = held != m_holds.end() && held->second.guard && held->second.lock_id == holder.lock_id;
+        const bool ours_to_end = held != m_holds.end() && held->second.guard && held->second.lock_id() == holder.lock_id;
         if (!ours_to_end) {
             if (auto expiry = holder.expiry()) earliest(queue.retry_at, steady_at(*expiry));
             if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
@@ -171,7 +196,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
                                 Effects& out) {
     auto released = m_files.release(name, lock_id, actor);
     auto held = m_holds.find(name);
-    if (held != m_holds.end() && held->second.lock_id == lock_id) m_holds.erase(held);
+    if (held != m_holds.end() && held->second.lock_id() == lock_id) m_holds.erase(held);
     pump(name, out);
     return released;
 }
@@ -179,7 +204,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
 Result<LockRecord> RootState::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                                     const Identity& actor) {
     auto held = m_holds.find(name);
-    const bool tracked = held != m_holds.end() && held->second.lock_id == lock_id;
+    const bool tracked = held != m_holds.end() && held->second.lock_id() == lock_id;
     const SteadyTime now = m_clock.steady_now();
     if (tracked && held->second.guard && held->second.ttl == ttl && now - held->second.renewed < ttl / 4) {
         return held->second.record;  // renewed by us a moment ago
@@ -229,20 +254,20 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
         if (waiters.size() != before) report_positions(it->first, it->second, out, 0);
         ++it;
     }
-    std::vector<std::pair<std::string, Hold>> ended;
+    // The map's nodes are taken out whole: a connection may hold thousands.
+    std::vector<decltype(m_holds)::node_type> ended;
     for (auto it = m_holds.begin(); it != m_holds.end();) {
         if (it->second.guard && it->second.connection == connection) {
-            ended.emplace_back(it->first, std::move(it->second));
-            it = m_holds.erase(it);
+            ended.push_back(m_holds.extract(it++));
         } else {
             ++it;
         }
     }
     if (keep_holds) return;
-    for (auto& [name, hold] : ended) {
+    for (auto& node : ended) {
         // The guard is gone: release now (a lost lock stays with its new holder).
-        (void)m_files.release(name, hold.lock_id, hold.actor);
-        pump(name, out);
+        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor());
+        pump(node.key(), out);
     }
 }
 
@@ -302,7 +327,7 @@ void RootState::advance(Effects& out) {
             continue;
         }
         if (hold.ttl && now >= hold.renewed + *hold.ttl / 2) {
-            auto renewed = m_files.renew(it->first, hold.lock_id, *hold.ttl, hold.actor);
+            auto renewed = m_files.renew(it->first, hold.lock_id(), *hold.ttl, hold.actor());
             if (renewed) {
                 hold.record = *renewed;
                 hold.renewed = now;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -112,11 +113,16 @@ public:
     std::optional<Identity> hold_actor(const std::string& name, const std::string& lock_id) const;
 
 private:
+    // Kept small: loktd holds 10,000 of these within its 10 MB budget.
     struct Hold {
-        std::string lock_id;
         ConnectionId connection = 0;  // 0: a manual hold, not bound to a connection
-        Identity actor;
-        LockRecord record;
+        LockRecord record;  // as written to the file; its lock_id names the hold
+        // Who asked, when that is not the holder the record names (a manual
+        // lock bound to the shell is asked for by lokt, a child of the shell).
+        std::unique_ptr<Identity> other_actor;  // a pointer: most holds have none
+        const std::string& lock_id() const { return record.lock_id; }
+        Identity actor() const;
+        void set_actor(const Identity& actor);
         std::optional<Nanoseconds> ttl;
         SteadyTime renewed{};               // guard: last renewal
         std::optional<SteadyTime> expires;  // manual TTL hold: when it lapses
