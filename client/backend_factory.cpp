@@ -9,6 +9,7 @@
 
 #include "daemon_backend.hpp"
 #include "file_backend.hpp"
+#include "socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -30,7 +31,7 @@ Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identi
     if (!store) return store.take_error();
     LockEngine engine(std::move(store.value()), identity);
     if (mode != "off") {
-        const auto socket = daemon_socket_path();
+        const auto socket = protocol::default_socket_path();
         auto connection = DaemonConnection::open(socket, mode == "require" ? k_require_hello_timeout : k_auto_hello_timeout);
         if (connection) {
             if (verbose) {

@@ -10,12 +10,15 @@
 #include "identity.hpp"
 #include "lock_name.hpp"
 #include "process_liveness.hpp"
+#include "record_conversion.hpp"
 #include "wire.hpp"
 
 namespace lokt::daemon {
 namespace {
 
 using Milliseconds = std::chrono::milliseconds;
+using protocol::identity_from_wire;
+using protocol::record_to_wire;
 
 constexpr auto k_slow_request = std::chrono::milliseconds(100);
 
@@ -140,8 +143,8 @@ void Dispatcher::deliver(Effects& effects) {
         progress.id = note.request_id;
         progress.position = static_cast<std::uint32_t>(note.position);
         progress.queue_length = static_cast<std::uint32_t>(note.queue_length);
-        if (note.refusal.holder) progress.holder = to_wire(*note.refusal.holder);
-        if (note.refusal.freeze) progress.freeze = to_wire(*note.refusal.freeze);
+        if (note.refusal.holder) progress.holder = record_to_wire(*note.refusal.holder);
+        if (note.refusal.freeze) progress.freeze = record_to_wire(*note.refusal.freeze);
         it->second->send(protocol::encode(progress));
     }
     for (auto& answer : effects.answers) {
@@ -152,7 +155,7 @@ void Dispatcher::deliver(Effects& effects) {
             reply = refusal_reply(answer.request_id, answer.result->refusal);
         } else {
             protocol::AcquireReply body;
-            body.lock = to_wire(answer.result->record);
+            body.lock = record_to_wire(answer.result->record);
             body.outcome = answer.result->outcome == AcquireResult::Outcome::refreshed ? protocol::AcquireOutcome::refreshed
                            : answer.result->outcome == AcquireResult::Outcome::nested  ? protocol::AcquireOutcome::nested
                                                                                         : protocol::AcquireOutcome::acquired;
@@ -268,7 +271,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     AcquireTicket ticket;
     ticket.connection = session.id();
     ticket.request_id = id;
-    ticket.actor = from_wire(request.identity);
+    ticket.actor = identity_from_wire(request.identity);
     ticket.wait = request.wait;
     ticket.progress = session.wants_progress;
     if (request.timeout_ms) ticket.timeout = Milliseconds(*request.timeout_ms);
@@ -321,12 +324,12 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
     const Identity actor = actor_for(request.root, request.name, request.lock_id);
     auto renewed = root_service(request.root).renew(request.name, request.lock_id, Milliseconds(request.ttl_ms), actor);
     if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
-    return protocol::Reply{id, protocol::RenewReply{to_wire(*renewed)}};
+    return protocol::Reply{id, protocol::RenewReply{record_to_wire(*renewed)}};
 }
 
 protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
-    auto engine = open_engine(request.root, from_wire(request.identity));
+    auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::unlock, engine.error());
     const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
                       : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
@@ -335,12 +338,12 @@ protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRe
     if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
     root_service(request.root).changed(request.name, true);
     protocol::UnlockReply reply;
-    if (!removed->name.empty()) reply.lock = to_wire(*removed);
+    if (!removed->name.empty()) reply.lock = record_to_wire(*removed);
     return protocol::Reply{id, reply};
 }
 
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
-    auto engine = open_engine(request.root, from_wire(request.identity));
+    auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
     // The records as they were, to name what was removed.
     std::map<std::string, LockRecord> before;
@@ -355,7 +358,7 @@ protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::Unl
     protocol::UnlockManyReply reply;
     auto& service = root_service(request.root);
     for (const auto& name : *removed) {
-        if (auto it = before.find(name); it != before.end()) reply.released.push_back(to_wire(it->second));
+        if (auto it = before.find(name); it != before.end()) reply.released.push_back(record_to_wire(it->second));
         service.changed(name, true);
     }
     return protocol::Reply{id, reply};
@@ -365,7 +368,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     if (!request.name.empty()) {
         if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::status, valid.error());
     }
-    Identity actor = request.identity ? from_wire(*request.identity) : current_identity();
+    Identity actor = request.identity ? identity_from_wire(*request.identity) : current_identity();
     auto engine = open_engine(request.root, actor, !request.prune_expired);
     if (!engine) return error_reply(id, protocol::Op::status, engine.error());
     RootService* service = existing_root(request.root);
@@ -378,7 +381,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         auto view = engine->inspect(request.name);
         if (!view) return error_reply(id, protocol::Op::status, view.error());
         if (view->stored.kind == StoredRecord::Kind::record) views.push_back(*view);
-        if (view->freeze) reply.freezes.push_back(to_wire(*view->freeze));
+        if (view->freeze) reply.freezes.push_back(record_to_wire(*view->freeze));
     } else {
         std::vector<LockView> seen;
         if (request.prune_expired) {
@@ -392,38 +395,39 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         for (const auto& old : seen) {
             if (!is_stale(old.state) || old.stored.kind != StoredRecord::Kind::record) continue;
             const bool kept = std::any_of(views.begin(), views.end(), [&](const LockView& v) { return v.name == old.name; });
-            if (!kept) reply.pruned.push_back(to_wire(old.stored.record));
+            if (!kept) reply.pruned.push_back(record_to_wire(old.stored.record));
         }
         auto freezes = engine->list_freezes();
         if (!freezes) return error_reply(id, protocol::Op::status, freezes.error());
-        for (const auto& freeze : *freezes) reply.freezes.push_back(to_wire(freeze.record));
+        for (const auto& freeze : *freezes) reply.freezes.push_back(record_to_wire(freeze.record));
     }
     for (const auto& view : views) {
         if (view.stored.kind != StoredRecord::Kind::record) continue;
-        reply.locks.push_back(protocol::LockStatus{to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
+        reply.locks.push_back(
+            protocol::LockStatus{record_to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
     }
     return protocol::Reply{id, reply};
 }
 
 protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
-    auto engine = open_engine(request.root, from_wire(request.identity));
+    auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
     auto frozen = engine->freeze(request.name, Milliseconds(request.ttl_ms));
     if (!frozen) return error_reply(id, protocol::Op::freeze, frozen.error());
     root_service(request.root).changed(request.name, false);
-    return protocol::Reply{id, protocol::FreezeReply{to_wire(*frozen)}};
+    return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*frozen)}};
 }
 
 protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
-    auto engine = open_engine(request.root, from_wire(request.identity));
+    auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::unfreeze, engine.error());
     auto removed = engine->unfreeze(request.name, request.force);
     if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
     root_service(request.root).changed(request.name, false);
     protocol::UnfreezeReply reply;
-    if (!removed->name.empty()) reply.freeze = to_wire(*removed);
+    if (!removed->name.empty()) reply.freeze = record_to_wire(*removed);
     return protocol::Reply{id, reply};
 }
 

@@ -17,7 +17,7 @@
 
 #include "duration.hpp"
 #include "server.hpp"
-#include "socket_path.hpp"
+#include "socket_location.hpp"
 
 namespace {
 
@@ -42,7 +42,7 @@ int usage_error(const std::string& message) {
 
 int run(int argc, char** argv) {
     lokt::daemon::ServerOptions options;
-    options.socket_path = lokt::daemon::default_socket_path();
+    options.socket_path = lokt::protocol::default_socket_path();
     std::string log_file;
     std::string log_level = "info";
     if (const char* level = std::getenv("LOKT_LOG"); level != nullptr && *level != '\0') log_level = level;

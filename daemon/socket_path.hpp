@@ -1,7 +1,6 @@
-// Where loktd listens, and the checks on its directory: $LOKT_SOCKET, else
-// $XDG_RUNTIME_DIR/lokt/loktd.sock, else /tmp/lokt-$UID/loktd.sock. The
-// directory must be a real directory (not a symlink), ours, and closed to group
-// and others, because anyone who can reach the socket can take our locks.
+// The daemon's part of the socket's directory: creating it. Where the socket
+// lives and when its directory is safe are protocol/socket_location.hpp, which
+// lokt checks the same way before it connects.
 #pragma once
 
 #include <filesystem>
@@ -10,9 +9,8 @@
 
 namespace lokt::daemon {
 
-std::filesystem::path default_socket_path();
-
-// Creates the directory 0700 when missing, then verifies it.
+// Creates the directory 0700 when missing, then verifies it with
+// protocol::verify_socket_directory.
 Result<void> prepare_socket_directory(const std::filesystem::path& directory);
 
 }  // namespace lokt::daemon

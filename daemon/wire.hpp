@@ -1,5 +1,5 @@
-// Conversions between the lock engine's types and the protocol's messages, for
-// the daemon's side of the wire.
+// Replies built from the lock engine's outcomes, for the daemon's side of the
+// wire. Records and identities convert with protocol/record_conversion.hpp.
 #pragma once
 
 #include "lock_engine.hpp"
@@ -7,8 +7,6 @@
 
 namespace lokt::daemon {
 
-Identity from_wire(const protocol::Identity& identity);
-protocol::LockInfo to_wire(const LockRecord& record);
 protocol::Staleness staleness_of(HoldState state);
 
 // An error answer to request id, keeping op.

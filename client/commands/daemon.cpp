@@ -15,6 +15,7 @@
 
 #include "commands.hpp"
 #include "daemon_backend.hpp"
+#include "socket_location.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -103,7 +104,7 @@ int run_start() {
 }
 
 int run_stop() {
-    const auto socket = daemon_socket_path();
+    const auto socket = protocol::default_socket_path();
     auto connection = DaemonConnection::open(socket, k_probe_timeout);
     if (!connection) {
         if (connection.error().code == ErrorCode::io) return report(connection.error());
@@ -127,7 +128,7 @@ int run_stop() {
 }
 
 int run_status() {
-    const auto socket = daemon_socket_path();
+    const auto socket = protocol::default_socket_path();
     auto connection = DaemonConnection::open(socket, k_probe_timeout);
     if (!connection) {
         if (connection.error().code == ErrorCode::io) return report(connection.error());

@@ -1,5 +1,6 @@
-// The socket directory checks: created 0700 when missing, refused when it is
-// a symlink, not a directory, or open to group or others.
+// The daemon's socket directory: created 0700 when missing, refused when it is
+// a symlink, not a directory, or open to group or others. Where the socket
+// lives is tested with protocol/socket_location (tests/protocol).
 #include <doctest/doctest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -59,16 +60,6 @@ TEST_CASE("a symlink or a file is not a socket directory") {
     const auto file = t.path / "file";
     std::ofstream(file) << "x";
     CHECK_FALSE(prepare_socket_directory(file).ok());
-}
-
-TEST_CASE("the socket path follows LOKT_SOCKET, then XDG_RUNTIME_DIR, then /tmp") {
-    ::setenv("LOKT_SOCKET", "/run/x/explicit.sock", 1);
-    CHECK(default_socket_path() == "/run/x/explicit.sock");
-    ::unsetenv("LOKT_SOCKET");
-    ::setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-    CHECK(default_socket_path() == "/run/user/1000/lokt/loktd.sock");
-    ::unsetenv("XDG_RUNTIME_DIR");
-    CHECK(default_socket_path() == "/tmp/lokt-" + std::to_string(::geteuid()) + "/loktd.sock");
 }
 
 }  // TEST_SUITE
