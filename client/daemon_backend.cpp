@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -14,6 +13,8 @@
 #include <lokt/build_info.hpp>
 
 #include "hold_state.hpp"
+#include "record_conversion.hpp"
+#include "socket_location.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -43,56 +44,20 @@ std::uint64_t to_ms(Nanoseconds duration) {
     return ms < 0 ? 0 : static_cast<std::uint64_t>(ms);
 }
 
-protocol::Identity to_wire(const Identity& id) {
-    protocol::Identity wire;
-    wire.owner = id.owner;
-    wire.owner_explicit = id.owner_explicit;
-    wire.host = id.host;
-    wire.pid = static_cast<std::int32_t>(id.pid);
-    wire.pid_start = id.pid_start;
-    wire.agent_id = id.agent_id;
-    return wire;
-}
-
-LockRecord from_wire(const protocol::LockInfo& info) {
-    LockRecord record;
-    record.name = info.name;
-    record.lock_id = info.lock_id;
-    record.owner = info.owner;
-    record.host = info.host;
-    record.pid = info.pid;
-    record.pid_start = info.pid_start;
-    record.agent_id = info.agent_id;
-    if (auto acquired = parse_rfc3339(info.acquired_ts)) record.acquired = *acquired;
-    record.ttl_sec = static_cast<std::int64_t>(info.ttl_sec.value_or(0));
-    if (!info.expires_at.empty()) record.expires_at = parse_rfc3339(info.expires_at);
-    if (info.bound_to) {
-        switch (*info.bound_to) {
-            case protocol::BoundTo::guard: record.bound_to = Binding::guard; break;
-            case protocol::BoundTo::ttl: record.bound_to = Binding::ttl; break;
-            case protocol::BoundTo::process: record.bound_to = Binding::process; break;
-        }
-    }
-    record.owner_explicit = info.owner_explicit;
-    record.boot_id = info.boot_id;
-    record.fence = info.fence;
-    return record;
-}
-
 Error error_of(const protocol::Reply& reply) { return std::get<protocol::ErrorReply>(reply.body).to_error(); }
 
 // What a waiting acquire is blocked on, as the live line shows it.
 Refusal refusal_from_progress(const std::string& name, const protocol::Progress& progress) {
     Refusal refusal;
     if (progress.freeze) {
-        const LockRecord freeze = from_wire(*progress.freeze);
+        const LockRecord freeze = protocol::record_from_wire(*progress.freeze);
         refusal.code = ErrorCode::frozen;
         refusal.message = "lock " + quoted(name) + " is frozen";
         if (auto expiry = freeze.expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
         refusal.message += " (by " + owner_at_host(freeze.owner, freeze.host) + ")";
         refusal.freeze = freeze;
     } else if (progress.holder) {
-        const LockRecord holder = from_wire(*progress.holder);
+        const LockRecord holder = protocol::record_from_wire(*progress.holder);
         refusal.message = "lock " + quoted(name) + " held by " + describe_holder(holder, wall_now());
         refusal.holder = holder;
     } else {
@@ -102,27 +67,17 @@ Refusal refusal_from_progress(const std::string& name, const protocol::Progress&
 }
 
 // Is the socket's directory safe to talk through? The daemon checks the same.
+// A missing directory only means that no daemon has run yet.
 Result<void> check_socket_directory(const std::filesystem::path& directory) {
-    struct stat info {};
-    if (::lstat(directory.c_str(), &info) != 0) {
-        return unavailable("no daemon: " + directory.string() + " does not exist");
-    }
-    if (!S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() || (info.st_mode & 077) != 0) {
-        return make_error(ErrorCode::io, "refusing the daemon socket directory " + directory.string() +
-                                             ": it must be a directory of ours with mode 0700");
-    }
-    return {};
+    auto safe = protocol::verify_socket_directory(directory);
+    if (safe) return safe;
+    Error error = safe.take_error();
+    if (error.code == ErrorCode::not_found) return unavailable("no daemon: " + directory.string() + " does not exist");
+    error.message = "refusing the daemon " + error.message;
+    return error;
 }
 
 }  // namespace
-
-std::filesystem::path daemon_socket_path() {
-    if (const char* socket = std::getenv("LOKT_SOCKET"); socket != nullptr && *socket != '\0') return socket;
-    if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime == '/') {
-        return std::filesystem::path(runtime) / "lokt" / "loktd.sock";
-    }
-    return std::filesystem::path("/tmp") / ("lokt-" + std::to_string(::geteuid())) / "loktd.sock";
-}
 
 // ---- DaemonConnection ----
 
@@ -212,7 +167,9 @@ Result<protocol::ServerMessage> DaemonConnection::read_message(Clock::time_point
             return unavailable("loktd did not answer in time");
         }
         struct pollfd pfd = {m_fd.get(), POLLIN, 0};
-        const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+        // No deadline (a subscription): sleep until the daemon writes or goes away.
+        const int wait = deadline == Clock::time_point::max() ? -1 : static_cast<int>(std::min<long long>(left, 60'000));
+        const int ready = ::poll(&pfd, 1, wait);
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) continue;
         const ssize_t n = ::recv(m_fd.get(), buffer, sizeof buffer, 0);
@@ -243,9 +200,33 @@ Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Milli
     }
 }
 
+Result<void> DaemonConnection::subscribe_audit(protocol::SubscribeAuditRequest request, const AuditLineHandler& on_line) {
+    if (!alive()) return unavailable("lost the connection to loktd");
+    const std::uint64_t id = m_next_id++;
+    if (auto sent = send_line(protocol::encode(protocol::Request{id, std::move(request)})); !sent) return sent.take_error();
+    // The reply is due at once, as for any call; after it, events come whenever
+    // someone writes the log, so the wait has no end.
+    auto deadline = Clock::now() + k_call_timeout;
+    for (;;) {
+        auto message = read_message(deadline);
+        if (!message) return message.take_error();
+        if (auto* reply = std::get_if<protocol::Reply>(&*message)) {
+            if (reply->id != id) continue;
+            if (!reply->ok()) return std::get<protocol::ErrorReply>(reply->body).to_error();
+            deadline = Clock::time_point::max();
+        } else if (auto* event = std::get_if<protocol::AuditEvent>(&*message)) {
+            if (event->id == id && !on_line(event->audit)) {
+                // Best effort: closing the connection ends the subscription anyway.
+                (void)call(protocol::UnsubscribeRequest{id}, k_call_timeout);
+                return {};
+            }
+        }
+    }
+}
+
 DaemonProbe probe_daemon(Millis timeout) {
     DaemonProbe probe;
-    probe.socket = daemon_socket_path();
+    probe.socket = protocol::default_socket_path();
     auto connection = DaemonConnection::open(probe.socket, timeout);
     if (connection) {
         probe.hello = connection->hello();
@@ -298,7 +279,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     if (spec.ttl) request.ttl_ms = to_ms(*spec.ttl);
     request.wait = wait.wait;
     if (wait.wait) request.timeout_ms = to_ms(wait.timeout);
-    request.identity = to_wire(actor);
+    request.identity = protocol::identity_to_wire(actor);
     if (spec.binding == Binding::process) {
         request.bound_pid = static_cast<std::int32_t>(spec.holder.pid);
         request.bound_pid_start = spec.holder.pid_start;
@@ -339,8 +320,8 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
         result.outcome = AcquireResult::Outcome::refused;
         result.refusal.code = error.code;
         result.refusal.message = error.message;
-        if (error.holder) result.refusal.holder = from_wire(*error.holder);
-        if (error.freeze) result.refusal.freeze = from_wire(*error.freeze);
+        if (error.holder) result.refusal.holder = protocol::record_from_wire(*error.holder);
+        if (error.freeze) result.refusal.freeze = protocol::record_from_wire(*error.freeze);
         return result;
     }
     const auto* body = std::get_if<protocol::AcquireReply>(&reply.body);
@@ -348,7 +329,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     result.outcome = body->outcome == protocol::AcquireOutcome::refreshed ? AcquireResult::Outcome::refreshed
                      : body->outcome == protocol::AcquireOutcome::nested  ? AcquireResult::Outcome::nested
                                                                            : AcquireResult::Outcome::acquired;
-    result.record = from_wire(body->lock);
+    result.record = protocol::record_from_wire(body->lock);
     return result;
 }
 
@@ -360,7 +341,7 @@ Result<LockRecord> DaemonBackend::renew(const std::string& name, const std::stri
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: renew answered with another op");
-    return from_wire(body->lock);
+    return protocol::record_from_wire(body->lock);
 }
 
 Result<void> DaemonBackend::release(const std::string& name, const std::string& lock_id) {
@@ -379,21 +360,21 @@ Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mod
     request.mode = mode == UnlockMode::force         ? protocol::UnlockMode::force
                    : mode == UnlockMode::break_stale ? protocol::UnlockMode::break_stale
                                                      : protocol::UnlockMode::owner;
-    request.identity = to_wire(m_actor);
+    request.identity = protocol::identity_to_wire(m_actor);
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.unlock(name, mode);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock answered with another op");
-    return body->lock ? from_wire(*body->lock) : LockRecord{};
+    return body->lock ? protocol::record_from_wire(*body->lock) : LockRecord{};
 }
 
 Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& owner, bool force) {
     const Identity& actor = m_actor;
     protocol::UnlockManyRequest request;
     request.root = m_root;
-    request.identity = to_wire(actor);
+    request.identity = protocol::identity_to_wire(actor);
     // --all without --force means "every lock of mine": the same as naming my owner.
     if (!owner.empty()) {
         request.owner = owner;
@@ -412,25 +393,25 @@ Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& o
 }
 
 Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl) {
-    protocol::FreezeRequest request{m_root, name, to_ms(ttl), to_wire(m_actor)};
+    protocol::FreezeRequest request{m_root, name, to_ms(ttl), protocol::identity_to_wire(m_actor)};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.freeze(name, ttl);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::FreezeReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: freeze answered with another op");
-    return from_wire(body->freeze);
+    return protocol::record_from_wire(body->freeze);
 }
 
 Result<LockRecord> DaemonBackend::unfreeze(const std::string& name, bool force) {
-    protocol::UnfreezeRequest request{m_root, name, force, to_wire(m_actor)};
+    protocol::UnfreezeRequest request{m_root, name, force, protocol::identity_to_wire(m_actor)};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.unfreeze(name, force);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnfreezeReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unfreeze answered with another op");
-    return body->freeze ? from_wire(*body->freeze) : LockRecord{};
+    return body->freeze ? protocol::record_from_wire(*body->freeze) : LockRecord{};
 }
 
 }  // namespace lokt::client

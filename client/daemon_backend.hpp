@@ -22,9 +22,6 @@ namespace lokt::client {
 
 using Millis = std::chrono::milliseconds;
 
-// $LOKT_SOCKET, else $XDG_RUNTIME_DIR/lokt/loktd.sock, else /tmp/lokt-$UID/loktd.sock.
-std::filesystem::path daemon_socket_path();
-
 // One connection to loktd, after a successful hello.
 class DaemonConnection {
 public:
@@ -42,10 +39,19 @@ public:
     // reply comes within the timeout (the connection is then closed).
     Result<protocol::Reply> call(protocol::RequestBody body, Millis timeout, const ProgressHandler& on_progress = {});
 
+    // Returns false to end a subscription.
+    using AuditLineHandler = std::function<bool(const std::string& audit_line)>;
+    // Subscribes (subscribe_audit) and hands each event's audit line to the
+    // handler, sleeping without any timeout in between, until the handler
+    // returns false (then unsubscribes and returns) or the connection ends
+    // (ErrorCode::unavailable, alive() false). Other errors: the daemon refused.
+    Result<void> subscribe_audit(protocol::SubscribeAuditRequest request, const AuditLineHandler& on_line);
+
 private:
     DaemonConnection() = default;
     Result<void> send_line(const std::string& line);
-    // The next server message, or an error when the deadline passes or the peer closes.
+    // The next server message, or an error when the deadline passes or the peer
+    // closes. time_point::max() waits for as long as it takes.
     Result<protocol::ServerMessage> read_message(std::chrono::steady_clock::time_point deadline);
     void drop(const std::string& why);
 
@@ -71,6 +77,7 @@ public:
     std::string_view kind() const override { return "daemon"; }
     const LockStore& store() const override { return m_files.store(); }
     const DaemonConnection& connection() const { return m_connection; }
+    DaemonConnection& connection() { return m_connection; }
 
     Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
                                   const WaitObserver& observer) override;

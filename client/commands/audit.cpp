@@ -11,6 +11,7 @@
 
 #include "audit_log.hpp"
 #include "commands.hpp"
+#include "daemon_audit_follow.hpp"
 #include "lock_name.hpp"
 #include "sys_error.hpp"
 
@@ -59,10 +60,11 @@ Result<AuditQuery> build_query(const AuditFlags& flags) {
     return query;
 }
 
-// Follows the log from `offset`, printing complete new lines as they arrive,
-// including the log's creation. Runs until interrupted.
-int follow(const std::filesystem::path& root, const AuditQuery& query,
-           const std::function<void(std::string_view, const AuditEvent&)>& print) {
+// Follows the log, printing complete new lines as they arrive, including the
+// log's creation. Runs until interrupted or stdout fails. With `resume` (the
+// daemon's stream ended), the log is read from there on, minus what was printed.
+int follow(const std::filesystem::path& root, const AuditQuery& query, const AuditPrinter& print,
+           AuditResume* resume = nullptr) {
     const std::filesystem::path log = root / "audit.log";
     UniqueFd inotify(::inotify_init1(IN_CLOEXEC));
     if (!inotify) return report(sys_error("cannot watch", root.string(), errno));
@@ -75,7 +77,16 @@ int follow(const std::filesystem::path& root, const AuditQuery& query,
     if (fd) {
         struct stat info {};
         ::fstat(fd.get(), &info);
-        if (query.since) {
+        if (resume != nullptr) {
+            AuditQuery rest = query;
+            rest.since = resume->from();
+            auto reached = read_audit_prefix(fd.get(), log.string(), static_cast<std::size_t>(info.st_size), rest,
+                                             [&](std::string_view line, const AuditEvent& event) {
+                                                 if (!resume->already_printed(line, event)) print(line, event);
+                                             });
+            if (!reached) return report(reached.error());
+            offset = *reached;
+        } else if (query.since) {
             auto reached = read_audit_prefix(fd.get(), log.string(), static_cast<std::size_t>(info.st_size), query, print);
             if (!reached) return report(reached.error());
             offset = *reached;
@@ -141,7 +152,15 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
             if (flags.json) std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
             else std::printf("%s\n", text_line(event).c_str());
         };
-        return follow((*backend)->store().root(), *query, print);
+        const auto& root = (*backend)->store().root();
+        // Through the daemon, a subscription; the file again if the daemon goes away.
+        if (auto* daemon = dynamic_cast<DaemonBackend*>(*backend)) {
+            auto followed = follow_audit_through_daemon(daemon->connection(), root, *query, print);
+            if (!followed) return report(followed.error());
+            if (followed->reader_gone) return 0;
+            return follow(root, *query, print, &followed->resume);
+        }
+        return follow(root, *query, print);
     }
 
     auto root = cli.root();

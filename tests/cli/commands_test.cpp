@@ -44,12 +44,6 @@ Json expired_record(const LoktFixture& t, std::string_view name) {
     return record;
 }
 
-// Waits until a process sleeps in the kernel (blocked waiting for something),
-// which a follower reaches only once it is set up.
-bool wait_until_blocked(pid_t pid) {
-    return wait_until([pid] { return process_state(pid) == 'S'; }, k_wait_timeout);
-}
-
 }  // namespace
 
 TEST_SUITE("commands") {
@@ -630,7 +624,7 @@ TEST_CASE_FIXTURE(LoktFixture, "audit --tail shows events written after it start
     std::vector<std::string> args{"audit", "--tail"};
     if (json_lines) args.push_back("--json");
     ChildProcess tail = start_lokt(args);
-    REQUIRE_MESSAGE(wait_until_blocked(tail.pid()), "audit --tail never settled down to wait");
+    REQUIRE_MESSAGE(wait_until_tail_follows(tail.pid()), "audit --tail never settled down to wait");
     REQUIRE_FALSE(tail.has_exited());
 
     REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "1m"}, k_agent1), 0);

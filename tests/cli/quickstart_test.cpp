@@ -41,10 +41,6 @@ struct QuickstartRepo : LoktFixture {
     }
 };
 
-bool wait_until_blocked(pid_t pid) {
-    return wait_until([pid] { return process_state(pid) == 'S'; }, k_wait_timeout);
-}
-
 }  // namespace
 
 TEST_SUITE("quickstart") {
@@ -174,7 +170,7 @@ TEST_CASE_FIXTURE(QuickstartRepo, "audit: what happened overnight") {
     CHECK(r.out.find("test") == std::string::npos);
 
     ChildProcess tail = start_sh("# Follow in real-time\nexec lokt audit --tail");
-    REQUIRE(wait_until_blocked(tail.pid()));
+    REQUIRE(wait_until_tail_follows(tail.pid()));
     REQUIRE_EXIT(sh("lokt guard deploy -- true", k_agent2), 0);
     CHECK(tail.wait_for_stdout([](const std::string& out) { return matches(out, "release[^\\n]*deploy"); },
                                k_wait_timeout));

@@ -1,6 +1,8 @@
 // See lokt_fixture.hpp.
 #include "lokt_fixture.hpp"
 
+#include "polling.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,6 +106,24 @@ ProcessSpec LoktFixture::spec_for(std::vector<std::string> argv, const RunOption
 void LoktFixture::note(const std::string& text) {
     std::ofstream out(m_transcript, std::ios::app);
     out << text << "\n";
+}
+
+bool LoktFixture::crash_daemon() {
+    const bool crashed = m_backend->crash_daemon();
+    if (crashed) note("# killed the daemon (SIGKILL)");
+    return crashed;
+}
+
+std::optional<long long> LoktFixture::audit_subscriptions() const { return m_backend->audit_subscriptions(m_root); }
+
+bool LoktFixture::wait_until_tail_follows(pid_t tail, long long subscriptions) {
+    const bool daemon = audit_subscriptions().has_value();
+    return wait_until(
+        [&] {
+            if (daemon && audit_subscriptions().value_or(0) < subscriptions) return false;
+            return process_state(tail) == 'S';
+        },
+        k_wait_timeout, Millis(20));
 }
 
 void LoktFixture::record(const ProcessResult& result) {

@@ -116,6 +116,15 @@ public:
     // Appends a line to the transcript kept with the scratch directory.
     void note(const std::string& text);
 
+    // Kills the backend's daemon with SIGKILL, as a crash; false when the backend has none.
+    bool crash_daemon();
+    // Audit subscriptions the backend's daemon counts on root(); nullopt without a daemon.
+    std::optional<long long> audit_subscriptions() const;
+    // Waits until `lokt audit --tail` (pid tail) follows the log: asleep waiting
+    // for news and, with a daemon, counted among its subscriptions (at least
+    // `subscriptions` on root()). Whatever is written afterwards reaches it.
+    bool wait_until_tail_follows(pid_t tail, long long subscriptions = 1);
+
 private:
     Environment environment_for(const RunOptions& options) const;
     ProcessSpec spec_for(std::vector<std::string> argv, const RunOptions& options) const;

@@ -5,7 +5,9 @@
 #include "daemon_instance.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 namespace lokt::cli_test {
 namespace {
@@ -23,6 +25,23 @@ public:
         for (const auto& [name, value] : m_daemon.env_for_clients()) env.set(name, value);  // LOKT_SOCKET, LOKT_DAEMON=require
     }
     std::string diagnostics() const override { return "---- loktd log ----\n" + m_daemon.log(); }
+    bool crash_daemon() override {
+        m_daemon.crash();
+        return true;
+    }
+    std::optional<long long> audit_subscriptions(const std::filesystem::path& root) const override {
+        const std::string line = lokt::daemon_test::request_line(m_daemon.socket(), R"({"id":2,"op":"daemon_status"})",
+                                                                 std::chrono::milliseconds(5000));
+        const auto json = nlohmann::json::parse(line, nullptr, false);
+        if (json.is_discarded() || !json.is_object() || !json.value("ok", false)) return std::nullopt;
+        const auto wanted = std::filesystem::weakly_canonical(root);
+        for (const auto& served : json.value("roots", nlohmann::json::array())) {
+            if (std::filesystem::weakly_canonical(served.value("root", "")) == wanted) {
+                return served.value("subscriptions", 0LL);
+            }
+        }
+        return 0;
+    }
 
 private:
     lokt::daemon_test::DaemonInstance m_daemon;

@@ -1,11 +1,12 @@
 // Which backend the scenarios run against. Every scenario is written once; the
 // backend is picked per run by LOKT_TEST_BACKEND (read at start-up, before the
 // LOKT_* variables are cleared), so running the same scenarios against another
-// backend is one more CTest entry. Only "files" (no daemon) exists so far.
+// backend is one more CTest entry: "files" (no daemon) and "daemon" (a private loktd).
 #pragma once
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@ public:
     virtual ~BackendSession() = default;
     // Text attached to a failure, for example a service's log.
     virtual std::string diagnostics() const { return {}; }
+    // Kills the backend's daemon with SIGKILL, as a crash; false when there is none.
+    virtual bool crash_daemon() { return false; }
+    // How many audit subscriptions the daemon counts on this root (0 when it
+    // does not serve it); nullopt without a daemon or when it does not answer.
+    virtual std::optional<long long> audit_subscriptions(const std::filesystem::path& root) const {
+        (void)root;
+        return std::nullopt;
+    }
 };
 
 // The backends this build of the tests knows.
