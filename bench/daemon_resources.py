@@ -89,6 +89,9 @@ def identity(pid_start: int) -> dict:
 
 
 def idle_wakeups(pid: int, seconds: float) -> float:
+    # The daemon blocks again just after sending its last reply: that switch
+    # belongs to the request, not to the idle window, so let it happen first.
+    time.sleep(0.5)
     before = context_switches(pid)
     time.sleep(seconds)
     return (context_switches(pid) - before) / seconds
@@ -147,7 +150,6 @@ def measure(loktd: Path, env: dict[str, str], work: Path, root: Path, holds: int
                 raise ResourceError("the holds were not released within 30 s of closing their connection")
             time.sleep(0.05)
         probe.close()
-        time.sleep(0.5)  # let the last closing work finish before the window opens
         log(f"daemon resources: idle {idle_seconds:g} s after release")
         result["wakeups_per_s_released"] = idle_wakeups(pid, idle_seconds)
         result["rss_kib_released"] = proc_status_kib(pid, "VmRSS")

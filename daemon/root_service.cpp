@@ -53,7 +53,7 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
                         arm_timer();
                     },
                 }),
-      m_timer(io) {}
+      m_timer(io.get_executor()) {}
 
 void RootService::ensure_watching() {
     if (m_watcher.started()) return;

@@ -15,6 +15,7 @@
 #include "engine_file_ops.hpp"
 #include "root_state.hpp"
 #include "root_watcher.hpp"
+#include "wakeup_timer.hpp"
 
 namespace lokt::daemon {
 
@@ -76,7 +77,7 @@ private:
     EngineFileOps m_files;
     RootState m_state;
     RootWatcher m_watcher;
-    asio::steady_timer m_timer;
+    WakeupTimer m_timer;
     std::optional<SteadyTime> m_armed_for;
     std::map<SubscriptionKey, Subscription> m_subscriptions;
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);

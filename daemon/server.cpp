@@ -36,7 +36,9 @@ Server::Server(asio::io_context& io, ServerOptions options)
       m_options(std::move(options)),
       m_acceptor(io),
       m_signals(io, SIGTERM, SIGINT),
-      m_idle_timer(io),
+      m_idle_timer(io.get_executor()),
+      m_pause_timer(io.get_executor()),
+      m_drain_timer(io.get_executor()),
       m_dispatcher(io, [this] { stop(); }) {
     m_dispatcher.set_state_observer([this] { check_idle(); });
 }
@@ -111,8 +113,10 @@ void Server::accept_next() {
             spdlog::warn("accept failed: {}", error.message());
             if (error == asio::error::no_descriptors || error == asio::error::no_buffer_space) {
                 // Out of descriptors: pause briefly instead of spinning.
-                auto pause = std::make_shared<asio::steady_timer>(m_io, std::chrono::milliseconds(100));
-                pause->async_wait([this, pause](const asio::error_code&) { accept_next(); });
+                m_pause_timer.expires_after(std::chrono::milliseconds(100));
+                m_pause_timer.async_wait([this](const asio::error_code& paused) {
+                    if (!paused) accept_next();
+                });
                 return;
             }
         } else {
@@ -150,8 +154,8 @@ void Server::stop() {
     m_idle_timer.cancel();
     m_dispatcher.close_all();
     // Let queued replies (the shutdown answer) go out, then stop the loop.
-    auto drain = std::make_shared<asio::steady_timer>(m_io, std::chrono::milliseconds(50));
-    drain->async_wait([this, drain](const asio::error_code&) { m_io.stop(); });
+    m_drain_timer.expires_after(std::chrono::milliseconds(50));
+    m_drain_timer.async_wait([this](const asio::error_code&) { m_io.stop(); });
 }
 
 }  // namespace lokt::daemon

@@ -13,6 +13,7 @@
 #include "dispatcher.hpp"
 #include "result.hpp"
 #include "unique_fd.hpp"
+#include "wakeup_timer.hpp"
 
 namespace lokt::daemon {
 
@@ -43,7 +44,9 @@ private:
     ServerOptions m_options;
     asio::local::stream_protocol::acceptor m_acceptor;
     asio::signal_set m_signals;
-    asio::steady_timer m_idle_timer;
+    WakeupTimer m_idle_timer;
+    WakeupTimer m_pause_timer;  // after running out of descriptors
+    WakeupTimer m_drain_timer;  // lets the last replies out at stop
     Dispatcher m_dispatcher;
     UniqueFd m_instance_lock;  // held for our lifetime: one daemon per socket
     bool m_activated = false;

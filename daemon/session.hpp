@@ -16,6 +16,7 @@
 
 #include "line_framer.hpp"
 #include "root_state.hpp"
+#include "wakeup_timer.hpp"
 
 namespace lokt::daemon {
 
@@ -64,7 +65,7 @@ private:
     Socket m_socket;
     ConnectionId m_id;
     SessionHost& m_host;
-    asio::steady_timer m_first_line_timer;
+    WakeupTimer m_first_line_timer;
     protocol::LineFramer m_framer;
     std::array<char, 16 * 1024> m_read_buffer{};
     std::deque<std::string> m_out;
