@@ -33,6 +33,7 @@ public:
     void close_all();
     // Nothing connected, held, queued or subscribed.
     bool idle() const;
+    std::size_t connection_count() const { return m_sessions.size(); }
     // Called whenever idle() may have changed.
     void set_state_observer(std::function<void()> observer) { m_state_observer = std::move(observer); }
 

@@ -6,6 +6,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
@@ -33,7 +36,26 @@ constexpr const char* k_usage =
     "  --idle-exit DURATION  exit after this long with nothing held, queued or followed (default: never)\n"
     "  --log-file PATH       log to a rotating file instead of stderr\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n"
+    "  --max-connections N   serve at most N connections at once (default 1024)\n"
     "  --version             print the version\n";
+
+// Raises the soft descriptor limit to the hard one (the soft default of 1024
+// is for programs that do not expect many files) and returns how many
+// connections fit: each takes a socket and a timer, and the daemon keeps a
+// few dozen descriptors of its own.
+std::size_t fit_descriptor_limit(std::size_t wanted) {
+    struct rlimit limit {};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    constexpr rlim_t k_own_descriptors = 64;
+    if (limit.rlim_cur == RLIM_INFINITY) return wanted;
+    const rlim_t fits = limit.rlim_cur > k_own_descriptors ? (limit.rlim_cur - k_own_descriptors) / 2 : 1;
+    return std::max<std::size_t>(1, std::min<std::size_t>(wanted, static_cast<std::size_t>(fits)));
+}
 
 int usage_error(const std::string& message) {
     std::fprintf(stderr, "loktd: error: %s\n%s", message.c_str(), k_usage);
@@ -65,6 +87,14 @@ int run(int argc, char** argv) {
             auto parsed = lokt::parse_duration(text);
             if (!parsed) return usage_error("--idle-exit: " + parsed.error().message);
             options.idle_exit = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
+        } else if (arg == "--max-connections") {
+            const char* text = value();
+            char* end = nullptr;
+            const long long count = text == nullptr ? 0 : std::strtoll(text, &end, 10);
+            if (text == nullptr || *text == '\0' || *end != '\0' || count < 1 || count > 1'000'000) {
+                return usage_error("--max-connections needs a number from 1 to 1000000");
+            }
+            options.max_connections = static_cast<std::size_t>(count);
         } else if (arg == "--log-file") {
             const char* path = value();
             if (path == nullptr || *path == '\0') return usage_error("--log-file needs a path");
@@ -78,6 +108,7 @@ int run(int argc, char** argv) {
         }
     }
     if (!options.socket_path.is_absolute()) options.socket_path = std::filesystem::absolute(options.socket_path);
+    options.max_connections = fit_descriptor_limit(options.max_connections);
 
     std::shared_ptr<spdlog::logger> logger;
     if (!log_file.empty()) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "messages.hpp"
 #include "socket_activation.hpp"
 #include "socket_path.hpp"
 #include "sys_error.hpp"
@@ -119,11 +120,27 @@ void Server::accept_next() {
                 });
                 return;
             }
+        } else if (m_dispatcher.connection_count() >= m_options.max_connections) {
+            refuse(std::move(socket));
         } else {
             m_dispatcher.add_session(std::move(socket));
         }
         accept_next();
     });
+}
+
+void Server::refuse(asio::local::stream_protocol::socket socket) {
+    spdlog::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
+    protocol::ErrorReply body;
+    body.code = ErrorCode::unavailable;
+    body.message = "loktd serves at most " + std::to_string(m_options.max_connections) +
+                   " connections at once; try again later";
+    const std::string line = protocol::encode(protocol::Reply{0, body});
+    // Best effort and never blocking: a fresh socket's buffer takes one short line.
+    asio::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(line), ignored);
+    socket.close(ignored);
 }
 
 void Server::check_idle() {

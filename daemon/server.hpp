@@ -21,6 +21,9 @@ struct ServerOptions {
     std::filesystem::path socket_path;
     // Exit after this long with nothing connected, held, queued or subscribed.
     std::optional<std::chrono::milliseconds> idle_exit;
+    // Connections served at once; more are answered with an error and closed.
+    // Lowered at start so that two descriptors per connection fit the fd limit.
+    std::size_t max_connections = 1024;
 };
 
 class Server {
@@ -38,6 +41,7 @@ public:
 
 private:
     void accept_next();
+    void refuse(asio::local::stream_protocol::socket socket);
     void check_idle();
 
     asio::io_context& m_io;

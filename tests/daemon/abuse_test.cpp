@@ -168,6 +168,31 @@ TEST_CASE("a 1 MiB line, malformed JSON, 500 idle connections and a stalled half
     CHECK(f.daemon().running());
 }
 
+TEST_CASE("past --max-connections a connection is answered with an error and closed; a freed slot serves again") {
+    DaemonFixture f;
+    DaemonInstance limited(f.scratch() / "limited", {"--max-connections", "3"});
+    limited.start();
+    std::vector<RawClient> open;
+    for (int i = 0; i < 3; ++i) {
+        open.emplace_back(limited.socket());
+        REQUIRE(open.back().send(k_hello));
+        REQUIRE(open.back().line().find("\"ok\":true") != std::string::npos);
+    }
+    RawClient extra(limited.socket());
+    REQUIRE(extra.connected());
+    const std::string refusal = extra.line();
+    CHECK(refusal.find("\"code\":\"unavailable\"") != std::string::npos);
+    CHECK(refusal.find("at most 3 connections") != std::string::npos);
+    CHECK(extra.closed_by_peer(Millis(10'000)));
+
+    open.pop_back();  // one leaves; the daemon notices the close and frees its slot
+    CHECK(DaemonFixture::eventually([&] {
+        RawClient next(limited.socket());
+        return next.send(k_hello) && next.line().find("\"ok\":true") != std::string::npos;
+    }));
+    CHECK(limited.running());
+}
+
 }  // TEST_SUITE
 
 }  // namespace lokt::daemon_test
