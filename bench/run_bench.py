@@ -48,6 +48,9 @@ TARGET_HANDOFF_P95_MS = 50.0
 TARGET_STATUS_MS = 100.0
 TARGET_AUDIT_SINCE_MS = 300.0
 TARGET_FAIRNESS_PCT = 10.0     # with the daemon: every worker within 10% of the mean
+TARGET_DAEMON_HANDOFF_P50_RATIO = 1.5   # with the daemon, N=8, against flock
+TARGET_DAEMON_HANDOFF_P95_RATIO = 2.0
+TARGET_DAEMON_THROUGHPUT_RATIO = 0.8    # N=8, at least this share of flock's sections/s
 TARGET_DAEMON_RSS_MB = 10.0    # loktd with 10,000 holds (10^6 bytes)
 TARGET_IDLE_WAKEUPS = 0.0      # per second, nothing waiting
 
@@ -925,10 +928,36 @@ def build_rows(results: dict, backends: list[str]) -> list[dict]:
         add(f"audit --name {a['name_queried']}, {n} lines, median (ms)", None,
             {k: b[k]["name"].get("median_ms") for k in b},
             errors={k: b[k]["name"]["error"] for k in b if "error" in b[k]["name"]})
+    add_daemon_targets(s, add)
     for name, section in s.items():
         if "error" in section:
             add(f"{name}: not measured ({section['error']})", None, {}, unit="")
     return rows
+
+
+def add_daemon_targets(s: dict, add: Callable) -> None:
+    """The daemon's own targets, as ratios: to flock in the same run, or to the files backend."""
+    def row(metric: str, value: float | None, target: str, ok: bool | None) -> None:
+        add(metric, None, {"daemon": value}, unit="x", target=target,
+            checks={"daemon": ok} if value is not None else {})
+
+    h = s.get("handoff", {})
+    if "error" not in h and "8" in h.get("backends", {}).get("daemon", {}):
+        d = h["backends"]["daemon"]["8"]
+        row("daemon: handoff N=8 p50 / flock's", d["p50_ratio"], f"<= {TARGET_DAEMON_HANDOFF_P50_RATIO:g}x",
+            d["p50_ratio"] is not None and d["p50_ratio"] <= TARGET_DAEMON_HANDOFF_P50_RATIO)
+        p95 = ratio(d["p95_ms"], h["flock"]["8"]["p95_ms"])
+        row("daemon: handoff N=8 p95 / flock's", p95, f"<= {TARGET_DAEMON_HANDOFF_P95_RATIO:g}x",
+            p95 is not None and p95 <= TARGET_DAEMON_HANDOFF_P95_RATIO)
+    t = s.get("throughput", {})
+    if "error" not in t and "8" in t.get("backends", {}).get("daemon", {}):
+        r = t["backends"]["daemon"]["8"]["ratio"]
+        row("daemon: throughput N=8 / flock's", r, f">= {TARGET_DAEMON_THROUGHPUT_RATIO:g}x",
+            r is not None and r >= TARGET_DAEMON_THROUGHPUT_RATIO)
+    u = s.get("uncontended", {})
+    if "error" not in u and {"daemon", "files"} <= set(u.get("backends", {})):
+        r = ratio(u["backends"]["daemon"]["guard"]["median_ms"], u["backends"]["files"]["guard"]["median_ms"])
+        row("daemon: uncontended guard median / files backend's", r, "<= 1x (no slower)", r is not None and r <= 1.0)
 
 
 def render_table(rows: list[dict], backends: list[str], markdown: bool) -> str:
