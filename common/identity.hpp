@@ -17,6 +17,8 @@ struct Identity {
     pid_t pid = 0;
     std::optional<std::uint64_t> pid_start;
     std::string agent_id;
+
+    bool operator==(const Identity&) const = default;
 };
 
 // "agent-" + 4 hex digits: low 16 bits of 32-bit FNV-1a over "PID-STARTTIME".

@@ -37,6 +37,17 @@ std::optional<WallTime> LockRecord::expiry() const {
     return std::nullopt;
 }
 
+Identity holder_identity(const LockRecord& record) {
+    Identity holder;
+    holder.owner = record.owner;
+    holder.owner_explicit = record.owner_explicit;
+    holder.host = record.host;
+    holder.pid = static_cast<pid_t>(record.pid);
+    holder.pid_start = record.pid_start;
+    holder.agent_id = record.agent_id;
+    return holder;
+}
+
 std::string serialize_lock_record(const LockRecord& r) {
     Json json;
     json["version"] = r.version;

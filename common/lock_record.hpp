@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "identity.hpp"
 #include "result.hpp"
 #include "wall_time.hpp"
 
@@ -44,6 +45,9 @@ struct LockRecord {
     // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
     std::optional<WallTime> expiry() const;
 };
+
+// The holder a record names, as an Identity.
+Identity holder_identity(const LockRecord& record);
 
 // Exactly the on-disk text: two-space indent, SPEC.md key order, trailing newline.
 std::string serialize_lock_record(const LockRecord& record);

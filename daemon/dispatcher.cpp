@@ -41,17 +41,6 @@ Identity rebind(const Identity& requester, pid_t pid, std::optional<std::uint64_
     return holder;
 }
 
-Identity identity_from_record(const LockRecord& record) {
-    Identity id;
-    id.owner = record.owner;
-    id.owner_explicit = record.owner_explicit;
-    id.host = record.host;
-    id.pid = static_cast<pid_t>(record.pid);
-    id.pid_start = record.pid_start;
-    id.agent_id = record.agent_id;
-    return id;
-}
-
 std::string request_subject(const protocol::Request& request) {
     return std::visit(
         [](const auto& body) -> std::string {
@@ -304,7 +293,7 @@ Identity Dispatcher::actor_for(const std::string& root, const std::string& name,
     Identity nobody;
     if (auto store = LockStore::open(root, LockStore::Mode::read_only)) {
         if (auto stored = store->read(Area::locks, name); stored && stored->kind == StoredRecord::Kind::record) {
-            return identity_from_record(stored->record);
+            return holder_identity(stored->record);
         }
     }
     nobody.host = m_host;

@@ -49,30 +49,10 @@ std::optional<Identity> RootState::hold_actor(const std::string& name, const std
     return it->second.actor();
 }
 
-namespace {
-
-Identity holder_of(const LockRecord& record) {
-    Identity holder;
-    holder.owner = record.owner;
-    holder.owner_explicit = record.owner_explicit;
-    holder.host = record.host;
-    holder.pid = static_cast<pid_t>(record.pid);
-    holder.pid_start = record.pid_start;
-    holder.agent_id = record.agent_id;
-    return holder;
-}
-
-bool same_identity(const Identity& a, const Identity& b) {
-    return a.owner == b.owner && a.owner_explicit == b.owner_explicit && a.host == b.host && a.pid == b.pid &&
-           a.pid_start == b.pid_start && a.agent_id == b.agent_id;
-}
-
-}  // namespace
-
-Identity RootState::Hold::actor() const { return other_actor ? *other_actor : holder_of(record); }
+Identity RootState::Hold::actor() const { return other_actor ? *other_actor : holder_identity(record); }
 
 void RootState::Hold::set_actor(const Identity& actor) {
-    if (same_identity(actor, holder_of(record))) other_actor.reset();
+    if (actor == holder_identity(record)) other_actor.reset();
     else other_actor = std::make_unique<Identity>(actor);
 }
 
