@@ -53,6 +53,13 @@ int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::str
             return 0;  // a value: durations, owners
         }
     }
+    const auto actions = sub->get_subcommands([](const CLI::App*) { return true; });
+    if (words.size() == 2 && !actions.empty() && current.rfind("-", 0) != 0) {
+        std::vector<std::string> names;  // `lokt daemon start|stop|status`
+        for (const CLI::App* action : actions) names.push_back(action->get_name());
+        emit_matching(names, current);
+        return 0;
+    }
     if (current.rfind("-", 0) == 0) {
         std::vector<std::string> flags;
         for (const CLI::Option* option : sub->get_options()) {

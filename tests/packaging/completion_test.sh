@@ -75,6 +75,8 @@ expect "lokt unlock " some-lock
 expect "lokt guard some-lock --o" --on-lost
 expect "lokt guard some-lock --on-lost " terminate warn
 expect "lokt prime --format cl" claude-md clinerules
+expect "lokt daemon " start stop status
+expect "lokt daemon st" start stop status
 expect_none "lokt guard some-lock --ttl "
 expect "$scratch/bin/lokt st" status
 echo "check: after guard's '--', commands and then files are completed"
