@@ -176,7 +176,7 @@ private:
             switch (m_field) {
                 case Field::version: record.version = static_cast<int>(n); break;
                 case Field::pid: record.pid = n; break;
-                case Field::ttl_sec: record.ttl_sec = n; break;
+                case Field::ttl_sec: record.ttl_sec = n > 0 ? n : 0; break;  // 0 or less: no TTL
                 default:
                     if (n < 0) return fail("\"" + std::string(key_of(m_field)) + "\" is negative");
                     (m_field == Field::fence ? record.fence : record.pid_start) = static_cast<std::uint64_t>(n);

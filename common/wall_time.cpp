@@ -28,9 +28,19 @@ void put_digits(char* out, long long value, int width) {
 }
 
 std::string format_impl(WallTime time, bool with_fraction) {
-    const auto day = floor<days>(time);
+    // Split into whole seconds and the nanoseconds past them without leaving
+    // 64 bits: flooring the extreme instants to days in nanoseconds overflows.
+    const long long count = time.time_since_epoch().count();
+    long long whole = count / 1'000'000'000;
+    long long fraction = count % 1'000'000'000;
+    if (fraction < 0) {
+        fraction += 1'000'000'000;
+        whole -= 1;
+    }
+    const sys_seconds instant{seconds{whole}};
+    const auto day = floor<days>(instant);
     const year_month_day date{day};
-    const hh_mm_ss clock{floor<nanoseconds>(time - day)};
+    const hh_mm_ss clock{instant - day};
     // Nanoseconds in 64 bits span the years 1677..2262: always four digits.
     const int year_number = int(date.year());
     // "YYYY-MM-DDTHH:MM:SS" + ".fffffffff" + "Z": formatted by hand, status prints thousands.
@@ -42,7 +52,6 @@ std::string format_impl(WallTime time, bool with_fraction) {
     put_digits(buffer + 14, clock.minutes().count(), 2);
     put_digits(buffer + 17, clock.seconds().count(), 2);
     std::size_t length = 19;
-    const long long fraction = clock.subseconds().count();
     if (with_fraction && fraction != 0) {
         buffer[length++] = '.';
         put_digits(buffer + length, fraction, 9);
@@ -59,7 +68,7 @@ WallTime wall_now() { return time_point_cast<nanoseconds>(system_clock::now()); 
 
 std::string format_rfc3339(WallTime time) { return format_impl(time, true); }
 
-std::string format_rfc3339_seconds(WallTime time) { return format_impl(floor<seconds>(time), false); }
+std::string format_rfc3339_seconds(WallTime time) { return format_impl(time, false); }
 
 std::optional<WallTime> parse_rfc3339(std::string_view text) {
     int y, mo, d, h, mi, s;
@@ -104,8 +113,16 @@ std::optional<WallTime> parse_rfc3339(std::string_view text) {
     }
     if (pos != text.size()) return std::nullopt;
 
-    WallTime result = sys_days{date} + hours{h} + minutes{mi} + seconds{s} + nanoseconds{fraction};
-    return result - seconds{offset_seconds};
+    // In whole seconds first: a four-digit year can lie outside what 64-bit
+    // nanoseconds hold (1677..2262). Such times are clamped to the nearest end,
+    // so a far-future expiry still means "not yet" and nothing overflows.
+    const long long whole = sys_seconds{sys_days{date}}.time_since_epoch().count() + h * 3600LL + mi * 60LL + s -
+                            offset_seconds;
+    constexpr long long k_max_whole = WallTime::max().time_since_epoch().count() / 1'000'000'000 - 1;
+    constexpr long long k_min_whole = WallTime::min().time_since_epoch().count() / 1'000'000'000 + 1;
+    if (whole > k_max_whole) return WallTime::max();
+    if (whole < k_min_whole) return WallTime::min();
+    return WallTime(nanoseconds{whole * 1'000'000'000LL + fraction});
 }
 
 }  // namespace lokt

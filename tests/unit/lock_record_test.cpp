@@ -111,6 +111,20 @@ TEST_CASE("corrupt records are reported, never thrown") {
     }
 }
 
+TEST_CASE("a ttl_sec of zero or less means no TTL, and a record with one survives a round trip") {
+    const std::string text =
+        R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","ttl_sec":-300,"expires_at":"4052-01-01T00:00:00Z"})";
+    auto parsed = lokt::parse_lock_record(text);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->ttl_sec == 0);
+    CHECK(*parsed->expiry() == lokt::WallTime::max());  // beyond 2262: clamped, still "not yet"
+    auto again = lokt::parse_lock_record(lokt::serialize_lock_record(*parsed));
+    REQUIRE(again.ok());
+    CHECK(again->ttl_sec == parsed->ttl_sec);
+    CHECK(again->expires_at == parsed->expires_at);
+    CHECK(lokt::serialize_lock_record(*again) == lokt::serialize_lock_record(*parsed));
+}
+
 TEST_CASE("the flat-record fast path and the general parser agree") {
     const std::string full = lokt::serialize_lock_record(example());
     const std::string cases[] = {

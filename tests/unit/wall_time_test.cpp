@@ -20,6 +20,10 @@ TEST_CASE("the extremes of the representable range format as RFC 3339") {
     CHECK(format_rfc3339(lokt::WallTime::max()) == "2262-04-11T23:47:16.854775807Z");
     CHECK(format_rfc3339(lokt::WallTime::min()) == "1677-09-21T00:12:43.145224192Z");
     CHECK(*parse_rfc3339(format_rfc3339(lokt::WallTime::max())) == lokt::WallTime::max());
+    CHECK(*parse_rfc3339(format_rfc3339(lokt::WallTime::min())) == lokt::WallTime::min());
+    CHECK(lokt::format_rfc3339_seconds(lokt::WallTime::min()) == "1677-09-21T00:12:43Z");
+    CHECK(lokt::format_rfc3339_seconds(lokt::WallTime(-1ns)) == "1969-12-31T23:59:59Z");
+    CHECK(format_rfc3339(lokt::WallTime(-1ns)) == "1969-12-31T23:59:59.999999999Z");
 }
 
 TEST_CASE("parsing accepts any RFC 3339 form and round-trips") {
@@ -30,6 +34,16 @@ TEST_CASE("parsing accepts any RFC 3339 form and round-trips") {
     CHECK(*parse_rfc3339("2026-02-07T15:30:00.000000001Z") == base + 1ns);
     const auto now = lokt::wall_now();
     CHECK(*parse_rfc3339(format_rfc3339(now)) == now);
+}
+
+TEST_CASE("times beyond 64-bit nanoseconds are clamped to the nearest end, never overflowed") {
+    CHECK(*parse_rfc3339("4052-11-22T12:55:13.468669729Z") == lokt::WallTime::max());
+    CHECK(*parse_rfc3339("9999-12-31T23:59:59+14:00") == lokt::WallTime::max());
+    CHECK(*parse_rfc3339("1013-01-01T00:00:00Z") == lokt::WallTime::min());
+    CHECK(*parse_rfc3339("0000-01-01T00:00:00Z") == lokt::WallTime::min());
+    // Inside the range, nothing changes near either end.
+    CHECK(*parse_rfc3339("2262-04-11T23:47:15Z") == lokt::WallTime(sys_days{2262y / 4 / 11} + 23h + 47min + 15s));
+    CHECK(*parse_rfc3339("1677-09-21T00:12:45Z") == lokt::WallTime(sys_days{1677y / 9 / 21} + 12min + 45s));
 }
 
 TEST_CASE("malformed times are rejected") {
