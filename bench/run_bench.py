@@ -124,6 +124,14 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def shown_path(path: Path | str) -> str:
+    """A path as the results record it: relative to this checkout when inside it, so saved
+    results do not carry the machine's directory layout."""
+    text = str(path)
+    root = str(HERE.parent)
+    return "." + text[len(root):] if text == root or text.startswith(root + "/") else text
+
+
 def make_repo(parent: Path, name: str) -> Path:
     """A scratch git repository: lokt finds its root at <repo>/.git/lokt as in real use."""
     repo = parent / name
@@ -491,10 +499,7 @@ def bench_daemon_resources(cfg: Config) -> dict:
     daemon = next((b for b in cfg.backends if isinstance(b, DaemonBackend)), None)
     if daemon is None:
         raise BenchError("needs the daemon backend (--backends files,daemon --loktd PATH)")
-    repo = make_repo(cfg.work, "resources")
-    made = run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(cfg.backends[0]))
-    if made.returncode != 0:
-        raise BenchError(f"cannot create the lock root: {made.stderr.strip()}")
+    repo = make_lock_root(cfg, "resources")
     try:
         return daemon_resources.measure(daemon.loktd, clean_env(), cfg.work, repo / ".git" / "lokt",
                                         cfg.resource_holds, cfg.idle_seconds, proc_start_ticks(os.getpid()), cfg.log)
@@ -587,12 +592,17 @@ def timed_variants(cfg: Config, repo: Path, variants: list[tuple[str, Backend, l
     return out
 
 
-def bench_status(cfg: Config) -> dict:
-    repo = make_repo(cfg.work, "status")
-    env = backend_env(cfg.backends[0])
-    made = run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, env)
+def make_lock_root(cfg: Config, name: str) -> Path:
+    """A scratch repository whose lock root exists (one guard ran in it)."""
+    repo = make_repo(cfg.work, name)
+    made = run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(cfg.backends[0]))
     if made.returncode != 0:
         raise BenchError(f"cannot create the lock root: {made.stderr.strip()}")
+    return repo
+
+
+def bench_status(cfg: Config) -> dict:
+    repo = make_lock_root(cfg, "status")
     locks_dir = repo / ".git" / "lokt" / "locks"
     cfg.log(f"status: writing {cfg.status_locks} lock files")
     write_lock_files(locks_dir, cfg.status_locks)
@@ -677,11 +687,7 @@ def write_audit_log(path: Path, lines: int, span_s: int) -> dict:
 
 
 def bench_audit(cfg: Config) -> dict:
-    repo = make_repo(cfg.work, "audit")
-    env = backend_env(cfg.backends[0])
-    made = run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, env)
-    if made.returncode != 0:
-        raise BenchError(f"cannot create the lock root: {made.stderr.strip()}")
+    repo = make_lock_root(cfg, "audit")
     log_path = repo / ".git" / "lokt" / "audit.log"
     span = 7 * 24 * 3600
     cfg.log(f"audit: writing {cfg.audit_lines} lines over 7 days")
@@ -738,6 +744,8 @@ def syscall_profile(cfg: Config) -> dict | None:
             counts[parts[-1]] = calls
         elif parts and parts[-1] == "total" and len(parts) >= 5:
             total = int(parts[3])
+    # The saved trace names paths relative to the checkout, as the rest of the results do.
+    trace_file.write_text(trace_file.read_text().replace(str(HERE.parent) + "/", "./"))
     # Text of the lokt process only (the first pid in the trace), not the child `true`.
     lines = trace_file.read_text().splitlines()
     main_pid = lines[0].split()[0] if lines else ""
@@ -792,7 +800,7 @@ def machine_facts(cfg: Config) -> dict:
         "uname": " ".join(platform.uname()),
         "cpu_model": cpu,
         "memory_gib": round(mem_kb / 1048576, 1),
-        "lokt_binary": str(cfg.lokt),
+        "lokt_binary": shown_path(cfg.lokt),
         "lokt_version": text([str(cfg.lokt), "version"]),
         # The checkout this driver runs from; the binary may have been built from another revision
         # (`lokt version` names the one it was built from).
@@ -800,7 +808,7 @@ def machine_facts(cfg: Config) -> dict:
         "bench_checkout_modified": bool(text(["git", "-C", str(HERE.parent), "status", "--porcelain",
                                               "--untracked-files=no"])),
         "flock_version": text([str(cfg.flock), "--version"]),
-        "workdir": str(cfg.work),
+        "workdir": shown_path(cfg.work),
         "workdir_fs": text(["stat", "-f", "-c", "%T", str(cfg.work)]),
         "workdir_create_unlink_us": create_unlink_probe(cfg.work),
         "python": platform.python_version(),
