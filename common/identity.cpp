@@ -1,9 +1,11 @@
 // See identity.hpp.
 #include "identity.hpp"
 
-#include <pwd.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,13 +14,31 @@
 namespace lokt {
 namespace {
 
-// $USER names the login; it is only looked up in the user database when unset,
-// because that lookup (NSS) costs more than the whole lock operation.
+// /etc/passwd, read whole (bounded): the user database lokt consults.
+std::string read_passwd_file() {
+    constexpr std::size_t k_limit = 4 * 1024 * 1024;
+    std::string text;
+    const int fd = ::open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return text;
+    char buffer[16 * 1024];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || text.size() + static_cast<std::size_t>(n) > k_limit) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return text;
+}
+
+// $USER names the login. Only when it is unset is /etc/passwd read: lokt is a
+// static binary, so it reads the file itself rather than through NSS modules
+// it cannot load. A uid found nowhere is named "uid<N>".
 std::string os_user_name() {
     for (const char* variable : {"USER", "LOGNAME"}) {
         if (const char* user = std::getenv(variable); user != nullptr && *user != '\0') return user;
     }
-    if (struct passwd* entry = ::getpwuid(::geteuid()); entry != nullptr) return entry->pw_name;
+    if (auto name = user_name_in_passwd(read_passwd_file(), ::geteuid())) return *name;
     return "uid" + std::to_string(::geteuid());
 }
 
@@ -29,6 +49,28 @@ std::string host_name() {
 }
 
 }  // namespace
+
+std::optional<std::string> user_name_in_passwd(std::string_view passwd, uid_t uid) {
+    while (!passwd.empty()) {
+        const std::size_t end = passwd.find('\n');
+        std::string_view line = passwd.substr(0, end);
+        passwd = end == std::string_view::npos ? std::string_view() : passwd.substr(end + 1);
+        // name:password:uid:... ; comments and NIS "+"/"-" entries name no local user.
+        if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
+        const std::size_t name_end = line.find(':');
+        if (name_end == 0 || name_end == std::string_view::npos) continue;
+        const std::size_t uid_begin = line.find(':', name_end + 1);
+        if (uid_begin == std::string_view::npos) continue;
+        const std::size_t uid_end = line.find(':', uid_begin + 1);
+        if (uid_end == std::string_view::npos) continue;
+        const std::string_view uid_text = line.substr(uid_begin + 1, uid_end - uid_begin - 1);
+        unsigned long long value = 0;
+        const auto [next, problem] = std::from_chars(uid_text.data(), uid_text.data() + uid_text.size(), value);
+        if (problem != std::errc() || next != uid_text.data() + uid_text.size() || uid_text.empty()) continue;
+        if (value == static_cast<unsigned long long>(uid)) return std::string(line.substr(0, name_end));
+    }
+    return std::nullopt;
+}
 
 std::string derive_agent_id(pid_t pid, std::optional<std::uint64_t> start_ticks) {
     const std::string text = std::to_string(pid) + "-" + std::to_string(start_ticks.value_or(0));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace lokt {
 
@@ -20,6 +21,9 @@ struct Identity {
 
     bool operator==(const Identity&) const = default;
 };
+
+// The name of uid in passwd(5) text ("name:password:uid:..." lines); the first match wins.
+std::optional<std::string> user_name_in_passwd(std::string_view passwd, uid_t uid);
 
 // "agent-" + 4 hex digits: low 16 bits of 32-bit FNV-1a over "PID-STARTTIME".
 std::string derive_agent_id(pid_t pid, std::optional<std::uint64_t> start_ticks);

@@ -57,6 +57,30 @@ TEST_CASE_FIXTURE(LoktFixture, "version prints the version and the build id") {
     CHECK(r.err.empty());
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "the owner is $USER, then $LOGNAME, then the user database's name for the uid") {
+    const auto owner_of = [&](const RunOptions& options) {
+        const auto r = lokt({"lock", "who", "--ttl", "5m"}, options);
+        REQUIRE_EXIT(r, 0);
+        const auto record = parse_json(read_text(lock_path("who")));
+        REQUIRE(record);
+        const std::string owner = (*record)["owner"].get<std::string>();
+        REQUIRE_EXIT(lokt({"unlock", "who", "--force"}), 0);
+        return owner;
+    };
+    CHECK(owner_of(RunOptions().unset("LOKT_OWNER").set("USER", "u1").set("LOGNAME", "l1")) == "u1");
+    CHECK(owner_of(RunOptions().unset("LOKT_OWNER").unset("USER").set("LOGNAME", "l1")) == "l1");
+    // Neither set: the name getent(1) gives for our uid (through the daemon it is
+    // still the client that names its owner).
+    ProcessSpec spec;
+    spec.argv = {"getent", "passwd", std::to_string(::geteuid())};
+    spec.env = Environment::inherited();
+    spec.cwd = repo();
+    const auto getent = run_process(spec, k_command_timeout);
+    std::string expected = "uid" + std::to_string(::geteuid());
+    if (getent.exit_code == 0) expected = getent.out.substr(0, getent.out.find(':'));
+    CHECK(owner_of(RunOptions().unset("LOKT_OWNER").unset("USER").unset("LOGNAME")) == expected);
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "lock writes the lock file and the audit line the contract describes") {
     const auto r = lokt({"lock", "build", "--ttl", "5m"}, k_agent1);
     REQUIRE_EXIT(r, 0);
