@@ -32,21 +32,21 @@ Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identi
     LockEngine engine(std::move(store.value()), identity);
     if (mode != "off") {
         const auto socket = protocol::default_socket_path();
-        auto connection = DaemonConnection::open(socket, mode == "require" ? k_require_hello_timeout : k_auto_hello_timeout);
+        // The hello's reply is read with the first request's (see DaemonConnection),
+        // unless it is shown here.
+        auto connection = DaemonConnection::connect(socket, mode == "require" ? k_require_hello_timeout : k_auto_hello_timeout);
+        if (connection && verbose) {
+            if (auto done = connection->finish_hello(); !done) connection = done.take_error();
+        }
         if (connection) {
             if (verbose) {
                 std::fprintf(stderr, "lokt: backend daemon (loktd %s, pid %d, socket %s)\n",
                              connection->hello().daemon_version.c_str(), connection->hello().daemon_pid, socket.c_str());
             }
-            return std::unique_ptr<Backend>(std::make_unique<DaemonBackend>(std::move(connection.value()), std::move(engine)));
+            return std::unique_ptr<Backend>(
+                std::make_unique<DaemonBackend>(std::move(connection.value()), std::move(engine), mode == "require"));
         }
-        if (mode == "require") {
-            Error error = connection.take_error();
-            error.message = "LOKT_DAEMON=require: " + error.message + " (start it with 'lokt daemon start')";
-            if (error.code == ErrorCode::usage) error.code = ErrorCode::unavailable;
-            if (exit_code_for(error.code) != 1) error.code = ErrorCode::unavailable;
-            return error;
-        }
+        if (mode == "require") return daemon_required_error(connection.take_error());
         if (verbose) std::fprintf(stderr, "lokt: no daemon (%s)\n", connection.error().message.c_str());
     }
     if (verbose) std::fprintf(stderr, "lokt: backend files\n");

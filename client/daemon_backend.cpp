@@ -82,6 +82,13 @@ Result<void> check_socket_directory(const std::filesystem::path& directory) {
 // ---- DaemonConnection ----
 
 Result<DaemonConnection> DaemonConnection::open(const std::filesystem::path& socket, Millis timeout) {
+    auto connection = connect(socket, timeout);
+    if (!connection) return connection;
+    if (auto done = connection->finish_hello(); !done) return done.take_error();
+    return connection;
+}
+
+Result<DaemonConnection> DaemonConnection::connect(const std::filesystem::path& socket, Millis timeout) {
     const auto deadline = Clock::now() + timeout;
     if (auto safe = check_socket_directory(socket.parent_path()); !safe) return safe.take_error();
     DaemonConnection connection;
@@ -113,15 +120,42 @@ Result<DaemonConnection> DaemonConnection::open(const std::filesystem::path& soc
     hello.protocol = protocol::k_supported_versions;
     hello.client_version = k_version;
     hello.client_build = k_build_id;
-    hello.capabilities = {std::string(protocol::k_capability_progress)};
-    const auto left = std::max(Millis(1), std::chrono::duration_cast<Millis>(deadline - Clock::now()));
-    auto reply = connection.call(hello, left);
-    if (!reply) return reply.take_error();
-    if (!reply->ok()) return error_of(*reply);
-    const auto* body = std::get_if<protocol::HelloReply>(&reply->body);
-    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: hello answered with another op");
-    connection.m_hello = *body;
+    // Every position change only for the live line, which is drawn on a
+    // terminal only (acquire_options.cpp); otherwise just the line that says a
+    // wait began, which tells who wrote its `deny`.
+    hello.capabilities = {std::string(::isatty(STDERR_FILENO) ? protocol::k_capability_progress
+                                                               : protocol::k_capability_waiting)};
+    // Sent with the first request, in one write (see send_request).
+    connection.m_hello_due = connection.m_next_id++;
+    connection.m_unsent = protocol::encode(protocol::Request{*connection.m_hello_due, std::move(hello)});
+    connection.m_hello_deadline = deadline;
     return connection;
+}
+
+Result<void> DaemonConnection::finish_hello() {
+    if (!m_hello_due) return {};
+    const std::uint64_t id = *m_hello_due;
+    m_hello_due.reset();
+    Result<protocol::Reply> reply = make_error(ErrorCode::unavailable, "");
+    if (auto sent = flush_unsent(); !sent) {
+        reply = sent.take_error();
+    } else {
+        reply = await_reply(id, m_hello_deadline, {});
+    }
+    if (reply && !reply->ok()) {
+        drop("hello refused");
+        reply = error_of(*reply);
+    }
+    if (reply && std::get_if<protocol::HelloReply>(&reply->body) == nullptr) {
+        drop("bad hello");
+        reply = make_error(ErrorCode::internal, "invalid message from daemon: hello answered with another op");
+    }
+    if (!reply) {
+        m_hello_failed = true;
+        return reply.take_error();
+    }
+    m_hello = std::get<protocol::HelloReply>(reply->body);
+    return {};
 }
 
 void DaemonConnection::drop(const std::string& why) {
@@ -183,12 +217,41 @@ Result<protocol::ServerMessage> DaemonConnection::read_message(Clock::time_point
     }
 }
 
-Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Millis timeout,
-                                               const ProgressHandler& on_progress) {
+Result<void> DaemonConnection::flush_unsent() {
+    if (m_unsent.empty()) return {};
+    if (!alive()) return unavailable("lost the connection to loktd");
+    std::string text = std::move(m_unsent);
+    m_unsent.clear();
+    return send_line(text);
+}
+
+Result<std::uint64_t> DaemonConnection::send_request(protocol::RequestBody body) {
     if (!alive()) return unavailable("lost the connection to loktd");
     const std::uint64_t id = m_next_id++;
-    if (auto sent = send_line(protocol::encode(protocol::Request{id, std::move(body)})); !sent) return sent.take_error();
+    m_unsent += protocol::encode(protocol::Request{id, std::move(body)});
+    if (auto sent = flush_unsent(); !sent) return sent.take_error();
+    return id;
+}
+
+Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Millis timeout,
+                                               const ProgressHandler& on_progress) {
+    if (auto done = finish_hello(); !done) return done.take_error();
+    auto id = send_request(std::move(body));
+    if (!id) return id.take_error();
+    return await_reply(*id, Clock::now() + timeout, on_progress);
+}
+
+Result<protocol::Reply> DaemonConnection::call_before_hello(protocol::RequestBody body, Millis timeout,
+                                                            const ProgressHandler& on_progress) {
+    auto id = send_request(std::move(body));
+    if (!id) return id.take_error();
     const auto deadline = Clock::now() + timeout;
+    if (auto done = finish_hello(); !done) return done.take_error();
+    return await_reply(*id, deadline, on_progress);
+}
+
+Result<protocol::Reply> DaemonConnection::await_reply(std::uint64_t id, Clock::time_point deadline,
+                                                      const ProgressHandler& on_progress) {
     for (;;) {
         auto message = read_message(deadline);
         if (!message) return message.take_error();
@@ -201,6 +264,7 @@ Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Milli
 }
 
 Result<void> DaemonConnection::subscribe_audit(protocol::SubscribeAuditRequest request, const AuditLineHandler& on_line) {
+    if (auto done = finish_hello(); !done) return done.take_error();
     if (!alive()) return unavailable("lost the connection to loktd");
     const std::uint64_t id = m_next_id++;
     if (auto sent = send_line(protocol::encode(protocol::Request{id, std::move(request)})); !sent) return sent.take_error();
@@ -238,16 +302,33 @@ DaemonProbe probe_daemon(Millis timeout) {
 
 // ---- DaemonBackend ----
 
-DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files)
+Error daemon_required_error(Error why) {
+    why.message = "LOKT_DAEMON=require: " + why.message + " (start it with 'lokt daemon start')";
+    if (exit_code_for(why.code) != 1) why.code = ErrorCode::unavailable;
+    return why;
+}
+
+DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files, bool required)
     : m_connection(std::move(connection)),
+      m_required(required),
       m_actor(files.actor()),
       m_root(files.store().root().string()),
       m_files(std::move(files)) {}
 
 std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody body, Millis timeout,
-                                                         const DaemonConnection::ProgressHandler& on_progress) {
+                                                         const DaemonConnection::ProgressHandler& on_progress,
+                                                         bool before_hello) {
     if (!m_connection.alive()) return std::nullopt;
-    auto reply = m_connection.call(std::move(body), timeout, on_progress);
+    auto reply = before_hello ? m_connection.call_before_hello(std::move(body), timeout, on_progress)
+                              : m_connection.call(std::move(body), timeout, on_progress);
+    if (!reply && m_connection.hello_failed()) {
+        // What choosing the backend at start would have concluded.
+        if (m_required) return Result<protocol::Reply>(daemon_required_error(reply.take_error()));
+        if (std::getenv("LOKT_LOG") != nullptr) {
+            std::fprintf(stderr, "lokt: no daemon (%s); using the files\n", reply.error().message.c_str());
+        }
+        return std::nullopt;
+    }
     if (!reply && reply.error().code == ErrorCode::unavailable && !m_connection.alive()) {
         if (std::getenv("LOKT_LOG") != nullptr) {
             std::fprintf(stderr, "lokt: %s; carrying on with the files\n", reply.error().message.c_str());
@@ -294,10 +375,12 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
         if (observer) observer(WaitProgress{refusal_from_progress(spec.name, progress), Clock::now() - started, progress.position});
     };
     const Millis timeout = wait.wait ? std::chrono::ceil<Millis>(wait.timeout) + k_wait_grace : k_call_timeout;
-    auto answered = ask(request, timeout, on_progress);
+    // A guard's hold ends with its connection, so its acquire may follow the hello unanswered.
+    auto answered = ask(request, timeout, on_progress, spec.binding == Binding::guard);
     if (!answered) {
         // The daemon went away: whatever it granted us is ours; otherwise wait on the files.
-        if (auto record = granted_before_loss(spec, asked_at)) {
+        // (A daemon that never answered the hello granted nothing that lasts.)
+        if (auto record = m_connection.hello_failed() ? std::nullopt : granted_before_loss(spec, asked_at)) {
             AcquireResult result;
             result.outcome = AcquireResult::Outcome::acquired;
             result.record = *record;

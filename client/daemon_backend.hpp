@@ -22,13 +22,26 @@ namespace lokt::client {
 
 using Millis = std::chrono::milliseconds;
 
-// One connection to loktd, after a successful hello.
+// One connection to loktd.
+//
+// connect() prepares hello, which goes out in one write with the first
+// request, and its reply is read with that request's: one round trip instead
+// of two (the daemon answers a connection's lines in order). Only a request whose effect ends with the connection may go out
+// before the hello is answered: see call_before_hello().
 class DaemonConnection {
 public:
-    // Connects and says hello within the timeout. Errors are ErrorCode::unavailable
-    // (nobody answers), ErrorCode::unsupported (no common protocol version) or
-    // ErrorCode::io (an unsafe socket directory).
+    // Connects and prepares hello; its reply must come within the timeout.
+    // Errors here: ErrorCode::unavailable (nobody answers) or ErrorCode::io (an
+    // unsafe socket directory).
+    static Result<DaemonConnection> connect(const std::filesystem::path& socket, Millis timeout);
+    // connect() and finish_hello(): a connection the daemon has accepted.
     static Result<DaemonConnection> open(const std::filesystem::path& socket, Millis timeout);
+    // Reads the hello's reply if it is still due. Errors: ErrorCode::unavailable
+    // (no answer in time), ErrorCode::unsupported (no common protocol version);
+    // the connection is then closed.
+    Result<void> finish_hello();
+    // The hello was answered with an error or not in time.
+    bool hello_failed() const { return m_hello_failed; }
 
     const protocol::HelloReply& hello() const { return m_hello; }
     bool alive() const { return m_fd.valid(); }
@@ -36,8 +49,15 @@ public:
     using ProgressHandler = std::function<void(const protocol::Progress&)>;
     // Sends one request and returns its reply; progress lines for it go to the
     // handler. ErrorCode::unavailable when the connection is (or goes) dead or no
-    // reply comes within the timeout (the connection is then closed).
+    // reply comes within the timeout (the connection is then closed). A hello
+    // still due is finished first.
     Result<protocol::Reply> call(protocol::RequestBody body, Millis timeout, const ProgressHandler& on_progress = {});
+    // The same, but the request is sent before the hello's reply is read. Use it
+    // only for a request the daemon undoes when the connection closes (a guard's
+    // acquire): if the hello fails, the connection is dropped, and a daemon
+    // that acts on the request late ends its effect at once.
+    Result<protocol::Reply> call_before_hello(protocol::RequestBody body, Millis timeout,
+                                              const ProgressHandler& on_progress = {});
 
     // Returns false to end a subscription.
     using AuditLineHandler = std::function<bool(const std::string& audit_line)>;
@@ -50,6 +70,12 @@ public:
 private:
     DaemonConnection() = default;
     Result<void> send_line(const std::string& line);
+    // Sends what is queued (the hello, until the first request goes with it).
+    Result<void> flush_unsent();
+    // Sends the request, after anything queued, in one write; returns its id.
+    Result<std::uint64_t> send_request(protocol::RequestBody body);
+    Result<protocol::Reply> await_reply(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
+                                        const ProgressHandler& on_progress);
     // The next server message, or an error when the deadline passes or the peer
     // closes. time_point::max() waits for as long as it takes.
     Result<protocol::ServerMessage> read_message(std::chrono::steady_clock::time_point deadline);
@@ -59,6 +85,10 @@ private:
     protocol::LineFramer m_framer{protocol::k_max_server_line_bytes};
     std::uint64_t m_next_id = 1;
     protocol::HelloReply m_hello;
+    std::optional<std::uint64_t> m_hello_due;  // the hello's id while its reply is unread
+    std::string m_unsent;                      // lines not yet written
+    std::chrono::steady_clock::time_point m_hello_deadline;
+    bool m_hello_failed = false;
     std::filesystem::path m_socket;
 };
 
@@ -70,9 +100,14 @@ struct DaemonProbe {
 };
 DaemonProbe probe_daemon(Millis timeout);
 
+// The error LOKT_DAEMON=require reports when the daemon cannot be used.
+Error daemon_required_error(Error why);
+
 class DaemonBackend final : public Backend {
 public:
-    DaemonBackend(DaemonConnection connection, LockEngine files);
+    // required: LOKT_DAEMON=require, so a hello that fails is an error rather
+    // than a reason to use the files.
+    DaemonBackend(DaemonConnection connection, LockEngine files, bool required);
 
     std::string_view kind() const override { return "daemon"; }
     const LockStore& store() const override { return m_files.store(); }
@@ -96,13 +131,17 @@ public:
 
 private:
     // A call that reports whether the daemon was reachable: nullopt means fall back to the files.
+    // before_hello: see DaemonConnection::call_before_hello. A hello that fails
+    // means the files (LOKT_DAEMON=auto) or an error (require).
     std::optional<Result<protocol::Reply>> ask(protocol::RequestBody body, Millis timeout,
-                                               const DaemonConnection::ProgressHandler& on_progress = {});
+                                               const DaemonConnection::ProgressHandler& on_progress = {},
+                                               bool before_hello = false);
     // After the daemon vanished during an acquire: a hold it granted us before
     // it died is ours (our pid, our owner, written after we asked).
     std::optional<LockRecord> granted_before_loss(const AcquireSpec& spec, WallTime asked_at);
 
     DaemonConnection m_connection;
+    bool m_required = false;
     Identity m_actor;
     std::string m_root;
     FileBackend m_files;  // the same operations on the files, when the daemon is gone

@@ -109,6 +109,8 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
             m_fd.reset();
             return make_error(ErrorCode::io, "cannot write " + m_path.string() + ": not a regular file");
         }
+        m_device = info.st_dev;
+        m_inode = info.st_ino;
     }
     std::string line;
     // If the last line was torn (a crash mid-write), end it so ours stays whole.
@@ -125,6 +127,12 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
         return make_error(ErrorCode::io, "cannot append to " + m_path.string() + ": short write (disk full?)");
     }
     return {};
+}
+
+void AuditWriter::reopen_if_replaced() {
+    if (!m_fd) return;
+    struct stat info {};
+    if (::lstat(m_path.c_str(), &info) != 0 || info.st_dev != m_device || info.st_ino != m_inode) m_fd.reset();
 }
 
 std::size_t find_first_at_or_after(std::string_view text, WallTime since) {

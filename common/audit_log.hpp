@@ -5,6 +5,8 @@
 // decoding a million lines.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -44,10 +46,16 @@ public:
     // Appends one line. A torn last line (a crash mid-write) is closed off first
     // so that it never merges with ours.
     Result<void> append(const AuditEvent& event);
+    // For a writer kept open across operations: lets go of the file if the path
+    // no longer names it (rotated or removed), so the next line goes to the log
+    // that is there now.
+    void reopen_if_replaced();
 
 private:
     std::filesystem::path m_path;
     UniqueFd m_fd;
+    dev_t m_device = 0;
+    ino_t m_inode = 0;
 };
 
 struct AuditQuery {

@@ -46,6 +46,12 @@ LockEngine::LockEngine(LockStore store, Identity actor)
 
 Result<void> LockEngine::audit(AuditEvent event) { return m_audit.append(event); }
 
+bool LockEngine::files_unchanged() {
+    if (!m_store.unchanged_on_disk()) return false;
+    m_audit.reopen_if_replaced();
+    return true;
+}
+
 LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const {
     LockRecord r;
     r.name = spec.name;

@@ -83,6 +83,13 @@ public:
     const LockStore& store() const { return m_store; }
     const Identity& actor() const { return m_actor; }
 
+    // For an engine kept open across operations (the daemon keeps one per root):
+    // the next operations are performed for this actor.
+    void act_as(const Identity& actor) { m_actor = actor; }
+    // False when the root's directories were removed or replaced since the
+    // engine was opened: open a new one. A rotated audit.log is reopened.
+    bool files_unchanged();
+
     Result<AcquireResult> try_acquire(const AcquireSpec& spec);
     // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl);

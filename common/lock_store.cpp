@@ -29,6 +29,19 @@ std::string file_name(std::string_view name) {
 
 std::string_view area_dir(Area area) { return area == Area::locks ? "locks" : "freezes"; }
 
+std::pair<dev_t, ino_t> fd_id(int fd) {
+    struct stat info {};
+    if (fd < 0 || ::fstat(fd, &info) != 0) return {};
+    return {info.st_dev, info.st_ino};
+}
+
+// Does path still name the directory that was opened as `opened`?
+bool still_names(const fs::path& path, std::pair<dev_t, ino_t> opened) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) return false;
+    return std::pair{info.st_dev, info.st_ino} == opened;
+}
+
 Result<void> write_all(int fd, std::string_view data, const std::function<std::string()>& path) {
     while (!data.empty()) {
         const ssize_t wrote = ::write(fd, data.data(), data.size());
@@ -112,7 +125,16 @@ Result<void> LockStore::open_directories() {
         out->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!out->valid()) return sys_error("cannot open directory", path.string(), errno);
     }
+    m_locks_id = fd_id(m_locks.get());
+    m_freezes_id = fd_id(m_freezes.get());
     return {};
+}
+
+bool LockStore::unchanged_on_disk() {
+    if (!m_locks.valid() || !m_freezes.valid()) return false;
+    if (!still_names(m_root / "locks", m_locks_id) || !still_names(m_root / "freezes", m_freezes_id)) return false;
+    if (m_mutex.valid() && !still_names(m_root / "mutex", m_mutex_id)) m_mutex.reset();
+    return true;
 }
 
 Result<void> LockStore::create_layout() {
@@ -291,6 +313,7 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
         if (auto made = make_directory(dir); !made) return made.take_error();
         m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!m_mutex) return sys_error("cannot open directory", dir.string(), errno);
+        m_mutex_id = fd_id(m_mutex.get());
     }
     const std::string file = std::string(name) + ".lock";
     UniqueFd fd(::openat(m_mutex.get(), file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, k_file_mode));

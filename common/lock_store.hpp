@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lock_record.hpp"
@@ -94,6 +95,12 @@ public:
     // Waits (bounded) for exclusive use of a name for read-check-remove.
     Result<NameMutex> lock_name(std::string_view name);
 
+    // For a store kept open across operations (the daemon's): are the open
+    // directories still the ones the paths name? False once locks/ or freezes/
+    // was removed, renamed or replaced; the store must then be opened afresh.
+    // A replaced mutex/ is simply reopened at its next use.
+    bool unchanged_on_disk();
+
 private:
     LockStore() = default;
     Result<void> create_layout();
@@ -103,6 +110,10 @@ private:
     UniqueFd m_locks;
     UniqueFd m_freezes;
     UniqueFd m_mutex;
+    // What the directory fds were opened on (device, inode).
+    std::pair<dev_t, ino_t> m_locks_id{};
+    std::pair<dev_t, ino_t> m_freezes_id{};
+    std::pair<dev_t, ino_t> m_mutex_id{};
 };
 
 }  // namespace lokt

@@ -75,6 +75,7 @@ void RootService::settle(Effects& effects) {
         for (const auto& name : names) m_state.retry_within(name, k_exited_retry);
     }
     arm_timer();
+    if (m_state.idle()) m_files.close_files();
     if (m_output.state_changed) m_output.state_changed();
 }
 

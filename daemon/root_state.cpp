@@ -107,7 +107,7 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
     (void)name;
     for (std::size_t i = from; i < queue.waiters.size(); ++i) {
         const Waiter& waiter = queue.waiters[i];
-        if (!waiter.ticket.progress) continue;
+        if (waiter.ticket.progress != AcquireTicket::Progress::every) continue;
         out.progress.push_back(ProgressNote{waiter.ticket.connection, waiter.ticket.request_id, i + 1,
                                             queue.waiters.size(), queue.waiters.front().refusal});
     }
@@ -129,7 +129,12 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
     waiter.ticket.spec.audit_denial = false;
     queue.waiters.push_back(std::move(waiter));
     if (queue.waiters.size() == 1) note_blocker(queue.waiters.front().ticket.spec.name, queue, queue.waiters.front().refusal);
-    report_positions(queue.waiters.back().ticket.spec.name, queue, out, queue.waiters.size() - 1);
+    // The line that says the wait has started goes to every client that asked for any.
+    const Waiter& added = queue.waiters.back();
+    if (added.ticket.progress != AcquireTicket::Progress::none) {
+        out.progress.push_back(ProgressNote{added.ticket.connection, added.ticket.request_id, queue.waiters.size(),
+                                            queue.waiters.size(), queue.waiters.front().refusal});
+    }
 }
 
 void RootState::pump(const std::string& name, Effects& out) {

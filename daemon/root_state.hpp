@@ -44,7 +44,10 @@ struct AcquireTicket {
     Identity actor;    // who asked: named on the audit lines written for it
     bool wait = false;
     Nanoseconds timeout = std::chrono::minutes(10);
-    bool progress = false;  // the client wants progress lines
+    // Which progress lines the client wants: none, the one that says it is
+    // waiting, or also one at every move of the queue (a live display).
+    enum class Progress { none, start, every };
+    Progress progress = Progress::none;
 };
 
 // The final answer to an acquire: granted, refused (held, frozen, timeout) or an error.

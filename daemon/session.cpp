@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "messages.hpp"
 
 namespace lokt::daemon {
@@ -53,14 +55,21 @@ void Session::on_read(const asio::error_code& error, std::size_t bytes) {
         return;
     }
     m_framer.feed(std::string_view(m_read_buffer.data(), bytes));
+    m_handling_read = true;
     while (auto line = m_framer.next_line()) {
         if (!m_got_line) {
             m_got_line = true;
             m_first_line_timer.cancel();
         }
         m_host.on_line(*this, std::move(*line));
-        if (m_closed || m_closing) return;
+        if (m_closed || m_closing) {
+            m_handling_read = false;
+            write_more();
+            return;
+        }
     }
+    m_handling_read = false;
+    write_more();
     if (m_framer.too_long()) {
         spdlog::warn("connection {}: line longer than {} bytes; closing", m_id, m_framer.max_line_bytes());
         protocol::ErrorReply body;
@@ -87,22 +96,29 @@ void Session::send(std::string line) {
 }
 
 void Session::write_more() {
-    if (m_writing || m_closed) return;
+    if (m_writing || m_closed || m_handling_read) return;
     if (m_out.empty()) {
         if (m_closing) close();
         return;
     }
+    // Everything queued, in one gathering write (bounded by the iovec limit).
+    constexpr std::size_t k_max_buffers = 64;
+    std::vector<asio::const_buffer> buffers;
+    for (std::size_t i = 0; i < m_out.size() && i < k_max_buffers; ++i) buffers.push_back(asio::buffer(m_out[i]));
+    m_in_flight = buffers.size();
     m_writing = true;
     auto self = shared_from_this();
-    asio::async_write(m_socket, asio::buffer(m_out.front()), [self](const asio::error_code& error, std::size_t) {
+    asio::async_write(m_socket, buffers, [self](const asio::error_code& error, std::size_t) {
         self->m_writing = false;
         if (self->m_closed) return;
         if (error) {
             self->close();
             return;
         }
-        self->m_out_bytes -= self->m_out.front().size();
-        self->m_out.pop_front();
+        for (; self->m_in_flight > 0; --self->m_in_flight) {
+            self->m_out_bytes -= self->m_out.front().size();
+            self->m_out.pop_front();
+        }
         self->write_more();
     });
 }

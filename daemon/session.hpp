@@ -55,7 +55,8 @@ public:
 
     // Set by the dispatcher after a successful hello.
     bool hello_done = false;
-    bool wants_progress = false;
+    // From the hello's capabilities: which progress lines a waiting acquire gets.
+    AcquireTicket::Progress progress = AcquireTicket::Progress::none;
 
 private:
     void read_more();
@@ -71,6 +72,11 @@ private:
     std::deque<std::string> m_out;
     std::size_t m_out_bytes = 0;
     bool m_writing = false;
+    // While the lines of one read are handled, answers wait and then go out in
+    // one write: a client that sent hello and its first request together
+    // wakes once for both replies.
+    bool m_handling_read = false;
+    std::size_t m_in_flight = 0;  // lines of m_out being written
     bool m_closing = false;
     bool m_closed = false;
     bool m_got_line = false;

@@ -90,6 +90,40 @@ bool have_program(const char* name) {
 
 TEST_SUITE("daemon_abuse") {
 
+TEST_CASE("requests sent behind an unanswered hello are answered in order, and refused if the hello was") {
+    DaemonFixture f;
+    const std::string root = f.root().string();
+    const std::string acquire =
+        R"({"id":2,"op":"acquire","root":")" + root +
+        R"(","name":"piped","mode":"guard","wait":false,"identity":{"owner":"raw","host":"h","pid":1,"agent_id":"a"}})"
+        "\n";
+
+    // A refused hello: the acquire behind it is refused too, and nothing is locked.
+    RawClient refused(f.daemon().socket());
+    REQUIRE(refused.connected());
+    REQUIRE(refused.send(R"({"id":1,"op":"hello","protocol_min":7,"protocol_max":9,"client_version":"test"})"
+                         "\n" + acquire));
+    const std::string hello_error = refused.line();
+    CHECK_MESSAGE(hello_error.find(R"("id":1,"op":"hello","ok":false)") != std::string::npos, hello_error);
+    const std::string acquire_error = refused.line();
+    CHECK_MESSAGE(acquire_error.find(R"("id":2,"op":"acquire","ok":false)") != std::string::npos, acquire_error);
+    CHECK_MESSAGE(acquire_error.find("the first request must be hello") != std::string::npos, acquire_error);
+    CHECK_FALSE(fs::exists(f.root() / "locks" / "piped.json"));
+
+    // An accepted one: both replies, in order, in one exchange; the hold ends with the connection.
+    {
+        RawClient accepted(f.daemon().socket());
+        REQUIRE(accepted.connected());
+        REQUIRE(accepted.send(k_hello + acquire));
+        const std::string hello_reply = accepted.line();
+        CHECK_MESSAGE(hello_reply.find(R"("id":1,"op":"hello","ok":true)") != std::string::npos, hello_reply);
+        const std::string granted = accepted.line();
+        CHECK_MESSAGE(granted.find(R"("id":2,"op":"acquire","ok":true)") != std::string::npos, granted);
+        CHECK(fs::exists(f.root() / "locks" / "piped.json"));
+    }
+    CHECK(DaemonFixture::eventually([&] { return !fs::exists(f.root() / "locks" / "piped.json"); }));
+}
+
 TEST_CASE("a connection from another uid is closed before anything is read") {
     if (::geteuid() != 0 || !have_program("setpriv") || !have_program("python3")) {
         MESSAGE("skipped: needs root, setpriv and python3 to connect as uid 65534");

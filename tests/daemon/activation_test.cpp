@@ -1,7 +1,12 @@
 // Ways of starting loktd: systemd socket activation (with systemd's own
 // systemd-socket-activate, skipped when it is not installed) and
 // `lokt daemon start|status|stop` on a private socket.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <thread>
 
@@ -100,6 +105,40 @@ TEST_CASE("LOKT_DAEMON=require without a daemon fails with exit 1; auto falls ba
     SpawnSpec automatic = f.lokt({"guard", "x", "--", "true"});
     automatic.env.set("LOKT_DAEMON", "auto");
     CHECK(run(automatic, Millis(20'000)) == 0);
+}
+
+TEST_CASE("a daemon that never answers hello: auto uses the files after the hello timeout, require fails") {
+    DaemonFixture f;
+    f.daemon().stop();
+    // A socket that accepts connections (the kernel's backlog) and never reads.
+    const fs::path directory = f.scratch() / "silent";
+    fs::create_directory(directory);
+    fs::permissions(directory, fs::perms::owner_all, fs::perm_options::replace);
+    const fs::path socket = directory / "loktd.sock";
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener, 16) == 0);
+
+    SpawnSpec automatic = f.lokt({"guard", "silent", "--", "sh", "-c", "test -f \"$LOKT_ROOT/locks/silent.json\""});
+    automatic.env.set("LOKT_DAEMON", "auto");
+    automatic.env.set("LOKT_SOCKET", socket.string());
+    CHECK(run(automatic, Millis(20'000)) == 0);
+    const std::string audit = read_file(f.root() / "audit.log");
+    CHECK(audit.find(R"("event":"acquire","name":"silent")") != std::string::npos);
+    CHECK(audit.find(R"("event":"release","name":"silent")") != std::string::npos);
+
+    SpawnSpec required = f.lokt({"guard", "silent", "--", "true"});
+    required.env.set("LOKT_SOCKET", socket.string());
+    required.output = f.scratch() / "silent-require.out";
+    std::string out;
+    CHECK(run(required, Millis(20'000), &out) == 1);
+    CHECK_MESSAGE(out.find("LOKT_DAEMON=require") != std::string::npos, out);
+    CHECK_FALSE(fs::exists(f.root() / "locks" / "silent.json"));
+    ::close(listener);
 }
 
 }  // TEST_SUITE

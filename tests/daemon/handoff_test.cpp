@@ -129,6 +129,50 @@ TEST_CASE("a manual lock with a TTL names the daemon and outlives the command") 
     CHECK(run(f.lokt({"guard", "db", "--", "true"}), Millis(20'000)) == 0);
 }
 
+TEST_CASE("a lock root removed or an audit.log rotated while loktd runs: the next operations use what is there now") {
+    DaemonFixture f;
+    REQUIRE(run(f.lokt({"guard", "files", "--", "true"}), Millis(20'000)) == 0);
+    REQUIRE(fs::exists(f.root() / "audit.log"));
+
+    // Rotated: the old log keeps its lines, the next ones go to a new audit.log.
+    fs::rename(f.root() / "audit.log", f.scratch() / "audit.log.1");
+    REQUIRE(run(f.lokt({"lock", "after-rotation", "--ttl", "10m"}), Millis(20'000)) == 0);
+    const std::string rotated = read_file(f.scratch() / "audit.log.1");
+    CHECK(rotated.find("after-rotation") == std::string::npos);
+    CHECK(read_file(f.root() / "audit.log").find("\"name\":\"after-rotation\"") != std::string::npos);
+    REQUIRE(run(f.lokt({"unlock", "after-rotation"}), Millis(20'000)) == 0);
+
+    // Removed: the root is made again and the lock is taken where everyone looks.
+    fs::remove_all(f.root());
+    SpawnSpec holder_spec = f.lokt({"guard", "files", "--", "sh", "-c", "read line || :"});
+    holder_spec.stdin_pipe = true;
+    Process holder(holder_spec);
+    REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "files.json"); }));
+    // A file-mode client sees the daemon's hold.
+    SpawnSpec files_client = f.lokt({"guard", "files", "--", "true"});
+    files_client.env = f.files_env();
+    CHECK(run(files_client, Millis(20'000)) == 2);
+    holder.close_stdin();
+    CHECK(holder.wait(Millis(20'000)) == 0);
+    CHECK_FALSE(fs::exists(f.root() / "locks" / "files.json"));
+    CHECK(read_file(f.root() / "audit.log").find("\"event\":\"release\",\"name\":\"files\"") != std::string::npos);
+
+    // With nothing held or awaited the daemon keeps none of the root's files
+    // open (so the filesystem can be unmounted or remounted read-only). The
+    // inotify watch is not a file descriptor of the root.
+    const auto open_in_root = [&] {
+        std::vector<std::string> found;
+        const fs::path fds = fs::path("/proc") / std::to_string(f.daemon().pid()) / "fd";
+        for (const auto& entry : fs::directory_iterator(fds)) {
+            std::error_code ignored;
+            const std::string target = fs::read_symlink(entry.path(), ignored).string();
+            if (target.rfind(f.root().string(), 0) == 0) found.push_back(target);
+        }
+        return found;
+    };
+    CHECK_MESSAGE(open_in_root().empty(), "loktd still has open: " << open_in_root().size() << " files of the root");
+}
+
 TEST_CASE("idle exit waits until nothing is held") {
     DaemonFixture f;
     f.daemon().stop();

@@ -99,7 +99,7 @@ AcquireTicket ticket(ConnectionId connection, const std::string& name, bool wait
     t.spec.holder = t.actor;
     t.wait = wait;
     t.timeout = timeout;
-    t.progress = true;
+    t.progress = AcquireTicket::Progress::every;
     return t;
 }
 
@@ -168,6 +168,31 @@ TEST_CASE("progress tells each waiter its place, and again when the queue moves"
     REQUIRE(step.progress.size() == 1);
     CHECK(step.progress[0].connection == 3);
     CHECK(step.progress[0].position == 1);
+}
+
+TEST_CASE("a client that asked only for the start of its wait gets that line and no other") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    AcquireTicket second = ticket(2, "build", true);
+    second.progress = AcquireTicket::Progress::start;
+    f.state.acquire(std::move(second), effects);
+    AcquireTicket third = ticket(3, "build", true);
+    third.progress = AcquireTicket::Progress::start;
+    f.state.acquire(std::move(third), effects);
+    AcquireTicket fourth = ticket(4, "build", true);
+    fourth.progress = AcquireTicket::Progress::none;
+    f.state.acquire(std::move(fourth), effects);
+    REQUIRE(effects.progress.size() == 2);
+    CHECK(effects.progress[0].connection == 2);
+    CHECK(effects.progress[0].position == 1);
+    CHECK(effects.progress[1].connection == 3);
+    CHECK(effects.progress[1].position == 2);
+    REQUIRE(effects.progress[1].refusal.holder);
+    Effects step;
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
+    CHECK(step.answers.size() == 1);
+    CHECK(step.progress.empty());
 }
 
 TEST_CASE("closing a guard's connection releases its hold and grants the next waiter") {

@@ -125,3 +125,33 @@ TEST_CASE("queries filter by time and name; a missing log is empty") {
     past.since = lokt::wall_now() - hours(1);
     CHECK(read_all(log, past).size() == 3);
 }
+
+TEST_CASE("a writer kept open follows a rotated or removed log to the file now at the path") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    lokt::AuditWriter writer(log);
+    lokt::Identity me = lokt::current_identity();
+    REQUIRE(writer.append(lokt::make_audit_event("acquire", "a", me)).ok());
+
+    // Nothing replaced: the same file keeps growing.
+    writer.reopen_if_replaced();
+    REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());
+    CHECK(read_all(log).size() == 2);
+
+    // Rotated: the old file keeps its lines, the new one gets the next.
+    fs::rename(log, dir / "audit.log.1");
+    writer.reopen_if_replaced();
+    REQUIRE(writer.append(lokt::make_audit_event("acquire", "b", me)).ok());
+    CHECK(read_all(dir / "audit.log.1").size() == 2);
+    auto fresh = read_all(log);
+    REQUIRE(fresh.size() == 1);
+    CHECK(fresh[0].name == "b");
+
+    // Removed: a new log is created.
+    fs::remove(log);
+    writer.reopen_if_replaced();
+    REQUIRE(writer.append(lokt::make_audit_event("release", "b", me)).ok());
+    fresh = read_all(log);
+    REQUIRE(fresh.size() == 1);
+    CHECK(fresh[0].event == "release");
+}

@@ -154,3 +154,40 @@ TEST_CASE("the name mutex excludes a second holder until released") {
     CHECK(::flock(fd, LOCK_EX | LOCK_NB) == 0);
     ::close(fd);
 }
+
+TEST_CASE("a store kept open notices its directories being replaced") {
+    lokt::test::ScratchDir dir;
+    const fs::path root = dir / "lokt";
+    LockStore store = open_store(root);
+    CHECK(store.unchanged_on_disk());
+
+    SUBCASE("locks/ replaced") {
+        fs::rename(root / "locks", dir / "old-locks");
+        fs::create_directory(root / "locks");
+        CHECK_FALSE(store.unchanged_on_disk());
+    }
+    SUBCASE("freezes/ removed") {
+        fs::remove(root / "freezes");
+        CHECK_FALSE(store.unchanged_on_disk());
+    }
+    SUBCASE("the whole root removed and made again") {
+        fs::remove_all(root);
+        CHECK_FALSE(store.unchanged_on_disk());
+        LockStore again = open_store(root);
+        CHECK(again.unchanged_on_disk());
+        REQUIRE(again.publish(Area::locks, "x", record_text("x")).ok());
+        CHECK(fs::exists(root / "locks" / "x.json"));
+    }
+    SUBCASE("mutex/ replaced: the next lock_name uses the new one") {
+        { auto first = store.lock_name("m"); REQUIRE(first.ok()); }
+        fs::rename(root / "mutex", dir / "old-mutex");
+        fs::create_directory(root / "mutex");
+        CHECK(store.unchanged_on_disk());
+        auto held = store.lock_name("m");
+        REQUIRE(held.ok());
+        const int fd = ::open((root / "mutex" / "m.lock").c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        CHECK(::flock(fd, LOCK_EX | LOCK_NB) != 0);
+        ::close(fd);
+    }
+}
