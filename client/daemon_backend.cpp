@@ -120,11 +120,9 @@ Result<DaemonConnection> DaemonConnection::connect(const std::filesystem::path& 
     hello.protocol = protocol::k_supported_versions;
     hello.client_version = k_version;
     hello.client_build = k_build_id;
-    // Every position change only for the live line, which is drawn on a
-    // terminal only (acquire_options.cpp); otherwise just the line that says a
-    // wait began, which tells who wrote its `deny`.
-    hello.capabilities = {std::string(::isatty(STDERR_FILENO) ? protocol::k_capability_progress
-                                                               : protocol::k_capability_waiting)};
+    // Progress lines feed the live waiting line, which is drawn on a terminal
+    // only (acquire_options.cpp); elsewhere they would wake us for nothing.
+    if (::isatty(STDERR_FILENO)) hello.capabilities = {std::string(protocol::k_capability_progress)};
     // Sent with the first request, in one write (see send_request).
     connection.m_hello_due = connection.m_next_id++;
     connection.m_unsent = protocol::encode(protocol::Request{*connection.m_hello_due, std::move(hello)});
@@ -338,6 +336,17 @@ std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody 
     return reply;
 }
 
+bool DaemonBackend::denial_recorded_since(const std::string& name, WallTime since) {
+    bool found = false;
+    AuditQuery query;
+    query.since = since;
+    query.name = name;
+    (void)read_audit(m_files.store().root() / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
+        if (event.event == "deny" && event.pid == m_actor.pid) found = true;
+    });
+    return found;
+}
+
 std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& spec, WallTime asked_at) {
     auto view = m_files.inspect(spec.name);
     if (!view || view->stored.kind != StoredRecord::Kind::record) return std::nullopt;
@@ -369,9 +378,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
-    bool waiting_started = false;
     auto on_progress = [&](const protocol::Progress& progress) {
-        waiting_started = true;
         if (observer) observer(WaitProgress{refusal_from_progress(spec.name, progress), Clock::now() - started, progress.position});
     };
     const Millis timeout = wait.wait ? std::chrono::ceil<Millis>(wait.timeout) + k_wait_grace : k_call_timeout;
@@ -387,7 +394,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
             return result;
         }
         AcquireSpec rest = spec;
-        if (waiting_started) rest.audit_denial = false;  // the daemon wrote this wait's `deny`
+        if (wait.wait && denial_recorded_since(spec.name, asked_at)) rest.audit_denial = false;
         WaitOptions left = wait;
         if (wait.wait) left.timeout = std::max(Nanoseconds(0), wait.timeout - (Clock::now() - started));
         return m_files.acquire(rest, left, observer);

@@ -114,11 +114,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         result.refusal.message = "lock " + quoted(spec.name) + " is frozen";
         if (auto expiry = f.expiry()) result.refusal.message += " until " + format_rfc3339_seconds(*expiry);
         result.refusal.message += " (by " + owner_at_host(f.owner, f.host) + ")";
-        if (spec.audit_denial) {
-            AuditEvent event = make_audit_event("freeze-deny", spec.name, m_actor);
-            event.extra_json = Json{{"frozen_by", owner_at_host(f.owner, f.host)}}.dump();
-            (void)audit(std::move(event));
-        }
+        if (spec.audit_denial) record_denial(spec.name, result.refusal);
         return result;
     }
 
@@ -129,8 +125,9 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const bool try_create = round > 0 || !spec.look_first;
-        auto published = try_create ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record))
-                                    : Result<bool>(false);
+        auto published = try_create
+                              ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record), &result.file)
+                              : Result<bool>(false);
         if (!published) return published.take_error();
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
@@ -193,6 +190,19 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         (void)audit(std::move(event));
     }
     return result;
+}
+
+void LockEngine::record_denial(const std::string& name, const Refusal& refusal) {
+    if (refusal.freeze) {
+        const LockRecord& f = *refusal.freeze;
+        AuditEvent event = make_audit_event("freeze-deny", name, m_actor);
+        event.extra_json = Json{{"frozen_by", owner_at_host(f.owner, f.host)}}.dump();
+        (void)audit(std::move(event));
+        return;
+    }
+    AuditEvent event = make_audit_event("deny", name, m_actor);
+    if (refusal.holder) event.extra_json = holder_extra(*refusal.holder, "");
+    (void)audit(std::move(event));
 }
 
 Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredRecord& seen) {

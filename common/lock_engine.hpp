@@ -56,6 +56,7 @@ struct AcquireResult {
     };
     Outcome outcome = Outcome::refused;
     LockRecord record;  // ours, unless refused
+    FileIdentity file;  // the lock file written, when acquired
     Refusal refusal;
     bool granted() const { return outcome != Outcome::refused; }
 };
@@ -95,6 +96,9 @@ public:
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl);
     // Removes our lock if it is still ours; ErrorCode::lost otherwise.
     Result<void> release(const std::string& name, const std::string& lock_id);
+    // Writes the `deny` (or `freeze-deny`) line of an acquire refused for this
+    // reason, as try_acquire does when told to audit the denial.
+    void record_denial(const std::string& name, const Refusal& refusal);
     // Records that a hold was found taken away (the `lost` event).
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail);
 

@@ -232,7 +232,16 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
     return out;
 }
 
-Result<bool> LockStore::publish(Area area, std::string_view name, std::string_view contents) {
+Result<std::optional<FileIdentity>> LockStore::identify(Area area, std::string_view name) const {
+    struct stat info {};
+    if (::fstatat(directory_fd(area), file_name(name).c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return std::optional<FileIdentity>();
+        return sys_error("cannot inspect", display_path(area, name), errno);
+    }
+    return std::optional<FileIdentity>(identity_of(info));
+}
+
+Result<bool> LockStore::publish(Area area, std::string_view name, std::string_view contents, FileIdentity* created) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
@@ -250,7 +259,12 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
         ::unlinkat(dir, temp_file.c_str(), 0);
         errno = saved;
     }
-    if (linked == 0) return true;
+    if (linked == 0) {
+        // After the link (and the temp name's removal), so the change time is final.
+        struct stat info {};
+        if (created != nullptr) *created = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+        return true;
+    }
     if (errno == EEXIST) return false;
     return sys_error("cannot create", display(), errno);
 }

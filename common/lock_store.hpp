@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,7 +84,10 @@ public:
 
     Result<StoredRecord> read(Area area, std::string_view name) const;
     // Creates NAME.json with these contents unless it exists; false when it does.
-    Result<bool> publish(Area area, std::string_view name, std::string_view contents);
+    // `created`, if given, is set to the new file's identity.
+    Result<bool> publish(Area area, std::string_view name, std::string_view contents, FileIdentity* created = nullptr);
+    // The identity of NAME.json now (nullopt: no such file), without opening it.
+    Result<std::optional<FileIdentity>> identify(Area area, std::string_view name) const;
     // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
     Result<void> replace(Area area, std::string_view name, std::string_view contents);
     // Removes NAME.json only if it is still the file identified. Call with the mutex held.

@@ -127,7 +127,7 @@ void Dispatcher::deliver(Effects& effects) {
     // Progress first: an acquire's reply always comes after its last progress line.
     for (const auto& note : effects.progress) {
         auto it = m_sessions.find(note.connection);
-        if (it == m_sessions.end()) continue;
+        if (it == m_sessions.end() || !it->second->wants_progress) continue;
         protocol::Progress progress;
         progress.id = note.request_id;
         progress.position = static_cast<std::uint32_t>(note.position);
@@ -242,18 +242,14 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
     }
     session.hello_done = true;
     for (const auto& word : hello.capabilities) {
-        if (word == protocol::k_capability_progress) {
-            session.progress = AcquireTicket::Progress::every;
-        } else if (word == protocol::k_capability_waiting && session.progress == AcquireTicket::Progress::none) {
-            session.progress = AcquireTicket::Progress::start;
-        }
+        if (word == protocol::k_capability_progress) session.wants_progress = true;
     }
     protocol::HelloReply reply;
     reply.protocol = *version;
     reply.daemon_version = k_version;
     reply.daemon_build = k_build_id;
     reply.daemon_pid = static_cast<std::int32_t>(::getpid());
-    reply.capabilities = {std::string(protocol::k_capability_progress), std::string(protocol::k_capability_waiting)};
+    reply.capabilities = {std::string(protocol::k_capability_progress)};
     spdlog::debug("connection {}: hello from lokt {} ({})", session.id(), hello.client_version, hello.client_build);
     return protocol::Reply{id, reply};
 }
@@ -266,7 +262,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     ticket.request_id = id;
     ticket.actor = identity_from_wire(request.identity);
     ticket.wait = request.wait;
-    ticket.progress = session.progress;
+    ticket.progress = session.wants_progress;
     if (request.timeout_ms) ticket.timeout = Milliseconds(*request.timeout_ms);
     AcquireSpec& spec = ticket.spec;
     spec.name = request.name;

@@ -40,4 +40,16 @@ Result<void> EngineFileOps::release(const std::string& name, const std::string& 
     return (*engine)->release(name, lock_id);
 }
 
+void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) {
+    auto engine = engine_for(actor);
+    if (!engine) return;  // as in try_acquire, a denial that cannot be logged refuses all the same
+    (*engine)->record_denial(spec.name, refusal);
+}
+
+bool EngineFileOps::lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) {
+    if (!m_engine || !m_engine->files_unchanged()) return false;  // unsure: look properly
+    auto now = m_engine->store().identify(Area::locks, name);
+    return now && *now && (*now)->inode == inode && (*now)->change_ns == change_ns;
+}
+
 }  // namespace lokt::daemon

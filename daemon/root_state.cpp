@@ -67,6 +67,8 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.ttl = ticket.spec.ttl;
         hold.renewed = m_clock.steady_now();
         hold.guard = true;
+        hold.file_inode = result.file.inode;
+        hold.file_change_ns = result.file.change_ns;
         m_holds[name] = std::move(hold);
     } else if (ticket.spec.binding == Binding::ttl && result.record.expiry()) {
         // The file names the daemon's pid; keep it in mind until it lapses.
@@ -75,6 +77,8 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.set_actor(ticket.actor);
         hold.ttl = ticket.spec.ttl;
         hold.expires = steady_at(*result.record.expiry());
+        hold.file_inode = result.file.inode;
+        hold.file_change_ns = result.file.change_ns;
         m_holds[name] = std::move(hold);
     } else {
         m_holds.erase(name);  // bound to a process: its pid is in the file for everyone to judge
@@ -107,34 +111,52 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
     (void)name;
     for (std::size_t i = from; i < queue.waiters.size(); ++i) {
         const Waiter& waiter = queue.waiters[i];
-        if (waiter.ticket.progress != AcquireTicket::Progress::every) continue;
+        if (!waiter.ticket.progress) continue;
         out.progress.push_back(ProgressNote{waiter.ticket.connection, waiter.ticket.request_id, i + 1,
                                             queue.waiters.size(), queue.waiters.front().refusal});
     }
 }
 
+bool RootState::joins_without_trying(const AcquireTicket& ticket) const {
+    if (!ticket.wait || !ticket.spec.inherited_lock_id.empty()) return false;  // a nested guard may pass
+    auto queued = m_queues.find(ticket.spec.name);
+    if (queued == m_queues.end() || queued->second.waiters.empty()) return false;
+    const Refusal& blocker = queued->second.waiters.front().refusal;
+    // Re-entry by the holder's own explicit owner is granted at once.
+    if (ticket.spec.holder.owner_explicit && blocker.holder && blocker.holder->owner_explicit &&
+        blocker.holder->owner == ticket.spec.holder.owner) {
+        return false;
+    }
+    return true;
+}
+
 void RootState::acquire(AcquireTicket ticket, Effects& out) {
-    ticket.spec.audit_denial = true;  // one `deny` when a waiter starts waiting
-    auto tried = m_files.try_acquire(ticket.spec, ticket.actor);
-    if (!tried || tried->granted() || !ticket.wait) {
-        if (tried && tried->granted()) note_granted(ticket, *tried);
-        out.answers.push_back(AcquireAnswer{ticket.connection, ticket.request_id, std::move(tried)});
-        return;
+    Refusal refusal;
+    if (joins_without_trying(ticket)) {
+        // Others already wait for this name: first come, first served, so the
+        // newcomer queues behind them for the reason they wait, without
+        // reading the files again (the head is retried whenever they change).
+        refusal = m_queues[ticket.spec.name].waiters.front().refusal;
+        m_files.record_denial(ticket.spec, refusal, ticket.actor);
+    } else {
+        ticket.spec.audit_denial = true;  // one `deny` when a waiter starts waiting
+        auto tried = m_files.try_acquire(ticket.spec, ticket.actor);
+        if (!tried || tried->granted() || !ticket.wait) {
+            if (tried && tried->granted()) note_granted(ticket, *tried);
+            out.answers.push_back(AcquireAnswer{ticket.connection, ticket.request_id, std::move(tried)});
+            return;
+        }
+        refusal = std::move(tried->refusal);
     }
     Queue& queue = m_queues[ticket.spec.name];
     Waiter waiter;
     waiter.deadline = m_clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(ticket.timeout);
-    waiter.refusal = tried->refusal;
+    waiter.refusal = std::move(refusal);
     waiter.ticket = std::move(ticket);
     waiter.ticket.spec.audit_denial = false;
     queue.waiters.push_back(std::move(waiter));
     if (queue.waiters.size() == 1) note_blocker(queue.waiters.front().ticket.spec.name, queue, queue.waiters.front().refusal);
-    // The line that says the wait has started goes to every client that asked for any.
-    const Waiter& added = queue.waiters.back();
-    if (added.ticket.progress != AcquireTicket::Progress::none) {
-        out.progress.push_back(ProgressNote{added.ticket.connection, added.ticket.request_id, queue.waiters.size(),
-                                            queue.waiters.size(), queue.waiters.front().refusal});
-    }
+    report_positions(queue.waiters.back().ticket.spec.name, queue, out, queue.waiters.size() - 1);
 }
 
 void RootState::pump(const std::string& name, Effects& out) {
@@ -198,6 +220,7 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
     if (!tracked) return renewed;
     if (renewed) {
         held->second.record = *renewed;
+        held->second.file_inode = 0;  // rewritten: no longer the file we know
         held->second.ttl = ttl;
         held->second.renewed = now;
         if (!held->second.guard) {
@@ -209,7 +232,17 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
     return renewed;
 }
 
-void RootState::files_changed(const std::string& name, Effects& out) { pump(name, out); }
+void RootState::files_changed(const std::string& name, Effects& out) {
+    // Most changes are the daemon's own (the lock it just wrote for the head
+    // of the queue): while that file is still in place, the queue has nothing
+    // new to try, and one stat spares reading and judging the lock again.
+    auto held = m_holds.find(name);
+    if (held != m_holds.end() && held->second.file_inode != 0 && m_queues.count(name) != 0 &&
+        m_files.lock_file_is(name, held->second.file_inode, held->second.file_change_ns)) {
+        return;
+    }
+    pump(name, out);
+}
 
 void RootState::all_files_changed(Effects& out) {
     std::vector<std::string> names;
@@ -315,6 +348,7 @@ void RootState::advance(Effects& out) {
             auto renewed = m_files.renew(it->first, hold.lock_id(), *hold.ttl, hold.actor());
             if (renewed) {
                 hold.record = *renewed;
+                hold.file_inode = 0;  // rewritten: no longer the file we know
                 hold.renewed = now;
             } else if (renewed.error().code == ErrorCode::lost) {
                 lost.push_back(it->first);

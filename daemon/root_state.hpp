@@ -34,6 +34,11 @@ public:
     virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                                      const Identity& actor) = 0;
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor) = 0;
+    // The audit line of an acquire refused for this reason (deny, freeze-deny).
+    virtual void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) = 0;
+    // Is NAME's lock file still the one written with this inode and change
+    // time (FileIdentity)? One stat, no read; false when unsure.
+    virtual bool lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) = 0;
 };
 
 // One acquire request as the queue sees it.
@@ -44,10 +49,7 @@ struct AcquireTicket {
     Identity actor;    // who asked: named on the audit lines written for it
     bool wait = false;
     Nanoseconds timeout = std::chrono::minutes(10);
-    // Which progress lines the client wants: none, the one that says it is
-    // waiting, or also one at every move of the queue (a live display).
-    enum class Progress { none, start, every };
-    Progress progress = Progress::none;
+    bool progress = false;  // the client wants progress lines
 };
 
 // The final answer to an acquire: granted, refused (held, frozen, timeout) or an error.
@@ -129,6 +131,10 @@ private:
         std::optional<Nanoseconds> ttl;
         SteadyTime renewed{};               // guard: last renewal
         std::optional<SteadyTime> expires;  // manual TTL hold: when it lapses
+        // The lock file as written (inode and change time; its device is the
+        // root's). Zero when unknown, e.g. after a renewal rewrote it.
+        ino_t file_inode = 0;
+        std::int64_t file_change_ns = 0;
         bool guard = false;
     };
     struct Waiter {
@@ -142,6 +148,8 @@ private:
         pid_t blocker_pid = 0;               // a holder outside the daemon, on this host
     };
 
+    // A waiting acquire that queues behind others without trying the files.
+    bool joins_without_trying(const AcquireTicket& ticket) const;
     // Tries the head of a name's queue until one is granted or the head is blocked.
     void pump(const std::string& name, Effects& out);
     void note_granted(const AcquireTicket& ticket, const AcquireResult& result);

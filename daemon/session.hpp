@@ -55,8 +55,7 @@ public:
 
     // Set by the dispatcher after a successful hello.
     bool hello_done = false;
-    // From the hello's capabilities: which progress lines a waiting acquire gets.
-    AcquireTicket::Progress progress = AcquireTicket::Progress::none;
+    bool wants_progress = false;
 
 private:
     void read_more();

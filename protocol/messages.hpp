@@ -32,8 +32,7 @@ inline constexpr VersionRange k_supported_versions{1, 1};
 
 // Capability word: the client accepts, and the daemon sends, `progress`
 // messages for waiting acquires. Both sides must list it for it to be used.
-inline constexpr std::string_view k_capability_progress = "progress";  // every change of a waiter's place
-inline constexpr std::string_view k_capability_waiting = "waiting";    // only the line that starts a wait
+inline constexpr std::string_view k_capability_progress = "progress";
 
 // The highest version both ranges contain, or ErrorCode::unsupported with a
 // message naming both ranges when they do not overlap.

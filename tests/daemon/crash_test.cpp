@@ -4,6 +4,8 @@
 // that finds the directory already there records an overlap.
 #include <thread>
 
+#include <sstream>
+
 #include "daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
@@ -53,6 +55,35 @@ TEST_CASE("kill -9 of the daemon during contention: no overlap, every guard fini
     // The stale socket is replaced and the new daemon serves.
     f.daemon().start();
     CHECK(run(f.lokt({"guard", "contended", "--", "true"}), Millis(20'000)) == 0);
+}
+
+TEST_CASE("kill -9 of the daemon during a wait: the wait goes on with the files, with one deny line") {
+    DaemonFixture f;
+    SpawnSpec holder_spec = f.lokt({"guard", "waited", "--", "sh", "-c", "read line || :"});
+    holder_spec.stdin_pipe = true;
+    Process holder(holder_spec);
+    REQUIRE(f.daemon_counts_reach(1, 0));
+    SpawnSpec waiter_spec = f.lokt({"guard", "waited", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo $PPID > waiter.pid"});
+    waiter_spec.output = f.scratch() / "waiter.out";
+    Process waiter(waiter_spec);
+    REQUIRE(f.daemon_counts_reach(1, 1));
+    f.daemon().crash();
+    holder.close_stdin();
+    REQUIRE(holder.wait(Millis(20'000)) == 0);
+    REQUIRE(waiter.wait(Millis(60'000)) == 0);
+    const std::string waiter_pid = read_file(f.scratch() / "waiter.pid");
+    REQUIRE_FALSE(waiter_pid.empty());
+    const std::string pid_field = "\"pid\":" + waiter_pid.substr(0, waiter_pid.find('\n')) + ",";
+    int denies = 0;
+    int acquires = 0;
+    std::istringstream audit(read_file(f.root() / "audit.log"));
+    for (std::string line; std::getline(audit, line);) {
+        if (line.find(pid_field) == std::string::npos) continue;
+        if (line.find("\"event\":\"deny\"") != std::string::npos) ++denies;
+        if (line.find("\"event\":\"acquire\"") != std::string::npos) ++acquires;
+    }
+    CHECK(denies == 1);
+    CHECK(acquires == 1);
 }
 
 TEST_CASE("daemon clients, file-mode clients and a second daemon never grant one lock twice") {

@@ -26,6 +26,7 @@ public:
     explicit FakeFiles(const FakeClock& clock) : m_clock(clock) {}
 
     Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) override {
+        ++tries;
         AcquireResult result;
         if (auto f = freezes.find(spec.name); f != freezes.end()) {
             result.refusal.code = ErrorCode::frozen;
@@ -54,7 +55,21 @@ public:
         log.push_back("acquire " + spec.name + " by " + std::to_string(actor.pid));
         result.outcome = AcquireResult::Outcome::acquired;
         result.record = record;
+        result.file.inode = ++versions[spec.name];
+        result.file.change_ns = 1;
         return result;
+    }
+
+    // The fake's "file identity" is a version number per name, bumped on every write.
+    bool lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) override {
+        ++identity_checks;
+        auto held = locks.find(name);
+        return held != locks.end() && versions[name] == inode && change_ns == 1;
+    }
+
+    void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override {
+        log.push_back(std::string(refusal.freeze ? "freeze-deny " : "deny ") + spec.name + " by " +
+                      std::to_string(actor.pid));
     }
 
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
@@ -77,6 +92,9 @@ public:
     std::map<std::string, LockRecord> locks;
     std::map<std::string, LockRecord> freezes;
     std::vector<std::string> log;
+    int tries = 0;  // try_acquire calls
+    int identity_checks = 0;
+    std::map<std::string, ino_t> versions;
 
 private:
     const FakeClock& m_clock;
@@ -99,7 +117,7 @@ AcquireTicket ticket(ConnectionId connection, const std::string& name, bool wait
     t.spec.holder = t.actor;
     t.wait = wait;
     t.timeout = timeout;
-    t.progress = AcquireTicket::Progress::every;
+    t.progress = true;
     return t;
 }
 
@@ -142,6 +160,71 @@ TEST_CASE("waiters are granted one at a time in the order they arrived") {
     CHECK(f.state.waiters_for("build") == 0);
 }
 
+TEST_CASE("a waiter arriving behind others queues without trying the files, even if the lock looks free") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    const int tries_before = f.files.tries;
+    // The holder's file vanished and the daemon has not been told yet.
+    f.files.locks.erase("build");
+    f.state.acquire(ticket(3, "build", true), effects);
+    CHECK(f.files.tries == tries_before);
+    CHECK(f.state.waiters_for("build") == 2);
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1003") == 1);
+    // When it is told, the first to come is served first.
+    Effects step;
+    f.state.files_changed("build", step);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+}
+
+TEST_CASE("a nested guard or the holder's own explicit owner still tries at once, queue or not") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    int tries = f.files.tries;
+    AcquireTicket nested = ticket(3, "build", true);
+    nested.spec.inherited_lock_id = f.lock_id("build");
+    f.state.acquire(std::move(nested), effects);
+    CHECK(f.files.tries == tries + 1);
+
+    tries = f.files.tries;
+    AcquireTicket stranger = ticket(4, "build", true);
+    stranger.spec.holder.owner_explicit = true;
+    f.state.acquire(std::move(stranger), effects);
+    CHECK(f.files.tries == tries);  // another owner queues
+
+    f.files.locks.at("build").owner_explicit = true;
+    f.files.locks.at("build").owner = "agent-1";
+    ++f.files.versions["build"];  // a rewritten file
+    Effects changed;
+    f.state.files_changed("build", changed);  // the head learns the holder's record anew
+    tries = f.files.tries;
+    AcquireTicket same_owner = ticket(5, "build", true);
+    same_owner.spec.holder.owner = "agent-1";
+    same_owner.spec.holder.owner_explicit = true;
+    f.state.acquire(std::move(same_owner), effects);
+    CHECK(f.files.tries == tries + 1);
+}
+
+TEST_CASE("a change to a name's files while its lock file is still the one granted here tries nobody") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    const int tries = f.files.tries;
+    Effects step;
+    f.state.files_changed("build", step);  // e.g. the inotify event of our own write
+    CHECK(f.files.tries == tries);
+    CHECK(f.files.identity_checks == 1);
+    // Rewritten or removed outside: the head is tried again.
+    f.files.locks.erase("build");
+    f.state.files_changed("build", step);
+    CHECK(f.files.tries == tries + 1);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+}
+
 TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
     Fixture f;
     Effects effects;
@@ -168,31 +251,6 @@ TEST_CASE("progress tells each waiter its place, and again when the queue moves"
     REQUIRE(step.progress.size() == 1);
     CHECK(step.progress[0].connection == 3);
     CHECK(step.progress[0].position == 1);
-}
-
-TEST_CASE("a client that asked only for the start of its wait gets that line and no other") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    AcquireTicket second = ticket(2, "build", true);
-    second.progress = AcquireTicket::Progress::start;
-    f.state.acquire(std::move(second), effects);
-    AcquireTicket third = ticket(3, "build", true);
-    third.progress = AcquireTicket::Progress::start;
-    f.state.acquire(std::move(third), effects);
-    AcquireTicket fourth = ticket(4, "build", true);
-    fourth.progress = AcquireTicket::Progress::none;
-    f.state.acquire(std::move(fourth), effects);
-    REQUIRE(effects.progress.size() == 2);
-    CHECK(effects.progress[0].connection == 2);
-    CHECK(effects.progress[0].position == 1);
-    CHECK(effects.progress[1].connection == 3);
-    CHECK(effects.progress[1].position == 2);
-    REQUIRE(effects.progress[1].refusal.holder);
-    Effects step;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
-    CHECK(step.answers.size() == 1);
-    CHECK(step.progress.empty());
 }
 
 TEST_CASE("closing a guard's connection releases its hold and grants the next waiter") {

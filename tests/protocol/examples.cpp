@@ -82,7 +82,7 @@ Example reply(std::uint64_t id, ReplyBody body) { return ServerMessage{Reply{id,
 
 GoldenFile hello() {
     HelloRequest request{k_supported_versions, "0.1.0", "1a2b3c4d5e6f", {"progress"}};
-    HelloReply ok{1, "0.1.0", "1a2b3c4d5e6f", 4242, {"progress", "waiting"}};
+    HelloReply ok{1, "0.1.0", "1a2b3c4d5e6f", 4242, {"progress"}};
     ErrorReply unsupported = error(Op::hello, ErrorCode::unsupported,
                                    "no common protocol version: the client speaks 2 to 3, the daemon 1 to 1; "
                                    "install the same lokt version for both");
