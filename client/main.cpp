@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli_context.hpp"
@@ -48,6 +50,32 @@ int usage_error(const std::string& message, const std::string& command) {
     return lokt::exit_code_for(lokt::ErrorCode::usage);
 }
 
+using AddCommand = void (*)(CLI::App&, lokt::client::CommandEnv);
+
+// Every command, by name, in the order `lokt --help` lists them.
+constexpr std::pair<std::string_view, AddCommand> k_commands[] = {
+    {"guard", lokt::client::add_guard_command},       {"lock", lokt::client::add_lock_command},
+    {"unlock", lokt::client::add_unlock_command},     {"status", lokt::client::add_status_command},
+    {"exists", lokt::client::add_exists_command},     {"why", lokt::client::add_why_command},
+    {"freeze", lokt::client::add_freeze_command},     {"unfreeze", lokt::client::add_unfreeze_command},
+    {"audit", lokt::client::add_audit_command},       {"doctor", lokt::client::add_doctor_command},
+    {"daemon", lokt::client::add_daemon_command},     {"version", lokt::client::add_version_command},
+    {"prime", lokt::client::add_prime_command},
+};
+
+// A named command needs only its own definition: building all thirteen (their
+// options, validators and help texts) was a measurable part of a short
+// command's run. Help, completion and unknown words get the whole set.
+void add_commands(CLI::App& app, const lokt::client::CommandEnv& env, std::string_view command) {
+    for (const auto& [name, add] : k_commands) {
+        if (name == command) {
+            add(app, env);
+            return;
+        }
+    }
+    for (const auto& [name, add] : k_commands) add(app, env);
+}
+
 int run(int argc, char** argv) {
     SplitArguments split = split_at_dashes(argc, argv);
     const std::string command = first_command_word(split.before);
@@ -60,19 +88,7 @@ int run(int argc, char** argv) {
     lokt::client::CliContext cli(options);
     int exit_status = 0;
     const lokt::client::CommandEnv env{&cli, &exit_status, &split.after};
-    lokt::client::add_guard_command(app, env);
-    lokt::client::add_lock_command(app, env);
-    lokt::client::add_unlock_command(app, env);
-    lokt::client::add_status_command(app, env);
-    lokt::client::add_exists_command(app, env);
-    lokt::client::add_why_command(app, env);
-    lokt::client::add_freeze_command(app, env);
-    lokt::client::add_unfreeze_command(app, env);
-    lokt::client::add_audit_command(app, env);
-    lokt::client::add_doctor_command(app, env);
-    lokt::client::add_daemon_command(app, env);
-    lokt::client::add_version_command(app, env);
-    lokt::client::add_prime_command(app, env);
+    add_commands(app, env, command);
 
     if (command == "__complete") {
         // Hidden: candidates for shell completion (see completion.hpp).
