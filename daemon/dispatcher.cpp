@@ -61,16 +61,22 @@ Dispatcher::Dispatcher(asio::io_context& io, std::function<void()> request_stop)
     : m_io(io),
       m_request_stop(std::move(request_stop)),
       m_host(current_identity().host),
-      m_started(std::chrono::steady_clock::now()) {}
+      m_started(std::chrono::steady_clock::now()),
+      m_first_lines(io.get_executor(), k_first_line_timeout) {}
 
 std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
     const ConnectionId id = m_next_connection++;
     auto session = std::make_shared<Session>(std::move(socket), id, *this);
     m_sessions.emplace(id, session);
-    if (session->start()) spdlog::debug("connection {}: open (pid {})", id, session->peer_pid());
+    if (session->start()) {
+        spdlog::debug("connection {}: open (pid {})", id, session->peer_pid());
+        m_first_lines.watch(session);
+    }
     state_changed();
     return session;
 }
+
+void Dispatcher::on_first_line(Session&) { m_first_lines.settle(); }
 
 void Dispatcher::on_closed(Session& session) {
     const ConnectionId id = session.id();
@@ -78,6 +84,7 @@ void Dispatcher::on_closed(Session& session) {
     if (it == m_sessions.end()) return;
     auto keep_alive = it->second;  // the session finishes its call before it goes
     m_sessions.erase(it);
+    m_first_lines.settle();
     spdlog::debug("connection {}: closed", id);
     for (auto& [root, service] : m_roots) service->connection_closed(id, m_stopping);
     state_changed();

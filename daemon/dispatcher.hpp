@@ -14,6 +14,7 @@
 
 #include "messages.hpp"
 #include "root_service.hpp"
+#include "first_line_deadlines.hpp"
 #include "session.hpp"
 
 namespace lokt::daemon {
@@ -26,6 +27,7 @@ public:
     // Registers a new connection; the session then starts itself.
     std::shared_ptr<Session> add_session(Session::Socket socket);
 
+    void on_first_line(Session& session) override;
     void on_line(Session& session, std::string line) override;
     void on_closed(Session& session) override;
 
@@ -69,6 +71,7 @@ private:
     std::chrono::steady_clock::time_point m_started;
     ConnectionId m_next_connection = 1;
     std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;
+    FirstLineDeadlines<Session> m_first_lines;
     std::map<std::string, std::unique_ptr<RootService>> m_roots;
     bool m_stopping = false;
 };

@@ -12,7 +12,7 @@
 namespace lokt::daemon {
 
 Session::Session(Socket socket, ConnectionId id, SessionHost& host)
-    : m_socket(std::move(socket)), m_id(id), m_host(host), m_first_line_timer(m_socket.get_executor()) {}
+    : m_socket(std::move(socket)), m_id(id), m_host(host) {}
 
 bool Session::start() {
     struct ucred cred {};
@@ -30,15 +30,14 @@ bool Session::start() {
         close();
         return false;
     }
-    auto self = shared_from_this();
-    m_first_line_timer.expires_after(k_first_line_timeout);
-    m_first_line_timer.async_wait([self](const asio::error_code& error) {
-        if (error || self->m_got_line || self->m_closed) return;
-        spdlog::info("connection {}: no request within {}s; closing", self->m_id, k_first_line_timeout.count());
-        self->close();
-    });
     read_more();
     return true;
+}
+
+void Session::expire_first_line() {
+    if (!awaiting_first_line()) return;
+    spdlog::info("connection {}: no request within {}s; closing", m_id, k_first_line_timeout.count());
+    close();
 }
 
 void Session::read_more() {
@@ -59,7 +58,7 @@ void Session::on_read(const asio::error_code& error, std::size_t bytes) {
     while (auto line = m_framer.next_line()) {
         if (!m_got_line) {
             m_got_line = true;
-            m_first_line_timer.cancel();
+            m_host.on_first_line(*this);
         }
         m_host.on_line(*this, std::move(*line));
         if (m_closed || m_closing) {
@@ -134,7 +133,6 @@ void Session::close_after_flush() {
 void Session::close() {
     if (m_closed) return;
     m_closed = true;
-    m_first_line_timer.cancel();
     asio::error_code ignored;
     m_socket.shutdown(Socket::shutdown_both, ignored);
     m_socket.close(ignored);

@@ -16,7 +16,6 @@
 
 #include "line_framer.hpp"
 #include "root_state.hpp"
-#include "wakeup_timer.hpp"
 
 namespace lokt::daemon {
 
@@ -26,6 +25,7 @@ class Session;
 class SessionHost {
 public:
     virtual ~SessionHost() = default;
+    virtual void on_first_line(Session& session) = 0;
     virtual void on_line(Session& session, std::string line) = 0;
     virtual void on_closed(Session& session) = 0;
 };
@@ -48,6 +48,11 @@ public:
     // Closes now; the host hears of it once.
     void close();
 
+    // The first line is due within k_first_line_timeout of the connection
+    // (the host keeps the deadline: see first_line_deadlines.hpp).
+    bool awaiting_first_line() const { return !m_got_line && !m_closed; }
+    void expire_first_line();
+
     ConnectionId id() const { return m_id; }
     bool open() const { return !m_closed; }
     uid_t peer_uid() const { return m_peer_uid; }
@@ -65,7 +70,6 @@ private:
     Socket m_socket;
     ConnectionId m_id;
     SessionHost& m_host;
-    WakeupTimer m_first_line_timer;
     protocol::LineFramer m_framer;
     std::array<char, 16 * 1024> m_read_buffer{};
     std::deque<std::string> m_out;
