@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -17,6 +16,7 @@
 #include <cstring>
 #include <optional>
 
+#include "child_spawn.hpp"
 #include "unique_fd.hpp"
 
 extern char** environ;
@@ -67,40 +67,23 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     // and ^C reaches it directly.
     const bool own_terminal = ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
 
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    const short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &previous);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (int sig : k_forwarded) sigaddset(&defaults, sig);
-    sigaddset(&defaults, SIGCHLD);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGTTOU);
-    sigaddset(&defaults, SIGTTIN);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, flags);
-    // In the child, after it has its own process group and before exec, make
-    // that group the terminal's foreground (glibc 2.35+), so it can read the
-    // terminal and ^C reaches it.
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (own_terminal) posix_spawn_file_actions_addtcsetpgrp_np(&actions, STDIN_FILENO);
-
-    std::vector<std::string> env_storage = build_environment(spec);
-    std::vector<char*> envp;
-    for (auto& entry : env_storage) envp.push_back(entry.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_storage = spec.argv;
-    std::vector<char*> argv;
-    for (auto& arg : argv_storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
+    SpawnRequest request;
+    request.argv = spec.argv;
+    request.env = build_environment(spec);
+    request.mask = previous;
+    sigemptyset(&request.defaults);
+    for (int sig : k_forwarded) sigaddset(&request.defaults, sig);
+    sigaddset(&request.defaults, SIGCHLD);
+    sigaddset(&request.defaults, SIGPIPE);
+    sigaddset(&request.defaults, SIGTTOU);
+    sigaddset(&request.defaults, SIGTTIN);
+    // In the child, once it has its own process group and before exec, that
+    // group becomes the terminal's foreground, so it can read the terminal and
+    // ^C reaches it.
+    request.take_terminal = own_terminal;
 
     pid_t child = 0;
-    const int spawned = ::posix_spawnp(&child, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
+    const int spawned = spawn_in_own_group(request, &child);
     if (spawned != 0) {
         std::fprintf(stderr, "error: cannot run \"%s\": %s\n", spec.argv[0].c_str(), std::strerror(spawned));
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);

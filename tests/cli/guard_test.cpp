@@ -56,6 +56,49 @@ TEST_CASE_FIXTURE(LoktFixture, "guard exits with CMD's exit status and releases"
     CHECK_FALSE(fs::exists(lock_path("build")));
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "a command that cannot be started: 127 when not found, 126 otherwise; released either way") {
+    const fs::path bin = scratch() / "bin";
+    const fs::path later = scratch() / "later";
+    fs::create_directories(bin);
+    fs::create_directories(later);
+    write_text(bin / "not-executable", "#!/bin/sh\nexit 0\n");
+    fs::permissions(bin / "not-executable", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    write_text(bin / "no-interpreter-line", "exit 0\n");
+    fs::permissions(bin / "no-interpreter-line", fs::perms::owner_all, fs::perm_options::replace);
+    // The same name, not executable early in PATH and executable later: the later one runs.
+    write_text(bin / "shadowed", "#!/bin/sh\nexit 3\n");
+    fs::permissions(bin / "shadowed", fs::perms::owner_read, fs::perm_options::replace);
+    write_text(later / "shadowed", "#!/bin/sh\necho ran-later > ran\nexit 4\n");
+    fs::permissions(later / "shadowed", fs::perms::owner_all, fs::perm_options::replace);
+    const std::string path = bin.string() + ":" + later.string() + ":/usr/bin:/bin";
+    const RunOptions with_path = RunOptions().set("PATH", path);
+
+    struct Case {
+        std::string command;
+        int status;
+        std::string message;
+    };
+    for (const auto& c : std::vector<Case>{
+             {"no-such-command-anywhere", 127, "error: cannot run \"no-such-command-anywhere\": No such file or directory\n"},
+             {(bin / "missing").string(), 127, "error: cannot run \"" + (bin / "missing").string() + "\": No such file or directory\n"},
+             {"not-executable", 126, "error: cannot run \"not-executable\": Permission denied\n"},
+             {(bin / "not-executable").string(), 126, "error: cannot run \"" + (bin / "not-executable").string() + "\": Permission denied\n"},
+             {(bin / "no-interpreter-line").string(), 126, "error: cannot run \"" + (bin / "no-interpreter-line").string() + "\": Exec format error\n"},
+         }) {
+        CAPTURE(c.command);
+        const auto r = lokt({"guard", "build", "--", c.command}, with_path);
+        CHECK_EXIT(r, c.status);
+        CHECK_MESSAGE(r.err == c.message, r.describe());
+        CHECK_FALSE(fs::exists(lock_path("build")));
+    }
+    CHECK(audit_events("acquire", "build").size() == 5);
+    CHECK(audit_events("release", "build").size() == 5);
+
+    const auto r = lokt({"guard", "build", "--", "shadowed"}, with_path);
+    CHECK_EXIT(r, 4);
+    CHECK(read_text(repo() / "ran") == "ran-later\n");
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "guard exits 128+N when CMD is killed by signal N, and releases") {
     for (const auto& [name, number] : std::vector<std::pair<std::string, int>>{
              {"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT}, {"SEGV", SIGSEGV}, {"USR1", SIGUSR1}}) {
