@@ -7,6 +7,15 @@
 #include <cerrno>
 
 namespace lokt::client {
+namespace {
+
+// execvp's rule: a failure that means "not here" sends the search on to the
+// next directory of $PATH; any other (ENOEXEC, E2BIG, ...) ends it.
+constexpr bool not_here(int error) {
+    return error == ENOENT || error == ENOTDIR || error == ESTALE || error == ENODEV || error == ETIMEDOUT;
+}
+
+}  // namespace
 
 std::vector<std::string> command_candidates(const std::string& argv0, const char* path_variable) {
     if (argv0.find('/') != std::string::npos) return {argv0};
@@ -57,23 +66,17 @@ int spawn_in_own_group(const SpawnRequest& request, pid_t* child) {
             if (sigismember(&request.defaults, sig) == 1) ::sigaction(sig, &default_action, nullptr);
         }
         ::sigprocmask(SIG_SETMASK, &request.mask, nullptr);
-        // execvp's rules: go on past a directory without the file or without
-        // the right to run it; stop at any other failure.
+        // Past a file we may not run the search goes on too, and reports
+        // EACCES if nothing runnable follows.
         bool denied = false;
         int error = ENOENT;
         for (const char* path : paths) {
             ::execve(path, argv.data(), envp.data());
             error = errno;
-            if (error == EACCES) {
-                denied = true;
-                continue;
-            }
-            if (error == ENOENT || error == ENOTDIR || error == ESTALE || error == ENODEV || error == ETIMEDOUT) continue;
-            break;
+            if (error == EACCES) denied = true;
+            if (error != EACCES && !not_here(error)) break;
         }
-        if (denied && (error == ENOENT || error == ENOTDIR || error == ESTALE || error == ENODEV || error == ETIMEDOUT)) {
-            error = EACCES;
-        }
+        if (denied && not_here(error)) error = EACCES;
         start_error = error;
         ::_exit(127);
     }

@@ -22,9 +22,7 @@ TEST_CASE("kill -9 of the daemon during contention: no overlap, every guard fini
     DaemonFixture f;
     // A gate holds the lock until all 16 guards are queued in the daemon, so
     // every one of them is a daemon client when the crash comes.
-    SpawnSpec gate_spec = f.lokt({"guard", "contended", "--", "sh", "-c", "read line || :"});
-    gate_spec.stdin_pipe = true;
-    Process gate(gate_spec);
+    Process gate(f.holding_guard("contended"));
     REQUIRE(f.daemon_counts_reach(1, 0));
     std::vector<Process> guards;
     for (int i = 0; i < 16; ++i) {
@@ -59,9 +57,7 @@ TEST_CASE("kill -9 of the daemon during contention: no overlap, every guard fini
 
 TEST_CASE("kill -9 of the daemon during a wait: the wait goes on with the files, with one deny line") {
     DaemonFixture f;
-    SpawnSpec holder_spec = f.lokt({"guard", "waited", "--", "sh", "-c", "read line || :"});
-    holder_spec.stdin_pipe = true;
-    Process holder(holder_spec);
+    Process holder(f.holding_guard("waited"));
     REQUIRE(f.daemon_counts_reach(1, 0));
     SpawnSpec waiter_spec = f.lokt({"guard", "waited", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo $PPID > waiter.pid"});
     waiter_spec.output = f.scratch() / "waiter.out";

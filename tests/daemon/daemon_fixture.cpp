@@ -71,6 +71,15 @@ SpawnSpec DaemonFixture::lokt(std::vector<std::string> args) const {
     return spec;
 }
 
+SpawnSpec DaemonFixture::holding_guard(const std::string& name, const std::vector<std::string>& flags) const {
+    std::vector<std::string> args{"guard", name};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--", "sh", "-c", "read line || :"});
+    SpawnSpec spec = lokt(std::move(args));
+    spec.stdin_pipe = true;
+    return spec;
+}
+
 SpawnSpec DaemonFixture::sh(const std::string& script) const {
     SpawnSpec spec;
     spec.argv = {"/bin/sh", "-c", script};

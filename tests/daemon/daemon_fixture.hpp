@@ -34,6 +34,9 @@ public:
 
     // A lokt run against the first daemon (LOKT_DAEMON=require), cwd the scratch dir.
     SpawnSpec lokt(std::vector<std::string> args) const;
+    // `lokt guard NAME [FLAGS] -- sh -c 'read line'`: holds NAME until the
+    // test closes its stdin (Process::close_stdin).
+    SpawnSpec holding_guard(const std::string& name, const std::vector<std::string>& flags = {}) const;
     // A shell script with the same environment (lokt on PATH as "lokt").
     SpawnSpec sh(const std::string& script) const;
     // The environment without any daemon (LOKT_DAEMON=off).

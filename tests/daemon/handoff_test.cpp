@@ -29,9 +29,7 @@ TEST_SUITE("daemon_handoff") {
 
 TEST_CASE("eight waiting guards are granted in the order they arrived") {
     DaemonFixture f;
-    SpawnSpec holder_spec = f.lokt({"guard", "queue", "--", "sh", "-c", "read line || :"});
-    holder_spec.stdin_pipe = true;
-    Process holder(holder_spec);
+    Process holder(f.holding_guard("queue"));
     REQUIRE(f.daemon_counts_reach(1, 0));
 
     std::vector<Process> waiters;
@@ -69,9 +67,8 @@ TEST_CASE("kill -9 of a guard holding a lock lets the next waiter run") {
 TEST_CASE("a holder outside the daemon: its release (inotify) and its death (pidfd) wake the waiter") {
     DaemonFixture f;
     // Released normally by a file-mode client: the daemon sees the file go.
-    SpawnSpec outsider = f.lokt({"guard", "ext", "--", "sh", "-c", "read line || :"});
+    SpawnSpec outsider = f.holding_guard("ext");
     outsider.env = f.files_env();
-    outsider.stdin_pipe = true;
     Process holder(outsider);
     REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "ext.json"); }));
     Process first(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
@@ -100,9 +97,7 @@ TEST_CASE("a holder outside the daemon: its release (inotify) and its death (pid
 
 TEST_CASE("stopping the daemon leaves a guard's hold valid, and the guard releases it itself") {
     DaemonFixture f;
-    SpawnSpec holder_spec = f.lokt({"guard", "keep", "--ttl", "4s", "--", "sh", "-c", "read line || :"});
-    holder_spec.stdin_pipe = true;
-    Process holder(holder_spec);
+    Process holder(f.holding_guard("keep", {"--ttl", "4s"}));
     REQUIRE(f.daemon_counts_reach(1, 0));
     f.daemon().stop();
     CHECK(fs::exists(f.root() / "locks" / "keep.json"));
@@ -144,9 +139,7 @@ TEST_CASE("a lock root removed or an audit.log rotated while loktd runs: the nex
 
     // Removed: the root is made again and the lock is taken where everyone looks.
     fs::remove_all(f.root());
-    SpawnSpec holder_spec = f.lokt({"guard", "files", "--", "sh", "-c", "read line || :"});
-    holder_spec.stdin_pipe = true;
-    Process holder(holder_spec);
+    Process holder(f.holding_guard("files"));
     REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "files.json"); }));
     // A file-mode client sees the daemon's hold.
     SpawnSpec files_client = f.lokt({"guard", "files", "--", "true"});
@@ -177,9 +170,8 @@ TEST_CASE("idle exit waits until nothing is held") {
     DaemonFixture f;
     f.daemon().stop();
     DaemonInstance idle(f.scratch() / "idle", {"--idle-exit", "300ms"});
-    SpawnSpec holder_spec = f.lokt({"guard", "idle", "--", "sh", "-c", "read line || :"});
+    SpawnSpec holder_spec = f.holding_guard("idle");
     holder_spec.env = f.daemon_env(idle);
-    holder_spec.stdin_pipe = true;
     Process holder(holder_spec);
     REQUIRE(DaemonFixture::eventually([&] {
         auto counts = daemon_counts(idle.socket());

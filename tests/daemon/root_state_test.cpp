@@ -136,6 +136,11 @@ struct Fixture {
     }
     std::string lock_id(const std::string& name) { return files.locks.at(name).lock_id; }
     Identity actor(ConnectionId connection) { return ticket(connection, "x", false).actor; }
+    // Connection 1 holds "build" and connection 2 waits for it.
+    void holder_and_waiter(Effects& effects) {
+        state.acquire(ticket(1, "build", false), effects);
+        state.acquire(ticket(2, "build", true), effects);
+    }
 };
 
 }  // namespace
@@ -163,8 +168,7 @@ TEST_CASE("waiters are granted one at a time in the order they arrived") {
 TEST_CASE("a waiter arriving behind others queues without trying the files, even if the lock looks free") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     const int tries_before = f.files.tries;
     // The holder's file vanished and the daemon has not been told yet.
     f.files.locks.erase("build");
@@ -181,8 +185,7 @@ TEST_CASE("a waiter arriving behind others queues without trying the files, even
 TEST_CASE("a nested guard or the holder's own explicit owner still tries at once, queue or not") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     int tries = f.files.tries;
     AcquireTicket nested = ticket(3, "build", true);
     nested.spec.inherited_lock_id = f.lock_id("build");
@@ -211,8 +214,7 @@ TEST_CASE("a nested guard or the holder's own explicit owner still tries at once
 TEST_CASE("a change to a name's files while its lock file is still the one granted here tries nobody") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     const int tries = f.files.tries;
     Effects step;
     f.state.files_changed("build", step);  // e.g. the inotify event of our own write
@@ -228,8 +230,7 @@ TEST_CASE("a change to a name's files while its lock file is still the one grant
 TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     f.state.files_changed("build", effects);
     f.state.files_changed("build", effects);
     CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1002") == 1);
@@ -238,8 +239,7 @@ TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") 
 TEST_CASE("progress tells each waiter its place, and again when the queue moves") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     f.state.acquire(ticket(3, "build", true), effects);
     REQUIRE(effects.progress.size() == 2);
     CHECK(effects.progress[1].connection == 3);
@@ -256,8 +256,7 @@ TEST_CASE("progress tells each waiter its place, and again when the queue moves"
 TEST_CASE("closing a guard's connection releases its hold and grants the next waiter") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     Effects step;
     f.state.connection_closed(1, false, step);
     CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
@@ -268,8 +267,7 @@ TEST_CASE("closing a guard's connection releases its hold and grants the next wa
 TEST_CASE("a closed connection's waiters leave the queue") {
     Fixture f;
     Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
+    f.holder_and_waiter(effects);
     f.state.acquire(ticket(3, "build", true), effects);
     f.state.connection_closed(2, false, effects);
     CHECK(f.state.waiters_for("build") == 1);
