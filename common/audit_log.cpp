@@ -111,11 +111,13 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
         }
         m_device = info.st_dev;
         m_inode = info.st_ino;
+        m_end_of_ours = -1;
     }
     std::string line;
     // If the last line was torn (a crash mid-write), end it so ours stays whole.
+    // When the log ends where our last line ended, that line is the last one.
     const off_t size = ::lseek(m_fd.get(), 0, SEEK_END);
-    if (size > 0) {
+    if (size > 0 && size != m_end_of_ours) {
         char last = '\n';
         if (::pread(m_fd.get(), &last, 1, size - 1) == 1 && last != '\n') line.push_back('\n');
     }
@@ -124,8 +126,12 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
     const ssize_t wrote = ::write(m_fd.get(), line.data(), line.size());
     if (wrote < 0) return sys_error("cannot append to", m_path.string(), errno);
     if (static_cast<std::size_t>(wrote) != line.size()) {
+        m_end_of_ours = -1;
         return make_error(ErrorCode::io, "cannot append to " + m_path.string() + ": short write (disk full?)");
     }
+    // Where the log ends if no one else wrote since lseek; if someone did, the
+    // log ends elsewhere and the next append looks at its last byte.
+    m_end_of_ours = size < 0 ? -1 : size + wrote;
     return {};
 }
 

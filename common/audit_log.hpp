@@ -56,6 +56,7 @@ private:
     UniqueFd m_fd;
     dev_t m_device = 0;
     ino_t m_inode = 0;
+    off_t m_end_of_ours = -1;  // the log's size right after our last append, if known
 };
 
 struct AuditQuery {

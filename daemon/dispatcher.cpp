@@ -68,9 +68,10 @@ std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
     const ConnectionId id = m_next_connection++;
     auto session = std::make_shared<Session>(std::move(socket), id, *this);
     m_sessions.emplace(id, session);
-    if (session->start()) {
+    if (session->admit()) {
         spdlog::debug("connection {}: open (pid {})", id, session->peer_pid());
-        m_first_lines.watch(session);
+        session->begin_reading();
+        if (session->awaiting_first_line()) m_first_lines.watch(session);
     }
     state_changed();
     return session;
@@ -182,7 +183,7 @@ void Dispatcher::on_line(Session& session, std::string line) {
     const protocol::Request& request = *decoded;
     std::optional<protocol::Reply> reply;
     try {
-        if (session.peer_uid() != ::geteuid()) {
+        if (session.peer_uid() != m_uid) {
             // Refused before reading in Session::start; this is the second lock on the door.
             session.close();
             return;

@@ -4,6 +4,8 @@
 // replies meet here and nowhere else.
 #pragma once
 
+#include <unistd.h>
+
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
@@ -68,6 +70,7 @@ private:
     std::function<void()> m_request_stop;
     std::function<void()> m_state_observer;
     std::string m_host;
+    const uid_t m_uid = ::geteuid();  // the only user served
     std::chrono::steady_clock::time_point m_started;
     ConnectionId m_next_connection = 1;
     std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;

@@ -9,15 +9,32 @@ Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity
     return LockEngine(std::move(store.value()), actor);
 }
 
-Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor) {
-    if (m_engine && !m_engine->files_unchanged()) m_engine.reset();
-    if (!m_engine) {
-        auto engine = open_engine(m_root, actor);
-        if (!engine) return engine.take_error();
-        m_engine.emplace(std::move(engine.value()));
-    } else {
-        m_engine->act_as(actor);
+void EngineFileOps::checked_this_turn() {
+    if (m_checked_this_turn) return;
+    m_checked_this_turn = true;
+    m_at_turn_end([this] { m_checked_this_turn = false; });
+}
+
+bool EngineFileOps::engine_current() {
+    if (!m_engine) return false;
+    if (m_checked_this_turn) return true;
+    if (!m_engine->files_unchanged()) {
+        m_engine.reset();
+        return false;
     }
+    checked_this_turn();
+    return true;
+}
+
+Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor) {
+    if (engine_current()) {
+        m_engine->act_as(actor);
+        return &*m_engine;
+    }
+    auto engine = open_engine(m_root, actor);
+    if (!engine) return engine.take_error();
+    m_engine.emplace(std::move(engine.value()));
+    checked_this_turn();  // just opened from the paths
     return &*m_engine;
 }
 
@@ -47,7 +64,7 @@ void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusa
 }
 
 bool EngineFileOps::lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) {
-    if (!m_engine || !m_engine->files_unchanged()) return false;  // unsure: look properly
+    if (!engine_current()) return false;  // unsure: look properly
     auto now = m_engine->store().identify(Area::locks, name);
     return now && *now && (*now)->inode == inode && (*now)->change_ns == change_ns;
 }

@@ -7,12 +7,15 @@
 // third of the daemon's work per lock handoff under contention. Before each
 // operation it is checked against the paths (a few stat calls); a root
 // removed or replaced, or a rotated audit.log, is opened afresh, as a
-// file-mode command would find it. Once nothing is held or awaited the files
-// are closed, so an idle daemon keeps no filesystem busy (unmount, remount
-// read-only).
+// file-mode command would find it. One check serves a whole turn of the event
+// loop: a release, the grant to the next waiter and a newcomer's denial often
+// come in one turn, and each check is four path lookups. Once nothing is held
+// or awaited the files are closed, so an idle daemon keeps no filesystem busy
+// (unmount, remount read-only).
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include "root_state.hpp"
@@ -24,7 +27,11 @@ Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity
 
 class EngineFileOps final : public FileOps {
 public:
-    explicit EngineFileOps(std::filesystem::path root) : m_root(std::move(root)) {}
+    // at_turn_end(f) runs f after the event loop's current turn.
+    using AtTurnEnd = std::function<void(std::function<void()>)>;
+
+    EngineFileOps(std::filesystem::path root, AtTurnEnd at_turn_end)
+        : m_root(std::move(root)), m_at_turn_end(std::move(at_turn_end)) {}
 
     Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
@@ -39,9 +46,15 @@ public:
 private:
     // The open engine, acting for actor; reopened when its files were replaced.
     Result<LockEngine*> engine_for(const Identity& actor);
+    // Is the open engine's root still the one at the paths? Asked of the
+    // filesystem once per turn; closes the engine when it is not.
+    bool engine_current();
+    void checked_this_turn();
 
     std::filesystem::path m_root;
+    AtTurnEnd m_at_turn_end;
     std::optional<LockEngine> m_engine;
+    bool m_checked_this_turn = false;
 };
 
 }  // namespace lokt::daemon

@@ -25,7 +25,12 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
     : m_io(io),
       m_root(std::move(root)),
       m_output(std::move(output)),
-      m_files(m_root),
+      m_files(m_root,
+              [this](std::function<void()> run) {
+                  asio::post(m_io, [alive = std::weak_ptr<bool>(m_alive), run = std::move(run)] {
+                      if (auto still = alive.lock(); still && *still) run();
+                  });
+              }),
       m_state(m_files, m_clock, std::move(host)),
       m_watcher(io, m_root,
                 WatcherCallbacks{

@@ -14,7 +14,7 @@ namespace lokt::daemon {
 Session::Session(Socket socket, ConnectionId id, SessionHost& host)
     : m_socket(std::move(socket)), m_id(id), m_host(host) {}
 
-bool Session::start() {
+bool Session::admit() {
     struct ucred cred {};
     socklen_t length = sizeof cred;
     if (::getsockopt(m_socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
@@ -30,8 +30,23 @@ bool Session::start() {
         close();
         return false;
     }
-    read_more();
     return true;
+}
+
+void Session::begin_reading() {
+    // A client usually sends its first request with the connection (hello
+    // and a guard's acquire in one write). Reading what is there already
+    // handles it now, and the first-line deadline is kept only for a
+    // connection that is still silent.
+    asio::error_code error;
+    m_socket.non_blocking(true, error);
+    std::size_t bytes = 0;
+    if (!error) bytes = m_socket.read_some(asio::buffer(m_read_buffer), error);
+    if (error == asio::error::would_block || error == asio::error::try_again) {
+        read_more();
+    } else {
+        on_read(error, bytes);
+    }
 }
 
 void Session::expire_first_line() {

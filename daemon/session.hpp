@@ -39,8 +39,10 @@ public:
 
     Session(Socket socket, ConnectionId id, SessionHost& host);
 
-    // Checks the peer, then starts reading. Returns false when the peer was refused.
-    bool start();
+    // Checks the peer; false when it was refused (and the connection closed).
+    bool admit();
+    // Handles the lines already sent, then reads on.
+    void begin_reading();
     // Queues one encoded line (ending in '\n').
     void send(std::string line);
     // Sends what is queued, then closes.

@@ -67,6 +67,26 @@ TEST_CASE("appending after a torn line starts a fresh line; readers skip the tor
     CHECK(events[1].owner == me.owner);
 }
 
+TEST_CASE("a writer kept open still closes off a line another writer tore after its own") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    lokt::AuditWriter writer(log);
+    lokt::Identity me = lokt::current_identity();
+    REQUIRE(writer.append(lokt::make_audit_event("acquire", "a", me)).ok());
+    REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());  // ours was last: no look needed
+    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:0)";         // another process, killed mid-line
+    REQUIRE(writer.append(lokt::make_audit_event("acquire", "b", me)).ok());
+    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:00:00Z","event":"deny","name":"b"})" "\n";
+    REQUIRE(writer.append(lokt::make_audit_event("release", "b", me)).ok());
+    CHECK(slurp(log).find("{\"ts\":\"2026-01-01T00:0\n{\"ts\"") != std::string::npos);
+    auto events = read_all(log);
+    REQUIRE(events.size() == 5);
+    CHECK(events[2].event == "acquire");
+    CHECK(events[2].name == "b");
+    CHECK(events[3].event == "deny");
+    CHECK(events[4].event == "release");
+}
+
 TEST_CASE("--since finds the first line at or after the time, by binary search") {
     std::mt19937 random(12345);
     const lokt::WallTime start = sys_days{2026y / 1 / 1};
