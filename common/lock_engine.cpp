@@ -289,9 +289,20 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     return record;
 }
 
-Result<void> LockEngine::release(const std::string& name, const std::string& lock_id) {
+Result<void> LockEngine::release(const std::string& name, const std::string& lock_id, WrittenFile written) {
     auto mutex = m_store.lock_name(name);
     if (!mutex) return mutex.take_error();
+    if (written.known()) {
+        auto now = m_store.identify(Area::locks, name);
+        if (!now) return now.take_error();
+        if (*now && (*now)->inode == written.inode && (*now)->change_ns == written.change_ns) {
+            AuditEvent event = make_audit_event("release", name, m_actor);
+            event.lock_id = lock_id;
+            auto removed = remove_audited(Area::locks, name, **now, std::move(event));
+            if (!removed) return removed.take_error();
+            return {};
+        }
+    }
     auto current = m_store.read(Area::locks, name);
     if (!current) return current.take_error();
     if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {

@@ -61,6 +61,14 @@ struct AcquireResult {
     bool granted() const { return outcome != Outcome::refused; }
 };
 
+// The lock file a holder wrote, as it knows it: inode and change time (the
+// device is the root's). A zero inode means unknown.
+struct WrittenFile {
+    ino_t inode = 0;
+    std::int64_t change_ns = 0;
+    bool known() const { return inode != 0; }
+};
+
 enum class UnlockMode { owner, break_stale, force };
 
 // One lock as status/why/exists see it.
@@ -94,8 +102,10 @@ public:
     Result<AcquireResult> try_acquire(const AcquireSpec& spec);
     // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl);
-    // Removes our lock if it is still ours; ErrorCode::lost otherwise.
-    Result<void> release(const std::string& name, const std::string& lock_id);
+    // Removes our lock if it is still ours; ErrorCode::lost otherwise. A
+    // holder that knows the file it wrote passes it: while that very file is
+    // still there, unchanged, it is ours without reading it back.
+    Result<void> release(const std::string& name, const std::string& lock_id, WrittenFile written = {});
     // Writes the `deny` (or `freeze-deny`) line of an acquire refused for this
     // reason, as try_acquire does when told to audit the denial.
     void record_denial(const std::string& name, const Refusal& refusal);

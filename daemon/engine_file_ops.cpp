@@ -51,10 +51,11 @@ Result<LockRecord> EngineFileOps::renew(const std::string& name, const std::stri
     return (*engine)->renew(name, lock_id, ttl);
 }
 
-Result<void> EngineFileOps::release(const std::string& name, const std::string& lock_id, const Identity& actor) {
+Result<void> EngineFileOps::release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                                    WrittenFile written) {
     auto engine = engine_for(actor);
     if (!engine) return engine.take_error();
-    return (*engine)->release(name, lock_id);
+    return (*engine)->release(name, lock_id, written);
 }
 
 void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) {

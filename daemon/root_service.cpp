@@ -87,6 +87,13 @@ void RootService::settle(Effects& effects) {
 void RootService::arm_timer() {
     const auto next = m_state.next_deadline();
     if (next == m_armed_for) return;
+    // A timer armed earlier than needed may stay: it fires, finds nothing due
+    // and is armed for the real deadline then. At every handoff the next
+    // hold's renewal falls later than the last one's, and re-arming for it
+    // each time would cost two system calls per grant; this costs at most one
+    // early wake-up per renewal period. With nothing left to wait for, the
+    // timer is disarmed, so an idle root never wakes the daemon.
+    if (next && m_armed_for && *m_armed_for <= *next) return;
     m_armed_for = next;
     if (!next) {
         m_timer.cancel();

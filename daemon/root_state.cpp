@@ -201,9 +201,10 @@ void RootState::pump(const std::string& name, Effects& out) {
 
 Result<void> RootState::release(const std::string& name, const std::string& lock_id, const Identity& actor,
                                 Effects& out) {
-    auto released = m_files.release(name, lock_id, actor);
     auto held = m_holds.find(name);
-    if (held != m_holds.end() && held->second.lock_id() == lock_id) m_holds.erase(held);
+    const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
+    auto released = m_files.release(name, lock_id, actor, ours ? held->second.written_file() : WrittenFile{});
+    if (ours) m_holds.erase(held);
     pump(name, out);
     return released;
 }
@@ -284,7 +285,7 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
     if (keep_holds) return;
     for (auto& node : ended) {
         // The guard is gone: release now (a lost lock stays with its new holder).
-        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor());
+        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor(), node.mapped().written_file());
         pump(node.key(), out);
     }
 }

@@ -33,7 +33,9 @@ public:
     virtual Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) = 0;
     virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                                      const Identity& actor) = 0;
-    virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor) = 0;
+    // written: the lock file as the hold wrote it, when known (see LockEngine::release).
+    virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                                 WrittenFile written) = 0;
     // The audit line of an acquire refused for this reason (deny, freeze-deny).
     virtual void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) = 0;
     // Is NAME's lock file still the one written with this inode and change
@@ -136,6 +138,7 @@ private:
         ino_t file_inode = 0;
         std::int64_t file_change_ns = 0;
         bool guard = false;
+        WrittenFile written_file() const { return WrittenFile{file_inode, file_change_ns}; }
     };
     struct Waiter {
         AcquireTicket ticket;

@@ -149,8 +149,7 @@ void Session::close() {
     if (m_closed) return;
     m_closed = true;
     asio::error_code ignored;
-    m_socket.shutdown(Socket::shutdown_both, ignored);
-    m_socket.close(ignored);
+    m_socket.close(ignored);  // the only descriptor of this connection: the peer sees its end now
     m_out.clear();
     m_out_bytes = 0;
     m_host.on_closed(*this);

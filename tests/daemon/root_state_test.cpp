@@ -81,11 +81,13 @@ public:
         return held->second;
     }
 
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor) override {
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                         WrittenFile written) override {
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
         locks.erase(held);
-        log.push_back("release " + name + " by " + std::to_string(actor.pid));
+        log.push_back("release " + name + " by " + std::to_string(actor.pid) +
+                      (written.known() ? " of version " + std::to_string(written.inode) : ""));
         return {};
     }
 
@@ -260,8 +262,22 @@ TEST_CASE("closing a guard's connection releases its hold and grants the next wa
     Effects step;
     f.state.connection_closed(1, false, step);
     CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-    // Released as the guard that held it, as its own release would have been.
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "release build by 1001") == 1);
+    // Released as the guard that held it, as its own release would have been,
+    // naming the file it wrote.
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "release build by 1001 of version 1") == 1);
+}
+
+TEST_CASE("a release names the file the hold wrote, and not once a renewal rewrote it") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false), effects);
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), effects).ok());
+    CHECK(f.files.log.back() == "release build by 1001 of version 1");
+
+    f.state.acquire(ticket(1, "build", false), effects);
+    REQUIRE(f.state.renew("build", f.lock_id("build"), std::chrono::seconds(30), f.actor(1)).ok());
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), effects).ok());
+    CHECK(f.files.log.back() == "release build by 1001");
 }
 
 TEST_CASE("a closed connection's waiters leave the queue") {

@@ -157,6 +157,45 @@ TEST_CASE_FIXTURE(Fixture, "renew and release of a lock that was taken away repo
     CHECK(e.renew("l", other->record.lock_id, 10s).ok());
 }
 
+TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its word only while that file is there unchanged") {
+    auto e = engine();
+    auto written = [](const AcquireResult& r) { return lokt::WrittenFile{r.file.inode, r.file.change_ns}; };
+
+    SUBCASE("the same file: released, with its audit line") {
+        auto mine = e.try_acquire(spec("w"));
+        REQUIRE(mine->granted());
+        REQUIRE(e.release("w", mine->record.lock_id, written(*mine)).ok());
+        CHECK_FALSE(fs::exists(dir / "root/locks/w.json"));
+        CHECK(events() == std::vector<std::string>{"acquire", "release"});
+    }
+    SUBCASE("broken and taken by another: lost, and the new holder's file stays") {
+        auto mine = e.try_acquire(spec("w"));
+        REQUIRE(e.unlock("w", lokt::UnlockMode::force).ok());
+        auto other = e.try_acquire(spec("w"));
+        REQUIRE(other->granted());
+        auto released = e.release("w", mine->record.lock_id, written(*mine));
+        REQUIRE_FALSE(released.ok());
+        CHECK(released.error().code == ErrorCode::lost);
+        CHECK(fs::exists(dir / "root/locks/w.json"));
+        // Even when the new file reuses the old inode number, its change time differs.
+        CHECK(e.release("w", mine->record.lock_id, lokt::WrittenFile{other->file.inode, mine->file.change_ns})
+                  .error()
+                  .code == ErrorCode::lost);
+        CHECK(e.release("w", other->record.lock_id, written(*other)).ok());
+    }
+    SUBCASE("rewritten since (a renewal): read back, and released as ours") {
+        auto mine = e.try_acquire(spec("w"));
+        REQUIRE(e.renew("w", mine->record.lock_id, 10s).ok());
+        REQUIRE(e.release("w", mine->record.lock_id, written(*mine)).ok());
+        CHECK_FALSE(fs::exists(dir / "root/locks/w.json"));
+    }
+    SUBCASE("removed by hand: lost") {
+        auto mine = e.try_acquire(spec("w"));
+        fs::remove(dir / "root/locks/w.json");
+        CHECK(e.release("w", mine->record.lock_id, written(*mine)).error().code == ErrorCode::lost);
+    }
+}
+
 TEST_CASE_FIXTURE(Fixture, "unlock: owner check, break-stale only when stale, force always") {
     auto e = engine();
     lokt::Identity someone = me;
