@@ -80,6 +80,8 @@ void RootService::settle(Effects& effects) {
         for (const auto& name : names) m_state.retry_within(name, k_exited_retry);
     }
     arm_timer();
+    // Closed before this turn's replies go out: a client told "released" may
+    // unmount or remount the filesystem at once.
     if (m_state.idle()) m_files.close_files();
     if (m_output.state_changed) m_output.state_changed();
 }
