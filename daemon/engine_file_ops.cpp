@@ -1,6 +1,8 @@
 // See engine_file_ops.hpp.
 #include "engine_file_ops.hpp"
 
+#include <sys/stat.h>
+
 namespace lokt::daemon {
 
 Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity& actor, bool read_only) {
@@ -65,9 +67,14 @@ void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusa
 }
 
 bool EngineFileOps::lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) {
-    if (!engine_current()) return false;  // unsure: look properly
-    auto now = m_engine->store().identify(Area::locks, name);
-    return now && *now && (*now)->inode == inode && (*now)->change_ns == change_ns;
+    // By path, not through the open directory: what counts is the file others
+    // find there now, and one lookup answers that without checking first
+    // that the open directories are still the root's.
+    if (!m_engine) return false;  // unsure: look properly
+    struct stat info {};
+    if (::lstat(m_engine->store().path_of(Area::locks, name).c_str(), &info) != 0) return false;
+    const FileIdentity now = identity_of(info);
+    return now.inode == inode && now.change_ns == change_ns;
 }
 
 }  // namespace lokt::daemon
