@@ -505,7 +505,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
                 failures[i] = stored.take_error();
                 continue;
             }
-            views[i].name = (*names)[i];
+            views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
             views[i].state = judge(views[i].stored, now, m_actor.host, &holders);
         }
@@ -514,9 +514,10 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
         if (failure) return std::move(*failure);
     }
 
-    std::vector<LockView> shown;
-    shown.reserve(views.size());
-    for (auto& view : views) {
+    // Kept in place: a second vector of 10,000 views would be as many fresh pages again.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+        LockView& view = views[i];
         if (view.state == HoldState::absent) continue;
         if (prune && is_stale(view.state)) {
             const auto reason = view.state == HoldState::expired ? "expired" : "holder process is dead";
@@ -524,9 +525,11 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             if (!pruned) return pruned.take_error();
             if (*pruned) continue;
         }
-        shown.push_back(std::move(view));
+        if (kept != i) views[kept] = std::move(view);
+        ++kept;
     }
-    return shown;
+    views.resize(kept);
+    return views;
 }
 
 Result<std::vector<FreezeView>> LockEngine::list_freezes() {
