@@ -28,6 +28,7 @@ import re
 import shlex
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -246,6 +247,7 @@ class Config:
     handoff_sections: int
     hold_us: int
     throughput_seconds: float
+    throughput_rounds: int
     throughput_ns: tuple[int, ...]
     fairness_seconds: float
     resource_holds: int
@@ -464,18 +466,40 @@ def contenders(cfg: Config, repo: Path, name: str) -> list[tuple[str, dict[str, 
     return runs
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """The round with the median rate, with every round's rate and the failures of all of them."""
+    ordered = sorted(rounds, key=lambda r: r["per_second"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["rounds_per_second"] = [r["per_second"] for r in rounds]
+    chosen["failed_runs"] = sum(r["failed_runs"] for r in rounds)
+    chosen["errors"] = sorted({e for r in rounds for e in r["errors"]})
+    return chosen
+
+
 def bench_throughput(cfg: Config) -> dict:
+    """Each N runs in rounds of one window per contender (flock, then each backend), so a
+    change in the machine's load during the run hits all of them alike; the figures are the
+    median round's, and a backend's ratio is the median of its per-round ratios to flock."""
     repo = make_repo(cfg.work, "throughput")
     for backend in cfg.backends:
         run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
-    result: dict = {"seconds": cfg.throughput_seconds, "flock": {}, "backends": {b.name: {} for b in cfg.backends}}
+    result: dict = {"seconds": cfg.throughput_seconds, "rounds": cfg.throughput_rounds, "flock": {},
+                    "backends": {b.name: {} for b in cfg.backends}}
     for n in cfg.throughput_ns:
-        for label, env, command in contenders(cfg, repo, f"throughput-{n}"):
-            stats = contention_window(cfg, repo, label, env, command, n, cfg.throughput_seconds, "throughput")
-            (result["flock"] if label == "flock" else result["backends"][label])[str(n)] = stats
+        rounds: dict[str, list[dict]] = {}
+        for number in range(cfg.throughput_rounds):
+            for label, env, command in contenders(cfg, repo, f"throughput-{n}"):
+                what = f"throughput round {number + 1} of {cfg.throughput_rounds}"
+                rounds.setdefault(label, []).append(
+                    contention_window(cfg, repo, label, env, command, n, cfg.throughput_seconds, what))
+        result["flock"][str(n)] = median_round(rounds["flock"])
         for backend in cfg.backends:
-            mine = result["backends"][backend.name][str(n)]
-            mine["ratio"] = ratio(mine["per_second"], result["flock"][str(n)]["per_second"])
+            mine = median_round(rounds[backend.name])
+            per_round = [ratio(m["per_second"], f["per_second"]) for m, f in zip(rounds[backend.name], rounds["flock"])]
+            mine["rounds_ratio"] = per_round
+            valid = [r for r in per_round if r is not None]
+            mine["ratio"] = statistics.median(valid) if valid else None
+            result["backends"][backend.name][str(n)] = mine
     return result
 
 
@@ -1092,6 +1116,7 @@ def main(argv: list[str]) -> int:
             handoff_sections=48 if quick else 480,
             hold_us=args.hold_us,
             throughput_seconds=1.0 if quick else 5.0,
+            throughput_rounds=1 if quick else 3,
             throughput_ns=(2, 4, 8, 16),
             fairness_seconds=2.0 if quick else 20.0,
             resource_holds=10_000,
