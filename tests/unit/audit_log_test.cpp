@@ -27,6 +27,18 @@ std::string slurp(const fs::path& path) {
     return text.str();
 }
 
+// A writer kept open across appends, as loktd keeps one.
+struct KeptWriter {
+    lokt::test::ScratchDir dir;
+    fs::path log = dir / "audit.log";
+    lokt::AuditWriter writer{log};
+    lokt::Identity me = lokt::current_identity();
+
+    void append(const char* event, const char* name) {
+        REQUIRE(writer.append(lokt::make_audit_event(event, name, me)).ok());
+    }
+};
+
 }  // namespace
 
 TEST_CASE("a line has SPEC.md's keys in order, optional ones omitted") {
@@ -67,17 +79,13 @@ TEST_CASE("appending after a torn line starts a fresh line; readers skip the tor
     CHECK(events[1].owner == me.owner);
 }
 
-TEST_CASE("a writer kept open still closes off a line another writer tore after its own") {
-    lokt::test::ScratchDir dir;
-    const fs::path log = dir / "audit.log";
-    lokt::AuditWriter writer(log);
-    lokt::Identity me = lokt::current_identity();
-    REQUIRE(writer.append(lokt::make_audit_event("acquire", "a", me)).ok());
-    REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());  // ours was last: no look needed
-    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:0)";         // another process, killed mid-line
-    REQUIRE(writer.append(lokt::make_audit_event("acquire", "b", me)).ok());
+TEST_CASE_FIXTURE(KeptWriter, "a writer kept open still closes off a line another writer tore after its own") {
+    append("acquire", "a");
+    append("release", "a");                                           // ours was last: no look needed
+    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:0)";  // another process, killed mid-line
+    append("acquire", "b");
     std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:00:00Z","event":"deny","name":"b"})" "\n";
-    REQUIRE(writer.append(lokt::make_audit_event("release", "b", me)).ok());
+    append("release", "b");
     CHECK(slurp(log).find("{\"ts\":\"2026-01-01T00:0\n{\"ts\"") != std::string::npos);
     auto events = read_all(log);
     REQUIRE(events.size() == 5);
@@ -146,22 +154,18 @@ TEST_CASE("queries filter by time and name; a missing log is empty") {
     CHECK(read_all(log, past).size() == 3);
 }
 
-TEST_CASE("a writer kept open follows a rotated or removed log to the file now at the path") {
-    lokt::test::ScratchDir dir;
-    const fs::path log = dir / "audit.log";
-    lokt::AuditWriter writer(log);
-    lokt::Identity me = lokt::current_identity();
-    REQUIRE(writer.append(lokt::make_audit_event("acquire", "a", me)).ok());
+TEST_CASE_FIXTURE(KeptWriter, "a writer kept open follows a rotated or removed log to the file now at the path") {
+    append("acquire", "a");
 
     // Nothing replaced: the same file keeps growing.
     writer.reopen_if_replaced();
-    REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());
+    append("release", "a");
     CHECK(read_all(log).size() == 2);
 
     // Rotated: the old file keeps its lines, the new one gets the next.
     fs::rename(log, dir / "audit.log.1");
     writer.reopen_if_replaced();
-    REQUIRE(writer.append(lokt::make_audit_event("acquire", "b", me)).ok());
+    append("acquire", "b");
     CHECK(read_all(dir / "audit.log.1").size() == 2);
     auto fresh = read_all(log);
     REQUIRE(fresh.size() == 1);
@@ -170,7 +174,7 @@ TEST_CASE("a writer kept open follows a rotated or removed log to the file now a
     // Removed: a new log is created.
     fs::remove(log);
     writer.reopen_if_replaced();
-    REQUIRE(writer.append(lokt::make_audit_event("release", "b", me)).ok());
+    append("release", "b");
     fresh = read_all(log);
     REQUIRE(fresh.size() == 1);
     CHECK(fresh[0].event == "release");
