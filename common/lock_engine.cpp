@@ -292,29 +292,27 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
 Result<void> LockEngine::release(const std::string& name, const std::string& lock_id, WrittenFile written) {
     auto mutex = m_store.lock_name(name);
     if (!mutex) return mutex.take_error();
+    std::optional<FileIdentity> ours;  // the file to remove
     if (written.known()) {
         auto now = m_store.identify(Area::locks, name);
         if (!now) return now.take_error();
-        if (*now && (*now)->inode == written.inode && (*now)->change_ns == written.change_ns) {
-            AuditEvent event = make_audit_event("release", name, m_actor);
-            event.lock_id = lock_id;
-            auto removed = remove_audited(Area::locks, name, **now, std::move(event));
-            if (!removed) return removed.take_error();
-            return {};
-        }
+        if (*now && written.is(**now)) ours = **now;
     }
-    auto current = m_store.read(Area::locks, name);
-    if (!current) return current.take_error();
-    if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
-        std::string message = "lock " + quoted(name) + " was lost before release";
-        if (current->kind == StoredRecord::Kind::record) {
-            message += ": now held by " + describe_holder(current->record, wall_now());
+    if (!ours) {
+        auto current = m_store.read(Area::locks, name);
+        if (!current) return current.take_error();
+        if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
+            std::string message = "lock " + quoted(name) + " was lost before release";
+            if (current->kind == StoredRecord::Kind::record) {
+                message += ": now held by " + describe_holder(current->record, wall_now());
+            }
+            return make_error(ErrorCode::lost, std::move(message));
         }
-        return make_error(ErrorCode::lost, std::move(message));
+        ours = current->file;
     }
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
-    auto removed = remove_audited(Area::locks, name, current->file, std::move(event));
+    auto removed = remove_audited(Area::locks, name, *ours, std::move(event));
     if (!removed) return removed.take_error();
     return {};
 }

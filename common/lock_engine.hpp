@@ -66,7 +66,11 @@ struct AcquireResult {
 struct WrittenFile {
     ino_t inode = 0;
     std::int64_t change_ns = 0;
+
+    static WrittenFile of(const FileIdentity& file) { return WrittenFile{file.inode, file.change_ns}; }
     bool known() const { return inode != 0; }
+    // Is this file version the one written? (Never, when unknown.)
+    bool is(const FileIdentity& file) const { return known() && file.inode == inode && file.change_ns == change_ns; }
 };
 
 enum class UnlockMode { owner, break_stale, force };

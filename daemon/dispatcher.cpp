@@ -184,7 +184,7 @@ void Dispatcher::on_line(Session& session, std::string line) {
     std::optional<protocol::Reply> reply;
     try {
         if (session.peer_uid() != m_uid) {
-            // Refused before reading in Session::start; this is the second lock on the door.
+            // Refused before reading in Session::admit; this is the second lock on the door.
             session.close();
             return;
         }

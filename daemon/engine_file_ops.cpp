@@ -66,15 +66,14 @@ void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusa
     (*engine)->record_denial(spec.name, refusal);
 }
 
-bool EngineFileOps::lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) {
+bool EngineFileOps::lock_file_is(const std::string& name, WrittenFile written) {
     // By path, not through the open directory: what counts is the file others
     // find there now, and one lookup answers that without checking first
     // that the open directories are still the root's.
     if (!m_engine) return false;  // unsure: look properly
     struct stat info {};
     if (::lstat(m_engine->store().path_of(Area::locks, name).c_str(), &info) != 0) return false;
-    const FileIdentity now = identity_of(info);
-    return now.inode == inode && now.change_ns == change_ns;
+    return written.is(identity_of(info));
 }
 
 }  // namespace lokt::daemon

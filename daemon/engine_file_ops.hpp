@@ -39,7 +39,7 @@ public:
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
                          WrittenFile written) override;
     void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override;
-    bool lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) override;
+    bool lock_file_is(const std::string& name, WrittenFile written) override;
 
     // Closes the root's files until the next operation.
     void close_files() { m_engine.reset(); }

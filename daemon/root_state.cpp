@@ -67,8 +67,7 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.ttl = ticket.spec.ttl;
         hold.renewed = m_clock.steady_now();
         hold.guard = true;
-        hold.file_inode = result.file.inode;
-        hold.file_change_ns = result.file.change_ns;
+        hold.file = WrittenFile::of(result.file);
         m_holds[name] = std::move(hold);
     } else if (ticket.spec.binding == Binding::ttl && result.record.expiry()) {
         // The file names the daemon's pid; keep it in mind until it lapses.
@@ -77,8 +76,7 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.set_actor(ticket.actor);
         hold.ttl = ticket.spec.ttl;
         hold.expires = steady_at(*result.record.expiry());
-        hold.file_inode = result.file.inode;
-        hold.file_change_ns = result.file.change_ns;
+        hold.file = WrittenFile::of(result.file);
         m_holds[name] = std::move(hold);
     } else {
         m_holds.erase(name);  // bound to a process: its pid is in the file for everyone to judge
@@ -203,7 +201,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
                                 Effects& out) {
     auto held = m_holds.find(name);
     const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
-    auto released = m_files.release(name, lock_id, actor, ours ? held->second.written_file() : WrittenFile{});
+    auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{});
     if (ours) m_holds.erase(held);
     pump(name, out);
     return released;
@@ -221,7 +219,7 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
     if (!tracked) return renewed;
     if (renewed) {
         held->second.record = *renewed;
-        held->second.file_inode = 0;  // rewritten: no longer the file we know
+        held->second.file = {};  // rewritten: no longer the file we know
         held->second.ttl = ttl;
         held->second.renewed = now;
         if (!held->second.guard) {
@@ -238,8 +236,8 @@ void RootState::files_changed(const std::string& name, Effects& out) {
     // of the queue): while that file is still in place, the queue has nothing
     // new to try, and one stat spares reading and judging the lock again.
     auto held = m_holds.find(name);
-    if (held != m_holds.end() && held->second.file_inode != 0 && m_queues.count(name) != 0 &&
-        m_files.lock_file_is(name, held->second.file_inode, held->second.file_change_ns)) {
+    if (held != m_holds.end() && held->second.file.known() && m_queues.count(name) != 0 &&
+        m_files.lock_file_is(name, held->second.file)) {
         return;
     }
     pump(name, out);
@@ -285,7 +283,7 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
     if (keep_holds) return;
     for (auto& node : ended) {
         // The guard is gone: release now (a lost lock stays with its new holder).
-        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor(), node.mapped().written_file());
+        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor(), node.mapped().file);
         pump(node.key(), out);
     }
 }
@@ -349,7 +347,7 @@ void RootState::advance(Effects& out) {
             auto renewed = m_files.renew(it->first, hold.lock_id(), *hold.ttl, hold.actor());
             if (renewed) {
                 hold.record = *renewed;
-                hold.file_inode = 0;  // rewritten: no longer the file we know
+                hold.file = {};  // rewritten: no longer the file we know
                 hold.renewed = now;
             } else if (renewed.error().code == ErrorCode::lost) {
                 lost.push_back(it->first);

@@ -38,9 +38,9 @@ public:
                                  WrittenFile written) = 0;
     // The audit line of an acquire refused for this reason (deny, freeze-deny).
     virtual void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) = 0;
-    // Is NAME's lock file still the one written with this inode and change
-    // time (FileIdentity)? One stat, no read; false when unsure.
-    virtual bool lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) = 0;
+    // Is NAME's lock file still the one written? One stat, no read; false
+    // when unsure.
+    virtual bool lock_file_is(const std::string& name, WrittenFile written) = 0;
 };
 
 // One acquire request as the queue sees it.
@@ -133,12 +133,9 @@ private:
         std::optional<Nanoseconds> ttl;
         SteadyTime renewed{};               // guard: last renewal
         std::optional<SteadyTime> expires;  // manual TTL hold: when it lapses
-        // The lock file as written (inode and change time; its device is the
-        // root's). Zero when unknown, e.g. after a renewal rewrote it.
-        ino_t file_inode = 0;
-        std::int64_t file_change_ns = 0;
+        // The lock file as written; unknown after a renewal rewrote it.
+        WrittenFile file;
         bool guard = false;
-        WrittenFile written_file() const { return WrittenFile{file_inode, file_change_ns}; }
     };
     struct Waiter {
         AcquireTicket ticket;

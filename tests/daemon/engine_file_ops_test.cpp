@@ -75,13 +75,13 @@ TEST_SUITE("engine_file_ops") {
 TEST_CASE("its own lock file is recognised; one written by another after a break is not") {
     Fixture f;
     const AcquireResult mine = f.acquire("build");
-    CHECK(f.files.lock_file_is("build", mine.file.inode, mine.file.change_ns));
+    CHECK(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
 
     fs::remove(f.scratch / "root/locks/build.json");  // broken by hand
-    CHECK_FALSE(f.files.lock_file_is("build", mine.file.inode, mine.file.change_ns));
+    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
     const AcquireResult theirs = f.acquire_elsewhere("build");
-    CHECK_FALSE(f.files.lock_file_is("build", mine.file.inode, mine.file.change_ns));
-    CHECK(f.files.lock_file_is("build", theirs.file.inode, theirs.file.change_ns));
+    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+    CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
 }
 
 TEST_CASE("a root moved away keeps our file, but what counts is the file at the path now") {
@@ -90,8 +90,8 @@ TEST_CASE("a root moved away keeps our file, but what counts is the file at the 
     fs::rename(f.scratch / "root", f.scratch / "root.old");
     CHECK(fs::exists(f.scratch / "root.old/locks/build.json"));
     const AcquireResult theirs = f.acquire_elsewhere("build");  // in a new root at the old path
-    CHECK_FALSE(f.files.lock_file_is("build", mine.file.inode, mine.file.change_ns));
-    CHECK(f.files.lock_file_is("build", theirs.file.inode, theirs.file.change_ns));
+    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+    CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
 }
 
 TEST_CASE("the root's paths are checked once per turn: a replaced root is opened afresh in the next") {

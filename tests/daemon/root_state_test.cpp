@@ -61,10 +61,10 @@ public:
     }
 
     // The fake's "file identity" is a version number per name, bumped on every write.
-    bool lock_file_is(const std::string& name, ino_t inode, std::int64_t change_ns) override {
+    bool lock_file_is(const std::string& name, WrittenFile written) override {
         ++identity_checks;
         auto held = locks.find(name);
-        return held != locks.end() && versions[name] == inode && change_ns == 1;
+        return held != locks.end() && versions[name] == written.inode && written.change_ns == 1;
     }
 
     void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override {

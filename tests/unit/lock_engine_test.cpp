@@ -159,7 +159,7 @@ TEST_CASE_FIXTURE(Fixture, "renew and release of a lock that was taken away repo
 
 TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its word only while that file is there unchanged") {
     auto e = engine();
-    auto written = [](const AcquireResult& r) { return lokt::WrittenFile{r.file.inode, r.file.change_ns}; };
+    auto written = [](const AcquireResult& r) { return lokt::WrittenFile::of(r.file); };
 
     SUBCASE("the same file: released, with its audit line") {
         auto mine = e.try_acquire(spec("w"));
