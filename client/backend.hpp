@@ -36,7 +36,8 @@ public:
     virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
                                           const WaitObserver& observer) = 0;
     virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) = 0;
-    virtual Result<void> release(const std::string& name, const std::string& lock_id) = 0;
+    // note: what the release line says about how the hold ended (exit status, duration).
+    virtual Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) = 0;
     virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
 
     virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;

@@ -1,6 +1,7 @@
 // See child_spawn.hpp.
 #include "child_spawn.hpp"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ std::vector<std::string> command_candidates(const std::string& argv0, const char
     return candidates;
 }
 
-int spawn_in_own_group(const SpawnRequest& request, pid_t* child) {
+int spawn_command(const SpawnRequest& request, pid_t* child) {
     // Everything the child touches is built here: between vfork and exec it
     // shares our memory and may only make system calls.
     const std::vector<std::string> candidates = command_candidates(request.argv.at(0), ::getenv("PATH"));
@@ -51,8 +52,7 @@ int spawn_in_own_group(const SpawnRequest& request, pid_t* child) {
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
 
-    // No signal may be delivered in the child before exec (it would run on our
-    // stack), and tcsetpgrp from a background group needs SIGTTOU blocked.
+    // No signal may be delivered in the child before exec (it would run on our stack).
     sigset_t all;
     sigset_t saved;
     sigfillset(&all);
@@ -60,8 +60,8 @@ int spawn_in_own_group(const SpawnRequest& request, pid_t* child) {
     volatile int start_error = 0;
     const pid_t pid = ::vfork();
     if (pid == 0) {
-        ::setpgid(0, 0);
-        if (request.take_terminal) ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+        // Only this child's descriptor table changes: vfork shares memory, not descriptors.
+        if (request.inherit_fd >= 0) ::fcntl(request.inherit_fd, F_SETFD, 0);
         for (int sig = 1; sig < NSIG; ++sig) {
             if (sigismember(&request.defaults, sig) == 1) ::sigaction(sig, &default_action, nullptr);
         }

@@ -1,6 +1,7 @@
-// Starts the guarded command: in a process group of its own, with the signal
-// mask and default dispositions it should have, optionally in the terminal's
-// foreground. posix_spawn does the same but queries every one of the 64
+// Starts the guarded command, in the caller's process group (so that a kill of
+// the agent's group or a key typed at its terminal reaches it), with the signal
+// mask and default dispositions it should have and the hold's liveness handle
+// inherited. posix_spawn does the same but queries every one of the 64
 // signal dispositions in the child and maps a stack for it, all while the
 // guard (and the lock) waits: 145 µs against 84 µs here for vfork + execve
 // (docs/performance.md). The command is looked up in $PATH as execvp does,
@@ -20,7 +21,7 @@ struct SpawnRequest {
     std::vector<std::string> env;   // "NAME=value"
     sigset_t mask;                  // the child's signal mask
     sigset_t defaults;              // signals whose disposition is reset to SIG_DFL
-    bool take_terminal = false;     // make the child's group the foreground of stdin's terminal
+    int inherit_fd = -1;            // a close-on-exec descriptor the command inherits all the same
 };
 
 // The executables argv0 may name, in the order execvp tries them.
@@ -28,6 +29,6 @@ std::vector<std::string> command_candidates(const std::string& argv0, const char
 
 // 0 and the child's pid, or the errno of the failed start (ENOENT when the
 // command is nowhere, EACCES when only non-executable files were found).
-int spawn_in_own_group(const SpawnRequest& request, pid_t* child);
+int spawn_command(const SpawnRequest& request, pid_t* child);
 
 }  // namespace lokt::client

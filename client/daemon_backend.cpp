@@ -375,6 +375,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
         request.bound_pid_start = spec.holder.pid_start;
     }
     if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
+    if (spec.binding == Binding::guard) request.handle = spec.handle;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
@@ -434,10 +435,11 @@ Result<LockRecord> DaemonBackend::renew(const std::string& name, const std::stri
     return protocol::record_from_wire(body->lock);
 }
 
-Result<void> DaemonBackend::release(const std::string& name, const std::string& lock_id) {
-    protocol::ReleaseRequest request{m_root, name, lock_id};
+Result<void> DaemonBackend::release(const std::string& name, const std::string& lock_id, const ReleaseNote& note) {
+    protocol::ReleaseRequest request{m_root, name, lock_id, std::nullopt};
+    if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.release(name, lock_id);
+    if (!answered) return m_files.release(name, lock_id, note);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     return {};

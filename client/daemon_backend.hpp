@@ -117,7 +117,7 @@ public:
     Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
                                   const WaitObserver& observer) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override;
-    Result<void> release(const std::string& name, const std::string& lock_id) override;
+    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override;
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
         m_files.record_lost(name, lock_id, detail);
     }

@@ -31,6 +31,7 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;
     AcquireSpec attempt = spec;
+    attempt.waiting = true;  // its `deny` line says it queues
     for (;;) {
         auto result = m_engine.try_acquire(attempt);
         if (!result || result->granted()) return result;
@@ -52,9 +53,15 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
         sleep = std::min(sleep, k_recheck_interval);
         if (refusal.holder) {
             const LockRecord& holder = *refusal.holder;
-            if (auto expiry = holder.expiry()) sleep = std::min(sleep, until_wall(*expiry));
-            if (holder.host == m_engine.actor().host && holder.bound_to != Binding::ttl) {
-                watcher.watch_process(static_cast<pid_t>(holder.pid));
+            if (refusal.kept_by_command) {
+                // Its guard is gone: the hold ends when the command's last
+                // process lets go of the handle, whatever its expiry says.
+                if (watcher.watch_handle(holder.handle)) continue;  // look once more now that it is watched
+            } else {
+                if (auto expiry = holder.expiry()) sleep = std::min(sleep, until_wall(*expiry));
+                if (holder.host == m_engine.actor().host && holder.bound_to != Binding::ttl) {
+                    watcher.watch_process(static_cast<pid_t>(holder.pid));
+                }
             }
         }
         if (refusal.freeze) {

@@ -21,8 +21,8 @@ public:
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
         return m_engine.renew(name, lock_id, ttl);
     }
-    Result<void> release(const std::string& name, const std::string& lock_id) override {
-        return m_engine.release(name, lock_id);
+    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override {
+        return m_engine.release(name, lock_id, {}, note);
     }
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
         m_engine.record_lost(name, lock_id, detail);

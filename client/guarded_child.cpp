@@ -59,13 +59,12 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     sigemptyset(&handled);
     for (int sig : k_forwarded) sigaddset(&handled, sig);
     sigaddset(&handled, SIGCHLD);
+    // Once guard is in a group of its own it is in the terminal's background:
+    // a message at the end must not stop it (TOSTOP).
+    sigaddset(&handled, SIGTTOU);
     sigset_t previous;
     ::sigprocmask(SIG_BLOCK, &handled, &previous);
     UniqueFd signals(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
-
-    // Give the child the terminal if we are in its foreground, so it can read it
-    // and ^C reaches it directly.
-    const bool own_terminal = ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
 
     SpawnRequest request;
     request.argv = spec.argv;
@@ -77,13 +76,10 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     sigaddset(&request.defaults, SIGPIPE);
     sigaddset(&request.defaults, SIGTTOU);
     sigaddset(&request.defaults, SIGTTIN);
-    // In the child, once it has its own process group and before exec, that
-    // group becomes the terminal's foreground, so it can read the terminal and
-    // ^C reaches it.
-    request.take_terminal = own_terminal;
+    request.inherit_fd = spec.handle_fd;
 
     pid_t child = 0;
-    const int spawned = spawn_in_own_group(request, &child);
+    const int spawned = spawn_command(request, &child);
     if (spawned != 0) {
         std::fprintf(stderr, "error: cannot run \"%s\": %s\n", spec.argv[0].c_str(), std::strerror(spawned));
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);
@@ -91,6 +87,14 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
         outcome.exit_status = spawned == ENOENT ? 127 : 126;
         return outcome;
     }
+    // The command has the caller's group; guard leaves it when it may (see guarded_child.hpp).
+    const pid_t self = ::getpid();
+    const bool shares_group = ::getpgrp() == self || ::setpgid(0, 0) != 0;
+    // Sharing our group, the command's processes are the group (with us, who
+    // skip our own copy); otherwise they share the caller's group, which is
+    // not ours to signal, and only the command's first process is told.
+    // (SIGKILL is never sent to the group: it would end guard too.)
+    const auto signal_command = [&](int sig) { ::kill(shares_group ? 0 : child, sig); };
 
     const bool beating = spec.heartbeat && spec.heartbeat_interval.count() > 0;
     auto next_beat = Clock::now() + spec.heartbeat_interval;
@@ -112,8 +116,11 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
         struct signalfd_siginfo info {};
         while (::read(signals.get(), &info, sizeof info) == sizeof info) {
             const int sig = static_cast<int>(info.ssi_signo);
-            if (sig == SIGCHLD) continue;
-            ::kill(-child, sig);  // to the whole process group
+            if (sig == SIGCHLD || sig == SIGTTOU) continue;
+            // The terminal signals the whole foreground group, the command with us.
+            const bool from_terminal = info.ssi_code == SI_KERNEL;
+            if (static_cast<pid_t>(info.ssi_pid) == self || (from_terminal && shares_group)) continue;
+            signal_command(sig);
         }
         const pid_t reaped = ::waitpid(child, &status, WNOHANG);
         if (reaped == child) child_done = true;
@@ -121,7 +128,7 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
 
         const auto now = Clock::now();
         if (kill_at && now >= *kill_at) {
-            ::kill(-child, SIGKILL);
+            ::kill(child, SIGKILL);
             kill_at.reset();
         }
         if (beating && !outcome.lost && now >= next_beat) {
@@ -129,23 +136,13 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
             if (!spec.heartbeat()) {
                 outcome.lost = true;
                 if (spec.terminate_on_lost) {
-                    ::kill(-child, SIGTERM);
+                    signal_command(SIGTERM);
                     kill_at = now + k_lost_kill_grace;
                 }
             }
         }
     }
 
-    if (own_terminal) {
-        // Take the terminal back; a background process group needs SIGTTOU blocked to do so.
-        sigset_t ttou;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigset_t before;
-        ::sigprocmask(SIG_BLOCK, &ttou, &before);
-        ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
-        ::sigprocmask(SIG_SETMASK, &before, nullptr);
-    }
     // INT, TERM, HUP and QUIT stay blocked: a late one must not kill us before the
     // caller releases the lock. They are discarded when this process exits.
     outcome.exit_status = status_to_exit(status);

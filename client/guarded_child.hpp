@@ -1,6 +1,22 @@
-// Runs the command under `lokt guard`: in its own process group (so a signal
-// reaches all of it), given the terminal when we have it, with INT, TERM, HUP
-// and QUIT forwarded, and a periodic heartbeat while it runs.
+// Runs the command under `lokt guard`, with a periodic heartbeat while it runs.
+//
+// The command stays in the process group guard was started in, as with
+// flock(1): a kill of the agent's whole group, a key typed at its terminal
+// (^C, ^Z) and job control (fg, bg) reach the command directly. When guard is
+// not that group's leader it steps into a group of its own once the command
+// runs, so that such a group kill ends the command while guard lives on to
+// release the lock at once, and ^Z stops the job while guard keeps renewing
+// the hold. When guard leads the group (a shell's job, a harness's session)
+// it shares the group's fate: ^Z stops guard and command together, and a
+// group kill ends both (the hold then ends when the command's last process
+// lets go of the liveness handle).
+//
+// INT, TERM, HUP and QUIT sent to guard (kill PID) are passed on: to the
+// whole group when guard leads it (the command's processes), else to the
+// command's first process. Those the terminal sent to the foreground group
+// reached the command already and are not passed on twice; a group kill sent
+// with kill(2) cannot be told from one sent to guard alone, so there the
+// command may see the signal twice.
 #pragma once
 
 #include <chrono>
@@ -19,6 +35,8 @@ struct ChildSpec {
     std::chrono::nanoseconds heartbeat_interval{0};
     std::function<bool()> heartbeat;
     bool terminate_on_lost = true;
+    // The hold's liveness handle, inherited by the command (-1: none).
+    int handle_fd = -1;
 };
 
 struct ChildOutcome {

@@ -1,6 +1,7 @@
 // See release_watcher.hpp.
 #include "release_watcher.hpp"
 
+#include "hold_handle.hpp"
 #include "process_liveness.hpp"
 
 #include <poll.h>
@@ -22,7 +23,7 @@ constexpr std::chrono::milliseconds k_fallback_poll{50};
 }  // namespace
 
 ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name)
-    : m_file_name(name + ".json"), m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
+    : m_root(root), m_file_name(name + ".json"), m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
     if (!m_inotify) return;
     // Only a removal (or rename away) of the name can let us through; a holder
     // renewing or a new holder appearing cannot.
@@ -39,6 +40,15 @@ void ReleaseWatcher::watch_process(pid_t pid) {
     if (pid > 0) m_pidfd.reset(lokt::open_pidfd(pid));
 }
 
+bool ReleaseWatcher::watch_handle(const std::string& token) {
+    if (!m_inotify || token == m_handle || !is_handle_token(token)) return false;
+    if (m_handle_watch >= 0) ::inotify_rm_watch(m_inotify.get(), m_handle_watch);
+    m_handle = token;
+    const auto path = m_root / std::string(k_handle_directory) / token;
+    m_handle_watch = ::inotify_add_watch(m_inotify.get(), path.c_str(), IN_CLOSE_WRITE | IN_DELETE_SELF);
+    return true;
+}
+
 bool ReleaseWatcher::drain_inotify() {
     alignas(struct inotify_event) char buffer[8192];
     bool relevant = false;
@@ -49,6 +59,7 @@ bool ReleaseWatcher::drain_inotify() {
             auto* event = reinterpret_cast<struct inotify_event*>(p);
             if ((event->mask & IN_Q_OVERFLOW) != 0) relevant = true;
             if (event->len > 0 && std::strcmp(event->name, m_file_name.c_str()) == 0) relevant = true;
+            if (m_handle_watch >= 0 && event->wd == m_handle_watch) relevant = true;
             p += sizeof(struct inotify_event) + event->len;
         }
     }

@@ -21,6 +21,10 @@ public:
 
     // Also wake when this process exits (replaces any earlier holder).
     void watch_process(pid_t pid);
+    // Also wake when this liveness handle is closed for the last time
+    // (replaces any earlier one). True when the watch is new: a release just
+    // before it began raised no event, so look once more.
+    bool watch_handle(const std::string& token);
     // Blocks until an event for the name, the holder's exit, or the timeout.
     // Returns false on timeout.
     bool wait(std::chrono::milliseconds timeout);
@@ -29,7 +33,10 @@ public:
 private:
     bool drain_inotify();
 
+    std::filesystem::path m_root;
     std::string m_file_name;
+    std::string m_handle;
+    int m_handle_watch = -1;
     UniqueFd m_inotify;
     UniqueFd m_pidfd;
     pid_t m_watched_pid = 0;

@@ -2,6 +2,7 @@
 #include "hold_state.hpp"
 
 #include "duration.hpp"
+#include "hold_handle.hpp"
 #include "identity.hpp"
 #include "process_liveness.hpp"
 
@@ -20,37 +21,70 @@ std::string_view to_string(HoldState state) {
     return "unknown";
 }
 
-HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, LivenessMemo* memo) {
-    if (record.version > 1) return HoldState::unsupported;
-    if (auto expiry = record.expiry(); expiry && *expiry <= now) return HoldState::expired;
-    // A TTL-bound manual lock lives until its TTL, whoever ran `lokt lock`.
-    if (record.bound_to == Binding::ttl && record.expiry()) return HoldState::live;
-    if (record.host == this_host && record.pid > 0) {
-        if (!record.boot_id.empty() && !this_boot_id().empty() && record.boot_id != this_boot_id()) {
-            return HoldState::dead_holder;
-        }
-        const auto pid = static_cast<pid_t>(record.pid);
-        const Liveness holder = memo ? memo->check(pid, record.pid_start) : process_liveness(pid, record.pid_start);
-        if (holder == Liveness::dead) {
-            return HoldState::dead_holder;
-        }
-    }
-    return HoldState::live;
+namespace {
+
+// Is the holder process of a record on this host gone (pid and start time,
+// or a different boot)?
+bool holder_gone(const LockRecord& record, LivenessMemo* memo) {
+    if (!record.boot_id.empty() && !this_boot_id().empty() && record.boot_id != this_boot_id()) return true;
+    const auto pid = static_cast<pid_t>(record.pid);
+    const Liveness holder = memo ? memo->check(pid, record.pid_start) : process_liveness(pid, record.pid_start);
+    return holder == Liveness::dead;
 }
 
-HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host, LivenessMemo* memo) {
+bool same_boot(const LockRecord& record) {
+    return record.boot_id.empty() || this_boot_id().empty() || record.boot_id == this_boot_id();
+}
+
+}  // namespace
+
+HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, JudgeContext context) {
+    if (record.version > 1) return HoldState::unsupported;
+    const auto expiry = record.expiry();
+    const bool expired = expiry && *expiry <= now;
+    const bool has_handle = !record.handle.empty() && record.bound_to == Binding::guard;
+    if (expired && !has_handle) return HoldState::expired;
+    // A TTL-bound manual lock lives until its TTL, whoever ran `lokt lock`.
+    if (record.bound_to == Binding::ttl && expiry) return HoldState::live;
+    if (record.host == this_host && record.pid > 0) {
+        if (!holder_gone(record, context.memo)) return expired ? HoldState::expired : HoldState::live;
+        // The guard is gone; its command may still run and carry the hold.
+        if (has_handle && context.root != nullptr && same_boot(record) &&
+            probe_handle(*context.root, record.handle) == HandleState::held) {
+            return HoldState::live;
+        }
+        return expired ? HoldState::expired : HoldState::dead_holder;
+    }
+    return expired ? HoldState::expired : HoldState::live;
+}
+
+HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host, JudgeContext context) {
     switch (stored.kind) {
         case StoredRecord::Kind::absent: return HoldState::absent;
         case StoredRecord::Kind::corrupt: return HoldState::corrupt;
         case StoredRecord::Kind::being_written: return HoldState::being_written;
-        case StoredRecord::Kind::record: return judge_record(stored.record, now, this_host, memo);
+        case StoredRecord::Kind::record: return judge_record(stored.record, now, this_host, context);
     }
     return HoldState::corrupt;
 }
 
-std::string describe_holder(const LockRecord& record, WallTime now) {
+std::string_view stale_reason(const LockRecord& record, HoldState state) {
+    if (state == HoldState::expired) return "expired";
+    if (!record.handle.empty() && record.bound_to == Binding::guard) return "guard and its command have exited";
+    return "holder process is dead";
+}
+
+std::string_view kept_by(const LockRecord& record, const std::string& this_host) {
+    if (record.handle.empty() || record.bound_to != Binding::guard || record.host != this_host || record.pid <= 0) {
+        return {};
+    }
+    return holder_gone(record, nullptr) ? "command" : "guard";
+}
+
+std::string describe_holder(const LockRecord& record, WallTime now, std::string_view kept) {
     std::string text = owner_at_host(record.owner, record.host);
     text += " (pid " + std::to_string(record.pid);
+    if (kept == "command") text += ", exited; kept by its command";
     const bool derived = record.agent_id.empty() ||
                          record.agent_id == derive_agent_id(static_cast<pid_t>(record.pid), record.pid_start);
     if (!derived) text += ", agent " + record.agent_id;

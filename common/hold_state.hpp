@@ -3,6 +3,7 @@
 // start time, or a different boot).
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include "lock_record.hpp"
@@ -31,13 +32,31 @@ inline bool blocks_acquire(HoldState state) {
     return state == HoldState::live || state == HoldState::being_written || state == HoldState::unsupported;
 }
 
-// memo, when given, answers liveness questions already asked during the same judgement pass.
-HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host,
-                       LivenessMemo* memo = nullptr);
-HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host,
-                LivenessMemo* memo = nullptr);
+// What a judgement may look at besides the record: the root, for a guard's
+// liveness handle (hold_handle.hpp), and answers already given about pids
+// during the same judgement pass. Both optional.
+struct JudgeContext {
+    const std::filesystem::path* root = nullptr;
+    LivenessMemo* memo = nullptr;
+};
 
-// "agent-1@macbook (pid 48201) for 12s", with the agent id when it was set explicitly.
-std::string describe_holder(const LockRecord& record, WallTime now);
+// A guard hold whose guard process is gone is alive while its liveness handle
+// is held (the command still runs), even past its TTL: nobody is left to
+// renew it, and the work it guards has not ended.
+HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, JudgeContext context = {});
+HoldState judge(const StoredRecord& stored, WallTime now, const std::string& this_host, JudgeContext context = {});
+
+// Why a stale hold may be broken, as the audit line's extra.reason says it.
+std::string_view stale_reason(const LockRecord& record, HoldState state);
+
+// What keeps a live hold alive, for status and why: "guard" while the guard
+// process runs, "command" once it is gone and its command's processes keep
+// the handle; "" for other holds or another host.
+std::string_view kept_by(const LockRecord& record, const std::string& this_host);
+
+// "agent-1@macbook (pid 48201) for 12s", with the agent id when it was set
+// explicitly, and "(pid 48201, exited; kept by its command)" for a guard
+// whose command carries the hold on.
+std::string describe_holder(const LockRecord& record, WallTime now, std::string_view kept = {});
 
 }  // namespace lokt

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "hold_handle.hpp"
 #include "parallel_chunks.hpp"
 #include "process_liveness.hpp"
 
@@ -31,13 +32,24 @@ bool same_version(const StoredRecord& a, const StoredRecord& b) {
 
 }  // namespace
 
-std::string holder_extra(const LockRecord& record, std::string_view reason) {
+std::string release_extra(const ReleaseNote& note, WallTime now) {
+    if (!note.exit_status && !note.acquired) return {};
+    Json extra = Json::object();
+    if (note.exit_status) extra["exit_status"] = *note.exit_status;
+    if (note.acquired) {
+        extra["held_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - *note.acquired).count();
+    }
+    return extra.dump();
+}
+
+std::string holder_extra(const LockRecord& record, std::string_view reason, std::string_view kept) {
     Json extra;
     if (!reason.empty()) extra["reason"] = reason;
     extra["holder"] = owner_at_host(record.owner, record.host);
     extra["holder_pid"] = record.pid;
     if (!record.agent_id.empty()) extra["holder_agent_id"] = record.agent_id;
     if (!record.lock_id.empty()) extra["holder_lock_id"] = record.lock_id;
+    if (!kept.empty()) extra["kept_by"] = kept;
     return extra.dump();
 }
 
@@ -70,6 +82,7 @@ LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::
     r.owner_explicit = spec.holder.owner_explicit;
     r.boot_id = this_boot_id();
     r.fence = spec.fence;
+    if (spec.binding == Binding::guard) r.handle = spec.handle;
     return r;
 }
 
@@ -90,7 +103,9 @@ Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& see
         return refusal;
     }
     refusal.holder = seen.record;
-    refusal.message = "lock " + quoted(name) + " held by " + describe_holder(seen.record, now);
+    const std::string_view kept = kept_by(seen.record, m_actor.host);
+    refusal.kept_by_command = kept == "command";
+    refusal.message = "lock " + quoted(name) + " held by " + describe_holder(seen.record, now, kept);
     return refusal;
 }
 
@@ -114,7 +129,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         result.refusal.message = "lock " + quoted(spec.name) + " is frozen";
         if (auto expiry = f.expiry()) result.refusal.message += " until " + format_rfc3339_seconds(*expiry);
         result.refusal.message += " (by " + owner_at_host(f.owner, f.host) + ")";
-        if (spec.audit_denial) record_denial(spec.name, result.refusal);
+        if (spec.audit_denial) record_denial(spec.name, result.refusal, spec.waiting);
         return result;
     }
 
@@ -143,13 +158,13 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         auto read = m_store.read(Area::locks, spec.name);
         if (!read) return read.take_error();
         seen = std::move(read.value());
-        state = judge(seen, now, m_actor.host);
+        state = judge(seen, now, m_actor.host, judging());
         switch (state) {
             case HoldState::absent: continue;  // released in between: try again
             case HoldState::expired:
             case HoldState::dead_holder: {
-                const auto reason = state == HoldState::expired ? "expired" : "holder process is dead";
-                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "stale-break", reason);
+                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "stale-break",
+                                                std::string(stale_reason(seen.record, state)));
                 if (!broke) return broke.take_error();
                 continue;
             }
@@ -184,24 +199,24 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
 
     result.outcome = AcquireResult::Outcome::refused;
     result.refusal = refusal_for(spec.name, seen, state, wall_now());
-    if (spec.audit_denial) {
-        AuditEvent event = make_audit_event("deny", spec.name, m_actor);
-        if (seen.kind == StoredRecord::Kind::record) event.extra_json = holder_extra(seen.record, "");
-        (void)audit(std::move(event));
-    }
+    if (spec.audit_denial) record_denial(spec.name, result.refusal, spec.waiting);
     return result;
 }
 
-void LockEngine::record_denial(const std::string& name, const Refusal& refusal) {
+void LockEngine::record_denial(const std::string& name, const Refusal& refusal, bool waiting) {
+    Json extra = Json::object();
+    std::string event_name = "deny";
     if (refusal.freeze) {
         const LockRecord& f = *refusal.freeze;
-        AuditEvent event = make_audit_event("freeze-deny", name, m_actor);
-        event.extra_json = Json{{"frozen_by", owner_at_host(f.owner, f.host)}}.dump();
-        (void)audit(std::move(event));
-        return;
+        event_name = "freeze-deny";
+        extra["frozen_by"] = owner_at_host(f.owner, f.host);
+    } else if (refusal.holder) {
+        extra = Json::parse(holder_extra(*refusal.holder, "", kept_by(*refusal.holder, m_actor.host)));
     }
-    AuditEvent event = make_audit_event("deny", name, m_actor);
-    if (refusal.holder) event.extra_json = holder_extra(*refusal.holder, "");
+    // An incident review must tell a refusal from a place in a queue.
+    if (waiting) extra["waiting"] = true;
+    AuditEvent event = make_audit_event(event_name, name, m_actor);
+    if (!extra.empty()) event.extra_json = extra.dump();
     (void)audit(std::move(event));
 }
 
@@ -250,6 +265,7 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
     } else {
         event.extra_json = Json{{"reason", reason}}.dump();
     }
+    if (area == Area::locks) return remove_hold_audited(name, seen, std::move(event));
     return remove_audited(area, name, seen.file, std::move(event));
 }
 
@@ -259,6 +275,16 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // re-read the file, so the removal that follows is ours to make.
     (void)audit(std::move(event));
     return m_store.remove_if_same(area, name, file);
+}
+
+Result<bool> LockEngine::remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event) {
+    auto removed = remove_audited(Area::locks, name, seen.file, std::move(event));
+    // The hold is gone: so is the liveness handle it named (a command still
+    // holding it now holds a lock on a file nobody looks at).
+    if (removed && *removed && seen.kind == StoredRecord::Kind::record && !seen.record.handle.empty()) {
+        remove_handle(m_store.root(), seen.record.handle);
+    }
+    return removed;
 }
 
 Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
@@ -289,7 +315,8 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     return record;
 }
 
-Result<void> LockEngine::release(const std::string& name, const std::string& lock_id, WrittenFile written) {
+Result<void> LockEngine::release(const std::string& name, const std::string& lock_id, WrittenFile written,
+                                 const ReleaseNote& note) {
     auto mutex = m_store.lock_name(name);
     if (!mutex) return mutex.take_error();
     std::optional<FileIdentity> ours;  // the file to remove
@@ -312,9 +339,25 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
     }
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
+    event.extra_json = release_extra(note, wall_now());
     auto removed = remove_audited(Area::locks, name, *ours, std::move(event));
     if (!removed) return removed.take_error();
     return {};
+}
+
+Result<HoldCheck> LockEngine::end_if_stale(const std::string& name, const std::string& lock_id) {
+    for (int round = 0; round < k_max_acquire_rounds; ++round) {
+        auto read = m_store.read(Area::locks, name);
+        if (!read) return read.take_error();
+        const StoredRecord& seen = *read;
+        if (seen.kind != StoredRecord::Kind::record || seen.record.lock_id != lock_id) return HoldCheck{};
+        const HoldState state = judge(seen, wall_now(), m_actor.host, judging());
+        if (!is_stale(state)) return HoldCheck{state, kept_by(seen.record, m_actor.host) == "command"};
+        auto broke = break_if_unchanged(Area::locks, name, seen, "stale-break", std::string(stale_reason(seen.record, state)));
+        if (!broke) return broke.take_error();
+        if (*broke) return HoldCheck{state, false};
+    }
+    return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
 }
 
 void LockEngine::record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) {
@@ -330,7 +373,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         if (!read) return read.take_error();
         const StoredRecord seen = std::move(read.value());
         const WallTime now = wall_now();
-        const HoldState state = judge(seen, now, m_actor.host);
+        const HoldState state = judge(seen, now, m_actor.host, judging());
         if (state == HoldState::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not held");
 
         std::string event_name;
@@ -356,7 +399,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
                                                        describe_holder(seen.record, now) + "; use --force to break it anyway");
             }
             event_name = "stale-break";
-            reason = state == HoldState::expired ? "expired" : "holder process is dead";
+            reason = stale_reason(seen.record, state);
         } else {
             if (seen.record.bound_to == Binding::guard && state == HoldState::live) {
                 // A guard's hold belongs to the guard process, whatever the owner string says.
@@ -384,7 +427,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         } else {
             event.extra_json = Json{{"reason", reason}}.dump();
         }
-        auto removed = remove_audited(Area::locks, name, seen.file, std::move(event));
+        auto removed = remove_hold_audited(name, seen, std::move(event));
         if (!removed) return removed.take_error();
         if (!*removed) continue;
         return seen.record;
@@ -412,7 +455,7 @@ Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owne
         AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
         event.lock_id = record.lock_id;
         if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
-        auto removed = remove_audited(Area::locks, name, seen->file, std::move(event));
+        auto removed = remove_hold_audited(name, *seen, std::move(event));
         if (!removed) return removed.take_error();
         if (!*removed) continue;
         removed_names.push_back(name);
@@ -479,7 +522,7 @@ Result<LockView> LockEngine::inspect(const std::string& name) {
     auto stored = m_store.read(Area::locks, name);
     if (!stored) return stored.take_error();
     view.stored = std::move(stored.value());
-    view.state = judge(view.stored, wall_now(), m_actor.host);
+    view.state = judge(view.stored, wall_now(), m_actor.host, judging());
     auto freeze = live_freeze(name);
     if (!freeze) return freeze.take_error();
     view.freeze = std::move(freeze.value());
@@ -505,7 +548,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             }
             views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
-            views[i].state = judge(views[i].stored, now, m_actor.host, &holders);
+            views[i].state = judge(views[i].stored, now, m_actor.host, JudgeContext{&m_store.root(), &holders});
         }
     });
     for (auto& failure : failures) {
@@ -518,8 +561,8 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
         LockView& view = views[i];
         if (view.state == HoldState::absent) continue;
         if (prune && is_stale(view.state)) {
-            const auto reason = view.state == HoldState::expired ? "expired" : "holder process is dead";
-            auto pruned = break_if_unchanged(Area::locks, view.name, view.stored, "auto-prune", reason);
+            auto pruned = break_if_unchanged(Area::locks, view.name, view.stored, "auto-prune",
+                                             std::string(stale_reason(view.stored.record, view.state)));
             if (!pruned) return pruned.take_error();
             if (*pruned) continue;
         }

@@ -37,6 +37,22 @@ struct AcquireSpec {
     // the lock still held.
     bool look_first = false;
     std::optional<std::uint64_t> fence;
+    // A guard's liveness handle token (hold_handle.hpp), written into the record.
+    std::string handle;
+    // The acquire waits when refused: its `deny` line says so (extra.waiting).
+    bool waiting = false;
+};
+
+// How a hold whose holder left without releasing stands after a look at the files.
+struct HoldCheck {
+    HoldState state = HoldState::absent;  // absent (gone or not ours), live, or stale (broken now)
+    bool kept_by_command = false;         // live only through the guard's liveness handle
+};
+
+// What a holder tells about the end of its hold, for the `release` line.
+struct ReleaseNote {
+    std::optional<int> exit_status;    // the guarded command's exit status
+    std::optional<WallTime> acquired;  // when the hold began: extra.held_ms
 };
 
 // Why an acquire did not succeed now.
@@ -45,6 +61,9 @@ struct Refusal {
     std::string message;
     std::optional<LockRecord> holder;  // the live holder, when held
     std::optional<LockRecord> freeze;  // the freeze, when frozen
+    // The holder is a guard that is gone; its command's processes carry the
+    // hold on through its liveness handle (watch the handle, not the pid).
+    bool kept_by_command = false;
 };
 
 struct AcquireResult {
@@ -109,10 +128,17 @@ public:
     // Removes our lock if it is still ours; ErrorCode::lost otherwise. A
     // holder that knows the file it wrote passes it: while that very file is
     // still there, unchanged, it is ours without reading it back.
-    Result<void> release(const std::string& name, const std::string& lock_id, WrittenFile written = {});
+    Result<void> release(const std::string& name, const std::string& lock_id, WrittenFile written = {},
+                         const ReleaseNote& note = {});
+    // The holder of lock_id is gone without a release (its connection to the
+    // daemon closed): break its hold if it is stale (stale-break, audited as
+    // in file mode) and say how it was judged. absent: the hold is gone or
+    // is no longer lock_id's; live: it is alive (a guard's command carries it,
+    // or the holder still runs), and stays.
+    Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id);
     // Writes the `deny` (or `freeze-deny`) line of an acquire refused for this
     // reason, as try_acquire does when told to audit the denial.
-    void record_denial(const std::string& name, const Refusal& refusal);
+    void record_denial(const std::string& name, const Refusal& refusal, bool waiting = false);
     // Records that a hold was found taken away (the `lost` event).
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail);
 
@@ -142,6 +168,9 @@ private:
     // Writes the audit line, then removes the file if it is still `file`.
     // Call with the name's mutex held, after re-reading.
     Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event);
+    // remove_audited for a lock file as judged in `seen`, and the liveness handle it names.
+    Result<bool> remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event);
+    JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
 
@@ -150,7 +179,10 @@ private:
     AuditWriter m_audit;
 };
 
-// The audit `extra` object naming the holder a break or prune removed.
-std::string holder_extra(const LockRecord& record, std::string_view reason);
+// The audit `extra` object naming the holder a break or prune removed (and,
+// for a live guard hold, what keeps it: see kept_by).
+std::string holder_extra(const LockRecord& record, std::string_view reason, std::string_view kept = {});
+// The `release` line's extra: the command's exit status and how long the hold lasted.
+std::string release_extra(const ReleaseNote& note, WallTime now);
 
 }  // namespace lokt

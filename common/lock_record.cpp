@@ -65,6 +65,7 @@ std::string serialize_lock_record(const LockRecord& r) {
     if (r.owner_explicit) json["owner_set"] = true;
     if (!r.boot_id.empty()) json["boot_id"] = r.boot_id;
     if (r.fence) json["fence"] = *r.fence;
+    if (!r.handle.empty()) json["handle"] = r.handle;
     std::string text = json.dump(2);
     text.push_back('\n');
     return text;
@@ -115,7 +116,7 @@ private:
     enum class Type { null, boolean, integer, string, other };
     enum class Field {
         unknown, version, name, lock_id, owner, host, pid, pid_start, agent_id, acquired, ttl_sec, expires_at,
-        bound_to, owner_set, boot_id, fence
+        bound_to, owner_set, boot_id, fence, handle
     };
     struct FieldName {
         std::string_view key;
@@ -127,6 +128,7 @@ private:
         {"pid_start_ns", Field::pid_start}, {"agent_id", Field::agent_id},  {"acquired_ts", Field::acquired},
         {"ttl_sec", Field::ttl_sec},       {"expires_at", Field::expires_at}, {"bound_to", Field::bound_to},
         {"owner_set", Field::owner_set},   {"boot_id", Field::boot_id},     {"fence", Field::fence},
+        {"handle", Field::handle},
     };
 
     static Field field_of(std::string_view key) {
@@ -216,6 +218,7 @@ private:
             case Field::host: record.host = std::move(text); break;
             case Field::agent_id: record.agent_id = std::move(text); break;
             case Field::boot_id: record.boot_id = std::move(text); break;
+            case Field::handle: record.handle = std::move(text); break;
             default: break;
         }
         return true;

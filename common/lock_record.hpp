@@ -41,6 +41,10 @@ struct LockRecord {
     bool owner_explicit = false;  // "owner_set": LOKT_OWNER was set by the holder
     std::string boot_id;
     std::optional<std::uint64_t> fence;
+    // A guard's liveness handle: the file live/HANDLE in the root, flock'd by
+    // the guard and inherited by its command. While any process holds that
+    // lock, the hold is alive even after the guard itself is gone.
+    std::string handle;
 
     // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
     std::optional<WallTime> expiry() const;

@@ -144,7 +144,7 @@ Result<void> LockStore::create_layout() {
         fs::create_directories(parent, ignored);
     }
     if (auto r = make_directory(m_root); !r) return r;
-    for (std::string_view sub : {"locks", "freezes", "mutex"}) {
+    for (std::string_view sub : {"locks", "freezes", "mutex", "live"}) {
         if (auto r = make_directory(m_root / sub); !r) return r;
     }
     return {};

@@ -276,9 +276,11 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     spec.name = request.name;
     if (request.ttl_ms) spec.ttl = Milliseconds(*request.ttl_ms);
     spec.inherited_lock_id = request.nested_lock_id;
+    spec.waiting = request.wait;
     if (request.mode == protocol::AcquireMode::guard) {
         spec.binding = Binding::guard;
         spec.holder = ticket.actor;
+        spec.handle = request.handle;
     } else if (request.ttl_ms) {
         // A TTL-bound manual lock names the daemon, alive while it keeps the
         // lock in mind, so tools that judge a holder by pid alone do not prune it.
@@ -311,7 +313,9 @@ Identity Dispatcher::actor_for(const std::string& root, const std::string& name,
 protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::ReleaseRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::release, valid.error());
     const Identity actor = actor_for(request.root, request.name, request.lock_id);
-    auto released = root_service(request.root).release(request.name, request.lock_id, actor);
+    ReleaseNote note;
+    if (request.exit_status) note.exit_status = static_cast<int>(*request.exit_status);
+    auto released = root_service(request.root).release(request.name, request.lock_id, actor, note);
     if (!released) return error_reply(id, protocol::Op::release, released.error());
     return protocol::Reply{id, protocol::ReleaseReply{}};
 }

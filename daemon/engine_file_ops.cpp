@@ -54,16 +54,22 @@ Result<LockRecord> EngineFileOps::renew(const std::string& name, const std::stri
 }
 
 Result<void> EngineFileOps::release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                                    WrittenFile written) {
+                                    WrittenFile written, const ReleaseNote& note) {
     auto engine = engine_for(actor);
     if (!engine) return engine.take_error();
-    return (*engine)->release(name, lock_id, written);
+    return (*engine)->release(name, lock_id, written, note);
+}
+
+Result<HoldCheck> EngineFileOps::end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) {
+    auto engine = engine_for(actor);
+    if (!engine) return engine.take_error();
+    return (*engine)->end_if_stale(name, lock_id);
 }
 
 void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) {
     auto engine = engine_for(actor);
     if (!engine) return;  // as in try_acquire, a denial that cannot be logged refuses all the same
-    (*engine)->record_denial(spec.name, refusal);
+    (*engine)->record_denial(spec.name, refusal, spec.waiting);
 }
 
 bool EngineFileOps::lock_file_is(const std::string& name, WrittenFile written) {

@@ -57,6 +57,11 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
                         for (const auto& name : names) m_state.retry_within(name, k_unwatchable_retry);
                         arm_timer();
                     },
+                    [this](const std::string& token) {
+                        Effects effects;
+                        m_state.handle_released(token, effects);
+                        settle(effects);
+                    },
                 }),
       m_timer(io.get_executor()) {}
 
@@ -78,6 +83,15 @@ void RootService::settle(Effects& effects) {
     for (const auto& [pid, names] : blockers) {
         if (!m_watcher.has_exited(pid)) continue;
         for (const auto& name : names) m_state.retry_within(name, k_exited_retry);
+    }
+    // A handle released before its watch began raised no event: look once more.
+    for (auto& token : m_watcher.watch_handles(m_state.watched_handles())) {
+        asio::post(m_io, [this, alive = m_alive, token = std::move(token)] {
+            if (!*alive) return;
+            Effects later;
+            m_state.handle_released(token, later);
+            settle(later);
+        });
     }
     arm_timer();
     // Closed before this turn's replies go out: a client told "released" may
@@ -119,9 +133,10 @@ void RootService::acquire(AcquireTicket ticket) {
     settle(effects);
 }
 
-Result<void> RootService::release(const std::string& name, const std::string& lock_id, const Identity& actor) {
+Result<void> RootService::release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                                  const ReleaseNote& note) {
     Effects effects;
-    auto released = m_state.release(name, lock_id, actor, effects);
+    auto released = m_state.release(name, lock_id, actor, note, effects);
     settle(effects);
     return released;
 }

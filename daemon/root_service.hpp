@@ -42,7 +42,8 @@ public:
     const RootState& state() const { return m_state; }
 
     void acquire(AcquireTicket ticket);
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor);
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                         const ReleaseNote& note = {});
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor);
     // An operation through the daemon changed NAME's files (unlock, unfreeze, ...).
     void changed(const std::string& name, bool hold_removed);

@@ -86,6 +86,7 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
 void RootState::note_blocker(const std::string& name, Queue& queue, const Refusal& refusal) {
     queue.retry_at.reset();
     queue.blocker_pid = 0;
+    queue.blocker_handle.clear();
     const SteadyTime now = m_clock.steady_now();
     if (refusal.freeze) {
         if (auto expiry = refusal.freeze->expiry()) earliest(queue.retry_at, steady_at(*expiry));
@@ -95,9 +96,15 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
         auto held = m_holds.find(name);
         const bool ours_to_end = held != m_holds.end() && held->second.guard && held->second.lock_id() == holder.lock_id;
         if (!ours_to_end) {
-            if (auto expiry = holder.expiry()) earliest(queue.retry_at, steady_at(*expiry));
-            if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
-                queue.blocker_pid = static_cast<pid_t>(holder.pid);
+            if (refusal.kept_by_command && !holder.handle.empty()) {
+                // Its guard is gone and its expiry no longer counts: only the
+                // release of the handle can end it.
+                queue.blocker_handle = holder.handle;
+            } else {
+                if (auto expiry = holder.expiry()) earliest(queue.retry_at, steady_at(*expiry));
+                if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
+                    queue.blocker_pid = static_cast<pid_t>(holder.pid);
+                }
             }
         }
     } else if (refusal.code == ErrorCode::held && !refusal.freeze) {
@@ -198,10 +205,11 @@ void RootState::pump(const std::string& name, Effects& out) {
 }
 
 Result<void> RootState::release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                                Effects& out) {
+                                ReleaseNote note, Effects& out) {
     auto held = m_holds.find(name);
     const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
-    auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{});
+    if (ours) note.acquired = held->second.record.acquired;
+    auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{}, note);
     if (ours) m_holds.erase(held);
     pump(name, out);
     return released;
@@ -232,6 +240,10 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
 }
 
 void RootState::files_changed(const std::string& name, Effects& out) {
+    if (auto held = m_holds.find(name); held != m_holds.end() && held->second.detached) {
+        check_detached(name, out);
+        return;
+    }
     // Most changes are the daemon's own (the lock it just wrote for the head
     // of the queue): while that file is still in place, the queue has nothing
     // new to try, and one stat spares reading and judging the lock again.
@@ -282,10 +294,55 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
     }
     if (keep_holds) return;
     for (auto& node : ended) {
-        // The guard is gone: release now (a lost lock stays with its new holder).
-        (void)m_files.release(node.key(), node.mapped().lock_id(), node.mapped().actor(), node.mapped().file);
-        pump(node.key(), out);
+        // Whether the guard is gone is for the files to say: its command may
+        // still run on its liveness handle, or the guard may carry on without
+        // us (it gave up on a daemon that did not answer in time).
+        const std::string name = node.key();
+        node.mapped().connection = 0;
+        node.mapped().detached = true;
+        m_holds.insert(std::move(node));
+        check_detached(name, out);
     }
+}
+
+void RootState::check_detached(const std::string& name, Effects& out) {
+    auto held = m_holds.find(name);
+    if (held == m_holds.end() || !held->second.detached) return;
+    Hold& hold = held->second;
+    auto checked = m_files.end_if_stale(name, hold.lock_id(), hold.actor());
+    if (checked && checked->state == HoldState::live) {
+        hold.kept_by_command = checked->kept_by_command;
+        return;  // watched: its guard's pid, or its handle (see blocker_pids, watched_handles)
+    }
+    // Ended (broken as stale now), gone, or unreadable: the queue looks for itself.
+    m_holds.erase(held);
+    pump(name, out);
+}
+
+void RootState::handle_released(const std::string& token, Effects& out) {
+    for (const auto& name : names_of_handle(token)) files_changed(name, out);
+}
+
+std::vector<std::string> RootState::names_of_handle(const std::string& token) const {
+    std::vector<std::string> names;
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.detached && hold.record.handle == token) names.push_back(name);
+    }
+    for (const auto& [name, queue] : m_queues) {
+        if (queue.blocker_handle == token) names.push_back(name);
+    }
+    return names;
+}
+
+std::set<std::string> RootState::watched_handles() const {
+    std::set<std::string> tokens;
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.detached && hold.kept_by_command) tokens.insert(hold.record.handle);
+    }
+    for (const auto& [name, queue] : m_queues) {
+        if (!queue.blocker_handle.empty()) tokens.insert(queue.blocker_handle);
+    }
+    return tokens;
 }
 
 void RootState::advance(Effects& out) {
@@ -343,7 +400,10 @@ void RootState::advance(Effects& out) {
             ++it;
             continue;
         }
-        if (hold.ttl && now >= hold.renewed + *hold.ttl / 2) {
+        // A detached hold is renewed only while its command carries it: a
+        // guard that still runs renews it itself.
+        const bool ours_to_renew = !hold.detached || hold.kept_by_command;
+        if (hold.ttl && ours_to_renew && now >= hold.renewed + *hold.ttl / 2) {
             auto renewed = m_files.renew(it->first, hold.lock_id(), *hold.ttl, hold.actor());
             if (renewed) {
                 hold.record = *renewed;
@@ -370,7 +430,7 @@ std::optional<SteadyTime> RootState::next_deadline() const {
         for (const auto& waiter : queue.waiters) earliest(next, waiter.deadline);
     }
     for (const auto& [name, hold] : m_holds) {
-        if (hold.guard && hold.ttl) {
+        if (hold.guard && hold.ttl && (!hold.detached || hold.kept_by_command)) {
             earliest(next, hold.renewed + std::chrono::duration_cast<SteadyTime::duration>(*hold.ttl / 2));
         }
         if (hold.expires) earliest(next, *hold.expires);
@@ -382,6 +442,12 @@ std::map<pid_t, std::set<std::string>> RootState::blocker_pids() const {
     std::map<pid_t, std::set<std::string>> pids;
     for (const auto& [name, queue] : m_queues) {
         if (queue.blocker_pid > 0) pids[queue.blocker_pid].insert(name);
+    }
+    // A detached hold whose guard still runs ends, at the latest, when the guard does.
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.detached && !hold.kept_by_command && hold.record.pid > 0) {
+            pids[static_cast<pid_t>(hold.record.pid)].insert(name);
+        }
     }
     return pids;
 }

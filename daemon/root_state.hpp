@@ -35,7 +35,10 @@ public:
                                      const Identity& actor) = 0;
     // written: the lock file as the hold wrote it, when known (see LockEngine::release).
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                                 WrittenFile written) = 0;
+                                 WrittenFile written, const ReleaseNote& note) = 0;
+    // The holder of lock_id left without releasing: break the hold if it is
+    // stale (LockEngine::end_if_stale) and say how it stands.
+    virtual Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) = 0;
     // The audit line of an acquire refused for this reason (deny, freeze-deny).
     virtual void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) = 0;
     // Is NAME's lock file still the one written? One stat, no read; false
@@ -84,7 +87,8 @@ public:
     // Tries at once; a waiter that cannot have it joins the back of the name's queue.
     void acquire(AcquireTicket ticket, Effects& out);
     // A client's explicit release of a hold it owns; the head waiter is tried next.
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, Effects& out);
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
+                         ReleaseNote note, Effects& out);
     // A client's explicit renew. A guard hold this state renewed a moment ago is
     // not rewritten again (one renew line per period, as in file mode).
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
@@ -96,10 +100,22 @@ public:
     void all_files_changed(Effects& out);
     // A hold removed by unlock: no longer tracked.
     void forget_hold(const std::string& name);
-    // The connection is gone: its waiters leave their queues and its guard holds
-    // are released now. With keep_holds (the daemon is shutting down) the holds
-    // stay on disk for their guards to carry on in file mode.
+    // The connection is gone: its waiters leave their queues. Its guard holds
+    // end now if their guard is gone and nothing else carries them (audited as
+    // a stale-break, as file mode would); a hold whose command still runs
+    // (liveness handle) or whose guard still lives (it carries on in file
+    // mode) stays, detached, until the files say it has ended. With
+    // keep_holds (the daemon is shutting down) the holds are left to their
+    // guards, on disk.
     void connection_closed(ConnectionId connection, bool keep_holds, Effects& out);
+    // A liveness handle was closed for the last time (inotify IN_CLOSE_WRITE
+    // on live/TOKEN): the holds and queues waiting on it look again.
+    void handle_released(const std::string& token, Effects& out);
+    // The liveness handles whose release matters now: of detached holds kept
+    // by their command, and of guards outside the daemon that queues wait on.
+    std::set<std::string> watched_handles() const;
+    // The names a handle's release may change (for a look after its watch starts).
+    std::vector<std::string> names_of_handle(const std::string& token) const;
     // Does what is due now: timeouts, guard renewals, retries.
     void advance(Effects& out);
     // The earliest moment advance() has something to do; nullopt when nothing is
@@ -136,6 +152,10 @@ private:
         // The lock file as written; unknown after a renewal rewrote it.
         WrittenFile file;
         bool guard = false;
+        // Its connection closed but the hold lives on: its guard still runs
+        // (carrying on in file mode), or its command does (kept_by_command).
+        bool detached = false;
+        bool kept_by_command = false;
     };
     struct Waiter {
         AcquireTicket ticket;
@@ -146,6 +166,7 @@ private:
         std::deque<Waiter> waiters;
         std::optional<SteadyTime> retry_at;  // a blocker's TTL lapses, a freeze ends
         pid_t blocker_pid = 0;               // a holder outside the daemon, on this host
+        std::string blocker_handle;          // or its guard's liveness handle, when only that lives
     };
 
     // A waiting acquire that queues behind others without trying the files.
@@ -153,6 +174,8 @@ private:
     // Tries the head of a name's queue until one is granted or the head is blocked.
     void pump(const std::string& name, Effects& out);
     void note_granted(const AcquireTicket& ticket, const AcquireResult& result);
+    // A detached hold: end it if the files say it has ended (and try the queue).
+    void check_detached(const std::string& name, Effects& out);
     void note_blocker(const std::string& name, Queue& queue, const Refusal& refusal);
     void report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const;
     SteadyTime steady_at(WallTime when) const;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "hold_handle.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::daemon {
@@ -66,6 +67,31 @@ void RootWatcher::watch_audit(bool on) {
     }
 }
 
+std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>& tokens) {
+    std::vector<std::string> fresh;
+    if (!m_inotify) return fresh;
+    if (tokens.empty()) {
+        if (m_live_watch >= 0) ::inotify_rm_watch(m_inotify->native_handle(), m_live_watch);
+        m_live_watch = -1;
+        m_handles.clear();
+        return fresh;
+    }
+    if (m_live_watch < 0) {
+        const auto live = m_root / std::string(k_handle_directory);
+        m_live_watch = ::inotify_add_watch(m_inotify->native_handle(), live.c_str(), IN_CLOSE_WRITE | IN_ONLYDIR);
+        if (m_live_watch < 0) {
+            // No live/: no handle can be held there, and the next look says so.
+            spdlog::warn("cannot watch {}: {}", live.string(), std::strerror(errno));
+        }
+        m_handles.clear();
+    }
+    for (const auto& token : tokens) {
+        if (m_handles.count(token) == 0) fresh.push_back(token);
+    }
+    m_handles = tokens;
+    return fresh;
+}
+
 void RootWatcher::read_events() {
     auto alive = m_alive;
     m_inotify->async_read_some(asio::buffer(m_buffer), [this, alive](const asio::error_code& error, std::size_t bytes) {
@@ -77,6 +103,7 @@ void RootWatcher::read_events() {
 
 void RootWatcher::on_events(std::size_t bytes) {
     std::set<std::string> names;
+    std::vector<std::string> closed_handles;
     bool overflow = false;
     bool audit = false;
     for (std::size_t offset = 0; offset + sizeof(inotify_event) <= bytes;) {
@@ -100,6 +127,12 @@ void RootWatcher::on_events(std::size_t bytes) {
             if (file == "audit.log") audit = true;
             continue;
         }
+        if (event.wd == m_live_watch && m_live_watch >= 0) {
+            if ((event.mask & IN_CLOSE_WRITE) != 0 && m_handles.count(std::string(file)) != 0) {
+                closed_handles.emplace_back(file);
+            }
+            continue;
+        }
         if (auto name = lock_name_of(file)) names.insert(*name);
     }
     if (overflow && m_callbacks.overflow) m_callbacks.overflow();
@@ -107,6 +140,9 @@ void RootWatcher::on_events(std::size_t bytes) {
         if (m_callbacks.name_changed) m_callbacks.name_changed(name);
     }
     if (audit && m_callbacks.audit_changed) m_callbacks.audit_changed();
+    for (const auto& token : closed_handles) {
+        if (m_callbacks.handle_closed) m_callbacks.handle_closed(token);
+    }
 }
 
 void RootWatcher::watch_processes(const std::set<pid_t>& pids) {
@@ -125,7 +161,8 @@ void RootWatcher::watch_processes(const std::set<pid_t>& pids) {
         const int fd = lokt::open_pidfd(pid);
         if (fd < 0) {
             if (errno == ESRCH) {
-                // Already gone: say so on the next turn of the loop, not from inside this call.
+                // Already gone: say so (once) on the next turn of the loop, not from inside this call.
+                m_exited.insert(pid);
                 auto alive = m_alive;
                 asio::post(m_io, [this, alive, pid] {
                     if (*alive && m_callbacks.process_exited) m_callbacks.process_exited(pid);

@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "result.hpp"
 
@@ -26,6 +27,8 @@ struct WatcherCallbacks {
     std::function<void(pid_t pid)> process_exited;
     // A pid that cannot be watched (no pidfd): the caller falls back to a timed retry.
     std::function<void(pid_t pid)> process_unwatchable;
+    // The last descriptor of a watched liveness handle (live/TOKEN) was closed.
+    std::function<void(const std::string& token)> handle_closed;
 };
 
 class RootWatcher {
@@ -42,6 +45,10 @@ public:
     void watch_audit(bool on);
     // The holder processes to watch; others are dropped.
     void watch_processes(const std::set<pid_t>& pids);
+    // The liveness handles to watch (inotify on live/ while there are any).
+    // Returns those not watched before: one closed just before its watch
+    // began is missed, so the caller looks at each once more.
+    std::vector<std::string> watch_handles(const std::set<std::string>& tokens);
     // True once the pidfd of pid reported its exit. A process that exited can
     // still look alive to the engine while it is a zombie nobody has reaped.
     bool has_exited(pid_t pid) const { return m_exited.count(pid) != 0; }
@@ -57,6 +64,8 @@ private:
     int m_locks_watch = -1;
     int m_freezes_watch = -1;
     int m_root_watch = -1;
+    int m_live_watch = -1;
+    std::set<std::string> m_handles;
     bool m_started = false;
     std::array<char, 8192> m_buffer{};
     std::map<pid_t, std::unique_ptr<asio::posix::stream_descriptor>> m_pidfds;

@@ -492,6 +492,7 @@ void add_lock_fields(Json& out, const LockInfo& lock) {
     if (lock.owner_explicit) out["owner_explicit"] = true;
     if (!lock.boot_id.empty()) out["boot_id"] = lock.boot_id;
     if (lock.fence) out["fence"] = *lock.fence;
+    if (!lock.handle.empty()) out["handle"] = lock.handle;
 }
 
 Json to_json(const LockInfo& lock) {
@@ -524,6 +525,7 @@ LockInfo read_lock(Reader in) {
     lock.owner_explicit = in.boolean("owner_explicit");
     lock.boot_id = in.optional_string("boot_id");
     lock.fence = in.optional_unsigned("fence", 0, k_max_u64);
+    lock.handle = in.optional_string("handle");
     return lock;
 }
 
@@ -567,12 +569,14 @@ void add_fields(Json& out, const AcquireRequest& request) {
     if (request.bound_pid) out["bound_pid"] = *request.bound_pid;
     if (request.bound_pid_start) out["bound_pid_start"] = *request.bound_pid_start;
     if (!request.nested_lock_id.empty()) out["nested_lock_id"] = request.nested_lock_id;
+    if (!request.handle.empty()) out["handle"] = request.handle;
 }
 
 void add_fields(Json& out, const ReleaseRequest& request) {
     out["root"] = request.root;
     out["name"] = request.name;
     out["lock_id"] = request.lock_id;
+    if (request.exit_status) out["exit_status"] = *request.exit_status;
 }
 
 void add_fields(Json& out, const RenewRequest& request) {
@@ -663,6 +667,7 @@ AcquireRequest read_acquire_request(Reader& in) {
     request.bound_pid = in.optional_pid("bound_pid");
     request.bound_pid_start = in.optional_unsigned("bound_pid_start", 0, k_max_u64);
     request.nested_lock_id = in.lock_id("nested_lock_id", false);
+    request.handle = in.lock_id("handle", false);
     if (in.failed()) return request;
 
     const bool bound_to_pid = request.mode == AcquireMode::manual && !request.ttl_ms;
@@ -674,6 +679,8 @@ AcquireRequest read_acquire_request(Reader& in) {
         in.fail_field("bound_pid", "is only for a manual acquire without \"ttl_ms\"");
     } else if (request.bound_pid_start && !request.bound_pid) {
         in.fail_field("bound_pid_start", "needs \"bound_pid\"");
+    } else if (!request.handle.empty() && request.mode != AcquireMode::guard) {
+        in.fail_field("handle", "is only for a guard");
     }
     return request;
 }
@@ -683,6 +690,7 @@ ReleaseRequest read_release_request(Reader& in) {
     request.root = in.root();
     request.name = in.string("name");
     request.lock_id = in.lock_id("lock_id", true);
+    request.exit_status = in.optional_unsigned("exit_status", 0, 255);
     return request;
 }
 

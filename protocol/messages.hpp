@@ -130,6 +130,7 @@ struct LockInfo {
     bool owner_explicit = false;  // the file's "owner_set"
     std::string boot_id;
     std::optional<std::uint64_t> fence;
+    std::string handle;  // a guard's liveness handle token
     bool operator==(const LockInfo&) const = default;
 };
 
@@ -162,6 +163,9 @@ struct AcquireRequest {
     std::optional<std::uint64_t> bound_pid_start;
     // The LOKT_LOCK_ID inherited from an enclosing guard; empty when none.
     std::string nested_lock_id;
+    // A guard's liveness handle (live/HANDLE in the root, flock'd by the guard
+    // and inherited by its command); only with mode guard.
+    std::string handle;
     bool operator==(const AcquireRequest&) const = default;
 };
 
@@ -170,6 +174,8 @@ struct ReleaseRequest {
     std::string root;
     std::string name;
     std::string lock_id;
+    // A guard's command's exit status (0-255), for the release line.
+    std::optional<std::uint64_t> exit_status;
     bool operator==(const ReleaseRequest&) const = default;
 };
 

@@ -51,6 +51,7 @@ LockInfo record_to_wire(const LockRecord& record) {
     info.owner_explicit = record.owner_explicit;
     info.boot_id = record.boot_id;
     info.fence = record.fence;
+    info.handle = record.handle;
     return info;
 }
 
@@ -76,6 +77,7 @@ LockRecord record_from_wire(const LockInfo& info) {
     record.owner_explicit = info.owner_explicit;
     record.boot_id = info.boot_id;
     record.fence = info.fence;
+    record.handle = info.handle;
     return record;
 }
 

@@ -5,6 +5,7 @@
 #include "acquire_options.hpp"
 #include "commands.hpp"
 #include "guarded_child.hpp"
+#include "hold_handle.hpp"
 
 namespace lokt::client {
 namespace {
@@ -22,6 +23,12 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     if (!backend) return report(backend.error());
     Backend& store = **backend;
 
+    // The liveness handle exists and is locked before the hold names it: from
+    // the first moment anyone can read the hold, its command keeps it alive.
+    auto handle = HoldHandle::create(store.store().root());
+    if (!handle) return report(handle.error());
+    plan->spec.handle = handle->token();
+
     auto acquired = acquire_with_progress(store, *plan, false);
     if (!acquired) return report(acquired.error());
     if (!acquired->granted()) return report(refusal_error(acquired->refusal));
@@ -31,9 +38,13 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     child.argv = command;
     if (acquired->outcome == AcquireResult::Outcome::nested) {
         // Inside a guard of this very lock: run under the outer hold, release nothing.
+        handle->dispose();
         return run_guarded_child(child).exit_status;
     }
-    child.extra_env = {{"LOKT_LOCK_NAME", hold.name}, {"LOKT_LOCK_ID", hold.lock_id}};
+    child.handle_fd = handle->fd();
+    child.extra_env = {{"LOKT_LOCK_NAME", hold.name},
+                       {"LOKT_LOCK_ID", hold.lock_id},
+                       {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     if (hold.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*hold.fence));
     child.terminate_on_lost = flags.on_lost == "terminate";
     if (plan->spec.ttl) {
@@ -59,7 +70,14 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     const ChildOutcome outcome = run_guarded_child(child);
     int status = outcome.exit_status;
     if (outcome.lost) return status != 0 && !child.terminate_on_lost ? status : 1;
-    if (auto released = store.release(hold.name, hold.lock_id); !released) {
+    ReleaseNote note;
+    note.exit_status = status;
+    note.acquired = hold.acquired;
+    auto released = store.release(hold.name, hold.lock_id, note);
+    // The hold ends with the command, whatever it left behind: processes it
+    // started and that still hold the handle now hold a file nobody names.
+    handle->dispose();
+    if (!released) {
         report(released.error());
         if (released.error().code == ErrorCode::lost) {
             store.record_lost(hold.name, hold.lock_id, released.error().message);
