@@ -33,6 +33,7 @@ void write_lock_view(JsonWriter& out, const LockView& view, WallTime now) {
     out.begin_object();
     out.field("name", view.name);
     out.field("state", to_string(view.state));
+    if (!view.kept_by.empty()) out.field("kept_by", view.kept_by);
     if (view.stored.kind == StoredRecord::Kind::record) {
         write_lock_members(out, view.stored.record, false);
         out.field("age_sec", static_cast<std::int64_t>(

@@ -62,12 +62,16 @@ Result<HoldHandle> HoldHandle::create(const fs::path& root) {
     // The directory usually exists: try the file first, make the directory only when that fails.
     UniqueFd fd(open_new_handle(handle.m_path));
     if (!fd && errno == ENOENT) {
-        if (::mkdir(directory.c_str(), k_directory_mode) != 0 && errno == ENOENT) {
+        int made = ::mkdir(directory.c_str(), k_directory_mode);
+        if (made != 0 && errno == ENOENT) {  // no root yet: this is its first hold
             std::error_code ignored;
-            fs::create_directories(root, ignored);
-            ::chmod(root.c_str(), k_directory_mode);
-            ::mkdir(directory.c_str(), k_directory_mode);
+            fs::create_directories(root.parent_path(), ignored);
+            if (::mkdir(root.c_str(), k_directory_mode) != 0 && errno != EEXIST) {
+                return sys_error("cannot create directory", root.string(), errno);
+            }
+            made = ::mkdir(directory.c_str(), k_directory_mode);
         }
+        if (made != 0 && errno != EEXIST) return sys_error("cannot create directory", directory.string(), errno);
         fd.reset(open_new_handle(handle.m_path));
     }
     if (!fd) return sys_error("cannot create", handle.m_path.string(), errno);

@@ -53,7 +53,8 @@ HoldState judge_record(const LockRecord& record, WallTime now, const std::string
             probe_handle(*context.root, record.handle) == HandleState::held) {
             return HoldState::live;
         }
-        return expired ? HoldState::expired : HoldState::dead_holder;
+        // Guard and command both gone says more than an expiry nobody was left to renew.
+        return expired && !has_handle ? HoldState::expired : HoldState::dead_holder;
     }
     return expired ? HoldState::expired : HoldState::live;
 }
@@ -74,11 +75,11 @@ std::string_view stale_reason(const LockRecord& record, HoldState state) {
     return "holder process is dead";
 }
 
-std::string_view kept_by(const LockRecord& record, const std::string& this_host) {
+std::string_view kept_by(const LockRecord& record, const std::string& this_host, LivenessMemo* memo) {
     if (record.handle.empty() || record.bound_to != Binding::guard || record.host != this_host || record.pid <= 0) {
         return {};
     }
-    return holder_gone(record, nullptr) ? "command" : "guard";
+    return holder_gone(record, memo) ? "command" : "guard";
 }
 
 std::string describe_holder(const LockRecord& record, WallTime now, std::string_view kept) {

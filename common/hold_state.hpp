@@ -52,7 +52,7 @@ std::string_view stale_reason(const LockRecord& record, HoldState state);
 // What keeps a live hold alive, for status and why: "guard" while the guard
 // process runs, "command" once it is gone and its command's processes keep
 // the handle; "" for other holds or another host.
-std::string_view kept_by(const LockRecord& record, const std::string& this_host);
+std::string_view kept_by(const LockRecord& record, const std::string& this_host, LivenessMemo* memo = nullptr);
 
 // "agent-1@macbook (pid 48201) for 12s", with the agent id when it was set
 // explicitly, and "(pid 48201, exited; kept by its command)" for a guard

@@ -351,9 +351,13 @@ Result<HoldCheck> LockEngine::end_if_stale(const std::string& name, const std::s
         if (!read) return read.take_error();
         const StoredRecord& seen = *read;
         if (seen.kind != StoredRecord::Kind::record || seen.record.lock_id != lock_id) return HoldCheck{};
-        const HoldState state = judge(seen, wall_now(), m_actor.host, judging());
+        // A guard without a liveness handle (an older client) was bound to its connection alone.
+        const bool connection_only = seen.record.bound_to == Binding::guard && seen.record.handle.empty();
+        const HoldState state = connection_only ? HoldState::dead_holder : judge(seen, wall_now(), m_actor.host, judging());
         if (!is_stale(state)) return HoldCheck{state, kept_by(seen.record, m_actor.host) == "command"};
-        auto broke = break_if_unchanged(Area::locks, name, seen, "stale-break", std::string(stale_reason(seen.record, state)));
+        const std::string reason =
+            connection_only ? std::string("its connection to loktd closed") : std::string(stale_reason(seen.record, state));
+        auto broke = break_if_unchanged(Area::locks, name, seen, "stale-break", reason);
         if (!broke) return broke.take_error();
         if (*broke) return HoldCheck{state, false};
     }
@@ -523,6 +527,7 @@ Result<LockView> LockEngine::inspect(const std::string& name) {
     if (!stored) return stored.take_error();
     view.stored = std::move(stored.value());
     view.state = judge(view.stored, wall_now(), m_actor.host, judging());
+    if (view.state == HoldState::live) view.kept_by = kept_by(view.stored.record, m_actor.host);
     auto freeze = live_freeze(name);
     if (!freeze) return freeze.take_error();
     view.freeze = std::move(freeze.value());
@@ -549,6 +554,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
             views[i].state = judge(views[i].stored, now, m_actor.host, JudgeContext{&m_store.root(), &holders});
+            if (views[i].state == HoldState::live) views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
         }
     });
     for (auto& failure : failures) {

@@ -100,6 +100,8 @@ struct LockView {
     StoredRecord stored;
     HoldState state = HoldState::absent;
     std::optional<LockRecord> freeze;  // a live freeze of the same name
+    // For a live guard hold: "guard" or "command", what keeps it alive (see kept_by).
+    std::string_view kept_by;
 };
 
 struct FreezeView {
@@ -134,7 +136,8 @@ public:
     // daemon closed): break its hold if it is stale (stale-break, audited as
     // in file mode) and say how it was judged. absent: the hold is gone or
     // is no longer lock_id's; live: it is alive (a guard's command carries it,
-    // or the holder still runs), and stays.
+    // or the holder still runs), and stays. A guard hold without a liveness
+    // handle (from an older client) was bound to its connection: it ends.
     Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id);
     // Writes the `deny` (or `freeze-deny`) line of an acquire refused for this
     // reason, as try_acquire does when told to audit the denial.

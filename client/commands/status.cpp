@@ -12,6 +12,14 @@
 namespace lokt::client {
 namespace {
 
+// "held", or "held (command)" when a guard's command carries the hold on without it.
+std::string state_text(const LockView& view) {
+    std::string text(to_string(view.state));
+    if (view.kept_by == "command") text += " (command)";
+    return text;
+}
+
+
 struct StatusFlags {
     std::string name;
     bool has_name = false;  // given, even if empty
@@ -53,7 +61,7 @@ void print_table(const std::vector<LockView>& locks, const std::vector<FreezeVie
             std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), view.name.c_str(),
                           int(holder_width), holder_text(view).c_str(), has_record ? std::to_string(r.pid).c_str() : "-",
                           has_record ? format_duration(now - r.acquired).c_str() : "-",
-                          has_record ? expires_text(r, now).c_str() : "-", std::string(to_string(view.state)).c_str());
+                          has_record ? expires_text(r, now).c_str() : "-", state_text(view).c_str());
             out += line;
         }
         std::fwrite(out.data(), 1, out.size(), stdout);
@@ -78,8 +86,11 @@ void print_detail(const LockView& view, WallTime now) {
             std::printf("  expires:   %s (in %s, ttl %llds)\n", format_rfc3339_seconds(*expiry).c_str(),
                         expires_text(r, now).c_str(), static_cast<long long>(r.ttl_sec));
         }
+        if (view.kept_by == "command") {
+            std::printf("  kept by:   its command's processes (the guard, pid %lld, is gone)\n", static_cast<long long>(r.pid));
+        }
         if (r.bound_to) {
-            const char* rule = *r.bound_to == Binding::guard ? "the guard process"
+            const char* rule = *r.bound_to == Binding::guard ? "the guard and its command"
                                : *r.bound_to == Binding::ttl ? "its TTL (until unlock or expiry)"
                                                              : "the process that ran lokt lock";
             std::printf("  bound to:  %s\n", rule);

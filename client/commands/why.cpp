@@ -33,8 +33,12 @@ Explanation explain(const LockView& view, WallTime now, const Identity& me) {
             break;
         case HoldState::live:
             e.acquirable = false;
-            e.summary = "lock " + quoted + " is held by " + describe_holder(r, now);
-            if (r.bound_to == Binding::ttl) {
+            e.summary = "lock " + quoted + " is held by " + describe_holder(r, now, view.kept_by);
+            if (view.kept_by == "command") {
+                e.reasons.push_back("its guard (pid " + std::to_string(r.pid) +
+                                    ") is gone, but the command it ran still runs and keeps the hold: it ends when "
+                                    "the command's last process exits");
+            } else if (r.bound_to == Binding::ttl) {
                 e.reasons.push_back("it is a manual lock: it lasts until 'lokt unlock " + name +
                                     "' or its TTL, whether or not the process that took it still runs");
             } else if (r.host == me.host) {

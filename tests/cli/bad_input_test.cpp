@@ -92,13 +92,6 @@ bool fill_disk(const fs::path& path) {
     return full;
 }
 
-std::vector<std::string> directory_entries(const fs::path& dir) {
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) names.push_back(entry.path().filename().string());
-    return names;
-}
-
 // Runs lokt as the unprivileged user 65534 (root ignores permission bits).
 std::vector<std::string> as_nobody(std::vector<std::string> args) {
     std::vector<std::string> argv{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",

@@ -114,7 +114,7 @@ TEST_CASE("the root's paths are checked once per turn: a replaced root is opened
     CHECK(f.at_turn_end.size() == 1);
     f.end_turn();
     CHECK(f.at_turn_end.empty());
-    auto released = f.files.release("one", first.record.lock_id, f.me, WrittenFile{});
+    auto released = f.files.release("one", first.record.lock_id, f.me, WrittenFile{}, {});
     CHECK(released.error().code == ErrorCode::lost);  // "one" stayed in the old root
     CHECK(f.at_turn_end.size() == 1);
 }

@@ -45,26 +45,35 @@ TEST_CASE("eight waiting guards are granted in the order they arrived") {
     CHECK(lines_of(f.scratch() / "order") == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7"});
 }
 
-TEST_CASE("kill -9 of a guard holding a lock lets the next waiter run") {
+TEST_CASE("kill -9 of a guard: its command keeps the lock, and the next waiter runs the moment it exits") {
     DaemonFixture f;
     Process holder(f.lokt({"guard", "k9", "--", "sh", "-c", "echo $$ > holder.pid; exec sleep 60"}));
-    REQUIRE(f.daemon_counts_reach(1, 0));
+    REQUIRE(DaemonFixture::eventually([&] { return !lines_of(f.scratch() / "holder.pid").empty(); }));
+    const pid_t command = std::stoi(lines_of(f.scratch() / "holder.pid")[0]);
     Process waiter(f.lokt({"guard", "k9", "--wait", "--timeout", "60s", "--", "sh", "-c", "date +%s%N > ran"}));
     REQUIRE(f.daemon_counts_reach(1, 1));
 
-    const long long killed_at = now_ns();
     holder.signal(SIGKILL);
+    CHECK(holder.wait(Millis(10'000)) == 128 + SIGKILL);
+    // The guard's connection is gone; its command is not: the hold stays.
+    REQUIRE(f.daemon_counts_reach(1, 1));
+    CHECK(::kill(command, 0) == 0);
+    CHECK(fs::exists(f.root() / "locks" / "k9.json"));
+    CHECK_FALSE(fs::exists(f.scratch() / "ran"));
+
+    const long long killed_at = now_ns();
+    ::kill(command, SIGKILL);
     CHECK(waiter.wait(Millis(30'000)) == 0);
     const auto ran = lines_of(f.scratch() / "ran");
     REQUIRE(ran.size() == 1);
     const double latency_ms = static_cast<double>(std::stoll(ran[0]) - killed_at) / 1e6;
-    MESSAGE("handoff after kill -9 of the holder: " << latency_ms << " ms (until the waiter's command ran)");
-    // The orphaned command of the killed guard.
-    const auto pid_lines = lines_of(f.scratch() / "holder.pid");
-    if (!pid_lines.empty()) ::kill(std::stoi(pid_lines[0]), SIGKILL);
+    MESSAGE("handoff after kill -9 of the holder's command: " << latency_ms << " ms (until the waiter's command ran)");
+    const std::string audit = read_file(f.root() / "audit.log");
+    CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
+    CHECK(audit.find("guard and its command have exited") != std::string::npos);
 }
 
-TEST_CASE("a holder outside the daemon: its release (inotify) and its death (pidfd) wake the waiter") {
+TEST_CASE("a holder outside the daemon: its release (inotify) and its command's end (handle) wake the waiter") {
     DaemonFixture f;
     // Released normally by a file-mode client: the daemon sees the file go.
     SpawnSpec outsider = f.holding_guard("ext");
@@ -76,23 +85,26 @@ TEST_CASE("a holder outside the daemon: its release (inotify) and its death (pid
     holder.close_stdin();
     CHECK(first.wait(Millis(30'000)) == 0);
 
-    // Killed: the file stays and names a dead pid, and only the pidfd can tell.
+    // Killed: the file stays and names a dead pid; its command runs on and
+    // keeps the hold until the daemon hears its handle close.
     SpawnSpec doomed_spec = f.lokt({"guard", "ext", "--", "sh", "-c", "echo $$ > doomed.pid; exec sleep 60"});
     doomed_spec.env = f.files_env();
     Process doomed(doomed_spec);
-    REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / "doomed.pid"); }));
+    REQUIRE(DaemonFixture::eventually([&] { return !lines_of(f.scratch() / "doomed.pid").empty(); }));
+    const pid_t command = std::stoi(lines_of(f.scratch() / "doomed.pid")[0]);
     Process second(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
     REQUIRE(f.daemon_counts_reach(0, 1));
-    const auto killed_at = std::chrono::steady_clock::now();
     doomed.signal(SIGKILL);
     CHECK(doomed.wait(Millis(10'000)) == 128 + SIGKILL);  // its parent reaps it, as a shell would
+    CHECK(fs::exists(f.root() / "locks" / "ext.json"));
+    CHECK(f.daemon_counts_reach(0, 1));  // still waiting
+    const auto killed_at = std::chrono::steady_clock::now();
+    ::kill(command, SIGKILL);
     CHECK(second.wait(Millis(30'000)) == 0);
     MESSAGE("waiter done " << std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - killed_at).count()
-                           << " ms after kill -9 of a file-mode holder");
+                           << " ms after kill -9 of a file-mode holder's command");
     const std::string audit = read_file(f.root() / "audit.log");
     CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
-    const auto pid_lines = lines_of(f.scratch() / "doomed.pid");
-    if (!pid_lines.empty()) ::kill(std::stoi(pid_lines[0]), SIGKILL);
 }
 
 TEST_CASE("stopping the daemon leaves a guard's hold valid, and the guard releases it itself") {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <set>
 
 #include "root_state.hpp"
 
@@ -50,6 +51,7 @@ public:
         record.pid = spec.holder.pid;
         record.acquired = m_clock.wall_now();
         record.bound_to = spec.binding;
+        record.handle = spec.handle;
         if (spec.ttl) record.expires_at = m_clock.wall_now() + *spec.ttl;
         locks[spec.name] = record;
         log.push_back("acquire " + spec.name + " by " + std::to_string(actor.pid));
@@ -82,13 +84,29 @@ public:
     }
 
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                         WrittenFile written) override {
+                         WrittenFile written, const ReleaseNote& note) override {
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
         locks.erase(held);
         log.push_back("release " + name + " by " + std::to_string(actor.pid) +
-                      (written.known() ? " of version " + std::to_string(written.inode) : ""));
+                      (written.known() ? " of version " + std::to_string(written.inode) : "") +
+                      (note.exit_status ? " exit " + std::to_string(*note.exit_status) : ""));
         return {};
+    }
+
+    // Holders are alive while their pid is in alive_pids; a guard's command
+    // carries its hold while its handle is in held_handles.
+    Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) override {
+        ++stale_checks;
+        auto held = locks.find(name);
+        if (held == locks.end() || held->second.lock_id != lock_id) return HoldCheck{};
+        if (alive_pids.count(static_cast<pid_t>(held->second.pid)) != 0) return HoldCheck{HoldState::live, false};
+        if (!held->second.handle.empty() && held_handles.count(held->second.handle) != 0) {
+            return HoldCheck{HoldState::live, true};
+        }
+        locks.erase(held);
+        log.push_back("stale-break " + name + " by " + std::to_string(actor.pid));
+        return HoldCheck{HoldState::dead_holder, false};
     }
 
     std::map<std::string, LockRecord> locks;
@@ -96,7 +114,10 @@ public:
     std::vector<std::string> log;
     int tries = 0;  // try_acquire calls
     int identity_checks = 0;
+    int stale_checks = 0;
     std::map<std::string, ino_t> versions;
+    std::set<pid_t> alive_pids;
+    std::set<std::string> held_handles;
 
 private:
     const FakeClock& m_clock;
@@ -159,7 +180,7 @@ TEST_CASE("waiters are granted one at a time in the order they arrived") {
 
     for (ConnectionId holder = 1; holder <= 5; ++holder) {
         Effects step;
-        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(holder), step).ok());
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(holder), {}, step).ok());
         // The head waiter is granted at once, in the same step as the release.
         CHECK(Fixture::granted(step) == std::vector<ConnectionId>{holder + 1});
         CHECK(f.files.locks.at("build").pid == static_cast<std::int64_t>(1000 + holder + 1));
@@ -249,34 +270,89 @@ TEST_CASE("progress tells each waiter its place, and again when the queue moves"
     CHECK(effects.progress[1].queue_length == 2);
     REQUIRE(effects.progress[1].refusal.holder);
     Effects step;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
     REQUIRE(step.progress.size() == 1);
     CHECK(step.progress[0].connection == 3);
     CHECK(step.progress[0].position == 1);
 }
 
-TEST_CASE("closing a guard's connection releases its hold and grants the next waiter") {
+TEST_CASE("closing a dead guard's connection ends its hold as stale and grants the next waiter") {
     Fixture f;
     Effects effects;
     f.holder_and_waiter(effects);
     Effects step;
     f.state.connection_closed(1, false, step);
     CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-    // Released as the guard that held it, as its own release would have been,
-    // naming the file it wrote.
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "release build by 1001 of version 1") == 1);
+    // Never a plain release: the guard did not release, it died (as file mode audits it).
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
+    CHECK(std::count_if(f.files.log.begin(), f.files.log.end(),
+                        [](const std::string& line) { return line.starts_with("release"); }) == 0);
+}
+
+TEST_CASE("a closed guard whose command still runs keeps its hold until the handle is released") {
+    Fixture f;
+    Effects effects;
+    AcquireTicket holder = ticket(1, "build", false, std::chrono::seconds(10));
+    holder.spec.handle = "0123456789abcdef0123456789abcdef";
+    f.state.acquire(holder, effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.files.held_handles.insert(holder.spec.handle);
+
+    Effects step;
+    f.state.connection_closed(1, false, step);
+    CHECK(Fixture::granted(step).empty());
+    CHECK(f.files.locks.count("build") == 1);
+    CHECK(f.state.watched_handles() == std::set<std::string>{holder.spec.handle});
+    CHECK(f.state.blocker_pids().empty());  // the guard is gone: its pid says nothing
+
+    // Nobody is left to renew it but the daemon.
+    f.clock.advance(std::chrono::seconds(5));
+    f.state.advance(step);
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+
+    // Another handle closing changes nothing.
+    f.state.handle_released("ffffffffffffffffffffffffffffffff", step);
+    CHECK(Fixture::granted(step).empty());
+
+    f.files.held_handles.clear();  // the command's last process exited
+    f.state.handle_released(holder.spec.handle, step);
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
+    CHECK(f.state.watched_handles().empty());
+}
+
+TEST_CASE("a closed guard that still runs keeps its hold, watched by pid and not renewed by the daemon") {
+    Fixture f;
+    Effects effects;
+    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+    f.state.acquire(ticket(2, "build", true), effects);
+    f.files.alive_pids.insert(1001);  // it gave up on the daemon and carries on with the files
+
+    Effects step;
+    f.state.connection_closed(1, false, step);
+    CHECK(Fixture::granted(step).empty());
+    CHECK(f.state.blocker_pids().count(1001) == 1);
+    f.clock.advance(std::chrono::seconds(5));
+    f.state.advance(step);
+    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 0);
+
+    f.files.alive_pids.clear();
+    f.state.files_changed("build", step);  // its pidfd said it exited
+    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
 }
 
 TEST_CASE("a release names the file the hold wrote, and not once a renewal rewrote it") {
     Fixture f;
     Effects effects;
     f.state.acquire(ticket(1, "build", false), effects);
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), effects).ok());
-    CHECK(f.files.log.back() == "release build by 1001 of version 1");
+    ReleaseNote note;
+    note.exit_status = 3;
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), note, effects).ok());
+    CHECK(f.files.log.back() == "release build by 1001 of version 1 exit 3");
 
     f.state.acquire(ticket(1, "build", false), effects);
     REQUIRE(f.state.renew("build", f.lock_id("build"), std::chrono::seconds(30), f.actor(1)).ok());
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), effects).ok());
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, effects).ok());
     CHECK(f.files.log.back() == "release build by 1001");
 }
 
@@ -288,7 +364,7 @@ TEST_CASE("a closed connection's waiters leave the queue") {
     f.state.connection_closed(2, false, effects);
     CHECK(f.state.waiters_for("build") == 1);
     Effects step;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), step).ok());
+    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
     CHECK(Fixture::granted(step) == std::vector<ConnectionId>{3});
 }
 

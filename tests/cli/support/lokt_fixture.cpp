@@ -330,6 +330,13 @@ unsigned file_mode(const fs::path& path) {
     return info.st_mode & 07777;
 }
 
+std::vector<std::string> directory_entries(const fs::path& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) names.push_back(entry.path().filename().string());
+    return names;
+}
+
 }  // namespace lokt::cli_test
 
 namespace lokt::cli_test {

@@ -154,6 +154,8 @@ std::optional<WallClock::time_point> parse_rfc3339(const std::string& text);
 std::string format_rfc3339(WallClock::time_point time);
 // The mode bits (07777) of a path, not following symlinks.
 unsigned file_mode(const fs::path& path);
+// The names in a directory (none when it is missing).
+std::vector<std::string> directory_entries(const fs::path& dir);
 // The whole stderr of a refused acquire, as the seed quickstart shows it:
 // error: lock "build" held by agent-1@macbook (pid 48201) for 12s
 std::string held_message_pattern(std::string_view name, std::string_view owner, std::string_view host, long long pid);
