@@ -1,7 +1,8 @@
-// `lokt daemon start|stop|status`: manage loktd for people without systemd or
-// launchd. start runs loktd detached (found next to this lokt, else on PATH)
-// and returns once it answers hello; stop asks it to shut down and waits until
-// it is gone; status prints what it serves.
+// `lokt daemon start|stop|restart|status`: manage loktd for people without
+// systemd or launchd. start runs loktd detached (found next to this lokt, else
+// on PATH) and returns once it answers hello; stop asks it to shut down and
+// waits until it is gone; restart is stop then start (as systemctl restart);
+// status prints what it serves.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -155,11 +156,24 @@ int run_status() {
 void add_daemon_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("daemon", "Start, stop or inspect loktd, the per-user lock daemon");
     command->require_subcommand(1);
+    command->footer(R"(Examples:
+  lokt daemon start
+  lokt daemon restart                    after upgrading lokt, so that lokt and loktd match
+  lokt daemon status
+
+Every lock stays valid on disk while the daemon is stopped.
+
+Exit status: 0 success (status: running), 3 status: not running, 1 error, 64
+usage error.)");
     command->add_subcommand("start", "Start loktd in the background unless it is running")->callback([env] {
         *env.exit_status = run_start();
     });
     command->add_subcommand("stop", "Stop loktd; every lock stays valid on disk")->callback([env] {
         *env.exit_status = run_stop();
+    });
+    command->add_subcommand("restart", "Stop loktd if it runs, then start it (after an upgrade, for example)")->callback([env] {
+        const int stopped = run_stop();
+        *env.exit_status = stopped != 0 ? stopped : run_start();
     });
     command->add_subcommand("status", "Show loktd's pid, uptime, roots, holds and waiters (exit 3 if not running)")
         ->callback([env] { *env.exit_status = run_status(); });
