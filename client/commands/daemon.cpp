@@ -5,6 +5,7 @@
 // status prints what it serves.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "daemon_backend.hpp"
 #include "socket_location.hpp"
 #include "sys_error.hpp"
+#include "unique_fd.hpp"
 
 namespace lokt::client {
 namespace {
@@ -48,6 +50,16 @@ std::filesystem::path find_loktd() {
         }
     }
     return {};
+}
+
+// Has the daemon on this socket let go of its instance lock (loktd.sock.lock,
+// see daemon/server.cpp)? Until then a new daemon refuses to start, even if
+// the old one no longer answers.
+bool instance_lock_free(const std::filesystem::path& socket) {
+    const std::string lock_path = socket.string() + ".lock";
+    UniqueFd fd(::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return errno == ENOENT;
+    return ::flock(fd.get(), LOCK_SH | LOCK_NB) == 0;  // released again by the close
 }
 
 std::string describe(const protocol::HelloReply& hello, const std::filesystem::path& socket) {
@@ -118,7 +130,7 @@ int run_stop() {
     const auto deadline = std::chrono::steady_clock::now() + k_stop_timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         const bool gone = ::kill(pid, 0) != 0 && errno == ESRCH;
-        if (gone || !probe_daemon(Millis(200)).hello) {
+        if (gone || (!probe_daemon(Millis(200)).hello && instance_lock_free(socket))) {
             std::printf("stopped loktd (pid %d); every lock stays valid on disk\n", pid);
             return 0;
         }
