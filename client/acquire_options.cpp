@@ -15,6 +15,9 @@ void add_acquire_flags(CLI::App& command, AcquireFlags& flags) {
     command.add_option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
     command.add_flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
     command.add_option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");
+    command.add_option("-E,--conflict-exit-code", flags.conflict_exit_code,
+                       "Exit with N (0-255) instead of 2 when the lock is held or frozen or --wait times out")
+        ->check(CLI::Range(0, 255));
 }
 
 Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder) {
@@ -65,5 +68,12 @@ Result<AcquireResult> acquire_with_progress(Backend& backend, const AcquirePlan&
 }
 
 Error refusal_error(const Refusal& refusal) { return Error{refusal.code, refusal.message}; }
+
+Blocker refusal_blocker(const Refusal& refusal) { return Blocker{refusal.holder, refusal.freeze}; }
+
+int refusal_exit_status(const Refusal& refusal, const AcquireFlags& flags) {
+    const bool busy = refusal.code == ErrorCode::held || refusal.code == ErrorCode::frozen || refusal.code == ErrorCode::timeout;
+    return busy ? flags.conflict_exit_code : exit_code_for(refusal.code);
+}
 
 }  // namespace lokt::client

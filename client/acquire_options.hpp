@@ -17,6 +17,8 @@ struct AcquireFlags {
     std::string ttl;
     bool wait = false;
     std::string timeout;
+    // -E: the exit status for "busy" (held, frozen, --wait timed out), like flock -E.
+    int conflict_exit_code = 2;
 };
 
 void add_acquire_flags(CLI::App& command, AcquireFlags& flags);
@@ -34,5 +36,9 @@ Result<AcquireResult> acquire_with_progress(Backend& backend, const AcquirePlan&
 
 // The error for a refusal (held, frozen, timeout, unsupported).
 Error refusal_error(const Refusal& refusal);
+// What blocks the acquire, for a --json refusal.
+Blocker refusal_blocker(const Refusal& refusal);
+// The exit status of a refused acquire: -E's for "busy", else the code's own.
+int refusal_exit_status(const Refusal& refusal, const AcquireFlags& flags);
 
 }  // namespace lokt::client

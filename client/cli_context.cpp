@@ -8,10 +8,21 @@
 #include <filesystem>
 
 #include "backend_factory.hpp"
-#include "json_views.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
+namespace {
+
+// The options of the run's context, once the parser has filled them in.
+const GlobalOptions* g_options = nullptr;
+
+}  // namespace
+
+CliContext::CliContext() { g_options = &m_options; }
+
+CliContext::~CliContext() {
+    if (g_options == &m_options) g_options = nullptr;
+}
 
 const Identity& CliContext::identity() {
     if (!m_identity) m_identity = current_identity();
@@ -48,12 +59,24 @@ int report(const Error& error) {
     return exit_code_for(error.code);
 }
 
-void warn(const std::string& message) { std::fprintf(stderr, "warning: %s\n", message.c_str()); }
+void warn(const std::string& message) {
+    if (g_options == nullptr || !g_options->quiet) std::fprintf(stderr, "warning: %s\n", message.c_str());
+}
 
-int report_json(const Error& error) {
+int report_json(const Error& error, const Blocker& blocker) {
     JsonWriter out;
-    write_error(out, error);
+    write_error(out, error, blocker);
     std::fputs(out.finish().c_str(), stdout);
+    return report(error);
+}
+
+int report_json_line(const Error& error) {
+    std::string line = "{\"error\":{\"code\":";
+    append_json_string(line, to_string(error.code));
+    line += ",\"message\":";
+    append_json_string(line, error.message);
+    line += "}}\n";
+    std::fputs(line.c_str(), stdout);
     return report(error);
 }
 

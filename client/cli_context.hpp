@@ -8,20 +8,30 @@
 
 #include "backend.hpp"
 #include "identity.hpp"
+#include "json_views.hpp"
 #include "lock_root.hpp"
 #include "result.hpp"
 
 namespace lokt::client {
 
+// The options every command takes (-v, -q), before or after the command name.
 struct GlobalOptions {
-    bool verbose = false;
+    bool verbose = false;  // say which root and backend are used
+    bool quiet = false;    // no warnings, no live waiting line
 };
 
 class CliContext {
 public:
-    explicit CliContext(GlobalOptions options) : m_options(options) {}
+    // The context of this run: warn() reads its -q.
+    CliContext();
+    ~CliContext();
+    CliContext(const CliContext&) = delete;
+    CliContext& operator=(const CliContext&) = delete;
 
     const GlobalOptions& options() const { return m_options; }
+    // Where the parser stores the global options: read by the commands, which
+    // run once parsing is done.
+    GlobalOptions& parsed_options() { return m_options; }
     const Identity& identity();
     Result<LockRoot> root();
     // Opens the backend; read_only commands never create the root.
@@ -36,9 +46,13 @@ private:
 
 // "error: <message>" on stderr; returns the exit status for the code.
 int report(const Error& error);
+// "warning: <message>" on stderr, unless -q silenced warnings.
 void warn(const std::string& message);
-// For --json commands: the error as JSON on stdout as well as text on stderr.
-int report_json(const Error& error);
+// For --json commands: the error as JSON on stdout (with what blocks the
+// operation, for a refusal) as well as text on stderr.
+int report_json(const Error& error, const Blocker& blocker = {});
+// The same on one line, for commands whose --json output is JSON Lines (audit).
+int report_json_line(const Error& error);
 
 // Duration flags: a usage error (exit 64) when malformed; TTLs must be >= 1 s.
 Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag);

@@ -8,6 +8,8 @@ namespace lokt::client {
 namespace {
 
 const std::set<std::string> k_commands_taking_names = {"guard", "lock", "unlock", "status", "exists", "why", "freeze", "unfreeze"};
+// lokt's own flags, taken before or after any command.
+const std::vector<std::string> k_global_flags = {"--verbose", "--quiet"};
 
 void emit_matching(const std::vector<std::string>& candidates, const std::string& prefix) {
     for (const auto& candidate : candidates) {
@@ -28,15 +30,25 @@ std::vector<std::string> lock_names(CliContext& cli, bool freezes) {
 
 int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::string>& words) {
     const std::string current = words.empty() ? "" : words.back();
+    std::vector<std::string> commands;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (!sub->get_group().empty()) commands.push_back(sub->get_name());
+    }
     if (words.size() <= 1) {
-        std::vector<std::string> commands;
-        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-            if (!sub->get_group().empty()) commands.push_back(sub->get_name());
+        if (current.rfind("-", 0) == 0) {
+            emit_matching(k_global_flags, current);
+            emit_matching({"--version", "--help"}, current);
+            return 0;
         }
+        commands.emplace_back("help");
         emit_matching(commands, current);
         return 0;
     }
     const std::string& command = words.front();
+    if (command == "help") {  // `lokt help CMD`
+        if (words.size() == 2) emit_matching(commands, current);
+        return 0;
+    }
     CLI::App* sub = nullptr;
     for (CLI::App* candidate : app.get_subcommands([](const CLI::App*) { return true; })) {
         if (candidate->get_name() == command) sub = candidate;
@@ -46,8 +58,8 @@ int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::str
         if (words[i] == "--") return 0;  // guard's command: the shell completes files
     }
     const std::string previous = words[words.size() - 2];
-    if (previous.rfind("--", 0) == 0) {
-        if (const CLI::Option* option = sub->get_option_no_throw(previous); option != nullptr && option->get_type_size() != 0) {
+    if (previous.size() > 1 && previous[0] == '-') {
+        if (const CLI::Option* option = sub->get_option_no_throw(previous); option != nullptr && option->get_items_expected_min() > 0) {
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
             return 0;  // a value: durations, owners
@@ -65,6 +77,7 @@ int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::str
         for (const CLI::Option* option : sub->get_options()) {
             for (const auto& name : option->get_lnames()) flags.push_back("--" + name);
         }
+        flags.insert(flags.end(), k_global_flags.begin(), k_global_flags.end());
         emit_matching(flags, current);
         return 0;
     }

@@ -60,11 +60,21 @@ void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& r)
     out.end_object();
 }
 
-void write_error(JsonWriter& out, const Error& error) {
+void write_error(JsonWriter& out, const Error& error, const Blocker& blocker) {
     out.begin_object();
     out.key("error").begin_object();
     out.field("code", to_string(error.code));
     out.field("message", error.message);
+    if (blocker.holder) {
+        out.key("holder");
+        write_lock_record(out, *blocker.holder);
+    }
+    if (blocker.freeze) {
+        out.field("frozen_by", owner_at_host(blocker.freeze->owner, blocker.freeze->host));
+        out.key("until");
+        if (auto expiry = blocker.freeze->expiry()) out.value(format_rfc3339(*expiry));
+        else out.null();
+    }
     out.end_object();
     out.end_object();
 }

@@ -2,6 +2,8 @@
 // definition each, so every command prints a lock the same way.
 #pragma once
 
+#include <optional>
+
 #include "json_writer.hpp"
 #include "lock_engine.hpp"
 
@@ -12,7 +14,15 @@ void write_lock_members(JsonWriter& out, const LockRecord& record, bool with_nam
 void write_lock_record(JsonWriter& out, const LockRecord& record);
 void write_lock_view(JsonWriter& out, const LockView& view, WallTime now);
 void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& record);
-// {"error": {"code": ..., "message": ...}}
-void write_error(JsonWriter& out, const Error& error);
+// What stands in the way of a refused operation: the lock's holder, a freeze.
+struct Blocker {
+    std::optional<LockRecord> holder;
+    std::optional<LockRecord> freeze;
+};
+
+// {"error": {"code": ..., "message": ...}}, and for a refusal the blocker:
+// "holder" (the lock file's fields, as write_lock_record) and, for a freeze,
+// "frozen_by" ("owner@host") and "until" (RFC 3339).
+void write_error(JsonWriter& out, const Error& error, const Blocker& blocker = {});
 
 }  // namespace lokt::client

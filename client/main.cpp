@@ -3,8 +3,10 @@
 // failure into an exit status.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,11 +37,12 @@ SplitArguments split_at_dashes(int argc, char** argv) {
     return split;
 }
 
-std::string first_command_word(const std::vector<std::string>& args) {
+// The first word that is not a flag: the command (lokt's own flags take no value).
+std::size_t command_index(const std::vector<std::string>& args) {
     for (std::size_t i = 1; i < args.size(); ++i) {
-        if (!args[i].empty() && args[i][0] != '-') return args[i];
+        if (!args[i].empty() && args[i][0] != '-') return i;
     }
-    return "";
+    return args.size();
 }
 
 int usage_error(const std::string& message, const std::string& command) {
@@ -63,9 +66,120 @@ constexpr std::pair<std::string_view, AddCommand> k_commands[] = {
     {"prime", lokt::client::add_prime_command},
 };
 
+bool is_command(std::string_view word) {
+    return std::any_of(std::begin(k_commands), std::end(k_commands), [&](const auto& entry) { return entry.first == word; });
+}
+
+// Edits between two words, a swap of neighbours counting as one ("gaurd").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+// The candidate closest to word, if it is close enough to be a typo.
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates) {
+    std::optional<std::string> best;
+    if (word.size() <= 2) return best;  // "-x": any one letter is as close as another
+    std::size_t best_distance = std::max<std::size_t>(1, std::min<std::size_t>(2, word.size() / 3));
+    for (const auto& candidate : candidates) {
+        const std::size_t distance = edit_distance(word, candidate);
+        if (distance <= best_distance && (!best || distance < best_distance)) {
+            best = candidate;
+            best_distance = distance;
+        }
+    }
+    return best;
+}
+
+int unknown_command(const std::string& word) {
+    std::vector<std::string> names;
+    for (const auto& entry : k_commands) names.emplace_back(entry.first);
+    names.emplace_back("help");
+    std::string message = "unknown command \"" + word + "\"";
+    if (auto guess = closest(word, names)) message += "; did you mean \"" + *guess + "\"?";
+    return usage_error(message, "");
+}
+
+// A command-line word naming a flag that `command` (or lokt itself) does not
+// know, and the closest one it knows; nullopt when every flag is known.
+struct UnknownFlag {
+    std::string flag;
+    std::optional<std::string> guess;
+};
+
+std::optional<UnknownFlag> find_unknown_flag(const CLI::App& app, const CLI::App* command,
+                                             const std::vector<std::string>& args) {
+    std::vector<std::string> known;
+    for (const CLI::App* scope : {&app, command}) {
+        if (scope == nullptr) continue;
+        for (const CLI::Option* option : scope->get_options()) {
+            for (const auto& name : option->get_lnames()) known.push_back("--" + name);
+            for (const auto& name : option->get_snames()) known.push_back("-" + name);
+        }
+    }
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg.size() < 2 || arg[0] != '-' || (arg[1] >= '0' && arg[1] <= '9')) continue;
+        const std::string flag = arg.substr(0, arg.find('='));
+        if (std::find(known.begin(), known.end(), flag) != known.end()) {
+            // Skip the value of an option that takes one.
+            const CLI::Option* option = command != nullptr ? command->get_option_no_throw(flag) : nullptr;
+            if (option == nullptr) option = app.get_option_no_throw(flag);
+            if (option != nullptr && option->get_items_expected_min() > 0 && flag == arg) ++i;
+            continue;
+        }
+        if (arg.size() > 2 && arg[1] != '-' && flag == arg) {
+            // -vq: short flags together are known if each is.
+            bool all_known = true;
+            for (std::size_t c = 1; c < arg.size(); ++c) {
+                all_known = all_known && std::find(known.begin(), known.end(), std::string("-") + arg[c]) != known.end();
+            }
+            if (all_known) continue;
+        }
+        return UnknownFlag{flag, closest(flag, known)};
+    }
+    return std::nullopt;
+}
+
+// `lokt guard build make -j4`: the words after the name were meant as the
+// command. Returns the command line with "--" where it belongs, or "" if that
+// is not it (a flag before the command that guard does not know, say).
+std::string with_missing_dashes(const CLI::App& app, const CLI::App& guard, const std::vector<std::string>& args,
+                                std::size_t at) {
+    std::vector<std::string> words(args.begin() + static_cast<std::ptrdiff_t>(at), args.end());
+    std::size_t positionals = 0;
+    for (std::size_t i = 1; i < words.size(); ++i) {
+        const std::string& word = words[i];
+        if (word.size() > 1 && word[0] == '-') {
+            const std::string flag = word.substr(0, word.find('='));
+            const CLI::Option* option = guard.get_option_no_throw(flag);
+            if (option == nullptr) option = app.get_option_no_throw(flag);
+            if (option == nullptr) return "";
+            if (option->get_items_expected_min() > 0 && flag == word) ++i;
+            continue;
+        }
+        if (++positionals == 2) {
+            words.insert(words.begin() + static_cast<std::ptrdiff_t>(i), "--");
+            std::string line = "lokt";
+            for (const auto& w : words) line += " " + w;
+            return line;
+        }
+    }
+    return "";
+}
+
 // A named command needs only its own definition: building all thirteen (their
 // options, validators and help texts) was a measurable part of a short
-// command's run. Help, completion and unknown words get the whole set.
+// command's run. Help, completion and the bare `lokt` get the whole set.
 void add_commands(CLI::App& app, const lokt::client::CommandEnv& env, std::string_view command) {
     for (const auto& [name, add] : k_commands) {
         if (name == command) {
@@ -76,30 +190,66 @@ void add_commands(CLI::App& app, const lokt::client::CommandEnv& env, std::strin
     for (const auto& [name, add] : k_commands) add(app, env);
 }
 
+constexpr const char* k_main_footer = R"(Run 'lokt help COMMAND' (or 'lokt COMMAND --help') for a command's options and examples.
+
+Exit status: 0 success, 1 error, 2 held by another (or frozen, or --wait timed
+out), 3 not found, 4 not the owner, 64 usage error; guard exits as its command.)";
+
 int run(int argc, char** argv) {
     SplitArguments split = split_at_dashes(argc, argv);
-    const std::string command = first_command_word(split.before);
+    std::size_t at = command_index(split.before);
+    // git's habits: `lokt --version` is `lokt version`; `lokt help [CMD...]` is
+    // `lokt [CMD...] --help`.
+    if (at == split.before.size()) {
+        const auto version = std::find(split.before.begin() + 1, split.before.end(), "--version");
+        if (version != split.before.end()) {
+            *version = "version";
+            at = command_index(split.before);
+        }
+    }
+    bool bare = false;
+    if (at < split.before.size() && split.before[at] == "help" && !split.had_dashes) {
+        split.before.erase(split.before.begin() + static_cast<std::ptrdiff_t>(at));
+        bare = at == split.before.size();
+        split.before.emplace_back("--help");
+        at = command_index(split.before);
+    }
+    const std::string command = at < split.before.size() ? split.before[at] : "";
+    if (!command.empty() && command != "__complete" && !is_command(command)) return unknown_command(command);
+    // Only lokt's own flags (or none): the command list, as `git` alone prints it.
+    if (command.empty() && std::all_of(split.before.begin() + 1, split.before.end(), [](const std::string& arg) {
+            return arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet";
+        })) {
+        bare = true;
+    }
 
     CLI::App app{"lokt: named locks for agents sharing a repository"};
     app.name("lokt");
     app.require_subcommand(1);
-    lokt::client::GlobalOptions options;
-    app.add_flag("-v,--verbose", options.verbose, "Say which root and backend are used");
-    lokt::client::CliContext cli(options);
+    app.fallthrough();  // -v and -q after the command name too (commands inherit it)
+    lokt::client::CliContext cli;
+    app.add_flag("-v,--verbose", cli.parsed_options().verbose, "Say which root and backend are used (on stderr)");
+    app.add_flag("-q,--quiet", cli.parsed_options().quiet, "No warnings and no live waiting line");
+    app.add_flag("--version")->description("Print the version (as 'lokt version')");
     int exit_status = 0;
     const lokt::client::CommandEnv env{&cli, &exit_status, &split.after};
     add_commands(app, env, command);
+    app.footer(k_main_footer);  // after the commands, which would inherit it
 
     if (command == "__complete") {
         // Hidden: candidates for shell completion (see completion.hpp).
-        const auto at = std::find(split.before.begin(), split.before.end(), "__complete");
-        std::vector<std::string> words(at + 1, split.before.end());
+        const auto complete = std::find(split.before.begin(), split.before.end(), "__complete");
+        std::vector<std::string> words(complete + 1, split.before.end());
         if (split.had_dashes) {
             words.push_back("--");
             words.insert(words.end(), split.after.begin(), split.after.end());
         }
         if (words.empty()) words.emplace_back();
         return lokt::client::print_completions(app, cli, words);
+    }
+    if (bare && !split.had_dashes) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
     }
 
     if (split.had_dashes && command != "guard") {
@@ -115,8 +265,17 @@ int run(int argc, char** argv) {
     } catch (const CLI::CallForAllHelp& help) {
         return app.exit(help);
     } catch (const CLI::ParseError& error) {
-        if (!command.empty() && app.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == command; }).empty()) {
-            return usage_error("unknown command \"" + command + "\"", "");
+        const auto named = app.get_subcommands([&](const CLI::App* candidate) { return candidate->get_name() == command; });
+        const CLI::App* sub = named.empty() ? nullptr : named.front();
+        if (command == "guard" && !split.had_dashes && sub != nullptr) {
+            if (const std::string fixed = with_missing_dashes(app, *sub, split.before, at); !fixed.empty()) {
+                return usage_error("missing \"--\" before the command: " + fixed, command);
+            }
+        }
+        if (auto unknown = find_unknown_flag(app, sub, split.before)) {
+            std::string message = "unknown flag \"" + unknown->flag + "\"";
+            if (unknown->guess) message += "; did you mean \"" + *unknown->guess + "\"?";
+            return usage_error(message, command);
         }
         return usage_error(error.what(), command);
     }

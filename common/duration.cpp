@@ -17,6 +17,7 @@ struct Unit {
 constexpr std::array k_units{
     Unit{"ns", 1.0L}, Unit{"us", 1e3L}, Unit{"\xC2\xB5s", 1e3L}, Unit{"\xCE\xBCs", 1e3L},
     Unit{"ms", 1e6L}, Unit{"s", 1e9L},  Unit{"m", 60e9L},         Unit{"h", 3600e9L},
+    Unit{"d", 86400e9L},
 };
 
 Error bad_duration(std::string_view text, std::string_view why) {
@@ -30,7 +31,7 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 Result<Nanoseconds> parse_duration(std::string_view text) {
     if (text.empty()) return bad_duration(text, "it is empty");
     if (text.front() == '-') return bad_duration(text, "it must not be negative");
-    if (text.front() == '+') return bad_duration(text, "expected a number such as 30s, 5m or 1h30m");
+    if (text.front() == '+') return bad_duration(text, "expected a number such as 30s, 5m, 1h30m or 2d");
 
     bool all_digits = true;
     for (char c : text) all_digits = all_digits && is_digit(c);
@@ -62,7 +63,7 @@ Result<Nanoseconds> parse_duration(std::string_view text) {
                 ++pos;
             }
         }
-        if (!saw_digit) return bad_duration(text, "expected a number such as 30s, 5m or 1h30m");
+        if (!saw_digit) return bad_duration(text, "expected a number such as 30s, 5m, 1h30m or 2d");
         const Unit* unit = nullptr;
         for (const auto& candidate : k_units) {
             if (text.substr(pos, candidate.suffix.size()) == candidate.suffix) {
@@ -73,7 +74,7 @@ Result<Nanoseconds> parse_duration(std::string_view text) {
         if (unit == nullptr) {
             const std::string_view number = text.substr(number_start, pos - number_start);
             return bad_duration(text, "missing or unknown unit after \"" + std::string(number) +
-                                          "\" (use ns, us, ms, s, m or h)");
+                                          "\" (use ns, us, ms, s, m, h or d)");
         }
         pos += unit->suffix.size();
         total += value * unit->nanoseconds;

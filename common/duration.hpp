@@ -1,4 +1,5 @@
-// Durations as users type them (Go style "1h30m", "300ms", or bare seconds "300")
+// Durations as users type them (Go style "1h30m", "300ms", plus days "2d12h",
+// or bare seconds "300")
 // and as lokt prints them ("12s", "4m48s").
 #pragma once
 
@@ -12,7 +13,8 @@ namespace lokt {
 
 using Nanoseconds = std::chrono::nanoseconds;
 
-// Parses "300ms", "90s", "5m", "1h30m", "1.5h" or a bare integer of seconds.
+// Parses "300ms", "90s", "5m", "1h30m", "1.5h", "2d12h" (a day is 24 h) or a
+// bare integer of seconds.
 // Negative, empty and overflowing values are usage errors.
 Result<Nanoseconds> parse_duration(std::string_view text);
 

@@ -1,5 +1,7 @@
-// `lokt audit [--since D|RFC3339] [--name N] [--tail] [--json]`: query or follow
-// the audit log. --json prints an array; with --tail, one JSON object per line.
+// `lokt audit [--since TIME] [--name N] [--tail [-n N]] [--json]`: query or
+// follow the audit log. On a terminal a table; into a pipe or a file (and
+// always with --json) the log's own lines, one JSON object per line, so that
+// `lokt audit | jq` works and a stream never waits for a closing bracket.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -8,11 +10,14 @@
 
 #include <csignal>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "audit_log.hpp"
 #include "commands.hpp"
 #include "daemon_audit_follow.hpp"
 #include "lock_name.hpp"
+#include "since_time.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -23,8 +28,13 @@ struct AuditFlags {
     std::string name;
     bool has_name = false;  // --name given, even if empty
     bool tail = false;
+    std::optional<std::size_t> lines;  // -n: how much history --tail starts with
+    std::size_t lines_given = 0;
     bool json = false;
 };
+
+// Like tail -f: the last lines first, then what comes.
+constexpr std::size_t k_default_tail_lines = 10;
 
 std::string text_line(const AuditEvent& e) {
     std::string line = format_rfc3339_seconds(e.ts) + "  " + e.event;
@@ -46,18 +56,52 @@ Result<AuditQuery> build_query(const AuditFlags& flags) {
         query.name = flags.name;
     }
     if (!flags.since.empty()) {
-        if (auto absolute = parse_rfc3339(flags.since)) {
-            query.since = *absolute;
-        } else {
-            auto ago = parse_duration(flags.since);
-            if (!ago) {
-                return make_error(ErrorCode::usage, "--since: \"" + flags.since +
-                                                        "\" is neither a duration (8h, 30m) nor an RFC 3339 time");
-            }
-            query.since = wall_now() - *ago;
-        }
+        auto since = parse_since(flags.since, wall_now());
+        if (!since) return since.take_error();
+        query.since = *since;
     }
     return query;
+}
+
+// The time of the count-th last line matching query (nullopt: fewer lines, or
+// none wanted). Reads the end of the log only, in growing windows.
+Result<std::optional<WallTime>> time_of_last_lines(const std::filesystem::path& log, const AuditQuery& query,
+                                                    std::size_t count) {
+    if (count == 0) return std::optional<WallTime>{};
+    UniqueFd fd(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) return std::optional<WallTime>{};
+        return sys_error("cannot open", log.string(), errno);
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot read", log.string(), errno);
+    const auto size = static_cast<std::size_t>(info.st_size);
+    std::string text;
+    for (std::size_t window = 64 * 1024;; window *= 4) {
+        const std::size_t start = window >= size ? 0 : size - window;
+        text.resize(size - start);
+        std::size_t got = 0;
+        while (got < text.size()) {
+            const ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(start + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return sys_error("cannot read", log.string(), errno);
+            if (n == 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        text.resize(got);
+        std::vector<WallTime> times;
+        std::size_t pos = 0;
+        if (start > 0) pos = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a partial line
+        while (pos < text.size()) {
+            const std::size_t nl = text.find('\n', pos);
+            if (nl == std::string::npos) break;  // being written
+            auto event = parse_audit_line(std::string_view(text).substr(pos, nl - pos));
+            if (event && audit_event_matches(*event, query)) times.push_back(event->ts);
+            pos = nl + 1;
+        }
+        if (times.size() >= count) return std::optional<WallTime>{times[times.size() - count]};
+        if (start == 0) return std::optional<WallTime>{};
+    }
 }
 
 // Follows the log, printing complete new lines as they arrive, including the
@@ -140,19 +184,34 @@ int follow(const std::filesystem::path& root, const AuditQuery& query, const Aud
 }
 
 int run_audit(CliContext& cli, const AuditFlags& flags) {
-    auto fail = [&](const Error& error) { return flags.json && !flags.tail ? report_json(error) : report(error); };
+    auto fail = [&](const Error& error) { return flags.json ? report_json_line(error) : report(error); };
     auto query = build_query(flags);
     if (!query) return fail(query.error());
+    if (flags.lines && !flags.tail) return fail(make_error(ErrorCode::usage, "--lines needs --tail"));
+    // The table is for people; anything else reads the log's own lines.
+    const bool table = !flags.json && ::isatty(STDOUT_FILENO) == 1;
 
     if (flags.tail) {
         std::signal(SIGPIPE, SIG_IGN);
         auto backend = cli.backend(false);  // following needs the directory to exist
-        if (!backend) return report(backend.error());
+        if (!backend) return fail(backend.error());
         auto print = [&](std::string_view line, const AuditEvent& event) {
-            if (flags.json) std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
-            else std::printf("%s\n", text_line(event).c_str());
+            if (table) std::printf("%s\n", text_line(event).c_str());
+            else std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
         };
         const auto& root = (*backend)->store().root();
+        // History first: the last N lines (10 unless -n says otherwise; all of
+        // them since --since when only that is given), by starting the follow
+        // at the time of the N-th last line.
+        const std::size_t history = flags.lines.value_or(query->since ? 0 : k_default_tail_lines);
+        if (history > 0) {
+            auto first = time_of_last_lines(root / "audit.log", *query, history);
+            if (!first) return fail(first.error());
+            if (*first) query->since = **first;
+            else if (!query->since) query->since = WallTime{};  // fewer lines than asked: all of them
+        } else if (flags.lines) {
+            query->since.reset();  // -n 0: only what comes, even with --since
+        }
         // Through the daemon, a subscription; the file again if the daemon goes away.
         if (auto* daemon = dynamic_cast<DaemonBackend*>(*backend)) {
             auto followed = follow_audit_through_daemon(daemon->connection(), root, *query, print);
@@ -167,39 +226,42 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
     if (!root) return fail(root.error());
     const auto log = root->path / "audit.log";
     std::string out;
-    bool first = true;
-    if (flags.json) out = "[";
     auto visit = [&](std::string_view line, const AuditEvent& event) {
-        if (flags.json) {
-            out += first ? "\n  " : ",\n  ";
-            out.append(line);
-        } else {
-            out += text_line(event);
-            out.push_back('\n');
-        }
-        first = false;
+        if (table) out += text_line(event);
+        else out.append(line);
+        out.push_back('\n');
         if (out.size() > (1 << 20)) {
             std::fwrite(out.data(), 1, out.size(), stdout);
             out.clear();
         }
     };
     if (auto read = read_audit(log, *query, visit); !read) return fail(read.error());
-    if (flags.json) out += first ? "]\n" : "\n]\n";
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
 }
 
 }  // namespace
 
+constexpr const char* k_audit_footer = R"(Examples:
+  lokt audit --since 8h                  a table on a terminal, the log's JSON lines in a pipe
+  lokt audit --since yesterday --name build | jq .event
+  lokt audit --tail -n 50                the last 50 events, then follow
+
+Exit status: 0 success, 1 the log cannot be read, 64 usage error.)";
+
 void add_audit_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<AuditFlags>();
     auto* command = app.add_subcommand("audit", "Show or follow the audit log");
-    command->add_option("--since", flags->since, "Only events since a duration ago (8h) or an RFC 3339 time");
+    command->add_option("--since", flags->since,
+                        "Only events since then: 8h, 2d12h, 2026-12-02, \"2026-12-02 14:00\", today, yesterday, RFC 3339");
     auto* name = command->add_option("--name", flags->name, "Only events of this lock");
-    command->add_flag("--tail", flags->tail, "Follow new events as they are written");
-    command->add_flag("--json", flags->json, "JSON: an array, or one object per line with --tail");
-    command->callback([env, flags, name] {
+    command->add_flag("--tail", flags->tail, "Show the last lines, then follow new events as they are written");
+    auto* lines_option = command->add_option("-n,--lines", flags->lines_given, "With --tail: start with the last N lines (default 10)");
+    command->add_flag("--json", flags->json, "One JSON object per line, as in the log (the default into a pipe)");
+    command->footer(k_audit_footer);
+    command->callback([env, flags, name, lines_option] {
         flags->has_name = name->count() > 0;
+        if (lines_option->count() > 0) flags->lines = flags->lines_given;
         *env.exit_status = run_audit(*env.cli, *flags);
     });
 }

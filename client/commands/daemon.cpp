@@ -1,9 +1,11 @@
-// `lokt daemon start|stop|status`: manage loktd for people without systemd or
-// launchd. start runs loktd detached (found next to this lokt, else on PATH)
-// and returns once it answers hello; stop asks it to shut down and waits until
-// it is gone; status prints what it serves.
+// `lokt daemon start|stop|restart|status`: manage loktd for people without
+// systemd or launchd. start runs loktd detached (found next to this lokt, else
+// on PATH) and returns once it answers hello; stop asks it to shut down and
+// waits until it is gone; restart is stop then start (as systemctl restart);
+// status prints what it serves.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "daemon_backend.hpp"
 #include "socket_location.hpp"
 #include "sys_error.hpp"
+#include "unique_fd.hpp"
 
 namespace lokt::client {
 namespace {
@@ -47,6 +50,16 @@ std::filesystem::path find_loktd() {
         }
     }
     return {};
+}
+
+// Has the daemon on this socket let go of its instance lock (loktd.sock.lock,
+// see daemon/server.cpp)? Until then a new daemon refuses to start, even if
+// the old one no longer answers.
+bool instance_lock_free(const std::filesystem::path& socket) {
+    const std::string lock_path = socket.string() + ".lock";
+    UniqueFd fd(::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return errno == ENOENT;
+    return ::flock(fd.get(), LOCK_SH | LOCK_NB) == 0;  // released again by the close
 }
 
 std::string describe(const protocol::HelloReply& hello, const std::filesystem::path& socket) {
@@ -117,7 +130,7 @@ int run_stop() {
     const auto deadline = std::chrono::steady_clock::now() + k_stop_timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         const bool gone = ::kill(pid, 0) != 0 && errno == ESRCH;
-        if (gone || !probe_daemon(Millis(200)).hello) {
+        if (gone || (!probe_daemon(Millis(200)).hello && instance_lock_free(socket))) {
             std::printf("stopped loktd (pid %d); every lock stays valid on disk\n", pid);
             return 0;
         }
@@ -155,11 +168,24 @@ int run_status() {
 void add_daemon_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("daemon", "Start, stop or inspect loktd, the per-user lock daemon");
     command->require_subcommand(1);
+    command->footer(R"(Examples:
+  lokt daemon start
+  lokt daemon restart                    after upgrading lokt, so that lokt and loktd match
+  lokt daemon status
+
+Every lock stays valid on disk while the daemon is stopped.
+
+Exit status: 0 success (status: running), 3 status: not running, 1 error, 64
+usage error.)");
     command->add_subcommand("start", "Start loktd in the background unless it is running")->callback([env] {
         *env.exit_status = run_start();
     });
     command->add_subcommand("stop", "Stop loktd; every lock stays valid on disk")->callback([env] {
         *env.exit_status = run_stop();
+    });
+    command->add_subcommand("restart", "Stop loktd if it runs, then start it (after an upgrade, for example)")->callback([env] {
+        const int stopped = run_stop();
+        *env.exit_status = stopped != 0 ? stopped : run_start();
     });
     command->add_subcommand("status", "Show loktd's pid, uptime, roots, holds and waiters (exit 3 if not running)")
         ->callback([env] { *env.exit_status = run_status(); });

@@ -24,6 +24,11 @@ void add_exists_command(CLI::App& app, CommandEnv env) {
     auto name = std::make_shared<std::string>();
     auto* command = app.add_subcommand("exists", "Exit 0 if a lock is held by a live holder, 3 if not (prints nothing)");
     command->add_option("name", *name, "Lock name")->required();
+    command->footer(R"(Example:
+  lokt exists deploy && echo "a deploy is running"
+
+Exit status: 0 held by a live holder, 3 not held (or stale), 1 error, 64
+usage error.)");
     command->callback([env, name] { *env.exit_status = run_exists(*env.cli, *name); });
 }
 

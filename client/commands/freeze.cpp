@@ -33,6 +33,10 @@ void add_freeze_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("freeze", "Block every guard and lock of a name for a while");
     command->add_option("name", flags->name, "Lock name")->required();
     command->add_option("--ttl", flags->ttl, "How long the freeze lasts (required)");
+    command->footer(R"(Example:
+  lokt freeze deploy --ttl 30m           no guard or lock of deploy for 30 minutes
+
+Exit status: 0 frozen, 4 frozen by someone else, 1 error, 64 usage error.)");
     command->callback([env, flags] { *env.exit_status = run_freeze(*env.cli, *flags); });
 }
 

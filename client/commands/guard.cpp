@@ -29,9 +29,12 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
-    auto acquired = acquire_with_progress(store, *plan, false);
+    auto acquired = acquire_with_progress(store, *plan, cli.options().quiet);
     if (!acquired) return report(acquired.error());
-    if (!acquired->granted()) return report(refusal_error(acquired->refusal));
+    if (!acquired->granted()) {
+        report(refusal_error(acquired->refusal));
+        return refusal_exit_status(acquired->refusal, flags.acquire);
+    }
 
     const LockRecord hold = acquired->record;
     ChildSpec child;
@@ -95,7 +98,16 @@ void add_guard_command(CLI::App& app, CommandEnv env) {
     add_acquire_flags(*command, flags->acquire);
     command->add_option("--on-lost", flags->on_lost, "If the lock is lost mid-command: terminate it (default) or warn")
         ->check(CLI::IsMember({"terminate", "warn"}));
-    command->footer("Usage: lokt guard NAME [--ttl D] [--wait [--timeout D]] -- COMMAND [ARGS...]");
+    command->footer(R"(Usage: lokt guard NAME [--ttl D] [--wait [--timeout D]] [-E N] -- COMMAND [ARGS...]
+
+Examples:
+  lokt guard build --ttl 5m -- make build
+  lokt guard deploy --wait --timeout 10m -- ./deploy.sh
+  lokt guard test -E 75 -- make test      exit 75 (not 2) if the lock is busy
+
+Exit status: the command's own (128+N if signal N killed it); 2 when the lock
+is held or frozen or --wait timed out (-E N to change it), 1 error, 64 usage
+error.)");
     command->callback([env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); });
 }
 

@@ -26,9 +26,14 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
     auto backend = cli.backend(false);
     if (!backend) return fail(backend.error());
 
-    auto acquired = acquire_with_progress(**backend, *plan, flags.json);
+    auto acquired = acquire_with_progress(**backend, *plan, flags.json || cli.options().quiet);
     if (!acquired) return fail(acquired.error());
-    if (!acquired->granted()) return fail(refusal_error(acquired->refusal));
+    if (!acquired->granted()) {
+        const Error error = refusal_error(acquired->refusal);
+        if (flags.json) report_json(error, refusal_blocker(acquired->refusal));
+        else report(error);
+        return refusal_exit_status(acquired->refusal, flags.acquire);
+    }
 
     const LockRecord& hold = acquired->record;
     const char* outcome = acquired->outcome == AcquireResult::Outcome::acquired    ? "acquired"
@@ -59,7 +64,15 @@ void add_lock_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<LockFlags>();
     auto* command = app.add_subcommand("lock", "Acquire a lock and keep it after this command returns");
     add_acquire_flags(*command, flags->acquire);
-    command->add_flag("--json", flags->json, "Print the lock as JSON");
+    command->add_flag("--json", flags->json, "Print the lock as JSON (a refusal: the error with the holder)");
+    command->footer(R"(Examples:
+  lokt lock db-migrate --ttl 10m && ./migrate.sh; lokt unlock db-migrate
+  lokt lock deploy --wait --timeout 5m --json
+
+Without --ttl the lock lasts as long as the shell or script that ran lokt.
+
+Exit status: 0 acquired, 2 held by another, frozen or --wait timed out (-E N
+to change it), 1 error, 64 usage error.)");
     command->callback([env, flags] { *env.exit_status = run_lock(*env.cli, *flags); });
 }
 

@@ -174,6 +174,11 @@ void add_prime_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("prime", "Print instructions for an AI agent's context file");
     command->add_option("--format", *format,
                         "claude-md (CLAUDE.md), cursorrules, windsurfrules, copilot, clinerules or aider");
+    command->footer(R"(Examples:
+  lokt prime >> CLAUDE.md
+  lokt prime --format cursorrules >> .cursorrules
+
+Exit status: 0 success, 1 error, 64 usage error (an unknown format).)");
     command->callback([env, format] { *env.exit_status = run_prime(*env.cli, *format); });
 }
 

@@ -178,6 +178,12 @@ void add_status_command(CLI::App& app, CommandEnv env) {
     auto* name = command->add_option("name", flags->name, "Show only this lock, in detail");
     command->add_flag("--json", flags->json, "Print JSON");
     command->add_flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
+    command->footer(R"(Examples:
+  lokt status
+  lokt status build
+  lokt status --json | jq -r '.locks[].name'
+
+Exit status: 0 success, 3 the named lock is not held, 1 error, 64 usage error.)");
     command->callback([env, flags, name] {
         flags->has_name = name->count() > 0;
         *env.exit_status = run_status(*env.cli, *flags);

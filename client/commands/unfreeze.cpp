@@ -29,6 +29,12 @@ void add_unfreeze_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("unfreeze", "Lift a freeze");
     command->add_option("name", flags->name, "Lock name")->required();
     command->add_flag("--force", flags->force, "Lift a freeze made by someone else");
+    command->footer(R"(Examples:
+  lokt unfreeze deploy
+  lokt unfreeze deploy --force           lift someone else's freeze
+
+Exit status: 0 lifted, 3 not frozen, 4 frozen by someone else, 1 error, 64
+usage error.)");
     command->callback([env, flags] { *env.exit_status = run_unfreeze(*env.cli, *flags); });
 }
 

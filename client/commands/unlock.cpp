@@ -18,6 +18,16 @@ struct UnlockFlags {
     bool json = false;
 };
 
+// For a --json refusal: the holder that kept the lock, as it is now.
+Blocker blocker_of(Backend& backend, const std::string& name, const Error& error) {
+    Blocker blocker;
+    if (error.code != ErrorCode::held && error.code != ErrorCode::not_owner) return blocker;
+    if (auto view = backend.inspect(name); view && view->stored.kind == StoredRecord::Kind::record) {
+        blocker.holder = view->stored.record;
+    }
+    return blocker;
+}
+
 int run_unlock(CliContext& cli, const UnlockFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     if (flags.has_name) {
@@ -36,7 +46,8 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
         if (!backend) return fail(backend.error());
         const UnlockMode mode = flags.force ? UnlockMode::force : flags.break_stale ? UnlockMode::break_stale : UnlockMode::owner;
         auto removed = (*backend)->unlock(flags.name, mode);
-        if (!removed) return fail(removed.error());
+        if (!removed) return flags.json ? report_json(removed.error(), blocker_of(**backend, flags.name, removed.error()))
+                                        : report(removed.error());
         const char* verb = mode == UnlockMode::owner ? "released" : mode == UnlockMode::force ? "force-broke" : "broke stale";
         if (flags.json) {
             JsonWriter out;
@@ -89,7 +100,15 @@ void add_unlock_command(CLI::App& app, CommandEnv env) {
     command->add_flag("--force", flags->force, "Remove whoever holds it (break-glass)");
     command->add_option("--owner", flags->owner, "Release every lock held by this owner");
     command->add_flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
-    command->add_flag("--json", flags->json, "Print the result as JSON");
+    command->add_flag("--json", flags->json, "Print the result as JSON (a refusal: the error with the holder)");
+    command->footer(R"(Examples:
+  lokt unlock db-migrate                 release your own lock
+  lokt unlock build --break-stale        remove it only if its holder is gone or its TTL ran out
+  lokt unlock build --force              break-glass: remove whoever holds it
+  lokt unlock --all                      every lock you hold
+
+Exit status: 0 released, 2 not stale (--break-stale), 3 not held, 4 held by
+someone else, 1 error, 64 usage error.)");
     command->callback([env, flags, name] {
         flags->has_name = name->count() > 0;
         *env.exit_status = run_unlock(*env.cli, *flags);

@@ -9,6 +9,7 @@ namespace lokt::client {
 
 void add_version_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("version", "Print the version and build id of lokt and of loktd if it runs");
+    command->footer("Examples:\n  lokt version\n  lokt --version\n\nExit status: 0.");
     command->callback([env] {
         std::printf("lokt %s (build %s)\n", k_version, k_build_id);
         const char* mode = std::getenv("LOKT_DAEMON");

@@ -116,6 +116,8 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
         if (view->freeze) {
             out.key("freeze");
             write_freeze(out, flags.name, *view->freeze);
+            out.field("frozen_by", owner_at_host(view->freeze->owner, view->freeze->host));
+            out.field("until", format_rfc3339(*view->freeze->expiry()));
         }
         out.key("reasons").begin_array();
         for (const auto& reason : e.reasons) out.value(reason);
@@ -139,7 +141,13 @@ void add_why_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<WhyFlags>();
     auto* command = app.add_subcommand("why", "Explain why a lock cannot be acquired now");
     command->add_option("name", flags->name, "Lock name")->required();
-    command->add_flag("--json", flags->json, "Print JSON");
+    command->add_flag("--json", flags->json, "Print JSON: acquirable, state, holder, frozen_by, until, reasons, ...");
+    command->footer(R"(Examples:
+  lokt why build
+  lokt why build --json | jq .holder.owner
+
+Exit status: 0 it could be acquired now, 2 it could not (held or frozen),
+1 error, 64 usage error.)");
     command->callback([env, flags] { *env.exit_status = run_why(*env.cli, *flags); });
 }
 

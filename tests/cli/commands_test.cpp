@@ -255,7 +255,12 @@ TEST_CASE_FIXTURE(LoktFixture, "flags may stand before or after the lock name") 
                                                                       {"audit", "--since", "1h", "--json", "--name", "build"}}) {
             const auto r = lokt(args);
             CHECK_MESSAGE((r.status() == 0 || (args[0] == "why" && r.status() == 2)), r.describe());
-            CHECK_MESSAGE(parse_json(r.out), r.describe());
+            if (args[0] == "audit") {  // JSON Lines
+                CHECK_MESSAGE(!r.out.empty(), r.describe());
+                for (const auto& line : split_lines(r.out)) CHECK_MESSAGE(parse_json(line), r.describe());
+            } else {
+                CHECK_MESSAGE(parse_json(r.out), r.describe());
+            }
         }
     }
 }
@@ -571,14 +576,21 @@ TEST_CASE_FIXTURE(LoktFixture, "freeze blocks guard and lock; unfreeze lifts it"
     }
 }
 
-TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints a JSON array") {
+TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints JSON Lines") {
+    // One event per line, each a JSON object; a failed test otherwise.
+    const auto json_lines = [](const ProcessResult& r) {
+        std::vector<Json> events;
+        for (const auto& line : split_lines(r.out)) {
+            const auto json = parse_json(line);
+            CHECK_MESSAGE((json && json->is_object()), "not a JSON object on a line of its own: " << line);
+            if (json) events.push_back(*json);
+        }
+        return events;
+    };
     SUBCASE("no log yet") {
         const auto r = lokt({"audit", "--json"});
         CHECK_EXIT(r, 0);
-        const auto json = parse_json(r.out);
-        REQUIRE_MESSAGE(json, r.describe());
-        CHECK(json->is_array());
-        CHECK(json->empty());
+        CHECK(r.out.empty());
     }
     SUBCASE("queries") {
         REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
@@ -595,27 +607,22 @@ TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints a JSON
 
         r = lokt({"audit", "--json"});
         CHECK_EXIT(r, 0);
-        auto json = parse_json(r.out);
-        REQUIRE_MESSAGE(json, r.describe());
-        REQUIRE(json->is_array());
-        CHECK(json->size() == 3);
+        CHECK(json_lines(r) == events);
 
         // An RFC 3339 time: the release and everything after it.
         const std::string since = events[1]["ts"].get<std::string>();
         r = lokt({"audit", "--since", since, "--json"});
         CHECK_EXIT(r, 0);
-        json = parse_json(r.out);
-        REQUIRE_MESSAGE(json, r.describe());
-        REQUIRE(json->size() == 2);
-        CHECK((*json)[0]["event"] == "release");
-        CHECK((*json)[1]["name"] == "other");
+        auto json = json_lines(r);
+        REQUIRE_MESSAGE(json.size() == 2, r.describe());
+        CHECK(json[0]["event"] == "release");
+        CHECK(json[1]["name"] == "other");
 
         r = lokt({"audit", "--name", "build", "--json"});
         CHECK_EXIT(r, 0);
-        json = parse_json(r.out);
-        REQUIRE_MESSAGE(json, r.describe());
-        CHECK(json->size() == 2);
-        for (const auto& event : *json) CHECK(event["name"] == "build");
+        json = json_lines(r);
+        CHECK(json.size() == 2);
+        for (const auto& event : json) CHECK(event["name"] == "build");
 
         r = lokt({"audit", "--name", "build", "--since", "1h"});
         CHECK_EXIT(r, 0);
@@ -623,7 +630,7 @@ TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints a JSON
         CHECK(r.out.find("other") == std::string::npos);
     }
     SUBCASE("a bad --since is a usage error") {
-        const auto r = lokt({"audit", "--since", "yesterday"});
+        const auto r = lokt({"audit", "--since", "the day before yesterday"});
         CHECK_EXIT(r, 64);
     }
 }
@@ -685,7 +692,7 @@ TEST_CASE_FIXTURE(LoktFixture, "usage errors exit 64, never 2") {
     // A live hold, so that a usage error that slipped through to an acquire would give 2.
     ChildProcess holder = start_holder("build", k_agent1);
     const std::vector<std::vector<std::string>> invocations{
-        {},
+        {"--bogus"},
         {"frobnicate"},
         {"guard", "build", "--bogus", "--", "true"},
         {"guard", "build", "true"},

@@ -75,7 +75,15 @@ expect "lokt unlock " some-lock
 expect "lokt guard some-lock --o" --on-lost
 expect "lokt guard some-lock --on-lost " terminate warn
 expect "lokt prime --format cl" claude-md clinerules
-expect "lokt daemon " start stop status
+expect "lokt daemon " start stop restart status
+expect "lokt h" help
+expect "lokt help gu" guard
+expect "lokt --ver" --verbose --version
+expect "lokt guard some-lock --con" --conflict-exit-code
+expect "lokt status --q" --quiet
+expect "lokt audit --l" --lines
+expect_none "lokt audit --lines "
+expect_none "lokt lock some-lock -E "
 expect "lokt daemon st" start stop status
 expect_none "lokt guard some-lock --ttl "
 expect "$scratch/bin/lokt st" status

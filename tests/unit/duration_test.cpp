@@ -17,10 +17,13 @@ TEST_CASE("Go-style durations and bare seconds parse exactly") {
     CHECK(*parse_duration("2us") == 2us);
     CHECK(*parse_duration("7ns") == 7ns);
     CHECK(*parse_duration("1m0.5s") == 60500ms);
+    CHECK(*parse_duration("1d") == 24h);
+    CHECK(*parse_duration("2d12h") == 60h);
+    CHECK(*parse_duration("0.5d") == 12h);
 }
 
 TEST_CASE("malformed durations are usage errors that quote the input") {
-    for (const char* bad : {"", "-5s", "abc", "5x", "m", "1h-3m", "+3s", "1..5s", "99999999999999999h"}) {
+    for (const char* bad : {"", "-5s", "abc", "5x", "m", "1h-3m", "+3s", "1..5s", "99999999999999999h", "1w", "d", "99999999999d"}) {
         auto parsed = parse_duration(bad);
         INFO("input: " << bad);
         REQUIRE_FALSE(parsed.ok());
