@@ -101,6 +101,7 @@ GoldenFile acquire() {
     guard.wait = true;
     guard.timeout_ms = 600000;
     guard.identity = example_identity();
+    guard.handle = "7d2e9a41c03b58f6e1a2b3c4d5e6f708";
 
     AcquireRequest manual;
     manual.root = k_root;
@@ -113,6 +114,7 @@ GoldenFile acquire() {
     AcquireRequest nested = guard;
     nested.wait = false;
     nested.timeout_ms.reset();
+    nested.handle.clear();
     nested.nested_lock_id = k_lock_id;
 
     LockInfo manual_lock = foreign_lock();
@@ -149,7 +151,7 @@ GoldenFile progress() {
 
 GoldenFile release() {
     return {"release",
-            {Request{8, ReleaseRequest{k_root, "build", k_lock_id}}, reply(8, ReleaseReply{}),
+            {Request{8, ReleaseRequest{k_root, "build", k_lock_id, 0}}, reply(8, ReleaseReply{}),
              reply(9, error(Op::release, ErrorCode::lost,
                             "lock \"build\" is no longer ours: it is held by alice@devbox (pid 5501)"))}};
 }
