@@ -107,4 +107,16 @@ void remove_handle(const fs::path& root, std::string_view token) {
     ::unlink(path.c_str());
 }
 
+std::size_t remove_orphan_handles(const fs::path& root, const std::set<std::string>& named) {
+    std::size_t removed = 0;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(root / k_handle_directory, error)) {
+        const std::string token = entry.path().filename().string();
+        if (!is_handle_token(token) || named.count(token) != 0) continue;
+        if (probe_handle(root, token) != HandleState::released) continue;
+        if (::unlink(entry.path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
 }  // namespace lokt

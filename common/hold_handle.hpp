@@ -14,6 +14,7 @@
 #pragma once
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -70,5 +71,10 @@ HandleState probe_handle(const std::filesystem::path& root, std::string_view tok
 
 // Removes root/live/TOKEN if it is there (after the hold that named it was removed).
 void remove_handle(const std::filesystem::path& root, std::string_view token);
+
+// Removes the handles no hold names and nobody holds: those of guards killed
+// while they waited (a guard about to publish its hold holds its handle, and
+// is left alone). Returns how many were removed.
+std::size_t remove_orphan_handles(const std::filesystem::path& root, const std::set<std::string>& named);
 
 }  // namespace lokt

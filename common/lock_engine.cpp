@@ -2,6 +2,7 @@
 #include "lock_engine.hpp"
 
 #include <algorithm>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "hold_handle.hpp"
@@ -576,6 +577,13 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
         ++kept;
     }
     views.resize(kept);
+    if (prune) {
+        std::set<std::string> named;
+        for (const auto& view : views) {
+            if (view.stored.kind == StoredRecord::Kind::record) named.insert(view.stored.record.handle);
+        }
+        remove_orphan_handles(m_store.root(), named);
+    }
     return views;
 }
 

@@ -194,3 +194,19 @@ TEST_CASE("breaking a guard's hold removes its handle; end_if_stale keeps a live
     REQUIRE(again);
     CHECK(again->state == HoldState::absent);
 }
+
+TEST_CASE("status --prune-expired removes the handles of guards killed while they waited") {
+    lokt::test::ScratchDir scratch;
+    const auto root = scratch.path() / "root";
+    auto store = lokt::LockStore::open(root, lokt::LockStore::Mode::create);
+    REQUIRE(store);
+    lokt::LockEngine engine(std::move(*store), lokt::current_identity());
+    LeftHandle abandoned(root);
+    abandoned.guard_killed();  // nobody holds it, no hold names it
+    LeftHandle publishing(root);  // a guard about to publish its hold: held
+    REQUIRE(engine.list(false));
+    CHECK(std::filesystem::exists(root / "live" / abandoned.token));
+    REQUIRE(engine.list(true));
+    CHECK_FALSE(std::filesystem::exists(root / "live" / abandoned.token));
+    CHECK(std::filesystem::exists(root / "live" / publishing.token));
+}
