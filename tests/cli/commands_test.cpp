@@ -571,6 +571,56 @@ TEST_CASE_FIXTURE(LoktFixture, "freeze blocks guard and lock; unfreeze lifts it"
     }
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "--ttl and --timeout stop at 8760h, with one message and exit 64 in both backends") {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> too_long{
+        {{"lock", "build", "--ttl", "99999h"}, "--ttl"},
+        {{"guard", "build", "--ttl", "8761h", "--", "touch", "ran"}, "--ttl"},
+        {{"freeze", "build", "--ttl", "99999h"}, "--ttl"},
+        {{"guard", "build", "--wait", "--timeout", "99999h", "--", "touch", "ran"}, "--timeout"},
+        {{"lock", "build", "--wait", "--timeout", "9000h"}, "--timeout"},
+    };
+    for (const auto& [args, flag] : too_long) {
+        const auto r = lokt(args, k_agent1);
+        CHECK_EXIT(r, 64);
+        CHECK_MESSAGE(r.err == "error: " + flag + ": at most 8760h (one year)\n", r.describe());
+    }
+    CHECK_FALSE(fs::exists(repo() / "ran"));
+    CHECK_FALSE(fs::exists(lock_path("build")));
+    CHECK_FALSE(fs::exists(freeze_path("build")));
+
+    const auto year = lokt({"lock", "build", "--ttl", "8760h"}, k_agent1);
+    CHECK_EXIT(year, 0);
+    CHECK((*read_lock("build"))["ttl_sec"] == 8760LL * 3600);
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "the daemon refuses an out-of-range duration in the client's words") {
+    const std::string identity = R"("identity":{"owner":"agent-1","host":"h","pid":)" + std::to_string(::getpid()) + "}";
+    const std::string root_json = Json(fs::absolute(root()).string()).dump();
+    const std::vector<std::pair<std::string, std::string>> requests{
+        {R"({"id":2,"op":"freeze","root":)" + root_json + R"(,"name":"deploy","ttl_ms":359996400000,)" + identity + "}",
+         "--ttl: at most 8760h (one year)"},
+        {R"({"id":3,"op":"acquire","root":)" + root_json + R"(,"name":"build","mode":"guard","ttl_ms":18446744073709551615,"wait":false,)" +
+             identity + "}",
+         "--ttl: at most 8760h (one year)"},
+        {R"({"id":4,"op":"acquire","root":)" + root_json + R"(,"name":"build","mode":"guard","wait":true,"timeout_ms":31536000001,)" +
+             identity + "}",
+         "--timeout: at most 8760h (one year)"},
+        {R"({"id":5,"op":"freeze","root":)" + root_json + R"(,"name":"deploy","ttl_ms":500,)" + identity + "}",
+         "--ttl: at least 1s"},
+    };
+    for (const auto& [request, message] : requests) {
+        const auto reply = daemon_request(request);
+        if (!reply) return;  // no daemon in this backend: the client's own check is tested above
+        const auto json = parse_json(*reply);
+        REQUIRE_MESSAGE(json, "reply: " << *reply);
+        CHECK_MESSAGE((*json)["ok"] == false, *reply);
+        CHECK_MESSAGE((*json)["error"]["code"] == "usage", *reply);
+        CHECK_MESSAGE((*json)["error"]["message"] == message, *reply);
+    }
+    CHECK_FALSE(fs::exists(freeze_path("deploy")));
+    CHECK_FALSE(fs::exists(lock_path("build")));
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints a JSON array") {
     SUBCASE("no log yet") {
         const auto r = lokt({"audit", "--json"});
@@ -708,6 +758,9 @@ TEST_CASE_FIXTURE(LoktFixture, "usage errors exit 64, never 2") {
         {"why"},
         {"freeze", "build"},
         {"freeze", "build", "--ttl", "nope"},
+        {"freeze", "build", "--ttl", "99999h"},
+        {"lock", "build", "--ttl", "99999h"},
+        {"guard", "build", "--wait", "--timeout", "99999h", "--", "true"},
         {"unfreeze"},
         {"audit", "--since", "nope"},
         {"audit", "--bogus"},

@@ -212,7 +212,8 @@ GoldenFile freeze() {
     held.freeze = example_freeze();
     return {"freeze",
             {Request{21, FreezeRequest{k_root, "deploy", 1800000, plain_identity()}},
-             reply(21, FreezeReply{example_freeze()}), reply(22, held)}};
+             reply(21, FreezeReply{example_freeze()}), reply(22, held),
+             reply(41, error(Op::freeze, ErrorCode::usage, "--ttl: at most 8760h (one year)"))}};
 }
 
 GoldenFile unfreeze() {

@@ -116,6 +116,10 @@ bool LoktFixture::crash_daemon() {
 
 std::optional<long long> LoktFixture::audit_subscriptions() const { return m_backend->audit_subscriptions(m_root); }
 
+std::optional<std::string> LoktFixture::daemon_request(const std::string& json) const {
+    return m_backend->daemon_request(json);
+}
+
 bool LoktFixture::wait_until_tail_follows(pid_t tail, long long subscriptions) {
     const bool daemon = audit_subscriptions().has_value();
     return wait_until(

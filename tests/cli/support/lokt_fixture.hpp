@@ -120,6 +120,8 @@ public:
     bool crash_daemon();
     // Audit subscriptions the backend's daemon counts on root(); nullopt without a daemon.
     std::optional<long long> audit_subscriptions() const;
+    // The reply line of the backend's daemon to one raw request; nullopt without a daemon.
+    std::optional<std::string> daemon_request(const std::string& json) const;
     // Waits until `lokt audit --tail` (pid tail) follows the log: asleep waiting
     // for news and, with a daemon, counted among its subscriptions (at least
     // `subscriptions` on root()). Whatever is written afterwards reaches it.
