@@ -41,7 +41,7 @@ public:
 
     virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;
     virtual Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) = 0;
-    virtual Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) = 0;
+    virtual Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) = 0;
     virtual Result<LockRecord> unfreeze(const std::string& name, bool force) = 0;
 
     virtual Result<LockView> inspect(const std::string& name) = 0;

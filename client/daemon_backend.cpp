@@ -482,10 +482,10 @@ Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& o
     return names;
 }
 
-Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl) {
-    protocol::FreezeRequest request{m_root, name, to_ms(ttl), protocol::identity_to_wire(m_actor)};
+Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {
+    protocol::FreezeRequest request{m_root, name, to_ms(ttl), force, protocol::identity_to_wire(m_actor)};
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.freeze(name, ttl);
+    if (!answered) return m_files.freeze(name, ttl, force);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::FreezeReply>(&(*answered)->body);

@@ -31,7 +31,9 @@ public:
     Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override {
         return m_engine.unlock_many(owner, force);
     }
-    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) override { return m_engine.freeze(name, ttl); }
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override {
+        return m_engine.freeze(name, ttl, force);
+    }
     Result<LockRecord> unfreeze(const std::string& name, bool force) override { return m_engine.unfreeze(name, force); }
     Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }

@@ -420,27 +420,55 @@ Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owne
     return removed_names;
 }
 
-Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl) {
+Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, bool force) {
     AcquireSpec spec;
     spec.name = name;
     spec.binding = Binding::ttl;
     spec.ttl = ttl;
     spec.holder = m_actor;
-    LockRecord record = build_record(spec, wall_now(), new_lock_id());
-    const std::string text = serialize_lock_record(record);
-    auto published = m_store.publish(Area::freezes, name, text);
-    if (!published) return published.take_error();
-    if (!*published) {
-        // Already frozen: a new freeze replaces it (extends or shortens it).
-        auto mutex = m_store.lock_name(name);
-        if (!mutex) return mutex.take_error();
-        if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+    const std::string lock_id = new_lock_id();
+    for (int round = 0; round < k_max_acquire_rounds; ++round) {
+        const WallTime now = wall_now();
+        LockRecord record = build_record(spec, now, lock_id);
+        const std::string text = serialize_lock_record(record);
+        auto published = m_store.publish(Area::freezes, name, text);
+        if (!published) return published.take_error();
+        std::optional<LockRecord> overridden;  // another owner's live freeze, replaced by force
+        if (!*published) {
+            // Already frozen: judge what is there, then replace that very file
+            // under the name's mutex, or judge again if it changed meanwhile.
+            auto seen = m_store.read(Area::freezes, name);
+            if (!seen) return seen.take_error();
+            if (seen->kind == StoredRecord::Kind::absent) continue;  // lifted in between
+            if (seen->kind == StoredRecord::Kind::record) {
+                const LockRecord& current = seen->record;
+                const auto expiry = current.expiry();
+                if ((!expiry || *expiry > now) && current.owner != m_actor.owner) {
+                    if (!force) {
+                        std::string message = "lock " + quoted(name) + " is already frozen";
+                        if (expiry) message += " until " + format_rfc3339_seconds(*expiry);
+                        message += " (by " + owner_at_host(current.owner, current.host) +
+                                   "); a human may replace it with 'lokt freeze " + name + " --ttl D --force'";
+                        return make_error(ErrorCode::frozen, std::move(message));
+                    }
+                    overridden = current;
+                }
+            }
+            auto mutex = m_store.lock_name(name);
+            if (!mutex) return mutex.take_error();
+            auto again = m_store.read(Area::freezes, name);
+            if (!again) return again.take_error();
+            if (!same_version(*again, *seen)) continue;
+            if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+        }
+        AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
+        event.lock_id = record.lock_id;
+        event.ttl_sec = record.ttl_sec;
+        if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
+        (void)audit(std::move(event));
+        return record;
     }
-    AuditEvent event = make_audit_event("freeze", name, m_actor);
-    event.lock_id = record.lock_id;
-    event.ttl_sec = record.ttl_sec;
-    (void)audit(std::move(event));
-    return record;
+    return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " keeps changing; try again");
 }
 
 Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {

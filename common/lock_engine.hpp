@@ -122,7 +122,11 @@ public:
     // or with force every lock). Returns the names removed.
     Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force);
 
-    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl);
+    // `lokt freeze NAME --ttl D [--force]`: a new freeze, or one that replaces
+    // the freeze in place if that is the actor's own (extended or shortened),
+    // expired or unreadable. Another owner's live freeze is replaced only with
+    // force (audited as `force-freeze`); otherwise ErrorCode::frozen.
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force);
     Result<LockRecord> unfreeze(const std::string& name, bool force);
     // The live freeze of a name, if any.
     Result<std::optional<LockRecord>> live_freeze(const std::string& name);

@@ -435,8 +435,17 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
     if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
     auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
-    auto frozen = engine->freeze(request.name, *ttl);
-    if (!frozen) return error_reply(id, protocol::Op::freeze, frozen.error());
+    auto frozen = engine->freeze(request.name, *ttl, request.force);
+    if (!frozen) {
+        protocol::Reply reply = error_reply(id, protocol::Op::freeze, frozen.error());
+        if (frozen.error().code == ErrorCode::frozen) {
+            // Name the freeze that stands in the way, as an acquire's refusal does.
+            if (auto standing = engine->live_freeze(request.name); standing && *standing) {
+                std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(**standing);
+            }
+        }
+        return reply;
+    }
     root_service(request.root).changed(request.name, false);
     return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*frozen)}};
 }

@@ -604,6 +604,7 @@ void add_fields(Json& out, const FreezeRequest& request) {
     out["root"] = request.root;
     out["name"] = request.name;
     out["ttl_ms"] = request.ttl_ms;
+    out["force"] = request.force;
     out["identity"] = to_json(request.identity);
 }
 
@@ -731,6 +732,7 @@ FreezeRequest read_freeze_request(Reader& in) {
     request.root = in.root();
     request.name = in.string("name");
     request.ttl_ms = in.duration_ms("ttl_ms");
+    request.force = in.boolean("force");
     request.identity = read_required_identity(in);
     return request;
 }

@@ -210,6 +210,7 @@ struct FreezeRequest {
     std::string root;
     std::string name;
     std::uint64_t ttl_ms = 0;
+    bool force = false;  // replace someone else's live freeze
     Identity identity;
     bool operator==(const FreezeRequest&) const = default;
 };

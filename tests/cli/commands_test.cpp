@@ -571,6 +571,62 @@ TEST_CASE_FIXTURE(LoktFixture, "freeze blocks guard and lock; unfreeze lifts it"
     }
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "a freeze belongs to whoever set it: others need --force to replace it") {
+    REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "2h"}, k_ops), 0);
+    const std::string before = read_text(freeze_path("deploy"));
+    const auto freeze = parse_json(before);
+    REQUIRE(freeze);
+
+    SUBCASE("another owner is refused with exit 2, naming the freezer and the end; the freeze stays") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "1s"}, as_owner("agent-7"));
+        CHECK_EXIT(r, 2);
+        const std::string expected =
+            already_frozen_message_pattern("deploy", "ops", host(), (*freeze)["expires_at"].get<std::string>());
+        CHECK_MESSAGE(matches(r.err, expected), "expected " << expected << "\n" << r.describe());
+        CHECK(read_text(freeze_path("deploy")) == before);
+        CHECK(audit_events("freeze", "deploy").size() == 1);
+        CHECK_EXIT(lokt({"guard", "deploy", "--", "true"}, as_owner("agent-7")), 2);  // still frozen
+    }
+    SUBCASE("the same owner extends its own freeze") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "3h"}, k_ops);
+        CHECK_EXIT(r, 0);
+        const auto extended = parse_json(read_text(freeze_path("deploy")));
+        REQUIRE(extended);
+        CHECK((*extended)["ttl_sec"] == 3 * 3600);
+        CHECK((*extended)["owner"] == "ops");
+        CHECK(audit_events("freeze", "deploy").size() == 2);
+        CHECK(audit_events("force-freeze", "deploy").empty());
+    }
+    SUBCASE("--force replaces it, audited as force-freeze naming the freeze replaced") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "10m", "--force"}, as_owner("release-manager"));
+        CHECK_EXIT(r, 0);
+        const auto replaced = parse_json(read_text(freeze_path("deploy")));
+        REQUIRE(replaced);
+        CHECK((*replaced)["owner"] == "release-manager");
+        CHECK((*replaced)["ttl_sec"] == 600);
+        const auto forced = audit_events("force-freeze", "deploy");
+        REQUIRE(forced.size() == 1);
+        CHECK(forced[0]["owner"] == "release-manager");
+        CHECK(forced[0]["lock_id"] == (*replaced)["lock_id"]);
+        CHECK(forced[0]["extra"]["holder"] == "ops@" + host());
+        CHECK(forced[0]["extra"]["holder_lock_id"] == (*freeze)["lock_id"]);
+        CHECK(audit_events("freeze", "deploy").size() == 1);  // only ops' own
+    }
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "an expired freeze of another owner is simply replaced") {
+    Json expired = expired_record(*this, "deploy");
+    expired["owner"] = "ops";
+    write_freeze_file("deploy", expired.dump(2) + "\n");
+    const auto r = lokt({"freeze", "deploy", "--ttl", "5m"}, k_agent1);
+    CHECK_EXIT(r, 0);
+    const auto replaced = parse_json(read_text(freeze_path("deploy")));
+    REQUIRE(replaced);
+    CHECK((*replaced)["owner"] == "agent-1");
+    CHECK(audit_events("freeze", "deploy").size() == 1);
+    CHECK(audit_events("force-freeze", "deploy").empty());
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "--ttl and --timeout stop at 8760h, with one message and exit 64 in both backends") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> too_long{
         {{"lock", "build", "--ttl", "99999h"}, "--ttl"},

@@ -208,11 +208,17 @@ GoldenFile status() {
 
 GoldenFile freeze() {
     ErrorReply held = error(Op::freeze, ErrorCode::frozen,
-                            "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
+                            "lock \"deploy\" is already frozen until 2026-02-07T15:30:00Z (by ops@devbox); a human may "
+                            "replace it with 'lokt freeze deploy --ttl D --force'");
     held.freeze = example_freeze();
+    FreezeInfo replacement = example_freeze();
+    replacement.owner = "dev";
+    replacement.pid = 8100;
     return {"freeze",
-            {Request{21, FreezeRequest{k_root, "deploy", 1800000, plain_identity()}},
+            {Request{21, FreezeRequest{k_root, "deploy", 1800000, false, plain_identity()}},
              reply(21, FreezeReply{example_freeze()}), reply(22, held),
+             Request{39, FreezeRequest{k_root, "deploy", 1800000, true, plain_identity()}},
+             reply(39, FreezeReply{replacement}),
              reply(41, error(Op::freeze, ErrorCode::usage, "--ttl: at most 8760h (one year)"))}};
 }
 

@@ -243,7 +243,7 @@ TEST_CASE_FIXTURE(Fixture, "unlock --owner and --all select by owner") {
 
 TEST_CASE_FIXTURE(Fixture, "a freeze blocks acquires until lifted; only its owner lifts it without --force") {
     auto e = engine();
-    REQUIRE(e.freeze("deploy", 30min).ok());
+    REQUIRE(e.freeze("deploy", 30min, false).ok());
     auto refused = e.try_acquire(spec("deploy"));
     CHECK(refused->refusal.code == ErrorCode::frozen);
     CHECK(refused->refusal.message.find("lock \"deploy\" is frozen until ") == 0);
@@ -271,4 +271,53 @@ TEST_CASE_FIXTURE(Fixture, "list with prune removes stale holds and audits auto-
     REQUIRE(pruned->size() == 1);
     CHECK((*pruned)[0].name == "live");
     CHECK(events().back() == "auto-prune");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a freeze belongs to whoever set it: extended by them, replaced by others only with force") {
+    auto ops = engine();
+    auto first = ops.freeze("deploy", 2h, false);
+    REQUIRE(first.ok());
+    const fs::path file = dir / "root/freezes/deploy.json";
+    auto text = [&] {
+        std::ifstream in(file);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string before = text();
+
+    lokt::Identity agent = me;
+    agent.owner = "agent-7";
+    auto e = engine(agent);
+    auto refused = e.freeze("deploy", 1s, false);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::frozen);
+    CHECK(refused.error().message == "lock \"deploy\" is already frozen until " +
+                                         lokt::format_rfc3339_seconds(*first->expiry()) + " (by " + me.owner + "@" +
+                                         me.host + "); a human may replace it with 'lokt freeze deploy --ttl D --force'");
+    CHECK(text() == before);
+
+    auto extended = ops.freeze("deploy", 3h, false);
+    REQUIRE(extended.ok());
+    CHECK(extended->ttl_sec == 3 * 3600);
+
+    auto forced = e.freeze("deploy", 10min, true);
+    REQUIRE(forced.ok());
+    CHECK(forced->owner == "agent-7");
+    CHECK(events() == std::vector<std::string>{"freeze", "freeze", "force-freeze"});
+    std::string extra;
+    (void)lokt::read_audit(dir / "root/audit.log", {}, [&](std::string_view, const lokt::AuditEvent& event) {
+        if (event.event == "force-freeze") extra = event.extra_json;
+    });
+    CHECK(extra.find("\"holder\":\"" + me.owner + "@" + me.host + "\"") != std::string::npos);
+    CHECK(extra.find(extended->lock_id) != std::string::npos);  // the freeze it replaced
+}
+
+TEST_CASE_FIXTURE(Fixture, "an expired freeze of another owner is simply replaced") {
+    auto ops = engine();
+    REQUIRE(ops.freeze("deploy", 1ns, false).ok());
+    lokt::Identity agent = me;
+    agent.owner = "agent-7";
+    auto replaced = engine(agent).freeze("deploy", 1min, false);
+    REQUIRE(replaced.ok());
+    CHECK(replaced->owner == "agent-7");
+    CHECK(events() == std::vector<std::string>{"freeze", "freeze"});
 }
