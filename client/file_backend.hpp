@@ -28,7 +28,7 @@ public:
         m_engine.record_lost(name, lock_id, detail);
     }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
-    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override {
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override {
         return m_engine.unlock_many(owner, force);
     }
     Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override {

@@ -358,17 +358,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             event_name = "stale-break";
             reason = state == HoldState::expired ? "expired" : "holder process is dead";
         } else {
-            if (seen.record.bound_to == Binding::guard && state == HoldState::live) {
-                // A guard's hold belongs to the guard process, whatever the owner string says.
-                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
-                                                            describe_holder(seen.record, now) +
-                                                            "); it is released when the guarded command ends; use --force to break it");
-            }
-            if (seen.record.owner != m_actor.owner) {
-                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " +
-                                                            describe_holder(seen.record, now) +
-                                                            ", not by " + m_actor.owner + "; use --force to break it");
-            }
+            if (auto refusal = not_ours(name, seen.record, state, now)) return std::move(*refusal);
             event_name = "release";
         }
 
@@ -392,32 +382,64 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
     return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
 }
 
-Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owner, bool force) {
-    std::vector<std::string> removed_names;
+std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRecord& holder, HoldState state,
+                                          WallTime now) const {
+    if (holder.bound_to == Binding::guard && state == HoldState::live) {
+        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
+                                                    describe_holder(holder, now) +
+                                                    "); it is released when the guarded command ends; use --force to break it");
+    }
+    if (holder.owner != m_actor.owner) {
+        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " + describe_holder(holder, now) +
+                                                    ", not by " + m_actor.owner + "; use --force to break it");
+    }
+    return std::nullopt;
+}
+
+Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool force) {
+    UnlockManyResult result;
     auto names = m_store.list(Area::locks);
     if (!names) return names.take_error();
     for (const auto& name : *names) {
         auto seen = m_store.read(Area::locks, name);
         if (!seen) return seen.take_error();
         if (seen->kind != StoredRecord::Kind::record) continue;
-        const LockRecord& record = seen->record;
+        LockRecord record = seen->record;
+        record.name = name;  // reported under its file's name, whatever another tool wrote inside
         const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
         if (!selected) continue;
-        const bool own = record.owner == m_actor.owner;
+
+        const WallTime now = wall_now();
+        const HoldState state = judge(*seen, now, m_actor.host);
+        std::optional<Error> refusal = state == HoldState::unsupported
+                                           ? make_error(ErrorCode::unsupported, refusal_for(name, *seen, state, now).message)
+                                           : not_ours(name, record, state, now);
+        std::string event_name = "release";
+        std::string reason;
+        if (refusal && is_stale(state)) {
+            event_name = "stale-break";
+            reason = state == HoldState::expired ? "expired" : "holder process is dead";
+        } else if (refusal && force) {
+            event_name = "force-break";
+            reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
+        } else if (refusal) {
+            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt});
+            continue;
+        }
+
         auto mutex = m_store.lock_name(name);
         if (!mutex) return mutex.take_error();
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
-        if (!same_version(*again, *seen)) continue;
-        AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
+        if (!same_version(*again, *seen)) continue;  // someone else acted on it meanwhile
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
-        if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
+        if (!reason.empty()) event.extra_json = holder_extra(record, reason);
         auto removed = remove_audited(Area::locks, name, seen->file, std::move(event));
         if (!removed) return removed.take_error();
-        if (!*removed) continue;
-        removed_names.push_back(name);
+        if (*removed) result.released.push_back(std::move(record));
     }
-    return removed_names;
+    return result;
 }
 
 Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, bool force) {

@@ -365,21 +365,16 @@ protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRe
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
     auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
-    // The records as they were, to name what was removed.
-    std::map<std::string, LockRecord> before;
-    if (auto names = engine->store().list(Area::locks)) {
-        for (const auto& name : *names) {
-            auto stored = engine->store().read(Area::locks, name);
-            if (stored && stored->kind == StoredRecord::Kind::record) before.emplace(name, stored->record);
-        }
-    }
-    auto removed = request.owner ? engine->unlock_many(*request.owner, false) : engine->unlock_many("", true);
-    if (!removed) return error_reply(id, protocol::Op::unlock_many, removed.error());
+    auto done = request.owner ? engine->unlock_many(*request.owner, request.force) : engine->unlock_many("", true);
+    if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
     protocol::UnlockManyReply reply;
     auto& service = root_service(request.root);
-    for (const auto& name : *removed) {
-        if (auto it = before.find(name); it != before.end()) reply.released.push_back(record_to_wire(it->second));
-        service.changed(name, true);
+    for (const auto& record : done->released) {
+        reply.released.push_back(record_to_wire(record));
+        service.changed(record.name, true);
+    }
+    for (const auto& refusal : done->refused) {
+        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, record_to_wire(*refusal.holder)});
     }
     return protocol::Reply{id, reply};
 }

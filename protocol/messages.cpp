@@ -587,6 +587,7 @@ void add_fields(Json& out, const UnlockManyRequest& request) {
     out["root"] = request.root;
     if (request.owner) {
         out["owner"] = *request.owner;
+        out["force"] = request.force;
     } else {
         out["all"] = true;
     }
@@ -704,6 +705,7 @@ UnlockManyRequest read_unlock_many_request(Reader& in) {
     request.root = in.root();
     const bool has_owner = in.has("owner");
     if (has_owner) request.owner = in.nonempty_string("owner");
+    request.force = in.boolean("force");
     const bool all = in.boolean("all");
     request.identity = read_required_identity(in);
     if (in.failed()) return request;
@@ -826,7 +828,19 @@ void add_fields(Json& out, const UnlockReply& reply) {
     if (reply.lock) out["lock"] = to_json(*reply.lock);
 }
 
-void add_fields(Json& out, const UnlockManyReply& reply) { out["released"] = to_json(reply.released); }
+void add_fields(Json& out, const UnlockManyReply& reply) {
+    out["released"] = to_json(reply.released);
+    if (reply.refused.empty()) return;
+    Json refused = Json::array();
+    for (const auto& item : reply.refused) {
+        Json entry = Json::object();
+        entry["code"] = to_string(item.code);
+        entry["message"] = item.message;
+        entry["holder"] = to_json(item.holder);
+        refused.push_back(std::move(entry));
+    }
+    out["refused"] = std::move(refused);
+}
 
 void add_fields(Json& out, const StatusReply& reply) {
     Json locks = Json::array();
@@ -886,19 +900,20 @@ Json error_json(const ErrorReply& reply) {
     return error;
 }
 
+ErrorCode read_error_code(Reader& in) {
+    const std::string code = in.string("code");
+    if (in.failed()) return ErrorCode::internal;
+    const auto known = error_code_from_string(code);
+    if (!known) in.fail_field("code", "must be a known error code, got " + quote_text(code));
+    return known.value_or(ErrorCode::internal);
+}
+
 ErrorReply read_error_reply(Reader& in, std::optional<Op> op) {
     ErrorReply reply;
     reply.op = op;
     auto error = in.object("error", true);
     if (!error) return reply;
-    const std::string code = error->string("code");
-    if (!error->failed()) {
-        if (const auto known = error_code_from_string(code)) {
-            reply.code = *known;
-        } else {
-            error->fail_field("code", "must be a known error code, got " + quote_text(code));
-        }
-    }
+    reply.code = read_error_code(*error);
     reply.message = error->string("message");
     reply.holder = read_optional_lock(*error, "holder");
     reply.freeze = read_optional_lock(*error, "freeze");
@@ -926,6 +941,19 @@ AcquireReply read_acquire_reply(Reader& in) {
     AcquireReply reply;
     reply.lock = read_required_lock(in, "lock");
     reply.outcome = in.word("outcome", k_acquire_outcome_words);
+    return reply;
+}
+
+UnlockManyReply read_unlock_many_reply(Reader& in) {
+    UnlockManyReply reply;
+    reply.released = read_locks(in, "released");
+    for (auto& item : in.objects("refused")) {
+        UnlockRefusal refusal;
+        refusal.code = read_error_code(item);
+        refusal.message = item.string("message");
+        refusal.holder = read_required_lock(item, "holder");
+        reply.refused.push_back(std::move(refusal));
+    }
     return reply;
 }
 
@@ -969,7 +997,7 @@ ReplyBody read_ok_reply(Op op, Reader& in) {
         case Op::release: return ReleaseReply{};
         case Op::renew: return RenewReply{read_required_lock(in, "lock")};
         case Op::unlock: return UnlockReply{read_optional_lock(in, "lock")};
-        case Op::unlock_many: return UnlockManyReply{read_locks(in, "released")};
+        case Op::unlock_many: return read_unlock_many_reply(in);
         case Op::status: return read_status_reply(in);
         case Op::freeze: return FreezeReply{read_required_lock(in, "freeze")};
         case Op::unfreeze: return UnfreezeReply{read_optional_lock(in, "freeze")};

@@ -627,6 +627,63 @@ TEST_CASE_FIXTURE(LoktFixture, "an expired freeze of another owner is simply rep
     CHECK(audit_events("force-freeze", "deploy").empty());
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "unlock --owner leaves another owner's live holds without --force, and breaks stale ones") {
+    REQUIRE_EXIT(lokt({"lock", "live", "--ttl", "5m"}, k_agent1), 0);
+    // This test's own pid with another start time: a recycled pid, so a dead holder.
+    Json dead = foreign_record("dead", ::getpid(), process_start_ticks(::getpid()).value_or(0) + 12345);
+    dead["owner"] = "agent-1";
+    write_lock_file("dead", dead.dump(2) + "\n");
+    const auto live_before = read_lock("live");
+
+    SUBCASE("refused: exit 4, the hold named, nothing broken but the stale one") {
+        const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent2);
+        CHECK_EXIT(r, 4);
+        CHECK_MESSAGE(matches(r.err, "^error: lock \"live\" is held by agent-1@" + regex_escape(host()) +
+                                         " \\(pid [0-9]+\\) for [0-9a-z]+, not by agent-2; use --force to break it\n$"),
+                      r.describe());
+        CHECK(r.out.find("released lock \"dead\"") != std::string::npos);
+        CHECK(r.out.find("\"live\"") == std::string::npos);
+        CHECK(read_lock("live") == live_before);
+        CHECK_FALSE(fs::exists(lock_path("dead")));
+        const auto breaks = audit_events("stale-break", "dead");
+        REQUIRE(breaks.size() == 1);
+        CHECK(breaks[0]["owner"] == "agent-2");
+        CHECK(audit_events("force-break", "live").empty());
+        CHECK(audit_events("release", "live").empty());
+    }
+    SUBCASE("--json: one object with what was released and what was refused, holder included") {
+        const auto r = lokt({"unlock", "--owner", "agent-1", "--json"}, k_agent2);
+        CHECK_EXIT(r, 4);
+        const auto json = parse_json(r.out);
+        REQUIRE_MESSAGE(json, r.describe());
+        CHECK((*json)["released"] == Json::array({"dead"}));
+        REQUIRE((*json)["refused"].size() == 1);
+        const Json& refused = (*json)["refused"][0];
+        CHECK(refused["name"] == "live");
+        CHECK(refused["code"] == "not_owner");
+        CHECK(refused["holder"]["owner"] == "agent-1");
+        CHECK(refused["holder"]["lock_id"] == (*live_before)["lock_id"]);
+        CHECK(fs::exists(lock_path("live")));
+    }
+    SUBCASE("--force breaks them, audited as force-break") {
+        const auto r = lokt({"unlock", "--owner", "agent-1", "--force"}, k_agent2);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path("live")));
+        CHECK_FALSE(fs::exists(lock_path("dead")));
+        const auto breaks = audit_events("force-break", "live");
+        REQUIRE(breaks.size() == 1);
+        CHECK(breaks[0]["owner"] == "agent-2");
+        CHECK(breaks[0]["lock_id"] == (*live_before)["lock_id"]);
+        CHECK(audit_events("stale-break", "dead").size() == 1);
+    }
+    SUBCASE("the owner itself releases both") {
+        const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent1);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path("live")));
+        CHECK(audit_events("release", "live").size() == 1);
+    }
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "--ttl and --timeout stop at 8760h, with one message and exit 64 in both backends") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> too_long{
         {{"lock", "build", "--ttl", "99999h"}, "--ttl"},

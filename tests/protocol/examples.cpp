@@ -181,11 +181,19 @@ GoldenFile unlock() {
 }
 
 GoldenFile unlock_many() {
-    UnlockManyRequest by_owner{k_root, std::string("agent-1"), example_identity()};
-    UnlockManyRequest all{k_root, std::nullopt, plain_identity()};
+    UnlockManyRequest by_owner{k_root, std::string("agent-1"), false, example_identity()};
+    UnlockManyRequest all{k_root, std::nullopt, false, plain_identity()};
+    UnlockManyRequest forced{k_root, std::string("agent-1"), true, plain_identity()};
+    UnlockRefusal theirs{ErrorCode::not_owner,
+                         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; use --force to break it",
+                         example_lock()};
+    LockInfo dead = foreign_lock();
+    dead.owner = "agent-1";
     return {"unlock_many",
-            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}}), Request{16, all},
-             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}}), reply(17, UnlockManyReply{})}};
+            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}, {}}), Request{16, all},
+             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}, {}}), reply(17, UnlockManyReply{}),
+             reply(37, UnlockManyReply{{dead}, {theirs}}), Request{38, forced},
+             reply(38, UnlockManyReply{{example_lock()}, {}})}};
 }
 
 GoldenFile status() {
