@@ -34,8 +34,8 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
     plan.wait.wait = flags.wait;
     if (!flags.timeout.empty()) {
         if (!flags.wait) return make_error(ErrorCode::usage, "--timeout needs --wait");
-        auto timeout = parse_duration(flags.timeout);
-        if (!timeout) return make_error(ErrorCode::usage, "--timeout: " + timeout.error().message);
+        auto timeout = parse_duration_flag(flags.timeout, "--timeout", Nanoseconds::zero());
+        if (!timeout) return timeout.take_error();
         plan.wait.timeout = *timeout;
     }
     const char* inherited_name = std::getenv("LOKT_LOCK_NAME");

@@ -41,8 +41,8 @@ public:
     virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
 
     virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;
-    virtual Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) = 0;
-    virtual Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) = 0;
+    virtual Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) = 0;
+    virtual Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) = 0;
     virtual Result<LockRecord> unfreeze(const std::string& name, bool force) = 0;
 
     virtual Result<LockView> inspect(const std::string& name) = 0;

@@ -80,12 +80,10 @@ int report_json_line(const Error& error) {
     return report(error);
 }
 
-Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag) {
+Result<Nanoseconds> parse_duration_flag(const std::string& text, const char* flag, Nanoseconds min) {
     auto parsed = parse_duration(text);
     if (!parsed) return make_error(ErrorCode::usage, std::string(flag) + ": " + parsed.error().message);
-    if (*parsed < std::chrono::seconds(1)) {
-        return make_error(ErrorCode::usage, std::string(flag) + ": \"" + text + "\" is shorter than the minimum of 1s");
-    }
+    if (auto in_range = check_duration_range(flag, *parsed, min); !in_range) return in_range.take_error();
     return parsed;
 }
 

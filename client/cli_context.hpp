@@ -54,7 +54,13 @@ int report_json(const Error& error, const Blocker& blocker = {});
 // The same on one line, for commands whose --json output is JSON Lines (audit).
 int report_json_line(const Error& error);
 
-// Duration flags: a usage error (exit 64) when malformed; TTLs must be >= 1 s.
-Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag);
+// A duration flag (--ttl, --timeout): a usage error (exit 64) when malformed or
+// outside [min, k_max_duration]. Every such flag is read here, before any
+// backend runs, so the limits and their wording are the same in both.
+Result<Nanoseconds> parse_duration_flag(const std::string& text, const char* flag, Nanoseconds min);
+// A TTL flag: at least k_min_ttl.
+inline Result<Nanoseconds> parse_ttl(const std::string& text, const char* flag) {
+    return parse_duration_flag(text, flag, k_min_ttl);
+}
 
 }  // namespace lokt::client

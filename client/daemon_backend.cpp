@@ -462,7 +462,7 @@ Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mod
     return body->lock ? protocol::record_from_wire(*body->lock) : LockRecord{};
 }
 
-Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& owner, bool force) {
+Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bool force) {
     const Identity& actor = m_actor;
     protocol::UnlockManyRequest request;
     request.root = m_root;
@@ -470,6 +470,7 @@ Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& o
     // --all without --force means "every lock of mine": the same as naming my owner.
     if (!owner.empty()) {
         request.owner = owner;
+        request.force = force;
     } else if (!force) {
         request.owner = actor.owner;
     }
@@ -479,15 +480,18 @@ Result<std::vector<std::string>> DaemonBackend::unlock_many(const std::string& o
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockManyReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock_many answered with another op");
-    std::vector<std::string> names;
-    for (const auto& record : body->released) names.push_back(record.name);
-    return names;
+    UnlockManyResult result;
+    for (const auto& record : body->released) result.released.push_back(protocol::record_from_wire(record));
+    for (const auto& refused : body->refused) {
+        result.refused.push_back(Refusal{refused.code, refused.message, protocol::record_from_wire(refused.holder), std::nullopt});
+    }
+    return result;
 }
 
-Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl) {
-    protocol::FreezeRequest request{m_root, name, to_ms(ttl), protocol::identity_to_wire(m_actor)};
+Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {
+    protocol::FreezeRequest request{m_root, name, to_ms(ttl), force, protocol::identity_to_wire(m_actor)};
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.freeze(name, ttl);
+    if (!answered) return m_files.freeze(name, ttl, force);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::FreezeReply>(&(*answered)->body);

@@ -122,8 +122,8 @@ public:
         m_files.record_lost(name, lock_id, detail);
     }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override;
-    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override;
-    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) override;
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override;
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override;
     Result<LockRecord> unfreeze(const std::string& name, bool force) override;
     Result<LockView> inspect(const std::string& name) override { return m_files.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_files.list(prune); }

@@ -28,10 +28,12 @@ public:
         m_engine.record_lost(name, lock_id, detail);
     }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
-    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force) override {
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override {
         return m_engine.unlock_many(owner, force);
     }
-    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl) override { return m_engine.freeze(name, ttl); }
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override {
+        return m_engine.freeze(name, ttl, force);
+    }
     Result<LockRecord> unfreeze(const std::string& name, bool force) override { return m_engine.unfreeze(name, force); }
     Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }

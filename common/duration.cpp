@@ -85,6 +85,13 @@ Result<Nanoseconds> parse_duration(std::string_view text) {
     return Nanoseconds(static_cast<long long>(std::llround(total)));
 }
 
+Result<void> check_duration_range(std::string_view flag, Nanoseconds value, Nanoseconds min) {
+    static_assert(k_max_duration == std::chrono::hours(8760), "the message below names the limit");
+    if (value > k_max_duration) return make_error(ErrorCode::usage, std::string(flag) + ": at most 8760h (one year)");
+    if (value < min) return make_error(ErrorCode::usage, std::string(flag) + ": at least " + format_duration(min));
+    return {};
+}
+
 std::string format_duration_seconds(Nanoseconds duration) {
     const auto whole = std::chrono::floor<std::chrono::seconds>(duration);
     return whole.count() <= 0 ? std::string("0s") : format_duration(whole);

@@ -406,17 +406,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             event_name = "stale-break";
             reason = stale_reason(seen.record, state);
         } else {
-            if (seen.record.bound_to == Binding::guard && state == HoldState::live) {
-                // A guard's hold belongs to the guard process, whatever the owner string says.
-                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
-                                                            describe_holder(seen.record, now) +
-                                                            "); it is released when the guarded command ends; use --force to break it");
-            }
-            if (seen.record.owner != m_actor.owner) {
-                return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " +
-                                                            describe_holder(seen.record, now) +
-                                                            ", not by " + m_actor.owner + "; use --force to break it");
-            }
+            if (auto refusal = not_ours(name, seen.record, state, now)) return std::move(*refusal);
             event_name = "release";
         }
 
@@ -440,55 +430,115 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
     return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
 }
 
-Result<std::vector<std::string>> LockEngine::unlock_many(const std::string& owner, bool force) {
-    std::vector<std::string> removed_names;
+std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRecord& holder, HoldState state,
+                                          WallTime now) const {
+    if (holder.bound_to == Binding::guard && state == HoldState::live) {
+        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
+                                                    describe_holder(holder, now) +
+                                                    "); it is released when the guarded command ends; use --force to break it");
+    }
+    if (holder.owner != m_actor.owner) {
+        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " + describe_holder(holder, now) +
+                                                    ", not by " + m_actor.owner + "; use --force to break it");
+    }
+    return std::nullopt;
+}
+
+Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool force) {
+    UnlockManyResult result;
     auto names = m_store.list(Area::locks);
     if (!names) return names.take_error();
     for (const auto& name : *names) {
         auto seen = m_store.read(Area::locks, name);
         if (!seen) return seen.take_error();
         if (seen->kind != StoredRecord::Kind::record) continue;
-        const LockRecord& record = seen->record;
+        LockRecord record = seen->record;
+        record.name = name;  // reported under its file's name, whatever another tool wrote inside
         const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
         if (!selected) continue;
-        const bool own = record.owner == m_actor.owner;
+
+        const WallTime now = wall_now();
+        const HoldState state = judge(*seen, now, m_actor.host, judging());
+        std::optional<Error> refusal = state == HoldState::unsupported
+                                           ? make_error(ErrorCode::unsupported, refusal_for(name, *seen, state, now).message)
+                                           : not_ours(name, record, state, now);
+        std::string event_name = "release";
+        std::string reason;
+        if (refusal && is_stale(state)) {
+            event_name = "stale-break";
+            reason = stale_reason(record, state);
+        } else if (refusal && force) {
+            event_name = "force-break";
+            reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
+        } else if (refusal) {
+            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt});
+            continue;
+        }
+
         auto mutex = m_store.lock_name(name);
         if (!mutex) return mutex.take_error();
         auto again = m_store.read(Area::locks, name);
         if (!again) return again.take_error();
-        if (!same_version(*again, *seen)) continue;
-        AuditEvent event = make_audit_event(own ? "release" : "force-break", name, m_actor);
+        if (!same_version(*again, *seen)) continue;  // someone else acted on it meanwhile
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
-        if (!own) event.extra_json = holder_extra(record, owner.empty() ? "unlock --all --force" : "unlock --owner");
+        if (!reason.empty()) event.extra_json = holder_extra(record, reason);
         auto removed = remove_hold_audited(name, *seen, std::move(event));
         if (!removed) return removed.take_error();
-        if (!*removed) continue;
-        removed_names.push_back(name);
+        if (*removed) result.released.push_back(std::move(record));
     }
-    return removed_names;
+    return result;
 }
 
-Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl) {
+Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, bool force) {
     AcquireSpec spec;
     spec.name = name;
     spec.binding = Binding::ttl;
     spec.ttl = ttl;
     spec.holder = m_actor;
-    LockRecord record = build_record(spec, wall_now(), new_lock_id());
-    const std::string text = serialize_lock_record(record);
-    auto published = m_store.publish(Area::freezes, name, text);
-    if (!published) return published.take_error();
-    if (!*published) {
-        // Already frozen: a new freeze replaces it (extends or shortens it).
-        auto mutex = m_store.lock_name(name);
-        if (!mutex) return mutex.take_error();
-        if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+    const std::string lock_id = new_lock_id();
+    for (int round = 0; round < k_max_acquire_rounds; ++round) {
+        const WallTime now = wall_now();
+        LockRecord record = build_record(spec, now, lock_id);
+        const std::string text = serialize_lock_record(record);
+        auto published = m_store.publish(Area::freezes, name, text);
+        if (!published) return published.take_error();
+        std::optional<LockRecord> overridden;  // another owner's live freeze, replaced by force
+        if (!*published) {
+            // Already frozen: judge what is there, then replace that very file
+            // under the name's mutex, or judge again if it changed meanwhile.
+            auto seen = m_store.read(Area::freezes, name);
+            if (!seen) return seen.take_error();
+            if (seen->kind == StoredRecord::Kind::absent) continue;  // lifted in between
+            if (seen->kind == StoredRecord::Kind::record) {
+                const LockRecord& current = seen->record;
+                const auto expiry = current.expiry();
+                if ((!expiry || *expiry > now) && current.owner != m_actor.owner) {
+                    if (!force) {
+                        std::string message = "lock " + quoted(name) + " is already frozen";
+                        if (expiry) message += " until " + format_rfc3339_seconds(*expiry);
+                        message += " (by " + owner_at_host(current.owner, current.host) +
+                                   "); a human may replace it with 'lokt freeze " + name + " --ttl D --force'";
+                        return make_error(ErrorCode::frozen, std::move(message));
+                    }
+                    overridden = current;
+                }
+            }
+            auto mutex = m_store.lock_name(name);
+            if (!mutex) return mutex.take_error();
+            auto again = m_store.read(Area::freezes, name);
+            if (!again) return again.take_error();
+            if (!same_version(*again, *seen)) continue;
+            if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+        }
+        AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
+        event.lock_id = record.lock_id;
+        event.ttl_sec = record.ttl_sec;
+        if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
+        (void)audit(std::move(event));
+        return record;
     }
-    AuditEvent event = make_audit_event("freeze", name, m_actor);
-    event.lock_id = record.lock_id;
-    event.ttl_sec = record.ttl_sec;
-    (void)audit(std::move(event));
-    return record;
+    return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " keeps changing; try again");
 }
 
 Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {

@@ -94,6 +94,14 @@ struct WrittenFile {
 
 enum class UnlockMode { owner, break_stale, force };
 
+// What `lokt unlock --owner O | --all` did.
+struct UnlockManyResult {
+    std::vector<LockRecord> released;  // the holds removed, as they were
+    // The live holds left in place without --force: someone else's or a
+    // running guard's (not_owner), or a newer tool's (unsupported); each with its holder.
+    std::vector<Refusal> refused;
+};
+
 // One lock as status/why/exists see it.
 struct LockView {
     std::string name;
@@ -148,10 +156,17 @@ public:
     // `lokt unlock NAME [--break-stale|--force]`; returns the removed record.
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode);
     // `lokt unlock --owner O` (owner given) or `--all` (owner empty: every lock of ours,
-    // or with force every lock). Returns the names removed.
-    Result<std::vector<std::string>> unlock_many(const std::string& owner, bool force);
+    // or with force every lock). Each selected lock is judged as `unlock NAME`
+    // judges it: the actor's own holds are released; stale ones are broken
+    // (`stale-break`); any other live hold is refused unless force breaks it
+    // (`force-break`).
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force);
 
-    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl);
+    // `lokt freeze NAME --ttl D [--force]`: a new freeze, or one that replaces
+    // the freeze in place if that is the actor's own (extended or shortened),
+    // expired or unreadable. Another owner's live freeze is replaced only with
+    // force (audited as `force-freeze`); otherwise ErrorCode::frozen.
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force);
     Result<LockRecord> unfreeze(const std::string& name, bool force);
     // The live freeze of a name, if any.
     Result<std::optional<LockRecord>> live_freeze(const std::string& name);
@@ -176,6 +191,10 @@ private:
     JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
+    // Why a plain unlock (no --force) must leave this hold alone, if it must:
+    // a running guard's hold belongs to the guard, whatever its owner string
+    // says; any other to its owner.
+    std::optional<Error> not_ours(const std::string& name, const LockRecord& holder, HoldState state, WallTime now) const;
 
     LockStore m_store;
     Identity m_actor;

@@ -41,6 +41,17 @@ Identity rebind(const Identity& requester, pid_t pid, std::optional<std::uint64_
     return holder;
 }
 
+// A duration from a request, held to the limits the client puts on the flag it
+// came from and refused in the same words (common/duration.hpp), so a request
+// that bypassed those checks reads as the flag would have.
+Result<Nanoseconds> request_duration(std::uint64_t ms, std::string_view flag, Nanoseconds min) {
+    // Compared in milliseconds first: converting a huge value could overflow.
+    constexpr auto limit_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<Milliseconds>(k_max_duration).count());
+    const Nanoseconds value = ms > limit_ms ? k_max_duration + Nanoseconds(1) : Nanoseconds(Milliseconds(ms));
+    if (auto in_range = check_duration_range(flag, value, min); !in_range) return in_range.take_error();
+    return value;
+}
+
 std::string request_subject(const protocol::Request& request) {
     return std::visit(
         [](const auto& body) -> std::string {
@@ -265,16 +276,26 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
 std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uint64_t id,
                                                       const protocol::AcquireRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::acquire, valid.error());
+    std::optional<Nanoseconds> ttl;
+    if (request.ttl_ms) {
+        auto checked = request_duration(*request.ttl_ms, "--ttl", k_min_ttl);
+        if (!checked) return error_reply(id, protocol::Op::acquire, checked.error());
+        ttl = *checked;
+    }
     AcquireTicket ticket;
     ticket.connection = session.id();
     ticket.request_id = id;
     ticket.actor = identity_from_wire(request.identity);
     ticket.wait = request.wait;
     ticket.progress = session.wants_progress;
-    if (request.timeout_ms) ticket.timeout = Milliseconds(*request.timeout_ms);
+    if (request.timeout_ms) {
+        auto timeout = request_duration(*request.timeout_ms, "--timeout", Nanoseconds::zero());
+        if (!timeout) return error_reply(id, protocol::Op::acquire, timeout.error());
+        ticket.timeout = *timeout;
+    }
     AcquireSpec& spec = ticket.spec;
     spec.name = request.name;
-    if (request.ttl_ms) spec.ttl = Milliseconds(*request.ttl_ms);
+    spec.ttl = ttl;
     spec.inherited_lock_id = request.nested_lock_id;
     spec.waiting = request.wait;
     if (request.mode == protocol::AcquireMode::guard) {
@@ -322,8 +343,10 @@ protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::Release
 
 protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::renew, valid.error());
+    auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
+    if (!ttl) return error_reply(id, protocol::Op::renew, ttl.error());
     const Identity actor = actor_for(request.root, request.name, request.lock_id);
-    auto renewed = root_service(request.root).renew(request.name, request.lock_id, Milliseconds(request.ttl_ms), actor);
+    auto renewed = root_service(request.root).renew(request.name, request.lock_id, *ttl, actor);
     if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
     return protocol::Reply{id, protocol::RenewReply{record_to_wire(*renewed)}};
 }
@@ -346,21 +369,16 @@ protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRe
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
     auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
-    // The records as they were, to name what was removed.
-    std::map<std::string, LockRecord> before;
-    if (auto names = engine->store().list(Area::locks)) {
-        for (const auto& name : *names) {
-            auto stored = engine->store().read(Area::locks, name);
-            if (stored && stored->kind == StoredRecord::Kind::record) before.emplace(name, stored->record);
-        }
-    }
-    auto removed = request.owner ? engine->unlock_many(*request.owner, false) : engine->unlock_many("", true);
-    if (!removed) return error_reply(id, protocol::Op::unlock_many, removed.error());
+    auto done = request.owner ? engine->unlock_many(*request.owner, request.force) : engine->unlock_many("", true);
+    if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
     protocol::UnlockManyReply reply;
     auto& service = root_service(request.root);
-    for (const auto& name : *removed) {
-        if (auto it = before.find(name); it != before.end()) reply.released.push_back(record_to_wire(it->second));
-        service.changed(name, true);
+    for (const auto& record : done->released) {
+        reply.released.push_back(record_to_wire(record));
+        service.changed(record.name, true);
+    }
+    for (const auto& refusal : done->refused) {
+        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, record_to_wire(*refusal.holder)});
     }
     return protocol::Reply{id, reply};
 }
@@ -412,10 +430,21 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
 
 protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
+    auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
+    if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
     auto engine = open_engine(request.root, identity_from_wire(request.identity));
     if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
-    auto frozen = engine->freeze(request.name, Milliseconds(request.ttl_ms));
-    if (!frozen) return error_reply(id, protocol::Op::freeze, frozen.error());
+    auto frozen = engine->freeze(request.name, *ttl, request.force);
+    if (!frozen) {
+        protocol::Reply reply = error_reply(id, protocol::Op::freeze, frozen.error());
+        if (frozen.error().code == ErrorCode::frozen) {
+            // Name the freeze that stands in the way, as an acquire's refusal does.
+            if (auto standing = engine->live_freeze(request.name); standing && *standing) {
+                std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(**standing);
+            }
+        }
+        return reply;
+    }
     root_service(request.root).changed(request.name, false);
     return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*frozen)}};
 }

@@ -19,11 +19,6 @@ namespace {
 // audit line passes through with its keys in the order they were written.
 using Json = nlohmann::ordered_json;
 
-// Durations above this (ten years) are refused: they can only be mistakes, and
-// they would overflow nanosecond clocks downstream.
-constexpr std::uint64_t k_max_duration_ms = 10ULL * 365 * 24 * 60 * 60 * 1000;
-// SPEC.md: a TTL is at least one second.
-constexpr std::uint64_t k_min_ttl_ms = 1000;
 // PATH_MAX on Linux.
 constexpr std::size_t k_max_root_bytes = 4096;
 // How much of a bad value an error message quotes.
@@ -272,13 +267,12 @@ public:
         return static_cast<std::int32_t>(*value);
     }
 
-    // A duration in milliseconds: at least `min`, at most ten years.
-    std::uint64_t duration_ms(std::string_view key, std::uint64_t min) {
-        return unsigned_integer(key, min, k_max_duration_ms);
-    }
+    // A duration in milliseconds. Its range is what lokt accepts for the flag
+    // it came from, checked by the daemon in the client's words, not here.
+    std::uint64_t duration_ms(std::string_view key) { return unsigned_integer(key, 0, k_max_u64); }
 
-    std::optional<std::uint64_t> optional_duration_ms(std::string_view key, std::uint64_t min) {
-        return optional_unsigned(key, min, k_max_duration_ms);
+    std::optional<std::uint64_t> optional_duration_ms(std::string_view key) {
+        return optional_unsigned(key, 0, k_max_u64);
     }
 
     // Every request that concerns a root names it by absolute path.
@@ -597,6 +591,7 @@ void add_fields(Json& out, const UnlockManyRequest& request) {
     out["root"] = request.root;
     if (request.owner) {
         out["owner"] = *request.owner;
+        out["force"] = request.force;
     } else {
         out["all"] = true;
     }
@@ -614,6 +609,7 @@ void add_fields(Json& out, const FreezeRequest& request) {
     out["root"] = request.root;
     out["name"] = request.name;
     out["ttl_ms"] = request.ttl_ms;
+    out["force"] = request.force;
     out["identity"] = to_json(request.identity);
 }
 
@@ -660,9 +656,9 @@ AcquireRequest read_acquire_request(Reader& in) {
     request.root = in.root();
     request.name = in.string("name");
     request.mode = in.word("mode", k_acquire_mode_words);
-    request.ttl_ms = in.optional_duration_ms("ttl_ms", k_min_ttl_ms);
+    request.ttl_ms = in.optional_duration_ms("ttl_ms");
     request.wait = in.boolean("wait");
-    request.timeout_ms = in.optional_duration_ms("timeout_ms", 0);
+    request.timeout_ms = in.optional_duration_ms("timeout_ms");
     request.identity = read_required_identity(in);
     request.bound_pid = in.optional_pid("bound_pid");
     request.bound_pid_start = in.optional_unsigned("bound_pid_start", 0, k_max_u64);
@@ -699,7 +695,7 @@ RenewRequest read_renew_request(Reader& in) {
     request.root = in.root();
     request.name = in.string("name");
     request.lock_id = in.lock_id("lock_id", true);
-    request.ttl_ms = in.duration_ms("ttl_ms", k_min_ttl_ms);
+    request.ttl_ms = in.duration_ms("ttl_ms");
     return request;
 }
 
@@ -717,6 +713,7 @@ UnlockManyRequest read_unlock_many_request(Reader& in) {
     request.root = in.root();
     const bool has_owner = in.has("owner");
     if (has_owner) request.owner = in.nonempty_string("owner");
+    request.force = in.boolean("force");
     const bool all = in.boolean("all");
     request.identity = read_required_identity(in);
     if (in.failed()) return request;
@@ -744,7 +741,8 @@ FreezeRequest read_freeze_request(Reader& in) {
     FreezeRequest request;
     request.root = in.root();
     request.name = in.string("name");
-    request.ttl_ms = in.duration_ms("ttl_ms", k_min_ttl_ms);
+    request.ttl_ms = in.duration_ms("ttl_ms");
+    request.force = in.boolean("force");
     request.identity = read_required_identity(in);
     return request;
 }
@@ -838,7 +836,19 @@ void add_fields(Json& out, const UnlockReply& reply) {
     if (reply.lock) out["lock"] = to_json(*reply.lock);
 }
 
-void add_fields(Json& out, const UnlockManyReply& reply) { out["released"] = to_json(reply.released); }
+void add_fields(Json& out, const UnlockManyReply& reply) {
+    out["released"] = to_json(reply.released);
+    if (reply.refused.empty()) return;
+    Json refused = Json::array();
+    for (const auto& item : reply.refused) {
+        Json entry = Json::object();
+        entry["code"] = to_string(item.code);
+        entry["message"] = item.message;
+        entry["holder"] = to_json(item.holder);
+        refused.push_back(std::move(entry));
+    }
+    out["refused"] = std::move(refused);
+}
 
 void add_fields(Json& out, const StatusReply& reply) {
     Json locks = Json::array();
@@ -898,19 +908,20 @@ Json error_json(const ErrorReply& reply) {
     return error;
 }
 
+ErrorCode read_error_code(Reader& in) {
+    const std::string code = in.string("code");
+    if (in.failed()) return ErrorCode::internal;
+    const auto known = error_code_from_string(code);
+    if (!known) in.fail_field("code", "must be a known error code, got " + quote_text(code));
+    return known.value_or(ErrorCode::internal);
+}
+
 ErrorReply read_error_reply(Reader& in, std::optional<Op> op) {
     ErrorReply reply;
     reply.op = op;
     auto error = in.object("error", true);
     if (!error) return reply;
-    const std::string code = error->string("code");
-    if (!error->failed()) {
-        if (const auto known = error_code_from_string(code)) {
-            reply.code = *known;
-        } else {
-            error->fail_field("code", "must be a known error code, got " + quote_text(code));
-        }
-    }
+    reply.code = read_error_code(*error);
     reply.message = error->string("message");
     reply.holder = read_optional_lock(*error, "holder");
     reply.freeze = read_optional_lock(*error, "freeze");
@@ -938,6 +949,19 @@ AcquireReply read_acquire_reply(Reader& in) {
     AcquireReply reply;
     reply.lock = read_required_lock(in, "lock");
     reply.outcome = in.word("outcome", k_acquire_outcome_words);
+    return reply;
+}
+
+UnlockManyReply read_unlock_many_reply(Reader& in) {
+    UnlockManyReply reply;
+    reply.released = read_locks(in, "released");
+    for (auto& item : in.objects("refused")) {
+        UnlockRefusal refusal;
+        refusal.code = read_error_code(item);
+        refusal.message = item.string("message");
+        refusal.holder = read_required_lock(item, "holder");
+        reply.refused.push_back(std::move(refusal));
+    }
     return reply;
 }
 
@@ -981,7 +1005,7 @@ ReplyBody read_ok_reply(Op op, Reader& in) {
         case Op::release: return ReleaseReply{};
         case Op::renew: return RenewReply{read_required_lock(in, "lock")};
         case Op::unlock: return UnlockReply{read_optional_lock(in, "lock")};
-        case Op::unlock_many: return UnlockManyReply{read_locks(in, "released")};
+        case Op::unlock_many: return read_unlock_many_reply(in);
         case Op::status: return read_status_reply(in);
         case Op::freeze: return FreezeReply{read_required_lock(in, "freeze")};
         case Op::unfreeze: return UnfreezeReply{read_optional_lock(in, "freeze")};

@@ -199,6 +199,9 @@ struct UnlockManyRequest {
     std::string root;
     // Release the locks of this owner string; nullopt releases every lock (--all).
     std::optional<std::string> owner;
+    // With owner: break its live holds too, when the requester is not that
+    // owner (--force). Every lock (owner nullopt) implies it.
+    bool force = false;
     Identity identity;
     bool operator==(const UnlockManyRequest&) const = default;
 };
@@ -216,6 +219,7 @@ struct FreezeRequest {
     std::string root;
     std::string name;
     std::uint64_t ttl_ms = 0;
+    bool force = false;  // replace someone else's live freeze
     Identity identity;
     bool operator==(const FreezeRequest&) const = default;
 };
@@ -292,8 +296,18 @@ struct UnlockReply {
     bool operator==(const UnlockReply&) const = default;
 };
 
+// A live hold unlock_many left in place, and why: not_owner (someone else's,
+// or a running guard's) or unsupported (a newer tool's file).
+struct UnlockRefusal {
+    ErrorCode code = ErrorCode::not_owner;
+    std::string message;
+    LockInfo holder;
+    bool operator==(const UnlockRefusal&) const = default;
+};
+
 struct UnlockManyReply {
     std::vector<LockInfo> released;
+    std::vector<UnlockRefusal> refused;  // left out of the JSON when empty
     bool operator==(const UnlockManyReply&) const = default;
 };
 

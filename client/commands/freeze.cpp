@@ -1,5 +1,7 @@
-// `lokt freeze NAME --ttl D`: block every guard and lock of NAME for D.
-// A TTL is required, so a forgotten freeze cannot block agents forever.
+// `lokt freeze NAME --ttl D [--force]`: block every guard and lock of NAME for D.
+// A TTL is required, so a forgotten freeze cannot block agents forever. A
+// freeze belongs to whoever set it: they may extend or shorten it, anyone else
+// needs --force to replace it.
 #include <memory>
 
 #include "commands.hpp"
@@ -11,6 +13,7 @@ namespace {
 struct FreezeFlags {
     std::string name;
     std::string ttl;
+    bool force = false;
 };
 
 int run_freeze(CliContext& cli, const FreezeFlags& flags) {
@@ -20,7 +23,7 @@ int run_freeze(CliContext& cli, const FreezeFlags& flags) {
     if (!ttl) return report(ttl.error());
     auto backend = cli.backend(false);
     if (!backend) return report(backend.error());
-    auto frozen = (*backend)->freeze(flags.name, *ttl);
+    auto frozen = (*backend)->freeze(flags.name, *ttl, flags.force);
     if (!frozen) return report(frozen.error());
     std::printf("lock \"%s\" frozen until %s\n", flags.name.c_str(), format_rfc3339_seconds(*frozen->expiry()).c_str());
     return 0;
@@ -33,10 +36,13 @@ void add_freeze_command(CLI::App& app, CommandEnv env) {
     auto* command = app.add_subcommand("freeze", "Block every guard and lock of a name for a while");
     command->add_option("name", flags->name, "Lock name")->required();
     command->add_option("--ttl", flags->ttl, "How long the freeze lasts (required)");
+    command->add_flag("--force", flags->force, "Replace someone else's freeze (break-glass)");
     command->footer(R"(Example:
   lokt freeze deploy --ttl 30m           no guard or lock of deploy for 30 minutes
 
-Exit status: 0 frozen, 4 frozen by someone else, 1 error, 64 usage error.)");
+  lokt freeze deploy --ttl 2h --force    replace a freeze someone else set (a human's call)
+
+Exit status: 0 frozen, 2 already frozen by someone else, 1 error, 64 usage error.)");
     command->callback([env, flags] { *env.exit_status = run_freeze(*env.cli, *flags); });
 }
 

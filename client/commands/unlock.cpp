@@ -1,4 +1,6 @@
-// `lokt unlock NAME [--break-stale | --force]`, `lokt unlock --owner O | --all [--json]`.
+// `lokt unlock NAME [--break-stale | --force]`, `lokt unlock --owner O | --all [--force] [--json]`.
+// Without --force, --owner and --all release your own holds and break stale
+// ones, and leave anyone else's live hold in place (exit 4), as `unlock NAME` does.
 #include <memory>
 
 #include "commands.hpp"
@@ -73,21 +75,38 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
 
     auto backend = cli.backend(true);
     if (!backend) return fail(backend.error());
-    auto removed = (*backend)->unlock_many(flags.owner, flags.force);
-    if (!removed) return fail(removed.error());
+    auto done = (*backend)->unlock_many(flags.owner, flags.force);
+    if (!done) return fail(done.error());
+    const auto& released = done->released;
+    const auto& refused = done->refused;
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
         out.key("released").begin_array();
-        for (const auto& name : *removed) out.value(name);
+        for (const auto& record : released) out.value(record.name);
         out.end_array();
+        if (!refused.empty()) {
+            out.key("refused").begin_array();
+            for (const auto& refusal : refused) {
+                out.begin_object();
+                out.field("name", refusal.holder->name);
+                out.field("code", to_string(refusal.code));
+                out.field("message", refusal.message);
+                out.key("holder");
+                write_lock_record(out, *refusal.holder);
+                out.end_object();
+            }
+            out.end_array();
+        }
         out.end_object();
         std::fputs(out.finish().c_str(), stdout);
     } else {
-        for (const auto& name : *removed) std::printf("released lock \"%s\"\n", name.c_str());
-        std::printf("%zu lock%s released\n", removed->size(), removed->size() == 1 ? "" : "s");
+        for (const auto& record : released) std::printf("released lock \"%s\"\n", record.name.c_str());
+        std::printf("%zu lock%s released\n", released.size(), released.size() == 1 ? "" : "s");
     }
-    return 0;
+    // Each hold left in place is an error of its own; the status is the first one's (4: not the owner).
+    for (const auto& refusal : refused) report(Error{refusal.code, refusal.message});
+    return refused.empty() ? 0 : exit_code_for(refused.front().code);
 }
 
 }  // namespace
@@ -98,7 +117,7 @@ void add_unlock_command(CLI::App& app, CommandEnv env) {
     auto* name = command->add_option("name", flags->name, "Lock name");
     command->add_flag("--break-stale", flags->break_stale, "Remove only if stale (TTL elapsed or holder dead)");
     command->add_flag("--force", flags->force, "Remove whoever holds it (break-glass)");
-    command->add_option("--owner", flags->owner, "Release every lock held by this owner");
+    command->add_option("--owner", flags->owner, "Release every lock held by this owner (another's live holds need --force)");
     command->add_flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
     command->add_flag("--json", flags->json, "Print the result as JSON (a refusal: the error with the holder)");
     command->footer(R"(Examples:

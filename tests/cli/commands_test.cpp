@@ -576,6 +576,169 @@ TEST_CASE_FIXTURE(LoktFixture, "freeze blocks guard and lock; unfreeze lifts it"
     }
 }
 
+TEST_CASE_FIXTURE(LoktFixture, "a freeze belongs to whoever set it: others need --force to replace it") {
+    REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "2h"}, k_ops), 0);
+    const std::string before = read_text(freeze_path("deploy"));
+    const auto freeze = parse_json(before);
+    REQUIRE(freeze);
+
+    SUBCASE("another owner is refused with exit 2, naming the freezer and the end; the freeze stays") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "1s"}, as_owner("agent-7"));
+        CHECK_EXIT(r, 2);
+        const std::string expected =
+            already_frozen_message_pattern("deploy", "ops", host(), (*freeze)["expires_at"].get<std::string>());
+        CHECK_MESSAGE(matches(r.err, expected), "expected " << expected << "\n" << r.describe());
+        CHECK(read_text(freeze_path("deploy")) == before);
+        CHECK(audit_events("freeze", "deploy").size() == 1);
+        CHECK_EXIT(lokt({"guard", "deploy", "--", "true"}, as_owner("agent-7")), 2);  // still frozen
+    }
+    SUBCASE("the same owner extends its own freeze") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "3h"}, k_ops);
+        CHECK_EXIT(r, 0);
+        const auto extended = parse_json(read_text(freeze_path("deploy")));
+        REQUIRE(extended);
+        CHECK((*extended)["ttl_sec"] == 3 * 3600);
+        CHECK((*extended)["owner"] == "ops");
+        CHECK(audit_events("freeze", "deploy").size() == 2);
+        CHECK(audit_events("force-freeze", "deploy").empty());
+    }
+    SUBCASE("--force replaces it, audited as force-freeze naming the freeze replaced") {
+        const auto r = lokt({"freeze", "deploy", "--ttl", "10m", "--force"}, as_owner("release-manager"));
+        CHECK_EXIT(r, 0);
+        const auto replaced = parse_json(read_text(freeze_path("deploy")));
+        REQUIRE(replaced);
+        CHECK((*replaced)["owner"] == "release-manager");
+        CHECK((*replaced)["ttl_sec"] == 600);
+        const auto forced = audit_events("force-freeze", "deploy");
+        REQUIRE(forced.size() == 1);
+        CHECK(forced[0]["owner"] == "release-manager");
+        CHECK(forced[0]["lock_id"] == (*replaced)["lock_id"]);
+        CHECK(forced[0]["extra"]["holder"] == "ops@" + host());
+        CHECK(forced[0]["extra"]["holder_lock_id"] == (*freeze)["lock_id"]);
+        CHECK(audit_events("freeze", "deploy").size() == 1);  // only ops' own
+    }
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "an expired freeze of another owner is simply replaced") {
+    Json expired = expired_record(*this, "deploy");
+    expired["owner"] = "ops";
+    write_freeze_file("deploy", expired.dump(2) + "\n");
+    const auto r = lokt({"freeze", "deploy", "--ttl", "5m"}, k_agent1);
+    CHECK_EXIT(r, 0);
+    const auto replaced = parse_json(read_text(freeze_path("deploy")));
+    REQUIRE(replaced);
+    CHECK((*replaced)["owner"] == "agent-1");
+    CHECK(audit_events("freeze", "deploy").size() == 1);
+    CHECK(audit_events("force-freeze", "deploy").empty());
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "unlock --owner leaves another owner's live holds without --force, and breaks stale ones") {
+    REQUIRE_EXIT(lokt({"lock", "live", "--ttl", "5m"}, k_agent1), 0);
+    // This test's own pid with another start time: a recycled pid, so a dead holder.
+    Json dead = foreign_record("dead", ::getpid(), process_start_ticks(::getpid()).value_or(0) + 12345);
+    dead["owner"] = "agent-1";
+    write_lock_file("dead", dead.dump(2) + "\n");
+    const auto live_before = read_lock("live");
+
+    SUBCASE("refused: exit 4, the hold named, nothing broken but the stale one") {
+        const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent2);
+        CHECK_EXIT(r, 4);
+        CHECK_MESSAGE(matches(r.err, "^error: lock \"live\" is held by agent-1@" + regex_escape(host()) +
+                                         " \\(pid [0-9]+\\) for [0-9a-z]+, not by agent-2; use --force to break it\n$"),
+                      r.describe());
+        CHECK(r.out.find("released lock \"dead\"") != std::string::npos);
+        CHECK(r.out.find("\"live\"") == std::string::npos);
+        CHECK(read_lock("live") == live_before);
+        CHECK_FALSE(fs::exists(lock_path("dead")));
+        const auto breaks = audit_events("stale-break", "dead");
+        REQUIRE(breaks.size() == 1);
+        CHECK(breaks[0]["owner"] == "agent-2");
+        CHECK(audit_events("force-break", "live").empty());
+        CHECK(audit_events("release", "live").empty());
+    }
+    SUBCASE("--json: one object with what was released and what was refused, holder included") {
+        const auto r = lokt({"unlock", "--owner", "agent-1", "--json"}, k_agent2);
+        CHECK_EXIT(r, 4);
+        const auto json = parse_json(r.out);
+        REQUIRE_MESSAGE(json, r.describe());
+        CHECK((*json)["released"] == Json::array({"dead"}));
+        REQUIRE((*json)["refused"].size() == 1);
+        const Json& refused = (*json)["refused"][0];
+        CHECK(refused["name"] == "live");
+        CHECK(refused["code"] == "not_owner");
+        CHECK(refused["holder"]["owner"] == "agent-1");
+        CHECK(refused["holder"]["lock_id"] == (*live_before)["lock_id"]);
+        CHECK(fs::exists(lock_path("live")));
+    }
+    SUBCASE("--force breaks them, audited as force-break") {
+        const auto r = lokt({"unlock", "--owner", "agent-1", "--force"}, k_agent2);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path("live")));
+        CHECK_FALSE(fs::exists(lock_path("dead")));
+        const auto breaks = audit_events("force-break", "live");
+        REQUIRE(breaks.size() == 1);
+        CHECK(breaks[0]["owner"] == "agent-2");
+        CHECK(breaks[0]["lock_id"] == (*live_before)["lock_id"]);
+        CHECK(audit_events("stale-break", "dead").size() == 1);
+    }
+    SUBCASE("the owner itself releases both") {
+        const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent1);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path("live")));
+        CHECK(audit_events("release", "live").size() == 1);
+    }
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "--ttl and --timeout stop at 8760h, with one message and exit 64 in both backends") {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> too_long{
+        {{"lock", "build", "--ttl", "99999h"}, "--ttl"},
+        {{"guard", "build", "--ttl", "8761h", "--", "touch", "ran"}, "--ttl"},
+        {{"freeze", "build", "--ttl", "99999h"}, "--ttl"},
+        {{"guard", "build", "--wait", "--timeout", "99999h", "--", "touch", "ran"}, "--timeout"},
+        {{"lock", "build", "--wait", "--timeout", "9000h"}, "--timeout"},
+    };
+    for (const auto& [args, flag] : too_long) {
+        const auto r = lokt(args, k_agent1);
+        CHECK_EXIT(r, 64);
+        CHECK_MESSAGE(r.err == "error: " + flag + ": at most 8760h (one year)\n", r.describe());
+    }
+    CHECK_FALSE(fs::exists(repo() / "ran"));
+    CHECK_FALSE(fs::exists(lock_path("build")));
+    CHECK_FALSE(fs::exists(freeze_path("build")));
+
+    const auto year = lokt({"lock", "build", "--ttl", "8760h"}, k_agent1);
+    CHECK_EXIT(year, 0);
+    CHECK((*read_lock("build"))["ttl_sec"] == 8760LL * 3600);
+}
+
+TEST_CASE_FIXTURE(LoktFixture, "the daemon refuses an out-of-range duration in the client's words") {
+    const std::string identity = R"("identity":{"owner":"agent-1","host":"h","pid":)" + std::to_string(::getpid()) + "}";
+    const std::string root_json = Json(fs::absolute(root()).string()).dump();
+    const std::vector<std::pair<std::string, std::string>> requests{
+        {R"({"id":2,"op":"freeze","root":)" + root_json + R"(,"name":"deploy","ttl_ms":359996400000,)" + identity + "}",
+         "--ttl: at most 8760h (one year)"},
+        {R"({"id":3,"op":"acquire","root":)" + root_json + R"(,"name":"build","mode":"guard","ttl_ms":18446744073709551615,"wait":false,)" +
+             identity + "}",
+         "--ttl: at most 8760h (one year)"},
+        {R"({"id":4,"op":"acquire","root":)" + root_json + R"(,"name":"build","mode":"guard","wait":true,"timeout_ms":31536000001,)" +
+             identity + "}",
+         "--timeout: at most 8760h (one year)"},
+        {R"({"id":5,"op":"freeze","root":)" + root_json + R"(,"name":"deploy","ttl_ms":500,)" + identity + "}",
+         "--ttl: at least 1s"},
+    };
+    for (const auto& [request, message] : requests) {
+        const auto reply = daemon_request(request);
+        if (!reply) return;  // no daemon in this backend: the client's own check is tested above
+        const auto json = parse_json(*reply);
+        REQUIRE_MESSAGE(json, "reply: " << *reply);
+        CHECK_MESSAGE((*json)["ok"] == false, *reply);
+        CHECK_MESSAGE((*json)["error"]["code"] == "usage", *reply);
+        CHECK_MESSAGE((*json)["error"]["message"] == message, *reply);
+    }
+    CHECK_FALSE(fs::exists(freeze_path("deploy")));
+    CHECK_FALSE(fs::exists(lock_path("build")));
+}
+
 TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints JSON Lines") {
     // One event per line, each a JSON object; a failed test otherwise.
     const auto json_lines = [](const ProcessResult& r) {
@@ -715,6 +878,9 @@ TEST_CASE_FIXTURE(LoktFixture, "usage errors exit 64, never 2") {
         {"why"},
         {"freeze", "build"},
         {"freeze", "build", "--ttl", "nope"},
+        {"freeze", "build", "--ttl", "99999h"},
+        {"lock", "build", "--ttl", "99999h"},
+        {"guard", "build", "--wait", "--timeout", "99999h", "--", "true"},
         {"unfreeze"},
         {"audit", "--since", "nope"},
         {"audit", "--bogus"},

@@ -74,6 +74,7 @@ expect "lokt status so" some-lock
 expect "lokt unlock " some-lock
 expect "lokt guard some-lock --o" --on-lost
 expect "lokt guard some-lock --on-lost " terminate warn
+expect "lokt freeze some-lock --f" --force
 expect "lokt prime --format cl" claude-md clinerules
 expect "lokt daemon " start stop restart status
 expect "lokt h" help

@@ -183,11 +183,19 @@ GoldenFile unlock() {
 }
 
 GoldenFile unlock_many() {
-    UnlockManyRequest by_owner{k_root, std::string("agent-1"), example_identity()};
-    UnlockManyRequest all{k_root, std::nullopt, plain_identity()};
+    UnlockManyRequest by_owner{k_root, std::string("agent-1"), false, example_identity()};
+    UnlockManyRequest all{k_root, std::nullopt, false, plain_identity()};
+    UnlockManyRequest forced{k_root, std::string("agent-1"), true, plain_identity()};
+    UnlockRefusal theirs{ErrorCode::not_owner,
+                         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; use --force to break it",
+                         example_lock()};
+    LockInfo dead = foreign_lock();
+    dead.owner = "agent-1";
     return {"unlock_many",
-            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}}), Request{16, all},
-             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}}), reply(17, UnlockManyReply{})}};
+            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}, {}}), Request{16, all},
+             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}, {}}), reply(17, UnlockManyReply{}),
+             reply(37, UnlockManyReply{{dead}, {theirs}}), Request{38, forced},
+             reply(38, UnlockManyReply{{example_lock()}, {}})}};
 }
 
 GoldenFile status() {
@@ -210,11 +218,18 @@ GoldenFile status() {
 
 GoldenFile freeze() {
     ErrorReply held = error(Op::freeze, ErrorCode::frozen,
-                            "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
+                            "lock \"deploy\" is already frozen until 2026-02-07T15:30:00Z (by ops@devbox); a human may "
+                            "replace it with 'lokt freeze deploy --ttl D --force'");
     held.freeze = example_freeze();
+    FreezeInfo replacement = example_freeze();
+    replacement.owner = "dev";
+    replacement.pid = 8100;
     return {"freeze",
-            {Request{21, FreezeRequest{k_root, "deploy", 1800000, plain_identity()}},
-             reply(21, FreezeReply{example_freeze()}), reply(22, held)}};
+            {Request{21, FreezeRequest{k_root, "deploy", 1800000, false, plain_identity()}},
+             reply(21, FreezeReply{example_freeze()}), reply(22, held),
+             Request{39, FreezeRequest{k_root, "deploy", 1800000, true, plain_identity()}},
+             reply(39, FreezeReply{replacement}),
+             reply(41, error(Op::freeze, ErrorCode::usage, "--ttl: at most 8760h (one year)"))}};
 }
 
 GoldenFile unfreeze() {

@@ -39,3 +39,21 @@ TEST_CASE("durations print compactly") {
     CHECK(lokt::format_duration(450ms) == "450ms");
     CHECK(lokt::format_duration(-5s) == "0ms");
 }
+
+TEST_CASE("one range for TTLs and waits, with the message both backends give") {
+    CHECK(lokt::check_duration_range("--ttl", 1s, lokt::k_min_ttl).ok());
+    CHECK(lokt::check_duration_range("--ttl", 8760h, lokt::k_min_ttl).ok());
+    CHECK(lokt::check_duration_range("--timeout", 0s, 0s).ok());
+
+    auto too_long = lokt::check_duration_range("--ttl", 8760h + 1ns, lokt::k_min_ttl);
+    REQUIRE_FALSE(too_long.ok());
+    CHECK(too_long.error().code == lokt::ErrorCode::usage);
+    CHECK(too_long.error().message == "--ttl: at most 8760h (one year)");
+    CHECK(lokt::check_duration_range("--timeout", *parse_duration("99999h"), 0s).error().message ==
+          "--timeout: at most 8760h (one year)");
+
+    auto too_short = lokt::check_duration_range("--ttl", 999ms, lokt::k_min_ttl);
+    REQUIRE_FALSE(too_short.ok());
+    CHECK(too_short.error().code == lokt::ErrorCode::usage);
+    CHECK(too_short.error().message == "--ttl: at least 1s");
+}

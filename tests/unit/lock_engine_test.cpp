@@ -226,24 +226,87 @@ TEST_CASE_FIXTURE(Fixture, "a running guard's hold is not released by a plain un
     CHECK(e.unlock("m", lokt::UnlockMode::owner).ok());  // the seed's lock / work / unlock
 }
 
+namespace {
+
+std::vector<std::string> names_of(const std::vector<lokt::LockRecord>& records) {
+    std::vector<std::string> names;
+    for (const auto& record : records) names.push_back(record.name);
+    return names;
+}
+
+}  // namespace
+
 TEST_CASE_FIXTURE(Fixture, "unlock --owner and --all select by owner") {
     auto e = engine();
     lokt::Identity a = me, b = me;
     a.owner = "a";
     b.owner = "b";
     for (auto [name, who] : {std::pair{"1", a}, std::pair{"2", b}, std::pair{"3", a}}) {
-        lokt::AcquireSpec s = spec(name);
+        lokt::AcquireSpec s = spec(name, lokt::Binding::ttl);
         s.holder = who;
+        s.ttl = 60s;
         REQUIRE(e.try_acquire(s)->granted());
     }
-    CHECK(*e.unlock_many("a", false) == std::vector<std::string>{"1", "3"});
-    CHECK(e.unlock_many("", false)->empty());  // none is mine
-    CHECK(*e.unlock_many("", true) == std::vector<std::string>{"2"});
+    auto as_a = engine(a);
+    auto mine = as_a.unlock_many("a", false);
+    CHECK(names_of(mine->released) == std::vector<std::string>{"1", "3"});
+    CHECK(mine->refused.empty());
+    CHECK(e.unlock_many("", false)->released.empty());  // none is mine
+    auto all = e.unlock_many("", true);
+    CHECK(names_of(all->released) == std::vector<std::string>{"2"});
+    CHECK(events() == std::vector<std::string>{"acquire", "acquire", "acquire", "release", "release", "force-break"});
+}
+
+TEST_CASE_FIXTURE(Fixture, "unlock --owner leaves another owner's live holds unless forced, and breaks stale ones") {
+    lokt::Identity agent1 = me, agent2 = me;
+    agent1.owner = "agent-1";
+    agent2.owner = "agent-2";
+    auto theirs = engine(agent1);
+    lokt::AcquireSpec live = spec("live", lokt::Binding::ttl);
+    live.holder = agent1;
+    live.ttl = 60s;
+    REQUIRE(theirs.try_acquire(live)->granted());
+    lokt::AcquireSpec dead = spec("dead");
+    dead.holder = agent1;
+    dead.holder.pid = dead_pid();
+    dead.holder.pid_start.reset();
+    REQUIRE(theirs.try_acquire(dead)->granted());
+
+    auto e = engine(agent2);
+    auto done = e.unlock_many("agent-1", false);
+    REQUIRE(done.ok());
+    CHECK(names_of(done->released) == std::vector<std::string>{"dead"});
+    REQUIRE(done->refused.size() == 1);
+    const lokt::Refusal& refusal = done->refused[0];
+    CHECK(refusal.code == ErrorCode::not_owner);
+    REQUIRE(refusal.holder.has_value());
+    CHECK(refusal.holder->name == "live");
+    CHECK(refusal.message.find("lock \"live\" is held by agent-1@" + me.host) == 0);
+    CHECK(refusal.message.find("--force") != std::string::npos);
+    CHECK(fs::exists(dir / "root/locks/live.json"));
+    CHECK_FALSE(fs::exists(dir / "root/locks/dead.json"));
+    CHECK(events() == std::vector<std::string>{"acquire", "acquire", "stale-break"});
+
+    auto forced = e.unlock_many("agent-1", true);
+    CHECK(names_of(forced->released) == std::vector<std::string>{"live"});
+    CHECK(forced->refused.empty());
+    CHECK_FALSE(fs::exists(dir / "root/locks/live.json"));
+    CHECK(events().back() == "force-break");
+}
+
+TEST_CASE_FIXTURE(Fixture, "unlock --owner of your own owner string leaves a running guard's hold, as unlock NAME does") {
+    auto e = engine();
+    REQUIRE(e.try_acquire(spec("g"))->granted());  // this process is the live guard
+    auto done = e.unlock_many(me.owner, false);
+    CHECK(done->released.empty());
+    REQUIRE(done->refused.size() == 1);
+    CHECK(done->refused[0].message.find("running guard") != std::string::npos);
+    CHECK(fs::exists(dir / "root/locks/g.json"));
 }
 
 TEST_CASE_FIXTURE(Fixture, "a freeze blocks acquires until lifted; only its owner lifts it without --force") {
     auto e = engine();
-    REQUIRE(e.freeze("deploy", 30min).ok());
+    REQUIRE(e.freeze("deploy", 30min, false).ok());
     auto refused = e.try_acquire(spec("deploy"));
     CHECK(refused->refusal.code == ErrorCode::frozen);
     CHECK(refused->refusal.message.find("lock \"deploy\" is frozen until ") == 0);
@@ -271,4 +334,53 @@ TEST_CASE_FIXTURE(Fixture, "list with prune removes stale holds and audits auto-
     REQUIRE(pruned->size() == 1);
     CHECK((*pruned)[0].name == "live");
     CHECK(events().back() == "auto-prune");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a freeze belongs to whoever set it: extended by them, replaced by others only with force") {
+    auto ops = engine();
+    auto first = ops.freeze("deploy", 2h, false);
+    REQUIRE(first.ok());
+    const fs::path file = dir / "root/freezes/deploy.json";
+    auto text = [&] {
+        std::ifstream in(file);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string before = text();
+
+    lokt::Identity agent = me;
+    agent.owner = "agent-7";
+    auto e = engine(agent);
+    auto refused = e.freeze("deploy", 1s, false);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::frozen);
+    CHECK(refused.error().message == "lock \"deploy\" is already frozen until " +
+                                         lokt::format_rfc3339_seconds(*first->expiry()) + " (by " + me.owner + "@" +
+                                         me.host + "); a human may replace it with 'lokt freeze deploy --ttl D --force'");
+    CHECK(text() == before);
+
+    auto extended = ops.freeze("deploy", 3h, false);
+    REQUIRE(extended.ok());
+    CHECK(extended->ttl_sec == 3 * 3600);
+
+    auto forced = e.freeze("deploy", 10min, true);
+    REQUIRE(forced.ok());
+    CHECK(forced->owner == "agent-7");
+    CHECK(events() == std::vector<std::string>{"freeze", "freeze", "force-freeze"});
+    std::string extra;
+    (void)lokt::read_audit(dir / "root/audit.log", {}, [&](std::string_view, const lokt::AuditEvent& event) {
+        if (event.event == "force-freeze") extra = event.extra_json;
+    });
+    CHECK(extra.find("\"holder\":\"" + me.owner + "@" + me.host + "\"") != std::string::npos);
+    CHECK(extra.find(extended->lock_id) != std::string::npos);  // the freeze it replaced
+}
+
+TEST_CASE_FIXTURE(Fixture, "an expired freeze of another owner is simply replaced") {
+    auto ops = engine();
+    REQUIRE(ops.freeze("deploy", 1ns, false).ok());
+    lokt::Identity agent = me;
+    agent.owner = "agent-7";
+    auto replaced = engine(agent).freeze("deploy", 1min, false);
+    REQUIRE(replaced.ok());
+    CHECK(replaced->owner == "agent-7");
+    CHECK(events() == std::vector<std::string>{"freeze", "freeze"});
 }

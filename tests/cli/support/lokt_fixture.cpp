@@ -116,6 +116,10 @@ bool LoktFixture::crash_daemon() {
 
 std::optional<long long> LoktFixture::audit_subscriptions() const { return m_backend->audit_subscriptions(m_root); }
 
+std::optional<std::string> LoktFixture::daemon_request(const std::string& json) const {
+    return m_backend->daemon_request(json);
+}
+
 bool LoktFixture::wait_until_tail_follows(pid_t tail, long long subscriptions) {
     const bool daemon = audit_subscriptions().has_value();
     return wait_until(
@@ -219,7 +223,14 @@ std::optional<Json> LoktFixture::read_lock(std::string_view name) const {
 }
 
 void LoktFixture::write_lock_file(std::string_view name, const std::string& text) {
-    const fs::path target = lock_path(name);
+    write_record_file(lock_path(name), text);
+}
+
+void LoktFixture::write_freeze_file(std::string_view name, const std::string& text) {
+    write_record_file(freeze_path(name), text);
+}
+
+void LoktFixture::write_record_file(const fs::path& target, const std::string& text) {
     fs::create_directories(target.parent_path());
     ::chmod(m_root.c_str(), 0700);
     ::chmod(target.parent_path().c_str(), 0700);
@@ -352,8 +363,11 @@ std::string held_message_pattern_any_duration(std::string_view name, std::string
            " \\(pid " + std::to_string(pid) + "\\) for [0-9][0-9a-z.]*\n$";
 }
 
-std::string frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
-                                   const std::string& expires_at) {
+namespace {
+
+// The pattern of a freeze's end as messages print it: whole seconds, either
+// truncated or rounded up.
+std::string until_pattern(const std::string& expires_at) {
     std::string until = "(unparsable expires_at " + regex_escape(expires_at) + ")";
     if (auto expiry = parse_rfc3339(expires_at)) {
         const auto floor = std::chrono::floor<std::chrono::seconds>(*expiry);
@@ -364,8 +378,22 @@ std::string frozen_message_pattern(std::string_view name, std::string_view owner
         };
         until = "(" + seconds_text(WallClock::time_point(floor)) + "|" + seconds_text(WallClock::time_point(ceil)) + ")";
     }
-    return "^error: lock \"" + regex_escape(name) + "\" is frozen until " + until + " \\(by " + regex_escape(owner) +
-           "@" + regex_escape(host) + "\\)\n$";
+    return until;
+}
+
+}  // namespace
+
+std::string frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
+                                   const std::string& expires_at) {
+    return "^error: lock \"" + regex_escape(name) + "\" is frozen until " + until_pattern(expires_at) + " \\(by " +
+           regex_escape(owner) + "@" + regex_escape(host) + "\\)\n$";
+}
+
+std::string already_frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
+                                           const std::string& expires_at) {
+    return "^error: lock \"" + regex_escape(name) + "\" is already frozen until " + until_pattern(expires_at) +
+           " \\(by " + regex_escape(owner) + "@" + regex_escape(host) + "\\); a human may replace it with " +
+           regex_escape("'lokt freeze " + std::string(name) + " --ttl D --force'") + "\n$";
 }
 
 }  // namespace lokt::cli_test

@@ -110,6 +110,8 @@ public:
     std::optional<Json> read_lock(std::string_view name) const;
     // Puts a lock file in place by hand (atomically, mode 0600), creating the root.
     void write_lock_file(std::string_view name, const std::string& text);
+    // The same for a freeze file.
+    void write_freeze_file(std::string_view name, const std::string& text);
     // A well-formed record of another holder on this host; tests change fields.
     Json foreign_record(std::string_view name, long long pid, std::optional<unsigned long long> pid_start) const;
 
@@ -120,6 +122,8 @@ public:
     bool crash_daemon();
     // Audit subscriptions the backend's daemon counts on root(); nullopt without a daemon.
     std::optional<long long> audit_subscriptions() const;
+    // The reply line of the backend's daemon to one raw request; nullopt without a daemon.
+    std::optional<std::string> daemon_request(const std::string& json) const;
     // Waits until `lokt audit --tail` (pid tail) follows the log: asleep waiting
     // for news and, with a daemon, counted among its subscriptions (at least
     // `subscriptions` on root()). Whatever is written afterwards reaches it.
@@ -129,6 +133,7 @@ private:
     Environment environment_for(const RunOptions& options) const;
     ProcessSpec spec_for(std::vector<std::string> argv, const RunOptions& options) const;
     void record(const ProcessResult& result);
+    void write_record_file(const fs::path& target, const std::string& text);
 
     ScratchDir m_scratch;
     fs::path m_repo;
@@ -166,6 +171,10 @@ std::string held_message_pattern_any_duration(std::string_view name, std::string
 // file's expires_at (the seconds either truncated or rounded up).
 std::string frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
                                    const std::string& expires_at);
+// error: lock "deploy" is already frozen until 2026-02-07T15:30:00Z (by ops@host); a human may replace
+// it with 'lokt freeze deploy --ttl D --force', for another owner's freeze that is left in place.
+std::string already_frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
+                                           const std::string& expires_at);
 
 }  // namespace lokt::cli_test
 

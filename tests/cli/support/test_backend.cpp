@@ -43,6 +43,10 @@ public:
         return 0;
     }
 
+    std::optional<std::string> daemon_request(const std::string& json) const override {
+        return lokt::daemon_test::request_line(m_daemon.socket(), json, std::chrono::milliseconds(5000));
+    }
+
 private:
     lokt::daemon_test::DaemonInstance m_daemon;
 };

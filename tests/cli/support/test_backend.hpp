@@ -29,6 +29,12 @@ public:
         (void)root;
         return std::nullopt;
     }
+    // Sends one request line (JSON, no newline) to the daemon after a hello and
+    // returns its reply line ("" when none came); nullopt without a daemon.
+    virtual std::optional<std::string> daemon_request(const std::string& json) const {
+        (void)json;
+        return std::nullopt;
+    }
 };
 
 // The backends this build of the tests knows.
