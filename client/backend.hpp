@@ -26,6 +26,19 @@ struct WaitProgress {
 };
 using WaitObserver = std::function<void(const WaitProgress&)>;
 
+// One acquire waiting for a name, as `status NAME` and `why NAME` show it.
+struct QueuedWaiter {
+    std::size_t position = 0;  // 1 is next in line
+    Identity holder;           // who would hold it
+    Nanoseconds waited{};
+};
+// Who waits for a name. Only a daemon keeps queues: without one (or with a
+// daemon too old to say) the queue is not known.
+struct QueueView {
+    bool known = false;
+    std::vector<QueuedWaiter> waiters;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -48,6 +61,7 @@ public:
     virtual Result<LockView> inspect(const std::string& name) = 0;
     virtual Result<std::vector<LockView>> list(bool prune) = 0;
     virtual Result<std::vector<FreezeView>> list_freezes() = 0;
+    virtual Result<QueueView> queue(const std::string& name) = 0;
 };
 
 }  // namespace lokt::client

@@ -12,21 +12,20 @@
 #include "socket_location.hpp"
 
 namespace lokt::client {
-namespace {
-
-// A daemon that has not said hello by then is treated as absent.
-constexpr Millis k_auto_hello_timeout{1000};
-constexpr Millis k_require_hello_timeout{5000};
-
-}  // namespace
-
-Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only,
-                                              bool verbose) {
+Result<std::string> daemon_mode() {
     std::string mode = "auto";
     if (const char* value = std::getenv("LOKT_DAEMON"); value != nullptr && *value != '\0') mode = value;
     if (mode != "auto" && mode != "off" && mode != "require") {
         return make_error(ErrorCode::usage, "LOKT_DAEMON must be auto, off or require, not \"" + mode + "\"");
     }
+    return mode;
+}
+
+Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only,
+                                              bool verbose) {
+    auto chosen = daemon_mode();
+    if (!chosen) return chosen.take_error();
+    const std::string mode = *chosen;
     auto store = LockStore::open(root.path, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);
     if (!store) return store.take_error();
     LockEngine engine(std::move(store.value()), identity);

@@ -1,12 +1,25 @@
 // Chooses the backend for this run, once, at start: the files directly or loktd.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 
 #include "backend.hpp"
 #include "lock_root.hpp"
 
 namespace lokt::client {
+
+// How long a command waits for loktd's hello before it gives up on it: with
+// LOKT_DAEMON=auto it then uses the files, with require it fails. A socket that
+// accepts connections but never answers costs every command this much
+// (docs/operations.md; `lokt doctor` measures it).
+inline constexpr std::chrono::milliseconds k_auto_hello_timeout{1000};
+inline constexpr std::chrono::milliseconds k_require_hello_timeout{5000};
+
+// The LOKT_DAEMON setting ("auto" when unset or empty); an error (usage) for
+// anything but auto, off or require.
+Result<std::string> daemon_mode();
 
 // read_only: the command never creates the lock root.
 Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only,

@@ -289,12 +289,21 @@ Result<void> DaemonConnection::subscribe_audit(protocol::SubscribeAuditRequest r
 DaemonProbe probe_daemon(Millis timeout) {
     DaemonProbe probe;
     probe.socket = protocol::default_socket_path();
-    auto connection = DaemonConnection::open(probe.socket, timeout);
+    const auto started = Clock::now();
+    auto connection = DaemonConnection::connect(probe.socket, timeout);
     if (connection) {
-        probe.hello = connection->hello();
+        if (auto done = connection->finish_hello(); !done) {
+            probe.problem = done.take_error();
+            // Accepted, then no answer until the deadline (which read_message
+            // rounds to milliseconds): not a refusal, not a closed connection.
+            probe.silent = probe.problem.code == ErrorCode::unavailable && Clock::now() - started >= timeout * 9 / 10;
+        } else {
+            probe.hello = connection->hello();
+        }
     } else {
         probe.problem = connection.take_error();
     }
+    probe.took = std::chrono::duration_cast<Millis>(Clock::now() - started);
     return probe;
 }
 
@@ -486,6 +495,25 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
         result.refused.push_back(Refusal{refused.code, refused.message, protocol::record_from_wire(refused.holder), std::nullopt});
     }
     return result;
+}
+
+Result<QueueView> DaemonBackend::queue(const std::string& name) {
+    protocol::StatusRequest request{m_root, name, false, std::nullopt};
+    auto answered = ask(request, k_call_timeout);
+    if (!answered) return m_files.queue(name);
+    if (!*answered) return answered->take_error();
+    if (!(*answered)->ok()) return error_of(answered->value());
+    const auto* body = std::get_if<protocol::StatusReply>(&(*answered)->body);
+    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: status answered with another op");
+    QueueView view;
+    if (!body->waiting) return view;
+    view.known = true;
+    for (const auto& waiter : *body->waiting) {
+        if (waiter.name != name) continue;
+        view.waiters.push_back(QueuedWaiter{waiter.position, protocol::identity_from_wire(waiter.identity),
+                                            std::chrono::milliseconds(waiter.waited_ms)});
+    }
+    return view;
 }
 
 Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {

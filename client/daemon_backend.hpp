@@ -97,6 +97,10 @@ struct DaemonProbe {
     std::filesystem::path socket;
     std::optional<protocol::HelloReply> hello;  // set when a daemon answered
     Error problem{ErrorCode::unavailable, ""};  // why not, otherwise
+    // Something accepted the connection but did not answer the hello in time
+    // (a hung or foreign process on the socket).
+    bool silent = false;
+    Millis took{};  // from connect to the hello's answer, or to giving up
 };
 DaemonProbe probe_daemon(Millis timeout);
 
@@ -128,6 +132,8 @@ public:
     Result<LockView> inspect(const std::string& name) override { return m_files.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_files.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_files.list_freezes(); }
+    // The daemon's queue of the name (the one thing the files cannot tell).
+    Result<QueueView> queue(const std::string& name) override;
 
 private:
     // A call that reports whether the daemon was reachable: nullopt means fall back to the files.

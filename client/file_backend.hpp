@@ -38,6 +38,8 @@ public:
     Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
+    // Waiters on the files poll on their own: nobody keeps a queue.
+    Result<QueueView> queue(const std::string&) override { return QueueView{}; }
 
 private:
     LockEngine m_engine;

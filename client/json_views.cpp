@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "duration.hpp"
+
 namespace lokt::client {
 
 void write_lock_members(JsonWriter& out, const LockRecord& r, bool with_name) {
@@ -31,8 +33,13 @@ void write_lock_record(JsonWriter& out, const LockRecord& record) {
 
 void write_lock_view(JsonWriter& out, const LockView& view, WallTime now) {
     out.begin_object();
+    write_lock_view_members(out, view, now);
+    out.end_object();
+}
+
+void write_lock_view_members(JsonWriter& out, const LockView& view, WallTime now) {
     out.field("name", view.name);
-    out.field("state", to_string(view.state));
+    out.field("state", shown_state(view));
     if (!view.kept_by.empty()) out.field("kept_by", view.kept_by);
     if (view.stored.kind == StoredRecord::Kind::record) {
         write_lock_members(out, view.stored.record, false);
@@ -45,7 +52,34 @@ void write_lock_view(JsonWriter& out, const LockView& view, WallTime now) {
         out.key("frozen");
         write_freeze(out, view.name, *view.freeze);
     }
-    out.end_object();
+}
+
+std::string_view shown_state(const LockView& view) {
+    if (view.state == HoldState::absent && view.freeze) return "frozen";
+    return to_string(view.state);
+}
+
+void write_queue_members(JsonWriter& out, const QueueView& queue) {
+    out.field("queue_known", queue.known);
+    out.key("waiters").begin_array();
+    for (const auto& waiter : queue.waiters) {
+        out.begin_object();
+        out.field("position", static_cast<std::uint64_t>(waiter.position));
+        out.field("owner", waiter.holder.owner);
+        out.field("host", waiter.holder.host);
+        out.field("pid", static_cast<std::int64_t>(waiter.holder.pid));
+        out.field("agent_id", waiter.holder.agent_id);
+        out.field("waited_ms", static_cast<std::int64_t>(
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(waiter.waited).count()));
+        out.end_object();
+    }
+    out.end_array();
+}
+
+std::string describe_waiter(const QueuedWaiter& waiter) {
+    std::string text = owner_at_host(waiter.holder.owner, waiter.holder.host) + " (pid " + std::to_string(waiter.holder.pid);
+    if (!waiter.holder.agent_id.empty()) text += ", agent " + waiter.holder.agent_id;
+    return text + ") for " + format_duration(waiter.waited);
 }
 
 void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& r) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "backend.hpp"
 #include "json_writer.hpp"
 #include "lock_engine.hpp"
 
@@ -13,7 +14,16 @@ namespace lokt::client {
 void write_lock_members(JsonWriter& out, const LockRecord& record, bool with_name);
 void write_lock_record(JsonWriter& out, const LockRecord& record);
 void write_lock_view(JsonWriter& out, const LockView& view, WallTime now);
+// The same members, in an object the caller opened (to add more).
+void write_lock_view_members(JsonWriter& out, const LockView& view, WallTime now);
 void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& record);
+// "frozen" for a name nobody holds but a freeze blocks; otherwise the hold's state.
+std::string_view shown_state(const LockView& view);
+// The members "queue_known" and "waiters" (position, owner, host, pid,
+// agent_id, waited_ms), in an object the caller opened.
+void write_queue_members(JsonWriter& out, const QueueView& queue);
+// "owner@host (pid N, agent A) for 4s", one waiter in a queue.
+std::string describe_waiter(const QueuedWaiter& waiter);
 // What stands in the way of a refused operation: the lock's holder, a freeze.
 struct Blocker {
     std::optional<LockRecord> holder;

@@ -15,14 +15,34 @@ install(FILES "${_completions}/_lokt" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/
 install(FILES "${_completions}/lokt.fish" DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/fish/vendor_completions.d")
 
 # The daemon's service files, from packaging/systemd/ and packaging/launchd/,
-# when they exist and loktd is built.
+# when they exist and loktd is built. A unit that names a program is a
+# template (*.in): its ExecStart must name the loktd installed next to lokt,
+# under whatever prefix the install uses (/usr for the package, /usr/local for
+# a plain `cmake --install build`, or --prefix), so the unit is written at
+# install time. The build tree holds a copy for the configured prefix, which
+# tests/daemon/verify_systemd_units.sh checks.
 function(lokt_install_daemon_files)
   if(NOT TARGET loktd)
     return()
   endif()
   set(systemd "${PROJECT_SOURCE_DIR}/packaging/systemd")
+  set(generated "${PROJECT_BINARY_DIR}/packaging/systemd")
   if(EXISTS "${systemd}")
     file(GLOB units CONFIGURE_DEPENDS "${systemd}/*.service" "${systemd}/*.socket")
+    file(GLOB templates CONFIGURE_DEPENDS "${systemd}/*.service.in" "${systemd}/*.socket.in")
+    foreach(template IN LISTS templates)
+      get_filename_component(unit "${template}" NAME_WLE)
+      # lokt and loktd install to <prefix>/bin (client/ and daemon/CMakeLists.txt).
+      set(LOKT_INSTALL_BINDIR "${CMAKE_INSTALL_PREFIX}/bin")
+      configure_file("${template}" "${generated}/${unit}" @ONLY)
+      install(CODE "
+        set(LOKT_INSTALL_BINDIR \"\${CMAKE_INSTALL_PREFIX}/bin\")
+        configure_file(\"${template}\" \"${generated}/install/${unit}\" @ONLY)")
+      install(FILES "${generated}/install/${unit}" DESTINATION lib/systemd/user)
+    endforeach()
+    foreach(unit IN LISTS units)
+      file(COPY "${unit}" DESTINATION "${generated}")
+    endforeach()
     if(units)
       # The systemd user unit directory, under the prefix (/usr/lib/systemd/user in the package).
       install(FILES ${units} DESTINATION lib/systemd/user)
@@ -43,7 +63,23 @@ cmake_language(DEFER CALL lokt_install_daemon_files)
 set(LOKT_PACKAGE_MAINTAINER "lokt maintainers <maintainers@lokt.invalid>"
     CACHE STRING "Maintainer field of the Debian package")
 
+# What Debian policy asks of every package: /usr/share/doc/lokt/copyright and
+# a changelog (changelog.gz: lokt is a native package, its version has no
+# Debian revision), and the lintian override that says the static lokt is
+# intended. Installed by `cmake --install` too; harmless there.
+set(_debian "${PROJECT_SOURCE_DIR}/packaging/debian")
+set(_debian_out "${PROJECT_BINARY_DIR}/packaging/debian")
+string(TIMESTAMP LOKT_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
+configure_file("${_debian}/changelog.in" "${_debian_out}/changelog" @ONLY)
+install(CODE "execute_process(COMMAND gzip -9nc \"${_debian_out}/changelog\"
+                              OUTPUT_FILE \"${_debian_out}/changelog.gz\" COMMAND_ERROR_IS_FATAL ANY)")
+install(FILES "${_debian}/copyright" "${_debian_out}/changelog.gz" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+install(FILES "${_debian}/lokt.lintian-overrides" RENAME lokt DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides")
+
 set(CPACK_GENERATOR DEB)  # installs under /usr, the DEB default prefix
+# Stage with DESTDIR, so that CMAKE_INSTALL_PREFIX is /usr while installing and
+# the generated units name /usr/bin/loktd, not the staging directory.
+set(CPACK_SET_DESTDIR ON)
 set(CPACK_PACKAGE_NAME lokt)
 set(CPACK_PACKAGE_VENDOR lokt)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")

@@ -93,7 +93,7 @@ Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& see
     if (state == HoldState::unsupported) {
         refusal.code = ErrorCode::unsupported;
         refusal.message = "lock " + quoted(name) + " was written by a newer lokt (file version " +
-                          std::to_string(seen.record.version) + "); only 'lokt unlock " + name +
+                          std::to_string(seen.record.version) + "); only a human's 'lokt unlock " + name +
                           " --force' will touch it";
         refusal.holder = seen.record;
         return refusal;
@@ -401,7 +401,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         } else if (mode == UnlockMode::break_stale) {
             if (!is_stale(state)) {
                 return make_error(ErrorCode::held, "lock " + quoted(name) + " is not stale: held by " +
-                                                       describe_holder(seen.record, now) + "; use --force to break it anyway");
+                                                       describe_holder(seen.record, now) + "; a human may break it anyway with --force");
             }
             event_name = "stale-break";
             reason = stale_reason(seen.record, state);
@@ -435,11 +435,11 @@ std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRec
     if (holder.bound_to == Binding::guard && state == HoldState::live) {
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
                                                     describe_holder(holder, now) +
-                                                    "); it is released when the guarded command ends; use --force to break it");
+                                                    "); it is released when the guarded command ends; a human may break it with --force");
     }
     if (holder.owner != m_actor.owner) {
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " + describe_holder(holder, now) +
-                                                    ", not by " + m_actor.owner + "; use --force to break it");
+                                                    ", not by " + m_actor.owner + "; a human may break it with --force");
     }
     return std::nullopt;
 }
@@ -553,7 +553,7 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
                                    ? owner_at_host(seen->record.owner, seen->record.host)
                                    : "an unreadable freeze file";
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " was frozen by " + by +
-                                                    "; use 'lokt unfreeze " + name + " --force' to lift it");
+                                                    "; a human may lift it with 'lokt unfreeze " + name + " --force'");
     }
     auto mutex = m_store.lock_name(name);
     if (!mutex) return mutex.take_error();

@@ -18,6 +18,7 @@ namespace {
 
 using Milliseconds = std::chrono::milliseconds;
 using protocol::identity_from_wire;
+using protocol::identity_to_wire;
 using protocol::record_to_wire;
 
 constexpr auto k_slow_request = std::chrono::milliseconds(100);
@@ -424,6 +425,16 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         if (view.stored.kind != StoredRecord::Kind::record) continue;
         reply.locks.push_back(
             protocol::LockStatus{record_to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
+    }
+    // Who waits, for one name (a frozen or unheld name may have waiters too).
+    reply.waiting.emplace();
+    if (service != nullptr && !request.name.empty()) {
+        for (const auto& queued : service->state().queue_of(request.name)) {
+            const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
+            reply.waiting->push_back(protocol::WaiterInfo{request.name, static_cast<std::uint32_t>(queued.position),
+                                                          identity_to_wire(queued.holder),
+                                                          static_cast<std::uint64_t>(waited)});
+        }
     }
     return protocol::Reply{id, reply};
 }

@@ -43,6 +43,18 @@ std::size_t RootState::waiters_for(const std::string& name) const {
     return it == m_queues.end() ? 0 : it->second.waiters.size();
 }
 
+std::vector<RootState::QueuedAcquire> RootState::queue_of(const std::string& name) const {
+    std::vector<QueuedAcquire> out;
+    auto it = m_queues.find(name);
+    if (it == m_queues.end()) return out;
+    const SteadyTime now = m_clock.steady_now();
+    for (const Waiter& waiter : it->second.waiters) {
+        const SteadyTime started = waiter.deadline - waiter.ticket.timeout;
+        out.push_back({out.size() + 1, waiter.ticket.spec.holder, std::max(Nanoseconds(0), Nanoseconds(now - started))});
+    }
+    return out;
+}
+
 std::optional<Identity> RootState::hold_actor(const std::string& name, const std::string& lock_id) const {
     auto it = m_holds.find(name);
     if (it == m_holds.end() || it->second.lock_id() != lock_id) return std::nullopt;

@@ -131,6 +131,13 @@ public:
     std::size_t hold_count() const { return m_holds.size(); }
     std::size_t waiter_count() const;
     std::size_t waiters_for(const std::string& name) const;
+    // One acquire in a name's queue, as `lokt status NAME` shows it.
+    struct QueuedAcquire {
+        std::size_t position = 0;  // 1 is next
+        Identity holder;           // who would hold it
+        Nanoseconds waited{};
+    };
+    std::vector<QueuedAcquire> queue_of(const std::string& name) const;
     bool idle() const { return m_holds.empty() && m_queues.empty(); }
     // Whether a guard hold with this lock id is bound to a connection here.
     std::optional<Identity> hold_actor(const std::string& name, const std::string& lock_id) const;

@@ -862,6 +862,18 @@ void add_fields(Json& out, const StatusReply& reply) {
     out["locks"] = std::move(locks);
     out["freezes"] = to_json(reply.freezes);
     out["pruned"] = to_json(reply.pruned);
+    if (reply.waiting) {
+        Json waiting = Json::array();
+        for (const auto& waiter : *reply.waiting) {
+            Json item = Json::object();
+            item["name"] = waiter.name;
+            item["position"] = waiter.position;
+            item["identity"] = to_json(waiter.identity);
+            item["waited_ms"] = waiter.waited_ms;
+            waiting.push_back(std::move(item));
+        }
+        out["waiting"] = std::move(waiting);
+    }
 }
 
 void add_fields(Json& out, const FreezeReply& reply) { out["freeze"] = to_json(reply.freeze); }
@@ -976,6 +988,17 @@ StatusReply read_status_reply(Reader& in) {
     }
     reply.freezes = read_locks(in, "freezes");
     reply.pruned = read_locks(in, "pruned");
+    if (in.has("waiting")) {
+        reply.waiting.emplace();
+        for (auto& item : in.objects("waiting")) {
+            WaiterInfo waiter;
+            waiter.name = item.nonempty_string("name");
+            waiter.position = static_cast<std::uint32_t>(item.unsigned_integer("position", 1, k_max_u32));
+            waiter.identity = read_required_identity(item);
+            waiter.waited_ms = item.unsigned_integer("waited_ms", 0, k_max_u64);
+            reply.waiting->push_back(std::move(waiter));
+        }
+    }
     return reply;
 }
 

@@ -319,10 +319,22 @@ struct LockStatus {
     bool operator==(const LockStatus&) const = default;
 };
 
+// One acquire waiting in the daemon's queue of a name.
+struct WaiterInfo {
+    std::string name;
+    std::uint32_t position = 0;  // 1 is next in line
+    Identity identity;           // who waits
+    std::uint64_t waited_ms = 0;
+    bool operator==(const WaiterInfo&) const = default;
+};
+
 struct StatusReply {
     std::vector<LockStatus> locks;
     std::vector<FreezeInfo> freezes;
     std::vector<LockInfo> pruned;  // removed by prune_expired
+    // The acquires queued in the daemon for the names asked about, in queue
+    // order per name; nullopt when the reply does not say (an older daemon).
+    std::optional<std::vector<WaiterInfo>> waiting;
     bool operator==(const StatusReply&) const = default;
 };
 

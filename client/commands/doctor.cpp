@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <lokt/build_info.hpp>
+#include <cerrno>
 #include <cstdlib>
 #include <memory>
 
+#include "backend_factory.hpp"
 #include "commands.hpp"
 #include "daemon_backend.hpp"
 #include "json_views.hpp"
@@ -43,16 +45,24 @@ std::string filesystem_name(long type) {
     }
 }
 
-std::string daemon_mode() {
-    const char* mode = std::getenv("LOKT_DAEMON");
-    return mode != nullptr && *mode != '\0' ? mode : "auto";
-}
+std::string milliseconds_text(Millis ms) { return std::to_string(ms.count()) + "ms"; }
 
 // Is loktd answering, is it the same build as this lokt, and does that fit LOKT_DAEMON?
 Check daemon_check() {
-    const std::string mode = daemon_mode();
+    auto chosen = client::daemon_mode();
+    if (!chosen) return {"daemon", Verdict::fail, chosen.error().message + ": every command fails (exit 64) until it is fixed or unset"};
+    const std::string mode = *chosen;
     if (mode == "off") return {"daemon", Verdict::ok, "not used (LOKT_DAEMON=off)"};
-    const auto probe = probe_daemon(std::chrono::milliseconds(1000));
+    const Millis limit = mode == "require" ? k_require_hello_timeout : k_auto_hello_timeout;
+    const auto probe = probe_daemon(limit);
+    if (probe.silent) {
+        // Every command waits this long for the hello, then uses the files (auto) or fails (require).
+        std::string detail = "something accepts connections at " + probe.socket.string() + " but did not answer in " +
+                             milliseconds_text(probe.took) + "; every command waits " + milliseconds_text(limit);
+        detail += mode == "require" ? " and then fails (LOKT_DAEMON=require)" : " for it and then uses the files";
+        detail += ": stop whatever holds the socket ('lokt daemon stop', or kill it) and run 'lokt daemon start'";
+        return {"daemon", mode == "require" ? Verdict::fail : Verdict::warn, detail};
+    }
     if (!probe.hello) {
         const Verdict v = mode == "require" || probe.problem.code == ErrorCode::io ? Verdict::fail : Verdict::ok;
         std::string detail = "not running (" + probe.problem.message + ")";
@@ -62,7 +72,8 @@ Check daemon_check() {
     }
     const auto& hello = *probe.hello;
     std::string detail = "loktd " + hello.daemon_version + " (build " + hello.daemon_build + ", pid " +
-                         std::to_string(hello.daemon_pid) + ") at " + probe.socket.string();
+                         std::to_string(hello.daemon_pid) + ") at " + probe.socket.string() + ", answered in " +
+                         milliseconds_text(probe.took);
     if (hello.daemon_version != k_version || hello.daemon_build != k_build_id) {
         return {"daemon", Verdict::warn, detail + "; version skew: this lokt is " + k_version + " (build " + k_build_id +
                                              "); restart it with 'lokt daemon stop && lokt daemon start'"};
@@ -78,10 +89,29 @@ std::vector<Check> run_checks(CliContext& cli) {
         return checks;
     }
     const auto& path = root->path;
-    checks.push_back({"root", Verdict::ok, path.string() + " (from " + std::string(to_string(root->source)) + ")"});
+    if (root->source == RootSource::working_directory) {
+        checks.push_back({"root", Verdict::warn,
+                          path.string() + " (from the working directory: not inside a git repository and LOKT_ROOT is "
+                                          "not set, so each directory gets its own .lokt and agents in different "
+                                          "directories do not see each other's locks; set LOKT_ROOT, or work inside a git repository)"});
+    } else {
+        checks.push_back({"root", Verdict::ok, path.string() + " (from " + std::string(to_string(root->source)) + ")"});
+    }
 
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0) {
+        // The first lock creates it: can it? Try with a scratch directory in the nearest existing parent.
+        std::filesystem::path parent = path.parent_path();
+        while (!parent.empty() && parent != parent.root_path() && ::stat(parent.c_str(), &info) != 0) parent = parent.parent_path();
+        const std::string trial = (parent / (".lokt-doctor." + std::to_string(::getpid()))).string();
+        if (::mkdir(trial.c_str(), 0700) != 0) {
+            const int error = errno;
+            checks.push_back({"permissions", Verdict::fail,
+                              "the root does not exist and cannot be created: cannot create a directory in " +
+                                  parent.string() + ": " + errno_text(error)});
+            return checks;
+        }
+        ::rmdir(trial.c_str());
         checks.push_back({"permissions", Verdict::ok, "the root does not exist yet; the first lock creates it (mode 0700)"});
     } else if (!S_ISDIR(info.st_mode)) {
         checks.push_back({"permissions", Verdict::fail, path.string() + " is not a directory"});
@@ -89,7 +119,8 @@ std::vector<Check> run_checks(CliContext& cli) {
     } else if (info.st_uid != ::geteuid()) {
         checks.push_back({"permissions", Verdict::fail, path.string() + " belongs to uid " + std::to_string(info.st_uid)});
     } else if (::access(path.c_str(), W_OK | X_OK) != 0) {
-        checks.push_back({"permissions", Verdict::fail, "cannot write to " + path.string()});
+        const int error = errno;
+        checks.push_back({"permissions", Verdict::fail, "cannot write to " + path.string() + ": " + errno_text(error)});
     } else if ((info.st_mode & 077) != 0) {
         char mode[16];
         std::snprintf(mode, sizeof mode, "%04o", info.st_mode & 07777);
@@ -110,11 +141,16 @@ std::vector<Check> run_checks(CliContext& cli) {
                                   : name});
     }
 
-    // The clock: the filesystem's idea of now should match ours.
-    if (::access(path.c_str(), W_OK) == 0) {
+    // The clock: the filesystem's idea of now should match ours. Writing the
+    // file also proves the root writable (root may write where modes say no,
+    // but not on a read-only filesystem).
+    if (::stat(path.c_str(), &info) == 0 && ::access(path.c_str(), W_OK) == 0) {
         const std::string temp = (path / (".doctor." + std::to_string(::getpid()))).string();
         UniqueFd fd(::open(temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
-        if (fd) {
+        if (!fd) {
+            const int error = errno;
+            checks.push_back({"writable", Verdict::fail, "cannot create a file in " + path.string() + ": " + errno_text(error)});
+        } else {
             struct stat made {};
             ::fstat(fd.get(), &made);
             ::unlink(temp.c_str());
@@ -132,8 +168,11 @@ std::vector<Check> run_checks(CliContext& cli) {
                       owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
 
     checks.push_back(daemon_check());
-    if (auto backend = cli.backend(true)) {
-        checks.push_back({"backend", Verdict::ok, std::string((*backend)->kind()) + " (LOKT_DAEMON=" + daemon_mode() + ")"});
+    auto backend = cli.backend(true);
+    if (!backend) checks.push_back({"backend", Verdict::fail, backend.error().message});
+    if (backend) {
+        const std::string mode = client::daemon_mode() ? *client::daemon_mode() : "?";
+        checks.push_back({"backend", Verdict::ok, std::string((*backend)->kind()) + " (LOKT_DAEMON=" + mode + ")"});
         if (auto locks = (*backend)->list(false)) {
             std::size_t live = 0, stale = 0, corrupt = 0;
             for (const auto& view : *locks) {

@@ -1,6 +1,7 @@
 // `lokt status [NAME] [--json] [--prune-expired]`: the holds and freezes of this
 // root, or one lock in detail.
 #include <algorithm>
+#include <map>
 #include <memory>
 
 #include "commands.hpp"
@@ -12,11 +13,38 @@
 namespace lokt::client {
 namespace {
 
-// "held", or "held (command)" when a guard's command carries the hold on without it.
+// "held", or "held (command)" when a guard's command carries the hold on
+// without it; ", frozen" when a freeze blocks the name as well; "frozen" alone
+// for a frozen name nobody holds.
 std::string state_text(const LockView& view) {
-    std::string text(to_string(view.state));
+    std::string text(shown_state(view));
     if (view.kept_by == "command") text += " (command)";
+    if (view.freeze && view.state != HoldState::absent) text += ", frozen";
     return text;
+}
+
+// The rows of the table: every lock, with its freeze if any, and then the
+// frozen names nobody holds (they cannot be taken either).
+// (Without `with_unheld`: only the freezes of the locks, for --json's "locks".)
+std::vector<LockView> rows_of(const std::vector<LockView>& locks, const std::vector<FreezeView>& freezes,
+                              bool with_unheld = true) {
+    std::vector<LockView> rows = locks;
+    std::map<std::string_view, std::size_t> index;
+    for (std::size_t i = 0; i < rows.size(); ++i) index.emplace(rows[i].name, i);
+    std::vector<LockView> unheld;
+    for (const auto& freeze : freezes) {
+        if (auto held = index.find(freeze.name); held != index.end()) {
+            rows[held->second].freeze = freeze.record;
+            continue;
+        }
+        if (!with_unheld) continue;
+        LockView frozen;
+        frozen.name = freeze.name;
+        frozen.freeze = freeze.record;
+        unheld.push_back(std::move(frozen));
+    }
+    for (auto& view : unheld) rows.push_back(std::move(view));
+    return rows;
 }
 
 
@@ -37,10 +65,12 @@ std::string expires_text(const LockRecord& record, WallTime now) {
 std::string holder_text(const LockView& view) {
     if (view.stored.kind == StoredRecord::Kind::record) return owner_at_host(view.stored.record.owner, view.stored.record.host);
     if (view.stored.kind == StoredRecord::Kind::being_written) return "(being written)";
+    if (view.state == HoldState::absent) return "-";
     return "(corrupt: " + view.stored.problem + ")";
 }
 
-void print_table(const std::vector<LockView>& locks, const std::vector<FreezeView>& freezes, WallTime now) {
+void print_table(const std::vector<LockView>& held, const std::vector<FreezeView>& freezes, WallTime now) {
+    const std::vector<LockView> locks = rows_of(held, freezes);
     if (locks.empty()) {
         std::printf("no locks held\n");
     } else {
@@ -73,8 +103,8 @@ void print_table(const std::vector<LockView>& locks, const std::vector<FreezeVie
     }
 }
 
-void print_detail(const LockView& view, WallTime now) {
-    std::printf("lock \"%s\": %s\n", view.name.c_str(), std::string(to_string(view.state)).c_str());
+void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
+    std::printf("lock \"%s\": %s\n", view.name.c_str(), state_text(view).c_str());
     if (view.stored.kind == StoredRecord::Kind::record) {
         const LockRecord& r = view.stored.record;
         std::printf("  holder:    %s (pid %lld, agent %s)\n", owner_at_host(r.owner, r.host).c_str(),
@@ -102,6 +132,16 @@ void print_detail(const LockView& view, WallTime now) {
     if (view.freeze) {
         std::printf("  frozen:    by %s until %s\n", owner_at_host(view.freeze->owner, view.freeze->host).c_str(),
                     format_rfc3339_seconds(*view.freeze->expiry()).c_str());
+    }
+    if (!queue.known) {
+        std::printf("  waiting:   not known (no daemon: waiters poll the files, nobody keeps a queue)\n");
+    } else if (queue.waiters.empty()) {
+        std::printf("  waiting:   nobody\n");
+    } else {
+        std::printf("  waiting:   %zu in the daemon's queue\n", queue.waiters.size());
+        for (const auto& waiter : queue.waiters) {
+            std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
+        }
     }
 }
 
@@ -137,12 +177,17 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         if (view->state == HoldState::absent && !view->freeze) {
             return fail(make_error(ErrorCode::not_found, "lock \"" + flags.name + "\" is not held"));
         }
+        auto queue = (*backend)->queue(flags.name);
+        if (!queue) return fail(queue.error());
         if (flags.json) {
             JsonWriter out;
-            write_lock_view(out, *view, now);
+            out.begin_object();
+            write_lock_view_members(out, *view, now);
+            write_queue_members(out, *queue);
+            out.end_object();
             std::fputs(out.finish().c_str(), stdout);
         } else {
-            print_detail(*view, now);
+            print_detail(*view, *queue, now);
         }
         return 0;
     }
@@ -156,7 +201,7 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         out.begin_object();
         out.field("root", (*backend)->store().root().string());
         out.key("locks").begin_array();
-        write_lock_views(out, *locks, now);
+        write_lock_views(out, freezes->empty() ? *locks : rows_of(*locks, *freezes, false), now);
         out.end_array();
         out.key("freezes").begin_array();
         for (const auto& freeze : *freezes) write_freeze(out, freeze.name, freeze.record);

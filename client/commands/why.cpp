@@ -22,7 +22,17 @@ struct Explanation {
     std::vector<std::string> suggestions;
 };
 
-Explanation explain(const LockView& view, WallTime now, const Identity& me) {
+// Where a new waiter would stand.
+std::string queue_reason(const QueueView& queue) {
+    if (!queue.known) return "the queue is not known: without a daemon, waiters poll the files and nobody keeps a queue";
+    if (queue.waiters.empty()) return "nobody waits in the daemon's queue: a waiter would be next (position 1)";
+    std::string text = std::to_string(queue.waiters.size()) + (queue.waiters.size() == 1 ? " acquire waits" : " acquires wait") +
+                       " in the daemon's queue (first: " + describe_waiter(queue.waiters.front()) +
+                       "): a new waiter would be number " + std::to_string(queue.waiters.size() + 1);
+    return text;
+}
+
+Explanation explain(const LockView& view, const QueueView& queue, WallTime now, const Identity& me) {
     Explanation e;
     const std::string& name = view.name;
     const std::string quoted = "\"" + name + "\"";
@@ -78,7 +88,7 @@ Explanation explain(const LockView& view, WallTime now, const Identity& me) {
         case HoldState::unsupported:
             e.acquirable = false;
             e.summary = "lock " + quoted + " was written by a newer lokt (file version " + std::to_string(r.version) + ")";
-            e.suggestions.push_back("use the newer lokt, or break it: lokt unlock " + name + " --force");
+            e.suggestions.push_back("use the newer lokt, or a human may break it: lokt unlock " + name + " --force");
             break;
     }
     if (view.freeze) {
@@ -89,7 +99,11 @@ Explanation explain(const LockView& view, WallTime now, const Identity& me) {
         if (view.state == HoldState::absent) e.summary = "lock " + quoted + " is frozen until " + until;
         e.suggestions.push_back("lift the freeze (if it is yours): lokt unfreeze " + name);
     }
-    if (e.acquirable) e.suggestions.insert(e.suggestions.begin(), "acquire it: lokt guard " + name + " -- COMMAND");
+    if (e.acquirable) {
+        e.suggestions.insert(e.suggestions.begin(), "acquire it: lokt guard " + name + " -- COMMAND");
+    } else {
+        e.reasons.push_back(queue_reason(queue));
+    }
     return e;
 }
 
@@ -100,14 +114,16 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
     if (!backend) return fail(backend.error());
     auto view = (*backend)->inspect(flags.name);
     if (!view) return fail(view.error());
+    auto queue = (*backend)->queue(flags.name);
+    if (!queue) return fail(queue.error());
     const WallTime now = wall_now();
-    const Explanation e = explain(*view, now, cli.identity());
+    const Explanation e = explain(*view, *queue, now, cli.identity());
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
         out.field("name", flags.name);
         out.field("acquirable", e.acquirable);
-        out.field("state", to_string(view->state));
+        out.field("state", shown_state(*view));
         out.field("summary", e.summary);
         if (view->stored.kind == StoredRecord::Kind::record) {
             out.key("holder");
@@ -119,6 +135,7 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
             out.field("frozen_by", owner_at_host(view->freeze->owner, view->freeze->host));
             out.field("until", format_rfc3339(*view->freeze->expiry()));
         }
+        write_queue_members(out, *queue);
         out.key("reasons").begin_array();
         for (const auto& reason : e.reasons) out.value(reason);
         out.end_array();
@@ -141,7 +158,8 @@ void add_why_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<WhyFlags>();
     auto* command = app.add_subcommand("why", "Explain why a lock cannot be acquired now");
     command->add_option("name", flags->name, "Lock name")->required();
-    command->add_flag("--json", flags->json, "Print JSON: acquirable, state, holder, frozen_by, until, reasons, ...");
+    command->add_flag("--json", flags->json,
+                      "Print JSON: acquirable, state, holder, frozen_by, until, queue_known, waiters, reasons, ...");
     command->footer(R"(Examples:
   lokt why build
   lokt why build --json | jq .holder.owner

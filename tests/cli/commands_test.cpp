@@ -644,7 +644,7 @@ TEST_CASE_FIXTURE(LoktFixture, "unlock --owner leaves another owner's live holds
         const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent2);
         CHECK_EXIT(r, 4);
         CHECK_MESSAGE(matches(r.err, "^error: lock \"live\" is held by agent-1@" + regex_escape(host()) +
-                                         " \\(pid [0-9]+\\) for [0-9a-z]+, not by agent-2; use --force to break it\n$"),
+                                         " \\(pid [0-9]+\\) for [0-9a-z]+, not by agent-2; a human may break it with --force\n$"),
                       r.describe());
         CHECK(r.out.find("released lock \"dead\"") != std::string::npos);
         CHECK(r.out.find("\"live\"") == std::string::npos);

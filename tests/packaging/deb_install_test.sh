@@ -46,11 +46,16 @@ expected=(
     ./usr/share/bash-completion/completions/lokt
     ./usr/share/zsh/vendor-completions/_lokt
     ./usr/share/fish/vendor_completions.d/lokt.fish
+    ./usr/share/doc/lokt/copyright
+    ./usr/share/doc/lokt/changelog.gz
+    ./usr/share/lintian/overrides/lokt
 )
 if [[ -x $build/daemon/loktd ]]; then
     expected+=(./usr/bin/loktd ./usr/share/man/man8/loktd.8.gz)
-    for unit in "$source"/packaging/systemd/*.service "$source"/packaging/systemd/*.socket; do
-        [[ -e $unit ]] && expected+=("./usr/lib/systemd/user/${unit##*/}")
+    for unit in "$source"/packaging/systemd/*.service{,.in} "$source"/packaging/systemd/*.socket{,.in}; do
+        [[ -e $unit ]] || continue
+        unit=${unit##*/}
+        expected+=("./usr/lib/systemd/user/${unit%.in}")
     done
 else
     echo "note: loktd is not built here; the package must not hold it"
@@ -65,6 +70,17 @@ if [[ ! -x $build/daemon/loktd ]] && grep -q 'loktd' "$scratch/contents"; then
     fail "loktd files in a package built without loktd"
 fi
 
+if command -v lintian >/dev/null; then
+    check "lintian finds no error or warning"
+    # The package is built from a CMake tree, not a Debian source package; the
+    # tags about that are information, not warnings.
+    lintian --no-tag-display-limit --fail-on error,warning "$deb" >"$scratch/lintian.log" 2>&1 \
+        || { cat "$scratch/lintian.log"; fail "lintian $deb"; }
+    cat "$scratch/lintian.log"
+else
+    echo "skip: lintian is not installed ('apt-get install lintian')"
+fi
+
 check "dpkg -i into a scratch root"
 root=$scratch/root
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/log"
@@ -75,6 +91,12 @@ dpkg --root="$root" -s lokt | grep -qx "Status: install ok installed" || fail "d
 for path in "${expected[@]}"; do
     [[ -e $root/${path#./} ]] || fail "${path#.} is not installed"
 done
+
+if [[ -f $root/usr/lib/systemd/user/loktd.service ]]; then
+    check "the user unit starts the packaged loktd: ExecStart=/usr/bin/loktd"
+    grep -q '^ExecStart=/usr/bin/loktd ' "$root/usr/lib/systemd/user/loktd.service" \
+        || fail "ExecStart is $(grep '^ExecStart=' "$root/usr/lib/systemd/user/loktd.service")"
+fi
 
 check "the installed lokt runs: $root/usr/bin/lokt version"
 installed_version=$("$root/usr/bin/lokt" version) || fail "lokt version exited $?"

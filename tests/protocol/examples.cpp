@@ -175,7 +175,7 @@ GoldenFile unlock() {
                             "lock \"build\" is not stale: held by agent-1@devbox (pid 7271) for 12s");
     live.holder = example_lock();
     ErrorReply not_owner = error(Op::unlock, ErrorCode::not_owner,
-                                 "lock \"build\" is held by agent-1@devbox, not by dev; use --force to break it");
+                                 "lock \"build\" is held by agent-1@devbox, not by dev; a human may break it with --force");
     not_owner.holder = example_lock();
     return {"unlock",
             {Request{12, by_owner}, reply(12, UnlockReply{migrate}), Request{13, stale}, reply(13, live),
@@ -187,7 +187,7 @@ GoldenFile unlock_many() {
     UnlockManyRequest all{k_root, std::nullopt, false, plain_identity()};
     UnlockManyRequest forced{k_root, std::string("agent-1"), true, plain_identity()};
     UnlockRefusal theirs{ErrorCode::not_owner,
-                         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; use --force to break it",
+                         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; a human may break it with --force",
                          example_lock()};
     LockInfo dead = foreign_lock();
     dead.owner = "agent-1";
@@ -208,11 +208,16 @@ GoldenFile status() {
     expired.expires_at = "2026-11-22T12:41:00Z";
     StatusReply all_reply{{LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
                           {example_freeze()},
-                          {}};
-    StatusReply pruned_reply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {expired}};
+                          {},
+                          std::vector<WaiterInfo>{}};
+    // One name: who waits for it, in queue order.
+    StatusReply one_reply{{LockStatus{example_lock(), Staleness::live, 1}},
+                          {},
+                          {},
+                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}}};
+    StatusReply pruned_reply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {expired}, std::vector<WaiterInfo>{}};
     return {"status",
-            {Request{18, everything}, reply(18, all_reply), Request{19, one},
-             reply(19, StatusReply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {}}), Request{20, prune},
+            {Request{18, everything}, reply(18, all_reply), Request{19, one}, reply(19, one_reply), Request{20, prune},
              reply(20, pruned_reply)}};
 }
 
