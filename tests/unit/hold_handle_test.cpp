@@ -2,6 +2,8 @@
 // lives, released when the last one exits, judged so by every lokt that looks,
 // and removed with the hold that names it.
 #include <doctest/doctest.h>
+
+#include "dead_pid.hpp"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -16,6 +18,8 @@
 using namespace std::chrono_literals;
 using lokt::HandleState;
 using lokt::HoldState;
+
+using lokt::test::dead_pid;
 
 namespace {
 
@@ -67,14 +71,6 @@ struct LeftHandle {
     }
 };
 
-pid_t dead_pid() {
-    const pid_t child = ::fork();
-    if (child == 0) ::_exit(0);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    return child;
-}
-
 lokt::LockRecord guard_record(const std::string& handle, pid_t pid) {
     const lokt::Identity me = lokt::current_identity();
     lokt::LockRecord r;
@@ -88,6 +84,19 @@ lokt::LockRecord guard_record(const std::string& handle, pid_t pid) {
     r.handle = handle;
     return r;
 }
+
+// A lock engine on a fresh root in a scratch directory.
+struct EngineOnScratchRoot {
+    lokt::test::ScratchDir scratch;
+    std::filesystem::path root = scratch.path() / "root";
+    lokt::LockEngine engine{open_store(root), lokt::current_identity()};
+
+    static lokt::LockStore open_store(const std::filesystem::path& where) {
+        auto store = lokt::LockStore::open(where, lokt::LockStore::Mode::create);
+        REQUIRE(store);
+        return std::move(*store);
+    }
+};
 
 }  // namespace
 
@@ -157,11 +166,9 @@ TEST_CASE("tokens that are not 32 hex digits are never opened") {
 }
 
 TEST_CASE("breaking a guard's hold removes its handle; end_if_stale keeps a live one") {
-    lokt::test::ScratchDir scratch;
-    const auto root = scratch.path() / "root";
-    auto store = lokt::LockStore::open(root, lokt::LockStore::Mode::create);
-    REQUIRE(store);
-    lokt::LockEngine engine(std::move(*store), lokt::current_identity());
+    EngineOnScratchRoot f;
+    const auto& root = f.root;
+    lokt::LockEngine& engine = f.engine;
 
     LeftHandle handle(root);
     const std::string token = handle.token;
@@ -196,11 +203,9 @@ TEST_CASE("breaking a guard's hold removes its handle; end_if_stale keeps a live
 }
 
 TEST_CASE("status --prune-expired removes the handles of guards killed while they waited") {
-    lokt::test::ScratchDir scratch;
-    const auto root = scratch.path() / "root";
-    auto store = lokt::LockStore::open(root, lokt::LockStore::Mode::create);
-    REQUIRE(store);
-    lokt::LockEngine engine(std::move(*store), lokt::current_identity());
+    EngineOnScratchRoot f;
+    const auto& root = f.root;
+    lokt::LockEngine& engine = f.engine;
     LeftHandle abandoned(root);
     abandoned.guard_killed();  // nobody holds it, no hold names it
     LeftHandle publishing(root);  // a guard about to publish its hold: held

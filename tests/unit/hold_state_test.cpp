@@ -1,6 +1,8 @@
 // What makes a hold stale: TTL elapsed, or a dead holder judged by pid and
 // start time (a recycled pid is dead), or another boot.
 #include <doctest/doctest.h>
+
+#include "dead_pid.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,8 @@
 using namespace std::chrono_literals;
 using lokt::HoldState;
 using lokt::judge_record;
+
+using lokt::test::dead_pid;
 
 namespace {
 
@@ -25,14 +29,6 @@ lokt::LockRecord held_by_me() {
     r.acquired = lokt::wall_now();
     r.bound_to = lokt::Binding::guard;
     return r;
-}
-
-pid_t dead_pid() {
-    const pid_t child = ::fork();
-    if (child == 0) ::_exit(0);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    return child;
 }
 
 }  // namespace

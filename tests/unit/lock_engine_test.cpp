@@ -2,6 +2,8 @@
 // corrupt takeover, re-entry rules, nested holds, lost locks, unlock modes,
 // freezes, and the audit line each writes.
 #include <doctest/doctest.h>
+
+#include "dead_pid.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@ namespace fs = std::filesystem;
 using lokt::AcquireResult;
 using lokt::ErrorCode;
 using Outcome = lokt::AcquireResult::Outcome;
+
+using lokt::test::dead_pid;
 
 namespace {
 
@@ -43,14 +47,6 @@ struct Fixture {
         return out;
     }
 };
-
-pid_t dead_pid() {
-    const pid_t child = ::fork();
-    if (child == 0) ::_exit(0);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    return child;
-}
 
 }  // namespace
 
