@@ -78,8 +78,11 @@ install(FILES "${_debian}/lokt.lintian-overrides" RENAME lokt DESTINATION "${CMA
 
 set(CPACK_GENERATOR DEB)  # installs under /usr, the DEB default prefix
 # Stage with DESTDIR, so that CMAKE_INSTALL_PREFIX is /usr while installing and
-# the generated units name /usr/bin/loktd, not the staging directory.
+# the generated units name /usr/bin/loktd, not the staging directory. With
+# DESTDIR staging, CPack installs under CPACK_INSTALL_PREFIX (not the project's
+# /usr/local default).
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGE_NAME lokt)
 set(CPACK_PACKAGE_VENDOR lokt)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
