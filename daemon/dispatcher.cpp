@@ -1,7 +1,6 @@
 // See dispatcher.hpp.
 #include "dispatcher.hpp"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <exception>
@@ -9,6 +8,7 @@
 
 #include "identity.hpp"
 #include "lock_name.hpp"
+#include "log.hpp"
 #include "process_liveness.hpp"
 #include "record_conversion.hpp"
 #include "wire.hpp"
@@ -81,7 +81,7 @@ std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
     auto session = std::make_shared<Session>(std::move(socket), id, *this);
     m_sessions.emplace(id, session);
     if (session->admit()) {
-        spdlog::debug("connection {}: open (pid {})", id, session->peer_pid());
+        log::debug("connection {}: open (pid {})", id, session->peer_pid());
         session->begin_reading();
         if (session->awaiting_first_line()) m_first_lines.watch(session);
     }
@@ -98,7 +98,7 @@ void Dispatcher::on_closed(Session& session) {
     auto keep_alive = it->second;  // the session finishes its call before it goes
     m_sessions.erase(it);
     m_first_lines.settle();
-    spdlog::debug("connection {}: closed", id);
+    log::debug("connection {}: closed", id);
     for (auto& [root, service] : m_roots) service->connection_closed(id, m_stopping);
     state_changed();
 }
@@ -131,7 +131,7 @@ RootService& Dispatcher::root_service(const std::string& root) {
     const std::string key = normal_root(root);
     auto it = m_roots.find(key);
     if (it != m_roots.end()) return *it->second;
-    spdlog::info("root {}: opened", key);
+    log::info("root {}: opened", key);
     RootOutput output{[this](Effects& effects) { deliver(effects); },
                       [this](std::vector<AuditLine>& lines) { deliver_audit(lines); }, [this] { state_changed(); }};
     auto service = std::make_unique<RootService>(m_io, key, m_host, std::move(output));
@@ -170,7 +170,7 @@ void Dispatcher::deliver(Effects& effects) {
                                                                                         : protocol::AcquireOutcome::acquired;
             reply = protocol::Reply{answer.request_id, body};
         }
-        spdlog::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
+        log::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
                       reply.ok() ? "granted" : std::get<protocol::ErrorReply>(reply.body).message);
         send_to(answer.connection, protocol::encode(reply));
     }
@@ -188,7 +188,7 @@ void Dispatcher::on_line(Session& session, std::string line) {
     const auto started = std::chrono::steady_clock::now();
     auto decoded = protocol::decode_request(line);
     if (!decoded) {
-        spdlog::info("connection {}: refused request: {}", session.id(), decoded.error().message);
+        log::info("connection {}: refused request: {}", session.id(), decoded.error().message);
         session.send(protocol::encode(protocol::error_reply_for(line, decoded.error())));
         return;
     }
@@ -210,16 +210,18 @@ void Dispatcher::on_line(Session& session, std::string line) {
             reply = handle(session, request);
         }
     } catch (const std::exception& error) {
-        spdlog::error("connection {}: request {} ({}) failed: {}", session.id(), request.id,
+        log::error("connection {}: request {} ({}) failed: {}", session.id(), request.id,
                       protocol::to_string(request.op()), error.what());
         reply = error_reply(request.id, request.op(), make_error(ErrorCode::internal, std::string("internal error: ") + error.what()));
     }
     const auto took = std::chrono::steady_clock::now() - started;
-    const auto level = took > k_slow_request ? spdlog::level::info : spdlog::level::debug;
-    spdlog::log(level, "connection {}: {} {} {} -> {} in {}us", session.id(), request.id,
+    const auto level = took > k_slow_request ? log::Level::info : log::Level::debug;
+    if (log::enabled(level)) {
+        log::at(level, "connection {}: {} {} {} -> {} in {}us", session.id(), request.id,
                 protocol::to_string(request.op()), request_subject(request),
                 !reply ? "pending" : reply->ok() ? "ok" : std::string(to_string(std::get<protocol::ErrorReply>(reply->body).code)),
                 std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    }
     if (reply) session.send(protocol::encode(*reply));
 }
 
@@ -242,7 +244,7 @@ std::optional<protocol::Reply> Dispatcher::handle(Session& session, const protoc
             else if constexpr (std::is_same_v<T, protocol::DaemonStatusRequest>) return on_daemon_status(id);
             else {
                 static_assert(std::is_same_v<T, protocol::ShutdownRequest>);
-                spdlog::info("shutdown requested on connection {}", session.id());
+                log::info("shutdown requested on connection {}", session.id());
                 asio::post(m_io, [this] { m_request_stop(); });
                 return protocol::Reply{id, protocol::ShutdownReply{}};
             }
@@ -270,7 +272,7 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
     reply.daemon_build = k_build_id;
     reply.daemon_pid = static_cast<std::int32_t>(::getpid());
     reply.capabilities = {std::string(protocol::k_capability_progress)};
-    spdlog::debug("connection {}: hello from lokt {} ({})", session.id(), hello.client_version, hello.client_build);
+    log::debug("connection {}: hello from lokt {} ({})", session.id(), hello.client_version, hello.client_build);
     return protocol::Reply{id, reply};
 }
 

@@ -2,9 +2,6 @@
 // (stderr in the foreground, where journald and launchd capture it, or a
 // rotating file), and runs the server until a signal, a shutdown request or
 // the idle exit. One of the three places an exception is caught.
-#include <spdlog/sinks/rotating_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <sys/resource.h>
 
@@ -19,6 +16,7 @@
 #include <string>
 
 #include "duration.hpp"
+#include "log.hpp"
 #include "server.hpp"
 #include "socket_location.hpp"
 
@@ -110,19 +108,9 @@ int run(int argc, char** argv) {
     if (!options.socket_path.is_absolute()) options.socket_path = std::filesystem::absolute(options.socket_path);
     options.max_connections = fit_descriptor_limit(options.max_connections);
 
-    std::shared_ptr<spdlog::logger> logger;
-    if (!log_file.empty()) {
-        logger = spdlog::rotating_logger_mt("loktd", log_file, 4 * 1024 * 1024, 2);
-        logger->flush_on(spdlog::level::info);
-    } else {
-        logger = spdlog::stderr_logger_mt("loktd");
-        logger->flush_on(spdlog::level::trace);
-    }
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e loktd[%P] %l: %v");
-    const auto level = spdlog::level::from_str(log_level);
-    if (level == spdlog::level::off && log_level != "off") return usage_error("--log-level: unknown level \"" + log_level + "\"");
-    logger->set_level(level);
-    spdlog::set_default_logger(logger);
+    const auto level = lokt::daemon::log::parse_level(log_level);
+    if (!level) return usage_error("--log-level: unknown level \"" + log_level + "\"");
+    lokt::daemon::log::open(log_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(log_file), *level);
 
     // A client that vanishes mid-write must not kill us.
     std::signal(SIGPIPE, SIG_IGN);
@@ -130,14 +118,14 @@ int run(int argc, char** argv) {
     asio::io_context io(1);
     lokt::daemon::Server server(io, options);
     if (auto opened = server.open(); !opened) {
-        spdlog::error("{}", opened.error().message);
+        lokt::daemon::log::error("{}", opened.error().message);
         if (!log_file.empty()) std::fprintf(stderr, "loktd: error: %s\n", opened.error().message.c_str());
         return 1;
     }
-    spdlog::info("loktd {} (build {}) started", lokt::k_version, lokt::k_build_id);
+    lokt::daemon::log::info("loktd {} (build {}) started", lokt::k_version, lokt::k_build_id);
     server.start();
     io.run();
-    spdlog::info("loktd stopped");
+    lokt::daemon::log::info("loktd stopped");
     return 0;
 }
 

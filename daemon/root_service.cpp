@@ -2,11 +2,11 @@
 #include "root_service.hpp"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit_log.hpp"
+#include "log.hpp"
 #include "unique_fd.hpp"
 
 namespace lokt::daemon {
@@ -68,10 +68,10 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
 void RootService::ensure_watching() {
     if (m_watcher.started()) return;
     if (auto started = m_watcher.start(); !started) {
-        spdlog::debug("root {}: not watched yet: {}", m_root.string(), started.error().message);
+        log::debug("root {}: not watched yet: {}", m_root.string(), started.error().message);
         return;
     }
-    spdlog::info("root {}: watching", m_root.string());
+    log::info("root {}: watching", m_root.string());
 }
 
 void RootService::settle(Effects& effects) {

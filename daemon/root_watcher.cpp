@@ -3,7 +3,6 @@
 
 #include "process_liveness.hpp"
 
-#include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "hold_handle.hpp"
+#include "log.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::daemon {
@@ -60,7 +60,7 @@ void RootWatcher::watch_audit(bool on) {
     if (!m_inotify) return;
     if (on && m_root_watch < 0) {
         m_root_watch = ::inotify_add_watch(m_inotify->native_handle(), m_root.c_str(), k_root_events);
-        if (m_root_watch < 0) spdlog::warn("cannot watch {}: {}", m_root.string(), std::strerror(errno));
+        if (m_root_watch < 0) log::warn("cannot watch {}: {}", m_root.string(), std::strerror(errno));
     } else if (!on && m_root_watch >= 0) {
         ::inotify_rm_watch(m_inotify->native_handle(), m_root_watch);
         m_root_watch = -1;
@@ -81,7 +81,7 @@ std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>&
         m_live_watch = ::inotify_add_watch(m_inotify->native_handle(), live.c_str(), IN_CLOSE_WRITE | IN_ONLYDIR);
         if (m_live_watch < 0) {
             // No live/: no handle can be held there, and the next look says so.
-            spdlog::warn("cannot watch {}: {}", live.string(), std::strerror(errno));
+            log::warn("cannot watch {}: {}", live.string(), std::strerror(errno));
         }
         m_handles.clear();
     }

@@ -2,7 +2,6 @@
 #include "server.hpp"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "log.hpp"
 #include "messages.hpp"
 #include "socket_activation.hpp"
 #include "socket_path.hpp"
@@ -55,7 +55,7 @@ Result<void> Server::open() {
         m_acceptor.assign(asio::local::stream_protocol(), activated.front(), error);
         if (error) return make_error(ErrorCode::io, "cannot adopt the socket passed by systemd: " + error.message());
         m_activated = true;
-        spdlog::info("listening on the socket passed by the service manager (fd {})", activated.front());
+        log::info("listening on the socket passed by the service manager (fd {})", activated.front());
         return {};
     }
 
@@ -80,7 +80,7 @@ Result<void> Server::open() {
             return make_error(ErrorCode::io, path.string() + " exists and is not a socket; remove it or choose another LOKT_SOCKET");
         }
         if (socket_answers(path)) return make_error(ErrorCode::unavailable, "loktd is already running on " + path.string());
-        spdlog::info("replacing the stale socket {}", path.string());
+        log::info("replacing the stale socket {}", path.string());
         ::unlink(path.c_str());
     }
     asio::error_code error;
@@ -92,14 +92,14 @@ Result<void> Server::open() {
     ::chmod(path.c_str(), 0600);
     m_acceptor.listen(asio::socket_base::max_listen_connections, error);
     if (error) return make_error(ErrorCode::io, "cannot listen on " + path.string() + ": " + error.message());
-    spdlog::info("listening on {}", path.string());
+    log::info("listening on {}", path.string());
     return {};
 }
 
 void Server::start() {
     m_signals.async_wait([this](const asio::error_code& error, int signal) {
         if (error) return;
-        spdlog::info("signal {}: stopping; every lock stays on disk", signal);
+        log::info("signal {}: stopping; every lock stays on disk", signal);
         stop();
     });
     accept_next();
@@ -111,7 +111,7 @@ void Server::accept_next() {
         if (m_stopped) return;
         if (error) {
             if (error == asio::error::operation_aborted) return;
-            spdlog::warn("accept failed: {}", error.message());
+            log::warn("accept failed: {}", error.message());
             if (error == asio::error::no_descriptors || error == asio::error::no_buffer_space) {
                 // Out of descriptors: pause briefly instead of spinning.
                 m_pause_timer.expires_after(std::chrono::milliseconds(100));
@@ -130,7 +130,7 @@ void Server::accept_next() {
 }
 
 void Server::refuse(asio::local::stream_protocol::socket socket) {
-    spdlog::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
+    log::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
     protocol::ErrorReply body;
     body.code = ErrorCode::unavailable;
     body.message = "loktd serves at most " + std::to_string(m_options.max_connections) +
@@ -153,7 +153,7 @@ void Server::check_idle() {
             if (error) return;
             m_idle_armed = false;
             if (!m_dispatcher.idle()) return;
-            spdlog::info("idle for {} ms: exiting", m_options.idle_exit->count());
+            log::info("idle for {} ms: exiting", m_options.idle_exit->count());
             stop();
         });
     } else if (!idle && m_idle_armed) {

@@ -1,12 +1,12 @@
 // See session.hpp.
 #include "session.hpp"
 
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
 
+#include "log.hpp"
 #include "messages.hpp"
 
 namespace lokt::daemon {
@@ -18,14 +18,14 @@ bool Session::admit() {
     struct ucred cred {};
     socklen_t length = sizeof cred;
     if (::getsockopt(m_socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
-        spdlog::warn("connection {}: cannot read peer credentials; closing", m_id);
+        log::warn("connection {}: cannot read peer credentials; closing", m_id);
         close();
         return false;
     }
     m_peer_uid = cred.uid;
     m_peer_pid = cred.pid;
     if (cred.uid != ::geteuid()) {
-        spdlog::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid,
+        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid,
                      ::geteuid());
         close();
         return false;
@@ -51,7 +51,7 @@ void Session::begin_reading() {
 
 void Session::expire_first_line() {
     if (!awaiting_first_line()) return;
-    spdlog::info("connection {}: no request within {}s; closing", m_id, k_first_line_timeout.count());
+    log::info("connection {}: no request within {}s; closing", m_id, k_first_line_timeout.count());
     close();
 }
 
@@ -85,7 +85,7 @@ void Session::on_read(const asio::error_code& error, std::size_t bytes) {
     m_handling_read = false;
     write_more();
     if (m_framer.too_long()) {
-        spdlog::warn("connection {}: line longer than {} bytes; closing", m_id, m_framer.max_line_bytes());
+        log::warn("connection {}: line longer than {} bytes; closing", m_id, m_framer.max_line_bytes());
         protocol::ErrorReply body;
         const Error error_text = m_framer.too_long_error();
         body.code = error_text.code;
@@ -102,7 +102,7 @@ void Session::send(std::string line) {
     m_out_bytes += line.size();
     m_out.push_back(std::move(line));
     if (m_out_bytes > k_max_output_bytes) {
-        spdlog::warn("connection {}: client does not read ({} bytes queued); closing", m_id, m_out_bytes);
+        log::warn("connection {}: client does not read ({} bytes queued); closing", m_id, m_out_bytes);
         close();
         return;
     }
