@@ -109,14 +109,14 @@ private:
 
 }  // namespace
 
-void add_acquire_flags(CLI::App& command, AcquireFlags& flags) {
-    command.add_option("name", flags.name, "Lock name")->required();
-    command.add_option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
-    command.add_flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
-    command.add_option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");
-    command.add_option("-E,--conflict-exit-code", flags.conflict_exit_code,
+void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
+    command.option("name", flags.name, "Lock name").required();
+    command.option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
+    command.flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
+    command.option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");
+    command.option("-E,--conflict-exit-code", flags.conflict_exit_code,
                        "Exit with N (0-255) instead of 2 when the lock is held or frozen or --wait times out")
-        ->check(CLI::Range(0, 255));
+        .range(0, 255);
 }
 
 Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder) {

@@ -3,12 +3,12 @@
 // "waiting for ..." line on a terminal.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 
 #include "backend.hpp"
 #include "cli_context.hpp"
+#include "command_spec.hpp"
 
 namespace lokt::client {
 
@@ -21,7 +21,7 @@ struct AcquireFlags {
     int conflict_exit_code = 2;
 };
 
-void add_acquire_flags(CLI::App& command, AcquireFlags& flags);
+void add_acquire_flags(CommandSpec& command, AcquireFlags& flags);
 
 struct AcquirePlan {
     AcquireSpec spec;

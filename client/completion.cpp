@@ -1,6 +1,7 @@
 // See completion.hpp.
 #include "completion.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -28,12 +29,10 @@ std::vector<std::string> lock_names(CliContext& cli, bool freezes) {
 
 }  // namespace
 
-int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::string>& words) {
+int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, const std::vector<std::string>& words) {
     const std::string current = words.empty() ? "" : words.back();
     std::vector<std::string> commands;
-    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-        if (!sub->get_group().empty()) commands.push_back(sub->get_name());
-    }
+    for (const CommandSpec& spec : specs) commands.push_back(spec.name);
     if (words.size() <= 1) {
         if (current.rfind("-", 0) == 0) {
             emit_matching(k_global_flags, current);
@@ -49,33 +48,35 @@ int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::str
         if (words.size() == 2) emit_matching(commands, current);
         return 0;
     }
-    CLI::App* sub = nullptr;
-    for (CLI::App* candidate : app.get_subcommands([](const CLI::App*) { return true; })) {
-        if (candidate->get_name() == command) sub = candidate;
-    }
-    if (sub == nullptr) return 0;
+    const auto named = std::find_if(specs.begin(), specs.end(), [&](const CommandSpec& spec) { return spec.name == command; });
+    if (named == specs.end()) return 0;
+    const CommandSpec& sub = *named;
     for (std::size_t i = 1; i + 1 < words.size(); ++i) {
         if (words[i] == "--") return 0;  // guard's command: the shell completes files
     }
     const std::string previous = words[words.size() - 2];
     if (previous.size() > 1 && previous[0] == '-') {
-        if (const CLI::Option* option = sub->get_option_no_throw(previous); option != nullptr && option->get_items_expected_min() > 0) {
+        const auto option = std::find_if(sub.options.begin(), sub.options.end(), [&](const OptionSpec& candidate) {
+            const auto longs = candidate.long_names();
+            return std::find(longs.begin(), longs.end(), previous) != longs.end();
+        });
+        if (option != sub.options.end() && option->takes_value()) {
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
             return 0;  // a value: durations, owners
         }
     }
-    const auto actions = sub->get_subcommands([](const CLI::App*) { return true; });
-    if (words.size() == 2 && !actions.empty() && current.rfind("-", 0) != 0) {
+    if (words.size() == 2 && !sub.actions.empty() && current.rfind("-", 0) != 0) {
         std::vector<std::string> names;  // `lokt daemon start|stop|status`
-        for (const CLI::App* action : actions) names.push_back(action->get_name());
+        for (const CommandSpec& action : sub.actions) names.push_back(action.name);
         emit_matching(names, current);
         return 0;
     }
     if (current.rfind("-", 0) == 0) {
-        std::vector<std::string> flags;
-        for (const CLI::Option* option : sub->get_options()) {
-            for (const auto& name : option->get_lnames()) flags.push_back("--" + name);
+        std::vector<std::string> flags = {"--help"};
+        for (const OptionSpec& option : sub.options) {
+            const auto longs = option.long_names();
+            flags.insert(flags.end(), longs.begin(), longs.end());
         }
         flags.insert(flags.end(), k_global_flags.begin(), k_global_flags.end());
         emit_matching(flags, current);

@@ -1,6 +1,7 @@
 // lokt: the command-line client. Parses the command line and hands it to one
 // command; the only place (with the commands' own error paths) that turns a
-// failure into an exit status.
+// failure into an exit status, and the only file that includes the argument
+// parser (see command_spec.hpp).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -9,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "cli_context.hpp"
@@ -53,17 +56,18 @@ int usage_error(const std::string& message, const std::string& command) {
     return lokt::exit_code_for(lokt::ErrorCode::usage);
 }
 
-using AddCommand = void (*)(CLI::App&, lokt::client::CommandEnv);
+using lokt::client::CommandSpec;
+using DescribeCommand = CommandSpec (*)(lokt::client::CommandEnv);
 
 // Every command, by name, in the order `lokt --help` lists them.
-constexpr std::pair<std::string_view, AddCommand> k_commands[] = {
-    {"guard", lokt::client::add_guard_command},       {"lock", lokt::client::add_lock_command},
-    {"unlock", lokt::client::add_unlock_command},     {"status", lokt::client::add_status_command},
-    {"exists", lokt::client::add_exists_command},     {"why", lokt::client::add_why_command},
-    {"freeze", lokt::client::add_freeze_command},     {"unfreeze", lokt::client::add_unfreeze_command},
-    {"audit", lokt::client::add_audit_command},       {"doctor", lokt::client::add_doctor_command},
-    {"daemon", lokt::client::add_daemon_command},     {"version", lokt::client::add_version_command},
-    {"prime", lokt::client::add_prime_command},
+constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
+    {"guard", lokt::client::guard_command},       {"lock", lokt::client::lock_command},
+    {"unlock", lokt::client::unlock_command},     {"status", lokt::client::status_command},
+    {"exists", lokt::client::exists_command},     {"why", lokt::client::why_command},
+    {"freeze", lokt::client::freeze_command},     {"unfreeze", lokt::client::unfreeze_command},
+    {"audit", lokt::client::audit_command},       {"doctor", lokt::client::doctor_command},
+    {"daemon", lokt::client::daemon_command},     {"version", lokt::client::version_command},
+    {"prime", lokt::client::prime_command},
 };
 
 bool is_command(std::string_view word) {
@@ -177,17 +181,50 @@ std::string with_missing_dashes(const CLI::App& app, const CLI::App& guard, cons
     return "";
 }
 
-// A named command needs only its own definition: building all thirteen (their
-// options, validators and help texts) was a measurable part of a short
+// A named command needs only its own definition: describing all thirteen
+// (their options, validators and help texts) was a measurable part of a short
 // command's run. Help, completion and the bare `lokt` get the whole set.
-void add_commands(CLI::App& app, const lokt::client::CommandEnv& env, std::string_view command) {
-    for (const auto& [name, add] : k_commands) {
+std::vector<CommandSpec> describe_commands(const lokt::client::CommandEnv& env, std::string_view command) {
+    std::vector<CommandSpec> specs;
+    for (const auto& [name, describe] : k_commands) {
         if (name == command) {
-            add(app, env);
-            return;
+            specs.push_back(describe(env));
+            return specs;
         }
     }
-    for (const auto& [name, add] : k_commands) add(app, env);
+    for (const auto& [name, describe] : k_commands) specs.push_back(describe(env));
+    return specs;
+}
+
+// The argument parser's view of one command. spec must outlive app: the
+// parser writes into the variables spec points at and runs spec.run.
+void add_to_parser(CLI::App& app, const CommandSpec& spec) {
+    CLI::App* command = app.add_subcommand(spec.name, spec.summary);
+    if (!spec.footer.empty()) command->footer(spec.footer);
+    std::vector<std::pair<const CLI::Option*, bool*>> given;
+    for (const lokt::client::OptionSpec& option : spec.options) {
+        CLI::Option* added = std::visit(
+            [&](auto* target) -> CLI::Option* {
+                if constexpr (std::is_same_v<decltype(target), bool*>) {
+                    return command->add_flag(option.names, *target, option.help);
+                } else {
+                    return command->add_option(option.names, *target, option.help);
+                }
+            },
+            option.target);
+        if (option.is_required) added->required();
+        if (!option.allowed.empty()) added->check(CLI::IsMember(option.allowed));
+        if (option.bounds) added->check(CLI::Range(option.bounds->first, option.bounds->second));
+        if (option.given != nullptr) given.emplace_back(added, option.given);
+    }
+    for (const CommandSpec& action : spec.actions) add_to_parser(*command, action);
+    if (!spec.actions.empty()) command->require_subcommand(1);
+    if (spec.run) {
+        command->callback([&spec, given] {
+            for (const auto& [option, flag] : given) *flag = option->count() > 0;
+            spec.run();
+        });
+    }
 }
 
 constexpr const char* k_main_footer = R"(Run 'lokt help COMMAND' (or 'lokt COMMAND --help') for a command's options and examples.
@@ -233,7 +270,8 @@ int run(int argc, char** argv) {
     app.add_flag("--version")->description("Print the version (as 'lokt version')");
     int exit_status = 0;
     const lokt::client::CommandEnv env{&cli, &exit_status, &split.after};
-    add_commands(app, env, command);
+    const std::vector<CommandSpec> specs = describe_commands(env, command);
+    for (const CommandSpec& spec : specs) add_to_parser(app, spec);
     app.footer(k_main_footer);  // after the commands, which would inherit it
 
     if (command == "__complete") {
@@ -245,7 +283,7 @@ int run(int argc, char** argv) {
             words.insert(words.end(), split.after.begin(), split.after.end());
         }
         if (words.empty()) words.emplace_back();
-        return lokt::client::print_completions(app, cli, words);
+        return lokt::client::print_completions(specs, cli, words);
     }
     if (bare && !split.had_dashes) {
         std::fputs(app.help().c_str(), stdout);

@@ -30,6 +30,7 @@ struct AuditFlags {
     bool tail = false;
     std::optional<std::size_t> lines;  // -n: how much history --tail starts with
     std::size_t lines_given = 0;
+    bool has_lines = false;
     bool json = false;
 };
 
@@ -249,21 +250,22 @@ constexpr const char* k_audit_footer = R"(Examples:
 
 Exit status: 0 success, 1 the log cannot be read, 64 usage error.)";
 
-void add_audit_command(CLI::App& app, CommandEnv env) {
+CommandSpec audit_command(CommandEnv env) {
     auto flags = std::make_shared<AuditFlags>();
-    auto* command = app.add_subcommand("audit", "Show or follow the audit log");
-    command->add_option("--since", flags->since,
-                        "Only events since then: 8h, 2d12h, 2026-12-02, \"2026-12-02 14:00\", today, yesterday, RFC 3339");
-    auto* name = command->add_option("--name", flags->name, "Only events of this lock");
-    command->add_flag("--tail", flags->tail, "Show the last lines, then follow new events as they are written");
-    auto* lines_option = command->add_option("-n,--lines", flags->lines_given, "With --tail: start with the last N lines (default 10)");
-    command->add_flag("--json", flags->json, "One JSON object per line, as in the log (the default into a pipe)");
-    command->footer(k_audit_footer);
-    command->callback([env, flags, name, lines_option] {
-        flags->has_name = name->count() > 0;
-        if (lines_option->count() > 0) flags->lines = flags->lines_given;
+    CommandSpec command{"audit", "Show or follow the audit log"};
+    command.option("--since", flags->since,
+                   "Only events since then: 8h, 2d12h, 2026-12-02, \"2026-12-02 14:00\", today, yesterday, RFC 3339");
+    command.option("--name", flags->name, "Only events of this lock").record_given(flags->has_name);
+    command.flag("--tail", flags->tail, "Show the last lines, then follow new events as they are written");
+    command.option("-n,--lines", flags->lines_given, "With --tail: start with the last N lines (default 10)")
+        .record_given(flags->has_lines);
+    command.flag("--json", flags->json, "One JSON object per line, as in the log (the default into a pipe)");
+    command.footer = k_audit_footer;
+    command.run = [env, flags] {
+        if (flags->has_lines) flags->lines = flags->lines_given;
         *env.exit_status = run_audit(*env.cli, *flags);
-    });
+    };
+    return command;
 }
 
 }  // namespace lokt::client

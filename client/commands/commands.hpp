@@ -1,11 +1,12 @@
-// One function per command adds it to the CLI; each lives in its own file.
+// One function per command describes it for the command line; each lives in
+// its own file. None of them needs the argument parser (see command_spec.hpp).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
 #include "cli_context.hpp"
+#include "command_spec.hpp"
 
 namespace lokt::client {
 
@@ -17,18 +18,18 @@ struct CommandEnv {
     const std::vector<std::string>* after_dashes;
 };
 
-void add_guard_command(CLI::App& app, CommandEnv env);
-void add_lock_command(CLI::App& app, CommandEnv env);
-void add_unlock_command(CLI::App& app, CommandEnv env);
-void add_status_command(CLI::App& app, CommandEnv env);
-void add_exists_command(CLI::App& app, CommandEnv env);
-void add_why_command(CLI::App& app, CommandEnv env);
-void add_freeze_command(CLI::App& app, CommandEnv env);
-void add_unfreeze_command(CLI::App& app, CommandEnv env);
-void add_audit_command(CLI::App& app, CommandEnv env);
-void add_doctor_command(CLI::App& app, CommandEnv env);
-void add_daemon_command(CLI::App& app, CommandEnv env);
-void add_version_command(CLI::App& app, CommandEnv env);
-void add_prime_command(CLI::App& app, CommandEnv env);
+CommandSpec guard_command(CommandEnv env);
+CommandSpec lock_command(CommandEnv env);
+CommandSpec unlock_command(CommandEnv env);
+CommandSpec status_command(CommandEnv env);
+CommandSpec exists_command(CommandEnv env);
+CommandSpec why_command(CommandEnv env);
+CommandSpec freeze_command(CommandEnv env);
+CommandSpec unfreeze_command(CommandEnv env);
+CommandSpec audit_command(CommandEnv env);
+CommandSpec doctor_command(CommandEnv env);
+CommandSpec daemon_command(CommandEnv env);
+CommandSpec version_command(CommandEnv env);
+CommandSpec prime_command(CommandEnv env);
 
 }  // namespace lokt::client

@@ -165,10 +165,9 @@ int run_status() {
 
 }  // namespace
 
-void add_daemon_command(CLI::App& app, CommandEnv env) {
-    auto* command = app.add_subcommand("daemon", "Start, stop or inspect loktd, the per-user lock daemon");
-    command->require_subcommand(1);
-    command->footer(R"(Examples:
+CommandSpec daemon_command(CommandEnv env) {
+    CommandSpec command{"daemon", "Start, stop or inspect loktd, the per-user lock daemon"};
+    command.footer = R"(Examples:
   lokt daemon start
   lokt daemon restart                    after upgrading lokt, so that lokt and loktd match
   lokt daemon status
@@ -176,19 +175,19 @@ void add_daemon_command(CLI::App& app, CommandEnv env) {
 Every lock stays valid on disk while the daemon is stopped.
 
 Exit status: 0 success (status: running), 3 status: not running, 1 error, 64
-usage error.)");
-    command->add_subcommand("start", "Start loktd in the background unless it is running")->callback([env] {
-        *env.exit_status = run_start();
-    });
-    command->add_subcommand("stop", "Stop loktd; every lock stays valid on disk")->callback([env] {
-        *env.exit_status = run_stop();
-    });
-    command->add_subcommand("restart", "Stop loktd if it runs, then start it (after an upgrade, for example)")->callback([env] {
-        const int stopped = run_stop();
-        *env.exit_status = stopped != 0 ? stopped : run_start();
-    });
-    command->add_subcommand("status", "Show loktd's pid, uptime, roots, holds and waiters (exit 3 if not running)")
-        ->callback([env] { *env.exit_status = run_status(); });
+usage error.)";
+    command.actions.push_back({"start", "Start loktd in the background unless it is running", "",
+                               [env] { *env.exit_status = run_start(); }});
+    command.actions.push_back({"stop", "Stop loktd; every lock stays valid on disk", "",
+                               [env] { *env.exit_status = run_stop(); }});
+    command.actions.push_back({"restart", "Stop loktd if it runs, then start it (after an upgrade, for example)", "",
+                               [env] {
+                                   const int stopped = run_stop();
+                                   *env.exit_status = stopped != 0 ? stopped : run_start();
+                               }});
+    command.actions.push_back({"status", "Show loktd's pid, uptime, roots, holds and waiters (exit 3 if not running)", "",
+                               [env] { *env.exit_status = run_status(); }});
+    return command;
 }
 
 }  // namespace lokt::client

@@ -213,17 +213,18 @@ int run_doctor(CliContext& cli, bool json) {
 
 }  // namespace
 
-void add_doctor_command(CLI::App& app, CommandEnv env) {
+CommandSpec doctor_command(CommandEnv env) {
     auto json = std::make_shared<bool>(false);
-    auto* command = app.add_subcommand("doctor", "Check the setup: root, permissions, filesystem, clock, daemon");
-    command->add_flag("--json", *json, "Print JSON");
-    command->footer(R"(Examples:
+    CommandSpec command{"doctor", "Check the setup: root, permissions, filesystem, clock, daemon"};
+    command.flag("--json", *json, "Print JSON");
+    command.footer = R"(Examples:
   lokt doctor
   LOKT_DAEMON=require lokt doctor --json
 
 Exit status: 0 every check passed (warnings allowed), 1 a check failed, 64
-usage error.)");
-    command->callback([env, json] { *env.exit_status = run_doctor(*env.cli, *json); });
+usage error.)";
+    command.run = [env, json] { *env.exit_status = run_doctor(*env.cli, *json); };
+    return command;
 }
 
 }  // namespace lokt::client

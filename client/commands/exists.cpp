@@ -20,16 +20,17 @@ int run_exists(CliContext& cli, const std::string& name) {
 
 }  // namespace
 
-void add_exists_command(CLI::App& app, CommandEnv env) {
+CommandSpec exists_command(CommandEnv env) {
     auto name = std::make_shared<std::string>();
-    auto* command = app.add_subcommand("exists", "Exit 0 if a lock is held by a live holder, 3 if not (prints nothing)");
-    command->add_option("name", *name, "Lock name")->required();
-    command->footer(R"(Example:
+    CommandSpec command{"exists", "Exit 0 if a lock is held by a live holder, 3 if not (prints nothing)"};
+    command.option("name", *name, "Lock name").required();
+    command.footer = R"(Example:
   lokt exists deploy && echo "a deploy is running"
 
 Exit status: 0 held by a live holder, 3 not held (or stale), 1 error, 64
-usage error.)");
-    command->callback([env, name] { *env.exit_status = run_exists(*env.cli, *name); });
+usage error.)";
+    command.run = [env, name] { *env.exit_status = run_exists(*env.cli, *name); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -31,19 +31,20 @@ int run_freeze(CliContext& cli, const FreezeFlags& flags) {
 
 }  // namespace
 
-void add_freeze_command(CLI::App& app, CommandEnv env) {
+CommandSpec freeze_command(CommandEnv env) {
     auto flags = std::make_shared<FreezeFlags>();
-    auto* command = app.add_subcommand("freeze", "Block every guard and lock of a name for a while");
-    command->add_option("name", flags->name, "Lock name")->required();
-    command->add_option("--ttl", flags->ttl, "How long the freeze lasts (required)");
-    command->add_flag("--force", flags->force, "Replace someone else's freeze (break-glass)");
-    command->footer(R"(Example:
+    CommandSpec command{"freeze", "Block every guard and lock of a name for a while"};
+    command.option("name", flags->name, "Lock name").required();
+    command.option("--ttl", flags->ttl, "How long the freeze lasts (required)");
+    command.flag("--force", flags->force, "Replace someone else's freeze (break-glass)");
+    command.footer = R"(Example:
   lokt freeze deploy --ttl 30m           no guard or lock of deploy for 30 minutes
 
   lokt freeze deploy --ttl 2h --force    replace a freeze someone else set (a human's call)
 
-Exit status: 0 frozen, 2 already frozen by someone else, 1 error, 64 usage error.)");
-    command->callback([env, flags] { *env.exit_status = run_freeze(*env.cli, *flags); });
+Exit status: 0 frozen, 2 already frozen by someone else, 1 error, 64 usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_freeze(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client

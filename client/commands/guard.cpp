@@ -92,13 +92,13 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
 
 }  // namespace
 
-void add_guard_command(CLI::App& app, CommandEnv env) {
+CommandSpec guard_command(CommandEnv env) {
     auto flags = std::make_shared<GuardFlags>();
-    auto* command = app.add_subcommand("guard", "Acquire a lock, run a command, release it when the command ends");
-    add_acquire_flags(*command, flags->acquire);
-    command->add_option("--on-lost", flags->on_lost, "If the lock is lost mid-command: terminate it (default) or warn")
-        ->check(CLI::IsMember({"terminate", "warn"}));
-    command->footer(R"(Usage: lokt guard NAME [--ttl D] [--wait [--timeout D]] [-E N] -- COMMAND [ARGS...]
+    CommandSpec command{"guard", "Acquire a lock, run a command, release it when the command ends"};
+    add_acquire_flags(command, flags->acquire);
+    command.option("--on-lost", flags->on_lost, "If the lock is lost mid-command: terminate it (default) or warn")
+        .choices({"terminate", "warn"});
+    command.footer = R"(Usage: lokt guard NAME [--ttl D] [--wait [--timeout D]] [-E N] -- COMMAND [ARGS...]
 
 Examples:
   lokt guard build --ttl 5m -- make build
@@ -107,8 +107,9 @@ Examples:
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
 is held or frozen or --wait timed out (-E N to change it), 1 error, 64 usage
-error.)");
-    command->callback([env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); });
+error.)";
+    command.run = [env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -60,20 +60,21 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
 
 }  // namespace
 
-void add_lock_command(CLI::App& app, CommandEnv env) {
+CommandSpec lock_command(CommandEnv env) {
     auto flags = std::make_shared<LockFlags>();
-    auto* command = app.add_subcommand("lock", "Acquire a lock and keep it after this command returns");
-    add_acquire_flags(*command, flags->acquire);
-    command->add_flag("--json", flags->json, "Print the lock as JSON (a refusal: the error with the holder)");
-    command->footer(R"(Examples:
+    CommandSpec command{"lock", "Acquire a lock and keep it after this command returns"};
+    add_acquire_flags(command, flags->acquire);
+    command.flag("--json", flags->json, "Print the lock as JSON (a refusal: the error with the holder)");
+    command.footer = R"(Examples:
   lokt lock db-migrate --ttl 10m && ./migrate.sh; lokt unlock db-migrate
   lokt lock deploy --wait --timeout 5m --json
 
 Without --ttl the lock lasts as long as the shell or script that ran lokt.
 
 Exit status: 0 acquired, 2 held by another, frozen or --wait timed out (-E N
-to change it), 1 error, 64 usage error.)");
-    command->callback([env, flags] { *env.exit_status = run_lock(*env.cli, *flags); });
+to change it), 1 error, 64 usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_lock(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -169,17 +169,18 @@ int run_prime(CliContext& cli, const std::string& format_name) {
 
 }  // namespace
 
-void add_prime_command(CLI::App& app, CommandEnv env) {
+CommandSpec prime_command(CommandEnv env) {
     auto format = std::make_shared<std::string>("claude-md");
-    auto* command = app.add_subcommand("prime", "Print instructions for an AI agent's context file");
-    command->add_option("--format", *format,
+    CommandSpec command{"prime", "Print instructions for an AI agent's context file"};
+    command.option("--format", *format,
                         "claude-md (CLAUDE.md), cursorrules, windsurfrules, copilot, clinerules or aider");
-    command->footer(R"(Examples:
+    command.footer = R"(Examples:
   lokt prime >> CLAUDE.md
   lokt prime --format cursorrules >> .cursorrules
 
-Exit status: 0 success, 1 error, 64 usage error (an unknown format).)");
-    command->callback([env, format] { *env.exit_status = run_prime(*env.cli, *format); });
+Exit status: 0 success, 1 error, 64 usage error (an unknown format).)";
+    command.run = [env, format] { *env.exit_status = run_prime(*env.cli, *format); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -217,22 +217,20 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
 
 }  // namespace
 
-void add_status_command(CLI::App& app, CommandEnv env) {
+CommandSpec status_command(CommandEnv env) {
     auto flags = std::make_shared<StatusFlags>();
-    auto* command = app.add_subcommand("status", "List held locks and freezes, or show one lock");
-    auto* name = command->add_option("name", flags->name, "Show only this lock, in detail");
-    command->add_flag("--json", flags->json, "Print JSON");
-    command->add_flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
-    command->footer(R"(Examples:
+    CommandSpec command{"status", "List held locks and freezes, or show one lock"};
+    command.option("name", flags->name, "Show only this lock, in detail").record_given(flags->has_name);
+    command.flag("--json", flags->json, "Print JSON");
+    command.flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
+    command.footer = R"(Examples:
   lokt status
   lokt status build
   lokt status --json | jq -r '.locks[].name'
 
-Exit status: 0 success, 3 the named lock is not held, 1 error, 64 usage error.)");
-    command->callback([env, flags, name] {
-        flags->has_name = name->count() > 0;
-        *env.exit_status = run_status(*env.cli, *flags);
-    });
+Exit status: 0 success, 3 the named lock is not held, 1 error, 64 usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_status(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -24,18 +24,19 @@ int run_unfreeze(CliContext& cli, const UnfreezeFlags& flags) {
 
 }  // namespace
 
-void add_unfreeze_command(CLI::App& app, CommandEnv env) {
+CommandSpec unfreeze_command(CommandEnv env) {
     auto flags = std::make_shared<UnfreezeFlags>();
-    auto* command = app.add_subcommand("unfreeze", "Lift a freeze");
-    command->add_option("name", flags->name, "Lock name")->required();
-    command->add_flag("--force", flags->force, "Lift a freeze made by someone else");
-    command->footer(R"(Examples:
+    CommandSpec command{"unfreeze", "Lift a freeze"};
+    command.option("name", flags->name, "Lock name").required();
+    command.flag("--force", flags->force, "Lift a freeze made by someone else");
+    command.footer = R"(Examples:
   lokt unfreeze deploy
   lokt unfreeze deploy --force           lift someone else's freeze
 
 Exit status: 0 lifted, 3 not frozen, 4 frozen by someone else, 1 error, 64
-usage error.)");
-    command->callback([env, flags] { *env.exit_status = run_unfreeze(*env.cli, *flags); });
+usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_unfreeze(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -111,27 +111,25 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
 
 }  // namespace
 
-void add_unlock_command(CLI::App& app, CommandEnv env) {
+CommandSpec unlock_command(CommandEnv env) {
     auto flags = std::make_shared<UnlockFlags>();
-    auto* command = app.add_subcommand("unlock", "Release a lock (yours), or break a stale or stuck one");
-    auto* name = command->add_option("name", flags->name, "Lock name");
-    command->add_flag("--break-stale", flags->break_stale, "Remove only if stale (TTL elapsed or holder dead)");
-    command->add_flag("--force", flags->force, "Remove whoever holds it (break-glass)");
-    command->add_option("--owner", flags->owner, "Release every lock held by this owner (another's live holds need --force)");
-    command->add_flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
-    command->add_flag("--json", flags->json, "Print the result as JSON (a refusal: the error with the holder)");
-    command->footer(R"(Examples:
+    CommandSpec command{"unlock", "Release a lock (yours), or break a stale or stuck one"};
+    command.option("name", flags->name, "Lock name").record_given(flags->has_name);
+    command.flag("--break-stale", flags->break_stale, "Remove only if stale (TTL elapsed or holder dead)");
+    command.flag("--force", flags->force, "Remove whoever holds it (break-glass)");
+    command.option("--owner", flags->owner, "Release every lock held by this owner (another's live holds need --force)");
+    command.flag("--all", flags->all, "Release every lock you own (with --force: every lock)");
+    command.flag("--json", flags->json, "Print the result as JSON (a refusal: the error with the holder)");
+    command.footer = R"(Examples:
   lokt unlock db-migrate                 release your own lock
   lokt unlock build --break-stale        remove it only if its holder is gone or its TTL ran out
   lokt unlock build --force              break-glass: remove whoever holds it
   lokt unlock --all                      every lock you hold
 
 Exit status: 0 released, 2 not stale (--break-stale), 3 not held, 4 held by
-someone else, 1 error, 64 usage error.)");
-    command->callback([env, flags, name] {
-        flags->has_name = name->count() > 0;
-        *env.exit_status = run_unlock(*env.cli, *flags);
-    });
+someone else, 1 error, 64 usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_unlock(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -7,10 +7,10 @@
 
 namespace lokt::client {
 
-void add_version_command(CLI::App& app, CommandEnv env) {
-    auto* command = app.add_subcommand("version", "Print the version and build id of lokt and of loktd if it runs");
-    command->footer("Examples:\n  lokt version\n  lokt --version\n\nExit status: 0.");
-    command->callback([env] {
+CommandSpec version_command(CommandEnv env) {
+    CommandSpec command{"version", "Print the version and build id of lokt and of loktd if it runs"};
+    command.footer = "Examples:\n  lokt version\n  lokt --version\n\nExit status: 0.";
+    command.run = [env] {
         std::printf("lokt %s (build %s)\n", k_version, k_build_id);
         const char* mode = std::getenv("LOKT_DAEMON");
         if (mode == nullptr || std::string_view(mode) != "off") {
@@ -25,7 +25,8 @@ void add_version_command(CLI::App& app, CommandEnv env) {
             }
         }
         *env.exit_status = 0;
-    });
+    };
+    return command;
 }
 
 }  // namespace lokt::client

@@ -154,19 +154,20 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
 
 }  // namespace
 
-void add_why_command(CLI::App& app, CommandEnv env) {
+CommandSpec why_command(CommandEnv env) {
     auto flags = std::make_shared<WhyFlags>();
-    auto* command = app.add_subcommand("why", "Explain why a lock cannot be acquired now");
-    command->add_option("name", flags->name, "Lock name")->required();
-    command->add_flag("--json", flags->json,
+    CommandSpec command{"why", "Explain why a lock cannot be acquired now"};
+    command.option("name", flags->name, "Lock name").required();
+    command.flag("--json", flags->json,
                       "Print JSON: acquirable, state, holder, frozen_by, until, queue_known, waiters, reasons, ...");
-    command->footer(R"(Examples:
+    command.footer = R"(Examples:
   lokt why build
   lokt why build --json | jq .holder.owner
 
 Exit status: 0 it could be acquired now, 2 it could not (held or frozen),
-1 error, 64 usage error.)");
-    command->callback([env, flags] { *env.exit_status = run_why(*env.cli, *flags); });
+1 error, 64 usage error.)";
+    command.run = [env, flags] { *env.exit_status = run_why(*env.cli, *flags); };
+    return command;
 }
 
 }  // namespace lokt::client
