@@ -48,7 +48,8 @@ struct OptionSpec {
 
     bool takes_value() const { return !std::holds_alternative<bool*>(target); }
     bool is_positional() const { return !names.empty() && names[0] != '-'; }
-    // The "--long" spellings, for completion.
+    // Every spelling ("-E", "--conflict-exit-code"), and the "--long" ones.
+    std::vector<std::string> spellings() const;
     std::vector<std::string> long_names() const;
 };
 
@@ -82,15 +83,22 @@ private:
     }
 };
 
-inline std::vector<std::string> OptionSpec::long_names() const {
-    std::vector<std::string> longs;
+inline std::vector<std::string> OptionSpec::spellings() const {
+    std::vector<std::string> parts;
     std::size_t start = 0;
     while (start <= names.size()) {
         const std::size_t comma = names.find(',', start);
-        const std::string part = names.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (part.rfind("--", 0) == 0) longs.push_back(part);
+        parts.push_back(names.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
         if (comma == std::string::npos) break;
         start = comma + 1;
+    }
+    return parts;
+}
+
+inline std::vector<std::string> OptionSpec::long_names() const {
+    std::vector<std::string> longs;
+    for (auto& part : spellings()) {
+        if (part.rfind("--", 0) == 0) longs.push_back(std::move(part));
     }
     return longs;
 }

@@ -57,8 +57,8 @@ int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, co
     const std::string previous = words[words.size() - 2];
     if (previous.size() > 1 && previous[0] == '-') {
         const auto option = std::find_if(sub.options.begin(), sub.options.end(), [&](const OptionSpec& candidate) {
-            const auto longs = candidate.long_names();
-            return std::find(longs.begin(), longs.end(), previous) != longs.end();
+            const auto names = candidate.spellings();
+            return std::find(names.begin(), names.end(), previous) != names.end();
         });
         if (option != sub.options.end() && option->takes_value()) {
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);

@@ -225,8 +225,7 @@ Result<void> read_audit(const std::filesystem::path& log_path, const AuditQuery&
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", log_path.string(), errno);
     if (!S_ISREG(info.st_mode)) return make_error(ErrorCode::io, "cannot read " + log_path.string() + ": not a regular file");
-    auto done = read_audit_prefix(fd.get(), log_path.string(), static_cast<std::size_t>(info.st_size), query, visit);
-    if (!done) return done.take_error();
+    LOKT_TRY_LET(done, read_audit_prefix(fd.get(), log_path.string(), static_cast<std::size_t>(info.st_size), query, visit));
     return {};
 }
 

@@ -111,8 +111,7 @@ Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& see
 }
 
 Result<std::optional<LockRecord>> LockEngine::live_freeze(const std::string& name) {
-    auto stored = m_store.read(Area::freezes, name);
-    if (!stored) return stored.take_error();
+    LOKT_TRY_LET(stored, m_store.read(Area::freezes, name));
     if (stored->kind != StoredRecord::Kind::record) return std::optional<LockRecord>{};
     const auto expiry = stored->record.expiry();
     if (expiry && *expiry <= wall_now()) return std::optional<LockRecord>{};
@@ -121,8 +120,7 @@ Result<std::optional<LockRecord>> LockEngine::live_freeze(const std::string& nam
 
 Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
     AcquireResult result;
-    auto freeze = live_freeze(spec.name);
-    if (!freeze) return freeze.take_error();
+    LOKT_TRY_LET(freeze, live_freeze(spec.name));
     if (freeze->has_value()) {
         const LockRecord& f = **freeze;
         result.refusal.code = ErrorCode::frozen;
@@ -141,10 +139,9 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const bool try_create = round > 0 || !spec.look_first;
-        auto published = try_create
+        LOKT_TRY_LET(published, try_create
                               ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record), &result.file)
-                              : Result<bool>(false);
-        if (!published) return published.take_error();
+                              : Result<bool>(false));
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
             event.lock_id = record.lock_id;
@@ -156,22 +153,19 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             return result;
         }
 
-        auto read = m_store.read(Area::locks, spec.name);
-        if (!read) return read.take_error();
+        LOKT_TRY_LET(read, m_store.read(Area::locks, spec.name));
         seen = std::move(read.value());
         state = judge(seen, now, m_actor.host, judging());
         switch (state) {
             case HoldState::absent: continue;  // released in between: try again
             case HoldState::expired:
             case HoldState::dead_holder: {
-                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "stale-break",
-                                                std::string(stale_reason(seen.record, state)));
-                if (!broke) return broke.take_error();
+                LOKT_TRY_LET(broke, break_if_unchanged(Area::locks, spec.name, seen, "stale-break",
+                                                std::string(stale_reason(seen.record, state))));
                 continue;
             }
             case HoldState::corrupt: {
-                auto broke = break_if_unchanged(Area::locks, spec.name, seen, "corrupt-break", seen.problem);
-                if (!broke) return broke.take_error();
+                LOKT_TRY_LET(broke, break_if_unchanged(Area::locks, spec.name, seen, "corrupt-break", seen.problem));
                 continue;
             }
             case HoldState::live: {
@@ -223,10 +217,8 @@ void LockEngine::record_denial(const std::string& name, const Refusal& refusal, 
 
 Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredRecord& seen) {
     AcquireResult result;
-    auto mutex = m_store.lock_name(spec.name);
-    if (!mutex) return mutex.take_error();
-    auto again = m_store.read(Area::locks, spec.name);
-    if (!again) return again.take_error();
+    LOKT_TRY_LET(mutex, m_store.lock_name(spec.name));
+    LOKT_TRY_LET(again, m_store.read(Area::locks, spec.name));
     if (!same_version(*again, seen)) return result;  // changed: refused
     const WallTime now = wall_now();
     LockRecord record = again->record;
@@ -254,10 +246,8 @@ Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredR
 
 Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen,
                                             const std::string& event_name, const std::string& reason) {
-    auto mutex = m_store.lock_name(name);
-    if (!mutex) return mutex.take_error();
-    auto again = m_store.read(area, name);
-    if (!again) return again.take_error();
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    LOKT_TRY_LET(again, m_store.read(area, name));
     if (!same_version(*again, seen)) return false;  // someone else acted first
     AuditEvent event = make_audit_event(event_name, name, m_actor);
     if (seen.kind == StoredRecord::Kind::record) {
@@ -289,10 +279,8 @@ Result<bool> LockEngine::remove_hold_audited(const std::string& name, const Stor
 }
 
 Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
-    auto mutex = m_store.lock_name(name);
-    if (!mutex) return mutex.take_error();
-    auto current = m_store.read(Area::locks, name);
-    if (!current) return current.take_error();
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    LOKT_TRY_LET(current, m_store.read(Area::locks, name));
     if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
         std::string message = "lock " + quoted(name) + " was lost";
         if (current->kind == StoredRecord::Kind::record) {
@@ -318,17 +306,14 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
 
 Result<void> LockEngine::release(const std::string& name, const std::string& lock_id, WrittenFile written,
                                  const ReleaseNote& note) {
-    auto mutex = m_store.lock_name(name);
-    if (!mutex) return mutex.take_error();
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
     std::optional<FileIdentity> ours;  // the file to remove
     if (written.known()) {
-        auto now = m_store.identify(Area::locks, name);
-        if (!now) return now.take_error();
+        LOKT_TRY_LET(now, m_store.identify(Area::locks, name));
         if (*now && written.is(**now)) ours = **now;
     }
     if (!ours) {
-        auto current = m_store.read(Area::locks, name);
-        if (!current) return current.take_error();
+        LOKT_TRY_LET(current, m_store.read(Area::locks, name));
         if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
             std::string message = "lock " + quoted(name) + " was lost before release";
             if (current->kind == StoredRecord::Kind::record) {
@@ -341,15 +326,13 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
     event.extra_json = release_extra(note, wall_now());
-    auto removed = remove_audited(Area::locks, name, *ours, std::move(event));
-    if (!removed) return removed.take_error();
+    LOKT_TRY_LET(removed, remove_audited(Area::locks, name, *ours, std::move(event)));
     return {};
 }
 
 Result<HoldCheck> LockEngine::end_if_stale(const std::string& name, const std::string& lock_id) {
     for (int round = 0; round < k_max_acquire_rounds; ++round) {
-        auto read = m_store.read(Area::locks, name);
-        if (!read) return read.take_error();
+        LOKT_TRY_LET(read, m_store.read(Area::locks, name));
         const StoredRecord& seen = *read;
         if (seen.kind != StoredRecord::Kind::record || seen.record.lock_id != lock_id) return HoldCheck{};
         // A guard without a liveness handle (an older client) was bound to its connection alone.
@@ -358,8 +341,7 @@ Result<HoldCheck> LockEngine::end_if_stale(const std::string& name, const std::s
         if (!is_stale(state)) return HoldCheck{state, kept_by(seen.record, m_actor.host) == "command"};
         const std::string reason =
             connection_only ? std::string("its connection to loktd closed") : std::string(stale_reason(seen.record, state));
-        auto broke = break_if_unchanged(Area::locks, name, seen, "stale-break", reason);
-        if (!broke) return broke.take_error();
+        LOKT_TRY_LET(broke, break_if_unchanged(Area::locks, name, seen, "stale-break", reason));
         if (*broke) return HoldCheck{state, false};
     }
     return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
@@ -374,8 +356,7 @@ void LockEngine::record_lost(const std::string& name, const std::string& lock_id
 
 Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) {
     for (int round = 0; round < k_max_acquire_rounds; ++round) {
-        auto read = m_store.read(Area::locks, name);
-        if (!read) return read.take_error();
+        LOKT_TRY_LET(read, m_store.read(Area::locks, name));
         const StoredRecord seen = std::move(read.value());
         const WallTime now = wall_now();
         const HoldState state = judge(seen, now, m_actor.host, judging());
@@ -410,10 +391,8 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             event_name = "release";
         }
 
-        auto mutex = m_store.lock_name(name);
-        if (!mutex) return mutex.take_error();
-        auto again = m_store.read(Area::locks, name);
-        if (!again) return again.take_error();
+        LOKT_TRY_LET(mutex, m_store.lock_name(name));
+        LOKT_TRY_LET(again, m_store.read(Area::locks, name));
         if (!same_version(*again, seen)) continue;  // changed: judge again
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         if (seen.kind == StoredRecord::Kind::record) {
@@ -422,8 +401,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         } else {
             event.extra_json = Json{{"reason", reason}}.dump();
         }
-        auto removed = remove_hold_audited(name, seen, std::move(event));
-        if (!removed) return removed.take_error();
+        LOKT_TRY_LET(removed, remove_hold_audited(name, seen, std::move(event)));
         if (!*removed) continue;
         return seen.record;
     }
@@ -446,11 +424,9 @@ std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRec
 
 Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool force) {
     UnlockManyResult result;
-    auto names = m_store.list(Area::locks);
-    if (!names) return names.take_error();
+    LOKT_TRY_LET(names, m_store.list(Area::locks));
     for (const auto& name : *names) {
-        auto seen = m_store.read(Area::locks, name);
-        if (!seen) return seen.take_error();
+        LOKT_TRY_LET(seen, m_store.read(Area::locks, name));
         if (seen->kind != StoredRecord::Kind::record) continue;
         LockRecord record = seen->record;
         record.name = name;  // reported under its file's name, whatever another tool wrote inside
@@ -475,16 +451,13 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
             continue;
         }
 
-        auto mutex = m_store.lock_name(name);
-        if (!mutex) return mutex.take_error();
-        auto again = m_store.read(Area::locks, name);
-        if (!again) return again.take_error();
+        LOKT_TRY_LET(mutex, m_store.lock_name(name));
+        LOKT_TRY_LET(again, m_store.read(Area::locks, name));
         if (!same_version(*again, *seen)) continue;  // someone else acted on it meanwhile
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
         if (!reason.empty()) event.extra_json = holder_extra(record, reason);
-        auto removed = remove_hold_audited(name, *seen, std::move(event));
-        if (!removed) return removed.take_error();
+        LOKT_TRY_LET(removed, remove_hold_audited(name, *seen, std::move(event)));
         if (*removed) result.released.push_back(std::move(record));
     }
     return result;
@@ -501,14 +474,12 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const std::string text = serialize_lock_record(record);
-        auto published = m_store.publish(Area::freezes, name, text);
-        if (!published) return published.take_error();
+        LOKT_TRY_LET(published, m_store.publish(Area::freezes, name, text));
         std::optional<LockRecord> overridden;  // another owner's live freeze, replaced by force
         if (!*published) {
             // Already frozen: judge what is there, then replace that very file
             // under the name's mutex, or judge again if it changed meanwhile.
-            auto seen = m_store.read(Area::freezes, name);
-            if (!seen) return seen.take_error();
+            LOKT_TRY_LET(seen, m_store.read(Area::freezes, name));
             if (seen->kind == StoredRecord::Kind::absent) continue;  // lifted in between
             if (seen->kind == StoredRecord::Kind::record) {
                 const LockRecord& current = seen->record;
@@ -524,12 +495,10 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
                     overridden = current;
                 }
             }
-            auto mutex = m_store.lock_name(name);
-            if (!mutex) return mutex.take_error();
-            auto again = m_store.read(Area::freezes, name);
-            if (!again) return again.take_error();
+            LOKT_TRY_LET(mutex, m_store.lock_name(name));
+            LOKT_TRY_LET(again, m_store.read(Area::freezes, name));
             if (!same_version(*again, *seen)) continue;
-            if (auto replaced = m_store.replace(Area::freezes, name, text); !replaced) return replaced.take_error();
+            LOKT_TRY(m_store.replace(Area::freezes, name, text));
         }
         AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
         event.lock_id = record.lock_id;
@@ -542,8 +511,7 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
 }
 
 Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
-    auto seen = m_store.read(Area::freezes, name);
-    if (!seen) return seen.take_error();
+    LOKT_TRY_LET(seen, m_store.read(Area::freezes, name));
     if (seen->kind == StoredRecord::Kind::absent) {
         return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
     }
@@ -555,10 +523,8 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " was frozen by " + by +
                                                     "; a human may lift it with 'lokt unfreeze " + name + " --force'");
     }
-    auto mutex = m_store.lock_name(name);
-    if (!mutex) return mutex.take_error();
-    auto again = m_store.read(Area::freezes, name);
-    if (!again) return again.take_error();
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    LOKT_TRY_LET(again, m_store.read(Area::freezes, name));
     if (again->kind == StoredRecord::Kind::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
     if (!same_version(*again, *seen)) return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
     AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
@@ -566,28 +532,24 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
         event.lock_id = seen->record.lock_id;
         if (!own) event.extra_json = holder_extra(seen->record, "unfreeze --force");
     }
-    auto removed = remove_audited(Area::freezes, name, seen->file, std::move(event));
-    if (!removed) return removed.take_error();
+    LOKT_TRY_LET(removed, remove_audited(Area::freezes, name, seen->file, std::move(event)));
     return seen->record;
 }
 
 Result<LockView> LockEngine::inspect(const std::string& name) {
     LockView view;
     view.name = name;
-    auto stored = m_store.read(Area::locks, name);
-    if (!stored) return stored.take_error();
+    LOKT_TRY_LET(stored, m_store.read(Area::locks, name));
     view.stored = std::move(stored.value());
     view.state = judge(view.stored, wall_now(), m_actor.host, judging());
     if (view.state == HoldState::live) view.kept_by = kept_by(view.stored.record, m_actor.host);
-    auto freeze = live_freeze(name);
-    if (!freeze) return freeze.take_error();
+    LOKT_TRY_LET(freeze, live_freeze(name));
     view.freeze = std::move(freeze.value());
     return view;
 }
 
 Result<std::vector<LockView>> LockEngine::list(bool prune) {
-    auto names = m_store.list(Area::locks);
-    if (!names) return names.take_error();
+    LOKT_TRY_LET(names, m_store.list(Area::locks));
     std::vector<LockView> views(names->size());
     const WallTime now = wall_now();
 
@@ -618,9 +580,8 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
         LockView& view = views[i];
         if (view.state == HoldState::absent) continue;
         if (prune && is_stale(view.state)) {
-            auto pruned = break_if_unchanged(Area::locks, view.name, view.stored, "auto-prune",
-                                             std::string(stale_reason(view.stored.record, view.state)));
-            if (!pruned) return pruned.take_error();
+            LOKT_TRY_LET(pruned, break_if_unchanged(Area::locks, view.name, view.stored, "auto-prune",
+                                             std::string(stale_reason(view.stored.record, view.state))));
             if (*pruned) continue;
         }
         if (kept != i) views[kept] = std::move(view);
@@ -639,12 +600,10 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
 
 Result<std::vector<FreezeView>> LockEngine::list_freezes() {
     std::vector<FreezeView> freezes;
-    auto names = m_store.list(Area::freezes);
-    if (!names) return names.take_error();
+    LOKT_TRY_LET(names, m_store.list(Area::freezes));
     const WallTime now = wall_now();
     for (auto& name : *names) {
-        auto stored = m_store.read(Area::freezes, name);
-        if (!stored) return stored.take_error();
+        LOKT_TRY_LET(stored, m_store.read(Area::freezes, name));
         if (stored->kind != StoredRecord::Kind::record) continue;
         if (auto expiry = stored->record.expiry(); expiry && *expiry <= now) continue;
         freezes.push_back(FreezeView{std::move(name), std::move(stored->record)});

@@ -77,7 +77,7 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     if (allow_unnamed) {
         UniqueFd fd(::openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, k_file_mode));
         if (fd) {
-            if (auto wrote = write_all(fd.get(), contents, display); !wrote) return wrote.take_error();
+            LOKT_TRY(write_all(fd.get(), contents, display));
             return std::pair{std::move(fd), std::string()};
         }
         if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
@@ -114,8 +114,8 @@ Result<LockStore> LockStore::open(const fs::path& root, Mode mode) {
         return store;
     }
     if (auto opened = store.open_directories(); opened) return store;
-    if (auto created = store.create_layout(); !created) return created.take_error();
-    if (auto reopened = store.open_directories(); !reopened) return reopened.take_error();
+    LOKT_TRY(store.create_layout());
+    LOKT_TRY(store.open_directories());
     return store;
 }
 
@@ -245,8 +245,7 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
-    auto temp = write_temp(dir, name, contents, display, true);
-    if (!temp) return temp.take_error();
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true));
     auto& [fd, temp_file] = temp.value();
     int linked;
     if (temp_file.empty()) {
@@ -273,8 +272,7 @@ Result<void> LockStore::replace(Area area, std::string_view name, std::string_vi
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
-    auto temp = write_temp(dir, name, contents, display, false);
-    if (!temp) return temp.take_error();
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, false));
     const std::string& temp_file = temp.value().second;
     if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
         const int saved = errno;
@@ -324,7 +322,7 @@ Result<std::vector<std::string>> LockStore::list(Area area) const {
 Result<NameMutex> LockStore::lock_name(std::string_view name) {
     if (!m_mutex) {
         const fs::path dir = m_root / "mutex";
-        if (auto made = make_directory(dir); !made) return made.take_error();
+        LOKT_TRY(make_directory(dir));
         m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!m_mutex) return sys_error("cannot open directory", dir.string(), errno);
         m_mutex_id = fd_id(m_mutex.get());

@@ -79,3 +79,18 @@ private:
 };
 
 }  // namespace lokt
+
+// Returns from the enclosing function with the error of `expr` (a Result) if it
+// failed; the value, if any, is dropped.
+#define LOKT_TRY(expr)                                                   \
+    do {                                                                 \
+        if (auto lokt_try_result_ = (expr); !lokt_try_result_) {         \
+            return lokt_try_result_.take_error();                        \
+        }                                                                \
+    } while (false)
+
+// Declares `name` as the Result of `expr` and returns its error from the
+// enclosing function if it failed; afterwards `*name` is the value.
+#define LOKT_TRY_LET(name, expr) \
+    auto name = (expr);          \
+    if (!name) return name.take_error()

@@ -49,7 +49,7 @@ Result<Nanoseconds> request_duration(std::uint64_t ms, std::string_view flag, Na
     // Compared in milliseconds first: converting a huge value could overflow.
     constexpr auto limit_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<Milliseconds>(k_max_duration).count());
     const Nanoseconds value = ms > limit_ms ? k_max_duration + Nanoseconds(1) : Nanoseconds(Milliseconds(ms));
-    if (auto in_range = check_duration_range(flag, value, min); !in_range) return in_range.take_error();
+    LOKT_TRY(check_duration_range(flag, value, min));
     return value;
 }
 

@@ -6,8 +6,7 @@
 namespace lokt::daemon {
 
 Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity& actor, bool read_only) {
-    auto store = LockStore::open(root, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);
-    if (!store) return store.take_error();
+    LOKT_TRY_LET(store, LockStore::open(root, read_only ? LockStore::Mode::read_only : LockStore::Mode::create));
     return LockEngine(std::move(store.value()), actor);
 }
 
@@ -33,36 +32,31 @@ Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor) {
         m_engine->act_as(actor);
         return &*m_engine;
     }
-    auto engine = open_engine(m_root, actor);
-    if (!engine) return engine.take_error();
+    LOKT_TRY_LET(engine, open_engine(m_root, actor));
     m_engine.emplace(std::move(engine.value()));
     checked_this_turn();  // just opened from the paths
     return &*m_engine;
 }
 
 Result<AcquireResult> EngineFileOps::try_acquire(const AcquireSpec& spec, const Identity& actor) {
-    auto engine = engine_for(actor);
-    if (!engine) return engine.take_error();
+    LOKT_TRY_LET(engine, engine_for(actor));
     return (*engine)->try_acquire(spec);
 }
 
 Result<LockRecord> EngineFileOps::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                                         const Identity& actor) {
-    auto engine = engine_for(actor);
-    if (!engine) return engine.take_error();
+    LOKT_TRY_LET(engine, engine_for(actor));
     return (*engine)->renew(name, lock_id, ttl);
 }
 
 Result<void> EngineFileOps::release(const std::string& name, const std::string& lock_id, const Identity& actor,
                                     WrittenFile written, const ReleaseNote& note) {
-    auto engine = engine_for(actor);
-    if (!engine) return engine.take_error();
+    LOKT_TRY_LET(engine, engine_for(actor));
     return (*engine)->release(name, lock_id, written, note);
 }
 
 Result<HoldCheck> EngineFileOps::end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) {
-    auto engine = engine_for(actor);
-    if (!engine) return engine.take_error();
+    LOKT_TRY_LET(engine, engine_for(actor));
     return (*engine)->end_if_stale(name, lock_id);
 }
 

@@ -1220,8 +1220,7 @@ Result<ServerMessage> decode_server_message(std::string_view line) {
 }
 
 Result<Reply> decode_reply(std::string_view line) {
-    auto message = decode_server_message(line);
-    if (!message) return message.take_error();
+    LOKT_TRY_LET(message, decode_server_message(line));
     if (auto* reply = std::get_if<Reply>(&message.value())) return std::move(*reply);
     const char* kind = std::holds_alternative<Progress>(message.value()) ? "a progress message" : "an audit event";
     return make_error(ErrorCode::internal, std::string("invalid message from daemon: expected a reply, got ") + kind);
