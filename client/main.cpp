@@ -63,7 +63,7 @@ constexpr std::pair<std::string_view, AddCommand> k_commands[] = {
     {"freeze", lokt::client::add_freeze_command},     {"unfreeze", lokt::client::add_unfreeze_command},
     {"audit", lokt::client::add_audit_command},       {"doctor", lokt::client::add_doctor_command},
     {"daemon", lokt::client::add_daemon_command},     {"version", lokt::client::add_version_command},
-    {"prime", lokt::client::add_prime_command},
+    {"prime", lokt::client::add_prime_command},       {"top", lokt::client::add_top_command},
 };
 
 bool is_command(std::string_view word) {

@@ -30,5 +30,6 @@ void add_doctor_command(CLI::App& app, CommandEnv env);
 void add_daemon_command(CLI::App& app, CommandEnv env);
 void add_version_command(CLI::App& app, CommandEnv env);
 void add_prime_command(CLI::App& app, CommandEnv env);
+void add_top_command(CLI::App& app, CommandEnv env);
 
 }  // namespace lokt::client
