@@ -62,6 +62,7 @@ int print_completions(CLI::App& app, CliContext& cli, const std::vector<std::str
         if (const CLI::Option* option = sub->get_option_no_throw(previous); option != nullptr && option->get_items_expected_min() > 0) {
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
+            if (previous == "--sort") emit_matching({"name", "held-for", "waiters"}, current);
             return 0;  // a value: durations, owners
         }
     }

@@ -63,11 +63,14 @@ std::optional<ScreenSize> terminal_size(int fd) {
     return ScreenSize{size.ws_row, size.ws_col};
 }
 
-Result<SignalInbox> SignalInbox::open(bool with_resize) {
+Result<SignalInbox> SignalInbox::open(bool full_screen) {
     sigset_t mask;
     sigemptyset(&mask);
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&mask, signal_number);
-    if (with_resize) sigaddset(&mask, SIGWINCH);
+    if (full_screen) {
+        sigaddset(&mask, SIGWINCH);
+        sigaddset(&mask, SIGTSTP);
+    }
     SignalInbox inbox;
     if (::sigprocmask(SIG_BLOCK, &mask, &inbox.m_old_mask) != 0) return make_error(ErrorCode::io, "sigprocmask: " + errno_text(errno));
     inbox.m_restore = true;
@@ -99,21 +102,33 @@ Result<TerminalScreen> TerminalScreen::open(int in_fd, int out_fd) {
     screen.m_in = in_fd;
     screen.m_out = out_fd;
     if (::tcgetattr(in_fd, &screen.m_saved) != 0) return make_error(ErrorCode::io, "the terminal: " + errno_text(errno));
-    struct termios raw = screen.m_saved;
+    g_saved = screen.m_saved;
+    g_in = in_fd;
+    g_out = out_fd;
+    install_crash_handlers();
+    if (!screen.take_over()) return make_error(ErrorCode::io, "the terminal: " + errno_text(errno));
+    return screen;
+}
+
+bool TerminalScreen::take_over() {
+    struct termios raw = m_saved;
     // Keys as they are typed, not echoed; ^C still raises SIGINT (ISIG stays).
     raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
     raw.c_iflag &= ~static_cast<tcflag_t>(IXON | ICRNL);
     raw.c_cc[VMIN] = 0;
     raw.c_cc[VTIME] = 0;
-    g_saved = screen.m_saved;
-    g_in = in_fd;
-    g_out = out_fd;
-    install_crash_handlers();
-    if (::tcsetattr(in_fd, TCSAFLUSH, &raw) != 0) return make_error(ErrorCode::io, "the terminal: " + errno_text(errno));
-    screen.m_active = true;
+    if (::tcsetattr(m_in, TCSAFLUSH, &raw) != 0) return false;
+    m_active = true;
     g_active = 1;
-    write_all(out_fd, k_enter);
-    return screen;
+    write_all(m_out, k_enter);
+    return true;
+}
+
+void TerminalScreen::suspend() {
+    restore();
+    // Stopped here until `fg`; SIGSTOP cannot be blocked or caught.
+    ::kill(::getpid(), SIGSTOP);
+    take_over();
 }
 
 TerminalScreen::TerminalScreen(TerminalScreen&& other) noexcept
@@ -143,7 +158,9 @@ bool TerminalScreen::draw(const std::vector<std::string>& lines) {
         frame += "\033[" + std::to_string(row++) + ";1H\033[2K";
         frame += line;
     }
-    frame += "\033[" + std::to_string(row) + ";1H\033[J";
+    // Below the last line, if the screen goes further (moving past the bottom
+    // row would land on it and clear it).
+    if (row <= size().rows) frame += "\033[" + std::to_string(row) + ";1H\033[J";
     const std::string_view text(frame);
     std::size_t done = 0;
     while (done < text.size()) {

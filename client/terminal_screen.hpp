@@ -24,11 +24,11 @@ struct ScreenSize {
 // The size of the terminal on fd, or nullopt when it is not one.
 std::optional<ScreenSize> terminal_size(int fd);
 
-// Blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT (and SIGWINCH if asked) and reads
+// Blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT (and SIGWINCH and SIGTSTP if asked) and reads
 // them from a signalfd instead; the old mask comes back when this goes.
 class SignalInbox {
 public:
-    static Result<SignalInbox> open(bool with_resize);
+    static Result<SignalInbox> open(bool full_screen);
     SignalInbox(SignalInbox&&) noexcept;
     SignalInbox& operator=(SignalInbox&&) = delete;
     ~SignalInbox();
@@ -53,6 +53,8 @@ public:
 
     // Puts the terminal back as it was; safe to call more than once.
     void restore();
+    // ^Z: the terminal as it was while stopped, taken over again on `fg`.
+    void suspend();
     ScreenSize size() const;
     // Draws a whole frame: each line on its row, the rest of the screen cleared.
     // False when the terminal is gone (write failed).
@@ -62,6 +64,7 @@ public:
 
 private:
     TerminalScreen() = default;
+    bool take_over();
     int m_in = -1;
     int m_out = -1;
     struct termios m_saved{};

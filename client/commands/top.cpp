@@ -138,7 +138,11 @@ int run_interactive(Backend& backend, const SnapshotOptions& options, TopView vi
         const int ready = ::poll(fds, 3, static_cast<int>(wait.count()));
         if (ready <= 0) continue;
         for (int signal_number : signals->take()) {
-            if (signal_number != SIGWINCH) return 0;  // ^C, SIGTERM, SIGHUP: the terminal is restored on the way out
+            if (signal_number == SIGTSTP) {
+                screen->suspend();  // ^Z: the shell gets its terminal back until `fg`
+            } else if (signal_number != SIGWINCH) {
+                return 0;  // ^C, SIGTERM, SIGHUP: the terminal is restored on the way out
+            }
         }
         if ((fds[0].revents & POLLIN) != 0) {
             const std::string keys = screen->read_keys();

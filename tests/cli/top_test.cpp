@@ -177,6 +177,11 @@ TEST_CASE_FIXTURE(LoktFixture, "top refuses to run without a terminal and names 
     CHECK_EXIT(r, 64);
     CHECK_MESSAGE(contains(r.err, "lokt top needs a terminal; use 'lokt status --watch'"), r.err);
     CHECK_EXIT(lokt({"top", "--json", "--sort", "size"}), 64);
+    // Completion knows the command, its flags and the orders.
+    CHECK_MESSAGE(contains(lokt({"__complete", "to"}).out, "top\n"), "no top");
+    CHECK(contains(lokt({"__complete", "top", "--so"}).out, "--sort\n"));
+    CHECK(lokt({"__complete", "top", "--sort", ""}).out == "name\nheld-for\nwaiters\n");
+    CHECK(contains(lokt({"__complete", "status", "--wa"}).out, "--watch\n"));
 }
 
 TEST_CASE_FIXTURE(LoktFixture, "status --watch prints a new listing when a lock is taken or released, and ends on SIGINT") {
