@@ -3,7 +3,9 @@
 // It is chosen once at start; commands never ask which one they have.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +41,30 @@ struct QueueView {
     std::vector<QueuedWaiter> waiters;
 };
 
+// Every name's queue at once, for `lokt top` and `status --watch`: names
+// without waiters are left out. Not known without a daemon (as QueueView).
+struct QueuesView {
+    bool known = false;
+    std::map<std::string, std::vector<QueuedWaiter>> by_name;
+};
+
+// Something to sleep on until the root may have changed, for the live views.
+// Poll fd() for input, then call drain(). fd() may change after drain() (a
+// feed through the daemon carries on with the files when the daemon goes).
+class ChangeFeed {
+public:
+    virtual ~ChangeFeed() = default;
+    virtual int fd() const = 0;
+    // Reads what woke us without blocking; true when the root may have changed.
+    virtual bool drain() = 0;
+    // "daemon events" or "file events": what drives the view, for its header.
+    virtual std::string_view source() const = 0;
+    // How often to read the root again with no event: a holder that dies or
+    // expires writes nothing, so a view without a daemon looks now and then.
+    // Zero: never (the daemon reports what it notices).
+    virtual std::chrono::milliseconds reread_every() const = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -62,6 +88,9 @@ public:
     virtual Result<std::vector<LockView>> list(bool prune) = 0;
     virtual Result<std::vector<FreezeView>> list_freezes() = 0;
     virtual Result<QueueView> queue(const std::string& name) = 0;
+    virtual Result<QueuesView> queues() = 0;
+    // Starts watching the root for changes (see ChangeFeed).
+    virtual Result<std::unique_ptr<ChangeFeed>> watch_changes() = 0;
 };
 
 }  // namespace lokt::client

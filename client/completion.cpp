@@ -63,6 +63,7 @@ int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, co
         if (option != sub.options.end() && option->takes_value()) {
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
+            if (previous == "--sort") emit_matching({"name", "held-for", "waiters"}, current);
             return 0;  // a value: durations, owners
         }
     }

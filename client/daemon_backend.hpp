@@ -45,6 +45,7 @@ public:
 
     const protocol::HelloReply& hello() const { return m_hello; }
     bool alive() const { return m_fd.valid(); }
+    const std::filesystem::path& socket() const { return m_socket; }
 
     using ProgressHandler = std::function<void(const protocol::Progress&)>;
     // Sends one request and returns its reply; progress lines for it go to the
@@ -66,6 +67,14 @@ public:
     // returns false (then unsubscribes and returns) or the connection ends
     // (ErrorCode::unavailable, alive() false). Other errors: the daemon refused.
     Result<void> subscribe_audit(protocol::SubscribeAuditRequest request, const AuditLineHandler& on_line);
+    // The same for a caller with its own poll loop (`lokt top`): returns the
+    // subscription's id once the daemon accepted it; then poll fd() and call
+    // read_audit_lines() whenever it is readable.
+    Result<std::uint64_t> start_audit_subscription(protocol::SubscribeAuditRequest request);
+    int fd() const { return m_fd.get(); }
+    // Reads what has arrived, without blocking; returns how many audit lines of
+    // the subscription came. ErrorCode::unavailable once the connection ended.
+    Result<std::size_t> read_audit_lines(std::uint64_t subscription);
 
 private:
     DaemonConnection() = default;
@@ -134,6 +143,10 @@ public:
     Result<std::vector<FreezeView>> list_freezes() override { return m_files.list_freezes(); }
     // The daemon's queue of the name (the one thing the files cannot tell).
     Result<QueueView> queue(const std::string& name) override;
+    // Every queue the daemon keeps for this root, in one status request.
+    Result<QueuesView> queues() override;
+    // Follows the daemon's audit stream on a second connection.
+    Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
 
 private:
     // A call that reports whether the daemon was reachable: nullopt means fall back to the files.

@@ -1,6 +1,8 @@
 // See file_backend.hpp: acquiring with --wait without a daemon.
 #include "file_backend.hpp"
 
+#include "file_change_feed.hpp"
+
 #include <algorithm>
 
 
@@ -69,6 +71,10 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
         }
         watcher.wait(sleep);
     }
+}
+
+Result<std::unique_ptr<ChangeFeed>> FileBackend::watch_changes() {
+    return std::unique_ptr<ChangeFeed>(std::make_unique<FileChangeFeed>(m_engine.store().root()));
 }
 
 }  // namespace lokt::client

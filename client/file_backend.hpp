@@ -40,6 +40,9 @@ public:
     Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
     // Waiters on the files poll on their own: nobody keeps a queue.
     Result<QueueView> queue(const std::string&) override { return QueueView{}; }
+    Result<QueuesView> queues() override { return QueuesView{}; }
+    // inotify on the root (see file_change_feed.hpp).
+    Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
 
 private:
     LockEngine m_engine;

@@ -40,7 +40,14 @@ JsonWriter JsonWriter::piece(std::size_t depth, bool continues) {
     return writer;
 }
 
+JsonWriter JsonWriter::compact() {
+    JsonWriter writer;
+    writer.m_compact = true;
+    return writer;
+}
+
 void JsonWriter::newline_indent() {
+    if (m_compact) return;
     m_out.push_back('\n');
     m_out.append(2 * m_has_member.size(), ' ');
 }
@@ -62,7 +69,7 @@ JsonWriter& JsonWriter::key(std::string_view name) {
     m_has_member.back() = true;
     newline_indent();
     append_json_string(m_out, name);
-    m_out += ": ";
+    m_out += m_compact ? ":" : ": ";
     m_after_key = true;
     return *this;
 }

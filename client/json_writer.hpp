@@ -19,6 +19,8 @@ public:
     // flush_to_stdout() the main writer, write each piece's text() in order,
     // then mark_has_members() and go on.
     static JsonWriter piece(std::size_t depth, bool continues);
+    // A writer of one line with no spaces, for JSON Lines output.
+    static JsonWriter compact();
 
     JsonWriter& begin_object();
     JsonWriter& end_object();
@@ -59,6 +61,7 @@ private:
     // One entry per open container: true once it has a member.
     std::vector<bool> m_has_member;
     bool m_after_key = false;
+    bool m_compact = false;
 };
 
 // Appends text as a JSON string literal (quotes and escapes included).

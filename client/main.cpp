@@ -67,7 +67,7 @@ constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
     {"freeze", lokt::client::freeze_command},     {"unfreeze", lokt::client::unfreeze_command},
     {"audit", lokt::client::audit_command},       {"doctor", lokt::client::doctor_command},
     {"daemon", lokt::client::daemon_command},     {"version", lokt::client::version_command},
-    {"prime", lokt::client::prime_command},
+    {"prime", lokt::client::prime_command},       {"top", lokt::client::top_command},
 };
 
 bool is_command(std::string_view word) {
@@ -181,7 +181,7 @@ std::string with_missing_dashes(const CLI::App& app, const CLI::App& guard, cons
     return "";
 }
 
-// A named command needs only its own definition: describing all thirteen
+// A named command needs only its own definition: describing all of them
 // (their options, validators and help texts) was a measurable part of a short
 // command's run. Help, completion and the bare `lokt` get the whole set.
 std::vector<CommandSpec> describe_commands(const lokt::client::CommandEnv& env, std::string_view command) {

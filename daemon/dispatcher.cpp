@@ -428,14 +428,19 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         reply.locks.push_back(
             protocol::LockStatus{record_to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
     }
-    // Who waits, for one name (a frozen or unheld name may have waiters too).
+    // Who waits, for the name asked about or for every name (a frozen or
+    // unheld name may have waiters too).
     reply.waiting.emplace();
-    if (service != nullptr && !request.name.empty()) {
-        for (const auto& queued : service->state().queue_of(request.name)) {
-            const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
-            reply.waiting->push_back(protocol::WaiterInfo{request.name, static_cast<std::uint32_t>(queued.position),
-                                                          identity_to_wire(queued.holder),
-                                                          static_cast<std::uint64_t>(waited)});
+    if (service != nullptr) {
+        const std::vector<std::string> names =
+            request.name.empty() ? service->state().queued_names() : std::vector<std::string>{request.name};
+        for (const auto& name : names) {
+            for (const auto& queued : service->state().queue_of(name)) {
+                const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
+                reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position),
+                                                              identity_to_wire(queued.holder),
+                                                              static_cast<std::uint64_t>(waited)});
+            }
         }
     }
     return protocol::Reply{id, reply};

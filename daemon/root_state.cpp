@@ -55,6 +55,15 @@ std::vector<RootState::QueuedAcquire> RootState::queue_of(const std::string& nam
     return out;
 }
 
+std::vector<std::string> RootState::queued_names() const {
+    std::vector<std::string> names;
+    names.reserve(m_queues.size());
+    for (const auto& [name, queue] : m_queues) {
+        if (!queue.waiters.empty()) names.push_back(name);
+    }
+    return names;
+}
+
 std::optional<Identity> RootState::hold_actor(const std::string& name, const std::string& lock_id) const {
     auto it = m_holds.find(name);
     if (it == m_holds.end() || it->second.lock_id() != lock_id) return std::nullopt;

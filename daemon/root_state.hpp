@@ -138,6 +138,8 @@ public:
         Nanoseconds waited{};
     };
     std::vector<QueuedAcquire> queue_of(const std::string& name) const;
+    // The names with a queue, sorted (for a status request without a name).
+    std::vector<std::string> queued_names() const;
     bool idle() const { return m_holds.empty() && m_queues.empty(); }
     // Whether a guard hold with this lock id is bound to a connection here.
     std::optional<Identity> hold_actor(const std::string& name, const std::string& lock_id) const;

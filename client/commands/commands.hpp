@@ -31,5 +31,6 @@ CommandSpec doctor_command(CommandEnv env);
 CommandSpec daemon_command(CommandEnv env);
 CommandSpec version_command(CommandEnv env);
 CommandSpec prime_command(CommandEnv env);
+CommandSpec top_command(CommandEnv env);
 
 }  // namespace lokt::client

@@ -9,6 +9,14 @@
 #include "json_views.hpp"
 #include "lock_name.hpp"
 #include "parallel_chunks.hpp"
+#include "terminal_screen.hpp"
+#include "top_snapshot.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 namespace lokt::client {
 namespace {
@@ -53,6 +61,7 @@ struct StatusFlags {
     bool has_name = false;  // given, even if empty
     bool json = false;
     bool prune_expired = false;
+    bool watch = false;
 };
 
 std::string expires_text(const LockRecord& record, WallTime now) {
@@ -164,7 +173,128 @@ void write_lock_views(JsonWriter& out, const std::vector<LockView>& locks, WallT
     if (!locks.empty()) out.mark_has_members();
 }
 
+// One listing of --watch in text: a header with the time, the table, then who
+// waits for what (when a daemon keeps the queues).
+std::string watch_text(const TopSnapshot& snapshot) {
+    std::string out = "--- " + format_rfc3339_seconds(snapshot.taken) + "  " + std::to_string(snapshot.holds.size()) +
+                      " held, " + (snapshot.queues_known ? std::to_string(snapshot.waiter_count()) : std::string("?")) +
+                      " waiting, " + std::to_string(snapshot.freezes.size()) + " frozen ---\n";
+    const WallTime now = snapshot.taken;
+    if (snapshot.holds.empty()) {
+        out += "no locks held\n";
+    } else {
+        std::size_t name_width = 4, holder_width = 6;
+        auto holder = [](const TopHold& hold) {
+            return hold.record ? owner_at_host(hold.record->owner, hold.record->host) : std::string("-");
+        };
+        for (const auto& hold : snapshot.holds) {
+            name_width = std::max(name_width, hold.name.size());
+            holder_width = std::max(holder_width, holder(hold).size());
+        }
+        char line[1024];
+        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width),
+                      "HOLDER", "PID", "AGE", "EXPIRES IN", "STATE");
+        out += line;
+        for (const auto& hold : snapshot.holds) {
+            std::string state = hold.state + (hold.frozen ? ", frozen" : "");
+            std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), hold.name.c_str(),
+                          int(holder_width), holder(hold).c_str(),
+                          hold.record ? std::to_string(hold.record->pid).c_str() : "-",
+                          hold.record ? format_duration(now - hold.record->acquired).c_str() : "-",
+                          hold.record ? expires_text(*hold.record, now).c_str() : "-", state.c_str());
+            out += line;
+        }
+    }
+    for (const auto& freeze : snapshot.freezes) {
+        out += "frozen: " + freeze.name + " by " + owner_at_host(freeze.record.owner, freeze.record.host) + " until " +
+               (freeze.record.expiry() ? format_rfc3339_seconds(*freeze.record.expiry()) : std::string("lifted")) + "\n";
+    }
+    auto waiting = [&](const std::string& name, const std::vector<TopWaiter>& waiters) {
+        for (const auto& waiter : waiters) {
+            out += "waiting: " + name + " " + std::to_string(waiter.position) + ". " +
+                   describe_waiter(QueuedWaiter{waiter.position, waiter.who, now - waiter.since}) + "\n";
+        }
+    };
+    for (const auto& hold : snapshot.holds) waiting(hold.name, hold.waiters);
+    for (const auto& freeze : snapshot.freezes) waiting(freeze.name, freeze.waiters);
+    return out;
+}
+
+bool write_out(const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+// --watch: the listing again whenever it changes, until ^C, SIGTERM or the
+// reader goes away (all exit 0).
+int run_watch(CliContext& cli, const StatusFlags& flags) {
+    auto fail = [&](const Error& error) { return flags.json ? report_json_line(error) : report(error); };
+    auto backend = cli.backend(true);
+    if (!backend) return fail(backend.error());
+    auto feed = (*backend)->watch_changes();
+    if (!feed) return fail(feed.error());
+    auto signals = SignalInbox::open(false);
+    if (!signals) return fail(signals.error());
+    std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a failed write, which ends the watch
+    SnapshotOptions options;
+    options.local_host = cli.identity().host;
+    options.max_events = flags.json ? 5 : 0;
+    using Clock = std::chrono::steady_clock;
+    constexpr std::chrono::milliseconds k_min_gap{100};  // a burst of events is one listing
+    std::string shown;
+    bool due = true;
+    Clock::time_point last = Clock::now() - k_min_gap;
+    for (;;) {
+        const auto now = Clock::now();
+        const auto reread = (*feed)->reread_every();
+        if (reread.count() > 0 && now - last >= reread) due = true;
+        if (due && now - last >= k_min_gap) {
+            due = false;
+            last = now;
+            auto snapshot = take_top_snapshot(**backend, options);
+            if (!snapshot) return fail(snapshot.error());
+            std::string signature = snapshot_signature(*snapshot);
+            if (signature != shown) {
+                shown = std::move(signature);
+                std::string text;
+                if (flags.json) {
+                    JsonWriter out = JsonWriter::compact();
+                    write_top_snapshot(out, *snapshot);
+                    text = out.finish();
+                } else {
+                    text = watch_text(*snapshot);
+                }
+                if (!write_out(text)) return 0;
+            }
+        }
+        long wait = -1;
+        if (due) wait = std::chrono::duration_cast<std::chrono::milliseconds>(k_min_gap - (now - last)).count();
+        if (reread.count() > 0) {
+            const long left = std::chrono::duration_cast<std::chrono::milliseconds>(reread - (now - last)).count();
+            wait = wait < 0 ? left : std::min(wait, left);
+        }
+        if (wait >= 0) wait = std::max(wait, 1L);
+        struct pollfd fds[3] = {{signals->fd(), POLLIN, 0}, {(*feed)->fd(), POLLIN, 0}, {STDOUT_FILENO, 0, 0}};
+        const int ready = ::poll(fds, 3, static_cast<int>(wait));
+        if (ready <= 0) continue;
+        if (!signals->take().empty()) return 0;
+        if ((fds[2].revents & (POLLERR | POLLHUP)) != 0) return 0;  // a pipe whose reader left
+        if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && (*feed)->drain()) due = true;
+    }
+}
+
 int run_status(CliContext& cli, const StatusFlags& flags) {
+    if (flags.watch) {
+        if (flags.has_name) return report(make_error(ErrorCode::usage, "--watch lists every lock: give no name"));
+        if (flags.prune_expired) return report(make_error(ErrorCode::usage, "--watch does not prune: drop --prune-expired"));
+        return run_watch(cli, flags);
+    }
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     auto backend = cli.backend(true);
     if (!backend) return fail(backend.error());
@@ -223,10 +353,17 @@ CommandSpec status_command(CommandEnv env) {
     command.option("name", flags->name, "Show only this lock, in detail").record_given(flags->has_name);
     command.flag("--json", flags->json, "Print JSON");
     command.flag("--prune-expired", flags->prune_expired, "Remove expired and dead holders' locks first");
+    command.flag("--watch", flags->watch,
+                 "Print the listing again whenever it changes (with --json: lokt top's snapshot, one JSON object a line)");
     command.footer = R"(Examples:
   lokt status
   lokt status build
   lokt status --json | jq -r '.locks[].name'
+  lokt status --watch
+  lokt status --watch --json | jq -c '[.held[].name]'
+
+--watch follows loktd's events (or the files, read again every 2s without a
+daemon) until ^C, SIGTERM or a closed pipe, which all end it with status 0.
 
 Exit status: 0 success, 3 the named lock is not held, 1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_status(*env.cli, *flags); };
