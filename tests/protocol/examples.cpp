@@ -206,10 +206,14 @@ GoldenFile status() {
     expired.name = "lint";
     expired.ttl_sec = 60;
     expired.expires_at = "2026-11-22T12:41:00Z";
+    // Every name: each one's queue, grouped by name, in queue order.
+    auto second_waiter = plain_identity();
+    second_waiter.pid = 8102;
     StatusReply all_reply{{LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
                           {example_freeze()},
                           {},
-                          std::vector<WaiterInfo>{}};
+                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000},
+                                                  WaiterInfo{"build", 2, second_waiter, 1500}}};
     // One name: who waits for it, in queue order.
     StatusReply one_reply{{LockStatus{example_lock(), Staleness::live, 1}},
                           {},
