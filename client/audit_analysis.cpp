@@ -13,31 +13,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// The details of an event that say who else was involved.
-struct Extra {
-    bool waiting = false;
-    std::string reason;
-    std::string holder;     // a break's or a refusal's holder (owner@host)
-    std::string frozen_by;  // a freeze refusal's freeze owner
-    std::int64_t held_ms = -1;
-};
-
-Extra read_extra(const std::string& text) {
-    Extra extra;
-    if (text.empty()) return extra;
-    const Json json = Json::parse(text, nullptr, false);
-    if (!json.is_object()) return extra;
-    auto string_of = [&](const char* key, std::string& out) {
-        if (auto it = json.find(key); it != json.end() && it->is_string()) out = it->get<std::string>();
-    };
-    if (auto it = json.find("waiting"); it != json.end() && it->is_boolean()) extra.waiting = it->get<bool>();
-    if (auto it = json.find("held_ms"); it != json.end() && it->is_number_integer()) extra.held_ms = it->get<std::int64_t>();
-    string_of("reason", extra.reason);
-    string_of("holder", extra.holder);
-    string_of("frozen_by", extra.frozen_by);
-    return extra;
-}
-
 std::optional<HoldEnd> ending_of(const std::string& event) {
     if (event == "release") return HoldEnd::released;
     if (event == "force-break") return HoldEnd::force_break;
@@ -72,6 +47,22 @@ std::vector<std::uint32_t> sort_with_map(std::vector<std::string>& strings) {
 }
 
 }  // namespace
+
+AuditExtra read_audit_extra(const std::string& text) {
+    AuditExtra extra;
+    if (text.empty()) return extra;
+    const Json json = Json::parse(text, nullptr, false);
+    if (!json.is_object()) return extra;
+    auto string_of = [&](const char* key, std::string& out) {
+        if (auto it = json.find(key); it != json.end() && it->is_string()) out = it->get<std::string>();
+    };
+    if (auto it = json.find("waiting"); it != json.end() && it->is_boolean()) extra.waiting = it->get<bool>();
+    if (auto it = json.find("held_ms"); it != json.end() && it->is_number_integer()) extra.held_ms = it->get<std::int64_t>();
+    string_of("reason", extra.reason);
+    string_of("holder", extra.holder);
+    string_of("frozen_by", extra.frozen_by);
+    return extra;
+}
 
 std::string_view hold_end_name(HoldEnd how) {
     switch (how) {
@@ -120,10 +111,20 @@ std::uint32_t AuditAnalyzer::name_id(const std::string& name) {
 }
 
 std::uint32_t AuditAnalyzer::agent_id(const std::string& owner, const std::string& host) {
-    const std::string key = host.empty() ? (owner.empty() ? std::string("?") : owner) : owner_at_host(owner, host);
-    auto [it, added] = m_agent_ids.try_emplace(key, static_cast<std::uint32_t>(m_out.agents.size()));
-    if (added) m_out.agents.push_back(key);
-    return it->second;
+    // One buffer for the key: a lookup per line should not allocate.
+    if (host.empty()) m_key.assign(owner.empty() ? std::string_view("?") : std::string_view(owner));
+    else m_key.assign(owner).append("@").append(host);
+    if (auto it = m_agent_ids.find(m_key); it != m_agent_ids.end()) return it->second;
+    const auto id = static_cast<std::uint32_t>(m_out.agents.size());
+    m_agent_ids.emplace(m_key, id);
+    m_out.agents.push_back(m_key);
+    return id;
+}
+
+bool AuditAnalyzer::recently_closed(std::uint32_t name, const std::string& lock_id) const {
+    if (name >= m_recent.size()) return false;
+    const auto& ids = m_recent[name].ids;
+    return std::find(ids.begin(), ids.end(), id_hash(lock_id)) != ids.end();
 }
 
 WallTime AuditAnalyzer::window_start() const { return m_since ? *m_since : m_first.value_or(WallTime{}); }
@@ -134,6 +135,11 @@ void AuditAnalyzer::close_hold(std::uint32_t name, WallTime at, HoldEnd how) {
     Hold hold = std::move(it->second.hold);
     const auto expiry = it->second.expiry;
     m_open_holds.erase(it);
+    if (!hold.lock_id.empty()) {
+        if (m_recent.size() <= name) m_recent.resize(name + 1);
+        auto& recent = m_recent[name];
+        recent.ids[recent.next++ % recent.ids.size()] = id_hash(hold.lock_id);
+    }
     // Expired before anyone noticed: the hold ended when its TTL ran out.
     if (expiry && *expiry < at && (how == HoldEnd::replaced || how == HoldEnd::open || how == HoldEnd::expired)) {
         at = std::max(*expiry, hold.start);
@@ -161,7 +167,9 @@ void AuditAnalyzer::close_freeze(std::uint32_t name, WallTime at, FreezeEnd how)
     m_out.freezes.push_back(freeze);
 }
 
-void AuditAnalyzer::add(const AuditEvent& e) {
+void AuditAnalyzer::add(const AuditEvent& e) { add(e, read_audit_extra(e.extra_json)); }
+
+void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
     ++m_out.events;
     if (!m_first) m_first = e.ts;
     m_last = std::max(m_last, e.ts);
@@ -175,7 +183,6 @@ void AuditAnalyzer::add(const AuditEvent& e) {
         open.hold = Hold{name, agent, e.ts, e.ts, HoldEnd::open, false, e.pid, e.lock_id};
         if (e.ttl_sec > 0) open.expiry = e.ts + std::chrono::seconds(e.ttl_sec);
         m_open_holds.emplace(name, std::move(open));
-        m_seen_lock_ids.insert(id_hash(e.lock_id));
         // The end of this agent's wait for the name, if it was waiting.
         if (auto waits = m_open_waits.find(name); waits != m_open_waits.end()) {
             auto& queue = waits->second;
@@ -194,18 +201,16 @@ void AuditAnalyzer::add(const AuditEvent& e) {
         auto it = m_open_holds.find(name);
         if (it != m_open_holds.end() && (e.lock_id.empty() || it->second.hold.lock_id.empty() || it->second.hold.lock_id == e.lock_id)) {
             if (e.ttl_sec > 0) it->second.expiry = e.ts + std::chrono::seconds(e.ttl_sec);
-        } else if (it == m_open_holds.end() && !e.lock_id.empty() && !m_seen_lock_ids.contains(id_hash(e.lock_id))) {
+        } else if (it == m_open_holds.end() && !e.lock_id.empty() && !recently_closed(name, e.lock_id)) {
             // Renewed before the window began: held since before it.
             OpenHold open;
             open.hold = Hold{name, agent, window_start(), window_start(), HoldEnd::open, true, e.pid, e.lock_id};
             if (e.ttl_sec > 0) open.expiry = e.ts + std::chrono::seconds(e.ttl_sec);
             m_open_holds.emplace(name, std::move(open));
-            m_seen_lock_ids.insert(id_hash(e.lock_id));
         }
         return;
     }
     if (auto how = ending_of(event)) {
-        const Extra extra = read_extra(e.extra_json);
         if (is_break(*how)) {
             std::string detail = extra.holder.empty() ? std::string() : "holder " + extra.holder;
             if (!extra.reason.empty()) detail += (detail.empty() ? "" : ": ") + extra.reason;
@@ -223,7 +228,7 @@ void AuditAnalyzer::add(const AuditEvent& e) {
             return;
         }
         if (it == m_open_holds.end() && *how != HoldEnd::lost &&
-            (e.lock_id.empty() || !m_seen_lock_ids.contains(id_hash(e.lock_id)))) {
+            (e.lock_id.empty() || !recently_closed(name, e.lock_id))) {
             // The end of a hold that began before the window: draw it from the
             // window's start (or from when the release says it began).
             std::uint32_t holder = agent;
@@ -242,13 +247,11 @@ void AuditAnalyzer::add(const AuditEvent& e) {
             OpenHold open;
             open.hold = Hold{name, holder, start, start, HoldEnd::open, before, 0, e.lock_id};
             m_open_holds.emplace(name, std::move(open));
-            if (!e.lock_id.empty()) m_seen_lock_ids.insert(id_hash(e.lock_id));
             close_hold(name, e.ts, extra.reason == "expired" ? HoldEnd::expired : *how);
         }
         return;
     }
     if (event == "deny" || event == "freeze-deny") {
-        const Extra extra = read_extra(e.extra_json);
         if (extra.waiting) {
             m_open_waits[name].push_back(OpenWait{agent, e.pid, e.ts});
             return;

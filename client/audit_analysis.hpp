@@ -6,12 +6,12 @@
 // analysis; both come from here, independent of how they are shown.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "audit_log.hpp"
@@ -79,13 +79,24 @@ struct AuditAnalysis {
     std::vector<Mark> marks;          // by time
 };
 
+// The details of an event's `extra` that the analysis reads.
+struct AuditExtra {
+    bool waiting = false;    // a deny of a waiter
+    std::string reason;      // why a hold was broken or lost
+    std::string holder;      // a break's or a refusal's holder (owner@host)
+    std::string frozen_by;   // a freeze refusal's freeze owner
+    std::int64_t held_ms = -1;  // a release's hold length
+};
+AuditExtra read_audit_extra(const std::string& extra_json);
+
 // Feed events in log order, then finish. The window starts at `since` when
 // given (holds already running then start there), else at the first event;
 // it ends at `end` (holds still running then end there, marked open).
 class AuditAnalyzer {
 public:
     explicit AuditAnalyzer(std::optional<WallTime> since = std::nullopt) : m_since(since) {}
-    void add(const AuditEvent& event);
+    void add(const AuditEvent& event);  // reads event.extra_json
+    void add(const AuditEvent& event, const AuditExtra& extra);
     AuditAnalysis finish(WallTime end);
 
 private:
@@ -114,10 +125,19 @@ private:
     AuditAnalysis m_out;
     std::unordered_map<std::string, std::uint32_t> m_name_ids;
     std::unordered_map<std::string, std::uint32_t> m_agent_ids;
+    std::string m_key;
     std::unordered_map<std::uint32_t, OpenHold> m_open_holds;      // by name
     std::unordered_map<std::uint32_t, OpenFreeze> m_open_freezes;  // by name
     std::unordered_map<std::uint32_t, std::vector<OpenWait>> m_open_waits;  // by name
-    std::unordered_set<std::uint64_t> m_seen_lock_ids;  // hashes of the lock ids of holds drawn so far
+    // Per name, the lock ids (hashed) of the last holds that ended: a late
+    // `lost` or a second break of one of them must not look like a hold that
+    // began before the window.
+    struct Recent {
+        std::array<std::uint64_t, 4> ids{};
+        std::size_t next = 0;
+    };
+    std::vector<Recent> m_recent;
+    bool recently_closed(std::uint32_t name, const std::string& lock_id) const;
 };
 
 // Convenience for a list of events already in memory.

@@ -18,6 +18,7 @@
 #include "atomic_file.hpp"
 #include "audit_analysis.hpp"
 #include "audit_log.hpp"
+#include "audit_scan.hpp"
 #include "audit_stats_format.hpp"
 #include "commands.hpp"
 #include "daemon_audit_follow.hpp"
@@ -203,7 +204,7 @@ std::string filter_text(const AuditFlags& flags) {
 // --stats and --timeline: the whole window analysed at once.
 int run_analysis(const std::filesystem::path& log, const AuditQuery& query, const AuditFlags& flags) {
     AuditAnalyzer analyzer(query.since);
-    auto read = read_audit(log, query, [&](std::string_view, const AuditEvent& event) { analyzer.add(event); });
+    auto read = scan_audit_into(log, query, analyzer);
     if (!read) return flags.json ? report_json(read.error()) : report(read.error());
     const AuditAnalysis analysis = analyzer.finish(wall_now());
     const AuditSummary summary = summarize(analysis);
