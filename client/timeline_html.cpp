@@ -325,7 +325,28 @@ function drawSvg() {
   chart.replaceChildren(svg);
 }
 
-var canvas = null;
+var canvas = null, groups = null;
+function group(series) {
+  var out = agents.map(function () { return []; });
+  for (var i = 0; i < series.n.length; i++) out[series.a[i]].push(i);
+  return out;
+}
+var sprites = {};
+function sprite(kind) {
+  if (sprites[kind]) return sprites[kind];
+  var dpr = window.devicePixelRatio || 1, c = document.createElement("canvas"), g = c.getContext("2d");
+  c.width = c.height = 10 * dpr;
+  g.scale(dpr, dpr); g.beginPath(); MARKDRAW[kind](g, 5, 0);
+  g.strokeStyle = g.fillStyle = MARKCOLOUR[kind];
+  if (kind === "break") { g.lineWidth = 2; g.stroke(); } else g.fill();
+  return (sprites[kind] = c);
+}
+var MARKDRAW = {
+  refusal: function (g, x, y) { g.moveTo(x - 4, y + 1); g.lineTo(x + 4, y + 1); g.lineTo(x, y + 7); g.closePath(); },
+  "break": function (g, x, y) { g.moveTo(x - 4, y + 1); g.lineTo(x + 4, y + 9); g.moveTo(x + 4, y + 1); g.lineTo(x - 4, y + 9); },
+  lost: function (g, x, y) { g.moveTo(x, y + 1); g.lineTo(x + 4, y + 5); g.lineTo(x, y + 9); g.lineTo(x - 4, y + 5); g.closePath(); },
+  expired: function (g, x, y) { g.rect(x - 3, y + 2, 6, 6); }
+};
 function drawCanvas() {
   var rows = MAXROWS, height = AXIS + rows * ROW + 4, width = LABEL + plotW + 8, dpr = window.devicePixelRatio || 1;
   if (!canvas) { canvas = document.createElement("canvas"); canvas.id = "timeline"; chart.replaceChildren(canvas); }
@@ -342,27 +363,48 @@ function drawCanvas() {
     g.fillStyle = "#1d1d1f"; g.fillText(names[r], 4, rowY(r) + 14);
   }
   g.save(); g.beginPath(); g.rect(LABEL, 0, plotW + 6, height); g.clip();
-  var i, x0;
+  var i, j, a, k, x0, list;
   g.fillStyle = "#cfe3ff";
   for (i = 0; i < F.n.length; i++) {
     if (F.n[i] >= rows || !visible(F.t[i], F.d[i])) continue;
     x0 = X(F.t[i]); g.fillRect(x0, rowY(F.n[i]), Math.max(2, X(F.t[i] + F.d[i]) - x0), ROW);
   }
-  for (i = 0; i < W.n.length; i++) {
-    if (W.n[i] >= rows || !visible(W.t[i], W.d[i])) continue;
-    x0 = X(W.t[i]); g.fillStyle = W.g[i] ? colours[W.a[i]] : "#999";
-    g.fillRect(x0, rowY(W.n[i]) + 15, Math.max(3, X(W.t[i] + W.d[i]) - x0), 3);
+  // One colour at a time: changing fillStyle per rectangle costs more than drawing it.
+  if (!groups) groups = { h: group(H), w: group(W) };
+  for (a = 0; a <= agents.length; a++) {
+    g.fillStyle = a < agents.length ? colours[a] : "#999";
+    list = a < agents.length ? groups.w[a] : W.n.map(function (_, n) { return n; });
+    for (j = 0; j < list.length; j++) {
+      i = list[j];
+      if ((W.g[i] ? 1 : 0) !== (a < agents.length ? 1 : 0) || W.n[i] >= rows || !visible(W.t[i], W.d[i])) continue;
+      x0 = X(W.t[i]); g.fillRect(x0, rowY(W.n[i]) + 15, Math.max(3, X(W.t[i] + W.d[i]) - x0), 3);
+    }
   }
-  for (i = 0; i < H.n.length; i++) {
-    if (H.n[i] >= rows || !visible(H.t[i], H.d[i])) continue;
-    x0 = X(H.t[i]); g.fillStyle = colours[H.a[i]];
-    g.fillRect(x0, rowY(H.n[i]) + 4, Math.max(1, X(H.t[i] + H.d[i]) - x0), 10);
+  for (a = 0; a < agents.length; a++) {
+    g.fillStyle = colours[a];
+    list = groups.h[a];
+    var covered = {};  // per row, the right edge drawn so far: holds inside it add nothing
+    for (j = 0; j < list.length; j++) {
+      i = list[j];
+      if (H.n[i] >= rows || !visible(H.t[i], H.d[i])) continue;
+      x0 = X(H.t[i]);
+      var x1 = Math.max(x0 + 1, X(H.t[i] + H.d[i]));
+      if (covered[H.n[i]] !== undefined && x1 <= covered[H.n[i]] + 0.5) continue;
+      covered[H.n[i]] = Math.max(x1, covered[H.n[i]] || 0);
+      g.fillRect(x0, rowY(H.n[i]) + 4, x1 - x0, 10);
+    }
   }
-  for (i = 0; i < M.n.length; i++) {
-    if (M.n[i] >= rows || !visible(M.t[i], 0)) continue;
-    var kind = D.kinds[M.d[i]], p = new Path2D(MARKPATH[kind](X(M.t[i]), rowY(M.n[i])));
-    g.strokeStyle = g.fillStyle = MARKCOLOUR[kind];
-    if (kind === "break") { g.lineWidth = 2; g.stroke(p); } else g.fill(p);
+  // Markers are stamped from a small pre-drawn image, at most one per pixel
+  // column of a row and kind: a hundred thousand paths would take a minute.
+  for (k = 0; k < D.kinds.length; k++) {
+    var stamp = sprite(D.kinds[k]), last = {};
+    for (i = 0; i < M.n.length; i++) {
+      if (M.d[i] !== k || M.n[i] >= rows || !visible(M.t[i], 0)) continue;
+      x0 = Math.round(X(M.t[i]));
+      if (last[M.n[i]] === x0) continue;
+      last[M.n[i]] = x0;
+      g.drawImage(stamp, x0 - 5, rowY(M.n[i]), 10, 10);
+    }
   }
   g.restore();
 }
