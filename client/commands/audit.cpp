@@ -300,7 +300,7 @@ constexpr const char* k_audit_footer = R"(Examples:
   lokt audit --since 8h --timeline incident.html
                                          an HTML timeline: a row per name, a bar per hold
 
-Exit status: 0 success, 1 the log cannot be read, 64 usage error.)";
+Exit status: 0 success, 1 the log cannot be read or the timeline cannot be written, 64 usage error.)";
 
 void add_audit_command(CLI::App& app, CommandEnv env) {
     auto flags = std::make_shared<AuditFlags>();
