@@ -14,6 +14,9 @@ Chromium load it:
                  freeze, the summary numbers, and no script error;
   --screenshot   a non-empty PNG of the page.
 
+Then a window of 21,000 holds, too many for an element each, must be drawn
+on a canvas with the script running to its end.
+
 Chromium is required: the test fails, not skips, when it is missing.
 Every Chromium run is bounded by a timeout and its whole process group is
 killed afterwards, so the test cannot hang.
@@ -139,6 +142,18 @@ def play_scenario(lokt, env):
     run("agent-2", "lock", "lint", "--ttl", "5m")
 
 
+def write_many_holds(path, count):
+    """count holds of one second each, on 20 names, by 5 agents, as lokt writes them."""
+    start = time.time() - count * 2 - 60
+    with open(path, "w") as f:
+        for i in range(count):
+            name, agent, lock_id = f"res-{i % 20}", f"agent-{i % 5}", f"{i:032x}"
+            for offset, event in ((0, "acquire"), (1, "release")):
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + i * 2 + offset))
+                f.write(f'{{"ts":"{stamp}Z","event":"{event}","name":"{name}","lock_id":"{lock_id}",'
+                        f'"owner":"{agent}","host":"h","pid":{1000 + i}}}\n')
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, help="the directory of the lokt binary")
@@ -202,6 +217,23 @@ def main():
             png = f.read()
         check.true("the screenshot is a PNG", png.startswith(b"\x89PNG\r\n\x1a\n"))
         check.true("the screenshot is not blank (%d bytes)" % len(png), len(png) > 10000)
+
+        # A window too big for an element per hold is drawn on a canvas: the
+        # script must still run to its end there.
+        big_root = os.path.join(scratch, "big")
+        os.makedirs(big_root)
+        write_many_holds(os.path.join(big_root, "audit.log"), 21000)
+        big_page = os.path.join(scratch, "big.html")
+        big_env = dict(env, LOKT_ROOT=big_root)
+        r = subprocess.run([lokt, "audit", "--timeline", big_page], env=big_env, capture_output=True, text=True, timeout=120)
+        check.equal("audit --timeline of 21,000 holds exits", r.returncode, 0)
+        big = Dom()
+        big.feed(run_chromium(chromium, ["--virtual-time-budget=5000", "--window-size=1400,900", "--dump-dom", "file://" + big_page], scratch))
+        big_body = next((a for t, a in big.elements if t == "body"), {})
+        check.equal("21,000 holds: the drawing script finished", big_body.get("data-ready"), "true")
+        check.equal("21,000 holds: drawn on a canvas", big_body.get("data-mode"), "canvas")
+        check.equal("21,000 holds: one canvas", len([t for t, _ in big.elements if t == "canvas"]), 1)
+        check.equal("21,000 holds: the summary counts them", big.texts.get("holds"), "21000")
 
         if check.failures:
             print("FAILED: %s (page and screenshot in %s)" % (", ".join(check.failures), scratch))
