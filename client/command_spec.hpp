@@ -28,6 +28,7 @@ struct OptionSpec {
     bool* given = nullptr;                    // set to whether it appeared at all
     std::vector<std::string> allowed;         // the only values accepted, if any
     std::optional<std::pair<int, int>> bounds;  // an int's accepted range
+    std::string value_name;                   // "FILE": shown in help, completed as a path
 
     OptionSpec& required() {
         is_required = true;
@@ -39,6 +40,10 @@ struct OptionSpec {
     }
     OptionSpec& choices(std::vector<std::string> values) {
         allowed = std::move(values);
+        return *this;
+    }
+    OptionSpec& value_name_is(std::string name) {
+        value_name = std::move(name);
         return *this;
     }
     OptionSpec& range(int low, int high) {

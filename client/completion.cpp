@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 namespace lokt::client {
@@ -25,6 +26,23 @@ std::vector<std::string> lock_names(CliContext& cli, bool freezes) {
     auto listed = (*backend)->store().list(freezes ? Area::freezes : Area::locks);
     if (listed) names = std::move(listed.value());
     return names;
+}
+
+// The paths that start with prefix, directories with a trailing '/': the value
+// of an option that names an output file (audit --timeline FILE).
+void emit_paths(const std::string& prefix) {
+    const auto slash = prefix.rfind('/');
+    const std::string dir = slash == std::string::npos ? std::string() : prefix.substr(0, slash + 1);
+    const std::string start = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
+    std::error_code error;
+    std::vector<std::string> paths;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.empty() ? "." : dir, error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(start, 0) != 0 || (start.empty() && name[0] == '.')) continue;
+        paths.push_back(dir + name + (entry.is_directory(error) ? "/" : ""));
+    }
+    std::sort(paths.begin(), paths.end());
+    emit_matching(paths, prefix);
 }
 
 }  // namespace
@@ -64,6 +82,7 @@ int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, co
             if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
             if (previous == "--sort") emit_matching({"name", "held-for", "waiters"}, current);
+            if (option->value_name == "FILE") emit_paths(current);
             return 0;  // a value: durations, owners
         }
     }

@@ -215,6 +215,7 @@ void add_to_parser(CLI::App& app, const CommandSpec& spec) {
         if (option.is_required) added->required();
         if (!option.allowed.empty()) added->check(CLI::IsMember(option.allowed));
         if (option.bounds) added->check(CLI::Range(option.bounds->first, option.bounds->second));
+        if (!option.value_name.empty()) added->type_name(option.value_name);
         if (option.given != nullptr) given.emplace_back(added, option.given);
     }
     for (const CommandSpec& action : spec.actions) add_to_parser(*command, action);

@@ -2,6 +2,8 @@
 // follow the audit log. On a terminal a table; into a pipe or a file (and
 // always with --json) the log's own lines, one JSON object per line, so that
 // `lokt audit | jq` works and a stream never waits for a closing bracket.
+// `--stats` and `--timeline FILE` read the same window as a whole instead:
+// a summary in the terminal, or an HTML incident timeline.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -13,12 +15,17 @@
 #include <optional>
 #include <vector>
 
+#include "atomic_file.hpp"
+#include "audit_analysis.hpp"
 #include "audit_log.hpp"
+#include "audit_scan.hpp"
+#include "audit_stats_format.hpp"
 #include "commands.hpp"
 #include "daemon_audit_follow.hpp"
 #include "lock_name.hpp"
 #include "since_time.hpp"
 #include "sys_error.hpp"
+#include "timeline_html.hpp"
 
 namespace lokt::client {
 namespace {
@@ -32,6 +39,9 @@ struct AuditFlags {
     std::size_t lines_given = 0;
     bool has_lines = false;
     bool json = false;
+    std::string timeline;  // --timeline FILE ("-": stdout)
+    bool has_timeline = false;
+    bool stats = false;
 };
 
 // Like tail -f: the last lines first, then what comes.
@@ -184,11 +194,50 @@ int follow(const std::filesystem::path& root, const AuditQuery& query, const Aud
     }
 }
 
+// How the window was chosen, for the page's heading.
+std::string filter_text(const AuditFlags& flags) {
+    std::string text;
+    if (!flags.since.empty()) text += "--since " + flags.since;
+    if (flags.has_name) text += (text.empty() ? "" : " ") + std::string("--name ") + flags.name;
+    return text;
+}
+
+// --stats and --timeline: the whole window analysed at once.
+int run_analysis(const std::filesystem::path& log, const AuditQuery& query, const AuditFlags& flags) {
+    AuditAnalyzer analyzer(query.since);
+    auto read = scan_audit_into(log, query, analyzer);
+    if (!read) return flags.json ? report_json(read.error()) : report(read.error());
+    const AuditAnalysis analysis = analyzer.finish(wall_now());
+    const AuditSummary summary = summarize(analysis);
+    if (flags.has_timeline) {
+        const std::string page = render_timeline_html(TimelinePage{analysis, summary, filter_text(flags)});
+        if (flags.timeline == "-") {
+            std::fwrite(page.data(), 1, page.size(), stdout);
+        } else if (auto written = write_file_atomically(flags.timeline, page); !written) {
+            return flags.json ? report_json(written.error()) : report(written.error());
+        }
+    }
+    if (flags.stats) {
+        const std::string text = flags.json ? format_summary_json(summary) : format_summary_text(summary);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+    }
+    std::fflush(stdout);
+    return std::ferror(stdout) ? 1 : 0;
+}
+
 int run_audit(CliContext& cli, const AuditFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json_line(error) : report(error); };
     auto query = build_query(flags);
     if (!query) return fail(query.error());
     if (flags.lines && !flags.tail) return fail(make_error(ErrorCode::usage, "--lines needs --tail"));
+    if (flags.tail && (flags.has_timeline || flags.stats)) {
+        return fail(make_error(ErrorCode::usage, std::string(flags.stats ? "--stats" : "--timeline") +
+                                                     " reads a finished window and cannot follow the log: drop --tail"));
+    }
+    if (flags.has_timeline && flags.timeline.empty()) return fail(make_error(ErrorCode::usage, "--timeline needs a file name (or - for stdout)"));
+    if (flags.has_timeline && flags.timeline == "-" && flags.stats) {
+        return fail(make_error(ErrorCode::usage, "--timeline - and --stats would both write to stdout: write the page to a file"));
+    }
     // The table is for people; anything else reads the log's own lines.
     const bool table = !flags.json && ::isatty(STDOUT_FILENO) == 1;
 
@@ -226,6 +275,7 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
     auto root = cli.root();
     if (!root) return fail(root.error());
     const auto log = root->path / "audit.log";
+    if (flags.has_timeline || flags.stats) return run_analysis(log, *query, flags);
     std::string out;
     auto visit = [&](std::string_view line, const AuditEvent& event) {
         if (table) out += text_line(event);
@@ -247,8 +297,11 @@ constexpr const char* k_audit_footer = R"(Examples:
   lokt audit --since 8h                  a table on a terminal, the log's JSON lines in a pipe
   lokt audit --since yesterday --name build | jq .event
   lokt audit --tail -n 50                the last 50 events, then follow
+  lokt audit --since 8h --stats          busiest names, longest waits, contention per agent
+  lokt audit --since 8h --timeline incident.html
+                                         an HTML timeline: a row per name, a bar per hold
 
-Exit status: 0 success, 1 the log cannot be read, 64 usage error.)";
+Exit status: 0 success, 1 the log cannot be read or the timeline cannot be written, 64 usage error.)";
 
 CommandSpec audit_command(CommandEnv env) {
     auto flags = std::make_shared<AuditFlags>();
@@ -259,7 +312,12 @@ CommandSpec audit_command(CommandEnv env) {
     command.flag("--tail", flags->tail, "Show the last lines, then follow new events as they are written");
     command.option("-n,--lines", flags->lines_given, "With --tail: start with the last N lines (default 10)")
         .record_given(flags->has_lines);
-    command.flag("--json", flags->json, "One JSON object per line, as in the log (the default into a pipe)");
+    command.flag("--json", flags->json,
+                 "One JSON object per line, as in the log (the default into a pipe); with --stats, one JSON object");
+    command.option("--timeline", flags->timeline, "Write an HTML incident timeline of the window to FILE (- for stdout)")
+        .value_name_is("FILE")
+        .record_given(flags->has_timeline);
+    command.flag("--stats", flags->stats, "Summarise the window: busiest names, longest waits, contention per agent");
     command.footer = k_audit_footer;
     command.run = [env, flags] {
         if (flags->has_lines) flags->lines = flags->lines_given;

@@ -84,6 +84,8 @@ expect "lokt guard some-lock --con" --conflict-exit-code
 expect "lokt status --q" --quiet
 expect "lokt audit --l" --lines
 expect_none "lokt audit --lines "
+expect "lokt audit --st" --stats
+expect "lokt audit --timeline README-c" README-completion.txt
 expect_none "lokt lock some-lock -E "
 expect "lokt daemon st" start stop status
 expect_none "lokt guard some-lock --ttl "
