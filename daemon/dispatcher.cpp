@@ -131,11 +131,34 @@ RootService& Dispatcher::root_service(const std::string& root) {
     const std::string key = normal_root(root);
     auto it = m_roots.find(key);
     if (it != m_roots.end()) return *it->second;
-    log::info("root {}: opened", key);
+    log::debug("root {}: opened", key);
     RootOutput output{[this](Effects& effects) { deliver(effects); },
-                      [this](std::vector<AuditLine>& lines) { deliver_audit(lines); }, [this] { state_changed(); }};
+                      [this](std::vector<AuditLine>& lines) { deliver_audit(lines); },
+                      [this, key] {
+                          prune_later(key);
+                          state_changed();
+                      }};
     auto service = std::make_unique<RootService>(m_io, key, m_host, std::move(output));
+    prune_later(key);
     return *m_roots.emplace(key, std::move(service)).first->second;
+}
+
+void Dispatcher::prune_later(const std::string& root) {
+    if (!m_prune_candidates.insert(root).second || m_prune_candidates.size() > 1) return;  // already posted
+    asio::post(m_io, [this, alive = std::weak_ptr<bool>(m_alive)] {
+        if (alive.lock()) prune_idle_roots();
+    });
+}
+
+void Dispatcher::prune_idle_roots() {
+    const auto candidates = std::move(m_prune_candidates);
+    m_prune_candidates.clear();
+    for (const auto& key : candidates) {
+        auto it = m_roots.find(key);
+        if (it == m_roots.end() || !it->second->idle()) continue;
+        log::debug("root {}: nothing held, awaited or followed: closed", key);
+        m_roots.erase(it);
+    }
 }
 
 void Dispatcher::send_to(ConnectionId connection, std::string line) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "messages.hpp"
@@ -45,6 +46,11 @@ private:
     // Runs one decoded request; nullopt when the answer comes later (a waiting acquire).
     std::optional<protocol::Reply> handle(Session& session, const protocol::Request& request);
     RootService& root_service(const std::string& root);
+    // A root may have nothing left: look once this turn of the loop is over.
+    void prune_later(const std::string& root);
+    // Drops the roots that have nothing left (no hold, waiter or subscription),
+    // with their watches, timer and files; the next request opens them afresh.
+    void prune_idle_roots();
     RootService* existing_root(const std::string& root);
     void deliver(Effects& effects);
     void deliver_audit(std::vector<AuditLine>& lines);
@@ -76,6 +82,8 @@ private:
     std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;
     FirstLineDeadlines<Session> m_first_lines;
     std::map<std::string, std::unique_ptr<RootService>> m_roots;
+    std::set<std::string> m_prune_candidates;
+    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // for the posted prune
     bool m_stopping = false;
 };
 

@@ -71,7 +71,7 @@ void RootService::ensure_watching() {
         log::debug("root {}: not watched yet: {}", m_root.string(), started.error().message);
         return;
     }
-    log::info("root {}: watching", m_root.string());
+    log::debug("root {}: watching", m_root.string());
 }
 
 void RootService::settle(Effects& effects) {
@@ -158,6 +158,9 @@ void RootService::changed(const std::string& name, bool hold_removed) {
 }
 
 void RootService::connection_closed(ConnectionId connection, bool keep_holds) {
+    auto first = m_subscriptions.lower_bound({connection, 0});
+    const bool subscribed = first != m_subscriptions.end() && first->first.first == connection;
+    if (!subscribed && !m_state.has_connection(connection)) return;  // nothing here was the connection's
     Effects effects;
     m_state.connection_closed(connection, keep_holds, effects);
     for (auto it = m_subscriptions.begin(); it != m_subscriptions.end();) {

@@ -32,12 +32,6 @@ SteadyTime RootState::steady_at(WallTime when) const {
     return m_clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(left);
 }
 
-std::size_t RootState::waiter_count() const {
-    std::size_t total = 0;
-    for (const auto& [name, queue] : m_queues) total += queue.waiters.size();
-    return total;
-}
-
 std::size_t RootState::waiters_for(const std::string& name) const {
     auto it = m_queues.find(name);
     return it == m_queues.end() ? 0 : it->second.waiters.size();
@@ -70,6 +64,79 @@ std::optional<Identity> RootState::hold_actor(const std::string& name, const std
     return it->second.actor();
 }
 
+std::optional<SteadyTime> RootState::Hold::due() const {
+    std::optional<SteadyTime> next;
+    // A detached hold is renewed only while its command carries it: a guard
+    // that still runs renews it itself.
+    if (guard && ttl && (!detached || kept_by_command)) {
+        earliest(next, renewed + std::chrono::duration_cast<SteadyTime::duration>(*ttl / 2));
+    }
+    if (expires) earliest(next, *expires);
+    return next;
+}
+
+RootState::HoldIt RootState::put_hold(const std::string& name, Hold hold) {
+    if (auto old = m_holds.find(name); old != m_holds.end()) erase_hold(old);
+    auto it = m_holds.emplace(name, std::move(hold)).first;
+    if (it->second.guard && it->second.connection != 0) m_holds_of[it->second.connection].insert(name);
+    hold_changed(it);
+    return it;
+}
+
+void RootState::erase_hold(HoldIt it) {
+    const std::string& name = it->first;
+    Hold& hold = it->second;
+    m_deadlines.move({DueItem::Kind::hold, name, 0}, hold.scheduled, std::nullopt);
+    if (auto bound = m_holds_of.find(hold.connection); hold.connection != 0 && bound != m_holds_of.end()) {
+        bound->second.erase(name);
+        if (bound->second.empty()) m_holds_of.erase(bound);
+    }
+    m_detached.erase(name);
+    m_holds.erase(it);
+}
+
+void RootState::hold_changed(HoldIt it) {
+    Hold& hold = it->second;
+    const auto due = hold.due();
+    m_deadlines.move({DueItem::Kind::hold, it->first, 0}, hold.scheduled, due);
+    hold.scheduled = due;
+    if (hold.detached) m_detached.insert(it->first);
+    else m_detached.erase(it->first);
+}
+
+void RootState::set_retry(const std::string& name, Queue& queue, std::optional<SteadyTime> when) {
+    m_deadlines.move({DueItem::Kind::queue_retry, name, 0}, queue.retry_at, when);
+    queue.retry_at = when;
+}
+
+void RootState::add_waiter(Queue& queue, Waiter waiter) {
+    waiter.number = m_next_waiter++;
+    const std::string& name = waiter.ticket.spec.name;
+    m_deadlines.move({DueItem::Kind::waiter_timeout, name, waiter.number}, std::nullopt, waiter.deadline);
+    ++m_waits_of[waiter.ticket.connection][name];
+    ++m_waiter_total;
+    queue.waiters.push_back(std::move(waiter));
+}
+
+void RootState::waiter_leaves(const Waiter& waiter) {
+    const std::string& name = waiter.ticket.spec.name;
+    m_deadlines.move({DueItem::Kind::waiter_timeout, name, waiter.number}, waiter.deadline, std::nullopt);
+    if (auto waits = m_waits_of.find(waiter.ticket.connection); waits != m_waits_of.end()) {
+        if (auto count = waits->second.find(name); count != waits->second.end() && --count->second == 0) {
+            waits->second.erase(count);
+            if (waits->second.empty()) m_waits_of.erase(waits);
+        }
+    }
+    --m_waiter_total;
+}
+
+void RootState::erase_queue(QueueIt it) {
+    for (const Waiter& waiter : it->second.waiters) waiter_leaves(waiter);
+    set_retry(it->first, it->second, std::nullopt);
+    m_blocked.erase(it->first);
+    m_queues.erase(it);
+}
+
 Identity RootState::Hold::actor() const { return other_actor ? *other_actor : holder_identity(record); }
 
 void RootState::Hold::set_actor(const Identity& actor) {
@@ -89,7 +156,7 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.renewed = m_clock.steady_now();
         hold.guard = true;
         hold.file = WrittenFile::of(result.file);
-        m_holds[name] = std::move(hold);
+        put_hold(name, std::move(hold));
     } else if (ticket.spec.binding == Binding::ttl && result.record.expiry()) {
         // The file names the daemon's pid; keep it in mind until it lapses.
         Hold hold;
@@ -98,19 +165,19 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.ttl = ticket.spec.ttl;
         hold.expires = steady_at(*result.record.expiry());
         hold.file = WrittenFile::of(result.file);
-        m_holds[name] = std::move(hold);
-    } else {
-        m_holds.erase(name);  // bound to a process: its pid is in the file for everyone to judge
+        put_hold(name, std::move(hold));
+    } else if (auto old = m_holds.find(name); old != m_holds.end()) {
+        erase_hold(old);  // bound to a process: its pid is in the file for everyone to judge
     }
 }
 
 void RootState::note_blocker(const std::string& name, Queue& queue, const Refusal& refusal) {
-    queue.retry_at.reset();
+    std::optional<SteadyTime> retry_at;
     queue.blocker_pid = 0;
     queue.blocker_handle.clear();
     const SteadyTime now = m_clock.steady_now();
     if (refusal.freeze) {
-        if (auto expiry = refusal.freeze->expiry()) earliest(queue.retry_at, steady_at(*expiry));
+        if (auto expiry = refusal.freeze->expiry()) earliest(retry_at, steady_at(*expiry));
     }
     if (refusal.holder) {
         const LockRecord& holder = *refusal.holder;
@@ -122,15 +189,18 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
                 // release of the handle can end it.
                 queue.blocker_handle = holder.handle;
             } else {
-                if (auto expiry = holder.expiry()) earliest(queue.retry_at, steady_at(*expiry));
+                if (auto expiry = holder.expiry()) earliest(retry_at, steady_at(*expiry));
                 if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
                     queue.blocker_pid = static_cast<pid_t>(holder.pid);
                 }
             }
         }
     } else if (refusal.code == ErrorCode::held && !refusal.freeze) {
-        earliest(queue.retry_at, now + std::chrono::duration_cast<SteadyTime::duration>(k_being_written_retry));
+        earliest(retry_at, now + std::chrono::duration_cast<SteadyTime::duration>(k_being_written_retry));
     }
+    set_retry(name, queue, retry_at);
+    if (queue.blocker_pid > 0 || !queue.blocker_handle.empty()) m_blocked.insert(name);
+    else m_blocked.erase(name);
 }
 
 void RootState::report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const {
@@ -180,7 +250,7 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
     waiter.refusal = std::move(refusal);
     waiter.ticket = std::move(ticket);
     waiter.ticket.spec.audit_denial = false;
-    queue.waiters.push_back(std::move(waiter));
+    add_waiter(queue, std::move(waiter));
     if (queue.waiters.size() == 1) note_blocker(queue.waiters.front().ticket.spec.name, queue, queue.waiters.front().refusal);
     report_positions(queue.waiters.back().ticket.spec.name, queue, out, queue.waiters.size() - 1);
 }
@@ -208,6 +278,7 @@ void RootState::pump(const std::string& name, Effects& out) {
             next_blocker.message = "lock \"" + name + "\" held by " + describe_holder(tried->record, m_clock.wall_now());
         }
         out.answers.push_back(AcquireAnswer{head.ticket.connection, head.ticket.request_id, std::move(tried)});
+        waiter_leaves(head);
         queue.waiters.pop_front();
         moved = true;
         if (granted && !nested) {
@@ -219,7 +290,7 @@ void RootState::pump(const std::string& name, Effects& out) {
         }
     }
     if (queue.waiters.empty()) {
-        m_queues.erase(it);
+        erase_queue(it);
         return;
     }
     if (moved) report_positions(name, queue, out, 0);
@@ -231,7 +302,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
     const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
     if (ours) note.acquired = held->second.record.acquired;
     auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{}, note);
-    if (ours) m_holds.erase(held);
+    if (ours) erase_hold(held);
     pump(name, out);
     return released;
 }
@@ -254,8 +325,9 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
         if (!held->second.guard) {
             if (auto expiry = renewed->expiry()) held->second.expires = steady_at(*expiry);
         }
+        hold_changed(held);
     } else if (renewed.error().code == ErrorCode::lost) {
-        m_holds.erase(held);
+        erase_hold(held);
     }
     return renewed;
 }
@@ -282,48 +354,61 @@ void RootState::all_files_changed(Effects& out) {
     for (const auto& name : names) pump(name, out);
 }
 
-void RootState::forget_hold(const std::string& name) { m_holds.erase(name); }
+void RootState::forget_hold(const std::string& name) {
+    if (auto held = m_holds.find(name); held != m_holds.end()) erase_hold(held);
+}
 
 void RootState::retry_within(const std::string& name, Nanoseconds after) {
     auto it = m_queues.find(name);
     if (it == m_queues.end()) return;
-    earliest(it->second.retry_at, m_clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(after));
+    std::optional<SteadyTime> retry_at = it->second.retry_at;
+    earliest(retry_at, m_clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(after));
+    set_retry(name, it->second, retry_at);
 }
 
 void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effects& out) {
-    for (auto it = m_queues.begin(); it != m_queues.end();) {
-        auto& waiters = it->second.waiters;
-        const std::size_t before = waiters.size();
-        waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
-                                     [&](const Waiter& w) { return w.ticket.connection == connection; }),
-                      waiters.end());
-        if (waiters.empty()) {
-            it = m_queues.erase(it);
+    // Only the names this connection waits for or holds are touched, in name order.
+    if (auto waits = m_waits_of.find(connection); waits != m_waits_of.end()) {
+        std::vector<std::string> names;
+        for (const auto& [name, count] : waits->second) names.push_back(name);
+        for (const auto& name : names) {
+            auto it = m_queues.find(name);
+            if (it == m_queues.end()) continue;
+            auto& waiters = it->second.waiters;
+            const std::size_t before = waiters.size();
+            for (const Waiter& waiter : waiters) {
+                if (waiter.ticket.connection == connection) waiter_leaves(waiter);
+            }
+            waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
+                                         [&](const Waiter& w) { return w.ticket.connection == connection; }),
+                          waiters.end());
+            if (waiters.empty()) {
+                erase_queue(it);
+                continue;
+            }
+            if (waiters.size() != before) report_positions(it->first, it->second, out, 0);
+        }
+    }
+    auto bound = m_holds_of.find(connection);
+    if (bound == m_holds_of.end()) return;
+    const std::set<std::string> names = std::move(bound->second);
+    m_holds_of.erase(bound);
+    for (const auto& name : names) {
+        auto held = m_holds.find(name);
+        if (held == m_holds.end()) continue;
+        if (keep_holds) {
+            erase_hold(held);
             continue;
         }
-        if (waiters.size() != before) report_positions(it->first, it->second, out, 0);
-        ++it;
-    }
-    // The map's nodes are taken out whole: a connection may hold thousands.
-    std::vector<decltype(m_holds)::node_type> ended;
-    for (auto it = m_holds.begin(); it != m_holds.end();) {
-        if (it->second.guard && it->second.connection == connection) {
-            ended.push_back(m_holds.extract(it++));
-        } else {
-            ++it;
-        }
-    }
-    if (keep_holds) return;
-    for (auto& node : ended) {
         // Whether the guard is gone is for the files to say: its command may
         // still run on its liveness handle, or the guard may carry on without
         // us (it gave up on a daemon that did not answer in time).
-        const std::string name = node.key();
-        node.mapped().connection = 0;
-        node.mapped().detached = true;
-        m_holds.insert(std::move(node));
-        check_detached(name, out);
+        held->second.connection = 0;
+        held->second.detached = true;
+        hold_changed(held);
     }
+    if (keep_holds) return;
+    for (const auto& name : names) check_detached(name, out);
 }
 
 void RootState::check_detached(const std::string& name, Effects& out) {
@@ -333,10 +418,11 @@ void RootState::check_detached(const std::string& name, Effects& out) {
     auto checked = m_files.end_if_stale(name, hold.lock_id(), hold.actor());
     if (checked && checked->state == HoldState::live) {
         hold.kept_by_command = checked->kept_by_command;
+        hold_changed(held);
         return;  // watched: its guard's pid, or its handle (see blocker_pids, watched_handles)
     }
     // Ended (broken as stale now), gone, or unreadable: the queue looks for itself.
-    m_holds.erase(held);
+    erase_hold(held);
     pump(name, out);
 }
 
@@ -346,21 +432,23 @@ void RootState::handle_released(const std::string& token, Effects& out) {
 
 std::vector<std::string> RootState::names_of_handle(const std::string& token) const {
     std::vector<std::string> names;
-    for (const auto& [name, hold] : m_holds) {
-        if (hold.detached && hold.record.handle == token) names.push_back(name);
+    for (const auto& name : m_detached) {
+        if (m_holds.at(name).record.handle == token) names.push_back(name);
     }
-    for (const auto& [name, queue] : m_queues) {
-        if (queue.blocker_handle == token) names.push_back(name);
+    for (const auto& name : m_blocked) {
+        if (m_queues.at(name).blocker_handle == token) names.push_back(name);
     }
     return names;
 }
 
 std::set<std::string> RootState::watched_handles() const {
     std::set<std::string> tokens;
-    for (const auto& [name, hold] : m_holds) {
-        if (hold.detached && hold.kept_by_command) tokens.insert(hold.record.handle);
+    for (const auto& name : m_detached) {
+        const Hold& hold = m_holds.at(name);
+        if (hold.kept_by_command) tokens.insert(hold.record.handle);
     }
-    for (const auto& [name, queue] : m_queues) {
+    for (const auto& name : m_blocked) {
+        const Queue& queue = m_queues.at(name);
         if (!queue.blocker_handle.empty()) tokens.insert(queue.blocker_handle);
     }
     return tokens;
@@ -368,10 +456,19 @@ std::set<std::string> RootState::watched_handles() const {
 
 void RootState::advance(Effects& out) {
     const SteadyTime now = m_clock.steady_now();
+    // Each step takes what m_deadlines says is due now, by name (the order a
+    // walk of every name would take), and looks again before acting: an
+    // earlier step may have changed it.
+    const auto due_names = [&](DueItem::Kind kind) {
+        std::set<std::string> names;
+        for (auto& item : m_deadlines.due(now, kind)) names.insert(std::move(item.name));
+        return names;
+    };
 
     // Waiters whose time is up: one last look, then the timeout answer.
-    for (auto it = m_queues.begin(); it != m_queues.end();) {
-        const std::string name = it->first;
+    for (const auto& name : due_names(DueItem::Kind::waiter_timeout)) {
+        auto it = m_queues.find(name);
+        if (it == m_queues.end()) continue;
         auto& waiters = it->second.waiters;
         bool removed = false;
         for (auto w = waiters.begin(); w != waiters.end();) {
@@ -386,91 +483,107 @@ void RootState::advance(Effects& out) {
                 tried->refusal = timeout_refusal(tried->refusal, w->ticket.timeout);
             }
             out.answers.push_back(AcquireAnswer{w->ticket.connection, w->ticket.request_id, std::move(tried)});
+            waiter_leaves(*w);
             w = waiters.erase(w);
             removed = true;
         }
         if (waiters.empty()) {
-            it = m_queues.erase(it);
+            erase_queue(it);
             continue;
         }
         if (removed) report_positions(name, it->second, out, 0);
-        ++it;
     }
 
     // Retries: a blocker's TTL or a freeze lapsed, or a file was being written.
     std::vector<std::string> due;
-    for (auto& [name, queue] : m_queues) {
-        if (queue.retry_at && *queue.retry_at <= now) {
-            queue.retry_at.reset();
-            due.push_back(name);
-        }
+    for (const auto& name : due_names(DueItem::Kind::queue_retry)) {
+        auto it = m_queues.find(name);
+        if (it == m_queues.end() || !it->second.retry_at || *it->second.retry_at > now) continue;
+        set_retry(name, it->second, std::nullopt);
+        due.push_back(name);
     }
     for (const auto& name : due) pump(name, out);
 
     // Guard holds renewed every TTL/2 while their connection is open; manual
     // TTL holds forgotten when they lapse.
     std::vector<std::string> lost;
-    for (auto it = m_holds.begin(); it != m_holds.end();) {
+    for (const auto& name : due_names(DueItem::Kind::hold)) {
+        auto it = m_holds.find(name);
+        if (it == m_holds.end()) continue;
         Hold& hold = it->second;
+        if (const auto when = hold.due(); !when || *when > now) continue;
         if (!hold.guard) {
-            if (hold.expires && *hold.expires <= now) {
-                lost.push_back(it->first);
-                it = m_holds.erase(it);
-                continue;
-            }
-            ++it;
+            lost.push_back(name);  // a manual TTL hold lapsed
+            erase_hold(it);
             continue;
         }
-        // A detached hold is renewed only while its command carries it: a
-        // guard that still runs renews it itself.
-        const bool ours_to_renew = !hold.detached || hold.kept_by_command;
-        if (hold.ttl && ours_to_renew && now >= hold.renewed + *hold.ttl / 2) {
-            auto renewed = m_files.renew(it->first, hold.lock_id(), *hold.ttl, hold.actor());
-            if (renewed) {
-                hold.record = *renewed;
-                hold.file = {};  // rewritten: no longer the file we know
-                hold.renewed = now;
-            } else if (renewed.error().code == ErrorCode::lost) {
-                lost.push_back(it->first);
-                it = m_holds.erase(it);
-                continue;
-            } else {
-                hold.renewed = now - std::chrono::duration_cast<SteadyTime::duration>(*hold.ttl / 2) +
-                               std::chrono::duration_cast<SteadyTime::duration>(k_renew_retry);
-            }
+        auto renewed = m_files.renew(name, hold.lock_id(), *hold.ttl, hold.actor());
+        if (renewed) {
+            hold.record = *renewed;
+            hold.file = {};  // rewritten: no longer the file we know
+            hold.renewed = now;
+        } else if (renewed.error().code == ErrorCode::lost) {
+            lost.push_back(name);
+            erase_hold(it);
+            continue;
+        } else {
+            hold.renewed = now - std::chrono::duration_cast<SteadyTime::duration>(*hold.ttl / 2) +
+                           std::chrono::duration_cast<SteadyTime::duration>(k_renew_retry);
         }
-        ++it;
+        hold_changed(it);
     }
     for (const auto& name : lost) pump(name, out);
 }
 
-std::optional<SteadyTime> RootState::next_deadline() const {
-    std::optional<SteadyTime> next;
-    for (const auto& [name, queue] : m_queues) {
-        if (queue.retry_at) earliest(next, *queue.retry_at);
-        for (const auto& waiter : queue.waiters) earliest(next, waiter.deadline);
-    }
-    for (const auto& [name, hold] : m_holds) {
-        if (hold.guard && hold.ttl && (!hold.detached || hold.kept_by_command)) {
-            earliest(next, hold.renewed + std::chrono::duration_cast<SteadyTime::duration>(*hold.ttl / 2));
-        }
-        if (hold.expires) earliest(next, *hold.expires);
-    }
-    return next;
-}
+std::optional<SteadyTime> RootState::next_deadline() const { return m_deadlines.earliest(); }
 
 std::map<pid_t, std::set<std::string>> RootState::blocker_pids() const {
     std::map<pid_t, std::set<std::string>> pids;
-    for (const auto& [name, queue] : m_queues) {
+    for (const auto& name : m_blocked) {
+        const Queue& queue = m_queues.at(name);
         if (queue.blocker_pid > 0) pids[queue.blocker_pid].insert(name);
     }
     // A detached hold whose guard still runs ends, at the latest, when the guard does.
-    for (const auto& [name, hold] : m_holds) {
-        if (hold.detached && !hold.kept_by_command && hold.record.pid > 0) {
-            pids[static_cast<pid_t>(hold.record.pid)].insert(name);
-        }
+    for (const auto& name : m_detached) {
+        const Hold& hold = m_holds.at(name);
+        if (!hold.kept_by_command && hold.record.pid > 0) pids[static_cast<pid_t>(hold.record.pid)].insert(name);
     }
     return pids;
+}
+
+bool RootState::indexes_consistent() const {
+    std::size_t entries = 0;
+    std::size_t waiters = 0;
+    std::map<ConnectionId, std::set<std::string>> holds_of;
+    std::map<ConnectionId, std::map<std::string, std::size_t>> waits_of;
+    std::set<std::string> detached;
+    std::set<std::string> blocked;
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.scheduled != hold.due()) return false;
+        if (hold.scheduled) {
+            if (!m_deadlines.contains(*hold.scheduled, {DueItem::Kind::hold, name, 0})) return false;
+            ++entries;
+        }
+        if (hold.guard && hold.connection != 0) holds_of[hold.connection].insert(name);
+        if (hold.detached) detached.insert(name);
+    }
+    for (const auto& [name, queue] : m_queues) {
+        if (queue.waiters.empty()) return false;
+        if (queue.retry_at) {
+            if (!m_deadlines.contains(*queue.retry_at, {DueItem::Kind::queue_retry, name, 0})) return false;
+            ++entries;
+        }
+        for (const Waiter& waiter : queue.waiters) {
+            if (waiter.ticket.spec.name != name) return false;
+            if (!m_deadlines.contains(waiter.deadline, {DueItem::Kind::waiter_timeout, name, waiter.number})) return false;
+            ++entries;
+            ++waiters;
+            ++waits_of[waiter.ticket.connection][name];
+        }
+        if (queue.blocker_pid > 0 || !queue.blocker_handle.empty()) blocked.insert(name);
+    }
+    return entries == m_deadlines.size() && waiters == m_waiter_total && holds_of == m_holds_of &&
+           waits_of == m_waits_of && detached == m_detached && blocked == m_blocked;
 }
 
 }  // namespace lokt::daemon

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "deadline_index.hpp"
 #include "lock_engine.hpp"
 
 namespace lokt::daemon {
@@ -129,7 +130,7 @@ public:
     std::map<pid_t, std::set<std::string>> blocker_pids() const;
 
     std::size_t hold_count() const { return m_holds.size(); }
-    std::size_t waiter_count() const;
+    std::size_t waiter_count() const { return m_waiter_total; }
     std::size_t waiters_for(const std::string& name) const;
     // One acquire in a name's queue, as `lokt status NAME` shows it.
     struct QueuedAcquire {
@@ -141,6 +142,14 @@ public:
     // The names with a queue, sorted (for a status request without a name).
     std::vector<std::string> queued_names() const;
     bool idle() const { return m_holds.empty() && m_queues.empty(); }
+    // Whether anything here belongs to the connection (a hold bound to it, a waiter).
+    bool has_connection(ConnectionId connection) const {
+        return m_holds_of.count(connection) != 0 || m_waits_of.count(connection) != 0;
+    }
+    // For tests: the indexes (deadlines, holds and waiters by connection,
+    // detached holds, blocked queues, the waiter count) agree with a walk of
+    // every hold and queue.
+    bool indexes_consistent() const;
     // Whether a guard hold with this lock id is bound to a connection here.
     std::optional<Identity> hold_actor(const std::string& name, const std::string& lock_id) const;
 
@@ -165,15 +174,20 @@ private:
         // (carrying on in file mode), or its command does (kept_by_command).
         bool detached = false;
         bool kept_by_command = false;
+        // When its entry in m_deadlines says it is due (renewal or lapse).
+        std::optional<SteadyTime> scheduled;
+        // When it is due, from the fields above.
+        std::optional<SteadyTime> due() const;
     };
     struct Waiter {
         AcquireTicket ticket;
+        std::uint64_t number = 0;  // names its timeout in m_deadlines
         SteadyTime deadline{};
         Refusal refusal;  // the latest reason it waits
     };
     struct Queue {
         std::deque<Waiter> waiters;
-        std::optional<SteadyTime> retry_at;  // a blocker's TTL lapses, a freeze ends
+        std::optional<SteadyTime> retry_at;  // a blocker's TTL lapses, a freeze ends (set through set_retry)
         pid_t blocker_pid = 0;               // a holder outside the daemon, on this host
         std::string blocker_handle;          // or its guard's liveness handle, when only that lives
     };
@@ -189,11 +203,33 @@ private:
     void report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const;
     SteadyTime steady_at(WallTime when) const;
 
+    // Every change to m_holds and m_queues goes through these, which keep the
+    // indexes below in step with them.
+    using HoldIt = std::map<std::string, Hold>::iterator;
+    using QueueIt = std::map<std::string, Queue>::iterator;
+    HoldIt put_hold(const std::string& name, Hold hold);  // replaces a hold of that name
+    void erase_hold(HoldIt it);
+    void hold_changed(HoldIt it);  // after its times, detached or kept_by_command changed
+    void set_retry(const std::string& name, Queue& queue, std::optional<SteadyTime> when);
+    void add_waiter(Queue& queue, Waiter waiter);
+    void waiter_leaves(const Waiter& waiter);  // called before it is taken out of its queue
+    void erase_queue(QueueIt it);  // an empty queue
+
     FileOps& m_files;
     const Clock& m_clock;
     std::string m_host;
     std::map<std::string, Hold> m_holds;
     std::map<std::string, Queue> m_queues;
+
+    DeadlineIndex m_deadlines;
+    // The guard holds bound to each open connection, and the names each
+    // connection waits for (with how many of its acquires wait there).
+    std::map<ConnectionId, std::set<std::string>> m_holds_of;
+    std::map<ConnectionId, std::map<std::string, std::size_t>> m_waits_of;
+    std::set<std::string> m_detached;  // names of detached holds
+    std::set<std::string> m_blocked;   // names whose queue waits on a pid or a handle
+    std::size_t m_waiter_total = 0;
+    std::uint64_t m_next_waiter = 1;
 };
 
 // The refusal a waiter gets when its time runs out, worded as in file mode.

@@ -47,7 +47,11 @@ void WakeupTimer::expires_after(std::chrono::steady_clock::duration delay) {
 
 void WakeupTimer::async_wait(Handler handler) {
     m_fd.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [this, handler = std::move(handler)](const asio::error_code& error) {
+                    [this, alive = m_alive, handler = std::move(handler)](const asio::error_code& error) {
+                        if (!error && !*alive) {
+                            handler(asio::error::operation_aborted);
+                            return;
+                        }
                         if (!error) {
                             std::uint64_t expirations = 0;
                             // Drain the count; EAGAIN means a re-arm already reset it.

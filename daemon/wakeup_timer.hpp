@@ -7,6 +7,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 
 namespace lokt::daemon {
 
@@ -15,6 +16,7 @@ public:
     using Handler = std::function<void(const asio::error_code&)>;
 
     explicit WakeupTimer(const asio::any_io_executor& executor);
+    ~WakeupTimer() { *m_alive = false; }
     WakeupTimer(const WakeupTimer&) = delete;
     WakeupTimer& operator=(const WakeupTimer&) = delete;
 
@@ -32,6 +34,8 @@ private:
     void set(std::chrono::steady_clock::time_point when);
 
     asio::posix::stream_descriptor m_fd;
+    // A wait that completed just before the timer was destroyed must not read its descriptor.
+    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 };
 
 }  // namespace lokt::daemon

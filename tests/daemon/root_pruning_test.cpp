@@ -1,0 +1,51 @@
+// loktd forgets a lock root once nothing in it is held, awaited or followed
+// (its watches, timer and files go with it), and opens it again, watches
+// included, on the next request that needs it.
+#include <nlohmann/json.hpp>
+
+#include "daemon_fixture.hpp"
+
+namespace lokt::daemon_test {
+namespace {
+
+// How many roots daemon_status lists, or -1 when it does not answer.
+long long roots_served(DaemonFixture& f) {
+    const auto line = request_line(f.daemon().socket(), R"({"id":2,"op":"daemon_status"})", Millis(10'000));
+    const auto reply = nlohmann::json::parse(line, nullptr, false);
+    if (reply.is_discarded() || !reply.contains("roots")) return -1;
+    return static_cast<long long>(reply["roots"].size());
+}
+
+}  // namespace
+
+TEST_SUITE("daemon_roots") {
+
+TEST_CASE("a root with nothing left is closed, and opens again with its watches on the next request") {
+    DaemonFixture f;
+    REQUIRE(run(f.lokt({"guard", "first", "--", "true"}), Millis(20'000)) == 0);
+    CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+
+    // A manual TTL lock keeps the root open: the daemon has to let it lapse.
+    REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+    CHECK(roots_served(f) == 1);
+    REQUIRE(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
+    CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+
+    // Held in file mode with a TTL, by nobody the daemon can watch by pid: only
+    // the root's inotify watch, started again, can tell the waiter it is free.
+    SpawnSpec outside_lock = f.lokt({"lock", "ext", "--ttl", "10m"});
+    outside_lock.env = f.files_env();
+    REQUIRE(run(outside_lock, Millis(20'000)) == 0);
+    Process waiter(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+    REQUIRE(f.daemon_counts_reach(0, 1));
+    CHECK(roots_served(f) == 1);
+    SpawnSpec outside_unlock = f.lokt({"unlock", "ext"});
+    outside_unlock.env = f.files_env();
+    REQUIRE(run(outside_unlock, Millis(20'000)) == 0);
+    CHECK(waiter.wait(Millis(30'000)) == 0);
+    CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+}
+
+}  // TEST_SUITE
+
+}  // namespace lokt::daemon_test
