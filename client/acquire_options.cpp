@@ -114,8 +114,9 @@ void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
     command.option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
     command.flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
     command.option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");
-    command.option("-E,--conflict-exit-code", flags.conflict_exit_code,
-                       "Exit with N (0-255) instead of 2 when the lock is held or frozen or --wait times out")
+    command
+        .option("-E,--conflict-exit-code", flags.conflict_exit_code,
+                "Exit with N (0-255) instead of 2 when the lock is held or frozen or --wait times out")
         .range(0, 255);
 }
 

@@ -112,8 +112,10 @@ std::uint32_t AuditAnalyzer::name_id(const std::string& name) {
 
 std::uint32_t AuditAnalyzer::agent_id(const std::string& owner, const std::string& host) {
     // One buffer for the key: a lookup per line should not allocate.
-    if (host.empty()) m_key.assign(owner.empty() ? std::string_view("?") : std::string_view(owner));
-    else m_key.assign(owner).append("@").append(host);
+    if (host.empty())
+        m_key.assign(owner.empty() ? std::string_view("?") : std::string_view(owner));
+    else
+        m_key.assign(owner).append("@").append(host);
     if (auto it = m_agent_ids.find(m_key); it != m_agent_ids.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(m_out.agents.size());
     m_agent_ids.emplace(m_key, id);
@@ -186,7 +188,8 @@ void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
         // The end of this agent's wait for the name, if it was waiting.
         if (auto waits = m_open_waits.find(name); waits != m_open_waits.end()) {
             auto& queue = waits->second;
-            auto match = std::find_if(queue.begin(), queue.end(), [&](const OpenWait& w) { return w.agent == agent && w.pid == e.pid; });
+            auto match =
+                std::find_if(queue.begin(), queue.end(), [&](const OpenWait& w) { return w.agent == agent && w.pid == e.pid; });
             if (match == queue.end()) {
                 match = std::find_if(queue.begin(), queue.end(), [&](const OpenWait& w) { return w.agent == agent; });
             }
@@ -199,7 +202,8 @@ void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
     }
     if (event == "renew") {
         auto it = m_open_holds.find(name);
-        if (it != m_open_holds.end() && (e.lock_id.empty() || it->second.hold.lock_id.empty() || it->second.hold.lock_id == e.lock_id)) {
+        if (it != m_open_holds.end() &&
+            (e.lock_id.empty() || it->second.hold.lock_id.empty() || it->second.hold.lock_id == e.lock_id)) {
             if (e.ttl_sec > 0) it->second.expiry = e.ts + std::chrono::seconds(e.ttl_sec);
         } else if (it == m_open_holds.end() && !e.lock_id.empty() && !recently_closed(name, e.lock_id)) {
             // Renewed before the window began: held since before it.
@@ -227,8 +231,7 @@ void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
             close_hold(name, e.ts, expired ? HoldEnd::expired : *how);
             return;
         }
-        if (it == m_open_holds.end() && *how != HoldEnd::lost &&
-            (e.lock_id.empty() || !recently_closed(name, e.lock_id))) {
+        if (it == m_open_holds.end() && *how != HoldEnd::lost && (e.lock_id.empty() || !recently_closed(name, e.lock_id))) {
             // The end of a hold that began before the window: draw it from the
             // window's start (or from when the release says it began).
             std::uint32_t holder = agent;
@@ -278,7 +281,8 @@ void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
         const FreezeEnd how = event == "unfreeze" ? FreezeEnd::unfrozen : FreezeEnd::force_unfrozen;
         if (!m_open_freezes.contains(name)) {
             // Frozen before the window began.
-            m_open_freezes.emplace(name, OpenFreeze{Freeze{name, agent, window_start(), window_start(), FreezeEnd::open}, std::nullopt});
+            m_open_freezes.emplace(
+                name, OpenFreeze{Freeze{name, agent, window_start(), window_start(), FreezeEnd::open}, std::nullopt});
         }
         close_freeze(name, e.ts, how);
         return;

@@ -20,7 +20,17 @@
 namespace lokt::client {
 
 // How a hold ended. `open`: still held when the window ends.
-enum class HoldEnd : std::uint8_t { released, force_break, stale_break, auto_prune, corrupt_break, lost, expired, replaced, open };
+enum class HoldEnd : std::uint8_t {
+    released,
+    force_break,
+    stale_break,
+    auto_prune,
+    corrupt_break,
+    lost,
+    expired,
+    replaced,
+    open
+};
 std::string_view hold_end_name(HoldEnd how);
 
 // How a freeze ended.
@@ -81,10 +91,10 @@ struct AuditAnalysis {
 
 // The details of an event's `extra` that the analysis reads.
 struct AuditExtra {
-    bool waiting = false;    // a deny of a waiter
-    std::string reason;      // why a hold was broken or lost
-    std::string holder;      // a break's or a refusal's holder (owner@host)
-    std::string frozen_by;   // a freeze refusal's freeze owner
+    bool waiting = false;       // a deny of a waiter
+    std::string reason;         // why a hold was broken or lost
+    std::string holder;         // a break's or a refusal's holder (owner@host)
+    std::string frozen_by;      // a freeze refusal's freeze owner
     std::int64_t held_ms = -1;  // a release's hold length
 };
 AuditExtra read_audit_extra(const std::string& extra_json);
@@ -126,8 +136,8 @@ private:
     std::unordered_map<std::string, std::uint32_t> m_name_ids;
     std::unordered_map<std::string, std::uint32_t> m_agent_ids;
     std::string m_key;
-    std::unordered_map<std::uint32_t, OpenHold> m_open_holds;      // by name
-    std::unordered_map<std::uint32_t, OpenFreeze> m_open_freezes;  // by name
+    std::unordered_map<std::uint32_t, OpenHold> m_open_holds;               // by name
+    std::unordered_map<std::uint32_t, OpenFreeze> m_open_freezes;           // by name
     std::unordered_map<std::uint32_t, std::vector<OpenWait>> m_open_waits;  // by name
     // Per name, the lock ids (hashed) of the last holds that ended: a late
     // `lost` or a second break of one of them must not look like a hold that
@@ -164,12 +174,11 @@ struct AuditSummary {
     WallTime window_start{};
     WallTime window_end{};
     std::uint64_t events = 0;
-    std::uint64_t holds = 0, open = 0, refusals = 0, waits = 0, waits_granted = 0, breaks = 0, lost = 0, expired = 0,
-                  freezes = 0;
+    std::uint64_t holds = 0, open = 0, refusals = 0, waits = 0, waits_granted = 0, breaks = 0, lost = 0, expired = 0, freezes = 0;
     std::int64_t held_ms = 0, wait_ms = 0;
-    std::vector<NameStats> names;         // busiest first: most holds, then most time held
+    std::vector<NameStats> names;          // busiest first: most holds, then most time held
     std::vector<WaitStats> longest_waits;  // granted waits, longest first, at most k_longest_waits
-    std::vector<AgentStats> agents;       // most contended first: refusals + waits, then acquisitions
+    std::vector<AgentStats> agents;        // most contended first: refusals + waits, then acquisitions
 };
 inline constexpr std::size_t k_longest_waits = 10;
 

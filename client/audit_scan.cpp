@@ -97,8 +97,10 @@ bool scan_extra(Cursor& c, AuditExtra& extra) {
         if (!c.string(key) || !c.eat(':')) return false;
         std::string_view text;
         if (key == "waiting" && kind_at(c) == Kind::boolean) {
-            if (c.word("true")) extra.waiting = true;
-            else if (!c.word("false")) return false;
+            if (c.word("true"))
+                extra.waiting = true;
+            else if (!c.word("false"))
+                return false;
         } else if (key == "held_ms" && kind_at(c) == Kind::integer) {
             if (!c.integer(extra.held_ms)) return false;
         } else if ((key == "reason" || key == "holder" || key == "frozen_by") && kind_at(c) == Kind::string) {
@@ -148,8 +150,10 @@ bool scan_audit_line(std::string_view line, AuditEvent& e, AuditExtra& extra) {
         } else if (kind == Kind::integer) {
             std::int64_t number = 0;
             if (!c.integer(number)) return false;
-            if (key == "pid") e.pid = number;
-            else if (key == "ttl_sec") e.ttl_sec = number;
+            if (key == "pid")
+                e.pid = number;
+            else if (key == "ttl_sec")
+                e.ttl_sec = number;
         } else if (kind == Kind::object) {
             if (key != "extra" || !scan_extra(c, extra)) return false;
         } else if (!skip_value(c)) {

@@ -26,8 +26,10 @@ public:
             std::string line;
             for (std::size_t i = 0; i < row.size(); ++i) {
                 const std::string pad(width[i] - row[i].size(), ' ');
-                if (i == 0) line += row[i] + pad;
-                else line += "  " + pad + row[i];
+                if (i == 0)
+                    line += row[i] + pad;
+                else
+                    line += "  " + pad + row[i];
             }
             out += line + "\n";
         }
@@ -47,13 +49,12 @@ std::string more_line(std::size_t total, std::size_t shown) {
 
 std::string format_summary_text(const AuditSummary& s, std::size_t rows) {
     using std::to_string;
-    std::string out = "window " + format_rfc3339_seconds(s.window_start) + " to " + format_rfc3339_seconds(s.window_end) +
-                      " (" + format_duration_seconds(s.window_end - s.window_start) + "), " + to_string(s.events) +
-                      " events\n";
-    out += "holds " + to_string(s.holds) + " (" + to_string(s.open) + " open), held " + ms_text(s.held_ms) +
-           "; refusals " + to_string(s.refusals) + "; waits " + to_string(s.waits) + " (" + to_string(s.waits_granted) +
-           " granted, " + ms_text(s.wait_ms) + " waited); breaks " + to_string(s.breaks) + "; lost " +
-           to_string(s.lost) + "; expired " + to_string(s.expired) + "; freezes " + to_string(s.freezes) + "\n";
+    std::string out = "window " + format_rfc3339_seconds(s.window_start) + " to " + format_rfc3339_seconds(s.window_end) + " (" +
+                      format_duration_seconds(s.window_end - s.window_start) + "), " + to_string(s.events) + " events\n";
+    out += "holds " + to_string(s.holds) + " (" + to_string(s.open) + " open), held " + ms_text(s.held_ms) + "; refusals " +
+           to_string(s.refusals) + "; waits " + to_string(s.waits) + " (" + to_string(s.waits_granted) + " granted, " +
+           ms_text(s.wait_ms) + " waited); breaks " + to_string(s.breaks) + "; lost " + to_string(s.lost) + "; expired " +
+           to_string(s.expired) + "; freezes " + to_string(s.freezes) + "\n";
 
     out += "\nBusiest names\n";
     Table names({"NAME", "HOLDS", "HELD", "LONGEST", "REFUSALS", "WAITS", "WAITED", "BREAKS", "FREEZES"});

@@ -22,9 +22,9 @@ struct WaitOptions {
 
 // Progress of a waiting acquire, for the live line on a terminal.
 struct WaitProgress {
-    Refusal refusal;                       // what blocks us now
-    Nanoseconds waited{};                  // since we started waiting
-    std::optional<std::size_t> position;   // place in the queue, when known
+    Refusal refusal;                      // what blocks us now
+    Nanoseconds waited{};                 // since we started waiting
+    std::optional<std::size_t> position;  // place in the queue, when known
 };
 using WaitObserver = std::function<void(const WaitProgress&)>;
 
@@ -72,8 +72,7 @@ public:
     virtual const LockStore& store() const = 0;
 
     // Acquires, waiting if asked; a refusal after waiting has code timeout.
-    virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
-                                          const WaitObserver& observer) = 0;
+    virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
     virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) = 0;
     // note: what the release line says about how the hold ended (exit status, duration).
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) = 0;

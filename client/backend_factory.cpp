@@ -21,8 +21,7 @@ Result<std::string> daemon_mode() {
     return mode;
 }
 
-Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only,
-                                              bool verbose) {
+Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only, bool verbose) {
     auto chosen = daemon_mode();
     if (!chosen) return chosen.take_error();
     const std::string mode = *chosen;

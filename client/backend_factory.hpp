@@ -22,7 +22,6 @@ inline constexpr std::chrono::milliseconds k_require_hello_timeout{5000};
 Result<std::string> daemon_mode();
 
 // read_only: the command never creates the lock root.
-Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only,
-                                              bool verbose);
+Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only, bool verbose);
 
 }  // namespace lokt::client

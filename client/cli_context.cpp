@@ -38,11 +38,11 @@ Result<LockRoot> CliContext::root() {
     if (!found) return found;
     m_root = found.value();
     if (m_options.verbose) {
-        std::fprintf(stderr, "lokt: root %s (from %s)\n", m_root->path.c_str(),
-                     std::string(to_string(m_root->source)).c_str());
+        std::fprintf(stderr, "lokt: root %s (from %s)\n", m_root->path.c_str(), std::string(to_string(m_root->source)).c_str());
         if (m_root->source == RootSource::working_directory) {
-            std::fprintf(stderr, "lokt: not inside a git repository and LOKT_ROOT is not set: each directory gets its own "
-                                 ".lokt; set LOKT_ROOT to share one root\n");
+            std::fprintf(stderr,
+                         "lokt: not inside a git repository and LOKT_ROOT is not set: each directory gets its own "
+                         ".lokt; set LOKT_ROOT to share one root\n");
         }
     }
     return *m_root;

@@ -25,10 +25,10 @@ struct OptionSpec {
     std::string help;
     OptionTarget target;
     bool is_required = false;
-    bool* given = nullptr;                    // set to whether it appeared at all
-    std::vector<std::string> allowed;         // the only values accepted, if any
+    bool* given = nullptr;                      // set to whether it appeared at all
+    std::vector<std::string> allowed;           // the only values accepted, if any
     std::optional<std::pair<int, int>> bounds;  // an int's accepted range
-    std::string value_name;                   // "FILE": shown in help, completed as a path
+    std::string value_name;                     // "FILE": shown in help, completed as a path
 
     OptionSpec& required() {
         is_required = true;
@@ -69,11 +69,15 @@ struct CommandSpec {
     std::vector<CommandSpec> actions;  // `lokt daemon start|stop|...`: one is required
     std::function<void()> run;         // after a successful parse
 
-    OptionSpec& flag(std::string names, bool& target, std::string help) { return add(std::move(names), &target, std::move(help)); }
+    OptionSpec& flag(std::string names, bool& target, std::string help) {
+        return add(std::move(names), &target, std::move(help));
+    }
     OptionSpec& option(std::string names, std::string& target, std::string help) {
         return add(std::move(names), &target, std::move(help));
     }
-    OptionSpec& option(std::string names, int& target, std::string help) { return add(std::move(names), &target, std::move(help)); }
+    OptionSpec& option(std::string names, int& target, std::string help) {
+        return add(std::move(names), &target, std::move(help));
+    }
     OptionSpec& option(std::string names, std::size_t& target, std::string help) {
         return add(std::move(names), &target, std::move(help));
     }

@@ -9,7 +9,8 @@
 namespace lokt::client {
 namespace {
 
-const std::set<std::string> k_commands_taking_names = {"guard", "lock", "unlock", "status", "exists", "why", "freeze", "unfreeze"};
+const std::set<std::string> k_commands_taking_names = {"guard",  "lock", "unlock", "status",
+                                                       "exists", "why",  "freeze", "unfreeze"};
 // lokt's own flags, taken before or after any command.
 const std::vector<std::string> k_global_flags = {"--verbose", "--quiet"};
 
@@ -79,7 +80,8 @@ int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, co
             return std::find(names.begin(), names.end(), previous) != names.end();
         });
         if (option != sub.options.end() && option->takes_value()) {
-            if (previous == "--format") emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
+            if (previous == "--format")
+                emit_matching({"claude-md", "cursorrules", "windsurfrules", "copilot", "clinerules", "aider"}, current);
             if (previous == "--on-lost") emit_matching({"terminate", "warn"}, current);
             if (previous == "--sort") emit_matching({"name", "held-for", "waiters"}, current);
             if (option->value_name == "FILE") emit_paths(current);

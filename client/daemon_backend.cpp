@@ -233,8 +233,7 @@ Result<std::uint64_t> DaemonConnection::send_request(protocol::RequestBody body)
     return id;
 }
 
-Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Millis timeout,
-                                               const ProgressHandler& on_progress) {
+Result<protocol::Reply> DaemonConnection::call(protocol::RequestBody body, Millis timeout, const ProgressHandler& on_progress) {
     if (auto done = finish_hello(); !done) return done.take_error();
     auto id = send_request(std::move(body));
     if (!id) return id.take_error();
@@ -362,8 +361,8 @@ DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files, bool
       m_files(std::move(files)) {}
 
 std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody body, Millis timeout,
-                                                         const DaemonConnection::ProgressHandler& on_progress,
-                                                         bool before_hello) {
+                                                          const DaemonConnection::ProgressHandler& on_progress,
+                                                          bool before_hello) {
     if (!m_connection.alive()) return std::nullopt;
     auto reply = before_hello ? m_connection.call_before_hello(std::move(body), timeout, on_progress)
                               : m_connection.call(std::move(body), timeout, on_progress);
@@ -399,16 +398,15 @@ std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& 
     auto view = m_files.inspect(spec.name);
     if (!view || view->stored.kind != StoredRecord::Kind::record) return std::nullopt;
     const LockRecord& record = view->stored.record;
-    const bool ours = record.owner == spec.holder.owner && record.host == spec.holder.host &&
-                      record.acquired >= asked_at && record.bound_to == spec.binding &&
-                      (spec.binding == Binding::ttl ||
-                       (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start));
+    const bool ours =
+        record.owner == spec.holder.owner && record.host == spec.holder.host && record.acquired >= asked_at &&
+        record.bound_to == spec.binding &&
+        (spec.binding == Binding::ttl || (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start));
     if (!ours) return std::nullopt;
     return record;
 }
 
-Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait,
-                                             const WaitObserver& observer) {
+Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
     const Identity& actor = m_actor;
     protocol::AcquireRequest request;
     request.root = m_root;
@@ -428,7 +426,8 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
     auto on_progress = [&](const protocol::Progress& progress) {
-        if (observer) observer(WaitProgress{refusal_from_progress(spec.name, progress), Clock::now() - started, progress.position});
+        if (observer)
+            observer(WaitProgress{refusal_from_progress(spec.name, progress), Clock::now() - started, progress.position});
     };
     const Millis timeout = wait.wait ? std::chrono::ceil<Millis>(wait.timeout) + k_wait_grace : k_call_timeout;
     // A guard's hold ends with its connection, so its acquire may follow the hello unanswered.
@@ -467,7 +466,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: acquire answered with another op");
     result.outcome = body->outcome == protocol::AcquireOutcome::refreshed ? AcquireResult::Outcome::refreshed
                      : body->outcome == protocol::AcquireOutcome::nested  ? AcquireResult::Outcome::nested
-                                                                           : AcquireResult::Outcome::acquired;
+                                                                          : AcquireResult::Outcome::acquired;
     result.record = protocol::record_from_wire(body->lock);
     return result;
 }
@@ -527,11 +526,13 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockManyReply>(&(*answered)->body);
-    if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock_many answered with another op");
+    if (body == nullptr)
+        return make_error(ErrorCode::internal, "invalid message from daemon: unlock_many answered with another op");
     UnlockManyResult result;
     for (const auto& record : body->released) result.released.push_back(protocol::record_from_wire(record));
     for (const auto& refused : body->refused) {
-        result.refused.push_back(Refusal{refused.code, refused.message, protocol::record_from_wire(refused.holder), std::nullopt});
+        result.refused.push_back(
+            Refusal{refused.code, refused.message, protocol::record_from_wire(refused.holder), std::nullopt});
     }
     return result;
 }

@@ -127,8 +127,7 @@ public:
     const DaemonConnection& connection() const { return m_connection; }
     DaemonConnection& connection() { return m_connection; }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
-                                  const WaitObserver& observer) override;
+    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override;
     Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override;
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {

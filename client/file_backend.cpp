@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-
 namespace lokt::client {
 namespace {
 
@@ -23,8 +22,7 @@ milliseconds until_wall(WallTime when) {
 
 }  // namespace
 
-Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait,
-                                           const WaitObserver& observer) {
+Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
     if (!wait.wait) return m_engine.try_acquire(spec);
 
     // Watch before the first attempt so a release between attempt and sleep is not missed.

@@ -16,8 +16,7 @@ public:
     std::string_view kind() const override { return "files"; }
     const LockStore& store() const override { return m_engine.store(); }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait,
-                                  const WaitObserver& observer) override;
+    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
         return m_engine.renew(name, lock_id, ttl);
     }

@@ -18,8 +18,7 @@ constexpr std::uint32_t k_area_mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN
 
 }  // namespace
 
-FileChangeFeed::FileChangeFeed(const std::filesystem::path& root)
-    : m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
+FileChangeFeed::FileChangeFeed(const std::filesystem::path& root) : m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
     if (!m_inotify) return;
     // A missing freezes/ (a root another tool made) is simply not watched.
     const bool locks_ok = ::inotify_add_watch(m_inotify.get(), (root / "locks").c_str(), k_area_mask) >= 0;

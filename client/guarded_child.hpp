@@ -40,7 +40,7 @@ struct ChildSpec {
 };
 
 struct ChildOutcome {
-    int exit_status = 0;       // the child's status, or 128+N if killed by signal N
+    int exit_status = 0;        // the child's status, or 128+N if killed by signal N
     bool spawn_failed = false;  // the command could not be started (message already printed)
     bool lost = false;          // a heartbeat reported the hold lost
 };

@@ -18,8 +18,10 @@ void write_lock_members(JsonWriter& out, const LockRecord& r, bool with_name) {
     out.field("acquired_ts", format_rfc3339(r.acquired));
     out.field("ttl_sec", r.ttl_sec);
     out.key("expires_at");
-    if (auto expiry = r.expiry()) out.value(format_rfc3339(*expiry));
-    else out.null();
+    if (auto expiry = r.expiry())
+        out.value(format_rfc3339(*expiry));
+    else
+        out.null();
     out.field("bound_to", r.bound_to ? to_string(*r.bound_to) : std::string_view("unknown"));
     if (r.fence) out.field("fence", *r.fence);
     if (r.version != 1) out.field("version", r.version);
@@ -69,8 +71,8 @@ void write_queue_members(JsonWriter& out, const QueueView& queue) {
         out.field("host", waiter.holder.host);
         out.field("pid", static_cast<std::int64_t>(waiter.holder.pid));
         out.field("agent_id", waiter.holder.agent_id);
-        out.field("waited_ms", static_cast<std::int64_t>(
-                                   std::chrono::duration_cast<std::chrono::milliseconds>(waiter.waited).count()));
+        out.field("waited_ms",
+                  static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(waiter.waited).count()));
         out.end_object();
     }
     out.end_array();
@@ -106,8 +108,10 @@ void write_error(JsonWriter& out, const Error& error, const Blocker& blocker) {
     if (blocker.freeze) {
         out.field("frozen_by", owner_at_host(blocker.freeze->owner, blocker.freeze->host));
         out.key("until");
-        if (auto expiry = blocker.freeze->expiry()) out.value(format_rfc3339(*expiry));
-        else out.null();
+        if (auto expiry = blocker.freeze->expiry())
+            out.value(format_rfc3339(*expiry));
+        else
+            out.null();
     }
     out.end_object();
     out.end_object();

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "cli_context.hpp"
-#include "completion.hpp"
 #include "commands/commands.hpp"
+#include "completion.hpp"
 
 namespace {
 
@@ -61,13 +61,13 @@ using DescribeCommand = CommandSpec (*)(lokt::client::CommandEnv);
 
 // Every command, by name, in the order `lokt --help` lists them.
 constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
-    {"guard", lokt::client::guard_command},       {"lock", lokt::client::lock_command},
-    {"unlock", lokt::client::unlock_command},     {"status", lokt::client::status_command},
-    {"exists", lokt::client::exists_command},     {"why", lokt::client::why_command},
-    {"freeze", lokt::client::freeze_command},     {"unfreeze", lokt::client::unfreeze_command},
-    {"audit", lokt::client::audit_command},       {"doctor", lokt::client::doctor_command},
-    {"daemon", lokt::client::daemon_command},     {"version", lokt::client::version_command},
-    {"prime", lokt::client::prime_command},       {"top", lokt::client::top_command},
+    {"guard", lokt::client::guard_command},   {"lock", lokt::client::lock_command},
+    {"unlock", lokt::client::unlock_command}, {"status", lokt::client::status_command},
+    {"exists", lokt::client::exists_command}, {"why", lokt::client::why_command},
+    {"freeze", lokt::client::freeze_command}, {"unfreeze", lokt::client::unfreeze_command},
+    {"audit", lokt::client::audit_command},   {"doctor", lokt::client::doctor_command},
+    {"daemon", lokt::client::daemon_command}, {"version", lokt::client::version_command},
+    {"prime", lokt::client::prime_command},   {"top", lokt::client::top_command},
 };
 
 bool is_command(std::string_view word) {
@@ -120,8 +120,7 @@ struct UnknownFlag {
     std::optional<std::string> guess;
 };
 
-std::optional<UnknownFlag> find_unknown_flag(const CLI::App& app, const CLI::App* command,
-                                             const std::vector<std::string>& args) {
+std::optional<UnknownFlag> find_unknown_flag(const CLI::App& app, const CLI::App* command, const std::vector<std::string>& args) {
     std::vector<std::string> known;
     for (const CLI::App* scope : {&app, command}) {
         if (scope == nullptr) continue;

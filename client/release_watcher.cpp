@@ -19,7 +19,6 @@ namespace {
 // Without inotify and pidfd we can only look again after a while.
 constexpr std::chrono::milliseconds k_fallback_poll{50};
 
-
 }  // namespace
 
 ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name)

@@ -103,10 +103,9 @@ Result<WallTime> parse_since(std::string_view text, WallTime now) {
     if (auto absolute = parse_rfc3339(text)) return *absolute;
     if (auto local = parse_local(text)) return *local;
     if (auto ago = parse_duration(text)) return now - *ago;
-    return make_error(ErrorCode::usage,
-                      "--since: \"" + std::string(text) +
-                          "\" is not a time; use a duration (30m, 8h, 2d), a date (2026-12-02), a local time "
-                          "(\"2026-12-02 14:00\"), an RFC 3339 time, today or yesterday");
+    return make_error(ErrorCode::usage, "--since: \"" + std::string(text) +
+                                            "\" is not a time; use a duration (30m, 8h, 2d), a date (2026-12-02), a local time "
+                                            "(\"2026-12-02 14:00\"), an RFC 3339 time, today or yesterday");
 }
 
 }  // namespace lokt::client

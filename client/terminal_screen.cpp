@@ -24,7 +24,7 @@ constexpr std::string_view k_leave = "\033[?7h\033[?25h\033[?1049l";
 volatile sig_atomic_t g_active = 0;
 int g_out = -1;
 int g_in = -1;
-struct termios g_saved{};
+struct termios g_saved {};
 
 void write_all(int fd, std::string_view text) {
     while (!text.empty()) {
@@ -47,7 +47,7 @@ extern "C" void restore_and_reraise(int signal_number) {
 
 void install_crash_handlers() {
     for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
-        struct sigaction action{};
+        struct sigaction action {};
         action.sa_handler = restore_and_reraise;
         sigemptyset(&action.sa_mask);
         action.sa_flags = SA_RESETHAND;
@@ -58,7 +58,7 @@ void install_crash_handlers() {
 }  // namespace
 
 std::optional<ScreenSize> terminal_size(int fd) {
-    struct winsize size{};
+    struct winsize size {};
     if (::ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_row == 0 || size.ws_col == 0) return std::nullopt;
     return ScreenSize{size.ws_row, size.ws_col};
 }
@@ -72,7 +72,8 @@ Result<SignalInbox> SignalInbox::open(bool full_screen) {
         sigaddset(&mask, SIGTSTP);
     }
     SignalInbox inbox;
-    if (::sigprocmask(SIG_BLOCK, &mask, &inbox.m_old_mask) != 0) return make_error(ErrorCode::io, "sigprocmask: " + errno_text(errno));
+    if (::sigprocmask(SIG_BLOCK, &mask, &inbox.m_old_mask) != 0)
+        return make_error(ErrorCode::io, "sigprocmask: " + errno_text(errno));
     inbox.m_restore = true;
     inbox.m_fd.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!inbox.m_fd) return make_error(ErrorCode::io, "signalfd: " + errno_text(errno));
@@ -90,7 +91,7 @@ SignalInbox::~SignalInbox() {
 
 std::vector<int> SignalInbox::take() {
     std::vector<int> signals;
-    struct signalfd_siginfo info{};
+    struct signalfd_siginfo info {};
     while (::read(m_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
         signals.push_back(static_cast<int>(info.ssi_signo));
     }

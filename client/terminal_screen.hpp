@@ -67,7 +67,7 @@ private:
     bool take_over();
     int m_in = -1;
     int m_out = -1;
-    struct termios m_saved{};
+    struct termios m_saved {};
     bool m_active = false;
 };
 

@@ -8,9 +8,7 @@
 namespace lokt::client {
 namespace {
 
-std::int64_t epoch_ms(WallTime t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
+std::int64_t epoch_ms(WallTime t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
 
 // Columnar arrays of numbers, written as "key":[1,2,3].
 void append_numbers(std::string& out, const char* key, const std::vector<std::int64_t>& values) {
@@ -75,7 +73,8 @@ std::string data_json(const AuditAnalysis& a) {
                   static_cast<std::int64_t>(h.how) + (h.began_before_window ? 16 : 0));
     }
     for (const auto& w : a.waits) waits.add(w.name, w.agent, rel(w.start), millis_between(w.start, w.end), w.granted ? 1 : 0);
-    for (const auto& f : a.freezes) freezes.add(f.name, f.agent, rel(f.start), millis_between(f.start, f.end), static_cast<std::int64_t>(f.how));
+    for (const auto& f : a.freezes)
+        freezes.add(f.name, f.agent, rel(f.start), millis_between(f.start, f.end), static_cast<std::int64_t>(f.how));
     // Marks: the duration column holds the kind, the code an index into texts.
     std::vector<std::string> texts;
     std::unordered_map<std::string, std::int64_t> text_ids;
@@ -88,7 +87,8 @@ std::string data_json(const AuditAnalysis& a) {
 
     std::vector<std::string> hold_ends, freeze_ends, kinds;
     for (int i = 0; i <= static_cast<int>(HoldEnd::open); ++i) hold_ends.emplace_back(hold_end_name(static_cast<HoldEnd>(i)));
-    for (int i = 0; i <= static_cast<int>(FreezeEnd::open); ++i) freeze_ends.emplace_back(freeze_end_name(static_cast<FreezeEnd>(i)));
+    for (int i = 0; i <= static_cast<int>(FreezeEnd::open); ++i)
+        freeze_ends.emplace_back(freeze_end_name(static_cast<FreezeEnd>(i)));
     for (int i = 0; i <= static_cast<int>(MarkKind::expired); ++i) kinds.emplace_back(mark_kind_name(static_cast<MarkKind>(i)));
 
     std::string out = "{\"start\":" + std::to_string(t0) + ",\"end\":" + std::to_string(epoch_ms(a.window_end)) + ",";
@@ -141,8 +141,9 @@ std::string summary_html(const AuditSummary& s) {
     total("freezes", "freezes", to_string(s.freezes));
     out += "</dl>\n";
 
-    out += "<h3>Busiest names</h3>\n<table id=\"busiest\"><thead><tr><th>name</th><th>holds</th><th>held</th>"
-           "<th>longest</th><th>refusals</th><th>waits</th><th>waited</th><th>breaks</th><th>freezes</th></tr></thead><tbody>\n";
+    out +=
+        "<h3>Busiest names</h3>\n<table id=\"busiest\"><thead><tr><th>name</th><th>holds</th><th>held</th>"
+        "<th>longest</th><th>refusals</th><th>waits</th><th>waited</th><th>breaks</th><th>freezes</th></tr></thead><tbody>\n";
     for (const auto& n : s.names) {
         out += "<tr data-name=\"" + html_escape(n.name) + "\">" + cell("name", n.name) + cell("holds", n.holds) +
                cell("held", ms_text(n.held_ms)) + cell("longest", ms_text(n.longest_hold_ms)) + cell("refusals", n.refusals) +
@@ -151,23 +152,25 @@ std::string summary_html(const AuditSummary& s) {
     }
     out += "</tbody></table>\n";
 
-    out += "<h3>Longest waits</h3>\n<table id=\"longest-waits\"><thead><tr><th>name</th><th>agent</th><th>started</th>"
-           "<th>waited</th></tr></thead><tbody>\n";
+    out +=
+        "<h3>Longest waits</h3>\n<table id=\"longest-waits\"><thead><tr><th>name</th><th>agent</th><th>started</th>"
+        "<th>waited</th></tr></thead><tbody>\n";
     if (s.longest_waits.empty()) out += "<tr><td colspan=\"4\">no wait ended in a grant</td></tr>\n";
     for (const auto& w : s.longest_waits) {
-        out += "<tr data-name=\"" + html_escape(w.name) + "\" data-agent=\"" + html_escape(w.agent) +
-               "\" data-wait-ms=\"" + to_string(w.wait_ms) + "\">" + cell("name", w.name) + cell("agent", w.agent) +
+        out += "<tr data-name=\"" + html_escape(w.name) + "\" data-agent=\"" + html_escape(w.agent) + "\" data-wait-ms=\"" +
+               to_string(w.wait_ms) + "\">" + cell("name", w.name) + cell("agent", w.agent) +
                cell("started", format_rfc3339_seconds(w.start)) + cell("waited", ms_text(w.wait_ms)) + "</tr>\n";
     }
     out += "</tbody></table>\n";
 
-    out += "<h3>Contention per agent</h3>\n<table id=\"agents\"><thead><tr><th>agent</th><th>acquired</th><th>held</th>"
-           "<th>refusals</th><th>waits</th><th>waited</th><th>breaks</th><th>broken</th><th>lost</th></tr></thead><tbody>\n";
+    out +=
+        "<h3>Contention per agent</h3>\n<table id=\"agents\"><thead><tr><th>agent</th><th>acquired</th><th>held</th>"
+        "<th>refusals</th><th>waits</th><th>waited</th><th>breaks</th><th>broken</th><th>lost</th></tr></thead><tbody>\n";
     for (const auto& a : s.agents) {
         out += "<tr data-agent=\"" + html_escape(a.agent) + "\">" + cell("agent", a.agent) +
                cell("acquisitions", a.acquisitions) + cell("held", ms_text(a.held_ms)) + cell("refusals", a.refusals) +
-               cell("waits", a.waits) + cell("waited", ms_text(a.wait_ms)) + cell("breaks", a.breaks) +
-               cell("broken", a.broken) + cell("lost", a.lost) + "</tr>\n";
+               cell("waits", a.waits) + cell("waited", ms_text(a.wait_ms)) + cell("breaks", a.breaks) + cell("broken", a.broken) +
+               cell("lost", a.lost) + "</tr>\n";
     }
     out += "</tbody></table>\n</section>\n";
     return out;
@@ -536,23 +539,26 @@ std::string html_escape(std::string_view text) {
 
 std::string render_timeline_html(const TimelinePage& page) {
     const auto& a = page.analysis;
-    std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
-                      "style-src 'unsafe-inline'; img-src data:\">\n"
-                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                      "<title>lokt audit timeline</title>\n<style>";
+    std::string out =
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
+        "style-src 'unsafe-inline'; img-src data:\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>lokt audit timeline</title>\n<style>";
     out += k_style;
     out += "</style>\n</head>\n<body>\n<h1>lokt audit timeline</h1>\n<p id=\"window\">";
     out += html_escape(format_rfc3339_seconds(a.window_start) + " to " + format_rfc3339_seconds(a.window_end) + " (" +
                        format_duration_seconds(a.window_end - a.window_start) + "), " + std::to_string(a.events) + " events");
     if (!page.filter.empty()) out += " &middot; <code>" + html_escape(page.filter) + "</code>";
-    out += "</p>\n<div id=\"controls\"><button id=\"reset\" type=\"button\">Reset zoom</button> "
-           "<span class=\"keys\">wheel: zoom &middot; drag: pan &middot; hover: details &middot; "
-           "bar: a hold (dashed: still held) &middot; thin line: a wait &middot; blue band: a freeze &middot; "
-           "<span style=\"color:#d00\">&#9660;</span> refusal &middot; &#10005; break &middot; "
-           "<span style=\"color:#8a2be2\">&#9670;</span> lost &middot; <span style=\"color:#888\">&#9632;</span> expired</span></div>\n"
-           "<ul id=\"legend\"></ul>\n<p id=\"note\"></p>\n<div id=\"chart\"><noscript>The timeline is drawn by the page's "
-           "script; the summary below needs none.</noscript></div>\n<div id=\"tip\"></div>\n";
+    out +=
+        "</p>\n<div id=\"controls\"><button id=\"reset\" type=\"button\">Reset zoom</button> "
+        "<span class=\"keys\">wheel: zoom &middot; drag: pan &middot; hover: details &middot; "
+        "bar: a hold (dashed: still held) &middot; thin line: a wait &middot; blue band: a freeze &middot; "
+        "<span style=\"color:#d00\">&#9660;</span> refusal &middot; &#10005; break &middot; "
+        "<span style=\"color:#8a2be2\">&#9670;</span> lost &middot; <span style=\"color:#888\">&#9632;</span> "
+        "expired</span></div>\n"
+        "<ul id=\"legend\"></ul>\n<p id=\"note\"></p>\n<div id=\"chart\"><noscript>The timeline is drawn by the page's "
+        "script; the summary below needs none.</noscript></div>\n<div id=\"tip\"></div>\n";
     out += summary_html(page.summary);
     out += "<script type=\"application/json\" id=\"audit-data\">";
     out += data_json(a);

@@ -70,9 +70,7 @@ std::vector<const TopHold*> shown_holds(const TopSnapshot& snapshot, const TopVi
     return holds;
 }
 
-std::string holder_of(const TopHold& hold) {
-    return hold.record ? owner_at_host(hold.record->owner, hold.record->host) : "-";
-}
+std::string holder_of(const TopHold& hold) { return hold.record ? owner_at_host(hold.record->owner, hold.record->host) : "-"; }
 
 std::string state_word(const TopHold& hold) {
     std::string word = hold.state;
@@ -86,14 +84,13 @@ std::vector<std::string> list_lines(const std::vector<const TopHold*>& holds, co
     std::vector<std::string> lines;
     lines.reserve(holds.size() + 16);
     for (const TopHold* hold : holds) {
-        std::string line = column(hold->name, w.name) + "  " + column(state_word(*hold), 11) + "  " +
-                           column(holder_of(*hold), w.holder) + "  ";
+        std::string line =
+            column(hold->name, w.name) + "  " + column(state_word(*hold), 11) + "  " + column(holder_of(*hold), w.holder) + "  ";
         if (hold->record) {
             const LockRecord& r = *hold->record;
             const auto expiry = r.expiry();
             line += column(r.agent_id.empty() ? "-" : r.agent_id, w.agent) + "  " + right(std::to_string(r.pid), 7) + "  " +
-                    right(clock_text(now - r.acquired), 8) + "  " +
-                    right(expiry ? clock_text(*expiry - now) : "-", 8) + "  " +
+                    right(clock_text(now - r.acquired), 8) + "  " + right(expiry ? clock_text(*expiry - now) : "-", 8) + "  " +
                     right(r.fence ? std::to_string(*r.fence) : "-", 5) + "  " + column("excl", 4) + "  " +
                     (hold->command.empty() ? "-" : hold->command);
         } else {
@@ -208,8 +205,8 @@ std::vector<std::string> render_top(const TopSnapshot& snapshot, const TopView& 
             if (hold->record) w.agent = std::max(w.agent, std::min(hold->record->agent_id.size(), k_max_agent_width));
         }
         out.push_back(column("NAME", w.name) + "  " + column("STATE", 11) + "  " + column("HOLDER", w.holder) + "  " +
-                      column("AGENT", w.agent) + "  " + right("PID", 7) + "  " + right("HELD", 8) + "  " +
-                      right("TTL LEFT", 8) + "  " + right("FENCE", 5) + "  " + column("MODE", 4) + "  COMMAND");
+                      column("AGENT", w.agent) + "  " + right("PID", 7) + "  " + right("HELD", 8) + "  " + right("TTL LEFT", 8) +
+                      "  " + right("FENCE", 5) + "  " + column("MODE", 4) + "  COMMAND");
 
         std::vector<std::string> lower;
         if (!snapshot.freezes.empty()) {
@@ -238,8 +235,8 @@ std::vector<std::string> render_top(const TopSnapshot& snapshot, const TopView& 
             for (std::size_t i = first; i < snapshot.events.size(); ++i) {
                 const AuditEvent& event = snapshot.events[i];
                 std::string line = "  " + time_of_day(event.ts) + "  " + column(event.event, 12) + "  " +
-                                   column(event.name, event_name_width) + "  " + owner_at_host(event.owner, event.host) + " pid " +
-                                   std::to_string(event.pid);
+                                   column(event.name, event_name_width) + "  " + owner_at_host(event.owner, event.host) +
+                                   " pid " + std::to_string(event.pid);
                 if (!event.agent_id.empty()) line += " agent " + event.agent_id;
                 lower.push_back(std::move(line));
             }
@@ -267,7 +264,8 @@ std::vector<std::string> render_top(const TopSnapshot& snapshot, const TopView& 
             out.push_back("  -- lines " + std::to_string(scroll + 1) + "-" + std::to_string(scroll + take) + " of " +
                           std::to_string(list.size()) + " (Up/Down/PgUp/PgDn scroll) --");
         }
-        while (!view.compact && out.size() < used + list_room && !lower.empty()) out.emplace_back();  // lower sections sit at the bottom
+        while (!view.compact && out.size() < used + list_room && !lower.empty())
+            out.emplace_back();  // lower sections sit at the bottom
         for (auto& line : lower) out.push_back(std::move(line));
     }
     if (out.size() > height) out.resize(height);

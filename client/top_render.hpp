@@ -25,9 +25,9 @@ struct TopView {
     bool editing_filter = false;  // typing after '/'
     std::size_t scroll = 0;       // first line of the held list shown
     bool help = false;
-    std::string source;   // what drives the view ("daemon events", "file events")
-    std::string message;  // a passing note (an error reading the root)
-    bool compact = false;   // no blank lines to push the lower sections to the bottom
+    std::string source;    // what drives the view ("daemon events", "file events")
+    std::string message;   // a passing note (an error reading the root)
+    bool compact = false;  // no blank lines to push the lower sections to the bottom
 };
 
 // Exactly `height` lines (fewer if there is less to show), none wider than

@@ -46,8 +46,8 @@ std::vector<TopWaiter> waiters_of(const std::vector<QueuedWaiter>& queued, WallT
     std::vector<TopWaiter> out;
     out.reserve(queued.size());
     for (const auto& waiter : queued) {
-        out.push_back(TopWaiter{waiter.position, waiter.holder,
-                                now - std::chrono::duration_cast<WallTime::duration>(waiter.waited)});
+        out.push_back(
+            TopWaiter{waiter.position, waiter.holder, now - std::chrono::duration_cast<WallTime::duration>(waiter.waited)});
     }
     return out;
 }
@@ -85,7 +85,7 @@ std::vector<AuditEvent> latest_audit_events(const std::filesystem::path& log_pat
     std::vector<AuditEvent> events;
     if (count == 0) return events;
     UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st{};
+    struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0) return events;
     const auto size = static_cast<std::size_t>(st.st_size);
     const std::size_t start = size > k_tail_bytes ? size - k_tail_bytes : 0;

@@ -23,19 +23,19 @@ struct TopWaiter {
 // A held name (or, rarely, a name with waiters that nobody holds right now).
 struct TopHold {
     std::string name;
-    std::string state;             // live, expired, dead_holder, corrupt, being_written, free
-    std::string mode = "exclusive";  // every lokt lock is exclusive today
+    std::string state;                 // live, expired, dead_holder, corrupt, being_written, free
+    std::string mode = "exclusive";    // every lokt lock is exclusive today
     std::optional<LockRecord> record;  // the lock file, when it reads as one
-    std::string command;           // the holder's command line, when it runs on this host
-    std::string kept_by;           // "guard" or "command" for a live guard hold
-    bool frozen = false;           // a freeze blocks the name as well
+    std::string command;               // the holder's command line, when it runs on this host
+    std::string kept_by;               // "guard" or "command" for a live guard hold
+    bool frozen = false;               // a freeze blocks the name as well
     std::vector<TopWaiter> waiters;
 };
 
 struct TopFreeze {
     std::string name;
     LockRecord record;
-    bool held = false;                // the name is also held (its waiters are listed there)
+    bool held = false;               // the name is also held (its waiters are listed there)
     std::vector<TopWaiter> waiters;  // for a name nobody holds
 };
 

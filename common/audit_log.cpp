@@ -176,8 +176,7 @@ bool audit_event_matches(const AuditEvent& event, const AuditQuery& query) {
     return true;
 }
 
-Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit,
-                                      const AuditQuery& query,
+Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit, const AuditQuery& query,
                                       const std::function<void(std::string_view, const AuditEvent&)>& visit) {
     if (limit == 0) return std::size_t{0};
     void* mapped = ::mmap(nullptr, limit, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -71,8 +71,7 @@ Result<void> read_audit(const std::filesystem::path& log_path, const AuditQuery&
 
 // The same over the first `limit` bytes of an open log (the size it had when
 // looked at); returns the offset reached, so a follower can continue from it.
-Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit,
-                                      const AuditQuery& query,
+Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit, const AuditQuery& query,
                                       const std::function<void(std::string_view, const AuditEvent&)>& visit);
 
 // Offset of the first line whose timestamp is at or after since, in text

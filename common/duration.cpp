@@ -15,9 +15,8 @@ struct Unit {
 
 // Longest suffixes first so "ms" is not read as "m" followed by "s".
 constexpr std::array k_units{
-    Unit{"ns", 1.0L}, Unit{"us", 1e3L}, Unit{"\xC2\xB5s", 1e3L}, Unit{"\xCE\xBCs", 1e3L},
-    Unit{"ms", 1e6L}, Unit{"s", 1e9L},  Unit{"m", 60e9L},         Unit{"h", 3600e9L},
-    Unit{"d", 86400e9L},
+    Unit{"ns", 1.0L}, Unit{"us", 1e3L}, Unit{"\xC2\xB5s", 1e3L}, Unit{"\xCE\xBCs", 1e3L}, Unit{"ms", 1e6L},
+    Unit{"s", 1e9L},  Unit{"m", 60e9L}, Unit{"h", 3600e9L},      Unit{"d", 86400e9L},
 };
 
 Error bad_duration(std::string_view text, std::string_view why) {
@@ -73,8 +72,8 @@ Result<Nanoseconds> parse_duration(std::string_view text) {
         }
         if (unit == nullptr) {
             const std::string_view number = text.substr(number_start, pos - number_start);
-            return bad_duration(text, "missing or unknown unit after \"" + std::string(number) +
-                                          "\" (use ns, us, ms, s, m, h or d)");
+            return bad_duration(text,
+                                "missing or unknown unit after \"" + std::string(number) + "\" (use ns, us, ms, s, m, h or d)");
         }
         pos += unit->suffix.size();
         total += value * unit->nanoseconds;

@@ -86,8 +86,8 @@ std::string describe_holder(const LockRecord& record, WallTime now, std::string_
     std::string text = owner_at_host(record.owner, record.host);
     text += " (pid " + std::to_string(record.pid);
     if (kept == "command") text += ", exited; kept by its command";
-    const bool derived = record.agent_id.empty() ||
-                         record.agent_id == derive_agent_id(static_cast<pid_t>(record.pid), record.pid_start);
+    const bool derived =
+        record.agent_id.empty() || record.agent_id == derive_agent_id(static_cast<pid_t>(record.pid), record.pid_start);
     if (!derived) text += ", agent " + record.agent_id;
     text += ")";
     if (record.acquired.time_since_epoch().count() != 0) {

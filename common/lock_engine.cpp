@@ -2,8 +2,8 @@
 #include "lock_engine.hpp"
 
 #include <algorithm>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "hold_handle.hpp"
 #include "parallel_chunks.hpp"
@@ -87,8 +87,7 @@ LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::
     return r;
 }
 
-Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& seen, HoldState state,
-                                WallTime now) const {
+Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const {
     Refusal refusal;
     if (state == HoldState::unsupported) {
         refusal.code = ErrorCode::unsupported;
@@ -139,9 +138,8 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const bool try_create = round > 0 || !spec.look_first;
-        LOKT_TRY_LET(published, try_create
-                              ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record), &result.file)
-                              : Result<bool>(false));
+        LOKT_TRY_LET(published, try_create ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record), &result.file)
+                                           : Result<bool>(false));
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
             event.lock_id = record.lock_id;
@@ -161,7 +159,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             case HoldState::expired:
             case HoldState::dead_holder: {
                 LOKT_TRY_LET(broke, break_if_unchanged(Area::locks, spec.name, seen, "stale-break",
-                                                std::string(stale_reason(seen.record, state))));
+                                                       std::string(stale_reason(seen.record, state))));
                 continue;
             }
             case HoldState::corrupt: {
@@ -175,10 +173,9 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
                     result.record = holder;
                     return result;
                 }
-                const bool both_manual = spec.binding != Binding::guard && holder.bound_to != Binding::guard &&
-                                         holder.bound_to.has_value();
-                if (both_manual && spec.holder.owner_explicit && holder.owner_explicit &&
-                    holder.owner == spec.holder.owner) {
+                const bool both_manual =
+                    spec.binding != Binding::guard && holder.bound_to != Binding::guard && holder.bound_to.has_value();
+                if (both_manual && spec.holder.owner_explicit && holder.owner_explicit && holder.owner == spec.holder.owner) {
                     auto refreshed = refresh(spec, seen);
                     if (!refreshed) return refreshed;
                     if (refreshed->granted()) return refreshed;
@@ -369,9 +366,9 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             reason = "unlock --force";
         } else if (state == HoldState::corrupt) {
             if (mode == UnlockMode::owner) {
-                return make_error(ErrorCode::corrupt, "lock file " + m_store.display_path(Area::locks, name) +
-                                                          " is corrupt (" + seen.problem + "); remove it with 'lokt unlock " +
-                                                          name + " --break-stale'");
+                return make_error(ErrorCode::corrupt, "lock file " + m_store.display_path(Area::locks, name) + " is corrupt (" +
+                                                          seen.problem + "); remove it with 'lokt unlock " + name +
+                                                          " --break-stale'");
             }
             event_name = "corrupt-break";
             reason = seen.problem;
@@ -382,7 +379,8 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         } else if (mode == UnlockMode::break_stale) {
             if (!is_stale(state)) {
                 return make_error(ErrorCode::held, "lock " + quoted(name) + " is not stale: held by " +
-                                                       describe_holder(seen.record, now) + "; a human may break it anyway with --force");
+                                                       describe_holder(seen.record, now) +
+                                                       "; a human may break it anyway with --force");
             }
             event_name = "stale-break";
             reason = stale_reason(seen.record, state);
@@ -411,9 +409,9 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
 std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRecord& holder, HoldState state,
                                           WallTime now) const {
     if (holder.bound_to == Binding::guard && state == HoldState::live) {
-        return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by a running guard (" +
-                                                    describe_holder(holder, now) +
-                                                    "); it is released when the guarded command ends; a human may break it with --force");
+        return make_error(ErrorCode::not_owner,
+                          "lock " + quoted(name) + " is held by a running guard (" + describe_holder(holder, now) +
+                              "); it is released when the guarded command ends; a human may break it with --force");
     }
     if (holder.owner != m_actor.owner) {
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " + describe_holder(holder, now) +
@@ -517,16 +515,17 @@ Result<LockRecord> LockEngine::unfreeze(const std::string& name, bool force) {
     }
     const bool own = seen->kind == StoredRecord::Kind::record && seen->record.owner == m_actor.owner;
     if (!own && !force) {
-        const std::string by = seen->kind == StoredRecord::Kind::record
-                                   ? owner_at_host(seen->record.owner, seen->record.host)
-                                   : "an unreadable freeze file";
+        const std::string by = seen->kind == StoredRecord::Kind::record ? owner_at_host(seen->record.owner, seen->record.host)
+                                                                        : "an unreadable freeze file";
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " was frozen by " + by +
                                                     "; a human may lift it with 'lokt unfreeze " + name + " --force'");
     }
     LOKT_TRY_LET(mutex, m_store.lock_name(name));
     LOKT_TRY_LET(again, m_store.read(Area::freezes, name));
-    if (again->kind == StoredRecord::Kind::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
-    if (!same_version(*again, *seen)) return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
+    if (again->kind == StoredRecord::Kind::absent)
+        return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not frozen");
+    if (!same_version(*again, *seen))
+        return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " changed meanwhile; look again");
     AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
     if (seen->kind == StoredRecord::Kind::record) {
         event.lock_id = seen->record.lock_id;
@@ -581,7 +580,7 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
         if (view.state == HoldState::absent) continue;
         if (prune && is_stale(view.state)) {
             LOKT_TRY_LET(pruned, break_if_unchanged(Area::locks, view.name, view.stored, "auto-prune",
-                                             std::string(stale_reason(view.stored.record, view.state))));
+                                                    std::string(stale_reason(view.stored.record, view.state))));
             if (*pruned) continue;
         }
         if (kept != i) views[kept] = std::move(view);

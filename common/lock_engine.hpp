@@ -181,8 +181,8 @@ public:
 private:
     LockRecord build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const;
     // Removes the file judged in `seen` if it is still that file; audits `event`.
-    Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen,
-                                    const std::string& event, const std::string& reason);
+    Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen, const std::string& event,
+                                    const std::string& reason);
     // Writes the audit line, then removes the file if it is still `file`.
     // Call with the name's mutex held, after re-reading.
     Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event);

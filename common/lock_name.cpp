@@ -9,12 +9,11 @@ Result<void> validate_lock_name(std::string_view name) {
     if (name.empty()) return make_error(ErrorCode::usage, "invalid lock name: the name is empty");
     if (name.size() > k_max_name_bytes) {
         return make_error(ErrorCode::usage, "invalid lock name: " + std::to_string(name.size()) +
-                                                " bytes is longer than the limit of " +
-                                                std::to_string(k_max_name_bytes));
+                                                " bytes is longer than the limit of " + std::to_string(k_max_name_bytes));
     }
     for (char c : name) {
-        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                             c == '.' || c == '_' || c == '-';
+        const bool allowed =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!allowed) {
             return make_error(ErrorCode::usage, "invalid lock name \"" + std::string(name) +
                                                     "\": only letters, digits, '.', '_' and '-' are allowed");

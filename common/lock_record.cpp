@@ -108,26 +108,49 @@ public:
         if (m_depth == 1) m_field = field_of(value);
         return true;
     }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-        return fail("not valid JSON");
-    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return fail("not valid JSON"); }
 
 private:
     enum class Type { null, boolean, integer, string, other };
     enum class Field {
-        unknown, version, name, lock_id, owner, host, pid, pid_start, agent_id, acquired, ttl_sec, expires_at,
-        bound_to, owner_set, boot_id, fence, handle
+        unknown,
+        version,
+        name,
+        lock_id,
+        owner,
+        host,
+        pid,
+        pid_start,
+        agent_id,
+        acquired,
+        ttl_sec,
+        expires_at,
+        bound_to,
+        owner_set,
+        boot_id,
+        fence,
+        handle
     };
     struct FieldName {
         std::string_view key;
         Field field;
     };
     static constexpr FieldName k_fields[] = {
-        {"version", Field::version},       {"name", Field::name},           {"lock_id", Field::lock_id},
-        {"owner", Field::owner},           {"host", Field::host},           {"pid", Field::pid},
-        {"pid_start_ns", Field::pid_start}, {"agent_id", Field::agent_id},  {"acquired_ts", Field::acquired},
-        {"ttl_sec", Field::ttl_sec},       {"expires_at", Field::expires_at}, {"bound_to", Field::bound_to},
-        {"owner_set", Field::owner_set},   {"boot_id", Field::boot_id},     {"fence", Field::fence},
+        {"version", Field::version},
+        {"name", Field::name},
+        {"lock_id", Field::lock_id},
+        {"owner", Field::owner},
+        {"host", Field::host},
+        {"pid", Field::pid},
+        {"pid_start_ns", Field::pid_start},
+        {"agent_id", Field::agent_id},
+        {"acquired_ts", Field::acquired},
+        {"ttl_sec", Field::ttl_sec},
+        {"expires_at", Field::expires_at},
+        {"bound_to", Field::bound_to},
+        {"owner_set", Field::owner_set},
+        {"boot_id", Field::boot_id},
+        {"fence", Field::fence},
         {"handle", Field::handle},
     };
 
@@ -315,10 +338,14 @@ private:
             if (!string(value)) return Outcome::not_flat;
             kept = reader.string(value);
         } else if (c == 't' || c == 'f' || c == 'n') {
-            if (word("true")) kept = reader.boolean(true);
-            else if (word("false")) kept = reader.boolean(false);
-            else if (word("null")) kept = reader.null();
-            else return Outcome::not_flat;
+            if (word("true"))
+                kept = reader.boolean(true);
+            else if (word("false"))
+                kept = reader.boolean(false);
+            else if (word("null"))
+                kept = reader.null();
+            else
+                return Outcome::not_flat;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             const bool negative = take('-');
             const std::size_t digits_at = m_at;
@@ -333,8 +360,7 @@ private:
             if (m_at < m_text.size() && (m_text[m_at] == '.' || m_text[m_at] == 'e' || m_text[m_at] == 'E')) {
                 return Outcome::not_flat;
             }
-            kept = negative ? reader.number_integer(-static_cast<std::int64_t>(magnitude))
-                            : reader.number_unsigned(magnitude);
+            kept = negative ? reader.number_integer(-static_cast<std::int64_t>(magnitude)) : reader.number_unsigned(magnitude);
         } else {
             return Outcome::not_flat;
         }

@@ -150,9 +150,7 @@ Result<void> LockStore::create_layout() {
     return {};
 }
 
-fs::path LockStore::path_of(Area area, std::string_view name) const {
-    return m_root / area_dir(area) / file_name(name);
-}
+fs::path LockStore::path_of(Area area, std::string_view name) const { return m_root / area_dir(area) / file_name(name); }
 
 std::string LockStore::display_path(Area area, std::string_view name) const {
     const fs::path full = path_of(area, name);

@@ -82,11 +82,11 @@ private:
 
 // Returns from the enclosing function with the error of `expr` (a Result) if it
 // failed; the value, if any, is dropped.
-#define LOKT_TRY(expr)                                                   \
-    do {                                                                 \
-        if (auto lokt_try_result_ = (expr); !lokt_try_result_) {         \
-            return lokt_try_result_.take_error();                        \
-        }                                                                \
+#define LOKT_TRY(expr)                                           \
+    do {                                                         \
+        if (auto lokt_try_result_ = (expr); !lokt_try_result_) { \
+            return lokt_try_result_.take_error();                \
+        }                                                        \
     } while (false)
 
 // Declares `name` as the Result of `expr` and returns its error from the

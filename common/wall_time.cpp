@@ -1,7 +1,6 @@
 // See wall_time.hpp. Calendar arithmetic uses C++20 <chrono>, no time zones.
 #include "wall_time.hpp"
 
-
 namespace lokt {
 namespace {
 
@@ -72,10 +71,9 @@ std::string format_rfc3339_seconds(WallTime time) { return format_impl(time, fal
 
 std::optional<WallTime> parse_rfc3339(std::string_view text) {
     int y, mo, d, h, mi, s;
-    if (!read_digits(text, 0, 4, y) || text.size() < 20 || text[4] != '-' || !read_digits(text, 5, 2, mo) ||
-        text[7] != '-' || !read_digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') ||
-        !read_digits(text, 11, 2, h) || text[13] != ':' || !read_digits(text, 14, 2, mi) || text[16] != ':' ||
-        !read_digits(text, 17, 2, s)) {
+    if (!read_digits(text, 0, 4, y) || text.size() < 20 || text[4] != '-' || !read_digits(text, 5, 2, mo) || text[7] != '-' ||
+        !read_digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !read_digits(text, 11, 2, h) ||
+        text[13] != ':' || !read_digits(text, 14, 2, mi) || text[16] != ':' || !read_digits(text, 17, 2, s)) {
         return std::nullopt;
     }
     const year_month_day date{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
@@ -116,8 +114,7 @@ std::optional<WallTime> parse_rfc3339(std::string_view text) {
     // In whole seconds first: a four-digit year can lie outside what 64-bit
     // nanoseconds hold (1677..2262). Such times are clamped to the nearest end,
     // so a far-future expiry still means "not yet" and nothing overflows.
-    const long long whole = sys_seconds{sys_days{date}}.time_since_epoch().count() + h * 3600LL + mi * 60LL + s -
-                            offset_seconds;
+    const long long whole = sys_seconds{sys_days{date}}.time_since_epoch().count() + h * 3600LL + mi * 60LL + s - offset_seconds;
     constexpr long long k_max_whole = WallTime::max().time_since_epoch().count() / 1'000'000'000 - 1;
     constexpr long long k_min_whole = WallTime::min().time_since_epoch().count() / 1'000'000'000 + 1;
     if (whole > k_max_whole) return WallTime::max();

@@ -56,7 +56,10 @@ Result<Nanoseconds> request_duration(std::uint64_t ms, std::string_view flag, Na
 std::string request_subject(const protocol::Request& request) {
     return std::visit(
         [](const auto& body) -> std::string {
-            if constexpr (requires { body.name; body.root; }) {
+            if constexpr (requires {
+                              body.name;
+                              body.root;
+                          }) {
                 return body.root + (body.name.empty() ? "" : " " + body.name);
             } else if constexpr (requires { body.root; }) {
                 return body.root;
@@ -190,11 +193,11 @@ void Dispatcher::deliver(Effects& effects) {
             body.lock = record_to_wire(answer.result->record);
             body.outcome = answer.result->outcome == AcquireResult::Outcome::refreshed ? protocol::AcquireOutcome::refreshed
                            : answer.result->outcome == AcquireResult::Outcome::nested  ? protocol::AcquireOutcome::nested
-                                                                                        : protocol::AcquireOutcome::acquired;
+                                                                                       : protocol::AcquireOutcome::acquired;
             reply = protocol::Reply{answer.request_id, body};
         }
         log::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
-                      reply.ok() ? "granted" : std::get<protocol::ErrorReply>(reply.body).message);
+                   reply.ok() ? "granted" : std::get<protocol::ErrorReply>(reply.body).message);
         send_to(answer.connection, protocol::encode(reply));
     }
 }
@@ -226,23 +229,27 @@ void Dispatcher::on_line(Session& session, std::string line) {
         if (!session.hello_done && request.op() != protocol::Op::hello) {
             reply = error_reply(request.id, request.op(), make_error(ErrorCode::usage, "the first request must be hello"));
         } else if (session.hello_done && request.op() == protocol::Op::hello) {
-            reply = error_reply(request.id, request.op(), make_error(ErrorCode::usage, "hello was already said on this connection"));
+            reply =
+                error_reply(request.id, request.op(), make_error(ErrorCode::usage, "hello was already said on this connection"));
         } else if (m_stopping && request.op() != protocol::Op::hello) {
             reply = error_reply(request.id, request.op(), make_error(ErrorCode::unavailable, "the daemon is stopping"));
         } else {
             reply = handle(session, request);
         }
     } catch (const std::exception& error) {
-        log::error("connection {}: request {} ({}) failed: {}", session.id(), request.id,
-                      protocol::to_string(request.op()), error.what());
-        reply = error_reply(request.id, request.op(), make_error(ErrorCode::internal, std::string("internal error: ") + error.what()));
+        log::error("connection {}: request {} ({}) failed: {}", session.id(), request.id, protocol::to_string(request.op()),
+                   error.what());
+        reply = error_reply(request.id, request.op(),
+                            make_error(ErrorCode::internal, std::string("internal error: ") + error.what()));
     }
     const auto took = std::chrono::steady_clock::now() - started;
     const auto level = took > k_slow_request ? log::Level::info : log::Level::debug;
     if (log::enabled(level)) {
-        log::at(level, "connection {}: {} {} {} -> {} in {}us", session.id(), request.id,
-                protocol::to_string(request.op()), request_subject(request),
-                !reply ? "pending" : reply->ok() ? "ok" : std::string(to_string(std::get<protocol::ErrorReply>(reply->body).code)),
+        log::at(level, "connection {}: {} {} {} -> {} in {}us", session.id(), request.id, protocol::to_string(request.op()),
+                request_subject(request),
+                !reply        ? "pending"
+                : reply->ok() ? "ok"
+                              : std::string(to_string(std::get<protocol::ErrorReply>(reply->body).code)),
                 std::chrono::duration_cast<std::chrono::microseconds>(took).count());
     }
     if (reply) session.send(protocol::encode(*reply));
@@ -253,18 +260,30 @@ std::optional<protocol::Reply> Dispatcher::handle(Session& session, const protoc
     return std::visit(
         [&](const auto& body) -> std::optional<protocol::Reply> {
             using T = std::decay_t<decltype(body)>;
-            if constexpr (std::is_same_v<T, protocol::HelloRequest>) return on_hello(session, id, body);
-            else if constexpr (std::is_same_v<T, protocol::AcquireRequest>) return on_acquire(session, id, body);
-            else if constexpr (std::is_same_v<T, protocol::ReleaseRequest>) return on_release(id, body);
-            else if constexpr (std::is_same_v<T, protocol::RenewRequest>) return on_renew(id, body);
-            else if constexpr (std::is_same_v<T, protocol::UnlockRequest>) return on_unlock(id, body);
-            else if constexpr (std::is_same_v<T, protocol::UnlockManyRequest>) return on_unlock_many(id, body);
-            else if constexpr (std::is_same_v<T, protocol::StatusRequest>) return on_status(id, body);
-            else if constexpr (std::is_same_v<T, protocol::FreezeRequest>) return on_freeze(id, body);
-            else if constexpr (std::is_same_v<T, protocol::UnfreezeRequest>) return on_unfreeze(id, body);
-            else if constexpr (std::is_same_v<T, protocol::SubscribeAuditRequest>) return on_subscribe(session, id, body);
-            else if constexpr (std::is_same_v<T, protocol::UnsubscribeRequest>) return on_unsubscribe(session, id, body);
-            else if constexpr (std::is_same_v<T, protocol::DaemonStatusRequest>) return on_daemon_status(id);
+            if constexpr (std::is_same_v<T, protocol::HelloRequest>)
+                return on_hello(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::AcquireRequest>)
+                return on_acquire(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::ReleaseRequest>)
+                return on_release(id, body);
+            else if constexpr (std::is_same_v<T, protocol::RenewRequest>)
+                return on_renew(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnlockRequest>)
+                return on_unlock(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnlockManyRequest>)
+                return on_unlock_many(id, body);
+            else if constexpr (std::is_same_v<T, protocol::StatusRequest>)
+                return on_status(id, body);
+            else if constexpr (std::is_same_v<T, protocol::FreezeRequest>)
+                return on_freeze(id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnfreezeRequest>)
+                return on_unfreeze(id, body);
+            else if constexpr (std::is_same_v<T, protocol::SubscribeAuditRequest>)
+                return on_subscribe(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::UnsubscribeRequest>)
+                return on_unsubscribe(session, id, body);
+            else if constexpr (std::is_same_v<T, protocol::DaemonStatusRequest>)
+                return on_daemon_status(id);
             else {
                 static_assert(std::is_same_v<T, protocol::ShutdownRequest>);
                 log::info("shutdown requested on connection {}", session.id());
@@ -383,7 +402,7 @@ protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRe
     if (!engine) return error_reply(id, protocol::Op::unlock, engine.error());
     const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
                       : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
-                                                                           : UnlockMode::owner;
+                                                                          : UnlockMode::owner;
     auto removed = engine->unlock(request.name, mode);
     if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
     root_service(request.root).changed(request.name, true);
@@ -502,9 +521,11 @@ protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::Unfree
     return protocol::Reply{id, reply};
 }
 
-std::optional<protocol::Reply> Dispatcher::on_subscribe(Session& session, std::uint64_t id, const protocol::SubscribeAuditRequest& request) {
+std::optional<protocol::Reply> Dispatcher::on_subscribe(Session& session, std::uint64_t id,
+                                                        const protocol::SubscribeAuditRequest& request) {
     if (!request.name.empty()) {
-        if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::subscribe_audit, valid.error());
+        if (auto valid = validate_lock_name(request.name); !valid)
+            return error_reply(id, protocol::Op::subscribe_audit, valid.error());
     }
     std::optional<WallTime> since;
     if (!request.since.empty()) {
@@ -528,8 +549,9 @@ protocol::Reply Dispatcher::on_unsubscribe(Session& session, std::uint64_t id, c
     bool removed = false;
     for (auto& [root, service] : m_roots) removed = service->unsubscribe(session.id(), request.subscription) || removed;
     if (!removed) {
-        return error_reply(id, protocol::Op::unsubscribe,
-                           make_error(ErrorCode::not_found, "no subscription " + std::to_string(request.subscription) + " on this connection"));
+        return error_reply(
+            id, protocol::Op::unsubscribe,
+            make_error(ErrorCode::not_found, "no subscription " + std::to_string(request.subscription) + " on this connection"));
     }
     return protocol::Reply{id, protocol::UnsubscribeReply{}};
 }

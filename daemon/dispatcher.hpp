@@ -15,9 +15,9 @@
 #include <set>
 #include <string>
 
+#include "first_line_deadlines.hpp"
 #include "messages.hpp"
 #include "root_service.hpp"
-#include "first_line_deadlines.hpp"
 #include "session.hpp"
 
 namespace lokt::daemon {
@@ -66,7 +66,8 @@ private:
     protocol::Reply on_status(std::uint64_t id, const protocol::StatusRequest& request);
     protocol::Reply on_freeze(std::uint64_t id, const protocol::FreezeRequest& request);
     protocol::Reply on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request);
-    std::optional<protocol::Reply> on_subscribe(Session& session, std::uint64_t id, const protocol::SubscribeAuditRequest& request);
+    std::optional<protocol::Reply> on_subscribe(Session& session, std::uint64_t id,
+                                                const protocol::SubscribeAuditRequest& request);
     protocol::Reply on_unsubscribe(Session& session, std::uint64_t id, const protocol::UnsubscribeRequest& request);
     protocol::Reply on_daemon_status(std::uint64_t id);
     // Who ends or renews a hold: its guard as it asked for it, else the holder the file names.

@@ -36,8 +36,8 @@ public:
     Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                              const Identity& actor) override;
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                         WrittenFile written, const ReleaseNote& note) override;
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
+                         const ReleaseNote& note) override;
     Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) override;
     void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override;
     bool lock_file_is(const std::string& name, WrittenFile written) override;

@@ -57,8 +57,6 @@ bool enabled(Level level) noexcept {
     return threshold != Level::off && level >= threshold && level != Level::off;
 }
 
-void write(Level level, std::string_view message) {
-    spdlog::default_logger_raw()->log(to_spdlog(level), "{}", message);
-}
+void write(Level level, std::string_view message) { spdlog::default_logger_raw()->log(to_spdlog(level), "{}", message); }
 
 }  // namespace lokt::daemon::log

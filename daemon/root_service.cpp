@@ -171,7 +171,7 @@ void RootService::connection_closed(ConnectionId connection, bool keep_holds) {
 }
 
 Result<std::vector<AuditLine>> RootService::subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since,
-                                    std::string name) {
+                                                      std::string name) {
     if (m_subscriptions.count({connection, id}) != 0) {
         return make_error(ErrorCode::usage, "subscription " + std::to_string(id) + " is already open on this connection");
     }
@@ -186,10 +186,10 @@ Result<std::vector<AuditLine>> RootService::subscribe(ConnectionId connection, s
         const auto size = static_cast<std::size_t>(info.st_size);
         if (since) {
             AuditQuery query{since, subscription.name};
-            auto reached = read_audit_prefix(fd.get(), log_path.string(), size, query,
-                                             [&](std::string_view line, const lokt::AuditEvent&) {
-                                                 lines.push_back(AuditLine{connection, id, std::string(line)});
-                                             });
+            auto reached =
+                read_audit_prefix(fd.get(), log_path.string(), size, query, [&](std::string_view line, const lokt::AuditEvent&) {
+                    lines.push_back(AuditLine{connection, id, std::string(line)});
+                });
             if (!reached) return reached.take_error();
             subscription.offset = *reached;
         } else {

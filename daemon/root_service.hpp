@@ -51,7 +51,8 @@ public:
 
     // Starts following audit.log for a subscription; returns the lines from
     // `since` (none without it), for the caller to send after its reply.
-    Result<std::vector<AuditLine>> subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since, std::string name);
+    Result<std::vector<AuditLine>> subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since,
+                                             std::string name);
     bool unsubscribe(ConnectionId connection, std::uint64_t id);
     std::size_t subscription_count() const { return m_subscriptions.size(); }
     // Sends subscribers the lines written since they last got some.

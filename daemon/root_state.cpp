@@ -100,8 +100,10 @@ void RootState::hold_changed(HoldIt it) {
     const auto due = hold.due();
     m_deadlines.move({DueItem::Kind::hold, it->first, 0}, hold.scheduled, due);
     hold.scheduled = due;
-    if (hold.detached) m_detached.insert(it->first);
-    else m_detached.erase(it->first);
+    if (hold.detached)
+        m_detached.insert(it->first);
+    else
+        m_detached.erase(it->first);
 }
 
 void RootState::set_retry(const std::string& name, Queue& queue, std::optional<SteadyTime> when) {
@@ -140,8 +142,10 @@ void RootState::erase_queue(QueueIt it) {
 Identity RootState::Hold::actor() const { return other_actor ? *other_actor : holder_identity(record); }
 
 void RootState::Hold::set_actor(const Identity& actor) {
-    if (actor == holder_identity(record)) other_actor.reset();
-    else other_actor = std::make_unique<Identity>(actor);
+    if (actor == holder_identity(record))
+        other_actor.reset();
+    else
+        other_actor = std::make_unique<Identity>(actor);
 }
 
 void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& result) {
@@ -199,8 +203,10 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
         earliest(retry_at, now + std::chrono::duration_cast<SteadyTime::duration>(k_being_written_retry));
     }
     set_retry(name, queue, retry_at);
-    if (queue.blocker_pid > 0 || !queue.blocker_handle.empty()) m_blocked.insert(name);
-    else m_blocked.erase(name);
+    if (queue.blocker_pid > 0 || !queue.blocker_handle.empty())
+        m_blocked.insert(name);
+    else
+        m_blocked.erase(name);
 }
 
 void RootState::report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const {
@@ -208,8 +214,8 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
     for (std::size_t i = from; i < queue.waiters.size(); ++i) {
         const Waiter& waiter = queue.waiters[i];
         if (!waiter.ticket.progress) continue;
-        out.progress.push_back(ProgressNote{waiter.ticket.connection, waiter.ticket.request_id, i + 1,
-                                            queue.waiters.size(), queue.waiters.front().refusal});
+        out.progress.push_back(ProgressNote{waiter.ticket.connection, waiter.ticket.request_id, i + 1, queue.waiters.size(),
+                                            queue.waiters.front().refusal});
     }
 }
 
@@ -296,8 +302,8 @@ void RootState::pump(const std::string& name, Effects& out) {
     if (moved) report_positions(name, queue, out, 0);
 }
 
-Result<void> RootState::release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                                ReleaseNote note, Effects& out) {
+Result<void> RootState::release(const std::string& name, const std::string& lock_id, const Identity& actor, ReleaseNote note,
+                                Effects& out) {
     auto held = m_holds.find(name);
     const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
     if (ours) note.acquired = held->second.record.acquired;
@@ -307,8 +313,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
     return released;
 }
 
-Result<LockRecord> RootState::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                                    const Identity& actor) {
+Result<LockRecord> RootState::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor) {
     auto held = m_holds.find(name);
     const bool tracked = held != m_holds.end() && held->second.lock_id() == lock_id;
     const SteadyTime now = m_clock.steady_now();
@@ -582,8 +587,8 @@ bool RootState::indexes_consistent() const {
         }
         if (queue.blocker_pid > 0 || !queue.blocker_handle.empty()) blocked.insert(name);
     }
-    return entries == m_deadlines.size() && waiters == m_waiter_total && holds_of == m_holds_of &&
-           waits_of == m_waits_of && detached == m_detached && blocked == m_blocked;
+    return entries == m_deadlines.size() && waiters == m_waiter_total && holds_of == m_holds_of && waits_of == m_waits_of &&
+           detached == m_detached && blocked == m_blocked;
 }
 
 }  // namespace lokt::daemon

@@ -35,8 +35,8 @@ public:
     virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
                                      const Identity& actor) = 0;
     // written: the lock file as the hold wrote it, when known (see LockEngine::release).
-    virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                                 WrittenFile written, const ReleaseNote& note) = 0;
+    virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
+                                 const ReleaseNote& note) = 0;
     // The holder of lock_id left without releasing: break the hold if it is
     // stale (LockEngine::end_if_stale) and say how it stands.
     virtual Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) = 0;
@@ -88,12 +88,11 @@ public:
     // Tries at once; a waiter that cannot have it joins the back of the name's queue.
     void acquire(AcquireTicket ticket, Effects& out);
     // A client's explicit release of a hold it owns; the head waiter is tried next.
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                         ReleaseNote note, Effects& out);
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, ReleaseNote note,
+                         Effects& out);
     // A client's explicit renew. A guard hold this state renewed a moment ago is
     // not rewritten again (one renew line per period, as in file mode).
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                             const Identity& actor);
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor);
     // Something changed a name's lock or freeze file (inotify, pidfd, an unlock
     // through the daemon): forget a hold that is gone and try the head waiter.
     void files_changed(const std::string& name, Effects& out);
@@ -157,7 +156,7 @@ private:
     // Kept small: loktd holds 10,000 of these within its 10 MB budget.
     struct Hold {
         ConnectionId connection = 0;  // 0: a manual hold, not bound to a connection
-        LockRecord record;  // as written to the file; its lock_id names the hold
+        LockRecord record;            // as written to the file; its lock_id names the hold
         // Who asked, when that is not the holder the record names (a manual
         // lock bound to the shell is asked for by lokt, a child of the shell).
         std::unique_ptr<Identity> other_actor;  // a pointer: most holds have none
@@ -213,7 +212,7 @@ private:
     void set_retry(const std::string& name, Queue& queue, std::optional<SteadyTime> when);
     void add_waiter(Queue& queue, Waiter waiter);
     void waiter_leaves(const Waiter& waiter);  // called before it is taken out of its queue
-    void erase_queue(QueueIt it);  // an empty queue
+    void erase_queue(QueueIt it);              // an empty queue
 
     FileOps& m_files;
     const Clock& m_clock;

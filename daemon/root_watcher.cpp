@@ -17,10 +17,9 @@
 namespace lokt::daemon {
 namespace {
 
-constexpr std::uint32_t k_area_events = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                        IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+constexpr std::uint32_t k_area_events =
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 constexpr std::uint32_t k_root_events = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR;
-
 
 // "NAME.json" -> "NAME"; temp files and other names are not locks.
 std::optional<std::string> lock_name_of(std::string_view file) {
@@ -110,7 +109,9 @@ void RootWatcher::on_events(std::size_t bytes) {
         inotify_event event{};
         std::memcpy(&event, m_buffer.data() + offset, sizeof event);
         std::string_view file;
-        if (event.len > 0) file = std::string_view(m_buffer.data() + offset + sizeof event, ::strnlen(m_buffer.data() + offset + sizeof event, event.len));
+        if (event.len > 0)
+            file = std::string_view(m_buffer.data() + offset + sizeof event,
+                                    ::strnlen(m_buffer.data() + offset + sizeof event, event.len));
         offset += sizeof event + event.len;
         if ((event.mask & IN_Q_OVERFLOW) != 0) {
             overflow = true;

@@ -77,7 +77,8 @@ Result<void> Server::open() {
     struct stat info {};
     if (::lstat(path.c_str(), &info) == 0) {
         if (!S_ISSOCK(info.st_mode)) {
-            return make_error(ErrorCode::io, path.string() + " exists and is not a socket; remove it or choose another LOKT_SOCKET");
+            return make_error(ErrorCode::io,
+                              path.string() + " exists and is not a socket; remove it or choose another LOKT_SOCKET");
         }
         if (socket_answers(path)) return make_error(ErrorCode::unavailable, "loktd is already running on " + path.string());
         log::info("replacing the stale socket {}", path.string());
@@ -133,8 +134,7 @@ void Server::refuse(asio::local::stream_protocol::socket socket) {
     log::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
     protocol::ErrorReply body;
     body.code = ErrorCode::unavailable;
-    body.message = "loktd serves at most " + std::to_string(m_options.max_connections) +
-                   " connections at once; try again later";
+    body.message = "loktd serves at most " + std::to_string(m_options.max_connections) + " connections at once; try again later";
     const std::string line = protocol::encode(protocol::Reply{0, body});
     // Best effort and never blocking: a fresh socket's buffer takes one short line.
     asio::error_code ignored;

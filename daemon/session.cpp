@@ -11,8 +11,7 @@
 
 namespace lokt::daemon {
 
-Session::Session(Socket socket, ConnectionId id, SessionHost& host)
-    : m_socket(std::move(socket)), m_id(id), m_host(host) {}
+Session::Session(Socket socket, ConnectionId id, SessionHost& host) : m_socket(std::move(socket)), m_id(id), m_host(host) {}
 
 bool Session::admit() {
     struct ucred cred {};
@@ -25,8 +24,7 @@ bool Session::admit() {
     m_peer_uid = cred.uid;
     m_peer_pid = cred.pid;
     if (cred.uid != ::geteuid()) {
-        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid,
-                     ::geteuid());
+        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid, ::geteuid());
         close();
         return false;
     }

@@ -47,8 +47,8 @@ std::optional<std::string> LineFramer::next_line() {
 }
 
 Error LineFramer::too_long_error() const {
-    return make_error(ErrorCode::usage, "line longer than " + std::to_string(m_max_line_bytes) +
-                                            " bytes; closing the connection");
+    return make_error(ErrorCode::usage,
+                      "line longer than " + std::to_string(m_max_line_bytes) + " bytes; closing the connection");
 }
 
 void LineFramer::compact() {

@@ -125,9 +125,7 @@ std::string dump(const Json& value) { return value.dump(-1, ' ', false, Json::er
 
 // `text` with each invalid UTF-8 sequence replaced by U+FFFD, so that an error
 // message quoting raw input survives being sent as JSON unchanged.
-std::string valid_utf8(std::string_view text) {
-    return Json::parse(dump(Json(std::string(text)))).get<std::string>();
-}
+std::string valid_utf8(std::string_view text) { return Json::parse(dump(Json(std::string(text)))).get<std::string>(); }
 
 std::string dump_line(const Json& value) {
     std::string line = dump(value);
@@ -244,8 +242,8 @@ public:
     std::int64_t signed_integer(std::string_view key) {
         const Json* value = find_required(key, "an integer");
         if (value == nullptr) return 0;
-        const bool fits = value->is_number_integer() &&
-                          (!value->is_number_unsigned() || value->get<std::uint64_t>() <= k_max_i64);
+        const bool fits =
+            value->is_number_integer() && (!value->is_number_unsigned() || value->get<std::uint64_t>() <= k_max_i64);
         if (!fits) {
             fail_field(key, "must be a 64-bit integer, got " + describe(*value));
             return 0;
@@ -253,9 +251,7 @@ public:
         return value->get<std::int64_t>();
     }
 
-    std::uint32_t count(std::string_view key) {
-        return static_cast<std::uint32_t>(unsigned_integer(key, 0, k_max_u32));
-    }
+    std::uint32_t count(std::string_view key) { return static_cast<std::uint32_t>(unsigned_integer(key, 0, k_max_u32)); }
 
     std::int32_t pid(std::string_view key, std::uint64_t min) {
         return static_cast<std::int32_t>(unsigned_integer(key, min, k_max_pid));
@@ -271,9 +267,7 @@ public:
     // it came from, checked by the daemon in the client's words, not here.
     std::uint64_t duration_ms(std::string_view key) { return unsigned_integer(key, 0, k_max_u64); }
 
-    std::optional<std::uint64_t> optional_duration_ms(std::string_view key) {
-        return optional_unsigned(key, 0, k_max_u64);
-    }
+    std::optional<std::uint64_t> optional_duration_ms(std::string_view key) { return optional_unsigned(key, 0, k_max_u64); }
 
     // Every request that concerns a root names it by absolute path.
     std::string root() {
@@ -1129,10 +1123,10 @@ Result<std::uint32_t> negotiate_version(VersionRange client, VersionRange daemon
     const std::uint32_t low = std::max(client.min, daemon.min);
     const std::uint32_t high = std::min(client.max, daemon.max);
     if (low > high) {
-        return make_error(ErrorCode::unsupported,
-                          "no common protocol version: the client speaks " + std::to_string(client.min) + " to " +
-                              std::to_string(client.max) + ", the daemon " + std::to_string(daemon.min) + " to " +
-                              std::to_string(daemon.max) + "; install the same lokt version for both");
+        return make_error(ErrorCode::unsupported, "no common protocol version: the client speaks " + std::to_string(client.min) +
+                                                      " to " + std::to_string(client.max) + ", the daemon " +
+                                                      std::to_string(daemon.min) + " to " + std::to_string(daemon.max) +
+                                                      "; install the same lokt version for both");
     }
     return high;
 }

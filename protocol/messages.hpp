@@ -120,7 +120,7 @@ struct LockInfo {
     std::string lock_id;
     std::string owner;
     std::string host;
-    std::int64_t pid = 0;  // as recorded; a foreign writer may have put 0
+    std::int64_t pid = 0;                    // as recorded; a foreign writer may have put 0
     std::optional<std::uint64_t> pid_start;  // the file's "pid_start_ns"
     std::string agent_id;
     std::string acquired_ts;  // RFC 3339, as written in the file
@@ -253,9 +253,9 @@ struct ShutdownRequest {
 };
 
 // Alternatives in the order of Op, so that index() is the op.
-using RequestBody = std::variant<HelloRequest, AcquireRequest, ReleaseRequest, RenewRequest, UnlockRequest,
-                                 UnlockManyRequest, StatusRequest, FreezeRequest, UnfreezeRequest,
-                                 SubscribeAuditRequest, UnsubscribeRequest, DaemonStatusRequest, ShutdownRequest>;
+using RequestBody =
+    std::variant<HelloRequest, AcquireRequest, ReleaseRequest, RenewRequest, UnlockRequest, UnlockManyRequest, StatusRequest,
+                 FreezeRequest, UnfreezeRequest, SubscribeAuditRequest, UnsubscribeRequest, DaemonStatusRequest, ShutdownRequest>;
 
 struct Request {
     std::uint64_t id = 0;  // chosen by the client, >= 1; echoed by every answer
@@ -394,9 +394,9 @@ struct ErrorReply {
 };
 
 // ErrorReply first, then the ok replies in the order of Op.
-using ReplyBody = std::variant<ErrorReply, HelloReply, AcquireReply, ReleaseReply, RenewReply, UnlockReply,
-                               UnlockManyReply, StatusReply, FreezeReply, UnfreezeReply, SubscribeAuditReply,
-                               UnsubscribeReply, DaemonStatusReply, ShutdownReply>;
+using ReplyBody =
+    std::variant<ErrorReply, HelloReply, AcquireReply, ReleaseReply, RenewReply, UnlockReply, UnlockManyReply, StatusReply,
+                 FreezeReply, UnfreezeReply, SubscribeAuditReply, UnsubscribeReply, DaemonStatusReply, ShutdownReply>;
 
 struct Reply {
     std::uint64_t id = 0;  // the request's id; 0 when it could not be read

@@ -76,8 +76,7 @@ Result<AuditQuery> build_query(const AuditFlags& flags) {
 
 // The time of the count-th last line matching query (nullopt: fewer lines, or
 // none wanted). Reads the end of the log only, in growing windows.
-Result<std::optional<WallTime>> time_of_last_lines(const std::filesystem::path& log, const AuditQuery& query,
-                                                    std::size_t count) {
+Result<std::optional<WallTime>> time_of_last_lines(const std::filesystem::path& log, const AuditQuery& query, std::size_t count) {
     if (count == 0) return std::optional<WallTime>{};
     UniqueFd fd(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) {
@@ -118,8 +117,7 @@ Result<std::optional<WallTime>> time_of_last_lines(const std::filesystem::path& 
 // Follows the log, printing complete new lines as they arrive, including the
 // log's creation. Runs until interrupted or stdout fails. With `resume` (the
 // daemon's stream ended), the log is read from there on, minus what was printed.
-int follow(const std::filesystem::path& root, const AuditQuery& query, const AuditPrinter& print,
-           AuditResume* resume = nullptr) {
+int follow(const std::filesystem::path& root, const AuditQuery& query, const AuditPrinter& print, AuditResume* resume = nullptr) {
     const std::filesystem::path log = root / "audit.log";
     UniqueFd inotify(::inotify_init1(IN_CLOEXEC));
     if (!inotify) return report(sys_error("cannot watch", root.string(), errno));
@@ -186,7 +184,8 @@ int follow(const std::filesystem::path& root, const AuditQuery& query, const Aud
         const ssize_t got = ::read(inotify.get(), events, sizeof events);
         for (char* p = events; got > 0 && p < events + got;) {
             auto* event = reinterpret_cast<struct inotify_event*>(p);
-            if (event->len > 0 && std::string_view(event->name) == "audit.log" && (event->mask & (IN_DELETE | IN_MOVED_TO | IN_CREATE)) != 0) {
+            if (event->len > 0 && std::string_view(event->name) == "audit.log" &&
+                (event->mask & (IN_DELETE | IN_MOVED_TO | IN_CREATE)) != 0) {
                 fd.reset();  // a new file under the name: reopen it
             }
             p += sizeof(struct inotify_event) + event->len;
@@ -234,9 +233,11 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
         return fail(make_error(ErrorCode::usage, std::string(flags.stats ? "--stats" : "--timeline") +
                                                      " reads a finished window and cannot follow the log: drop --tail"));
     }
-    if (flags.has_timeline && flags.timeline.empty()) return fail(make_error(ErrorCode::usage, "--timeline needs a file name (or - for stdout)"));
+    if (flags.has_timeline && flags.timeline.empty())
+        return fail(make_error(ErrorCode::usage, "--timeline needs a file name (or - for stdout)"));
     if (flags.has_timeline && flags.timeline == "-" && flags.stats) {
-        return fail(make_error(ErrorCode::usage, "--timeline - and --stats would both write to stdout: write the page to a file"));
+        return fail(
+            make_error(ErrorCode::usage, "--timeline - and --stats would both write to stdout: write the page to a file"));
     }
     // The table is for people; anything else reads the log's own lines.
     const bool table = !flags.json && ::isatty(STDOUT_FILENO) == 1;
@@ -246,8 +247,10 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
         auto backend = cli.backend(false);  // following needs the directory to exist
         if (!backend) return fail(backend.error());
         auto print = [&](std::string_view line, const AuditEvent& event) {
-            if (table) std::printf("%s\n", text_line(event).c_str());
-            else std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
+            if (table)
+                std::printf("%s\n", text_line(event).c_str());
+            else
+                std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
         };
         const auto& root = (*backend)->store().root();
         // History first: the last N lines (10 unless -n says otherwise; all of
@@ -257,8 +260,10 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
         if (history > 0) {
             auto first = time_of_last_lines(root / "audit.log", *query, history);
             if (!first) return fail(first.error());
-            if (*first) query->since = **first;
-            else if (!query->since) query->since = WallTime{};  // fewer lines than asked: all of them
+            if (*first)
+                query->since = **first;
+            else if (!query->since)
+                query->since = WallTime{};  // fewer lines than asked: all of them
         } else if (flags.lines) {
             query->since.reset();  // -n 0: only what comes, even with --since
         }
@@ -278,8 +283,10 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
     if (flags.has_timeline || flags.stats) return run_analysis(log, *query, flags);
     std::string out;
     auto visit = [&](std::string_view line, const AuditEvent& event) {
-        if (table) out += text_line(event);
-        else out.append(line);
+        if (table)
+            out += text_line(event);
+        else
+            out.append(line);
         out.push_back('\n');
         if (out.size() > (1 << 20)) {
             std::fwrite(out.data(), 1, out.size(), stdout);

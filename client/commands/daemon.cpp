@@ -101,9 +101,10 @@ int run_start() {
     while (std::chrono::steady_clock::now() < deadline) {
         int status = 0;
         if (::waitpid(child, &status, WNOHANG) == child) {
-            return report(make_error(ErrorCode::unavailable, "loktd exited at once (status " +
-                                                                 std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
-                                                                 "); see " + log_file));
+            return report(make_error(ErrorCode::unavailable,
+                                     "loktd exited at once (status " +
+                                         std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
+                                         "); see " + log_file));
         }
         probe = probe_daemon(k_probe_timeout);
         if (probe.hello) {
@@ -153,12 +154,12 @@ int run_status() {
     if (!reply->ok()) return report(std::get<protocol::ErrorReply>(reply->body).to_error());
     const auto& status = std::get<protocol::DaemonStatusReply>(reply->body);
     std::printf("running: %s\n", describe(connection->hello(), socket).c_str());
-    std::printf("uptime %s, %u connection%s, %u hold%s, %u waiter%s\n",
-                format_duration(Millis(status.uptime_ms)).c_str(), status.connections, status.connections == 1 ? "" : "s",
-                status.holds, status.holds == 1 ? "" : "s", status.waiters, status.waiters == 1 ? "" : "s");
+    std::printf("uptime %s, %u connection%s, %u hold%s, %u waiter%s\n", format_duration(Millis(status.uptime_ms)).c_str(),
+                status.connections, status.connections == 1 ? "" : "s", status.holds, status.holds == 1 ? "" : "s",
+                status.waiters, status.waiters == 1 ? "" : "s");
     for (const auto& root : status.roots) {
-        std::printf("root %s: %u held, %u waiting, %u following the audit log\n", root.root.c_str(), root.holds,
-                    root.waiters, root.subscriptions);
+        std::printf("root %s: %u held, %u waiting, %u following the audit log\n", root.root.c_str(), root.holds, root.waiters,
+                    root.subscriptions);
     }
     return 0;
 }
@@ -176,12 +177,11 @@ Every lock stays valid on disk while the daemon is stopped.
 
 Exit status: 0 success (status: running), 3 status: not running, 1 error, 64
 usage error.)";
-    command.actions.push_back({"start", "Start loktd in the background unless it is running", "",
-                               [env] { *env.exit_status = run_start(); }});
-    command.actions.push_back({"stop", "Stop loktd; every lock stays valid on disk", "",
-                               [env] { *env.exit_status = run_stop(); }});
-    command.actions.push_back({"restart", "Stop loktd if it runs, then start it (after an upgrade, for example)", "",
-                               [env] {
+    command.actions.push_back(
+        {"start", "Start loktd in the background unless it is running", "", [env] { *env.exit_status = run_start(); }});
+    command.actions.push_back(
+        {"stop", "Stop loktd; every lock stays valid on disk", "", [env] { *env.exit_status = run_stop(); }});
+    command.actions.push_back({"restart", "Stop loktd if it runs, then start it (after an upgrade, for example)", "", [env] {
                                    const int stopped = run_stop();
                                    *env.exit_status = stopped != 0 ? stopped : run_start();
                                }});

@@ -5,9 +5,9 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <lokt/build_info.hpp>
 #include <cerrno>
 #include <cstdlib>
+#include <lokt/build_info.hpp>
 #include <memory>
 
 #include "backend_factory.hpp"
@@ -50,7 +50,8 @@ std::string milliseconds_text(Millis ms) { return std::to_string(ms.count()) + "
 // Is loktd answering, is it the same build as this lokt, and does that fit LOKT_DAEMON?
 Check daemon_check() {
     auto chosen = client::daemon_mode();
-    if (!chosen) return {"daemon", Verdict::fail, chosen.error().message + ": every command fails (exit 64) until it is fixed or unset"};
+    if (!chosen)
+        return {"daemon", Verdict::fail, chosen.error().message + ": every command fails (exit 64) until it is fixed or unset"};
     const std::string mode = *chosen;
     if (mode == "off") return {"daemon", Verdict::ok, "not used (LOKT_DAEMON=off)"};
     const Millis limit = mode == "require" ? k_require_hello_timeout : k_auto_hello_timeout;
@@ -66,8 +67,9 @@ Check daemon_check() {
     if (!probe.hello) {
         const Verdict v = mode == "require" || probe.problem.code == ErrorCode::io ? Verdict::fail : Verdict::ok;
         std::string detail = "not running (" + probe.problem.message + ")";
-        detail += mode == "require" ? "; LOKT_DAEMON=require makes every command fail: run 'lokt daemon start'"
-                                    : "; the files are used directly (start one with 'lokt daemon start' for instant, fair handoff)";
+        detail += mode == "require"
+                      ? "; LOKT_DAEMON=require makes every command fail: run 'lokt daemon start'"
+                      : "; the files are used directly (start one with 'lokt daemon start' for instant, fair handoff)";
         return {"daemon", v, detail};
     }
     const auto& hello = *probe.hello;
@@ -75,8 +77,9 @@ Check daemon_check() {
                          std::to_string(hello.daemon_pid) + ") at " + probe.socket.string() + ", answered in " +
                          milliseconds_text(probe.took);
     if (hello.daemon_version != k_version || hello.daemon_build != k_build_id) {
-        return {"daemon", Verdict::warn, detail + "; version skew: this lokt is " + k_version + " (build " + k_build_id +
-                                             "); restart it with 'lokt daemon stop && lokt daemon start'"};
+        return {"daemon", Verdict::warn,
+                detail + "; version skew: this lokt is " + k_version + " (build " + k_build_id +
+                    "); restart it with 'lokt daemon stop && lokt daemon start'"};
     }
     return {"daemon", Verdict::ok, detail};
 }
@@ -91,9 +94,10 @@ std::vector<Check> run_checks(CliContext& cli) {
     const auto& path = root->path;
     if (root->source == RootSource::working_directory) {
         checks.push_back({"root", Verdict::warn,
-                          path.string() + " (from the working directory: not inside a git repository and LOKT_ROOT is "
-                                          "not set, so each directory gets its own .lokt and agents in different "
-                                          "directories do not see each other's locks; set LOKT_ROOT, or work inside a git repository)"});
+                          path.string() +
+                              " (from the working directory: not inside a git repository and LOKT_ROOT is "
+                              "not set, so each directory gets its own .lokt and agents in different "
+                              "directories do not see each other's locks; set LOKT_ROOT, or work inside a git repository)"});
     } else {
         checks.push_back({"root", Verdict::ok, path.string() + " (from " + std::string(to_string(root->source)) + ")"});
     }
@@ -102,13 +106,14 @@ std::vector<Check> run_checks(CliContext& cli) {
     if (::stat(path.c_str(), &info) != 0) {
         // The first lock creates it: can it? Try with a scratch directory in the nearest existing parent.
         std::filesystem::path parent = path.parent_path();
-        while (!parent.empty() && parent != parent.root_path() && ::stat(parent.c_str(), &info) != 0) parent = parent.parent_path();
+        while (!parent.empty() && parent != parent.root_path() && ::stat(parent.c_str(), &info) != 0)
+            parent = parent.parent_path();
         const std::string trial = (parent / (".lokt-doctor." + std::to_string(::getpid()))).string();
         if (::mkdir(trial.c_str(), 0700) != 0) {
             const int error = errno;
             checks.push_back({"permissions", Verdict::fail,
-                              "the root does not exist and cannot be created: cannot create a directory in " +
-                                  parent.string() + ": " + errno_text(error)});
+                              "the root does not exist and cannot be created: cannot create a directory in " + parent.string() +
+                                  ": " + errno_text(error)});
             return checks;
         }
         ::rmdir(trial.c_str());
@@ -136,9 +141,9 @@ std::vector<Check> run_checks(CliContext& cli) {
     if (::statfs(probe.c_str(), &fs) == 0) {
         const std::string name = filesystem_name(fs.f_type);
         const bool network = name == "nfs" || name == "cifs" || name == "smb" || name == "fuse";
-        checks.push_back({"filesystem", network ? Verdict::warn : Verdict::ok,
-                          network ? name + ": lokt relies on atomic link(2) and flock(2), which network filesystems may not honour"
-                                  : name});
+        checks.push_back(
+            {"filesystem", network ? Verdict::warn : Verdict::ok,
+             network ? name + ": lokt relies on atomic link(2) and flock(2), which network filesystems may not honour" : name});
     }
 
     // The clock: the filesystem's idea of now should match ours. Writing the
@@ -154,8 +159,8 @@ std::vector<Check> run_checks(CliContext& cli) {
             struct stat made {};
             ::fstat(fd.get(), &made);
             ::unlink(temp.c_str());
-            const auto skew = std::chrono::abs(std::chrono::system_clock::now() -
-                                               std::chrono::system_clock::from_time_t(made.st_mtime));
+            const auto skew =
+                std::chrono::abs(std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(made.st_mtime));
             const bool bad = skew > std::chrono::seconds(2);
             checks.push_back({"clock", bad ? Verdict::warn : Verdict::ok,
                               bad ? "file times differ from this clock by " + format_duration(skew) + "; TTLs will be misjudged"
@@ -164,8 +169,9 @@ std::vector<Check> run_checks(CliContext& cli) {
     }
 
     const Identity& me = cli.identity();
-    checks.push_back({"identity", me.owner_explicit ? Verdict::ok : Verdict::warn,
-                      owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
+    checks.push_back(
+        {"identity", me.owner_explicit ? Verdict::ok : Verdict::warn,
+         owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
 
     checks.push_back(daemon_check());
     auto backend = cli.backend(true);
@@ -176,12 +182,16 @@ std::vector<Check> run_checks(CliContext& cli) {
         if (auto locks = (*backend)->list(false)) {
             std::size_t live = 0, stale = 0, corrupt = 0;
             for (const auto& view : *locks) {
-                if (view.state == HoldState::live) ++live;
-                else if (is_stale(view.state)) ++stale;
-                else if (view.state == HoldState::corrupt) ++corrupt;
+                if (view.state == HoldState::live)
+                    ++live;
+                else if (is_stale(view.state))
+                    ++stale;
+                else if (view.state == HoldState::corrupt)
+                    ++corrupt;
             }
             const Verdict v = corrupt > 0 || stale > 0 ? Verdict::warn : Verdict::ok;
-            std::string detail = std::to_string(live) + " held, " + std::to_string(stale) + " stale, " + std::to_string(corrupt) + " corrupt";
+            std::string detail =
+                std::to_string(live) + " held, " + std::to_string(stale) + " stale, " + std::to_string(corrupt) + " corrupt";
             if (v == Verdict::warn) detail += " (lokt status --prune-expired, lokt unlock NAME --break-stale)";
             checks.push_back({"locks", v, detail});
         }
@@ -200,13 +210,18 @@ int run_doctor(CliContext& cli, bool json) {
         out.field("ok", !failed);
         out.key("checks").begin_array();
         for (const auto& check : checks) {
-            out.begin_object().field("name", check.name).field("status", word(check.verdict)).field("detail", check.detail).end_object();
+            out.begin_object()
+                .field("name", check.name)
+                .field("status", word(check.verdict))
+                .field("detail", check.detail)
+                .end_object();
         }
         out.end_array();
         out.end_object();
         std::fputs(out.finish().c_str(), stdout);
     } else {
-        for (const auto& check : checks) std::printf("%-5s %-12s %s\n", word(check.verdict), check.name.c_str(), check.detail.c_str());
+        for (const auto& check : checks)
+            std::printf("%-5s %-12s %s\n", word(check.verdict), check.name.c_str(), check.detail.c_str());
     }
     return failed ? 1 : 0;
 }

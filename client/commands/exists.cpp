@@ -13,8 +13,8 @@ int run_exists(CliContext& cli, const std::string& name) {
     if (!backend) return report(backend.error());
     auto view = (*backend)->inspect(name);
     if (!view) return report(view.error());
-    const bool held = view->state == HoldState::live || view->state == HoldState::being_written ||
-                      view->state == HoldState::unsupported;
+    const bool held =
+        view->state == HoldState::live || view->state == HoldState::being_written || view->state == HoldState::unsupported;
     return held ? 0 : exit_code_for(ErrorCode::not_found);
 }
 

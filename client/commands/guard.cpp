@@ -16,7 +16,8 @@ struct GuardFlags {
 };
 
 int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::string>& command) {
-    if (command.empty()) return report(make_error(ErrorCode::usage, "guard needs a command after \"--\", e.g. lokt guard build -- make"));
+    if (command.empty())
+        return report(make_error(ErrorCode::usage, "guard needs a command after \"--\", e.g. lokt guard build -- make"));
     auto plan = plan_acquire(flags.acquire, Binding::guard, cli.identity());
     if (!plan) return report(plan.error());
     auto backend = cli.backend(false);
@@ -45,9 +46,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         return run_guarded_child(child).exit_status;
     }
     child.handle_fd = handle->fd();
-    child.extra_env = {{"LOKT_LOCK_NAME", hold.name},
-                       {"LOKT_LOCK_ID", hold.lock_id},
-                       {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
+    child.extra_env = {
+        {"LOKT_LOCK_NAME", hold.name}, {"LOKT_LOCK_ID", hold.lock_id}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     if (hold.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*hold.fence));
     child.terminate_on_lost = flags.on_lost == "terminate";
     if (plan->spec.ttl) {

@@ -30,8 +30,10 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
     if (!acquired) return fail(acquired.error());
     if (!acquired->granted()) {
         const Error error = refusal_error(acquired->refusal);
-        if (flags.json) report_json(error, refusal_blocker(acquired->refusal));
-        else report(error);
+        if (flags.json)
+            report_json(error, refusal_blocker(acquired->refusal));
+        else
+            report(error);
         return refusal_exit_status(acquired->refusal, flags.acquire);
     }
 

@@ -27,18 +27,15 @@ struct Format {
 };
 
 constexpr std::array k_formats{
-    Format{"claude-md", "CLAUDE.md", true},
-    Format{"cursorrules", ".cursorrules", false},
-    Format{"windsurfrules", ".windsurfrules", false},
-    Format{"copilot", ".github/copilot-instructions.md", true},
-    Format{"clinerules", ".clinerules", true},
-    Format{"aider", "CONVENTIONS.md", true},
+    Format{"claude-md", "CLAUDE.md", true},           Format{"cursorrules", ".cursorrules", false},
+    Format{"windsurfrules", ".windsurfrules", false}, Format{"copilot", ".github/copilot-instructions.md", true},
+    Format{"clinerules", ".clinerules", true},        Format{"aider", "CONVENTIONS.md", true},
 };
 
 struct GuardedOperation {
     std::string script;  // path relative to the repository top
     std::string lock;
-    std::string verb;    // guard or lock
+    std::string verb;  // guard or lock
 };
 
 // Lock names used by `lokt guard|lock NAME` in a script line, flags skipped.
@@ -84,7 +81,8 @@ std::vector<GuardedOperation> find_guarded_operations(const fs::path& top) {
             }
         }
     }
-    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return std::tie(a.script, a.lock) < std::tie(b.script, b.lock); });
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.script, a.lock) < std::tie(b.script, b.lock); });
     found.erase(std::unique(found.begin(), found.end(),
                             [](const auto& a, const auto& b) { return a.script == b.script && a.lock == b.lock; }),
                 found.end());
@@ -102,28 +100,31 @@ fs::path repository_top() {
     return cwd;
 }
 
-std::string render(const Format& format, const std::vector<GuardedOperation>& operations,
-                   const std::vector<LockView>& holds, const std::vector<FreezeView>& freezes) {
+std::string render(const Format& format, const std::vector<GuardedOperation>& operations, const std::vector<LockView>& holds,
+                   const std::vector<FreezeView>& freezes) {
     const std::string h2 = format.markdown ? "## " : "";
     const std::string h3 = format.markdown ? "### " : "";
     const std::string code = format.markdown ? "`" : "";
     std::string out;
     out += h2 + "Shared resources in this repository: use lokt\n\n";
-    out += "Other agents work in this repository at the same time. Anything that must not run twice at once "
-           "(builds, test databases, git push, deploys) is guarded by a named lock. Rules:\n\n";
+    out +=
+        "Other agents work in this repository at the same time. Anything that must not run twice at once "
+        "(builds, test databases, git push, deploys) is guarded by a named lock. Rules:\n\n";
     out += "- Run such work through " + code + "lokt guard NAME --ttl 10m -- COMMAND" + code +
            ": it takes the lock, runs the command, and releases the lock however the command ends.\n";
-    out += "- Set " + code + "LOKT_OWNER" + code + " to your agent's name once (export LOKT_OWNER=...), so holds and the audit log say who you are.\n";
+    out += "- Set " + code + "LOKT_OWNER" + code +
+           " to your agent's name once (export LOKT_OWNER=...), so holds and the audit log say who you are.\n";
     out += "- Exit status 2 means another holder has the lock (or it is frozen). Do not retry in a loop: run " + code +
            "lokt why NAME" + code + ", then either wait with " + code + "--wait --timeout 10m" + code +
            " or do other work first.\n";
-    out += "- Never break another agent's lock (" + code + "lokt unlock NAME --force" + code +
-           ") unless a human asks you to; " + code + "lokt unlock NAME --break-stale" + code +
-           " is safe: it only removes locks whose holder is dead or expired.\n";
+    out += "- Never break another agent's lock (" + code + "lokt unlock NAME --force" + code + ") unless a human asks you to; " +
+           code + "lokt unlock NAME --break-stale" + code + " is safe: it only removes locks whose holder is dead or expired.\n";
     out += "- A frozen lock is a human's decision: wait for " + code + "lokt unfreeze" + code + ", do not work around it.\n";
     out += "- For steps across several commands: " + code + "lokt lock NAME --ttl 10m" + code + " ... " + code +
            "lokt unlock NAME" + code + ".\n";
-    out += "- Other exit codes: 0 success, 1 error, 3 not found, 4 not the owner, 64 bad usage. Guard passes the command's own status through.\n\n";
+    out +=
+        "- Other exit codes: 0 success, 1 error, 3 not found, 4 not the owner, 64 bad usage. Guard passes the command's own "
+        "status through.\n\n";
 
     out += h3 + "Guarded operations\n\n";
     if (operations.empty()) {
@@ -172,8 +173,7 @@ int run_prime(CliContext& cli, const std::string& format_name) {
 CommandSpec prime_command(CommandEnv env) {
     auto format = std::make_shared<std::string>("claude-md");
     CommandSpec command{"prime", "Print instructions for an AI agent's context file"};
-    command.option("--format", *format,
-                        "claude-md (CLAUDE.md), cursorrules, windsurfrules, copilot, clinerules or aider");
+    command.option("--format", *format, "claude-md (CLAUDE.md), cursorrules, windsurfrules, copilot, clinerules or aider");
     command.footer = R"(Examples:
   lokt prime >> CLAUDE.md
   lokt prime --format cursorrules >> .cursorrules

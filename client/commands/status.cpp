@@ -55,7 +55,6 @@ std::vector<LockView> rows_of(const std::vector<LockView>& locks, const std::vec
     return rows;
 }
 
-
 struct StatusFlags {
     std::string name;
     bool has_name = false;  // given, even if empty
@@ -91,8 +90,8 @@ void print_table(const std::vector<LockView>& held, const std::vector<FreezeView
         std::string out;
         out.reserve(locks.size() * 96);
         char line[1024];
-        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width),
-                      "HOLDER", "PID", "AGE", "EXPIRES IN", "STATE");
+        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width), "HOLDER",
+                      "PID", "AGE", "EXPIRES IN", "STATE");
         out += line;
         for (const auto& view : locks) {
             const bool has_record = view.stored.kind == StoredRecord::Kind::record;
@@ -176,9 +175,9 @@ void write_lock_views(JsonWriter& out, const std::vector<LockView>& locks, WallT
 // One listing of --watch in text: a header with the time, the table, then who
 // waits for what (when a daemon keeps the queues).
 std::string watch_text(const TopSnapshot& snapshot) {
-    std::string out = "--- " + format_rfc3339_seconds(snapshot.taken) + "  " + std::to_string(snapshot.holds.size()) +
-                      " held, " + (snapshot.queues_known ? std::to_string(snapshot.waiter_count()) : std::string("?")) +
-                      " waiting, " + std::to_string(snapshot.freezes.size()) + " frozen ---\n";
+    std::string out = "--- " + format_rfc3339_seconds(snapshot.taken) + "  " + std::to_string(snapshot.holds.size()) + " held, " +
+                      (snapshot.queues_known ? std::to_string(snapshot.waiter_count()) : std::string("?")) + " waiting, " +
+                      std::to_string(snapshot.freezes.size()) + " frozen ---\n";
     const WallTime now = snapshot.taken;
     if (snapshot.holds.empty()) {
         out += "no locks held\n";
@@ -192,14 +191,13 @@ std::string watch_text(const TopSnapshot& snapshot) {
             holder_width = std::max(holder_width, holder(hold).size());
         }
         char line[1024];
-        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width),
-                      "HOLDER", "PID", "AGE", "EXPIRES IN", "STATE");
+        std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width), "HOLDER",
+                      "PID", "AGE", "EXPIRES IN", "STATE");
         out += line;
         for (const auto& hold : snapshot.holds) {
             std::string state = hold.state + (hold.frozen ? ", frozen" : "");
             std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), hold.name.c_str(),
-                          int(holder_width), holder(hold).c_str(),
-                          hold.record ? std::to_string(hold.record->pid).c_str() : "-",
+                          int(holder_width), holder(hold).c_str(), hold.record ? std::to_string(hold.record->pid).c_str() : "-",
                           hold.record ? format_duration(now - hold.record->acquired).c_str() : "-",
                           hold.record ? expires_text(*hold.record, now).c_str() : "-", state.c_str());
             out += line;

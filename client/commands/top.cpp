@@ -84,10 +84,19 @@ bool apply_keys(const std::string& keys, TopView& view, std::size_t page) {
             continue;
         }
         switch (c) {
-            case 'q': case 'Q': return false;
-            case 's': view.sort = next_sort(view.sort); view.scroll = 0; break;
-            case '/': view.editing_filter = true; view.filter.clear(); view.scroll = 0; break;
-            case '?': case 'h': view.help = true; break;
+            case 'q':
+            case 'Q': return false;
+            case 's':
+                view.sort = next_sort(view.sort);
+                view.scroll = 0;
+                break;
+            case '/':
+                view.editing_filter = true;
+                view.filter.clear();
+                view.scroll = 0;
+                break;
+            case '?':
+            case 'h': view.help = true; break;
             case 'k': view.scroll = view.scroll > 0 ? view.scroll - 1 : 0; break;
             case 'j': ++view.scroll; break;
             case ' ': view.scroll += page; break;
@@ -131,7 +140,8 @@ int run_interactive(Backend& backend, const SnapshotOptions& options, TopView vi
         // Sleep until a key, a signal, a change, or the next second (the clocks).
         const auto into_second = std::chrono::duration_cast<milliseconds>(wall.time_since_epoch()) % 1000;
         milliseconds wait = milliseconds(1000) - into_second + milliseconds(5);
-        if (change_pending) wait = std::min(wait, k_min_refresh_gap - std::chrono::duration_cast<milliseconds>(now - last_snapshot));
+        if (change_pending)
+            wait = std::min(wait, k_min_refresh_gap - std::chrono::duration_cast<milliseconds>(now - last_snapshot));
         if (reread.count() > 0) wait = std::min(wait, std::chrono::duration_cast<milliseconds>(reread - (now - last_snapshot)));
         wait = std::max(wait, milliseconds(1));
         struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {signals->fd(), POLLIN, 0}, {(*feed)->fd(), POLLIN, 0}};
@@ -159,11 +169,12 @@ int run_interactive(Backend& backend, const SnapshotOptions& options, TopView vi
 
 int run_top(CliContext& cli, const TopFlags& flags) {
     auto sort = top_sort_from_string(flags.sort);
-    if (!sort) return report(make_error(ErrorCode::usage, "--sort must be name, held-for or waiters, not \"" + flags.sort + "\""));
+    if (!sort)
+        return report(make_error(ErrorCode::usage, "--sort must be name, held-for or waiters, not \"" + flags.sort + "\""));
     const bool on_terminal = ::isatty(STDOUT_FILENO) != 0 && ::isatty(STDIN_FILENO) != 0;
     if (!flags.json && !flags.once && !on_terminal) {
-        return report(make_error(ErrorCode::usage,
-                                 "lokt top needs a terminal; use 'lokt status --watch' (or 'lokt top --once', 'lokt top --json')"));
+        return report(make_error(
+            ErrorCode::usage, "lokt top needs a terminal; use 'lokt status --watch' (or 'lokt top --once', 'lokt top --json')"));
     }
     auto backend = cli.backend(true);
     if (!backend) return flags.json ? report_json(backend.error()) : report(backend.error());

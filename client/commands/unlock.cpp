@@ -39,7 +39,8 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
     if (selectors != 1) {
         return fail(make_error(ErrorCode::usage, "unlock needs exactly one of: a lock name, --owner O, --all"));
     }
-    if (flags.break_stale && flags.force) return fail(make_error(ErrorCode::usage, "--break-stale and --force exclude each other"));
+    if (flags.break_stale && flags.force)
+        return fail(make_error(ErrorCode::usage, "--break-stale and --force exclude each other"));
     if (!flags.has_name && flags.break_stale) return fail(make_error(ErrorCode::usage, "--break-stale needs a lock name"));
 
     if (flags.has_name) {
@@ -48,8 +49,9 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
         if (!backend) return fail(backend.error());
         const UnlockMode mode = flags.force ? UnlockMode::force : flags.break_stale ? UnlockMode::break_stale : UnlockMode::owner;
         auto removed = (*backend)->unlock(flags.name, mode);
-        if (!removed) return flags.json ? report_json(removed.error(), blocker_of(**backend, flags.name, removed.error()))
-                                        : report(removed.error());
+        if (!removed)
+            return flags.json ? report_json(removed.error(), blocker_of(**backend, flags.name, removed.error()))
+                              : report(removed.error());
         const char* verb = mode == UnlockMode::owner ? "released" : mode == UnlockMode::force ? "force-broke" : "broke stale";
         if (flags.json) {
             JsonWriter out;
@@ -66,7 +68,8 @@ int run_unlock(CliContext& cli, const UnlockFlags& flags) {
         } else {
             std::string line = std::string(verb) + " lock \"" + flags.name + "\"";
             if (mode != UnlockMode::owner && !removed->name.empty()) {
-                line += " (held by " + owner_at_host(removed->owner, removed->host) + ", pid " + std::to_string(removed->pid) + ")";
+                line +=
+                    " (held by " + owner_at_host(removed->owner, removed->host) + ", pid " + std::to_string(removed->pid) + ")";
             }
             std::printf("%s\n", line.c_str());
         }

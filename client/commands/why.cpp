@@ -38,9 +38,7 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
     const std::string quoted = "\"" + name + "\"";
     const LockRecord& r = view.stored.record;
     switch (view.state) {
-        case HoldState::absent:
-            e.summary = "lock " + quoted + " is free";
-            break;
+        case HoldState::absent: e.summary = "lock " + quoted + " is free"; break;
         case HoldState::live:
             e.acquirable = false;
             e.summary = "lock " + quoted + " is held by " + describe_holder(r, now, view.kept_by);
@@ -63,7 +61,9 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
                 e.reasons.push_back("it has no TTL: it lasts as long as the holder's process");
             }
             if (r.owner == me.owner && !(r.owner_explicit && me.owner_explicit)) {
-                e.reasons.push_back("the owner name matches yours, but without LOKT_OWNER set on both sides two processes are never the same holder");
+                e.reasons.push_back(
+                    "the owner name matches yours, but without LOKT_OWNER set on both sides two processes are never the same "
+                    "holder");
             }
             e.suggestions.push_back("wait for it: lokt guard " + name + " --wait --timeout 10m -- COMMAND");
             e.suggestions.push_back("see its history: lokt audit --name " + name + " --since 1h");
@@ -72,7 +72,8 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
         case HoldState::expired:
         case HoldState::dead_holder:
             e.summary = "lock " + quoted + " is stale (" +
-                        (view.state == HoldState::expired ? std::string("its TTL has elapsed") : std::string("its holder's process is gone")) +
+                        (view.state == HoldState::expired ? std::string("its TTL has elapsed")
+                                                          : std::string("its holder's process is gone")) +
                         "); the next acquire takes it over";
             e.suggestions.push_back("remove it now: lokt unlock " + name + " --break-stale");
             break;
@@ -94,8 +95,8 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
     if (view.freeze) {
         e.acquirable = false;
         const std::string until = format_rfc3339_seconds(*view.freeze->expiry());
-        e.reasons.insert(e.reasons.begin(), "it is frozen until " + until + " by " +
-                                                owner_at_host(view.freeze->owner, view.freeze->host));
+        e.reasons.insert(e.reasons.begin(),
+                         "it is frozen until " + until + " by " + owner_at_host(view.freeze->owner, view.freeze->host));
         if (view.state == HoldState::absent) e.summary = "lock " + quoted + " is frozen until " + until;
         e.suggestions.push_back("lift the freeze (if it is yours): lokt unfreeze " + name);
     }
@@ -159,7 +160,7 @@ CommandSpec why_command(CommandEnv env) {
     CommandSpec command{"why", "Explain why a lock cannot be acquired now"};
     command.option("name", flags->name, "Lock name").required();
     command.flag("--json", flags->json,
-                      "Print JSON: acquirable, state, holder, frozen_by, until, queue_known, waiters, reasons, ...");
+                 "Print JSON: acquirable, state, holder, frozen_by, until, queue_known, waiters, reasons, ...");
     command.footer = R"(Examples:
   lokt why build
   lokt why build --json | jq .holder.owner

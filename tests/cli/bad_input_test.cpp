@@ -68,9 +68,7 @@ public:
 
     bool mounted() const { return m_mounted; }
     const std::string& error() const { return m_error; }
-    bool remount_read_only() {
-        return ::mount(nullptr, m_where.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-    }
+    bool remount_read_only() { return ::mount(nullptr, m_where.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
 
 private:
     fs::path m_where;
@@ -94,8 +92,8 @@ bool fill_disk(const fs::path& path) {
 
 // Runs lokt as the unprivileged user 65534 (root ignores permission bits).
 std::vector<std::string> as_nobody(std::vector<std::string> args) {
-    std::vector<std::string> argv{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                                  LoktFixture::binary().string()};
+    std::vector<std::string> argv{
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", LoktFixture::binary().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
 }
@@ -105,334 +103,327 @@ bool have_setpriv() { return ::access("/usr/bin/setpriv", X_OK) == 0 || ::access
 }  // namespace
 
 TEST_SUITE("bad_input") {
-
-TEST_CASE_FIXTURE(LoktFixture, "corrupt lock files: every command answers, the next acquire removes them") {
-    struct Variant {
-        const char* what;
-        std::string text;
-    };
-    const std::vector<Variant> variants{
-        {"empty, older than the grace period", ""},
-        {"truncated JSON", "{\n  \"version\": 1,\n  \"name\": \"build\",\n  \"own"},
-        {"an empty object", "{}\n"},
-        {"null", "null\n"},
-        {"not JSON", "this is not a lock\n"},
-        {"wrong-typed fields",
-         "{\"version\": \"1\", \"name\": 5, \"owner\": [], \"host\": {}, \"pid\": \"12\", \"acquired_ts\": 7}\n"},
-        {"1 MiB", std::string(1 << 20, 'x')},
-    };
-    for (const auto& variant : variants) {
-        CAPTURE(variant.what);
-        auto put = [&] {
-            make_layout(root());
-            write_lock_file("build", variant.text);
-            set_mtime_ago(lock_path("build"), std::chrono::hours(1));
+    TEST_CASE_FIXTURE(LoktFixture, "corrupt lock files: every command answers, the next acquire removes them") {
+        struct Variant {
+            const char* what;
+            std::string text;
         };
-        put();
-        for (const auto& args : std::vector<std::vector<std::string>>{
-                 {"status"}, {"status", "build"}, {"why", "build"}, {"unlock", "build"}, {"doctor"}}) {
-            check_answered(lokt(args, k_agent2));
-        }
-        auto r = lokt({"status", "--json"}, k_agent2);
-        CHECK_EXIT(r, 0);
-        CHECK_MESSAGE(parse_json(r.out), r.describe());
-        r = lokt({"exists", "build"}, k_agent2);
-        CHECK_EXIT(r, 3);
-        r = lokt({"why", "build"}, k_agent2);
-        CHECK_EXIT(r, 0);
-
-        // The next acquire removes it, audited.
-        r = lokt({"guard", "build", "--", "touch", "ran"}, k_agent2);
-        CHECK_EXIT(r, 0);
-        CHECK(fs::exists(repo() / "ran"));
-        CHECK_FALSE(fs::exists(lock_path("build")));
-        fs::remove(repo() / "ran");
-
-        // So does --break-stale, and --force.
-        for (const char* mode : {"--break-stale", "--force"}) {
-            CAPTURE(mode);
+        const std::vector<Variant> variants{
+            {"empty, older than the grace period", ""},
+            {"truncated JSON", "{\n  \"version\": 1,\n  \"name\": \"build\",\n  \"own"},
+            {"an empty object", "{}\n"},
+            {"null", "null\n"},
+            {"not JSON", "this is not a lock\n"},
+            {"wrong-typed fields",
+             "{\"version\": \"1\", \"name\": 5, \"owner\": [], \"host\": {}, \"pid\": \"12\", \"acquired_ts\": 7}\n"},
+            {"1 MiB", std::string(1 << 20, 'x')},
+        };
+        for (const auto& variant : variants) {
+            CAPTURE(variant.what);
+            auto put = [&] {
+                make_layout(root());
+                write_lock_file("build", variant.text);
+                set_mtime_ago(lock_path("build"), std::chrono::hours(1));
+            };
             put();
-            CHECK_EXIT(lokt({"unlock", "build", mode}, k_agent2), 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
-        }
-        CHECK(audit_events("corrupt-break", "build").size() >= 2);
-        fs::remove(audit_path());
-    }
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "a version 2 lock file is touched only by --force") {
-    // Expired and with a dead-looking holder, to tempt every cleanup path.
-    Json record = foreign_record("build", ::getpid(), 1);
-    record["version"] = 2;
-    const auto acquired = WallClock::now() - std::chrono::hours(2);
-    record["acquired_ts"] = format_rfc3339(acquired);
-    record["ttl_sec"] = 60;
-    record["expires_at"] = format_rfc3339(acquired + std::chrono::seconds(60));
-    record["future_field"] = {{"anything", true}};
-    const std::string text = record.dump(2) + "\n";
-    write_lock_file("build", text);
-
-    for (const auto& args : std::vector<std::vector<std::string>>{{"guard", "build", "--", "touch", "ran"},
-                                                                  {"lock", "build", "--ttl", "1m"},
-                                                                  {"unlock", "build", "--break-stale"},
-                                                                  {"unlock", "build"},
-                                                                  {"unlock", "--all"},
-                                                                  {"status", "--prune-expired"},
-                                                                  {"status", "--prune-expired", "--json"},
-                                                                  {"status", "build"},
-                                                                  {"why", "build"}}) {
-        const auto r = lokt(args, k_agent2);
-        check_answered(r);
-        if (args[0] == "guard" || args[0] == "lock" || (args[0] == "unlock" && args[1] == "build")) {
-            CHECK_MESSAGE(r.status() != 0, r.describe());
-            CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.describe());
-        }
-        CHECK_MESSAGE(read_text(lock_path("build")) == text, "the version 2 file was changed by lokt " << args[0]);
-    }
-    CHECK_FALSE(fs::exists(repo() / "ran"));
-
-    const auto r = lokt({"unlock", "build", "--force"}, k_agent2);
-    CHECK_EXIT(r, 0);
-    CHECK_FALSE(fs::exists(lock_path("build")));
-    CHECK(audit_events("force-break", "build").size() == 1);
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "a FIFO or a symlink to /dev/zero in locks/ hangs nothing") {
-    const std::vector<std::vector<std::string>> commands{
-        {"status"},
-        {"status", "--json"},
-        {"status", "build"},
-        {"status", "--prune-expired"},
-        {"why", "build"},
-        {"exists", "build"},
-        {"unlock", "build"},
-        {"unlock", "--all"},
-        {"doctor"},
-        {"unlock", "build", "--break-stale"},
-        {"unlock", "build", "--force"},
-        {"lock", "build", "--ttl", "1m"},
-        {"guard", "build", "--", "true"},
-    };
-    bool fifo = true;
-    SUBCASE("a FIFO") { fifo = true; }
-    SUBCASE("a symlink to /dev/zero") { fifo = false; }
-
-    for (const auto& args : commands) {
-        CAPTURE(args[0]);
-        CAPTURE(args.size() > 1 ? args[1] : "");
-        make_layout(root());
-        std::error_code ignored;
-        fs::remove(lock_path("build"), ignored);
-        if (fifo) {
-            REQUIRE(::mkfifo(lock_path("build").c_str(), 0600) == 0);
-        } else {
-            fs::create_symlink("/dev/zero", lock_path("build"));
-        }
-        const auto r = lokt(args, k_agent2);
-        check_answered(r);
-        if (args[0] == "exists") CHECK_EXIT(r, 3);
-        if (args[0] == "status" && args.size() == 2 && args[1] == "--json") CHECK_MESSAGE(parse_json(r.out), r.describe());
-        if (args[0] == "guard" || args[0] == "lock" || (args.size() == 3 && args[0] == "unlock")) {
-            // Not a lock file: removed by the next acquire and by --break-stale / --force.
+            for (const auto& args : std::vector<std::vector<std::string>>{
+                     {"status"}, {"status", "build"}, {"why", "build"}, {"unlock", "build"}, {"doctor"}}) {
+                check_answered(lokt(args, k_agent2));
+            }
+            auto r = lokt({"status", "--json"}, k_agent2);
             CHECK_EXIT(r, 0);
+            CHECK_MESSAGE(parse_json(r.out), r.describe());
+            r = lokt({"exists", "build"}, k_agent2);
+            CHECK_EXIT(r, 3);
+            r = lokt({"why", "build"}, k_agent2);
+            CHECK_EXIT(r, 0);
+
+            // The next acquire removes it, audited.
+            r = lokt({"guard", "build", "--", "touch", "ran"}, k_agent2);
+            CHECK_EXIT(r, 0);
+            CHECK(fs::exists(repo() / "ran"));
+            CHECK_FALSE(fs::exists(lock_path("build")));
+            fs::remove(repo() / "ran");
+
+            // So does --break-stale, and --force.
+            for (const char* mode : {"--break-stale", "--force"}) {
+                CAPTURE(mode);
+                put();
+                CHECK_EXIT(lokt({"unlock", "build", mode}, k_agent2), 0);
+                CHECK_FALSE(fs::exists(lock_path("build")));
+            }
+            CHECK(audit_events("corrupt-break", "build").size() >= 2);
+            fs::remove(audit_path());
         }
     }
-    struct stat info {};
-    REQUIRE(::stat("/dev/zero", &info) == 0);
-    CHECK(S_ISCHR(info.st_mode));
-}
 
-TEST_CASE_FIXTURE(LoktFixture, "invalid lock names are usage errors that name the rule") {
-    struct BadName {
-        std::string name;
-        std::string rule;  // a regex the message must match
-    };
-    const std::vector<BadName> names{
-        {"../x", "letters|\\.\\."},
-        {"/etc", "letters"},
-        {"a/b", "letters"},
-        {std::string(300, 'a'), "200"},
-        {"\xC3\xA9t\xC3\xA9", "letters"},
-        {"a..b", "\\.\\."},
-        {"..", "\\.\\."},
-        {"with space", "letters"},
-    };
-    for (const auto& bad : names) {
-        CAPTURE(bad.name);
-        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", bad.name, "--ttl", "1m"},
-                                                                      {"guard", bad.name, "--", "touch", "ran"},
-                                                                      {"unlock", bad.name},
-                                                                      {"unlock", bad.name, "--force"},
-                                                                      {"status", bad.name},
-                                                                      {"exists", bad.name},
-                                                                      {"why", bad.name},
-                                                                      {"freeze", bad.name, "--ttl", "1m"},
-                                                                      {"unfreeze", bad.name},
-                                                                      {"audit", "--name", bad.name}}) {
+    TEST_CASE_FIXTURE(LoktFixture, "a version 2 lock file is touched only by --force") {
+        // Expired and with a dead-looking holder, to tempt every cleanup path.
+        Json record = foreign_record("build", ::getpid(), 1);
+        record["version"] = 2;
+        const auto acquired = WallClock::now() - std::chrono::hours(2);
+        record["acquired_ts"] = format_rfc3339(acquired);
+        record["ttl_sec"] = 60;
+        record["expires_at"] = format_rfc3339(acquired + std::chrono::seconds(60));
+        record["future_field"] = {{"anything", true}};
+        const std::string text = record.dump(2) + "\n";
+        write_lock_file("build", text);
+
+        for (const auto& args : std::vector<std::vector<std::string>>{{"guard", "build", "--", "touch", "ran"},
+                                                                      {"lock", "build", "--ttl", "1m"},
+                                                                      {"unlock", "build", "--break-stale"},
+                                                                      {"unlock", "build"},
+                                                                      {"unlock", "--all"},
+                                                                      {"status", "--prune-expired"},
+                                                                      {"status", "--prune-expired", "--json"},
+                                                                      {"status", "build"},
+                                                                      {"why", "build"}}) {
             const auto r = lokt(args, k_agent2);
-            CHECK_EXIT(r, 64);
-            CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name"), r.describe());
-            CHECK_MESSAGE(matches(r.err, bad.rule), "the message does not name the rule (" << bad.rule << "):\n"
-                                                                                          << r.describe());
-        }
-    }
-    CHECK_FALSE(fs::exists(repo() / "ran"));
-    CHECK_FALSE(fs::exists(root() / "x.json"));
-    CHECK_FALSE(fs::exists("/etc.json"));
-    CHECK(directory_entries(root() / "locks").empty());
-    CHECK(directory_entries(root() / "freezes").empty());
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "an empty lock name is a usage error that says so") {
-    for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "", "--ttl", "1m"},
-                                                                  {"guard", "", "--", "touch", "ran"},
-                                                                  {"unlock", ""},
-                                                                  {"unlock", "", "--force"},
-                                                                  {"status", ""},
-                                                                  {"exists", ""},
-                                                                  {"why", ""},
-                                                                  {"freeze", "", "--ttl", "1m"},
-                                                                  {"unfreeze", ""},
-                                                                  {"audit", "--name", ""}}) {
-        const auto r = lokt(args, k_agent2);
-        CHECK_EXIT(r, 64);
-        CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name[^\\n]*empty"), r.describe());
-    }
-    CHECK_FALSE(fs::exists(repo() / "ran"));
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "an unreadable root gives exit 1 and the cause, promptly") {
-    const bool privileged = ::geteuid() == 0;
-    if (privileged && !have_setpriv()) {
-        MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
-        return;
-    }
-    const fs::path where = scratch() / "unreadable";
-    make_layout(where);
-    const fs::path cwd = scratch() / "cwd";
-    fs::create_directories(cwd);
-    if (privileged) {
-        ::chmod(scratch().c_str(), 0711);
-        ::chmod(cwd.c_str(), 0777);
-        for (const auto& p : {where, where / "locks", where / "freezes"}) REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
-    }
-    REQUIRE(::chmod(where.c_str(), 0) == 0);
-
-    const RunOptions options = RunOptions().set("LOKT_ROOT", where.string()).in(cwd).within(k_prompt);
-    for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
-                                                                  {"guard", "build", "--", "touch", "ran"},
-                                                                  {"status"},
-                                                                  {"status", "--json"},
-                                                                  {"exists", "build"},
-                                                                  {"why", "build"},
-                                                                  {"unlock", "build"},
-                                                                  {"audit", "--since", "1h"},
-                                                                  {"freeze", "build", "--ttl", "1m"}}) {
-        const auto r = privileged ? run(as_nobody(args), options) : lokt(args, options);
-        CHECK_EXIT(r, 1);
-        CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Permission denied"), r.describe());
-    }
-    const auto r = privileged ? run(as_nobody({"doctor"}), options) : lokt({"doctor"}, options);
-    check_answered(r);
-    CHECK(r.status() != 0);
-    CHECK(matches(r.out + r.err, "fail|error"));
-    CHECK_FALSE(fs::exists(cwd / "ran"));
-    ::chmod(where.c_str(), 0700);
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "a read-only root refuses to lock with the cause, and still answers queries") {
-    const bool privileged = ::geteuid() == 0;
-    if (privileged && !have_setpriv()) {
-        MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
-        return;
-    }
-    const fs::path where = scratch() / "read-only";
-    make_layout(where);
-    fs::create_directories(where / "mutex");
-    const fs::path cwd = scratch() / "cwd";
-    fs::create_directories(cwd);
-    if (privileged) {
-        ::chmod(scratch().c_str(), 0711);
-        ::chmod(cwd.c_str(), 0777);
-        for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) {
-            REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
-        }
-    }
-    for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) REQUIRE(::chmod(p.c_str(), 0500) == 0);
-
-    // Another uid never reaches this user's daemon: let it fall back to the files.
-    const RunOptions options =
-        RunOptions().set("LOKT_ROOT", where.string()).set("LOKT_DAEMON", "auto").in(cwd).within(k_prompt);
-    auto run_lokt = [&](const std::vector<std::string>& args) {
-        return privileged ? run(as_nobody(args), options) : lokt(args, options);
-    };
-    for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
-                                                                  {"guard", "build", "--", "touch", "ran"},
-                                                                  {"freeze", "build", "--ttl", "1m"}}) {
-        const auto r = run_lokt(args);
-        CHECK_EXIT(r, 1);
-        CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Permission denied"), r.describe());
-    }
-    CHECK_FALSE(fs::exists(cwd / "ran"));
-    CHECK(directory_entries(where / "locks").empty());
-    CHECK_EXIT(run_lokt({"status"}), 0);
-    CHECK_EXIT(run_lokt({"exists", "build"}), 3);
-    CHECK_EXIT(run_lokt({"why", "build"}), 0);
-}
-
-TEST_CASE_FIXTURE(LoktFixture, "a read-only filesystem or a full disk: exit 1, the cause, no partial lock file") {
-    if (::geteuid() != 0) {
-        MESSAGE("skipped: mounting a small tmpfs needs root");
-        return;
-    }
-    TmpfsMount disk(scratch() / "disk", "size=64k,mode=0700");
-    if (!disk.mounted()) {
-        MESSAGE("skipped: cannot mount a tmpfs here: " << disk.error());
-        return;
-    }
-    const fs::path where = scratch() / "disk" / "lokt";
-    use_root(where);
-
-    SUBCASE("full, with the root already set up") {
-        REQUIRE_EXIT(lokt({"lock", "warm-up", "--ttl", "1m"}), 0);
-        REQUIRE_EXIT(lokt({"unlock", "warm-up"}), 0);
-        REQUIRE(fill_disk(scratch() / "disk" / "filler"));
-        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
-                                                                      {"guard", "build", "--", "touch", "ran"},
-                                                                      {"guard", "build", "--ttl", "1m", "--", "touch", "ran"},
-                                                                      {"lock", "build"}}) {
-            const auto r = lokt(args, RunOptions().within(k_prompt));
-            CHECK_EXIT(r, 1);
-            CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: No space left on device\\n"), r.describe());
-            CHECK(directory_entries(where / "locks").empty());  // no partial lock file, no temp file
+            check_answered(r);
+            if (args[0] == "guard" || args[0] == "lock" || (args[0] == "unlock" && args[1] == "build")) {
+                CHECK_MESSAGE(r.status() != 0, r.describe());
+                CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.describe());
+            }
+            CHECK_MESSAGE(read_text(lock_path("build")) == text, "the version 2 file was changed by lokt " << args[0]);
         }
         CHECK_FALSE(fs::exists(repo() / "ran"));
-        // Nothing is wedged once there is room again.
-        fs::remove(scratch() / "disk" / "filler");
-        CHECK_EXIT(lokt({"guard", "build", "--", "touch", "ran"}), 0);
-        CHECK(fs::exists(repo() / "ran"));
+
+        const auto r = lokt({"unlock", "build", "--force"}, k_agent2);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK(audit_events("force-break", "build").size() == 1);
     }
-    SUBCASE("full before the root exists") {
-        REQUIRE(fill_disk(scratch() / "disk" / "filler"));
-        const auto r = lokt({"lock", "build", "--ttl", "1m"}, RunOptions().within(k_prompt));
-        CHECK_EXIT(r, 1);
-        CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: No space left on device\\n"), r.describe());
-        CHECK(directory_entries(where / "locks").empty());
-    }
-    SUBCASE("read-only") {
-        REQUIRE_EXIT(lokt({"lock", "warm-up", "--ttl", "1m"}), 0);
-        REQUIRE_EXIT(lokt({"unlock", "warm-up"}), 0);
-        REQUIRE(disk.remount_read_only());
-        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
-                                                                      {"guard", "build", "--", "touch", "ran"}}) {
-            const auto r = lokt(args, RunOptions().within(k_prompt));
-            CHECK_EXIT(r, 1);
-            CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Read-only file system\\n"), r.describe());
+
+    TEST_CASE_FIXTURE(LoktFixture, "a FIFO or a symlink to /dev/zero in locks/ hangs nothing") {
+        const std::vector<std::vector<std::string>> commands{
+            {"status"},
+            {"status", "--json"},
+            {"status", "build"},
+            {"status", "--prune-expired"},
+            {"why", "build"},
+            {"exists", "build"},
+            {"unlock", "build"},
+            {"unlock", "--all"},
+            {"doctor"},
+            {"unlock", "build", "--break-stale"},
+            {"unlock", "build", "--force"},
+            {"lock", "build", "--ttl", "1m"},
+            {"guard", "build", "--", "true"},
+        };
+        bool fifo = true;
+        SUBCASE("a FIFO") { fifo = true; }
+        SUBCASE("a symlink to /dev/zero") { fifo = false; }
+
+        for (const auto& args : commands) {
+            CAPTURE(args[0]);
+            CAPTURE(args.size() > 1 ? args[1] : "");
+            make_layout(root());
+            std::error_code ignored;
+            fs::remove(lock_path("build"), ignored);
+            if (fifo) {
+                REQUIRE(::mkfifo(lock_path("build").c_str(), 0600) == 0);
+            } else {
+                fs::create_symlink("/dev/zero", lock_path("build"));
+            }
+            const auto r = lokt(args, k_agent2);
+            check_answered(r);
+            if (args[0] == "exists") CHECK_EXIT(r, 3);
+            if (args[0] == "status" && args.size() == 2 && args[1] == "--json") CHECK_MESSAGE(parse_json(r.out), r.describe());
+            if (args[0] == "guard" || args[0] == "lock" || (args.size() == 3 && args[0] == "unlock")) {
+                // Not a lock file: removed by the next acquire and by --break-stale / --force.
+                CHECK_EXIT(r, 0);
+            }
         }
-        CHECK(directory_entries(where / "locks").empty());
-        CHECK_EXIT(lokt({"status"}), 0);
-        CHECK_EXIT(lokt({"exists", "build"}), 3);
+        struct stat info {};
+        REQUIRE(::stat("/dev/zero", &info) == 0);
+        CHECK(S_ISCHR(info.st_mode));
     }
-}
+
+    TEST_CASE_FIXTURE(LoktFixture, "invalid lock names are usage errors that name the rule") {
+        struct BadName {
+            std::string name;
+            std::string rule;  // a regex the message must match
+        };
+        const std::vector<BadName> names{
+            {"../x", "letters|\\.\\."},       {"/etc", "letters"}, {"a/b", "letters"}, {std::string(300, 'a'), "200"},
+            {"\xC3\xA9t\xC3\xA9", "letters"}, {"a..b", "\\.\\."},  {"..", "\\.\\."},   {"with space", "letters"},
+        };
+        for (const auto& bad : names) {
+            CAPTURE(bad.name);
+            for (const auto& args : std::vector<std::vector<std::string>>{{"lock", bad.name, "--ttl", "1m"},
+                                                                          {"guard", bad.name, "--", "touch", "ran"},
+                                                                          {"unlock", bad.name},
+                                                                          {"unlock", bad.name, "--force"},
+                                                                          {"status", bad.name},
+                                                                          {"exists", bad.name},
+                                                                          {"why", bad.name},
+                                                                          {"freeze", bad.name, "--ttl", "1m"},
+                                                                          {"unfreeze", bad.name},
+                                                                          {"audit", "--name", bad.name}}) {
+                const auto r = lokt(args, k_agent2);
+                CHECK_EXIT(r, 64);
+                CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name"), r.describe());
+                CHECK_MESSAGE(matches(r.err, bad.rule), "the message does not name the rule (" << bad.rule << "):\n"
+                                                                                               << r.describe());
+            }
+        }
+        CHECK_FALSE(fs::exists(repo() / "ran"));
+        CHECK_FALSE(fs::exists(root() / "x.json"));
+        CHECK_FALSE(fs::exists("/etc.json"));
+        CHECK(directory_entries(root() / "locks").empty());
+        CHECK(directory_entries(root() / "freezes").empty());
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "an empty lock name is a usage error that says so") {
+        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "", "--ttl", "1m"},
+                                                                      {"guard", "", "--", "touch", "ran"},
+                                                                      {"unlock", ""},
+                                                                      {"unlock", "", "--force"},
+                                                                      {"status", ""},
+                                                                      {"exists", ""},
+                                                                      {"why", ""},
+                                                                      {"freeze", "", "--ttl", "1m"},
+                                                                      {"unfreeze", ""},
+                                                                      {"audit", "--name", ""}}) {
+            const auto r = lokt(args, k_agent2);
+            CHECK_EXIT(r, 64);
+            CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name[^\\n]*empty"), r.describe());
+        }
+        CHECK_FALSE(fs::exists(repo() / "ran"));
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "an unreadable root gives exit 1 and the cause, promptly") {
+        const bool privileged = ::geteuid() == 0;
+        if (privileged && !have_setpriv()) {
+            MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
+            return;
+        }
+        const fs::path where = scratch() / "unreadable";
+        make_layout(where);
+        const fs::path cwd = scratch() / "cwd";
+        fs::create_directories(cwd);
+        if (privileged) {
+            ::chmod(scratch().c_str(), 0711);
+            ::chmod(cwd.c_str(), 0777);
+            for (const auto& p : {where, where / "locks", where / "freezes"}) REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+        }
+        REQUIRE(::chmod(where.c_str(), 0) == 0);
+
+        const RunOptions options = RunOptions().set("LOKT_ROOT", where.string()).in(cwd).within(k_prompt);
+        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
+                                                                      {"guard", "build", "--", "touch", "ran"},
+                                                                      {"status"},
+                                                                      {"status", "--json"},
+                                                                      {"exists", "build"},
+                                                                      {"why", "build"},
+                                                                      {"unlock", "build"},
+                                                                      {"audit", "--since", "1h"},
+                                                                      {"freeze", "build", "--ttl", "1m"}}) {
+            const auto r = privileged ? run(as_nobody(args), options) : lokt(args, options);
+            CHECK_EXIT(r, 1);
+            CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Permission denied"), r.describe());
+        }
+        const auto r = privileged ? run(as_nobody({"doctor"}), options) : lokt({"doctor"}, options);
+        check_answered(r);
+        CHECK(r.status() != 0);
+        CHECK(matches(r.out + r.err, "fail|error"));
+        CHECK_FALSE(fs::exists(cwd / "ran"));
+        ::chmod(where.c_str(), 0700);
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "a read-only root refuses to lock with the cause, and still answers queries") {
+        const bool privileged = ::geteuid() == 0;
+        if (privileged && !have_setpriv()) {
+            MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
+            return;
+        }
+        const fs::path where = scratch() / "read-only";
+        make_layout(where);
+        fs::create_directories(where / "mutex");
+        const fs::path cwd = scratch() / "cwd";
+        fs::create_directories(cwd);
+        if (privileged) {
+            ::chmod(scratch().c_str(), 0711);
+            ::chmod(cwd.c_str(), 0777);
+            for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) {
+                REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+            }
+        }
+        for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) REQUIRE(::chmod(p.c_str(), 0500) == 0);
+
+        // Another uid never reaches this user's daemon: let it fall back to the files.
+        const RunOptions options =
+            RunOptions().set("LOKT_ROOT", where.string()).set("LOKT_DAEMON", "auto").in(cwd).within(k_prompt);
+        auto run_lokt = [&](const std::vector<std::string>& args) {
+            return privileged ? run(as_nobody(args), options) : lokt(args, options);
+        };
+        for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
+                                                                      {"guard", "build", "--", "touch", "ran"},
+                                                                      {"freeze", "build", "--ttl", "1m"}}) {
+            const auto r = run_lokt(args);
+            CHECK_EXIT(r, 1);
+            CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Permission denied"), r.describe());
+        }
+        CHECK_FALSE(fs::exists(cwd / "ran"));
+        CHECK(directory_entries(where / "locks").empty());
+        CHECK_EXIT(run_lokt({"status"}), 0);
+        CHECK_EXIT(run_lokt({"exists", "build"}), 3);
+        CHECK_EXIT(run_lokt({"why", "build"}), 0);
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "a read-only filesystem or a full disk: exit 1, the cause, no partial lock file") {
+        if (::geteuid() != 0) {
+            MESSAGE("skipped: mounting a small tmpfs needs root");
+            return;
+        }
+        TmpfsMount disk(scratch() / "disk", "size=64k,mode=0700");
+        if (!disk.mounted()) {
+            MESSAGE("skipped: cannot mount a tmpfs here: " << disk.error());
+            return;
+        }
+        const fs::path where = scratch() / "disk" / "lokt";
+        use_root(where);
+
+        SUBCASE("full, with the root already set up") {
+            REQUIRE_EXIT(lokt({"lock", "warm-up", "--ttl", "1m"}), 0);
+            REQUIRE_EXIT(lokt({"unlock", "warm-up"}), 0);
+            REQUIRE(fill_disk(scratch() / "disk" / "filler"));
+            for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
+                                                                          {"guard", "build", "--", "touch", "ran"},
+                                                                          {"guard", "build", "--ttl", "1m", "--", "touch", "ran"},
+                                                                          {"lock", "build"}}) {
+                const auto r = lokt(args, RunOptions().within(k_prompt));
+                CHECK_EXIT(r, 1);
+                CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: No space left on device\\n"), r.describe());
+                CHECK(directory_entries(where / "locks").empty());  // no partial lock file, no temp file
+            }
+            CHECK_FALSE(fs::exists(repo() / "ran"));
+            // Nothing is wedged once there is room again.
+            fs::remove(scratch() / "disk" / "filler");
+            CHECK_EXIT(lokt({"guard", "build", "--", "touch", "ran"}), 0);
+            CHECK(fs::exists(repo() / "ran"));
+        }
+        SUBCASE("full before the root exists") {
+            REQUIRE(fill_disk(scratch() / "disk" / "filler"));
+            const auto r = lokt({"lock", "build", "--ttl", "1m"}, RunOptions().within(k_prompt));
+            CHECK_EXIT(r, 1);
+            CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: No space left on device\\n"), r.describe());
+            CHECK(directory_entries(where / "locks").empty());
+        }
+        SUBCASE("read-only") {
+            REQUIRE_EXIT(lokt({"lock", "warm-up", "--ttl", "1m"}), 0);
+            REQUIRE_EXIT(lokt({"unlock", "warm-up"}), 0);
+            REQUIRE(disk.remount_read_only());
+            for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "build", "--ttl", "1m"},
+                                                                          {"guard", "build", "--", "touch", "ran"}}) {
+                const auto r = lokt(args, RunOptions().within(k_prompt));
+                CHECK_EXIT(r, 1);
+                CHECK_MESSAGE(matches(r.err, "^error: cannot [^\\n]*: Read-only file system\\n"), r.describe());
+            }
+            CHECK(directory_entries(where / "locks").empty());
+            CHECK_EXIT(lokt({"status"}), 0);
+            CHECK_EXIT(lokt({"exists", "build"}), 3);
+        }
+    }
 
 }  // TEST_SUITE

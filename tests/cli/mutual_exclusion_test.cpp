@@ -67,49 +67,50 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 TEST_SUITE("mutual_exclusion") {
+    TEST_CASE_FIXTURE(LoktFixture, "16 processes x 50 guarded sections never overlap") {
+        constexpr int k_processes = 16;
+        constexpr int k_sections = 50;
+        bool distinct_owners = true;
+        SUBCASE("distinct LOKT_OWNERs") { distinct_owners = true; }
+        SUBCASE("no LOKT_OWNER") { distinct_owners = false; }
 
-TEST_CASE_FIXTURE(LoktFixture, "16 processes x 50 guarded sections never overlap") {
-    constexpr int k_processes = 16;
-    constexpr int k_sections = 50;
-    bool distinct_owners = true;
-    SUBCASE("distinct LOKT_OWNERs") { distinct_owners = true; }
-    SUBCASE("no LOKT_OWNER") { distinct_owners = false; }
-
-    const Witness witness(scratch() / "witness");
-    const std::string worker = R"(
+        const Witness witness(scratch() / "witness");
+        const std::string worker = R"(
 i=0
-while [ $i -lt )" + std::to_string(k_sections) + R"( ]; do
+while [ $i -lt )" + std::to_string(k_sections) +
+                                   R"( ]; do
     lokt guard shared --wait --timeout 5m -- "$W/section.sh" "$W" || echo "guard exit $? in $$" >> "$W/failures"
     i=$((i + 1))
 done
 )";
-    const auto started = std::chrono::steady_clock::now();
-    std::vector<ChildProcess> workers;
-    for (int p = 0; p < k_processes; ++p) {
-        RunOptions options = RunOptions().set("W", witness.dir.string());
-        if (distinct_owners) options.set("LOKT_OWNER", "agent-" + std::to_string(p));
-        workers.push_back(start_sh(worker, options));
-    }
-    for (auto& w : workers) CHECK_EXIT(finish(w, k_run_timeout), 0);
-    MESSAGE((k_processes * k_sections) << " guarded sections took " << seconds_since(started) << " s");
+        const auto started = std::chrono::steady_clock::now();
+        std::vector<ChildProcess> workers;
+        for (int p = 0; p < k_processes; ++p) {
+            RunOptions options = RunOptions().set("W", witness.dir.string());
+            if (distinct_owners) options.set("LOKT_OWNER", "agent-" + std::to_string(p));
+            workers.push_back(start_sh(worker, options));
+        }
+        for (auto& w : workers) CHECK_EXIT(finish(w, k_run_timeout), 0);
+        MESSAGE((k_processes * k_sections) << " guarded sections took " << seconds_since(started) << " s");
 
-    witness.check(k_processes * k_sections);
-    CHECK(audit_events("acquire", "shared").size() == static_cast<std::size_t>(k_processes * k_sections));
-    CHECK(audit_events("release", "shared").size() == static_cast<std::size_t>(k_processes * k_sections));
-    for (const char* event : {"stale-break", "force-break", "corrupt-break", "auto-prune", "lost"}) {
-        CAPTURE(event);
-        CHECK(audit_events(event, "shared").empty());
+        witness.check(k_processes * k_sections);
+        CHECK(audit_events("acquire", "shared").size() == static_cast<std::size_t>(k_processes * k_sections));
+        CHECK(audit_events("release", "shared").size() == static_cast<std::size_t>(k_processes * k_sections));
+        for (const char* event : {"stale-break", "force-break", "corrupt-break", "auto-prune", "lost"}) {
+            CAPTURE(event);
+            CHECK(audit_events(event, "shared").empty());
+        }
+        CHECK_FALSE(fs::exists(lock_path("shared")));
     }
-    CHECK_FALSE(fs::exists(lock_path("shared")));
-}
 
-TEST_CASE_FIXTURE(LoktFixture, "8 agents x 20 rounds of lock / work / unlock never overlap") {
-    constexpr int k_agents = 8;
-    constexpr int k_rounds = 20;
-    const Witness witness(scratch() / "witness");
-    const std::string agent = R"(
+    TEST_CASE_FIXTURE(LoktFixture, "8 agents x 20 rounds of lock / work / unlock never overlap") {
+        constexpr int k_agents = 8;
+        constexpr int k_rounds = 20;
+        const Witness witness(scratch() / "witness");
+        const std::string agent = R"(
 i=0
-while [ $i -lt )" + std::to_string(k_rounds) + R"( ]; do
+while [ $i -lt )" + std::to_string(k_rounds) +
+                                  R"( ]; do
     if lokt lock shared --ttl 30s --wait --timeout 5m > /dev/null; then
 )" + k_critical_section + R"(
         lokt unlock shared > /dev/null || echo "unlock exit $? by $LOKT_OWNER" >> "$W/failures"
@@ -119,18 +120,18 @@ while [ $i -lt )" + std::to_string(k_rounds) + R"( ]; do
     i=$((i + 1))
 done
 )";
-    const auto started = std::chrono::steady_clock::now();
-    std::vector<ChildProcess> agents;
-    for (int a = 0; a < k_agents; ++a) {
-        agents.push_back(start_sh(agent, as_owner("agent-" + std::to_string(a)).set("W", witness.dir.string())));
-    }
-    for (auto& a : agents) CHECK_EXIT(finish(a, k_run_timeout), 0);
-    MESSAGE((k_agents * k_rounds) << " manual sections took " << seconds_since(started) << " s");
+        const auto started = std::chrono::steady_clock::now();
+        std::vector<ChildProcess> agents;
+        for (int a = 0; a < k_agents; ++a) {
+            agents.push_back(start_sh(agent, as_owner("agent-" + std::to_string(a)).set("W", witness.dir.string())));
+        }
+        for (auto& a : agents) CHECK_EXIT(finish(a, k_run_timeout), 0);
+        MESSAGE((k_agents * k_rounds) << " manual sections took " << seconds_since(started) << " s");
 
-    witness.check(k_agents * k_rounds);
-    CHECK(audit_events("acquire", "shared").size() == static_cast<std::size_t>(k_agents * k_rounds));
-    CHECK(audit_events("release", "shared").size() == static_cast<std::size_t>(k_agents * k_rounds));
-    CHECK_FALSE(fs::exists(lock_path("shared")));
-}
+        witness.check(k_agents * k_rounds);
+        CHECK(audit_events("acquire", "shared").size() == static_cast<std::size_t>(k_agents * k_rounds));
+        CHECK(audit_events("release", "shared").size() == static_cast<std::size_t>(k_agents * k_rounds));
+        CHECK_FALSE(fs::exists(lock_path("shared")));
+    }
 
 }  // TEST_SUITE

@@ -21,7 +21,8 @@ public:
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
         std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
-        if (::connect(m_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) throw std::runtime_error("connect");
+        if (::connect(m_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+            throw std::runtime_error("connect");
     }
     ~LineSocket() { ::close(m_fd); }
     void send(const std::string& line) {
@@ -55,47 +56,46 @@ private:
 }  // namespace
 
 TEST_SUITE("daemon_handoff") {
+    TEST_CASE("subscribe_audit streams the backlog, then lines written by anyone, until unsubscribe") {
+        DaemonFixture f;
+        REQUIRE(run(f.lokt({"guard", "early", "--", "true"}), Millis(20'000)) == 0);
 
-TEST_CASE("subscribe_audit streams the backlog, then lines written by anyone, until unsubscribe") {
-    DaemonFixture f;
-    REQUIRE(run(f.lokt({"guard", "early", "--", "true"}), Millis(20'000)) == 0);
+        LineSocket client(f.daemon().socket());
+        client.send(R"({"id":1,"op":"hello","protocol_min":1,"protocol_max":1,"client_version":"test","capabilities":[]})");
+        REQUIRE(client.next()["ok"] == true);
+        const std::string root = f.root().string();
+        client.send(R"({"id":2,"op":"subscribe_audit","root":")" + root + R"(","since":"2000-01-01T00:00:00Z"})");
+        const auto reply = client.next();
+        REQUIRE(reply["ok"] == true);
+        CHECK(reply["id"] == 2);
+        // The backlog: acquire and release of "early".
+        auto first = client.next();
+        REQUIRE(first.is_object());
+        CHECK(first["event"] == true);
+        CHECK(first["id"] == 2);
+        CHECK(first["audit"]["event"] == "acquire");
+        CHECK(first["audit"]["name"] == "early");
+        CHECK(client.next()["audit"]["event"] == "release");
 
-    LineSocket client(f.daemon().socket());
-    client.send(R"({"id":1,"op":"hello","protocol_min":1,"protocol_max":1,"client_version":"test","capabilities":[]})");
-    REQUIRE(client.next()["ok"] == true);
-    const std::string root = f.root().string();
-    client.send(R"({"id":2,"op":"subscribe_audit","root":")" + root + R"(","since":"2000-01-01T00:00:00Z"})");
-    const auto reply = client.next();
-    REQUIRE(reply["ok"] == true);
-    CHECK(reply["id"] == 2);
-    // The backlog: acquire and release of "early".
-    auto first = client.next();
-    REQUIRE(first.is_object());
-    CHECK(first["event"] == true);
-    CHECK(first["id"] == 2);
-    CHECK(first["audit"]["event"] == "acquire");
-    CHECK(first["audit"]["name"] == "early");
-    CHECK(client.next()["audit"]["event"] == "release");
+        // A file-mode client writes; the daemon sees it through inotify.
+        SpawnSpec outsider = f.lokt({"guard", "late", "--", "true"});
+        outsider.env = f.files_env();
+        REQUIRE(run(outsider, Millis(20'000)) == 0);
+        auto live = client.next();
+        REQUIRE(live.is_object());
+        CHECK(live["audit"]["event"] == "acquire");
+        CHECK(live["audit"]["name"] == "late");
+        CHECK(client.next()["audit"]["event"] == "release");
 
-    // A file-mode client writes; the daemon sees it through inotify.
-    SpawnSpec outsider = f.lokt({"guard", "late", "--", "true"});
-    outsider.env = f.files_env();
-    REQUIRE(run(outsider, Millis(20'000)) == 0);
-    auto live = client.next();
-    REQUIRE(live.is_object());
-    CHECK(live["audit"]["event"] == "acquire");
-    CHECK(live["audit"]["name"] == "late");
-    CHECK(client.next()["audit"]["event"] == "release");
-
-    client.send(R"({"id":3,"op":"unsubscribe","subscription":2})");
-    const auto unsubscribed = client.next();
-    CHECK(unsubscribed["id"] == 3);
-    CHECK(unsubscribed["ok"] == true);
-    REQUIRE(run(outsider, Millis(20'000)) == 0);
-    CHECK(client.next(Millis(500)).is_null());  // nothing more for the closed subscription
-    client.send(R"({"id":4,"op":"unsubscribe","subscription":2})");
-    CHECK(client.next()["error"]["code"] == "not_found");
-}
+        client.send(R"({"id":3,"op":"unsubscribe","subscription":2})");
+        const auto unsubscribed = client.next();
+        CHECK(unsubscribed["id"] == 3);
+        CHECK(unsubscribed["ok"] == true);
+        REQUIRE(run(outsider, Millis(20'000)) == 0);
+        CHECK(client.next(Millis(500)).is_null());  // nothing more for the closed subscription
+        client.send(R"({"id":4,"op":"unsubscribe","subscription":2})");
+        CHECK(client.next()["error"]["code"] == "not_found");
+    }
 
 }  // TEST_SUITE
 

@@ -17,90 +17,90 @@ const std::string k_critical_section =
 }  // namespace
 
 TEST_SUITE("daemon_crash") {
+    TEST_CASE("kill -9 of the daemon during contention: no overlap, every guard finishes, a new daemon serves") {
+        DaemonFixture f;
+        // A gate holds the lock until all 16 guards are queued in the daemon, so
+        // every one of them is a daemon client when the crash comes.
+        Process gate(f.holding_guard("contended"));
+        REQUIRE(f.daemon_counts_reach(1, 0));
+        std::vector<Process> guards;
+        for (int i = 0; i < 16; ++i) {
+            SpawnSpec spec = f.lokt(
+                {"guard", "contended", "--ttl", "10s", "--wait", "--timeout", "120s", "--", "sh", "-c", k_critical_section});
+            spec.output = f.scratch() / ("guard-" + std::to_string(i) + ".out");
+            guards.emplace_back(spec);
+        }
+        REQUIRE(f.daemon_counts_reach(1, 16));
+        gate.close_stdin();
+        REQUIRE(gate.wait(Millis(20'000)) == 0);
+        // Crash in the middle of the handoffs.
+        REQUIRE(DaemonFixture::eventually([&] {
+            auto counts = daemon_counts(f.daemon().socket());
+            return counts && counts->waiters <= 12;
+        }));
+        f.daemon().crash();
+        int finished = 0;
+        for (auto& guard : guards) {
+            const auto status = guard.wait(Millis(120'000));
+            CHECK_MESSAGE(status == 0, "exit " << status.value_or(-1) << ": " << guard.output());
+            if (status == 0) ++finished;
+        }
+        CHECK(finished == 16);
+        CHECK_FALSE(fs::exists(f.scratch() / "overlaps"));
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "contended.json"));
 
-TEST_CASE("kill -9 of the daemon during contention: no overlap, every guard finishes, a new daemon serves") {
-    DaemonFixture f;
-    // A gate holds the lock until all 16 guards are queued in the daemon, so
-    // every one of them is a daemon client when the crash comes.
-    Process gate(f.holding_guard("contended"));
-    REQUIRE(f.daemon_counts_reach(1, 0));
-    std::vector<Process> guards;
-    for (int i = 0; i < 16; ++i) {
-        SpawnSpec spec =
-            f.lokt({"guard", "contended", "--ttl", "10s", "--wait", "--timeout", "120s", "--", "sh", "-c", k_critical_section});
-        spec.output = f.scratch() / ("guard-" + std::to_string(i) + ".out");
-        guards.emplace_back(spec);
+        // The stale socket is replaced and the new daemon serves.
+        f.daemon().start();
+        CHECK(run(f.lokt({"guard", "contended", "--", "true"}), Millis(20'000)) == 0);
     }
-    REQUIRE(f.daemon_counts_reach(1, 16));
-    gate.close_stdin();
-    REQUIRE(gate.wait(Millis(20'000)) == 0);
-    // Crash in the middle of the handoffs.
-    REQUIRE(DaemonFixture::eventually([&] {
-        auto counts = daemon_counts(f.daemon().socket());
-        return counts && counts->waiters <= 12;
-    }));
-    f.daemon().crash();
-    int finished = 0;
-    for (auto& guard : guards) {
-        const auto status = guard.wait(Millis(120'000));
-        CHECK_MESSAGE(status == 0, "exit " << status.value_or(-1) << ": " << guard.output());
-        if (status == 0) ++finished;
-    }
-    CHECK(finished == 16);
-    CHECK_FALSE(fs::exists(f.scratch() / "overlaps"));
-    CHECK_FALSE(fs::exists(f.root() / "locks" / "contended.json"));
 
-    // The stale socket is replaced and the new daemon serves.
-    f.daemon().start();
-    CHECK(run(f.lokt({"guard", "contended", "--", "true"}), Millis(20'000)) == 0);
-}
-
-TEST_CASE("kill -9 of the daemon during a wait: the wait goes on with the files, with one deny line") {
-    DaemonFixture f;
-    Process holder(f.holding_guard("waited"));
-    REQUIRE(f.daemon_counts_reach(1, 0));
-    SpawnSpec waiter_spec = f.lokt({"guard", "waited", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo $PPID > waiter.pid"});
-    waiter_spec.output = f.scratch() / "waiter.out";
-    Process waiter(waiter_spec);
-    REQUIRE(f.daemon_counts_reach(1, 1));
-    f.daemon().crash();
-    holder.close_stdin();
-    REQUIRE(holder.wait(Millis(20'000)) == 0);
-    REQUIRE(waiter.wait(Millis(60'000)) == 0);
-    const std::string waiter_pid = read_file(f.scratch() / "waiter.pid");
-    REQUIRE_FALSE(waiter_pid.empty());
-    const std::string pid_field = "\"pid\":" + waiter_pid.substr(0, waiter_pid.find('\n')) + ",";
-    int denies = 0;
-    int acquires = 0;
-    std::istringstream audit(read_file(f.root() / "audit.log"));
-    for (std::string line; std::getline(audit, line);) {
-        if (line.find(pid_field) == std::string::npos) continue;
-        if (line.find("\"event\":\"deny\"") != std::string::npos) ++denies;
-        if (line.find("\"event\":\"acquire\"") != std::string::npos) ++acquires;
+    TEST_CASE("kill -9 of the daemon during a wait: the wait goes on with the files, with one deny line") {
+        DaemonFixture f;
+        Process holder(f.holding_guard("waited"));
+        REQUIRE(f.daemon_counts_reach(1, 0));
+        SpawnSpec waiter_spec =
+            f.lokt({"guard", "waited", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo $PPID > waiter.pid"});
+        waiter_spec.output = f.scratch() / "waiter.out";
+        Process waiter(waiter_spec);
+        REQUIRE(f.daemon_counts_reach(1, 1));
+        f.daemon().crash();
+        holder.close_stdin();
+        REQUIRE(holder.wait(Millis(20'000)) == 0);
+        REQUIRE(waiter.wait(Millis(60'000)) == 0);
+        const std::string waiter_pid = read_file(f.scratch() / "waiter.pid");
+        REQUIRE_FALSE(waiter_pid.empty());
+        const std::string pid_field = "\"pid\":" + waiter_pid.substr(0, waiter_pid.find('\n')) + ",";
+        int denies = 0;
+        int acquires = 0;
+        std::istringstream audit(read_file(f.root() / "audit.log"));
+        for (std::string line; std::getline(audit, line);) {
+            if (line.find(pid_field) == std::string::npos) continue;
+            if (line.find("\"event\":\"deny\"") != std::string::npos) ++denies;
+            if (line.find("\"event\":\"acquire\"") != std::string::npos) ++acquires;
+        }
+        CHECK(denies == 1);
+        CHECK(acquires == 1);
     }
-    CHECK(denies == 1);
-    CHECK(acquires == 1);
-}
 
-TEST_CASE("daemon clients, file-mode clients and a second daemon never grant one lock twice") {
-    DaemonFixture f;
-    DaemonInstance& other = f.second_daemon();
-    const std::string loop = "for i in 1 2 3 4 5; do lokt guard shared --wait --timeout 120s -- sh -c '" +
-                             k_critical_section + "' || exit 1; done";
-    std::vector<Process> clients;
-    for (int i = 0; i < 15; ++i) {
-        SpawnSpec spec = f.sh(loop);
-        if (i % 3 == 1) spec.env = f.daemon_env(other);
-        if (i % 3 == 2) spec.env = f.files_env();
-        clients.emplace_back(spec);
+    TEST_CASE("daemon clients, file-mode clients and a second daemon never grant one lock twice") {
+        DaemonFixture f;
+        DaemonInstance& other = f.second_daemon();
+        const std::string loop = "for i in 1 2 3 4 5; do lokt guard shared --wait --timeout 120s -- sh -c '" +
+                                 k_critical_section + "' || exit 1; done";
+        std::vector<Process> clients;
+        for (int i = 0; i < 15; ++i) {
+            SpawnSpec spec = f.sh(loop);
+            if (i % 3 == 1) spec.env = f.daemon_env(other);
+            if (i % 3 == 2) spec.env = f.files_env();
+            clients.emplace_back(spec);
+        }
+        for (auto& client : clients) CHECK(client.wait(Millis(180'000)) == 0);
+        CHECK_FALSE(fs::exists(f.scratch() / "overlaps"));
+        const std::string audit = read_file(f.root() / "audit.log");
+        std::size_t acquires = 0;
+        for (std::size_t at = 0; (at = audit.find("\"event\":\"acquire\"", at)) != std::string::npos; ++at) ++acquires;
+        CHECK(acquires == 75);
     }
-    for (auto& client : clients) CHECK(client.wait(Millis(180'000)) == 0);
-    CHECK_FALSE(fs::exists(f.scratch() / "overlaps"));
-    const std::string audit = read_file(f.root() / "audit.log");
-    std::size_t acquires = 0;
-    for (std::size_t at = 0; (at = audit.find("\"event\":\"acquire\"", at)) != std::string::npos; ++at) ++acquires;
-    CHECK(acquires == 75);
-}
 
 }  // TEST_SUITE
 

@@ -10,7 +10,6 @@
 
 namespace lokt::daemon_test {
 
-
 DaemonFixture::DaemonFixture() {
     std::string pattern = (fs::temp_directory_path() / "lokt-daemon-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -24,8 +23,8 @@ DaemonFixture::~DaemonFixture() {
     m_second.reset();
     if (m_daemon) m_daemon->stop();
     if (failed) {
-        std::cerr << "---- loktd log (" << m_daemon->log_path().string() << ") ----\n" << m_daemon->log()
-                  << "---- scratch directory kept: " << m_scratch.string() << "\n";
+        std::cerr << "---- loktd log (" << m_daemon->log_path().string() << ") ----\n"
+                  << m_daemon->log() << "---- scratch directory kept: " << m_scratch.string() << "\n";
         return;
     }
     std::error_code ignored;

@@ -71,52 +71,51 @@ struct Fixture {
 }  // namespace
 
 TEST_SUITE("engine_file_ops") {
+    TEST_CASE("its own lock file is recognised; one written by another after a break is not") {
+        Fixture f;
+        const AcquireResult mine = f.acquire("build");
+        CHECK(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
 
-TEST_CASE("its own lock file is recognised; one written by another after a break is not") {
-    Fixture f;
-    const AcquireResult mine = f.acquire("build");
-    CHECK(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+        fs::remove(f.scratch / "root/locks/build.json");  // broken by hand
+        CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+        const AcquireResult theirs = f.acquire_elsewhere("build");
+        CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+        CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
+    }
 
-    fs::remove(f.scratch / "root/locks/build.json");  // broken by hand
-    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
-    const AcquireResult theirs = f.acquire_elsewhere("build");
-    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
-    CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
-}
+    TEST_CASE("a root moved away keeps our file, but what counts is the file at the path now") {
+        Fixture f;
+        const AcquireResult mine = f.acquire("build");
+        fs::rename(f.scratch / "root", f.scratch / "root.old");
+        CHECK(fs::exists(f.scratch / "root.old/locks/build.json"));
+        const AcquireResult theirs = f.acquire_elsewhere("build");  // in a new root at the old path
+        CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
+        CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
+    }
 
-TEST_CASE("a root moved away keeps our file, but what counts is the file at the path now") {
-    Fixture f;
-    const AcquireResult mine = f.acquire("build");
-    fs::rename(f.scratch / "root", f.scratch / "root.old");
-    CHECK(fs::exists(f.scratch / "root.old/locks/build.json"));
-    const AcquireResult theirs = f.acquire_elsewhere("build");  // in a new root at the old path
-    CHECK_FALSE(f.files.lock_file_is("build", WrittenFile::of(mine.file)));
-    CHECK(f.files.lock_file_is("build", WrittenFile::of(theirs.file)));
-}
+    TEST_CASE("the root's paths are checked once per turn: a replaced root is opened afresh in the next") {
+        Fixture f;
+        const AcquireResult first = f.acquire("one");
+        CHECK(f.at_turn_end.size() == 1);  // opened, so checked, in this turn
+        f.end_turn();
 
-TEST_CASE("the root's paths are checked once per turn: a replaced root is opened afresh in the next") {
-    Fixture f;
-    const AcquireResult first = f.acquire("one");
-    CHECK(f.at_turn_end.size() == 1);  // opened, so checked, in this turn
-    f.end_turn();
+        // Replaced between turns: the next operation finds the new root.
+        fs::rename(f.scratch / "root", f.scratch / "root.old");
+        f.acquire("two");
+        CHECK(fs::exists(f.scratch / "root/locks/two.json"));
+        CHECK_FALSE(fs::exists(f.scratch / "root.old/locks/two.json"));
+        CHECK(f.at_turn_end.size() == 1);
 
-    // Replaced between turns: the next operation finds the new root.
-    fs::rename(f.scratch / "root", f.scratch / "root.old");
-    f.acquire("two");
-    CHECK(fs::exists(f.scratch / "root/locks/two.json"));
-    CHECK_FALSE(fs::exists(f.scratch / "root.old/locks/two.json"));
-    CHECK(f.at_turn_end.size() == 1);
-
-    // Within one turn the paths are looked at once: more operations schedule
-    // no second check.
-    f.acquire("three");
-    f.acquire("four");
-    CHECK(f.at_turn_end.size() == 1);
-    f.end_turn();
-    CHECK(f.at_turn_end.empty());
-    auto released = f.files.release("one", first.record.lock_id, f.me, WrittenFile{}, {});
-    CHECK(released.error().code == ErrorCode::lost);  // "one" stayed in the old root
-    CHECK(f.at_turn_end.size() == 1);
-}
+        // Within one turn the paths are looked at once: more operations schedule
+        // no second check.
+        f.acquire("three");
+        f.acquire("four");
+        CHECK(f.at_turn_end.size() == 1);
+        f.end_turn();
+        CHECK(f.at_turn_end.empty());
+        auto released = f.files.release("one", first.record.lock_id, f.me, WrittenFile{}, {});
+        CHECK(released.error().code == ErrorCode::lost);  // "one" stayed in the old root
+        CHECK(f.at_turn_end.size() == 1);
+    }
 
 }  // TEST_SUITE

@@ -73,8 +73,7 @@ public:
     }
 
     void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override {
-        log.push_back(std::string(refusal.freeze ? "freeze-deny " : "deny ") + spec.name + " by " +
-                      std::to_string(actor.pid));
+        log.push_back(std::string(refusal.freeze ? "freeze-deny " : "deny ") + spec.name + " by " + std::to_string(actor.pid));
     }
 
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
@@ -86,8 +85,8 @@ public:
         return held->second;
     }
 
-    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
-                         WrittenFile written, const ReleaseNote& note) override {
+    Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
+                         const ReleaseNote& note) override {
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
         locks.erase(held);
@@ -130,7 +129,7 @@ private:
 inline constexpr const char* k_host = "testhost";
 
 inline AcquireTicket ticket(ConnectionId connection, const std::string& name, bool wait,
-                     std::optional<Nanoseconds> ttl = std::nullopt, Nanoseconds timeout = std::chrono::minutes(10)) {
+                            std::optional<Nanoseconds> ttl = std::nullopt, Nanoseconds timeout = std::chrono::minutes(10)) {
     AcquireTicket t;
     t.connection = connection;
     t.request_id = 100 + connection;

@@ -16,336 +16,335 @@ using namespace root_state_fakes;
 }  // namespace
 
 TEST_SUITE("root_state") {
+    TEST_CASE("waiters are granted one at a time in the order they arrived") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false), effects);
+        REQUIRE(Fixture::granted(effects) == std::vector<ConnectionId>{1});
+        for (ConnectionId c = 2; c <= 6; ++c) f.state.acquire(ticket(c, "build", true), effects);
+        CHECK(f.state.waiters_for("build") == 5);
 
-TEST_CASE("waiters are granted one at a time in the order they arrived") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    REQUIRE(Fixture::granted(effects) == std::vector<ConnectionId>{1});
-    for (ConnectionId c = 2; c <= 6; ++c) f.state.acquire(ticket(c, "build", true), effects);
-    CHECK(f.state.waiters_for("build") == 5);
-
-    for (ConnectionId holder = 1; holder <= 5; ++holder) {
-        Effects step;
-        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(holder), {}, step).ok());
-        // The head waiter is granted at once, in the same step as the release.
-        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{holder + 1});
-        CHECK(f.files.locks.at("build").pid == static_cast<std::int64_t>(1000 + holder + 1));
+        for (ConnectionId holder = 1; holder <= 5; ++holder) {
+            Effects step;
+            REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(holder), {}, step).ok());
+            // The head waiter is granted at once, in the same step as the release.
+            CHECK(Fixture::granted(step) == std::vector<ConnectionId>{holder + 1});
+            CHECK(f.files.locks.at("build").pid == static_cast<std::int64_t>(1000 + holder + 1));
+        }
+        CHECK(f.state.waiters_for("build") == 0);
     }
-    CHECK(f.state.waiters_for("build") == 0);
-}
 
-TEST_CASE("a waiter arriving behind others queues without trying the files, even if the lock looks free") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    const int tries_before = f.files.tries;
-    // The holder's file vanished and the daemon has not been told yet.
-    f.files.locks.erase("build");
-    f.state.acquire(ticket(3, "build", true), effects);
-    CHECK(f.files.tries == tries_before);
-    CHECK(f.state.waiters_for("build") == 2);
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1003") == 1);
-    // When it is told, the first to come is served first.
-    Effects step;
-    f.state.files_changed("build", step);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-}
+    TEST_CASE("a waiter arriving behind others queues without trying the files, even if the lock looks free") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        const int tries_before = f.files.tries;
+        // The holder's file vanished and the daemon has not been told yet.
+        f.files.locks.erase("build");
+        f.state.acquire(ticket(3, "build", true), effects);
+        CHECK(f.files.tries == tries_before);
+        CHECK(f.state.waiters_for("build") == 2);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1003") == 1);
+        // When it is told, the first to come is served first.
+        Effects step;
+        f.state.files_changed("build", step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    }
 
-TEST_CASE("a nested guard or the holder's own explicit owner still tries at once, queue or not") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    int tries = f.files.tries;
-    AcquireTicket nested = ticket(3, "build", true);
-    nested.spec.inherited_lock_id = f.lock_id("build");
-    f.state.acquire(std::move(nested), effects);
-    CHECK(f.files.tries == tries + 1);
+    TEST_CASE("a nested guard or the holder's own explicit owner still tries at once, queue or not") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        int tries = f.files.tries;
+        AcquireTicket nested = ticket(3, "build", true);
+        nested.spec.inherited_lock_id = f.lock_id("build");
+        f.state.acquire(std::move(nested), effects);
+        CHECK(f.files.tries == tries + 1);
 
-    tries = f.files.tries;
-    AcquireTicket stranger = ticket(4, "build", true);
-    stranger.spec.holder.owner_explicit = true;
-    f.state.acquire(std::move(stranger), effects);
-    CHECK(f.files.tries == tries);  // another owner queues
+        tries = f.files.tries;
+        AcquireTicket stranger = ticket(4, "build", true);
+        stranger.spec.holder.owner_explicit = true;
+        f.state.acquire(std::move(stranger), effects);
+        CHECK(f.files.tries == tries);  // another owner queues
 
-    f.files.locks.at("build").owner_explicit = true;
-    f.files.locks.at("build").owner = "agent-1";
-    ++f.files.versions["build"];  // a rewritten file
-    Effects changed;
-    f.state.files_changed("build", changed);  // the head learns the holder's record anew
-    tries = f.files.tries;
-    AcquireTicket same_owner = ticket(5, "build", true);
-    same_owner.spec.holder.owner = "agent-1";
-    same_owner.spec.holder.owner_explicit = true;
-    f.state.acquire(std::move(same_owner), effects);
-    CHECK(f.files.tries == tries + 1);
-}
+        f.files.locks.at("build").owner_explicit = true;
+        f.files.locks.at("build").owner = "agent-1";
+        ++f.files.versions["build"];  // a rewritten file
+        Effects changed;
+        f.state.files_changed("build", changed);  // the head learns the holder's record anew
+        tries = f.files.tries;
+        AcquireTicket same_owner = ticket(5, "build", true);
+        same_owner.spec.holder.owner = "agent-1";
+        same_owner.spec.holder.owner_explicit = true;
+        f.state.acquire(std::move(same_owner), effects);
+        CHECK(f.files.tries == tries + 1);
+    }
 
-TEST_CASE("a change to a name's files while its lock file is still the one granted here tries nobody") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    const int tries = f.files.tries;
-    Effects step;
-    f.state.files_changed("build", step);  // e.g. the inotify event of our own write
-    CHECK(f.files.tries == tries);
-    CHECK(f.files.identity_checks == 1);
-    // Rewritten or removed outside: the head is tried again.
-    f.files.locks.erase("build");
-    f.state.files_changed("build", step);
-    CHECK(f.files.tries == tries + 1);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-}
+    TEST_CASE("a change to a name's files while its lock file is still the one granted here tries nobody") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        const int tries = f.files.tries;
+        Effects step;
+        f.state.files_changed("build", step);  // e.g. the inotify event of our own write
+        CHECK(f.files.tries == tries);
+        CHECK(f.files.identity_checks == 1);
+        // Rewritten or removed outside: the head is tried again.
+        f.files.locks.erase("build");
+        f.state.files_changed("build", step);
+        CHECK(f.files.tries == tries + 1);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    }
 
-TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    f.state.files_changed("build", effects);
-    f.state.files_changed("build", effects);
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1002") == 1);
-}
+    TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        f.state.files_changed("build", effects);
+        f.state.files_changed("build", effects);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "deny build by 1002") == 1);
+    }
 
-TEST_CASE("progress tells each waiter its place, and again when the queue moves") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    f.state.acquire(ticket(3, "build", true), effects);
-    REQUIRE(effects.progress.size() == 2);
-    CHECK(effects.progress[1].connection == 3);
-    CHECK(effects.progress[1].position == 2);
-    CHECK(effects.progress[1].queue_length == 2);
-    REQUIRE(effects.progress[1].refusal.holder);
-    Effects step;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
-    REQUIRE(step.progress.size() == 1);
-    CHECK(step.progress[0].connection == 3);
-    CHECK(step.progress[0].position == 1);
-}
+    TEST_CASE("progress tells each waiter its place, and again when the queue moves") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        f.state.acquire(ticket(3, "build", true), effects);
+        REQUIRE(effects.progress.size() == 2);
+        CHECK(effects.progress[1].connection == 3);
+        CHECK(effects.progress[1].position == 2);
+        CHECK(effects.progress[1].queue_length == 2);
+        REQUIRE(effects.progress[1].refusal.holder);
+        Effects step;
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
+        REQUIRE(step.progress.size() == 1);
+        CHECK(step.progress[0].connection == 3);
+        CHECK(step.progress[0].position == 1);
+    }
 
-TEST_CASE("closing a dead guard's connection ends its hold as stale and grants the next waiter") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    Effects step;
-    f.state.connection_closed(1, false, step);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-    // Never a plain release: the guard did not release, it died (as file mode audits it).
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
-    CHECK(std::count_if(f.files.log.begin(), f.files.log.end(),
-                        [](const std::string& line) { return line.starts_with("release"); }) == 0);
-}
+    TEST_CASE("closing a dead guard's connection ends its hold as stale and grants the next waiter") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        Effects step;
+        f.state.connection_closed(1, false, step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+        // Never a plain release: the guard did not release, it died (as file mode audits it).
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
+        CHECK(std::count_if(f.files.log.begin(), f.files.log.end(),
+                            [](const std::string& line) { return line.starts_with("release"); }) == 0);
+    }
 
-TEST_CASE("a closed guard whose command still runs keeps its hold until the handle is released") {
-    Fixture f;
-    Effects effects;
-    AcquireTicket holder = ticket(1, "build", false, std::chrono::seconds(10));
-    holder.spec.handle = "0123456789abcdef0123456789abcdef";
-    f.state.acquire(holder, effects);
-    f.state.acquire(ticket(2, "build", true), effects);
-    f.files.held_handles.insert(holder.spec.handle);
+    TEST_CASE("a closed guard whose command still runs keeps its hold until the handle is released") {
+        Fixture f;
+        Effects effects;
+        AcquireTicket holder = ticket(1, "build", false, std::chrono::seconds(10));
+        holder.spec.handle = "0123456789abcdef0123456789abcdef";
+        f.state.acquire(holder, effects);
+        f.state.acquire(ticket(2, "build", true), effects);
+        f.files.held_handles.insert(holder.spec.handle);
 
-    Effects step;
-    f.state.connection_closed(1, false, step);
-    CHECK(Fixture::granted(step).empty());
-    CHECK(f.files.locks.count("build") == 1);
-    CHECK(f.state.watched_handles() == std::set<std::string>{holder.spec.handle});
-    CHECK(f.state.blocker_pids().empty());  // the guard is gone: its pid says nothing
+        Effects step;
+        f.state.connection_closed(1, false, step);
+        CHECK(Fixture::granted(step).empty());
+        CHECK(f.files.locks.count("build") == 1);
+        CHECK(f.state.watched_handles() == std::set<std::string>{holder.spec.handle});
+        CHECK(f.state.blocker_pids().empty());  // the guard is gone: its pid says nothing
 
-    // Nobody is left to renew it but the daemon.
-    f.clock.advance(std::chrono::seconds(5));
-    f.state.advance(step);
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        // Nobody is left to renew it but the daemon.
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(step);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
 
-    // Another handle closing changes nothing.
-    f.state.handle_released("ffffffffffffffffffffffffffffffff", step);
-    CHECK(Fixture::granted(step).empty());
+        // Another handle closing changes nothing.
+        f.state.handle_released("ffffffffffffffffffffffffffffffff", step);
+        CHECK(Fixture::granted(step).empty());
 
-    f.files.held_handles.clear();  // the command's last process exited
-    f.state.handle_released(holder.spec.handle, step);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
-    CHECK(f.state.watched_handles().empty());
-}
+        f.files.held_handles.clear();  // the command's last process exited
+        f.state.handle_released(holder.spec.handle, step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "stale-break build by 1001") == 1);
+        CHECK(f.state.watched_handles().empty());
+    }
 
-TEST_CASE("a closed guard that still runs keeps its hold, watched by pid and not renewed by the daemon") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
-    f.files.alive_pids.insert(1001);  // it gave up on the daemon and carries on with the files
+    TEST_CASE("a closed guard that still runs keeps its hold, watched by pid and not renewed by the daemon") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+        f.state.acquire(ticket(2, "build", true), effects);
+        f.files.alive_pids.insert(1001);  // it gave up on the daemon and carries on with the files
 
-    Effects step;
-    f.state.connection_closed(1, false, step);
-    CHECK(Fixture::granted(step).empty());
-    CHECK(f.state.blocker_pids().count(1001) == 1);
-    f.clock.advance(std::chrono::seconds(5));
-    f.state.advance(step);
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 0);
+        Effects step;
+        f.state.connection_closed(1, false, step);
+        CHECK(Fixture::granted(step).empty());
+        CHECK(f.state.blocker_pids().count(1001) == 1);
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(step);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 0);
 
-    f.files.alive_pids.clear();
-    f.state.files_changed("build", step);  // its pidfd said it exited
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-}
+        f.files.alive_pids.clear();
+        f.state.files_changed("build", step);  // its pidfd said it exited
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    }
 
-TEST_CASE("a release names the file the hold wrote, and not once a renewal rewrote it") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    ReleaseNote note;
-    note.exit_status = 3;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), note, effects).ok());
-    CHECK(f.files.log.back() == "release build by 1001 of version 1 exit 3");
+    TEST_CASE("a release names the file the hold wrote, and not once a renewal rewrote it") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false), effects);
+        ReleaseNote note;
+        note.exit_status = 3;
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), note, effects).ok());
+        CHECK(f.files.log.back() == "release build by 1001 of version 1 exit 3");
 
-    f.state.acquire(ticket(1, "build", false), effects);
-    REQUIRE(f.state.renew("build", f.lock_id("build"), std::chrono::seconds(30), f.actor(1)).ok());
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, effects).ok());
-    CHECK(f.files.log.back() == "release build by 1001");
-}
+        f.state.acquire(ticket(1, "build", false), effects);
+        REQUIRE(f.state.renew("build", f.lock_id("build"), std::chrono::seconds(30), f.actor(1)).ok());
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, effects).ok());
+        CHECK(f.files.log.back() == "release build by 1001");
+    }
 
-TEST_CASE("a closed connection's waiters leave the queue") {
-    Fixture f;
-    Effects effects;
-    f.holder_and_waiter(effects);
-    f.state.acquire(ticket(3, "build", true), effects);
-    f.state.connection_closed(2, false, effects);
-    CHECK(f.state.waiters_for("build") == 1);
-    Effects step;
-    REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{3});
-}
+    TEST_CASE("a closed connection's waiters leave the queue") {
+        Fixture f;
+        Effects effects;
+        f.holder_and_waiter(effects);
+        f.state.acquire(ticket(3, "build", true), effects);
+        f.state.connection_closed(2, false, effects);
+        CHECK(f.state.waiters_for("build") == 1);
+        Effects step;
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{3});
+    }
 
-TEST_CASE("at shutdown a guard's hold stays on disk for the guard to carry on") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.connection_closed(1, true, effects);
-    CHECK(f.files.locks.count("build") == 1);
-    CHECK(f.state.hold_count() == 0);
-}
+    TEST_CASE("at shutdown a guard's hold stays on disk for the guard to carry on") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false), effects);
+        f.state.connection_closed(1, true, effects);
+        CHECK(f.files.locks.count("build") == 1);
+        CHECK(f.state.hold_count() == 0);
+    }
 
-TEST_CASE("a waiter times out at its deadline with file mode's message") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false), effects);
-    f.state.acquire(ticket(2, "build", true, std::nullopt, std::chrono::seconds(5)), effects);
-    REQUIRE(f.state.next_deadline());
-    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
-    f.clock.advance(std::chrono::seconds(4));
-    Effects early;
-    f.state.advance(early);
-    CHECK(early.answers.empty());
-    f.clock.advance(std::chrono::seconds(1));
-    Effects late;
-    f.state.advance(late);
-    REQUIRE(late.answers.size() == 1);
-    REQUIRE(late.answers[0].result.ok());
-    const Refusal& refusal = late.answers[0].result->refusal;
-    CHECK(refusal.code == ErrorCode::timeout);
-    CHECK(refusal.message.rfind("timed out after 5s waiting: lock \"build\" held by", 0) == 0);
-    CHECK(f.state.waiters_for("build") == 0);
-}
+    TEST_CASE("a waiter times out at its deadline with file mode's message") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false), effects);
+        f.state.acquire(ticket(2, "build", true, std::nullopt, std::chrono::seconds(5)), effects);
+        REQUIRE(f.state.next_deadline());
+        CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
+        f.clock.advance(std::chrono::seconds(4));
+        Effects early;
+        f.state.advance(early);
+        CHECK(early.answers.empty());
+        f.clock.advance(std::chrono::seconds(1));
+        Effects late;
+        f.state.advance(late);
+        REQUIRE(late.answers.size() == 1);
+        REQUIRE(late.answers[0].result.ok());
+        const Refusal& refusal = late.answers[0].result->refusal;
+        CHECK(refusal.code == ErrorCode::timeout);
+        CHECK(refusal.message.rfind("timed out after 5s waiting: lock \"build\" held by", 0) == 0);
+        CHECK(f.state.waiters_for("build") == 0);
+    }
 
-TEST_CASE("a guard hold is renewed every TTL/2 while its connection is open") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
-    REQUIRE(f.state.next_deadline());
-    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
-    f.clock.advance(std::chrono::seconds(5));
-    f.state.advance(effects);
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
-    // The guard's own heartbeat right after does not write a second renew line.
-    auto renewed = f.state.renew("build", f.lock_id("build"), std::chrono::seconds(10), f.actor(1));
-    REQUIRE(renewed.ok());
-    CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
-    // Once the connection closes, nothing is due any more: an idle root never wakes.
-    f.state.connection_closed(1, false, effects);
-    CHECK_FALSE(f.state.next_deadline());
-    CHECK(f.state.idle());
-}
+    TEST_CASE("a guard hold is renewed every TTL/2 while its connection is open") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+        REQUIRE(f.state.next_deadline());
+        CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(effects);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        // The guard's own heartbeat right after does not write a second renew line.
+        auto renewed = f.state.renew("build", f.lock_id("build"), std::chrono::seconds(10), f.actor(1));
+        REQUIRE(renewed.ok());
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        // Once the connection closes, nothing is due any more: an idle root never wakes.
+        f.state.connection_closed(1, false, effects);
+        CHECK_FALSE(f.state.next_deadline());
+        CHECK(f.state.idle());
+    }
 
-TEST_CASE("a hold taken away is noticed at renewal and the queue moves on") {
-    Fixture f;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
-    f.state.acquire(ticket(2, "build", true), effects);
-    f.files.locks.erase("build");  // someone forced it away, and inotify has not told us yet
-    f.clock.advance(std::chrono::seconds(5));
-    Effects step;
-    f.state.advance(step);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
-}
+    TEST_CASE("a hold taken away is noticed at renewal and the queue moves on") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+        f.state.acquire(ticket(2, "build", true), effects);
+        f.files.locks.erase("build");  // someone forced it away, and inotify has not told us yet
+        f.clock.advance(std::chrono::seconds(5));
+        Effects step;
+        f.state.advance(step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+    }
 
-TEST_CASE("a freeze keeps waiters waiting until it ends or their time runs out") {
-    Fixture f;
-    Effects effects;
-    LockRecord freeze;
-    freeze.name = "deploy";
-    freeze.owner = "ops";
-    freeze.expires_at = f.clock.wall_now() + std::chrono::seconds(30);
-    f.files.freezes["deploy"] = freeze;
-    f.state.acquire(ticket(1, "deploy", true), effects);
-    f.state.acquire(ticket(2, "deploy", true, std::nullopt, std::chrono::seconds(10)), effects);
-    CHECK(effects.answers.empty());
-    CHECK(f.state.waiters_for("deploy") == 2);
-    // The second waiter's time runs out first; the first keeps waiting.
-    f.clock.advance(std::chrono::seconds(10));
-    Effects timed_out;
-    f.state.advance(timed_out);
-    REQUIRE(timed_out.answers.size() == 1);
-    CHECK(timed_out.answers[0].connection == 2);
-    CHECK(timed_out.answers[0].result->refusal.code == ErrorCode::timeout);
-    // When the freeze lapses, the queue retries without being told.
-    f.files.freezes.clear();
-    REQUIRE(f.state.next_deadline());
-    CHECK(*f.state.next_deadline() <= f.clock.steady_now() + std::chrono::seconds(20));
-    f.clock.advance(std::chrono::seconds(20));
-    Effects thawed;
-    f.state.advance(thawed);
-    CHECK(Fixture::granted(thawed) == std::vector<ConnectionId>{1});
-}
+    TEST_CASE("a freeze keeps waiters waiting until it ends or their time runs out") {
+        Fixture f;
+        Effects effects;
+        LockRecord freeze;
+        freeze.name = "deploy";
+        freeze.owner = "ops";
+        freeze.expires_at = f.clock.wall_now() + std::chrono::seconds(30);
+        f.files.freezes["deploy"] = freeze;
+        f.state.acquire(ticket(1, "deploy", true), effects);
+        f.state.acquire(ticket(2, "deploy", true, std::nullopt, std::chrono::seconds(10)), effects);
+        CHECK(effects.answers.empty());
+        CHECK(f.state.waiters_for("deploy") == 2);
+        // The second waiter's time runs out first; the first keeps waiting.
+        f.clock.advance(std::chrono::seconds(10));
+        Effects timed_out;
+        f.state.advance(timed_out);
+        REQUIRE(timed_out.answers.size() == 1);
+        CHECK(timed_out.answers[0].connection == 2);
+        CHECK(timed_out.answers[0].result->refusal.code == ErrorCode::timeout);
+        // When the freeze lapses, the queue retries without being told.
+        f.files.freezes.clear();
+        REQUIRE(f.state.next_deadline());
+        CHECK(*f.state.next_deadline() <= f.clock.steady_now() + std::chrono::seconds(20));
+        f.clock.advance(std::chrono::seconds(20));
+        Effects thawed;
+        f.state.advance(thawed);
+        CHECK(Fixture::granted(thawed) == std::vector<ConnectionId>{1});
+    }
 
-TEST_CASE("a holder outside the daemon is watched by pid, and its TTL wakes the queue") {
-    Fixture f;
-    LockRecord outsider;
-    outsider.name = "build";
-    outsider.lock_id = "outside";
-    outsider.owner = "other";
-    outsider.host = k_host;
-    outsider.pid = 4242;
-    outsider.bound_to = Binding::guard;
-    outsider.expires_at = f.clock.wall_now() + std::chrono::seconds(60);
-    f.files.locks["build"] = outsider;
-    Effects effects;
-    f.state.acquire(ticket(1, "build", true), effects);
-    const auto pids = f.state.blocker_pids();
-    REQUIRE(pids.count(4242) == 1);
-    CHECK(pids.at(4242).count("build") == 1);
-    REQUIRE(f.state.next_deadline());
-    CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(60));
-    // The outsider releases (inotify reports it).
-    f.files.locks.erase("build");
-    Effects step;
-    f.state.files_changed("build", step);
-    CHECK(Fixture::granted(step) == std::vector<ConnectionId>{1});
-    CHECK(f.state.blocker_pids().empty());
-}
+    TEST_CASE("a holder outside the daemon is watched by pid, and its TTL wakes the queue") {
+        Fixture f;
+        LockRecord outsider;
+        outsider.name = "build";
+        outsider.lock_id = "outside";
+        outsider.owner = "other";
+        outsider.host = k_host;
+        outsider.pid = 4242;
+        outsider.bound_to = Binding::guard;
+        outsider.expires_at = f.clock.wall_now() + std::chrono::seconds(60);
+        f.files.locks["build"] = outsider;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", true), effects);
+        const auto pids = f.state.blocker_pids();
+        REQUIRE(pids.count(4242) == 1);
+        CHECK(pids.at(4242).count("build") == 1);
+        REQUIRE(f.state.next_deadline());
+        CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(60));
+        // The outsider releases (inotify reports it).
+        f.files.locks.erase("build");
+        Effects step;
+        f.state.files_changed("build", step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{1});
+        CHECK(f.state.blocker_pids().empty());
+    }
 
-TEST_CASE("a manual TTL lock is remembered until it lapses") {
-    Fixture f;
-    Effects effects;
-    AcquireTicket manual = ticket(1, "db", false, std::chrono::seconds(30));
-    manual.spec.binding = Binding::ttl;
-    f.state.acquire(manual, effects);
-    CHECK(f.state.hold_count() == 1);
-    f.state.connection_closed(1, false, effects);
-    CHECK(f.files.locks.count("db") == 1);  // survives the client
-    CHECK_FALSE(f.state.idle());
-    f.clock.advance(std::chrono::seconds(30));
-    f.state.advance(effects);
-    CHECK(f.state.idle());
-}
+    TEST_CASE("a manual TTL lock is remembered until it lapses") {
+        Fixture f;
+        Effects effects;
+        AcquireTicket manual = ticket(1, "db", false, std::chrono::seconds(30));
+        manual.spec.binding = Binding::ttl;
+        f.state.acquire(manual, effects);
+        CHECK(f.state.hold_count() == 1);
+        f.state.connection_closed(1, false, effects);
+        CHECK(f.files.locks.count("db") == 1);  // survives the client
+        CHECK_FALSE(f.state.idle());
+        f.clock.advance(std::chrono::seconds(30));
+        f.state.advance(effects);
+        CHECK(f.state.idle());
+    }
 
 }  // TEST_SUITE
 

@@ -88,8 +88,7 @@ GoldenFile hello() {
                                    "install the same lokt version for both");
     unsupported.supported = VersionRange{1, 1};
     return {"hello",
-            {Request{1, request}, reply(1, ok), Request{1, HelloRequest{{2, 3}, "0.3.0", "", {}}},
-             reply(1, unsupported)}};
+            {Request{1, request}, reply(1, ok), Request{1, HelloRequest{{2, 3}, "0.3.0", "", {}}}, reply(1, unsupported)}};
 }
 
 GoldenFile acquire() {
@@ -125,21 +124,20 @@ GoldenFile acquire() {
     manual_lock.pid_start = 20110;
     manual_lock.bound_to = BoundTo::process;
 
-    ErrorReply held = error(Op::acquire, ErrorCode::held,
-                            "lock \"build\" held by agent-1@devbox (pid 7271) for 12s");
+    ErrorReply held = error(Op::acquire, ErrorCode::held, "lock \"build\" held by agent-1@devbox (pid 7271) for 12s");
     held.holder = example_lock();
-    ErrorReply frozen = error(Op::acquire, ErrorCode::frozen,
-                              "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
+    ErrorReply frozen =
+        error(Op::acquire, ErrorCode::frozen, "lock \"deploy\" is frozen until 2026-02-07T15:30:00Z (by ops@devbox)");
     frozen.freeze = example_freeze();
     ErrorReply timed_out = error(Op::acquire, ErrorCode::timeout,
                                  "timed out after 10m waiting for lock \"build\" held by agent-1@devbox (pid 7271)");
     timed_out.holder = example_lock();
 
-    return {"acquire",
-            {Request{2, guard}, reply(2, AcquireReply{example_lock(), AcquireOutcome::acquired}),
-             Request{3, manual}, reply(3, AcquireReply{manual_lock, AcquireOutcome::refreshed}),
-             Request{4, nested}, reply(4, AcquireReply{example_lock(), AcquireOutcome::nested}),
-             reply(5, held), reply(6, frozen), reply(7, timed_out)}};
+    return {
+        "acquire",
+        {Request{2, guard}, reply(2, AcquireReply{example_lock(), AcquireOutcome::acquired}), Request{3, manual},
+         reply(3, AcquireReply{manual_lock, AcquireOutcome::refreshed}), Request{4, nested},
+         reply(4, AcquireReply{example_lock(), AcquireOutcome::nested}), reply(5, held), reply(6, frozen), reply(7, timed_out)}};
 }
 
 GoldenFile progress() {
@@ -171,31 +169,32 @@ GoldenFile unlock() {
     migrate.lock_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
     migrate.owner = "dev";
     migrate.pid = 8000;
-    ErrorReply live = error(Op::unlock, ErrorCode::held,
-                            "lock \"build\" is not stale: held by agent-1@devbox (pid 7271) for 12s");
+    ErrorReply live =
+        error(Op::unlock, ErrorCode::held, "lock \"build\" is not stale: held by agent-1@devbox (pid 7271) for 12s");
     live.holder = example_lock();
     ErrorReply not_owner = error(Op::unlock, ErrorCode::not_owner,
                                  "lock \"build\" is held by agent-1@devbox, not by dev; a human may break it with --force");
     not_owner.holder = example_lock();
     return {"unlock",
-            {Request{12, by_owner}, reply(12, UnlockReply{migrate}), Request{13, stale}, reply(13, live),
-             Request{14, forced}, reply(14, UnlockReply{std::nullopt}), reply(40, not_owner)}};
+            {Request{12, by_owner}, reply(12, UnlockReply{migrate}), Request{13, stale}, reply(13, live), Request{14, forced},
+             reply(14, UnlockReply{std::nullopt}), reply(40, not_owner)}};
 }
 
 GoldenFile unlock_many() {
     UnlockManyRequest by_owner{k_root, std::string("agent-1"), false, example_identity()};
     UnlockManyRequest all{k_root, std::nullopt, false, plain_identity()};
     UnlockManyRequest forced{k_root, std::string("agent-1"), true, plain_identity()};
-    UnlockRefusal theirs{ErrorCode::not_owner,
-                         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; a human may break it with --force",
-                         example_lock()};
+    UnlockRefusal theirs{
+        ErrorCode::not_owner,
+        "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; a human may break it with --force",
+        example_lock()};
     LockInfo dead = foreign_lock();
     dead.owner = "agent-1";
-    return {"unlock_many",
-            {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}, {}}), Request{16, all},
-             reply(16, UnlockManyReply{{example_lock(), foreign_lock()}, {}}), reply(17, UnlockManyReply{}),
-             reply(37, UnlockManyReply{{dead}, {theirs}}), Request{38, forced},
-             reply(38, UnlockManyReply{{example_lock()}, {}})}};
+    return {
+        "unlock_many",
+        {Request{15, by_owner}, reply(15, UnlockManyReply{{example_lock()}, {}}), Request{16, all},
+         reply(16, UnlockManyReply{{example_lock(), foreign_lock()}, {}}), reply(17, UnlockManyReply{}),
+         reply(37, UnlockManyReply{{dead}, {theirs}}), Request{38, forced}, reply(38, UnlockManyReply{{example_lock()}, {}})}};
 }
 
 GoldenFile status() {
@@ -209,11 +208,11 @@ GoldenFile status() {
     // Every name: each one's queue, grouped by name, in queue order.
     auto second_waiter = plain_identity();
     second_waiter.pid = 8102;
-    StatusReply all_reply{{LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
-                          {example_freeze()},
-                          {},
-                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000},
-                                                  WaiterInfo{"build", 2, second_waiter, 1500}}};
+    StatusReply all_reply{
+        {LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
+        {example_freeze()},
+        {},
+        std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}, WaiterInfo{"build", 2, second_waiter, 1500}}};
     // One name: who waits for it, in queue order.
     StatusReply one_reply{{LockStatus{example_lock(), Staleness::live, 1}},
                           {},
@@ -233,38 +232,34 @@ GoldenFile freeze() {
     FreezeInfo replacement = example_freeze();
     replacement.owner = "dev";
     replacement.pid = 8100;
-    return {"freeze",
-            {Request{21, FreezeRequest{k_root, "deploy", 1800000, false, plain_identity()}},
-             reply(21, FreezeReply{example_freeze()}), reply(22, held),
-             Request{39, FreezeRequest{k_root, "deploy", 1800000, true, plain_identity()}},
-             reply(39, FreezeReply{replacement}),
-             reply(41, error(Op::freeze, ErrorCode::usage, "--ttl: at most 8760h (one year)"))}};
+    return {
+        "freeze",
+        {Request{21, FreezeRequest{k_root, "deploy", 1800000, false, plain_identity()}}, reply(21, FreezeReply{example_freeze()}),
+         reply(22, held), Request{39, FreezeRequest{k_root, "deploy", 1800000, true, plain_identity()}},
+         reply(39, FreezeReply{replacement}), reply(41, error(Op::freeze, ErrorCode::usage, "--ttl: at most 8760h (one year)"))}};
 }
 
 GoldenFile unfreeze() {
     return {"unfreeze",
-            {Request{23, UnfreezeRequest{k_root, "deploy", false, plain_identity()}},
-             reply(23, UnfreezeReply{example_freeze()}),
-             Request{24, UnfreezeRequest{k_root, "deploy", true, plain_identity()}},
-             reply(24, UnfreezeReply{std::nullopt}),
+            {Request{23, UnfreezeRequest{k_root, "deploy", false, plain_identity()}}, reply(23, UnfreezeReply{example_freeze()}),
+             Request{24, UnfreezeRequest{k_root, "deploy", true, plain_identity()}}, reply(24, UnfreezeReply{std::nullopt}),
              reply(25, error(Op::unfreeze, ErrorCode::not_found, "lock \"deploy\" is not frozen"))}};
 }
 
 GoldenFile subscribe_audit() {
     return {"subscribe_audit",
-            {Request{26, SubscribeAuditRequest{k_root, "2026-11-22T12:00:00Z", "build"}},
-             reply(26, SubscribeAuditReply{}), Request{27, SubscribeAuditRequest{k_root, "", ""}},
-             reply(27, SubscribeAuditReply{})}};
+            {Request{26, SubscribeAuditRequest{k_root, "2026-11-22T12:00:00Z", "build"}}, reply(26, SubscribeAuditReply{}),
+             Request{27, SubscribeAuditRequest{k_root, "", ""}}, reply(27, SubscribeAuditReply{})}};
 }
 
 GoldenFile event() {
-    const auto acquire_line = make_audit_event(
-        26, R"({"ts":"2026-11-22T12:50:13.468669729Z","event":"acquire","name":"build","lock_id":)"
-            R"("035b9c0ac2e782764cda6a0e58b77cf8","owner":"agent-1","host":"devbox","pid":7271,)"
-            R"("agent_id":"agent-e2fb","ttl_sec":300})");
-    const auto break_line = make_audit_event(
-        26, R"({"ts": "2026-11-22T13:00:00Z", "event": "stale-break", "name": "build", "owner": "dev",)"
-            R"( "host": "devbox", "pid": 8100, "extra": {"reason": "dead", "holder": "agent-1@devbox"}})");
+    const auto acquire_line =
+        make_audit_event(26, R"({"ts":"2026-11-22T12:50:13.468669729Z","event":"acquire","name":"build","lock_id":)"
+                             R"("035b9c0ac2e782764cda6a0e58b77cf8","owner":"agent-1","host":"devbox","pid":7271,)"
+                             R"("agent_id":"agent-e2fb","ttl_sec":300})");
+    const auto break_line =
+        make_audit_event(26, R"({"ts": "2026-11-22T13:00:00Z", "event": "stale-break", "name": "build", "owner": "dev",)"
+                             R"( "host": "devbox", "pid": 8100, "extra": {"reason": "dead", "holder": "agent-1@devbox"}})");
     return {"event", {ServerMessage{acquire_line.value()}, ServerMessage{break_line.value()}}};
 }
 
@@ -275,14 +270,12 @@ GoldenFile unsubscribe() {
 }
 
 GoldenFile daemon_status() {
-    DaemonStatusReply status{4242, "0.1.0", 3723000, 3, 2, 1,
-                             {RootStatus{k_root, 1, 1, 1}, RootStatus{"/home/dev/other/.lokt", 1, 0, 0}}};
+    DaemonStatusReply status{
+        4242, "0.1.0", 3723000, 3, 2, 1, {RootStatus{k_root, 1, 1, 1}, RootStatus{"/home/dev/other/.lokt", 1, 0, 0}}};
     return {"daemon_status", {Request{30, DaemonStatusRequest{}}, reply(30, status)}};
 }
 
-GoldenFile shutdown() {
-    return {"shutdown", {Request{31, ShutdownRequest{}}, reply(31, ShutdownReply{})}};
-}
+GoldenFile shutdown() { return {"shutdown", {Request{31, ShutdownRequest{}}, reply(31, ShutdownReply{})}}; }
 
 // Replies to requests the daemon could not decode, as error_reply_for() makes
 // them from decode_request()'s own error, and two replies for failures of the
@@ -290,23 +283,21 @@ GoldenFile shutdown() {
 Example refused(const std::string& line) { return ServerMessage{error_reply_for(line, decode_request(line).error())}; }
 
 GoldenFile errors() {
-    return {"error",
-            {refused("[1,2]"), refused(R"({"id":32,"op":"frobnicate"})"),
-             refused(R"({"id":33,"op":"acquire","root":"repo/.lokt","name":"build","mode":"guard"})"),
-             refused(R"({"id":34,"op":"release","root":"/r","name":"build","lock_id":"035B9C0A"})"),
-             ServerMessage{Reply{0, error(std::nullopt, LineFramer().too_long_error().code,
-                                          LineFramer().too_long_error().message)}},
-             reply(35, error(Op::status, ErrorCode::io,
-                             "cannot open /home/dev/repo/.git/lokt/locks: Permission denied")),
-             reply(36, error(Op::acquire, ErrorCode::internal, "unexpected exception: std::bad_alloc"))}};
+    return {
+        "error",
+        {refused("[1,2]"), refused(R"({"id":32,"op":"frobnicate"})"),
+         refused(R"({"id":33,"op":"acquire","root":"repo/.lokt","name":"build","mode":"guard"})"),
+         refused(R"({"id":34,"op":"release","root":"/r","name":"build","lock_id":"035B9C0A"})"),
+         ServerMessage{Reply{0, error(std::nullopt, LineFramer().too_long_error().code, LineFramer().too_long_error().message)}},
+         reply(35, error(Op::status, ErrorCode::io, "cannot open /home/dev/repo/.git/lokt/locks: Permission denied")),
+         reply(36, error(Op::acquire, ErrorCode::internal, "unexpected exception: std::bad_alloc"))}};
 }
 
 }  // namespace
 
 std::vector<GoldenFile> golden_files() {
-    return {hello(),    acquire(),  progress(),        release(), renew(),       unlock(),
-            unlock_many(), status(), freeze(),          unfreeze(), subscribe_audit(), event(),
-            unsubscribe(), daemon_status(), shutdown(), errors()};
+    return {hello(),  acquire(),  progress(),        release(), renew(),       unlock(),        unlock_many(), status(),
+            freeze(), unfreeze(), subscribe_audit(), event(),   unsubscribe(), daemon_status(), shutdown(),    errors()};
 }
 
 std::string encode_example(const Example& example) {

@@ -18,9 +18,7 @@ struct Case {
 };
 
 // A valid acquire with `fields` spliced in place of the usual ones after "op".
-std::string acquire_with(const std::string& fields) {
-    return "{\"id\":4,\"op\":\"acquire\"," + fields + "}";
-}
+std::string acquire_with(const std::string& fields) { return "{\"id\":4,\"op\":\"acquire\"," + fields + "}"; }
 
 const std::string k_identity = R"("identity":{"owner":"o","host":"h","pid":10})";
 const std::string k_guard = R"("root":"/r","name":"build","mode":"guard",)" + k_identity;
@@ -115,9 +113,10 @@ TEST_CASE("a request must be an object with a numeric id and a known op") {
          "\"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
          "\"daemon_status\" or \"shutdown\""},
         {"{\"id\":1,\"op\":\"" + std::string(100, 'x') + "\"}",
-         "unknown op \"" + std::string(64, 'x') + "\"...; known ops: \"hello\", \"acquire\", \"release\", \"renew\", "
-         "\"unlock\", \"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
-         "\"daemon_status\" or \"shutdown\""},
+         "unknown op \"" + std::string(64, 'x') +
+             "\"...; known ops: \"hello\", \"acquire\", \"release\", \"renew\", "
+             "\"unlock\", \"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
+             "\"daemon_status\" or \"shutdown\""},
     };
     for (const auto& example : cases) check_request_error(example);
 }
@@ -157,8 +156,7 @@ TEST_CASE("root: required, absolute, bounded") {
          "field \"root\" must be at most 4096 bytes long"},
         {R"({"id":1,"op":"status","root":"relative"})", "field \"root\" must be an absolute path, got \"relative\""},
         {R"({"id":1,"op":"subscribe_audit"})", "missing field \"root\""},
-        {R"({"id":1,"op":"release","name":"b","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})",
-         "missing field \"root\""},
+        {R"({"id":1,"op":"release","name":"b","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})", "missing field \"root\""},
     };
     for (const auto& example : cases) check_request_error(example);
 }
@@ -175,8 +173,7 @@ TEST_CASE("acquire: fields and their combinations") {
         {acquire_with(k_guard + R"(,"timeout_ms":1000)"), "field \"timeout_ms\" needs \"wait\": true"},
         {acquire_with(k_guard + R"(,"timeout_ms":-1,"wait":true)"),
          "field \"timeout_ms\" must be an integer of at least 0, got -1"},
-        {acquire_with(k_guard + R"(,"bound_pid":5)"),
-         "field \"bound_pid\" is only for a manual acquire without \"ttl_ms\""},
+        {acquire_with(k_guard + R"(,"bound_pid":5)"), "field \"bound_pid\" is only for a manual acquire without \"ttl_ms\""},
         {acquire_with(R"("root":"/r","name":"db","mode":"manual",)" + k_identity),
          "missing field \"bound_pid\" (a manual acquire without \"ttl_ms\" is bound to a process)"},
         {acquire_with(R"("root":"/r","name":"db","mode":"manual","ttl_ms":60000,"bound_pid":5,)" + k_identity),
@@ -198,8 +195,7 @@ TEST_CASE("identity: who is asking must be complete") {
         {acquire_with(prefix), "missing field \"identity\""},
         {acquire_with(prefix + R"(,"identity":"agent-1")"), "field \"identity\" must be an object, got \"agent-1\""},
         {acquire_with(prefix + R"(,"identity":{"host":"h","pid":10})"), "missing field \"identity.owner\""},
-        {acquire_with(prefix + R"(,"identity":{"owner":"","host":"h","pid":10})"),
-         "field \"identity.owner\" must not be empty"},
+        {acquire_with(prefix + R"(,"identity":{"owner":"","host":"h","pid":10})"), "field \"identity.owner\" must not be empty"},
         {acquire_with(prefix + R"(,"identity":{"owner":"o","pid":10})"), "missing field \"identity.host\""},
         {acquire_with(prefix + R"(,"identity":{"owner":"o","host":"h"})"), "missing field \"identity.pid\""},
         {acquire_with(prefix + R"(,"identity":{"owner":"o","host":"h","pid":0})"),
@@ -229,12 +225,10 @@ TEST_CASE("release, renew, unlock, unlock_many") {
          "field \"mode\" must be \"owner\", \"break_stale\" or \"force\", got \"steal\""},
         {R"({"id":1,"op":"unlock","root":"/r","name":"b","mode":"owner"})", "missing field \"identity\""},
         {R"({"id":1,"op":"unlock_many","root":"/r",)" + k_identity + "}", "missing field \"owner\" or \"all\": true"},
-        {R"({"id":1,"op":"unlock_many","root":"/r","all":false,)" + k_identity + "}",
-         "missing field \"owner\" or \"all\": true"},
+        {R"({"id":1,"op":"unlock_many","root":"/r","all":false,)" + k_identity + "}", "missing field \"owner\" or \"all\": true"},
         {R"({"id":1,"op":"unlock_many","root":"/r","owner":"o","all":true,)" + k_identity + "}",
          "fields \"owner\" and \"all\" exclude each other"},
-        {R"({"id":1,"op":"unlock_many","root":"/r","owner":"",)" + k_identity + "}",
-         "field \"owner\" must not be empty"},
+        {R"({"id":1,"op":"unlock_many","root":"/r","owner":"",)" + k_identity + "}", "field \"owner\" must not be empty"},
     };
     for (const auto& example : cases) check_request_error(example);
 }
@@ -251,15 +245,13 @@ TEST_CASE("status, freeze, unfreeze, subscriptions") {
          "field \"force\" must be true or false, got \"true\""},
         {R"({"id":1,"op":"subscribe_audit","root":"/r","since":3600})", "field \"since\" must be a string, got 3600"},
         {R"({"id":1,"op":"unsubscribe"})", "missing field \"subscription\""},
-        {R"({"id":1,"op":"unsubscribe","subscription":0})",
-         "field \"subscription\" must be an integer of at least 1, got 0"},
+        {R"({"id":1,"op":"unsubscribe","subscription":0})", "field \"subscription\" must be an integer of at least 1, got 0"},
     };
     for (const auto& example : cases) check_request_error(example);
 }
 
 TEST_CASE("only the first problem is reported") {
-    check_request_error({R"({"id":1,"op":"freeze","root":"x","name":7})",
-                         "field \"root\" must be an absolute path, got \"x\""});
+    check_request_error({R"({"id":1,"op":"freeze","root":"x","name":7})", "field \"root\" must be an absolute path, got \"x\""});
 }
 
 TEST_CASE("messages from the daemon are checked as strictly") {
@@ -306,14 +298,11 @@ TEST_CASE("messages from the daemon are checked as strictly") {
          "field \"id\" must be an integer of at least 1, got 0"},
         {R"({"id":2,"op":"release","progress":true,"position":1,"queue_length":1})",
          "field \"op\" must be \"acquire\", got \"release\""},
-        {R"({"id":2,"op":"acquire","progress":false,"position":1,"queue_length":1})",
-         "field \"progress\" must be true"},
+        {R"({"id":2,"op":"acquire","progress":false,"position":1,"queue_length":1})", "field \"progress\" must be true"},
         {R"({"id":2,"op":"acquire","progress":true,"position":1})", "missing field \"queue_length\""},
         {R"({"id":2,"op":"subscribe_audit","event":true})", "missing field \"audit\""},
-        {R"({"id":2,"op":"subscribe_audit","event":true,"audit":"line"})",
-         "field \"audit\" must be an object, got \"line\""},
-        {R"({"id":2,"op":"acquire","event":true,"audit":{}})",
-         "field \"op\" must be \"subscribe_audit\", got \"acquire\""},
+        {R"({"id":2,"op":"subscribe_audit","event":true,"audit":"line"})", "field \"audit\" must be an object, got \"line\""},
+        {R"({"id":2,"op":"acquire","event":true,"audit":{}})", "field \"op\" must be \"subscribe_audit\", got \"acquire\""},
     };
     for (const auto& example : cases) check_server_error(example);
 }
@@ -325,8 +314,7 @@ TEST_CASE("decode_reply reports a broken line like decode_server_message") {
 }
 
 TEST_CASE("deeply nested input is refused without exhausting the stack") {
-    const std::string deep = "{\"id\":1,\"op\":\"shutdown\",\"x\":" + std::string(30000, '[') + std::string(30000, ']') +
-                             "}";
+    const std::string deep = "{\"id\":1,\"op\":\"shutdown\",\"x\":" + std::string(30000, '[') + std::string(30000, ']') + "}";
     auto request = decode_request(deep);
     CHECK(request.ok());
     auto unbalanced = decode_request(std::string(60000, '['));

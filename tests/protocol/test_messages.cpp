@@ -213,8 +213,9 @@ TEST_CASE("decode_server_message tells replies, progress and events apart") {
     auto reply = decode_server_message("{\"id\":3,\"op\":\"shutdown\",\"ok\":true}");
     REQUIRE(reply.ok());
     CHECK(std::holds_alternative<Reply>(reply.value()));
-    auto progress = decode_server_message("{\"id\":3,\"op\":\"acquire\",\"progress\":true,\"position\":1,"
-                                          "\"queue_length\":1}");
+    auto progress = decode_server_message(
+        "{\"id\":3,\"op\":\"acquire\",\"progress\":true,\"position\":1,"
+        "\"queue_length\":1}");
     REQUIRE(progress.ok());
     CHECK(std::get<Progress>(progress.value()) == Progress{3, 1, 1, std::nullopt, std::nullopt});
     auto event = decode_server_message("{\"id\":3,\"op\":\"subscribe_audit\",\"event\":true,\"audit\":{}}");
@@ -272,9 +273,9 @@ TEST_CASE("a manual acquire with a TTL needs no bound pid; a wait without timeou
 }
 
 TEST_CASE("error replies with codes of every kind round-trip") {
-    for (const auto code : {ErrorCode::held, ErrorCode::frozen, ErrorCode::timeout, ErrorCode::not_found,
-                            ErrorCode::not_owner, ErrorCode::usage, ErrorCode::io, ErrorCode::corrupt,
-                            ErrorCode::unsupported, ErrorCode::lost, ErrorCode::unavailable, ErrorCode::internal}) {
+    for (const auto code : {ErrorCode::held, ErrorCode::frozen, ErrorCode::timeout, ErrorCode::not_found, ErrorCode::not_owner,
+                            ErrorCode::usage, ErrorCode::io, ErrorCode::corrupt, ErrorCode::unsupported, ErrorCode::lost,
+                            ErrorCode::unavailable, ErrorCode::internal}) {
         ErrorReply error;
         error.op = Op::acquire;
         error.code = code;

@@ -34,9 +34,7 @@ struct KeptWriter {
     lokt::AuditWriter writer{log};
     lokt::Identity me = lokt::current_identity();
 
-    void append(const char* event, const char* name) {
-        REQUIRE(writer.append(lokt::make_audit_event(event, name, me)).ok());
-    }
+    void append(const char* event, const char* name) { REQUIRE(writer.append(lokt::make_audit_event(event, name, me)).ok()); }
 };
 
 }  // namespace
@@ -66,7 +64,9 @@ TEST_CASE("a line has SPEC.md's keys in order, optional ones omitted") {
 TEST_CASE("appending after a torn line starts a fresh line; readers skip the torn one") {
     lokt::test::ScratchDir dir;
     const fs::path log = dir / "audit.log";
-    std::ofstream(log) << R"({"ts":"2026-01-01T00:00:00Z","event":"acquire","name":"a"})" "\n" R"({"ts":"2026-01-01T00:0)";
+    std::ofstream(log) << R"({"ts":"2026-01-01T00:00:00Z","event":"acquire","name":"a"})"
+                          "\n"
+                          R"({"ts":"2026-01-01T00:0)";
     lokt::AuditWriter writer(log);
     lokt::Identity me = lokt::current_identity();
     REQUIRE(writer.append(lokt::make_audit_event("release", "a", me)).ok());
@@ -81,10 +81,11 @@ TEST_CASE("appending after a torn line starts a fresh line; readers skip the tor
 
 TEST_CASE_FIXTURE(KeptWriter, "a writer kept open still closes off a line another writer tore after its own") {
     append("acquire", "a");
-    append("release", "a");                                           // ours was last: no look needed
+    append("release", "a");                                            // ours was last: no look needed
     std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:0)";  // another process, killed mid-line
     append("acquire", "b");
-    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:00:00Z","event":"deny","name":"b"})" "\n";
+    std::ofstream(log, std::ios::app) << R"({"ts":"2026-01-01T00:00:00Z","event":"deny","name":"b"})"
+                                         "\n";
     append("release", "b");
     CHECK(slurp(log).find("{\"ts\":\"2026-01-01T00:0\n{\"ts\"") != std::string::npos);
     auto events = read_all(log);

@@ -3,11 +3,11 @@
 // and removed with the hold that names it.
 #include <doctest/doctest.h>
 
-#include "dead_pid.hpp"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "dead_pid.hpp"
 
 #include "hold_handle.hpp"
 #include "hold_state.hpp"
@@ -207,7 +207,7 @@ TEST_CASE("status --prune-expired removes the handles of guards killed while the
     const auto& root = f.root;
     lokt::LockEngine& engine = f.engine;
     LeftHandle abandoned(root);
-    abandoned.guard_killed();  // nobody holds it, no hold names it
+    abandoned.guard_killed();     // nobody holds it, no hold names it
     LeftHandle publishing(root);  // a guard about to publish its hold: held
     REQUIRE(engine.list(false));
     CHECK(std::filesystem::exists(root / "live" / abandoned.token));

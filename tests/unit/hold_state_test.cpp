@@ -2,9 +2,9 @@
 // start time (a recycled pid is dead), or another boot.
 #include <doctest/doctest.h>
 
-#include "dead_pid.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
+#include "dead_pid.hpp"
 
 #include "hold_state.hpp"
 #include "identity.hpp"

@@ -3,9 +3,9 @@
 // freezes, and the audit line each writes.
 #include <doctest/doctest.h>
 
-#include "dead_pid.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
+#include "dead_pid.hpp"
 
 #include <fstream>
 
@@ -43,7 +43,8 @@ struct Fixture {
 
     std::vector<std::string> events() const {
         std::vector<std::string> out;
-        (void)lokt::read_audit(dir / "root/audit.log", {}, [&](std::string_view, const lokt::AuditEvent& e) { out.push_back(e.event); });
+        (void)lokt::read_audit(dir / "root/audit.log", {},
+                               [&](std::string_view, const lokt::AuditEvent& e) { out.push_back(e.event); });
         return out;
     }
 };
@@ -174,9 +175,8 @@ TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its
         CHECK(released.error().code == ErrorCode::lost);
         CHECK(fs::exists(dir / "root/locks/w.json"));
         // Even when the new file reuses the old inode number, its change time differs.
-        CHECK(e.release("w", mine->record.lock_id, lokt::WrittenFile{other->file.inode, mine->file.change_ns})
-                  .error()
-                  .code == ErrorCode::lost);
+        CHECK(e.release("w", mine->record.lock_id, lokt::WrittenFile{other->file.inode, mine->file.change_ns}).error().code ==
+              ErrorCode::lost);
         CHECK(e.release("w", other->record.lock_id, written(*other)).ok());
     }
     SUBCASE("rewritten since (a renewal): read back, and released as ours") {
@@ -349,9 +349,9 @@ TEST_CASE_FIXTURE(Fixture, "a freeze belongs to whoever set it: extended by them
     auto refused = e.freeze("deploy", 1s, false);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().code == ErrorCode::frozen);
-    CHECK(refused.error().message == "lock \"deploy\" is already frozen until " +
-                                         lokt::format_rfc3339_seconds(*first->expiry()) + " (by " + me.owner + "@" +
-                                         me.host + "); a human may replace it with 'lokt freeze deploy --ttl D --force'");
+    CHECK(refused.error().message == "lock \"deploy\" is already frozen until " + lokt::format_rfc3339_seconds(*first->expiry()) +
+                                         " (by " + me.owner + "@" + me.host +
+                                         "); a human may replace it with 'lokt freeze deploy --ttl D --force'");
     CHECK(text() == before);
 
     auto extended = ops.freeze("deploy", 3h, false);

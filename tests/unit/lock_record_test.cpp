@@ -100,10 +100,11 @@ TEST_CASE("expiry: expires_at wins over ttl_sec arithmetic") {
 }
 
 TEST_CASE("corrupt records are reported, never thrown") {
-    for (const char* bad : {"", "{", "null", "[]", "{}", "42", R"({"name":"x"})", R"({"name":5,"owner":"o","acquired_ts":"2026-01-01T00:00:00Z"})",
-                            R"({"name":"x","owner":"o","acquired_ts":"not a time"})",
-                            R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":"12"})",
-                            R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","ttl_sec":1.5})"}) {
+    for (const char* bad :
+         {"", "{", "null", "[]", "{}", "42", R"({"name":"x"})", R"({"name":5,"owner":"o","acquired_ts":"2026-01-01T00:00:00Z"})",
+          R"({"name":"x","owner":"o","acquired_ts":"not a time"})",
+          R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","pid":"12"})",
+          R"({"name":"x","owner":"o","acquired_ts":"2026-01-01T00:00:00Z","ttl_sec":1.5})"}) {
         INFO(bad);
         auto parsed = lokt::parse_lock_record(bad);
         REQUIRE_FALSE(parsed.ok());
@@ -145,7 +146,13 @@ TEST_CASE("the flat-record fast path and the general parser agree") {
         R"({"name":"x" "owner":"o"})",
         R"({"name":tru})",
         "\xef\xbb\xbf{\"name\":\"x\",\"owner\":\"o\",\"acquired_ts\":\"2026-01-01T00:00:00Z\"}",
-        "{}", "{", "", "   ", "[]", "null", "{\"name\":\"x\"}\n\n",
+        "{}",
+        "{",
+        "",
+        "   ",
+        "[]",
+        "null",
+        "{\"name\":\"x\"}\n\n",
         full.substr(0, full.size() / 2),
     };
     for (const std::string& text : cases) {

@@ -112,12 +112,9 @@ TEST_CASE("hostile and broken lock files read as corrupt without hanging") {
         Kind kind;
         const char* problem;
     } cases[] = {
-        {"fifo", Kind::corrupt, "not a regular file"},
-        {"zero", Kind::corrupt, "symbolic link"},
-        {"big", Kind::corrupt, "larger than 64 KiB"},
-        {"truncated", Kind::corrupt, "not valid JSON"},
-        {"null", Kind::corrupt, "not a JSON object"},
-        {"empty-old", Kind::corrupt, "empty"},
+        {"fifo", Kind::corrupt, "not a regular file"}, {"zero", Kind::corrupt, "symbolic link"},
+        {"big", Kind::corrupt, "larger than 64 KiB"},  {"truncated", Kind::corrupt, "not valid JSON"},
+        {"null", Kind::corrupt, "not a JSON object"},  {"empty-old", Kind::corrupt, "empty"},
         {"empty-new", Kind::being_written, ""},
     };
     for (const auto& c : cases) {
@@ -179,7 +176,10 @@ TEST_CASE("a store kept open notices its directories being replaced") {
         CHECK(fs::exists(root / "locks" / "x.json"));
     }
     SUBCASE("mutex/ replaced: the next lock_name uses the new one") {
-        { auto first = store.lock_name("m"); REQUIRE(first.ok()); }
+        {
+            auto first = store.lock_name("m");
+            REQUIRE(first.ok());
+        }
         fs::rename(root / "mutex", dir / "old-mutex");
         fs::create_directory(root / "mutex");
         CHECK(store.unchanged_on_disk());

@@ -70,9 +70,7 @@ LoktFixture::~LoktFixture() {
 
 fs::path LoktFixture::lock_path(std::string_view name) const { return m_root / "locks" / (std::string(name) + ".json"); }
 
-fs::path LoktFixture::freeze_path(std::string_view name) const {
-    return m_root / "freezes" / (std::string(name) + ".json");
-}
+fs::path LoktFixture::freeze_path(std::string_view name) const { return m_root / "freezes" / (std::string(name) + ".json"); }
 
 fs::path LoktFixture::audit_path() const { return m_root / "audit.log"; }
 
@@ -88,8 +86,10 @@ void LoktFixture::use_root(const fs::path& root) {
 Environment LoktFixture::environment_for(const RunOptions& options) const {
     Environment env = m_env;
     for (const auto& [name, value] : options.env) {
-        if (value) env.set(name, *value);
-        else env.unset(name);
+        if (value)
+            env.set(name, *value);
+        else
+            env.unset(name);
     }
     return env;
 }
@@ -116,9 +116,7 @@ bool LoktFixture::crash_daemon() {
 
 std::optional<long long> LoktFixture::audit_subscriptions() const { return m_backend->audit_subscriptions(m_root); }
 
-std::optional<std::string> LoktFixture::daemon_request(const std::string& json) const {
-    return m_backend->daemon_request(json);
-}
+std::optional<std::string> LoktFixture::daemon_request(const std::string& json) const { return m_backend->daemon_request(json); }
 
 bool LoktFixture::wait_until_tail_follows(pid_t tail, long long subscriptions) {
     const bool daemon = audit_subscriptions().has_value();
@@ -177,8 +175,7 @@ ProcessResult LoktFixture::finish(ChildProcess& child, Millis timeout) {
     return result;
 }
 
-ChildProcess LoktFixture::start_holder(const std::string& name, const RunOptions& options,
-                                       std::vector<std::string> flags) {
+ChildProcess LoktFixture::start_holder(const std::string& name, const RunOptions& options, std::vector<std::string> flags) {
     std::vector<std::string> args{"guard", name};
     args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), {"--", "sh", "-c", "echo ready; read line || :"});
@@ -222,9 +219,7 @@ std::optional<Json> LoktFixture::read_lock(std::string_view name) const {
     return parse_json(read_text(lock_path(name)));
 }
 
-void LoktFixture::write_lock_file(std::string_view name, const std::string& text) {
-    write_record_file(lock_path(name), text);
-}
+void LoktFixture::write_lock_file(std::string_view name, const std::string& text) { write_record_file(lock_path(name), text); }
 
 void LoktFixture::write_freeze_file(std::string_view name, const std::string& text) {
     write_record_file(freeze_path(name), text);
@@ -320,8 +315,8 @@ std::optional<WallClock::time_point> parse_rfc3339(const std::string& text) {
         offset = (std::stoll(zone.substr(1, 2)) * 3600 + std::stoll(zone.substr(4, 2)) * 60) * (zone[0] == '-' ? -1 : 1);
     }
     const auto seconds = static_cast<long long>(::timegm(&tm)) - offset;
-    return WallClock::time_point(std::chrono::duration_cast<WallClock::duration>(std::chrono::seconds(seconds) +
-                                                                                 std::chrono::nanoseconds(nanos)));
+    return WallClock::time_point(
+        std::chrono::duration_cast<WallClock::duration>(std::chrono::seconds(seconds) + std::chrono::nanoseconds(nanos)));
 }
 
 std::string format_rfc3339(WallClock::time_point time) {
@@ -330,8 +325,8 @@ std::string format_rfc3339(WallClock::time_point time) {
     std::tm tm{};
     ::gmtime_r(&seconds, &tm);
     char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos % 1'000'000'000));
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos % 1'000'000'000));
     return buffer;
 }
 
@@ -353,14 +348,14 @@ std::vector<std::string> directory_entries(const fs::path& dir) {
 namespace lokt::cli_test {
 
 std::string held_message_pattern(std::string_view name, std::string_view owner, std::string_view host, long long pid) {
-    return "^error: lock \"" + regex_escape(name) + "\" held by " + regex_escape(owner) + "@" + regex_escape(host) +
-           " \\(pid " + std::to_string(pid) + "\\) for [0-9]+s\n$";
+    return "^error: lock \"" + regex_escape(name) + "\" held by " + regex_escape(owner) + "@" + regex_escape(host) + " \\(pid " +
+           std::to_string(pid) + "\\) for [0-9]+s\n$";
 }
 
 std::string held_message_pattern_any_duration(std::string_view name, std::string_view owner, std::string_view host,
                                               long long pid) {
-    return "^error: lock \"" + regex_escape(name) + "\" held by " + regex_escape(owner) + "@" + regex_escape(host) +
-           " \\(pid " + std::to_string(pid) + "\\) for [0-9][0-9a-z.]*\n$";
+    return "^error: lock \"" + regex_escape(name) + "\" held by " + regex_escape(owner) + "@" + regex_escape(host) + " \\(pid " +
+           std::to_string(pid) + "\\) for [0-9][0-9a-z.]*\n$";
 }
 
 namespace {
@@ -391,8 +386,8 @@ std::string frozen_message_pattern(std::string_view name, std::string_view owner
 
 std::string already_frozen_message_pattern(std::string_view name, std::string_view owner, std::string_view host,
                                            const std::string& expires_at) {
-    return "^error: lock \"" + regex_escape(name) + "\" is already frozen until " + until_pattern(expires_at) +
-           " \\(by " + regex_escape(owner) + "@" + regex_escape(host) + "\\); a human may replace it with " +
+    return "^error: lock \"" + regex_escape(name) + "\" is already frozen until " + until_pattern(expires_at) + " \\(by " +
+           regex_escape(owner) + "@" + regex_escape(host) + "\\); a human may replace it with " +
            regex_escape("'lokt freeze " + std::string(name) + " --ttl D --force'") + "\n$";
 }
 

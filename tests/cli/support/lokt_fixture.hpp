@@ -99,8 +99,7 @@ public:
 
     // `lokt guard NAME [flags] -- sh -c 'echo ready; read line || :'`, returned once its
     // command runs (the lock is held); release_holder ends the command normally.
-    ChildProcess start_holder(const std::string& name, const RunOptions& options = {},
-                              std::vector<std::string> flags = {});
+    ChildProcess start_holder(const std::string& name, const RunOptions& options = {}, std::vector<std::string> flags = {});
     ProcessResult release_holder(ChildProcess& holder);
 
     // Every audit line that parses as a JSON object, in order.
@@ -180,13 +179,13 @@ std::string already_frozen_message_pattern(std::string_view name, std::string_vi
 
 // Exit status assertions that print the command, its status and output on failure.
 // `result` is evaluated once (it is often a call that runs a command).
-#define CHECK_EXIT(result, code)                                                       \
-    do {                                                                               \
-        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);         \
+#define CHECK_EXIT(result, code)                                                               \
+    do {                                                                                       \
+        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);                 \
         CHECK_MESSAGE(lokt_checked_result.status() == (code), lokt_checked_result.describe()); \
     } while (false)
-#define REQUIRE_EXIT(result, code)                                                     \
-    do {                                                                               \
-        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);         \
+#define REQUIRE_EXIT(result, code)                                                               \
+    do {                                                                                         \
+        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);                   \
         REQUIRE_MESSAGE(lokt_checked_result.status() == (code), lokt_checked_result.describe()); \
     } while (false)

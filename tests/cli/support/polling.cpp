@@ -6,8 +6,7 @@
 
 namespace lokt::cli_test {
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds interval) {
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         if (condition()) return true;

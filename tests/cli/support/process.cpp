@@ -166,8 +166,10 @@ std::string ProcessResult::describe() const {
     for (const auto& arg : argv) text += " " + arg;
     text += "\n";
     if (timed_out) text += "TIMED OUT (process tree killed)\n";
-    if (term_signal != 0) text += "killed by signal " + std::to_string(term_signal) + "\n";
-    else text += "exit " + std::to_string(exit_code) + "\n";
+    if (term_signal != 0)
+        text += "killed by signal " + std::to_string(term_signal) + "\n";
+    else
+        text += "exit " + std::to_string(exit_code) + "\n";
     auto clip = [](const std::string& s) {
         constexpr std::size_t k_limit = 4000;
         return s.size() <= k_limit ? s : s.substr(0, k_limit) + "\n[... " + std::to_string(s.size() - k_limit) + " more bytes]";
@@ -221,16 +223,18 @@ struct ChildProcess::State {
                     into.append(buffer, static_cast<std::size_t>(got));
                     continue;
                 }
-                if (got == 0) open = false;
-                else if (errno == EINTR) continue;
-                else if (errno != EAGAIN) open = false;
+                if (got == 0)
+                    open = false;
+                else if (errno == EINTR)
+                    continue;
+                else if (errno != EAGAIN)
+                    open = false;
                 return;
             }
         };
         for (;;) {
-            struct pollfd fds[3] = {{out_open ? stdout_fd : -1, POLLIN, 0},
-                                    {err_open ? stderr_fd : -1, POLLIN, 0},
-                                    {wake_read, POLLIN, 0}};
+            struct pollfd fds[3] = {
+                {out_open ? stdout_fd : -1, POLLIN, 0}, {err_open ? stderr_fd : -1, POLLIN, 0}, {wake_read, POLLIN, 0}};
             if (::poll(fds, 3, -1) < 0 && errno != EINTR) break;
             if (out_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) drain(stdout_fd, out, out_open);
             if (err_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) drain(stderr_fd, err, err_open);

@@ -49,8 +49,8 @@ struct ProcessSpec {
 
 struct ProcessResult {
     std::vector<std::string> argv;
-    int exit_code = -1;    // when the process exited
-    int term_signal = 0;   // when a signal killed it
+    int exit_code = -1;   // when the process exited
+    int term_signal = 0;  // when a signal killed it
     bool timed_out = false;
     std::string out;
     std::string err;

@@ -59,9 +59,8 @@ struct BackendEntry {
 const std::vector<BackendEntry>& backends() {
     static const std::vector<BackendEntry> k_backends{
         {"files", [](Environment& env, const std::filesystem::path&) { return std::make_unique<FilesSession>(env); }},
-        {"daemon", [](Environment& env, const std::filesystem::path& scratch) {
-             return std::make_unique<DaemonSession>(env, scratch);
-         }},
+        {"daemon",
+         [](Environment& env, const std::filesystem::path& scratch) { return std::make_unique<DaemonSession>(env, scratch); }},
     };
     return k_backends;
 }

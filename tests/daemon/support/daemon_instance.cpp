@@ -86,9 +86,7 @@ std::string request_line(const std::filesystem::path& socket, const std::string&
     return reply;
 }
 
-bool hello_answers(const std::filesystem::path& socket, Millis timeout) {
-    return !request_line(socket, "", timeout).empty();
-}
+bool hello_answers(const std::filesystem::path& socket, Millis timeout) { return !request_line(socket, "", timeout).empty(); }
 
 std::optional<DaemonCounts> daemon_counts(const std::filesystem::path& socket) {
     const std::string line = request_line(socket, R"({"id":2,"op":"daemon_status"})", Millis(5000));
