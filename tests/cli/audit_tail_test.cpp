@@ -16,7 +16,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
 // A client that writes the files itself, whatever the backend under test.
 const RunOptions k_files_client = as_owner("ops").set("LOKT_DAEMON", "off");
 

@@ -14,9 +14,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
-const RunOptions k_ops = as_owner("ops");
 
 // Plays the scenario; the summary numbers below follow from it.
 void play_scenario(LoktFixture& f) {

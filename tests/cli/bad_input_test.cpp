@@ -20,7 +20,7 @@ namespace {
 
 // Commands facing broken state must answer well within this.
 constexpr Millis k_prompt{10'000};
-const RunOptions k_agent2 = as_owner("agent-2").within(k_prompt);
+const RunOptions k_agent2_prompt = as_owner("agent-2").within(k_prompt);
 
 void set_mtime_ago(const fs::path& path, std::chrono::seconds ago) {
     const auto when = std::chrono::system_clock::now() - ago;
@@ -128,18 +128,18 @@ TEST_SUITE("bad_input") {
             put();
             for (const auto& args : std::vector<std::vector<std::string>>{
                      {"status"}, {"status", "build"}, {"why", "build"}, {"unlock", "build"}, {"doctor"}}) {
-                check_answered(lokt(args, k_agent2));
+                check_answered(lokt(args, k_agent2_prompt));
             }
-            auto r = lokt({"status", "--json"}, k_agent2);
+            auto r = lokt({"status", "--json"}, k_agent2_prompt);
             CHECK_EXIT(r, 0);
             CHECK_MESSAGE(parse_json(r.out), r.describe());
-            r = lokt({"exists", "build"}, k_agent2);
+            r = lokt({"exists", "build"}, k_agent2_prompt);
             CHECK_EXIT(r, 3);
-            r = lokt({"why", "build"}, k_agent2);
+            r = lokt({"why", "build"}, k_agent2_prompt);
             CHECK_EXIT(r, 0);
 
             // The next acquire removes it, audited.
-            r = lokt({"guard", "build", "--", "touch", "ran"}, k_agent2);
+            r = lokt({"guard", "build", "--", "touch", "ran"}, k_agent2_prompt);
             CHECK_EXIT(r, 0);
             CHECK(fs::exists(repo() / "ran"));
             CHECK_FALSE(fs::exists(lock_path("build")));
@@ -149,7 +149,7 @@ TEST_SUITE("bad_input") {
             for (const char* mode : {"--break-stale", "--force"}) {
                 CAPTURE(mode);
                 put();
-                CHECK_EXIT(lokt({"unlock", "build", mode}, k_agent2), 0);
+                CHECK_EXIT(lokt({"unlock", "build", mode}, k_agent2_prompt), 0);
                 CHECK_FALSE(fs::exists(lock_path("build")));
             }
             CHECK(audit_events("corrupt-break", "build").size() >= 2);
@@ -178,7 +178,7 @@ TEST_SUITE("bad_input") {
                                                                       {"status", "--prune-expired", "--json"},
                                                                       {"status", "build"},
                                                                       {"why", "build"}}) {
-            const auto r = lokt(args, k_agent2);
+            const auto r = lokt(args, k_agent2_prompt);
             check_answered(r);
             if (args[0] == "guard" || args[0] == "lock" || (args[0] == "unlock" && args[1] == "build")) {
                 CHECK_MESSAGE(r.status() != 0, r.describe());
@@ -188,7 +188,7 @@ TEST_SUITE("bad_input") {
         }
         CHECK_FALSE(fs::exists(repo() / "ran"));
 
-        const auto r = lokt({"unlock", "build", "--force"}, k_agent2);
+        const auto r = lokt({"unlock", "build", "--force"}, k_agent2_prompt);
         CHECK_EXIT(r, 0);
         CHECK_FALSE(fs::exists(lock_path("build")));
         CHECK(audit_events("force-break", "build").size() == 1);
@@ -225,7 +225,7 @@ TEST_SUITE("bad_input") {
             } else {
                 fs::create_symlink("/dev/zero", lock_path("build"));
             }
-            const auto r = lokt(args, k_agent2);
+            const auto r = lokt(args, k_agent2_prompt);
             check_answered(r);
             if (args[0] == "exists") CHECK_EXIT(r, 3);
             if (args[0] == "status" && args.size() == 2 && args[1] == "--json") CHECK_MESSAGE(parse_json(r.out), r.describe());
@@ -260,7 +260,7 @@ TEST_SUITE("bad_input") {
                                                                           {"freeze", bad.name, "--ttl", "1m"},
                                                                           {"unfreeze", bad.name},
                                                                           {"audit", "--name", bad.name}}) {
-                const auto r = lokt(args, k_agent2);
+                const auto r = lokt(args, k_agent2_prompt);
                 CHECK_EXIT(r, 64);
                 CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name"), r.describe());
                 CHECK_MESSAGE(matches(r.err, bad.rule), "the message does not name the rule (" << bad.rule << "):\n"
@@ -285,7 +285,7 @@ TEST_SUITE("bad_input") {
                                                                       {"freeze", "", "--ttl", "1m"},
                                                                       {"unfreeze", ""},
                                                                       {"audit", "--name", ""}}) {
-            const auto r = lokt(args, k_agent2);
+            const auto r = lokt(args, k_agent2_prompt);
             CHECK_EXIT(r, 64);
             CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name[^\\n]*empty"), r.describe());
         }

@@ -15,9 +15,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
-const RunOptions k_ops = as_owner("ops");
 
 std::vector<std::string> keys_of(const Json& object) {
     std::vector<std::string> keys;

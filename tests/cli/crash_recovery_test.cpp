@@ -12,8 +12,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
 
 }  // namespace
 

@@ -15,8 +15,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
 
 // agent-XXXX: the low 16 bits of 32-bit FNV-1a of "PID-STARTTIME" (SPEC.md section 5).
 std::string derived_agent_id(long long pid, unsigned long long start_ticks) {

@@ -16,14 +16,10 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
-const RunOptions k_ops = as_owner("ops");
 
 const std::vector<std::string> k_command_names{"guard",    "lock",  "unlock", "status", "exists",  "why",  "freeze",
                                                "unfreeze", "audit", "doctor", "daemon", "version", "prime"};
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
 // One audit line as lokt writes it (keys in the contract's order).
 std::string audit_line(const std::string& ts, const std::string& event, const std::string& name) {

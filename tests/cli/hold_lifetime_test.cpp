@@ -24,8 +24,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
 
 // The first holder's work. $1 "command": the command owns in-1 and ends when
 // cmd.fifo is written. $1 "grandchild": the command starts a process that owns
@@ -79,7 +77,6 @@ std::size_t waiting_denials(const LoktFixture& f, std::string_view name) {
     return count;
 }
 
-bool have_program(const std::string& name) { return ::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0; }
 
 }  // namespace
 

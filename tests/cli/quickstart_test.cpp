@@ -12,9 +12,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
-const RunOptions k_ops = as_owner("ops");
 
 // The repository the quickstart assumes: a Makefile with a build target and a
 // migration script.

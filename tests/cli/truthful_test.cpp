@@ -21,15 +21,9 @@ using namespace lokt::cli_test;
 
 namespace {
 
-const RunOptions k_agent1 = as_owner("agent-1");
-const RunOptions k_agent2 = as_owner("agent-2");
-const RunOptions k_ops = as_owner("ops");
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
-bool daemon_backend() { return backend_name() == "daemon"; }
 
-bool have_program(const std::string& name) { return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0; }
 
 // A Unix socket that accepts connections (the kernel's backlog does) but never
 // answers a byte: a hung daemon, or some other program on the socket path.

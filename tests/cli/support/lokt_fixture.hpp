@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -59,6 +60,18 @@ struct RunOptions {
 
 // The options of an agent that set LOKT_OWNER.
 inline RunOptions as_owner(const std::string& owner) { return RunOptions().set("LOKT_OWNER", owner); }
+
+// The agents the scenarios cast, by the owner names the assertions use.
+inline const RunOptions k_agent1 = as_owner("agent-1");
+inline const RunOptions k_agent2 = as_owner("agent-2");
+inline const RunOptions k_ops = as_owner("ops");
+
+inline bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+inline bool daemon_backend() { return backend_name() == "daemon"; }
+// Whether a program the test drives (tmux, strace) is on PATH.
+inline bool have_program(const std::string& name) {
+    return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
 
 class LoktFixture {
 public:
