@@ -5,16 +5,28 @@
 
 namespace lokt::client {
 
-void append_json_string(std::string& out, std::string_view text) {
+void append_json_string(std::string& out, std::string_view text, JsonStringFor place) {
     static constexpr char k_hex[] = "0123456789abcdef";
+    const bool script = place == JsonStringFor::html_script;
     out.push_back('"');
     std::size_t plain_from = 0;  // characters that need no escape are copied in runs
     for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        const bool plain = c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
-        if (plain) continue;
+        const auto c = static_cast<unsigned char>(text[i]);
+        const bool special_in_script = script && (c == '<' || c == '>' || c == '&' || c == 0x7F || c == 0xE2);
+        if (c != '"' && c != '\\' && c >= 0x20 && !special_in_script) continue;
+        // U+2028 and U+2029 (E2 80 A8/A9) end a line in older JavaScript.
+        const bool line_separator =
+            c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+            (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9);
+        if (c == 0xE2 && !line_separator) continue;  // another character starting with E2: as it is
         out.append(text.substr(plain_from, i - plain_from));
         plain_from = i + 1;
+        if (line_separator) {
+            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+            i += 2;
+            plain_from = i + 1;
+            continue;
+        }
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;

@@ -64,7 +64,12 @@ private:
     bool m_compact = false;
 };
 
+// Where a JSON string literal goes: a JSON document, or a <script> block of an
+// HTML page, where "<", ">", "&", DEL and U+2028/U+2029 are escaped as well so
+// that no text can end the block or the script's line.
+enum class JsonStringFor { json, html_script };
+
 // Appends text as a JSON string literal (quotes and escapes included).
-void append_json_string(std::string& out, std::string_view text);
+void append_json_string(std::string& out, std::string_view text, JsonStringFor place = JsonStringFor::json);
 
 }  // namespace lokt::client

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "duration.hpp"
+#include "json_writer.hpp"
 
 namespace lokt::client {
 namespace {
@@ -491,34 +492,7 @@ window.addEventListener("resize", redraw);
 }  // namespace
 
 void append_script_safe_json_string(std::string& out, std::string_view text) {
-    static constexpr char k_hex[] = "0123456789abcdef";
-    out.push_back('"');
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        // U+2028 and U+2029 (E2 80 A8/A9): line terminators to older JavaScript.
-        if (c == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-            (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
-            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
-            i += 2;
-            continue;
-        }
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7F) {
-                    out += "\\u00";
-                    out.push_back(k_hex[c >> 4]);
-                    out.push_back(k_hex[c & 0xf]);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
-        }
-    }
-    out.push_back('"');
+    append_json_string(out, text, JsonStringFor::html_script);
 }
 
 std::string html_escape(std::string_view text) {

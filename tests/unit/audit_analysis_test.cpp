@@ -7,6 +7,7 @@
 
 #include "audit_analysis.hpp"
 #include "audit_stats_format.hpp"
+#include "json_writer.hpp"
 #include "timeline_html.hpp"
 
 using namespace lokt;
@@ -226,6 +227,12 @@ TEST_SUITE("audit_analysis") {
         std::string out;
         append_script_safe_json_string(out, "</script><b>&\xE2\x80\xA8\n\"\\");
         CHECK(out == R"("\u003c/script\u003e\u003cb\u003e\u0026\u2028\n\"\\")");
+        out.clear();  // other characters that start with E2 pass as they are; U+2029, DEL and controls do not
+        append_script_safe_json_string(out, "a\xE2\x82\xAC\xE2\x80\xA9\x7F\x01z");
+        CHECK(out == "\"a\xE2\x82\xAC\\u2029\\u007f\\u0001z\"");
+        out.clear();  // in a plain JSON document the same text keeps what is safe there
+        append_json_string(out, "<&>\xE2\x80\xA8");
+        CHECK(out == "\"<&>\xE2\x80\xA8\"");
         CHECK(html_escape(R"X(<img src=x onerror="a('b')">&)X") == "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;");
 
         const auto a = analyze_audit(
