@@ -25,4 +25,12 @@ Result<void> validate_lock_name(std::string_view name) {
     return {};
 }
 
+std::optional<std::string> lock_name_from_file(std::string_view file) {
+    constexpr std::string_view suffix = ".json";
+    if (!file.ends_with(suffix)) return std::nullopt;
+    file.remove_suffix(suffix.size());
+    if (!validate_lock_name(file)) return std::nullopt;
+    return std::string(file);
+}
+
 }  // namespace lokt

@@ -12,6 +12,7 @@
 #include <functional>
 #include <thread>
 
+#include "lock_name.hpp"
 #include "sys_error.hpp"
 
 namespace lokt {
@@ -307,10 +308,7 @@ Result<std::vector<std::string>> LockStore::list(Area area) const {
         return sys_error("cannot list", (m_root / area_dir(area)).string(), errno);
     }
     while (struct dirent* entry = ::readdir(dir)) {
-        std::string_view file = entry->d_name;
-        if (file.empty() || file.front() == '.' || !file.ends_with(".json")) continue;
-        file.remove_suffix(5);
-        if (!file.empty()) names.emplace_back(file);
+        if (auto name = lock_name_from_file(entry->d_name)) names.push_back(std::move(*name));
     }
     ::closedir(dir);
     std::sort(names.begin(), names.end());

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "hold_handle.hpp"
+#include "lock_name.hpp"
 #include "log.hpp"
 #include "sys_error.hpp"
 
@@ -20,14 +21,6 @@ namespace {
 constexpr std::uint32_t k_area_events =
     IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 constexpr std::uint32_t k_root_events = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR;
-
-// "NAME.json" -> "NAME"; temp files and other names are not locks.
-std::optional<std::string> lock_name_of(std::string_view file) {
-    constexpr std::string_view suffix = ".json";
-    if (file.empty() || file.front() == '.' || file.size() <= suffix.size()) return std::nullopt;
-    if (file.substr(file.size() - suffix.size()) != suffix) return std::nullopt;
-    return std::string(file.substr(0, file.size() - suffix.size()));
-}
 
 }  // namespace
 
@@ -134,7 +127,7 @@ void RootWatcher::on_events(std::size_t bytes) {
             }
             continue;
         }
-        if (auto name = lock_name_of(file)) names.insert(*name);
+        if (auto name = lock_name_from_file(file)) names.insert(*name);
     }
     if (overflow && m_callbacks.overflow) m_callbacks.overflow();
     for (const auto& name : names) {

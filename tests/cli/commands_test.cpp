@@ -15,7 +15,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-
 std::vector<std::string> keys_of(const Json& object) {
     std::vector<std::string> keys;
     for (const auto& item : object.items()) keys.push_back(item.key());
@@ -379,6 +378,25 @@ TEST_SUITE("commands") {
             CHECK(fs::exists(lock_path("a")));
             CHECK_FALSE(fs::exists(lock_path("c")));
         }
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "a name that begins with a dot is listed and released like any other") {
+        REQUIRE_EXIT(lokt({"lock", ".cache", "--ttl", "5m"}, k_agent1), 0);
+        REQUIRE(fs::exists(lock_path(".cache")));
+
+        auto r = lokt({"status"});
+        CHECK_EXIT(r, 0);
+        CHECK(contains(r.out, ".cache"));
+        r = lokt({"status", "--json"});
+        CHECK_EXIT(r, 0);
+        const auto json = parse_json(r.out);
+        REQUIRE_MESSAGE(json, r.describe());
+        CHECK(json->dump().find("\".cache\"") != std::string::npos);
+
+        r = lokt({"unlock", "--all"}, k_agent1);
+        CHECK_EXIT(r, 0);
+        CHECK_FALSE(fs::exists(lock_path(".cache")));
+        CHECK(audit_events("release", ".cache").size() == 1);
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "status lists holds as a table, one lock in detail, or JSON") {
