@@ -50,6 +50,7 @@ Result<LockRoot> CliContext::root() {
 
 Result<Backend*> CliContext::backend(bool read_only) {
     if (m_backend) return m_backend.get();
+    LOKT_TRY(validate_identity(identity()));
     auto where = root();
     if (!where) return where.take_error();
     auto made = make_backend(*where, identity(), read_only, m_options.verbose);

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "process_liveness.hpp"
 
@@ -101,6 +102,17 @@ Identity current_identity() {
         id.agent_id = derive_agent_id(id.pid, id.pid_start);
     }
     return id;
+}
+
+Result<void> validate_identity(const Identity& identity) {
+    const auto check = [](std::string_view field, std::string_view what) -> Result<void> {
+        if (field.size() <= k_max_identity_field_bytes) return {};
+        return make_error(ErrorCode::usage, std::string(what) + " is " + std::to_string(field.size()) +
+                                                " bytes, longer than the limit of " + std::to_string(k_max_identity_field_bytes));
+    };
+    LOKT_TRY(check(identity.owner, identity.owner_explicit ? "LOKT_OWNER" : "the owner"));
+    LOKT_TRY(check(identity.agent_id, "LOKT_AGENT_ID"));
+    return check(identity.host, "the host name");
 }
 
 Identity identity_for_process(const Identity& base, pid_t pid) {

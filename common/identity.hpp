@@ -9,7 +9,14 @@
 #include <string>
 #include <string_view>
 
+#include "result.hpp"
+
 namespace lokt {
+
+// The longest owner and agent id accepted, in bytes. Bounded so that a lock
+// file stays far below the 64 KiB every reader accepts: an unbounded LOKT_OWNER
+// would make a live lock unreadable, and so breakable, for everyone else.
+inline constexpr std::size_t k_max_identity_field_bytes = 1024;
 
 struct Identity {
     std::string owner;
@@ -30,6 +37,9 @@ std::string derive_agent_id(pid_t pid, std::optional<std::uint64_t> start_ticks)
 
 // The identity of this process, from LOKT_OWNER, LOKT_AGENT_ID and the system.
 Identity current_identity();
+
+// Ok, or a usage error naming the field (LOKT_OWNER, LOKT_AGENT_ID) that is too long.
+Result<void> validate_identity(const Identity& identity);
 
 // The same identity, re-bound to another process (e.g. the shell that ran `lokt lock`).
 Identity identity_for_process(const Identity& base, pid_t pid);

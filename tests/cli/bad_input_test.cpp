@@ -292,6 +292,31 @@ TEST_SUITE("bad_input") {
         CHECK_FALSE(fs::exists(repo() / "ran"));
     }
 
+    TEST_CASE_FIXTURE(LoktFixture, "an owner or agent id too long for a lock file is refused before anything is written") {
+        REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
+        const std::string huge(70 * 1024, 'o');
+        for (const auto& variable : {"LOKT_OWNER", "LOKT_AGENT_ID"}) {
+            CAPTURE(variable);
+            const RunOptions agent = RunOptions(k_agent2).set(variable, huge);
+            for (const auto& args : std::vector<std::vector<std::string>>{{"lock", "db", "--ttl", "1m"},
+                                                                          {"guard", "db", "--", "touch", "ran"},
+                                                                          {"unlock", "build", "--break-stale"},
+                                                                          {"freeze", "db", "--ttl", "1m"}}) {
+                const auto r = lokt(args, agent);
+                CHECK_EXIT(r, 64);
+                CHECK_MESSAGE(contains(r.err, variable), r.describe());
+                CHECK_MESSAGE(contains(r.err, "1024"), r.describe());
+            }
+        }
+        CHECK_FALSE(fs::exists(repo() / "ran"));
+        CHECK_FALSE(fs::exists(lock_path("db")));
+        CHECK(directory_entries(root() / "freezes").empty());
+        // The live lock is still agent-1's, readable by everyone.
+        const auto r = lokt({"status", "build"}, k_agent2);
+        CHECK_EXIT(r, 0);
+        CHECK(contains(r.out, "agent-1"));
+    }
+
     TEST_CASE_FIXTURE(LoktFixture, "an unreadable root gives exit 1 and the cause, promptly") {
         const bool privileged = ::geteuid() == 0;
         if (privileged && !have_setpriv()) {
