@@ -260,7 +260,9 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
 Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event) {
     // The line goes first: a reader of the log must never see the next holder's
     // `acquire` before this removal. We hold the name's mutex and have just
-    // re-read the file, so the removal that follows is ours to make.
+    // re-read the file, so the removal that follows is ours to make, unless the
+    // root no longer lets us remove files: then no line announces it.
+    LOKT_TRY(m_store.check_removable(area));
     (void)audit(std::move(event));
     return m_store.remove_if_same(area, name, file);
 }

@@ -297,6 +297,13 @@ Result<bool> LockStore::remove_if_same(Area area, std::string_view name, const F
     return true;
 }
 
+Result<void> LockStore::check_removable(Area area) const {
+    if (::faccessat(directory_fd(area), ".", W_OK | X_OK, AT_EACCESS) != 0) {
+        return sys_error("cannot remove files in", (m_root / area_dir(area)).string(), errno);
+    }
+    return {};
+}
+
 Result<std::vector<std::string>> LockStore::list(Area area) const {
     std::vector<std::string> names;
     if (directory_fd(area) < 0) return names;

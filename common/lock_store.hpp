@@ -90,6 +90,11 @@ public:
     Result<std::optional<FileIdentity>> identify(Area area, std::string_view name) const;
     // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
     Result<void> replace(Area area, std::string_view name, std::string_view contents);
+    // Ok when this process may remove files from the area now (the directory is
+    // writable and searchable, on a writable filesystem), else the cause. Asked
+    // before an audit line announces a removal, so that a root that lost its
+    // permissions gets no line for a removal that cannot happen.
+    Result<void> check_removable(Area area) const;
     // Removes NAME.json only if it is still the file identified. Call with the mutex held.
     // false when the file is gone or was replaced in the meantime.
     Result<bool> remove_if_same(Area area, std::string_view name, const FileIdentity& expected);

@@ -81,11 +81,13 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     // started and that still hold the handle now hold a file nobody names.
     handle->dispose();
     if (!released) {
+        // Lost, or the root no longer lets us remove the file: either way the
+        // release did not happen as asked, and a successful exit would hide it.
         report(released.error());
         if (released.error().code == ErrorCode::lost) {
             store.record_lost(hold.name, hold.lock_id, released.error().message);
-            return status != 0 ? status : 1;
         }
+        return status != 0 ? status : 1;
     }
     return status;
 }

@@ -396,6 +396,46 @@ TEST_SUITE("bad_input") {
         CHECK_EXIT(run_lokt({"why", "build"}), 0);
     }
 
+    TEST_CASE_FIXTURE(LoktFixture, "a root that loses its permissions mid-hold: guard says so, fails, and audits no release") {
+        const bool privileged = ::geteuid() == 0;
+        if (privileged && !have_setpriv()) {
+            MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
+            return;
+        }
+        const fs::path where = scratch() / "losing";
+        use_root(where);
+        make_layout(where);
+        fs::create_directories(where / "mutex");
+        const fs::path cwd = scratch() / "cwd";
+        fs::create_directories(cwd);
+        if (privileged) {
+            ::chmod(scratch().c_str(), 0711);
+            ::chmod(cwd.c_str(), 0777);
+            for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) {
+                REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+            }
+        }
+        // Another uid never reaches this user's daemon: let it fall back to the files.
+        RunOptions options = RunOptions().set("LOKT_DAEMON", "auto").in(cwd).within(k_prompt);
+        options.stdin_mode = StdinMode::pipe;
+        const std::vector<std::string> args{"guard", "build", "--", "sh", "-c", "echo started; read line"};
+        ChildProcess guard = privileged ? start(as_nobody(args), options) : start_lokt(args, options);
+        REQUIRE_MESSAGE(guard.wait_for_stdout_containing("started", k_prompt), guard.stderr_text());
+        REQUIRE(fs::exists(lock_path("build")));
+
+        REQUIRE(::chmod((where / "locks").c_str(), 0500) == 0);
+        guard.write_stdin("go\n");
+        guard.close_stdin();
+        const ProcessResult r = guard.finish(k_prompt);
+        ::chmod((where / "locks").c_str(), 0700);
+
+        CHECK_EXIT(r, 1);
+        CHECK_MESSAGE(matches(r.err, "error: cannot [^\n]*: Permission denied"), r.describe());
+        CHECK(fs::exists(lock_path("build")));  // the file it could not remove is still there...
+        CHECK(audit_events("acquire", "build").size() == 1);
+        CHECK(audit_events("release", "build").empty());  // ...and no line claims otherwise
+    }
+
     TEST_CASE_FIXTURE(LoktFixture, "a read-only filesystem or a full disk: exit 1, the cause, no partial lock file") {
         if (::geteuid() != 0) {
             MESSAGE("skipped: mounting a small tmpfs needs root");
