@@ -89,7 +89,8 @@ public:
     // The identity of NAME.json now (nullopt: no such file), without opening it.
     Result<std::optional<FileIdentity>> identify(Area area, std::string_view name) const;
     // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
-    Result<void> replace(Area area, std::string_view name, std::string_view contents);
+    // `replaced`, if given, is set to the new file's identity (zero when unknown).
+    Result<void> replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced = nullptr);
     // Removes NAME.json only if it is still the file identified. Call with the mutex held.
     // false when the file is gone or was replaced in the meantime.
     Result<bool> remove_if_same(Area area, std::string_view name, const FileIdentity& expected);
