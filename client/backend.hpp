@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "audit_log.hpp"
+#include "hold_handle.hpp"
 #include "lock_engine.hpp"
 
 namespace lokt::client {
@@ -65,11 +67,15 @@ public:
     virtual std::chrono::milliseconds reread_every() const = 0;
 };
 
+// Prints one audit line (raw text and parsed event) to stdout.
+using AuditPrinter = std::function<void(std::string_view line, const AuditEvent& event)>;
+
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string_view kind() const = 0;  // "files" or "daemon"
-    virtual const LockStore& store() const = 0;
+    // The lock root as commands show it (status --json, lokt top).
+    virtual std::string root() const = 0;
 
     // Acquires, waiting if asked; a refusal after waiting has code timeout.
     virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
@@ -77,6 +83,9 @@ public:
     // note: what the release line says about how the hold ended (exit status, duration).
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) = 0;
     virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
+    // A guard's liveness handle (hold_handle.hpp), made where this backend's
+    // holds are judged, before the hold that names it is asked for.
+    virtual Result<HoldHandle> create_hold_handle() = 0;
 
     virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;
     virtual Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) = 0;
@@ -86,10 +95,22 @@ public:
     virtual Result<LockView> inspect(const std::string& name) = 0;
     virtual Result<std::vector<LockView>> list(bool prune) = 0;
     virtual Result<std::vector<FreezeView>> list_freezes() = 0;
+    // The names that have a lock (Area::locks) or a freeze (Area::freezes),
+    // sorted, whatever state they are in: cheaper than list(), for completion.
+    virtual Result<std::vector<std::string>> names(Area area) = 0;
     virtual Result<QueueView> queue(const std::string& name) = 0;
     virtual Result<QueuesView> queues() = 0;
     // Starts watching the root for changes (see ChangeFeed).
     virtual Result<std::unique_ptr<ChangeFeed>> watch_changes() = 0;
+
+    // The audit log's last `count` events, oldest first (none when it cannot be read).
+    virtual std::vector<AuditEvent> latest_audit_events(std::size_t count) = 0;
+    // When the count-th last event matching query happened; nullopt when fewer match.
+    virtual Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) = 0;
+    // Prints every audit event matching query as it is written, starting with
+    // those since query.since when that is set, until printing to stdout fails
+    // (then returns). An error: the log cannot be followed.
+    virtual Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) = 0;
 };
 
 }  // namespace lokt::client

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <lokt/build_info.hpp>
 
+#include "daemon_audit_follow.hpp"
 #include "daemon_change_feed.hpp"
+#include "file_audit_follow.hpp"
 #include "hold_state.hpp"
 #include "record_conversion.hpp"
 #include "socket_location.hpp"
@@ -388,7 +390,7 @@ bool DaemonBackend::denial_recorded_since(const std::string& name, WallTime sinc
     AuditQuery query;
     query.since = since;
     query.name = name;
-    (void)read_audit(m_files.store().root() / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
+    (void)read_audit(std::filesystem::path(m_root) / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
         if (event.event == "deny" && event.pid == m_actor.pid) found = true;
     });
     return found;
@@ -588,6 +590,13 @@ Result<std::unique_ptr<ChangeFeed>> DaemonBackend::watch_changes() {
         return m_files.watch_changes();
     }
     return feed;
+}
+
+Result<void> DaemonBackend::follow_audit(const AuditQuery& query, const AuditPrinter& print) {
+    auto followed = follow_audit_through_daemon(m_connection, m_root, query, print);
+    if (!followed) return followed.take_error();
+    if (followed->reader_gone) return {};
+    return follow_audit_file(m_root, query, print, &followed->resume);
 }
 
 Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {

@@ -1,6 +1,9 @@
-// See file_backend.hpp: acquiring with --wait without a daemon.
+// See file_backend.hpp: acquiring with --wait without a daemon, and the root's
+// audit log.
 #include "file_backend.hpp"
 
+#include "audit_log_tail.hpp"
+#include "file_audit_follow.hpp"
 #include "file_change_feed.hpp"
 
 #include <algorithm>
@@ -73,6 +76,18 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
 
 Result<std::unique_ptr<ChangeFeed>> FileBackend::watch_changes() {
     return std::unique_ptr<ChangeFeed>(std::make_unique<FileChangeFeed>(m_engine.store().root()));
+}
+
+std::vector<AuditEvent> FileBackend::latest_audit_events(std::size_t count) {
+    return client::latest_audit_events(m_engine.store().root() / "audit.log", count);
+}
+
+Result<std::optional<WallTime>> FileBackend::audit_time_of_last(const AuditQuery& query, std::size_t count) {
+    return time_of_last_audit_lines(m_engine.store().root() / "audit.log", query, count);
+}
+
+Result<void> FileBackend::follow_audit(const AuditQuery& query, const AuditPrinter& print) {
+    return follow_audit_file(m_engine.store().root(), query, print);
 }
 
 }  // namespace lokt::client

@@ -14,7 +14,7 @@ public:
     explicit FileBackend(LockEngine engine) : m_engine(std::move(engine)) {}
 
     std::string_view kind() const override { return "files"; }
-    const LockStore& store() const override { return m_engine.store(); }
+    std::string root() const override { return m_engine.store().root().string(); }
 
     Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
@@ -26,6 +26,7 @@ public:
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
         m_engine.record_lost(name, lock_id, detail);
     }
+    Result<HoldHandle> create_hold_handle() override { return HoldHandle::create(m_engine.store().root()); }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
     Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override {
         return m_engine.unlock_many(owner, force);
@@ -37,11 +38,18 @@ public:
     Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
+    Result<std::vector<std::string>> names(Area area) override { return m_engine.store().list(area); }
     // Waiters on the files poll on their own: nobody keeps a queue.
     Result<QueueView> queue(const std::string&) override { return QueueView{}; }
     Result<QueuesView> queues() override { return QueuesView{}; }
     // inotify on the root (see file_change_feed.hpp).
     Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
+
+    // root/audit.log (see audit_log_tail.hpp).
+    std::vector<AuditEvent> latest_audit_events(std::size_t count) override;
+    Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) override;
+    // inotify on the root (see file_audit_follow.hpp).
+    Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) override;
 
 private:
     LockEngine m_engine;

@@ -26,7 +26,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
 
     // The liveness handle exists and is locked before the hold names it: from
     // the first moment anyone can read the hold, its command keeps it alive.
-    auto handle = HoldHandle::create(store.store().root());
+    auto handle = store.create_hold_handle();
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
