@@ -67,6 +67,29 @@ public:
     virtual std::chrono::milliseconds reread_every() const = 0;
 };
 
+// A hold this process acquired, as acquire returns it and renew and release
+// take it back. Commands read the record; the rest is for the backend that
+// granted it (a backend that needs more, say a store's revision, adds it here).
+struct Lease {
+    LockRecord record;  // as written (name, lock_id, holder, expiry); renew updates it
+    // The lock file as we wrote it, when we wrote it ourselves (on the files):
+    // release then checks, under the name's mutex, that this very file is still
+    // there instead of reading it back. Unknown for a hold the daemon wrote.
+    WrittenFile file;
+
+    const std::string& name() const { return record.name; }
+    const std::string& lock_id() const { return record.lock_id; }
+};
+
+// What an acquire came to: a hold, or why not.
+struct Acquired {
+    using Outcome = AcquireResult::Outcome;
+    Outcome outcome = Outcome::refused;
+    Lease lease;  // ours, unless refused (nested: the enclosing guard's, not to be released)
+    Refusal refusal;
+    bool granted() const { return outcome != Outcome::refused; }
+};
+
 // Prints one audit line (raw text and parsed event) to stdout.
 using AuditPrinter = std::function<void(std::string_view line, const AuditEvent& event)>;
 
@@ -78,11 +101,15 @@ public:
     virtual std::string root() const = 0;
 
     // Acquires, waiting if asked; a refusal after waiting has code timeout.
-    virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
-    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) = 0;
-    // note: what the release line says about how the hold ended (exit status, duration).
-    virtual Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) = 0;
-    virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
+    virtual Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
+    // Extends the hold to ttl from now if it is still ours (ErrorCode::lost
+    // otherwise); the lease then describes the renewed lock.
+    virtual Result<void> renew(Lease& lease, Nanoseconds ttl) = 0;
+    // Ends the hold if it is still ours (ErrorCode::lost otherwise). note: what
+    // the release line says about how the hold ended (exit status, duration).
+    virtual Result<void> release(const Lease& lease, const ReleaseNote& note = {}) = 0;
+    // Records that the hold was found taken away (the `lost` event).
+    virtual void record_lost(const Lease& lease, const std::string& detail) = 0;
     // A guard's liveness handle (hold_handle.hpp), made where this backend's
     // holds are judged, before the hold that names it is asked for.
     virtual Result<HoldHandle> create_hold_handle() = 0;

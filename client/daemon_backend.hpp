@@ -125,12 +125,10 @@ public:
     std::string_view kind() const override { return "daemon"; }
     std::string root() const override { return m_root; }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override;
-    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override;
-    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
-        m_files.record_lost(name, lock_id, detail);
-    }
+    Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
+    void record_lost(const Lease& lease, const std::string& detail) override { m_files.record_lost(lease, detail); }
     // In the root, as the files backend makes it: the daemon watches it there.
     Result<HoldHandle> create_hold_handle() override { return m_files.create_hold_handle(); }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override;

@@ -16,15 +16,14 @@ public:
     std::string_view kind() const override { return "files"; }
     std::string root() const override { return m_engine.store().root().string(); }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
-        return m_engine.renew(name, lock_id, ttl);
+    Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    // Names the file written, so that it is not read back while it is there unchanged.
+    Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override {
+        return m_engine.release(lease.name(), lease.lock_id(), lease.file, note);
     }
-    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override {
-        return m_engine.release(name, lock_id, {}, note);
-    }
-    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
-        m_engine.record_lost(name, lock_id, detail);
+    void record_lost(const Lease& lease, const std::string& detail) override {
+        m_engine.record_lost(lease.name(), lease.lock_id(), detail);
     }
     Result<HoldHandle> create_hold_handle() override { return HoldHandle::create(m_engine.store().root()); }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
