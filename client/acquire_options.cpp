@@ -146,7 +146,7 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
     return plan;
 }
 
-Result<AcquireResult> acquire_with_progress(Backend& backend, const AcquirePlan& plan, bool quiet) {
+Result<Acquired> acquire_with_progress(Backend& backend, const AcquirePlan& plan, bool quiet) {
     if (quiet || !plan.wait.wait) return backend.acquire(plan.spec, plan.wait, {});
     if (stderr_takes_updates()) {
         LiveLine line(plan.spec.name);

@@ -32,7 +32,7 @@ struct AcquirePlan {
 Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder);
 
 // Acquires through the backend, showing the live waiting line on a terminal.
-Result<AcquireResult> acquire_with_progress(Backend& backend, const AcquirePlan& plan, bool quiet);
+Result<Acquired> acquire_with_progress(Backend& backend, const AcquirePlan& plan, bool quiet);
 
 // The error for a refusal (held, frozen, timeout, unsupported).
 Error refusal_error(const Refusal& refusal);

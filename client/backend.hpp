@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "audit_log.hpp"
+#include "hold_handle.hpp"
 #include "lock_engine.hpp"
 
 namespace lokt::client {
@@ -65,18 +67,52 @@ public:
     virtual std::chrono::milliseconds reread_every() const = 0;
 };
 
+// A hold this process acquired, as acquire returns it and renew and release
+// take it back. Commands read the record; the rest is for the backend that
+// granted it (a backend that needs more, say a store's revision, adds it here).
+struct Lease {
+    LockRecord record;  // as written (name, lock_id, holder, expiry); renew updates it
+    // The lock file as we wrote it, when we wrote it ourselves (on the files):
+    // release then checks, under the name's mutex, that this very file is still
+    // there instead of reading it back. Unknown for a hold the daemon wrote.
+    WrittenFile file;
+
+    const std::string& name() const { return record.name; }
+    const std::string& lock_id() const { return record.lock_id; }
+};
+
+// What an acquire came to: a hold, or why not.
+struct Acquired {
+    using Outcome = AcquireResult::Outcome;
+    Outcome outcome = Outcome::refused;
+    Lease lease;  // ours, unless refused (nested: the enclosing guard's, not to be released)
+    Refusal refusal;
+    bool granted() const { return outcome != Outcome::refused; }
+};
+
+// Prints one audit line (raw text and parsed event) to stdout.
+using AuditPrinter = std::function<void(std::string_view line, const AuditEvent& event)>;
+
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string_view kind() const = 0;  // "files" or "daemon"
-    virtual const LockStore& store() const = 0;
+    // The lock root as commands show it (status --json, lokt top).
+    virtual std::string root() const = 0;
 
     // Acquires, waiting if asked; a refusal after waiting has code timeout.
-    virtual Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
-    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) = 0;
-    // note: what the release line says about how the hold ended (exit status, duration).
-    virtual Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) = 0;
-    virtual void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) = 0;
+    virtual Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) = 0;
+    // Extends the hold to ttl from now if it is still ours (ErrorCode::lost
+    // otherwise); the lease then describes the renewed lock.
+    virtual Result<void> renew(Lease& lease, Nanoseconds ttl) = 0;
+    // Ends the hold if it is still ours (ErrorCode::lost otherwise). note: what
+    // the release line says about how the hold ended (exit status, duration).
+    virtual Result<void> release(const Lease& lease, const ReleaseNote& note = {}) = 0;
+    // Records that the hold was found taken away (the `lost` event).
+    virtual void record_lost(const Lease& lease, const std::string& detail) = 0;
+    // A guard's liveness handle (hold_handle.hpp), made where this backend's
+    // holds are judged, before the hold that names it is asked for.
+    virtual Result<HoldHandle> create_hold_handle() = 0;
 
     virtual Result<LockRecord> unlock(const std::string& name, UnlockMode mode) = 0;
     virtual Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) = 0;
@@ -86,10 +122,22 @@ public:
     virtual Result<LockView> inspect(const std::string& name) = 0;
     virtual Result<std::vector<LockView>> list(bool prune) = 0;
     virtual Result<std::vector<FreezeView>> list_freezes() = 0;
+    // The names that have a lock (Area::locks) or a freeze (Area::freezes),
+    // sorted, whatever state they are in: cheaper than list(), for completion.
+    virtual Result<std::vector<std::string>> names(Area area) = 0;
     virtual Result<QueueView> queue(const std::string& name) = 0;
     virtual Result<QueuesView> queues() = 0;
     // Starts watching the root for changes (see ChangeFeed).
     virtual Result<std::unique_ptr<ChangeFeed>> watch_changes() = 0;
+
+    // The audit log's last `count` events, oldest first (none when it cannot be read).
+    virtual std::vector<AuditEvent> latest_audit_events(std::size_t count) = 0;
+    // When the count-th last event matching query happened; nullopt when fewer match.
+    virtual Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) = 0;
+    // Prints every audit event matching query as it is written, starting with
+    // those since query.since when that is set, until printing to stdout fails
+    // (then returns). An error: the log cannot be followed.
+    virtual Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) = 0;
 };
 
 }  // namespace lokt::client

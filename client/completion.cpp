@@ -24,7 +24,7 @@ std::vector<std::string> lock_names(CliContext& cli, bool freezes) {
     std::vector<std::string> names;
     auto backend = cli.backend(true);
     if (!backend) return names;
-    auto listed = (*backend)->store().list(freezes ? Area::freezes : Area::locks);
+    auto listed = (*backend)->names(freezes ? Area::freezes : Area::locks);
     if (listed) names = std::move(listed.value());
     return names;
 }

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,9 +15,6 @@
 #include "daemon_backend.hpp"
 
 namespace lokt::client {
-
-// Prints one matching line (raw text and parsed event) to stdout.
-using AuditPrinter = std::function<void(std::string_view line, const AuditEvent& event)>;
 
 // Where a file follower takes over from the daemon's stream: the time to read
 // the log from, and the lines from then on that were already printed.

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <lokt/build_info.hpp>
 
+#include "daemon_audit_follow.hpp"
 #include "daemon_change_feed.hpp"
+#include "file_audit_follow.hpp"
 #include "hold_state.hpp"
 #include "record_conversion.hpp"
 #include "socket_location.hpp"
@@ -388,7 +390,7 @@ bool DaemonBackend::denial_recorded_since(const std::string& name, WallTime sinc
     AuditQuery query;
     query.since = since;
     query.name = name;
-    (void)read_audit(m_files.store().root() / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
+    (void)read_audit(std::filesystem::path(m_root) / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
         if (event.event == "deny" && event.pid == m_actor.pid) found = true;
     });
     return found;
@@ -406,7 +408,7 @@ std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& 
     return record;
 }
 
-Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
     const Identity& actor = m_actor;
     protocol::AcquireRequest request;
     request.root = m_root;
@@ -436,9 +438,9 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
         // The daemon went away: whatever it granted us is ours; otherwise wait on the files.
         // (A daemon that never answered the hello granted nothing that lasts.)
         if (auto record = m_connection.hello_failed() ? std::nullopt : granted_before_loss(spec, asked_at)) {
-            AcquireResult result;
+            Acquired result;
             result.outcome = AcquireResult::Outcome::acquired;
-            result.record = *record;
+            result.lease.record = *record;
             return result;
         }
         AcquireSpec rest = spec;
@@ -449,7 +451,7 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     }
     if (!*answered) return answered->take_error();
     const protocol::Reply& reply = answered->value();
-    AcquireResult result;
+    Acquired result;
     if (!reply.ok()) {
         const auto& error = std::get<protocol::ErrorReply>(reply.body);
         const bool refusal = error.code == ErrorCode::held || error.code == ErrorCode::frozen ||
@@ -467,26 +469,28 @@ Result<AcquireResult> DaemonBackend::acquire(const AcquireSpec& spec, const Wait
     result.outcome = body->outcome == protocol::AcquireOutcome::refreshed ? AcquireResult::Outcome::refreshed
                      : body->outcome == protocol::AcquireOutcome::nested  ? AcquireResult::Outcome::nested
                                                                           : AcquireResult::Outcome::acquired;
-    result.record = protocol::record_from_wire(body->lock);
+    result.lease.record = protocol::record_from_wire(body->lock);
     return result;
 }
 
-Result<LockRecord> DaemonBackend::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
-    protocol::RenewRequest request{m_root, name, lock_id, to_ms(ttl)};
+Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
+    protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl)};
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.renew(name, lock_id, ttl);
+    if (!answered) return m_files.renew(lease, ttl);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: renew answered with another op");
-    return protocol::record_from_wire(body->lock);
+    lease.record = protocol::record_from_wire(body->lock);
+    lease.file = {};  // the daemon wrote it
+    return {};
 }
 
-Result<void> DaemonBackend::release(const std::string& name, const std::string& lock_id, const ReleaseNote& note) {
-    protocol::ReleaseRequest request{m_root, name, lock_id, std::nullopt};
+Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
+    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.release(name, lock_id, note);
+    if (!answered) return m_files.release(lease, note);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     return {};
@@ -588,6 +592,13 @@ Result<std::unique_ptr<ChangeFeed>> DaemonBackend::watch_changes() {
         return m_files.watch_changes();
     }
     return feed;
+}
+
+Result<void> DaemonBackend::follow_audit(const AuditQuery& query, const AuditPrinter& print) {
+    auto followed = follow_audit_through_daemon(m_connection, m_root, query, print);
+    if (!followed) return followed.take_error();
+    if (followed->reader_gone) return {};
+    return follow_audit_file(m_root, query, print, &followed->resume);
 }
 
 Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {

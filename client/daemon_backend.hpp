@@ -123,16 +123,14 @@ public:
     DaemonBackend(DaemonConnection connection, LockEngine files, bool required);
 
     std::string_view kind() const override { return "daemon"; }
-    const LockStore& store() const override { return m_files.store(); }
-    const DaemonConnection& connection() const { return m_connection; }
-    DaemonConnection& connection() { return m_connection; }
+    std::string root() const override { return m_root; }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override;
-    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override;
-    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
-        m_files.record_lost(name, lock_id, detail);
-    }
+    Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
+    void record_lost(const Lease& lease, const std::string& detail) override { m_files.record_lost(lease, detail); }
+    // In the root, as the files backend makes it: the daemon watches it there.
+    Result<HoldHandle> create_hold_handle() override { return m_files.create_hold_handle(); }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override;
     Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override;
     Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override;
@@ -140,12 +138,21 @@ public:
     Result<LockView> inspect(const std::string& name) override { return m_files.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_files.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_files.list_freezes(); }
+    Result<std::vector<std::string>> names(Area area) override { return m_files.names(area); }
     // The daemon's queue of the name (the one thing the files cannot tell).
     Result<QueueView> queue(const std::string& name) override;
     // Every queue the daemon keeps for this root, in one status request.
     Result<QueuesView> queues() override;
     // Follows the daemon's audit stream on a second connection.
     Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
+
+    // The log is read where the daemon writes it, in the root.
+    std::vector<AuditEvent> latest_audit_events(std::size_t count) override { return m_files.latest_audit_events(count); }
+    Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) override {
+        return m_files.audit_time_of_last(query, count);
+    }
+    // A subscription to the daemon's audit stream; the file again if the daemon goes away.
+    Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) override;
 
 private:
     // A call that reports whether the daemon was reachable: nullopt means fall back to the files.

@@ -1,6 +1,9 @@
-// See file_backend.hpp: acquiring with --wait without a daemon.
+// See file_backend.hpp: acquiring with --wait without a daemon, renewing a
+// lease, and the root's audit log.
 #include "file_backend.hpp"
 
+#include "audit_log_tail.hpp"
+#include "file_audit_follow.hpp"
 #include "file_change_feed.hpp"
 
 #include <algorithm>
@@ -20,10 +23,23 @@ milliseconds until_wall(WallTime when) {
     return std::max(milliseconds(1), std::chrono::ceil<milliseconds>(left));
 }
 
+// The engine's answer, with the file it wrote kept for renew and release.
+Acquired acquired_of(AcquireResult result) {
+    Acquired acquired;
+    acquired.outcome = result.outcome;
+    acquired.lease.record = std::move(result.record);
+    acquired.lease.file = WrittenFile::of(result.file);  // known for a new lock file only
+    acquired.refusal = std::move(result.refusal);
+    return acquired;
+}
+
 }  // namespace
 
-Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
-    if (!wait.wait) return m_engine.try_acquire(spec);
+Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+    if (!wait.wait) {
+        LOKT_TRY_LET(result, m_engine.try_acquire(spec));
+        return acquired_of(std::move(result.value()));
+    }
 
     // Watch before the first attempt so a release between attempt and sleep is not missed.
     m_watcher = std::make_unique<ReleaseWatcher>(m_engine.store().root(), spec.name);
@@ -34,14 +50,15 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
     attempt.waiting = true;  // its `deny` line says it queues
     for (;;) {
         auto result = m_engine.try_acquire(attempt);
-        if (!result || result->granted()) return result;
+        if (!result) return result.take_error();
+        if (result->granted()) return acquired_of(std::move(result.value()));
         attempt.audit_denial = false;  // one `deny` per wait, not one per look
         attempt.look_first = true;     // while someone holds it, do not even try to create
 
         const Refusal& refusal = result->refusal;
         const auto now = Clock::now();
         if (now >= deadline) {
-            AcquireResult timed_out = std::move(result.value());
+            Acquired timed_out = acquired_of(std::move(result.value()));
             timed_out.refusal.code = ErrorCode::timeout;
             timed_out.refusal.message =
                 "timed out after " + format_duration(wait.timeout) + " waiting: " + timed_out.refusal.message;
@@ -71,8 +88,28 @@ Result<AcquireResult> FileBackend::acquire(const AcquireSpec& spec, const WaitOp
     }
 }
 
+Result<void> FileBackend::renew(Lease& lease, Nanoseconds ttl) {
+    WrittenFile written;
+    LOKT_TRY_LET(renewed, m_engine.renew(lease.name(), lease.lock_id(), ttl, &written));
+    lease.record = std::move(renewed.value());
+    lease.file = written;
+    return {};
+}
+
 Result<std::unique_ptr<ChangeFeed>> FileBackend::watch_changes() {
     return std::unique_ptr<ChangeFeed>(std::make_unique<FileChangeFeed>(m_engine.store().root()));
+}
+
+std::vector<AuditEvent> FileBackend::latest_audit_events(std::size_t count) {
+    return client::latest_audit_events(m_engine.store().root() / "audit.log", count);
+}
+
+Result<std::optional<WallTime>> FileBackend::audit_time_of_last(const AuditQuery& query, std::size_t count) {
+    return time_of_last_audit_lines(m_engine.store().root() / "audit.log", query, count);
+}
+
+Result<void> FileBackend::follow_audit(const AuditQuery& query, const AuditPrinter& print) {
+    return follow_audit_file(m_engine.store().root(), query, print);
 }
 
 }  // namespace lokt::client

@@ -14,18 +14,18 @@ public:
     explicit FileBackend(LockEngine engine) : m_engine(std::move(engine)) {}
 
     std::string_view kind() const override { return "files"; }
-    const LockStore& store() const override { return m_engine.store(); }
+    std::string root() const override { return m_engine.store().root().string(); }
 
-    Result<AcquireResult> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) override {
-        return m_engine.renew(name, lock_id, ttl);
+    Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    // Names the file written, so that it is not read back while it is there unchanged.
+    Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override {
+        return m_engine.release(lease.name(), lease.lock_id(), lease.file, note);
     }
-    Result<void> release(const std::string& name, const std::string& lock_id, const ReleaseNote& note = {}) override {
-        return m_engine.release(name, lock_id, {}, note);
+    void record_lost(const Lease& lease, const std::string& detail) override {
+        m_engine.record_lost(lease.name(), lease.lock_id(), detail);
     }
-    void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail) override {
-        m_engine.record_lost(name, lock_id, detail);
-    }
+    Result<HoldHandle> create_hold_handle() override { return HoldHandle::create(m_engine.store().root()); }
     Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override { return m_engine.unlock(name, mode); }
     Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override {
         return m_engine.unlock_many(owner, force);
@@ -37,11 +37,18 @@ public:
     Result<LockView> inspect(const std::string& name) override { return m_engine.inspect(name); }
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
+    Result<std::vector<std::string>> names(Area area) override { return m_engine.store().list(area); }
     // Waiters on the files poll on their own: nobody keeps a queue.
     Result<QueueView> queue(const std::string&) override { return QueueView{}; }
     Result<QueuesView> queues() override { return QueuesView{}; }
     // inotify on the root (see file_change_feed.hpp).
     Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
+
+    // root/audit.log (see audit_log_tail.hpp).
+    std::vector<AuditEvent> latest_audit_events(std::size_t count) override;
+    Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) override;
+    // inotify on the root (see file_audit_follow.hpp).
+    Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) override;
 
 private:
     LockEngine m_engine;

@@ -2,7 +2,6 @@
 #include "top_snapshot.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,8 +13,6 @@
 namespace lokt::client {
 namespace {
 
-// Enough for a few dozen audit lines (each is a few hundred bytes).
-constexpr std::size_t k_tail_bytes = 64 * 1024;
 // A command line is shown on one screen line: no need for more.
 constexpr std::size_t k_max_command_bytes = 512;
 
@@ -81,44 +78,9 @@ std::size_t TopSnapshot::waiter_count() const {
     return count;
 }
 
-std::vector<AuditEvent> latest_audit_events(const std::filesystem::path& log_path, std::size_t count) {
-    std::vector<AuditEvent> events;
-    if (count == 0) return events;
-    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0) return events;
-    const auto size = static_cast<std::size_t>(st.st_size);
-    const std::size_t start = size > k_tail_bytes ? size - k_tail_bytes : 0;
-    std::string text(size - start, '\0');
-    std::size_t got = 0;
-    while (got < text.size()) {
-        const ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(start + got));
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    text.resize(got);
-    std::string_view rest(text);
-    // Started mid-line: the first piece is not a whole line.
-    if (start > 0) {
-        const auto newline = rest.find('\n');
-        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
-    }
-    // Walk back from the end: only the last `count` are wanted.
-    while (!rest.empty() && events.size() < count) {
-        if (rest.back() == '\n') rest.remove_suffix(1);
-        const auto newline = rest.rfind('\n');
-        const std::string_view line = newline == std::string_view::npos ? rest : rest.substr(newline + 1);
-        if (auto event = parse_audit_line(line)) events.push_back(std::move(*event));
-        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(0, newline + 1);
-        if (newline == std::string_view::npos) break;
-    }
-    std::reverse(events.begin(), events.end());
-    return events;
-}
-
 Result<TopSnapshot> take_top_snapshot(Backend& backend, const SnapshotOptions& options) {
     TopSnapshot snapshot;
-    snapshot.root = backend.store().root().string();
+    snapshot.root = backend.root();
     snapshot.backend = std::string(backend.kind());
     auto queues = backend.queues();
     if (!queues) return queues.take_error();
@@ -174,7 +136,7 @@ Result<TopSnapshot> take_top_snapshot(Backend& backend, const SnapshotOptions& o
         std::sort(snapshot.holds.begin(), snapshot.holds.end(),
                   [](const TopHold& a, const TopHold& b) { return a.name < b.name; });
     }
-    snapshot.events = latest_audit_events(backend.store().root() / "audit.log", options.max_events);
+    snapshot.events = backend.latest_audit_events(options.max_events);
     return snapshot;
 }
 

@@ -64,8 +64,4 @@ void write_top_snapshot(JsonWriter& out, const TopSnapshot& snapshot);
 // event; not the clocks. Two snapshots with the same signature show the same.
 std::string snapshot_signature(const TopSnapshot& snapshot);
 
-// The last `count` parsed lines of an audit log, oldest first; reads only its
-// tail, however long the log is.
-std::vector<AuditEvent> latest_audit_events(const std::filesystem::path& log_path, std::size_t count);
-
 }  // namespace lokt::client

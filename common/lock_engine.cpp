@@ -277,7 +277,7 @@ Result<bool> LockEngine::remove_hold_audited(const std::string& name, const Stor
     return removed;
 }
 
-Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl) {
+Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written) {
     LOKT_TRY_LET(mutex, m_store.lock_name(name));
     LOKT_TRY_LET(current, m_store.read(Area::locks, name));
     if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
@@ -293,9 +293,11 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     const WallTime now = wall_now();
     record.ttl_sec = whole_seconds_rounded_up(ttl);
     record.expires_at = now + ttl;
-    if (auto replaced = m_store.replace(Area::locks, name, serialize_lock_record(record)); !replaced) {
+    FileIdentity file;
+    if (auto replaced = m_store.replace(Area::locks, name, serialize_lock_record(record), &file); !replaced) {
         return replaced.take_error();
     }
+    if (written != nullptr) *written = WrittenFile::of(file);
     AuditEvent event = make_audit_event("renew", name, m_actor);
     event.lock_id = lock_id;
     event.ttl_sec = record.ttl_sec;

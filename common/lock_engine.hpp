@@ -134,7 +134,9 @@ public:
 
     Result<AcquireResult> try_acquire(const AcquireSpec& spec);
     // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl);
+    // `written`, if given, is set to the file written now (for a later release).
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
+                             WrittenFile* written = nullptr);
     // Removes our lock if it is still ours; ErrorCode::lost otherwise. A
     // holder that knows the file it wrote passes it: while that very file is
     // still there, unchanged, it is ours without reading it back.

@@ -267,17 +267,20 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     return sys_error("cannot create", display(), errno);
 }
 
-Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents) {
+Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
     LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, false));
-    const std::string& temp_file = temp.value().second;
+    const auto& [fd, temp_file] = temp.value();
     if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
         const int saved = errno;
         ::unlinkat(dir, temp_file.c_str(), 0);
         return sys_error("cannot replace", display(), saved);
     }
+    // After the rename, so the change time is final.
+    struct stat info {};
+    if (replaced != nullptr) *replaced = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
     return {};
 }
 

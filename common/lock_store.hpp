@@ -89,7 +89,8 @@ public:
     // The identity of NAME.json now (nullopt: no such file), without opening it.
     Result<std::optional<FileIdentity>> identify(Area area, std::string_view name) const;
     // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
-    Result<void> replace(Area area, std::string_view name, std::string_view contents);
+    // `replaced`, if given, is set to the new file's identity (zero when unknown).
+    Result<void> replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced = nullptr);
     // Ok when this process may remove files from the area now (the directory is
     // writable and searchable, on a writable filesystem), else the cause. Asked
     // before an audit line announces a removal, so that a root that lost its

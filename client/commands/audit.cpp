@@ -4,16 +4,11 @@
 // `lokt audit | jq` works and a stream never waits for a closing bracket.
 // `--stats` and `--timeline FILE` read the same window as a whole instead:
 // a summary in the terminal, or an HTML incident timeline.
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <memory>
 #include <optional>
-#include <vector>
 
 #include "atomic_file.hpp"
 #include "audit_analysis.hpp"
@@ -21,10 +16,8 @@
 #include "audit_scan.hpp"
 #include "audit_stats_format.hpp"
 #include "commands.hpp"
-#include "daemon_audit_follow.hpp"
 #include "lock_name.hpp"
 #include "since_time.hpp"
-#include "sys_error.hpp"
 #include "timeline_html.hpp"
 
 namespace lokt::client {
@@ -72,125 +65,6 @@ Result<AuditQuery> build_query(const AuditFlags& flags) {
         query.since = *since;
     }
     return query;
-}
-
-// The time of the count-th last line matching query (nullopt: fewer lines, or
-// none wanted). Reads the end of the log only, in growing windows.
-Result<std::optional<WallTime>> time_of_last_lines(const std::filesystem::path& log, const AuditQuery& query, std::size_t count) {
-    if (count == 0) return std::optional<WallTime>{};
-    UniqueFd fd(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    if (!fd) {
-        if (errno == ENOENT) return std::optional<WallTime>{};
-        return sys_error("cannot open", log.string(), errno);
-    }
-    struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot read", log.string(), errno);
-    const auto size = static_cast<std::size_t>(info.st_size);
-    std::string text;
-    for (std::size_t window = 64 * 1024;; window *= 4) {
-        const std::size_t start = window >= size ? 0 : size - window;
-        text.resize(size - start);
-        std::size_t got = 0;
-        while (got < text.size()) {
-            const ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, static_cast<off_t>(start + got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return sys_error("cannot read", log.string(), errno);
-            if (n == 0) break;
-            got += static_cast<std::size_t>(n);
-        }
-        text.resize(got);
-        std::vector<WallTime> times;
-        std::size_t pos = 0;
-        if (start > 0) pos = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a partial line
-        while (pos < text.size()) {
-            const std::size_t nl = text.find('\n', pos);
-            if (nl == std::string::npos) break;  // being written
-            auto event = parse_audit_line(std::string_view(text).substr(pos, nl - pos));
-            if (event && audit_event_matches(*event, query)) times.push_back(event->ts);
-            pos = nl + 1;
-        }
-        if (times.size() >= count) return std::optional<WallTime>{times[times.size() - count]};
-        if (start == 0) return std::optional<WallTime>{};
-    }
-}
-
-// Follows the log, printing complete new lines as they arrive, including the
-// log's creation. Runs until interrupted or stdout fails. With `resume` (the
-// daemon's stream ended), the log is read from there on, minus what was printed.
-int follow(const std::filesystem::path& root, const AuditQuery& query, const AuditPrinter& print, AuditResume* resume = nullptr) {
-    const std::filesystem::path log = root / "audit.log";
-    UniqueFd inotify(::inotify_init1(IN_CLOEXEC));
-    if (!inotify) return report(sys_error("cannot watch", root.string(), errno));
-    if (::inotify_add_watch(inotify.get(), root.c_str(), IN_CREATE | IN_MOVED_TO | IN_MODIFY | IN_DELETE) < 0) {
-        return report(sys_error("cannot watch", root.string(), errno));
-    }
-    // Whatever exists when we start is history: shown only with --since.
-    UniqueFd fd(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    std::size_t offset = 0;
-    if (fd) {
-        struct stat info {};
-        ::fstat(fd.get(), &info);
-        if (resume != nullptr) {
-            AuditQuery rest = query;
-            rest.since = resume->from();
-            auto reached = read_audit_prefix(fd.get(), log.string(), static_cast<std::size_t>(info.st_size), rest,
-                                             [&](std::string_view line, const AuditEvent& event) {
-                                                 if (!resume->already_printed(line, event)) print(line, event);
-                                             });
-            if (!reached) return report(reached.error());
-            offset = *reached;
-        } else if (query.since) {
-            auto reached = read_audit_prefix(fd.get(), log.string(), static_cast<std::size_t>(info.st_size), query, print);
-            if (!reached) return report(reached.error());
-            offset = *reached;
-        } else {
-            offset = static_cast<std::size_t>(info.st_size);
-        }
-        std::fflush(stdout);
-    }
-    std::string pending;
-    char buffer[65536];
-    for (;;) {
-        if (!fd) {
-            fd.reset(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-            offset = 0;
-            pending.clear();
-        }
-        if (fd) {
-            struct stat info {};
-            if (::fstat(fd.get(), &info) == 0 && static_cast<std::size_t>(info.st_size) < offset) {
-                offset = 0;  // truncated or replaced: start over
-                pending.clear();
-            }
-            for (;;) {
-                const ssize_t got = ::pread(fd.get(), buffer, sizeof buffer, static_cast<off_t>(offset));
-                if (got <= 0) break;
-                offset += static_cast<std::size_t>(got);
-                pending.append(buffer, static_cast<std::size_t>(got));
-            }
-            std::size_t start = 0;
-            for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-                std::string_view line(pending.data() + start, nl - start);
-                if (line.empty()) continue;
-                if (auto event = parse_audit_line(line); event && audit_event_matches(*event, query)) print(line, *event);
-            }
-            pending.erase(0, start);
-            std::fflush(stdout);
-            if (std::ferror(stdout)) return 0;  // the reader went away
-        }
-        alignas(struct inotify_event) char events[4096];
-        struct pollfd pfd = {inotify.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, -1) < 0 && errno != EINTR) return report(sys_error("cannot watch", root.string(), errno));
-        const ssize_t got = ::read(inotify.get(), events, sizeof events);
-        for (char* p = events; got > 0 && p < events + got;) {
-            auto* event = reinterpret_cast<struct inotify_event*>(p);
-            if (event->len > 0 && std::string_view(event->name) == "audit.log" &&
-                (event->mask & (IN_DELETE | IN_MOVED_TO | IN_CREATE)) != 0) {
-                fd.reset();  // a new file under the name: reopen it
-            }
-            p += sizeof(struct inotify_event) + event->len;
-        }
-    }
 }
 
 // How the window was chosen, for the page's heading.
@@ -252,13 +126,12 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
             else
                 std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
         };
-        const auto& root = (*backend)->store().root();
         // History first: the last N lines (10 unless -n says otherwise; all of
         // them since --since when only that is given), by starting the follow
         // at the time of the N-th last line.
         const std::size_t history = flags.lines.value_or(query->since ? 0 : k_default_tail_lines);
         if (history > 0) {
-            auto first = time_of_last_lines(root / "audit.log", *query, history);
+            auto first = (*backend)->audit_time_of_last(*query, history);
             if (!first) return fail(first.error());
             if (*first)
                 query->since = **first;
@@ -267,14 +140,9 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
         } else if (flags.lines) {
             query->since.reset();  // -n 0: only what comes, even with --since
         }
-        // Through the daemon, a subscription; the file again if the daemon goes away.
-        if (auto* daemon = dynamic_cast<DaemonBackend*>(*backend)) {
-            auto followed = follow_audit_through_daemon(daemon->connection(), root, *query, print);
-            if (!followed) return report(followed.error());
-            if (followed->reader_gone) return 0;
-            return follow(root, *query, print, &followed->resume);
-        }
-        return follow(root, *query, print);
+        // A subscription through the daemon, or the file itself, until the reader goes away.
+        if (auto followed = (*backend)->follow_audit(*query, print); !followed) return report(followed.error());
+        return 0;
     }
 
     auto root = cli.root();

@@ -26,7 +26,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
 
     // The liveness handle exists and is locked before the hold names it: from
     // the first moment anyone can read the hold, its command keeps it alive.
-    auto handle = HoldHandle::create(store.store().root());
+    auto handle = store.create_hold_handle();
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
@@ -37,34 +37,34 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         return refusal_exit_status(acquired->refusal, flags.acquire);
     }
 
-    const LockRecord hold = acquired->record;
+    Lease& lease = acquired->lease;
     ChildSpec child;
     child.argv = command;
-    if (acquired->outcome == AcquireResult::Outcome::nested) {
+    if (acquired->outcome == Acquired::Outcome::nested) {
         // Inside a guard of this very lock: run under the outer hold, release nothing.
         handle->dispose();
         return run_guarded_child(child).exit_status;
     }
     child.handle_fd = handle->fd();
     child.extra_env = {
-        {"LOKT_LOCK_NAME", hold.name}, {"LOKT_LOCK_ID", hold.lock_id}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
-    if (hold.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*hold.fence));
+        {"LOKT_LOCK_NAME", lease.name()}, {"LOKT_LOCK_ID", lease.lock_id()}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
+    if (lease.record.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*lease.record.fence));
     child.terminate_on_lost = flags.on_lost == "terminate";
     if (plan->spec.ttl) {
         const Nanoseconds ttl = *plan->spec.ttl;
         child.heartbeat_interval = ttl / 2;
-        child.heartbeat = [&store, &hold, ttl, &child] {
-            auto renewed = store.renew(hold.name, hold.lock_id, ttl);
+        child.heartbeat = [&store, &lease, ttl, &child] {
+            auto renewed = store.renew(lease, ttl);
             if (renewed) return true;
             if (renewed.error().code != ErrorCode::lost) {
-                warn("cannot renew lock \"" + hold.name + "\": " + renewed.error().message);
+                warn("cannot renew lock \"" + lease.name() + "\": " + renewed.error().message);
                 return true;  // try again at the next beat; the TTL still covers us
             }
             report(renewed.error());
-            store.record_lost(hold.name, hold.lock_id, renewed.error().message);
+            store.record_lost(lease, renewed.error().message);
             if (child.terminate_on_lost) {
                 std::fprintf(stderr, "error: stopping the command: it is no longer protected by lock \"%s\"\n",
-                             hold.name.c_str());
+                             lease.name().c_str());
             }
             return false;
         };
@@ -75,8 +75,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     if (outcome.lost) return status != 0 && !child.terminate_on_lost ? status : 1;
     ReleaseNote note;
     note.exit_status = status;
-    note.acquired = hold.acquired;
-    auto released = store.release(hold.name, hold.lock_id, note);
+    note.acquired = lease.record.acquired;
+    auto released = store.release(lease, note);
     // The hold ends with the command, whatever it left behind: processes it
     // started and that still hold the handle now hold a file nobody names.
     handle->dispose();
@@ -85,7 +85,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         // release did not happen as asked, and a successful exit would hide it.
         report(released.error());
         if (released.error().code == ErrorCode::lost) {
-            store.record_lost(hold.name, hold.lock_id, released.error().message);
+            store.record_lost(lease, released.error().message);
         }
         return status != 0 ? status : 1;
     }

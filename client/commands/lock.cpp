@@ -37,10 +37,10 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
         return refusal_exit_status(acquired->refusal, flags.acquire);
     }
 
-    const LockRecord& hold = acquired->record;
-    const char* outcome = acquired->outcome == AcquireResult::Outcome::acquired    ? "acquired"
-                          : acquired->outcome == AcquireResult::Outcome::refreshed ? "refreshed"
-                                                                                   : "nested";
+    const LockRecord& hold = acquired->lease.record;
+    const char* outcome = acquired->outcome == Acquired::Outcome::acquired    ? "acquired"
+                          : acquired->outcome == Acquired::Outcome::refreshed ? "refreshed"
+                                                                              : "nested";
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
@@ -53,7 +53,7 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
     std::string line = std::string("lock \"") + hold.name + "\" " + outcome;
     if (auto expiry = hold.expiry()) {
         line += ", expires " + format_rfc3339_seconds(*expiry);
-    } else if (acquired->outcome != AcquireResult::Outcome::nested) {
+    } else if (acquired->outcome != Acquired::Outcome::nested) {
         line += ", held while pid " + std::to_string(hold.pid) + " lives";
     }
     std::printf("%s\n", line.c_str());

@@ -327,7 +327,7 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
-        out.field("root", (*backend)->store().root().string());
+        out.field("root", (*backend)->root());
         out.key("locks").begin_array();
         write_lock_views(out, freezes->empty() ? *locks : rows_of(*locks, *freezes, false), now);
         out.end_array();

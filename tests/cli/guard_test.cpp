@@ -15,7 +15,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-
 // agent-XXXX: the low 16 bits of 32-bit FNV-1a of "PID-STARTTIME" (SPEC.md section 5).
 std::string derived_agent_id(long long pid, unsigned long long start_ticks) {
     const std::string text = std::to_string(pid) + "-" + std::to_string(start_ticks);
@@ -335,6 +334,35 @@ while [ "$(grep expires_at "$0")" = "$first" ]; do sleep 0.1; done
         REQUIRE(now);
         CHECK((*now)["lock_id"] == (*theirs)["lock_id"]);
         CHECK(audit_events("release", "build").empty());
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "a guard whose lock was taken while CMD ran reports it lost at release and leaves the new lock") {
+        // No TTL: no heartbeat notices the loss first; the release does.
+        ChildProcess guard =
+            start_lokt({"guard", "build", "--", "sh", "-c", "echo ready; while [ ! -e go ]; do sleep 0.05; done"}, k_agent1);
+        REQUIRE_MESSAGE(guard.wait_for_stdout_containing("ready", k_wait_timeout), guard.stderr_text());
+        const auto ours = read_lock("build");
+        REQUIRE(ours);
+        REQUIRE_EXIT(lokt({"unlock", "build", "--force"}, k_agent2), 0);
+        REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "1m"}, k_agent2), 0);
+        const auto theirs = read_lock("build");
+        REQUIRE(theirs);
+        REQUIRE((*theirs)["lock_id"] != (*ours)["lock_id"]);
+        write_text(repo() / "go", "");
+
+        const auto exited = guard.wait_exit(k_wait_timeout);
+        REQUIRE_MESSAGE(exited, guard.stderr_text());
+        const auto r = finish(guard);
+        CHECK_EXIT(r, 1);
+        CHECK_MESSAGE(matches(r.err, "error: lock \"build\" was lost before release: now held by agent-2@"), r.describe());
+        const auto lost = audit_events("lost", "build");
+        REQUIRE(lost.size() == 1);
+        CHECK(lost[0]["lock_id"] == (*ours)["lock_id"]);
+        CHECK(audit_events("release", "build").empty());
+        const auto now = read_lock("build");
+        REQUIRE(now);
+        CHECK((*now)["lock_id"] == (*theirs)["lock_id"]);
     }
 
 }  // TEST_SUITE

@@ -185,6 +185,30 @@ TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its
         REQUIRE(e.release("w", mine->record.lock_id, written(*mine)).ok());
         CHECK_FALSE(fs::exists(dir / "root/locks/w.json"));
     }
+    SUBCASE("a renewal reports the file it wrote, which a release then names") {
+        auto mine = e.try_acquire(spec("w"));
+        lokt::WrittenFile renewed;
+        REQUIRE(e.renew("w", mine->record.lock_id, 10s, &renewed).ok());
+        REQUIRE(renewed.known());
+        CHECK(renewed.inode != mine->file.inode);  // written beside the old file, then renamed over it
+        auto now = e.store().identify(lokt::Area::locks, "w");
+        REQUIRE(now.ok());
+        REQUIRE(now->has_value());
+        CHECK(renewed.is(**now));
+        REQUIRE(e.release("w", mine->record.lock_id, renewed).ok());
+        CHECK_FALSE(fs::exists(dir / "root/locks/w.json"));
+        CHECK(events() == std::vector<std::string>{"acquire", "renew", "release"});
+    }
+    SUBCASE("renewed, then broken and taken by another: the renewal's file is not the new holder's") {
+        auto mine = e.try_acquire(spec("w"));
+        lokt::WrittenFile renewed;
+        REQUIRE(e.renew("w", mine->record.lock_id, 10s, &renewed).ok());
+        REQUIRE(e.unlock("w", lokt::UnlockMode::force).ok());
+        auto other = e.try_acquire(spec("w"));
+        REQUIRE(other->granted());
+        CHECK(e.release("w", mine->record.lock_id, renewed).error().code == ErrorCode::lost);
+        CHECK(fs::exists(dir / "root/locks/w.json"));
+    }
     SUBCASE("removed by hand: lost") {
         auto mine = e.try_acquire(spec("w"));
         fs::remove(dir / "root/locks/w.json");
