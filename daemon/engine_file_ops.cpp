@@ -27,13 +27,15 @@ bool EngineFileOps::engine_current() {
     return true;
 }
 
-Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor) {
-    if (engine_current()) {
+Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor, LockStore::Mode mode) {
+    // An engine that may create serves every operation; a read-only one, reads only.
+    if (engine_current() && (m_mode == LockStore::Mode::create || mode == LockStore::Mode::read_only)) {
         m_engine->act_as(actor);
         return &*m_engine;
     }
-    LOKT_TRY_LET(engine, open_engine(m_root, actor));
-    m_engine.emplace(std::move(engine.value()));
+    LOKT_TRY_LET(store, LockStore::open(m_root, mode));
+    m_engine.emplace(std::move(store.value()), actor);
+    m_mode = mode;
     checked_this_turn();  // just opened from the paths
     return &*m_engine;
 }
@@ -64,6 +66,46 @@ void EngineFileOps::record_denial(const AcquireSpec& spec, const Refusal& refusa
     auto engine = engine_for(actor);
     if (!engine) return;  // as in try_acquire, a denial that cannot be logged refuses all the same
     (*engine)->record_denial(spec.name, refusal, spec.waiting);
+}
+
+Result<LockRecord> EngineFileOps::unlock(const std::string& name, UnlockMode mode, const Identity& actor) {
+    LOKT_TRY_LET(engine, engine_for(actor));
+    return (*engine)->unlock(name, mode);
+}
+
+Result<UnlockManyResult> EngineFileOps::unlock_many(const std::string& owner, bool force, const Identity& actor) {
+    LOKT_TRY_LET(engine, engine_for(actor));
+    return (*engine)->unlock_many(owner, force);
+}
+
+Result<LockRecord> EngineFileOps::freeze(const std::string& name, Nanoseconds ttl, bool force, const Identity& actor) {
+    LOKT_TRY_LET(engine, engine_for(actor));
+    return (*engine)->freeze(name, ttl, force);
+}
+
+Result<LockRecord> EngineFileOps::unfreeze(const std::string& name, bool force, const Identity& actor) {
+    LOKT_TRY_LET(engine, engine_for(actor));
+    return (*engine)->unfreeze(name, force);
+}
+
+Result<std::optional<LockRecord>> EngineFileOps::live_freeze(const std::string& name, const Identity& actor) {
+    LOKT_TRY_LET(engine, engine_for(actor));
+    return (*engine)->live_freeze(name);
+}
+
+Result<LockView> EngineFileOps::inspect(const std::string& name, const Identity& actor, LockStore::Mode mode) {
+    LOKT_TRY_LET(engine, engine_for(actor, mode));
+    return (*engine)->inspect(name);
+}
+
+Result<std::vector<LockView>> EngineFileOps::list(bool prune, const Identity& actor, LockStore::Mode mode) {
+    LOKT_TRY_LET(engine, engine_for(actor, mode));
+    return (*engine)->list(prune);
+}
+
+Result<std::vector<FreezeView>> EngineFileOps::list_freezes(const Identity& actor, LockStore::Mode mode) {
+    LOKT_TRY_LET(engine, engine_for(actor, mode));
+    return (*engine)->list_freezes();
 }
 
 bool EngineFileOps::lock_file_is(const std::string& name, WrittenFile written) {

@@ -1,6 +1,8 @@
 // FileOps over the real lock engine: every operation the daemon performs on a
 // root runs LockEngine on that root's files, with the requester as the actor,
-// so lock files and audit lines are exactly those of file mode.
+// so lock files and audit lines are exactly those of file mode. Beside the
+// queue's operations (FileOps) it runs those a client asks of the files
+// directly: unlock, freeze, unfreeze and status.
 //
 // The engine stays open between operations while the root is busy: reopening
 // the root's directories and audit.log for every acquire and release was a
@@ -42,12 +44,26 @@ public:
     void record_denial(const AcquireSpec& spec, const Refusal& refusal, const Identity& actor) override;
     bool lock_file_is(const std::string& name, WrittenFile written) override;
 
+    // `lokt unlock NAME`, `unlock --owner O | --all`, `freeze`, `unfreeze`
+    // (see LockEngine), performed for actor. Each creates the root if it is missing.
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode, const Identity& actor);
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force, const Identity& actor);
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force, const Identity& actor);
+    Result<LockRecord> unfreeze(const std::string& name, bool force, const Identity& actor);
+    Result<std::optional<LockRecord>> live_freeze(const std::string& name, const Identity& actor);
+    // What `lokt status` reads. With LockStore::Mode::read_only a missing root
+    // is not created and reads as empty; list(prune = true) needs create.
+    Result<LockView> inspect(const std::string& name, const Identity& actor, LockStore::Mode mode);
+    Result<std::vector<LockView>> list(bool prune, const Identity& actor, LockStore::Mode mode);
+    Result<std::vector<FreezeView>> list_freezes(const Identity& actor, LockStore::Mode mode);
+
     // Closes the root's files until the next operation.
     void close_files() { m_engine.reset(); }
 
 private:
-    // The open engine, acting for actor; reopened when its files were replaced.
-    Result<LockEngine*> engine_for(const Identity& actor);
+    // The open engine, acting for actor; reopened when its files were
+    // replaced, or when it was opened read-only and mode may create.
+    Result<LockEngine*> engine_for(const Identity& actor, LockStore::Mode mode = LockStore::Mode::create);
     // Is the open engine's root still the one at the paths? Asked of the
     // filesystem once per turn; closes the engine when it is not.
     bool engine_current();
@@ -56,6 +72,7 @@ private:
     std::filesystem::path m_root;
     AtTurnEnd m_at_turn_end;
     std::optional<LockEngine> m_engine;
+    LockStore::Mode m_mode = LockStore::Mode::create;  // what m_engine was opened with
     bool m_checked_this_turn = false;
 };
 
