@@ -398,30 +398,21 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
 
 protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
-    if (!engine) return error_reply(id, protocol::Op::unlock, engine.error());
     const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
                       : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
                                                                           : UnlockMode::owner;
-    auto removed = engine->unlock(request.name, mode);
+    auto removed = root_service(request.root).unlock(request.name, mode, identity_from_wire(request.identity));
     if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
-    root_service(request.root).changed(request.name, true);
     protocol::UnlockReply reply;
     if (!removed->name.empty()) reply.lock = record_to_wire(*removed);
     return protocol::Reply{id, reply};
 }
 
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
-    if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
-    auto done = request.owner ? engine->unlock_many(*request.owner, request.force) : engine->unlock_many("", true);
+    auto done = root_service(request.root).unlock_many(request.owner, request.force, identity_from_wire(request.identity));
     if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
     protocol::UnlockManyReply reply;
-    auto& service = root_service(request.root);
-    for (const auto& record : done->released) {
-        reply.released.push_back(record_to_wire(record));
-        service.changed(record.name, true);
-    }
+    for (const auto& record : done->released) reply.released.push_back(record_to_wire(record));
     for (const auto& refusal : done->refused) {
         reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, record_to_wire(*refusal.holder)});
     }
@@ -432,58 +423,21 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     if (!request.name.empty()) {
         if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::status, valid.error());
     }
-    Identity actor = request.identity ? identity_from_wire(*request.identity) : current_identity();
-    auto engine = open_engine(request.root, actor, !request.prune_expired);
-    if (!engine) return error_reply(id, protocol::Op::status, engine.error());
-    RootService* service = existing_root(request.root);
-    auto waiters = [&](const std::string& name) {
-        return static_cast<std::uint32_t>(service ? service->state().waiters_for(name) : 0);
-    };
+    const Identity actor = request.identity ? identity_from_wire(*request.identity) : current_identity();
+    auto report = root_service(request.root).status(request.name, request.prune_expired, actor);
+    if (!report) return error_reply(id, protocol::Op::status, report.error());
     protocol::StatusReply reply;
-    std::vector<LockView> views;
-    if (!request.name.empty()) {
-        auto view = engine->inspect(request.name);
-        if (!view) return error_reply(id, protocol::Op::status, view.error());
-        if (view->stored.kind == StoredRecord::Kind::record) views.push_back(*view);
-        if (view->freeze) reply.freezes.push_back(record_to_wire(*view->freeze));
-    } else {
-        std::vector<LockView> seen;
-        if (request.prune_expired) {
-            auto all = engine->list(false);
-            if (!all) return error_reply(id, protocol::Op::status, all.error());
-            seen = std::move(all.value());
-        }
-        auto listed = engine->list(request.prune_expired);
-        if (!listed) return error_reply(id, protocol::Op::status, listed.error());
-        views = std::move(listed.value());
-        for (const auto& old : seen) {
-            if (!is_stale(old.state) || old.stored.kind != StoredRecord::Kind::record) continue;
-            const bool kept = std::any_of(views.begin(), views.end(), [&](const LockView& v) { return v.name == old.name; });
-            if (!kept) reply.pruned.push_back(record_to_wire(old.stored.record));
-        }
-        auto freezes = engine->list_freezes();
-        if (!freezes) return error_reply(id, protocol::Op::status, freezes.error());
-        for (const auto& freeze : *freezes) reply.freezes.push_back(record_to_wire(freeze.record));
+    for (const auto& lock : report->locks) {
+        reply.locks.push_back(protocol::LockStatus{record_to_wire(lock.record), staleness_of(lock.state),
+                                                   static_cast<std::uint32_t>(lock.waiters)});
     }
-    for (const auto& view : views) {
-        if (view.stored.kind != StoredRecord::Kind::record) continue;
-        reply.locks.push_back(
-            protocol::LockStatus{record_to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
-    }
-    // Who waits, for the name asked about or for every name (a frozen or
-    // unheld name may have waiters too).
+    for (const auto& freeze : report->freezes) reply.freezes.push_back(record_to_wire(freeze));
+    for (const auto& pruned : report->pruned) reply.pruned.push_back(record_to_wire(pruned));
     reply.waiting.emplace();
-    if (service != nullptr) {
-        const std::vector<std::string> names =
-            request.name.empty() ? service->state().queued_names() : std::vector<std::string>{request.name};
-        for (const auto& name : names) {
-            for (const auto& queued : service->state().queue_of(name)) {
-                const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
-                reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position),
-                                                              identity_to_wire(queued.holder),
-                                                              static_cast<std::uint64_t>(waited)});
-            }
-        }
+    for (const auto& [name, queued] : report->waiting) {
+        const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
+        reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position),
+                                                      identity_to_wire(queued.holder), static_cast<std::uint64_t>(waited)});
     }
     return protocol::Reply{id, reply};
 }
@@ -492,30 +446,19 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
     auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
     if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
-    if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
-    auto frozen = engine->freeze(request.name, *ttl, request.force);
-    if (!frozen) {
-        protocol::Reply reply = error_reply(id, protocol::Op::freeze, frozen.error());
-        if (frozen.error().code == ErrorCode::frozen) {
-            // Name the freeze that stands in the way, as an acquire's refusal does.
-            if (auto standing = engine->live_freeze(request.name); standing && *standing) {
-                std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(**standing);
-            }
-        }
+    auto outcome = root_service(request.root).freeze(request.name, *ttl, request.force, identity_from_wire(request.identity));
+    if (!outcome.frozen) {
+        protocol::Reply reply = error_reply(id, protocol::Op::freeze, outcome.frozen.error());
+        if (outcome.standing) std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(*outcome.standing);
         return reply;
     }
-    root_service(request.root).changed(request.name, false);
-    return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*frozen)}};
+    return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*outcome.frozen)}};
 }
 
 protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
-    if (!engine) return error_reply(id, protocol::Op::unfreeze, engine.error());
-    auto removed = engine->unfreeze(request.name, request.force);
+    auto removed = root_service(request.root).unfreeze(request.name, request.force, identity_from_wire(request.identity));
     if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
-    root_service(request.root).changed(request.name, false);
     protocol::UnfreezeReply reply;
     if (!removed->name.empty()) reply.freeze = record_to_wire(*removed);
     return protocol::Reply{id, reply};

@@ -5,11 +5,6 @@
 
 namespace lokt::daemon {
 
-Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity& actor, bool read_only) {
-    LOKT_TRY_LET(store, LockStore::open(root, read_only ? LockStore::Mode::read_only : LockStore::Mode::create));
-    return LockEngine(std::move(store.value()), actor);
-}
-
 void EngineFileOps::checked_this_turn() {
     if (m_checked_this_turn) return;
     m_checked_this_turn = true;

@@ -24,9 +24,6 @@
 
 namespace lokt::daemon {
 
-// An engine on root acting for actor. read_only never creates the root.
-Result<LockEngine> open_engine(const std::filesystem::path& root, const Identity& actor, bool read_only = false);
-
 class EngineFileOps final : public FileOps {
 public:
     // at_turn_end(f) runs f after the event loop's current turn.

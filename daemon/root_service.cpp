@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "audit_log.hpp"
 #include "log.hpp"
 #include "unique_fd.hpp"
@@ -155,6 +157,102 @@ void RootService::changed(const std::string& name, bool hold_removed) {
     Effects effects;
     m_state.files_changed(name, effects);
     settle(effects);
+}
+
+void RootService::close_if_idle() {
+    if (m_state.idle()) m_files.close_files();
+}
+
+Result<LockRecord> RootService::unlock(const std::string& name, UnlockMode mode, const Identity& actor) {
+    auto removed = m_files.unlock(name, mode, actor);
+    if (!removed) {
+        close_if_idle();
+        return removed;
+    }
+    changed(name, true);
+    return removed;
+}
+
+Result<UnlockManyResult> RootService::unlock_many(const std::optional<std::string>& owner, bool force, const Identity& actor) {
+    auto done = owner ? m_files.unlock_many(*owner, force, actor) : m_files.unlock_many("", true, actor);
+    if (!done) {
+        close_if_idle();
+        return done;
+    }
+    for (const auto& record : done->released) changed(record.name, true);
+    if (done->released.empty()) close_if_idle();
+    return done;
+}
+
+FreezeOutcome RootService::freeze(const std::string& name, Nanoseconds ttl, bool force, const Identity& actor) {
+    FreezeOutcome outcome{m_files.freeze(name, ttl, force, actor), std::nullopt};
+    if (outcome.frozen) {
+        changed(name, false);
+        return outcome;
+    }
+    if (outcome.frozen.error().code == ErrorCode::frozen) {
+        // Name the freeze that stands in the way, as an acquire's refusal does.
+        if (auto standing = m_files.live_freeze(name, actor); standing && *standing) outcome.standing = std::move(**standing);
+    }
+    close_if_idle();
+    return outcome;
+}
+
+Result<LockRecord> RootService::unfreeze(const std::string& name, bool force, const Identity& actor) {
+    auto removed = m_files.unfreeze(name, force, actor);
+    if (!removed) {
+        close_if_idle();
+        return removed;
+    }
+    changed(name, false);
+    return removed;
+}
+
+Result<StatusReport> RootService::status(const std::string& name, bool prune_expired, const Identity& actor) {
+    auto report = read_status(name, prune_expired, actor);
+    // A pruned hold is gone as after `unlock --break-stale`: its waiters are tried now.
+    if (report) {
+        for (const auto& record : report->pruned) changed(record.name, true);
+    }
+    if (!report || report->pruned.empty()) close_if_idle();
+    return report;
+}
+
+Result<StatusReport> RootService::read_status(const std::string& name, bool prune_expired, const Identity& actor) {
+    const auto mode = prune_expired ? LockStore::Mode::create : LockStore::Mode::read_only;
+    StatusReport report;
+    std::vector<LockView> views;
+    if (!name.empty()) {
+        LOKT_TRY_LET(view, m_files.inspect(name, actor, mode));
+        if (view->freeze) report.freezes.push_back(*view->freeze);
+        views.push_back(std::move(view.value()));
+    } else {
+        std::vector<LockView> seen;
+        if (prune_expired) {
+            LOKT_TRY_LET(all, m_files.list(false, actor, mode));
+            seen = std::move(all.value());
+        }
+        LOKT_TRY_LET(listed, m_files.list(prune_expired, actor, mode));
+        views = std::move(listed.value());
+        for (auto& old : seen) {
+            if (!is_stale(old.state) || old.stored.kind != StoredRecord::Kind::record) continue;
+            const bool kept = std::any_of(views.begin(), views.end(), [&](const LockView& v) { return v.name == old.name; });
+            if (!kept) report.pruned.push_back(std::move(old.stored.record));
+        }
+        LOKT_TRY_LET(freezes, m_files.list_freezes(actor, mode));
+        for (auto& freeze : *freezes) report.freezes.push_back(std::move(freeze.record));
+    }
+    for (auto& view : views) {
+        if (view.stored.kind != StoredRecord::Kind::record) continue;
+        report.locks.push_back(StatusReport::Lock{std::move(view.stored.record), view.state, m_state.waiters_for(view.name)});
+    }
+    // Who waits, for the name asked about or for every name (a frozen or
+    // unheld name may have waiters too).
+    const std::vector<std::string> names = name.empty() ? m_state.queued_names() : std::vector<std::string>{name};
+    for (const auto& queued_name : names) {
+        for (auto& queued : m_state.queue_of(queued_name)) report.waiting.push_back({queued_name, std::move(queued)});
+    }
+    return report;
 }
 
 void RootService::connection_closed(ConnectionId connection, bool keep_holds) {

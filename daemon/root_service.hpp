@@ -1,7 +1,10 @@
 // One lock root served by the daemon: its RootState driven by real time (one
 // steady_timer armed for the next deadline only), its watcher, and the audit
-// subscriptions that follow its audit.log. Everything it decides goes out
-// through the deliver callback as answers, progress lines and audit events.
+// subscriptions that follow its audit.log. Every request that touches the
+// root's files comes here and runs through the root's one engine
+// (EngineFileOps), and whatever changed is told to the queues at once.
+// Everything it decides goes out through the deliver callback as answers,
+// progress lines and audit events.
 #pragma once
 
 #include <asio.hpp>
@@ -25,6 +28,30 @@ struct AuditLine {
     std::string line;  // the audit line as written
 };
 
+// What `lokt status [NAME]` reports of a root, in the engine's terms.
+struct StatusReport {
+    struct Lock {
+        LockRecord record;
+        HoldState state = HoldState::live;
+        std::size_t waiters = 0;  // acquires queued for it here
+    };
+    struct Waiter {
+        std::string name;
+        RootState::QueuedAcquire queued;
+    };
+    std::vector<Lock> locks;          // the lock files that hold a record (corrupt ones left out), in name order
+    std::vector<LockRecord> freezes;  // live freezes (the name's only, when one is asked about)
+    std::vector<LockRecord> pruned;   // stale holds removed by prune_expired
+    std::vector<Waiter> waiting;      // who waits, for the name asked about or every name
+};
+
+// A freeze asked for: the freeze now in place, or why not; when another's
+// live freeze stands in the way, that freeze.
+struct FreezeOutcome {
+    Result<LockRecord> frozen;
+    std::optional<LockRecord> standing;
+};
+
 struct RootOutput {
     std::function<void(Effects&)> effects;
     std::function<void(std::vector<AuditLine>&)> audit_lines;
@@ -45,8 +72,17 @@ public:
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor,
                          const ReleaseNote& note = {});
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor);
-    // An operation through the daemon changed NAME's files (unlock, unfreeze, ...).
-    void changed(const std::string& name, bool hold_removed);
+    // `lokt unlock NAME`, `unlock --owner O` (owner given) or `--all` (no
+    // owner: every lock), `freeze` and `unfreeze`, performed for actor. A
+    // waiter the change frees is granted before these return.
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode, const Identity& actor);
+    Result<UnlockManyResult> unlock_many(const std::optional<std::string>& owner, bool force, const Identity& actor);
+    FreezeOutcome freeze(const std::string& name, Nanoseconds ttl, bool force, const Identity& actor);
+    Result<LockRecord> unfreeze(const std::string& name, bool force, const Identity& actor);
+    // `lokt status [NAME]` (every lock and freeze when name is empty). Only
+    // prune_expired writes (stale holds removed, audited); without it a root
+    // that does not exist is not created.
+    Result<StatusReport> status(const std::string& name, bool prune_expired, const Identity& actor);
     void connection_closed(ConnectionId connection, bool keep_holds);
 
     // Starts following audit.log for a subscription; returns the lines from
@@ -69,6 +105,12 @@ private:
 
     // After every step: send what was decided, watch the right pids, arm the timer.
     void settle(Effects& effects);
+    // NAME's files were changed here (unlock, freeze, a prune): forget a hold
+    // that was removed, and try the queue.
+    void changed(const std::string& name, bool hold_removed);
+    // After an operation that changed nothing: an idle root keeps no files open.
+    void close_if_idle();
+    Result<StatusReport> read_status(const std::string& name, bool prune_expired, const Identity& actor);
     void arm_timer();
     void ensure_watching();
 
