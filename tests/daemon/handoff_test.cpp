@@ -1,6 +1,7 @@
 // Handoff through the daemon with real processes: FIFO order among waiting
-// guards, the next waiter running as soon as a holder is killed, holds left
-// valid when the daemon stops, and the idle exit.
+// guards, the next waiter running as soon as a holder is killed or the lock
+// is unlocked or unfrozen through the daemon, holds left valid when the
+// daemon stops, and the idle exit.
 #include <signal.h>
 
 #include <chrono>
@@ -70,6 +71,25 @@ TEST_SUITE("daemon_handoff") {
         const std::string audit = read_file(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
         CHECK(audit.find("guard and its command have exited") != std::string::npos);
+    }
+
+    TEST_CASE("an unlock or an unfreeze through the daemon hands the lock to the waiter") {
+        DaemonFixture f;
+        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+        Process waiter(f.lokt({"guard", "db", "--wait", "--timeout", "60s", "--", "true"}));
+        REQUIRE(f.daemon_counts_reach(1, 1));
+        REQUIRE(run(f.lokt({"unlock", "db", "--force"}), Millis(20'000)) == 0);
+        CHECK(waiter.wait(Millis(30'000)) == 0);
+
+        REQUIRE(run(f.lokt({"freeze", "deploy", "--ttl", "10m"}), Millis(20'000)) == 0);
+        Process frozen_out(f.lokt({"guard", "deploy", "--wait", "--timeout", "60s", "--", "true"}));
+        REQUIRE(f.daemon_counts_reach(0, 1));
+        REQUIRE(run(f.lokt({"unfreeze", "deploy"}), Millis(20'000)) == 0);
+        CHECK(frozen_out.wait(Millis(30'000)) == 0);
+        CHECK(f.daemon_counts_reach(0, 0));
+        const std::string audit = read_file(f.root() / "audit.log");
+        CHECK(audit.find("\"event\":\"force-break\"") != std::string::npos);
+        CHECK(audit.find("\"event\":\"unfreeze\"") != std::string::npos);
     }
 
     TEST_CASE("a holder outside the daemon: its release (inotify) and its command's end (handle) wake the waiter") {

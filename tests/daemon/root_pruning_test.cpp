@@ -1,6 +1,7 @@
 // loktd forgets a lock root once nothing in it is held, awaited or followed
 // (its watches, timer and files go with it), and opens it again, watches
-// included, on the next request that needs it.
+// included, on the next request that needs it. A status creates no root, and
+// a root opened for one request only is closed once it is answered.
 #include <nlohmann/json.hpp>
 
 #include "daemon_fixture.hpp"
@@ -14,6 +15,18 @@ long long roots_served(DaemonFixture& f) {
     const auto reply = nlohmann::json::parse(line, nullptr, false);
     if (reply.is_discarded() || !reply.contains("roots")) return -1;
     return static_cast<long long>(reply["roots"].size());
+}
+
+// How many descriptors the daemon has open on something in the root.
+std::size_t daemon_files_in(DaemonFixture& f) {
+    std::size_t count = 0;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(f.daemon().pid()) + "/fd", error)) {
+        std::error_code unreadable;
+        const auto target = fs::read_symlink(entry.path(), unreadable).string();
+        if (!unreadable && target.rfind(f.root().string(), 0) == 0) ++count;
+    }
+    return count;
 }
 
 }  // namespace
@@ -43,6 +56,28 @@ TEST_SUITE("daemon_roots") {
         REQUIRE(run(outside_unlock, Millis(20'000)) == 0);
         CHECK(waiter.wait(Millis(30'000)) == 0);
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+    }
+
+    TEST_CASE("a status creates no root, and a root opened for a status or an unlock alone is closed") {
+        DaemonFixture f;
+        REQUIRE(run(f.lokt({"status"}), Millis(20'000)) == 0);
+        REQUIRE(run(f.lokt({"status", "build", "--json"}), Millis(20'000)) == 3);
+        CHECK_FALSE(fs::exists(f.root()));
+        CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+
+        // An unlock writes, so it makes the root, as in file mode; then nothing is left to serve.
+        CHECK(run(f.lokt({"unlock", "build"}), Millis(20'000)) == 3);
+        CHECK(fs::is_directory(f.root() / "locks"));
+        CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+        REQUIRE(run(f.lokt({"status"}), Millis(20'000)) == 0);
+        CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
+        CHECK(daemon_files_in(f) == 0);
+
+        // While something is held the root's files stay open; once it is not, they are closed.
+        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+        CHECK(daemon_files_in(f) > 0);
+        REQUIRE(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
+        CHECK(daemon_files_in(f) == 0);
     }
 
 }  // TEST_SUITE
