@@ -10,16 +10,12 @@
 #include "lock_name.hpp"
 #include "log.hpp"
 #include "process_liveness.hpp"
-#include "record_conversion.hpp"
 #include "wire.hpp"
 
 namespace lokt::daemon {
 namespace {
 
 using Milliseconds = std::chrono::milliseconds;
-using protocol::identity_from_wire;
-using protocol::identity_to_wire;
-using protocol::record_to_wire;
 
 constexpr auto k_slow_request = std::chrono::milliseconds(100);
 
@@ -178,8 +174,8 @@ void Dispatcher::deliver(Effects& effects) {
         progress.id = note.request_id;
         progress.position = static_cast<std::uint32_t>(note.position);
         progress.queue_length = static_cast<std::uint32_t>(note.queue_length);
-        if (note.refusal.holder) progress.holder = record_to_wire(*note.refusal.holder);
-        if (note.refusal.freeze) progress.freeze = record_to_wire(*note.refusal.freeze);
+        if (note.refusal.holder) progress.holder = *note.refusal.holder;
+        if (note.refusal.freeze) progress.freeze = *note.refusal.freeze;
         it->second->send(protocol::encode(progress));
     }
     for (auto& answer : effects.answers) {
@@ -190,10 +186,8 @@ void Dispatcher::deliver(Effects& effects) {
             reply = refusal_reply(answer.request_id, answer.result->refusal);
         } else {
             protocol::AcquireReply body;
-            body.lock = record_to_wire(answer.result->record);
-            body.outcome = answer.result->outcome == AcquireResult::Outcome::refreshed ? protocol::AcquireOutcome::refreshed
-                           : answer.result->outcome == AcquireResult::Outcome::nested  ? protocol::AcquireOutcome::nested
-                                                                                       : protocol::AcquireOutcome::acquired;
+            body.lock = answer.result->record;
+            body.outcome = answer.result->outcome;
             reply = protocol::Reply{answer.request_id, body};
         }
         log::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
@@ -330,7 +324,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     AcquireTicket ticket;
     ticket.connection = session.id();
     ticket.request_id = id;
-    ticket.actor = identity_from_wire(request.identity);
+    ticket.actor = request.identity;
     ticket.wait = request.wait;
     ticket.progress = session.wants_progress;
     if (request.timeout_ms) {
@@ -393,37 +387,34 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
     const Identity actor = actor_for(request.root, request.name, request.lock_id);
     auto renewed = root_service(request.root).renew(request.name, request.lock_id, *ttl, actor);
     if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
-    return protocol::Reply{id, protocol::RenewReply{record_to_wire(*renewed)}};
+    return protocol::Reply{id, protocol::RenewReply{*renewed}};
 }
 
 protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
+    auto engine = open_engine(request.root, request.identity);
     if (!engine) return error_reply(id, protocol::Op::unlock, engine.error());
-    const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
-                      : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
-                                                                          : UnlockMode::owner;
-    auto removed = engine->unlock(request.name, mode);
+    auto removed = engine->unlock(request.name, request.mode);
     if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
     root_service(request.root).changed(request.name, true);
     protocol::UnlockReply reply;
-    if (!removed->name.empty()) reply.lock = record_to_wire(*removed);
+    if (!removed->name.empty()) reply.lock = *removed;
     return protocol::Reply{id, reply};
 }
 
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
+    auto engine = open_engine(request.root, request.identity);
     if (!engine) return error_reply(id, protocol::Op::unlock_many, engine.error());
     auto done = request.owner ? engine->unlock_many(*request.owner, request.force) : engine->unlock_many("", true);
     if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
     protocol::UnlockManyReply reply;
     auto& service = root_service(request.root);
     for (const auto& record : done->released) {
-        reply.released.push_back(record_to_wire(record));
+        reply.released.push_back(record);
         service.changed(record.name, true);
     }
     for (const auto& refusal : done->refused) {
-        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, record_to_wire(*refusal.holder)});
+        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, *refusal.holder});
     }
     return protocol::Reply{id, reply};
 }
@@ -432,7 +423,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     if (!request.name.empty()) {
         if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::status, valid.error());
     }
-    Identity actor = request.identity ? identity_from_wire(*request.identity) : current_identity();
+    Identity actor = request.identity ? *request.identity : current_identity();
     auto engine = open_engine(request.root, actor, !request.prune_expired);
     if (!engine) return error_reply(id, protocol::Op::status, engine.error());
     RootService* service = existing_root(request.root);
@@ -445,7 +436,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         auto view = engine->inspect(request.name);
         if (!view) return error_reply(id, protocol::Op::status, view.error());
         if (view->stored.kind == StoredRecord::Kind::record) views.push_back(*view);
-        if (view->freeze) reply.freezes.push_back(record_to_wire(*view->freeze));
+        if (view->freeze) reply.freezes.push_back(*view->freeze);
     } else {
         std::vector<LockView> seen;
         if (request.prune_expired) {
@@ -459,16 +450,15 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         for (const auto& old : seen) {
             if (!is_stale(old.state) || old.stored.kind != StoredRecord::Kind::record) continue;
             const bool kept = std::any_of(views.begin(), views.end(), [&](const LockView& v) { return v.name == old.name; });
-            if (!kept) reply.pruned.push_back(record_to_wire(old.stored.record));
+            if (!kept) reply.pruned.push_back(old.stored.record);
         }
         auto freezes = engine->list_freezes();
         if (!freezes) return error_reply(id, protocol::Op::status, freezes.error());
-        for (const auto& freeze : *freezes) reply.freezes.push_back(record_to_wire(freeze.record));
+        for (const auto& freeze : *freezes) reply.freezes.push_back(freeze.record);
     }
     for (const auto& view : views) {
         if (view.stored.kind != StoredRecord::Kind::record) continue;
-        reply.locks.push_back(
-            protocol::LockStatus{record_to_wire(view.stored.record), staleness_of(view.state), waiters(view.name)});
+        reply.locks.push_back(protocol::LockStatus{view.stored.record, view.state, waiters(view.name)});
     }
     // Who waits, for the name asked about or for every name (a frozen or
     // unheld name may have waiters too).
@@ -479,8 +469,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
         for (const auto& name : names) {
             for (const auto& queued : service->state().queue_of(name)) {
                 const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
-                reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position),
-                                                              identity_to_wire(queued.holder),
+                reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position), queued.holder,
                                                               static_cast<std::uint64_t>(waited)});
             }
         }
@@ -492,7 +481,7 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
     auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
     if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
+    auto engine = open_engine(request.root, request.identity);
     if (!engine) return error_reply(id, protocol::Op::freeze, engine.error());
     auto frozen = engine->freeze(request.name, *ttl, request.force);
     if (!frozen) {
@@ -500,24 +489,24 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
         if (frozen.error().code == ErrorCode::frozen) {
             // Name the freeze that stands in the way, as an acquire's refusal does.
             if (auto standing = engine->live_freeze(request.name); standing && *standing) {
-                std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(**standing);
+                std::get<protocol::ErrorReply>(reply.body).freeze = **standing;
             }
         }
         return reply;
     }
     root_service(request.root).changed(request.name, false);
-    return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*frozen)}};
+    return protocol::Reply{id, protocol::FreezeReply{*frozen}};
 }
 
 protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
-    auto engine = open_engine(request.root, identity_from_wire(request.identity));
+    auto engine = open_engine(request.root, request.identity);
     if (!engine) return error_reply(id, protocol::Op::unfreeze, engine.error());
     auto removed = engine->unfreeze(request.name, request.force);
     if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
     root_service(request.root).changed(request.name, false);
     protocol::UnfreezeReply reply;
-    if (!removed->name.empty()) reply.freeze = record_to_wire(*removed);
+    if (!removed->name.empty()) reply.freeze = *removed;
     return protocol::Reply{id, reply};
 }
 
