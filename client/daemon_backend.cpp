@@ -17,7 +17,6 @@
 #include "daemon_change_feed.hpp"
 #include "file_audit_follow.hpp"
 #include "hold_state.hpp"
-#include "record_conversion.hpp"
 #include "socket_location.hpp"
 #include "sys_error.hpp"
 
@@ -54,14 +53,14 @@ Error error_of(const protocol::Reply& reply) { return std::get<protocol::ErrorRe
 Refusal refusal_from_progress(const std::string& name, const protocol::Progress& progress) {
     Refusal refusal;
     if (progress.freeze) {
-        const LockRecord freeze = protocol::record_from_wire(*progress.freeze);
+        const LockRecord freeze = *progress.freeze;
         refusal.code = ErrorCode::frozen;
         refusal.message = "lock " + quoted(name) + " is frozen";
         if (auto expiry = freeze.expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
         refusal.message += " (by " + owner_at_host(freeze.owner, freeze.host) + ")";
         refusal.freeze = freeze;
     } else if (progress.holder) {
-        const LockRecord holder = protocol::record_from_wire(*progress.holder);
+        const LockRecord holder = *progress.holder;
         refusal.message = "lock " + quoted(name) + " held by " + describe_holder(holder, wall_now());
         refusal.holder = holder;
     } else {
@@ -417,7 +416,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (spec.ttl) request.ttl_ms = to_ms(*spec.ttl);
     request.wait = wait.wait;
     if (wait.wait) request.timeout_ms = to_ms(wait.timeout);
-    request.identity = protocol::identity_to_wire(actor);
+    request.identity = actor;
     if (spec.binding == Binding::process) {
         request.bound_pid = static_cast<std::int32_t>(spec.holder.pid);
         request.bound_pid_start = spec.holder.pid_start;
@@ -460,16 +459,14 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
         result.outcome = AcquireResult::Outcome::refused;
         result.refusal.code = error.code;
         result.refusal.message = error.message;
-        if (error.holder) result.refusal.holder = protocol::record_from_wire(*error.holder);
-        if (error.freeze) result.refusal.freeze = protocol::record_from_wire(*error.freeze);
+        if (error.holder) result.refusal.holder = *error.holder;
+        if (error.freeze) result.refusal.freeze = *error.freeze;
         return result;
     }
     const auto* body = std::get_if<protocol::AcquireReply>(&reply.body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: acquire answered with another op");
-    result.outcome = body->outcome == protocol::AcquireOutcome::refreshed ? AcquireResult::Outcome::refreshed
-                     : body->outcome == protocol::AcquireOutcome::nested  ? AcquireResult::Outcome::nested
-                                                                          : AcquireResult::Outcome::acquired;
-    result.lease.record = protocol::record_from_wire(body->lock);
+    result.outcome = body->outcome;
+    result.lease.record = body->lock;
     return result;
 }
 
@@ -481,7 +478,7 @@ Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: renew answered with another op");
-    lease.record = protocol::record_from_wire(body->lock);
+    lease.record = body->lock;
     lease.file = {};  // the daemon wrote it
     return {};
 }
@@ -500,24 +497,22 @@ Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mod
     protocol::UnlockRequest request;
     request.root = m_root;
     request.name = name;
-    request.mode = mode == UnlockMode::force         ? protocol::UnlockMode::force
-                   : mode == UnlockMode::break_stale ? protocol::UnlockMode::break_stale
-                                                     : protocol::UnlockMode::owner;
-    request.identity = protocol::identity_to_wire(m_actor);
+    request.mode = mode;
+    request.identity = m_actor;
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.unlock(name, mode);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unlock answered with another op");
-    return body->lock ? protocol::record_from_wire(*body->lock) : LockRecord{};
+    return body->lock ? *body->lock : LockRecord{};
 }
 
 Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bool force) {
     const Identity& actor = m_actor;
     protocol::UnlockManyRequest request;
     request.root = m_root;
-    request.identity = protocol::identity_to_wire(actor);
+    request.identity = actor;
     // --all without --force means "every lock of mine": the same as naming my owner.
     if (!owner.empty()) {
         request.owner = owner;
@@ -533,10 +528,9 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     if (body == nullptr)
         return make_error(ErrorCode::internal, "invalid message from daemon: unlock_many answered with another op");
     UnlockManyResult result;
-    for (const auto& record : body->released) result.released.push_back(protocol::record_from_wire(record));
+    for (const auto& record : body->released) result.released.push_back(record);
     for (const auto& refused : body->refused) {
-        result.refused.push_back(
-            Refusal{refused.code, refused.message, protocol::record_from_wire(refused.holder), std::nullopt});
+        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt});
     }
     return result;
 }
@@ -554,8 +548,7 @@ Result<QueueView> DaemonBackend::queue(const std::string& name) {
     view.known = true;
     for (const auto& waiter : *body->waiting) {
         if (waiter.name != name) continue;
-        view.waiters.push_back(QueuedWaiter{waiter.position, protocol::identity_from_wire(waiter.identity),
-                                            std::chrono::milliseconds(waiter.waited_ms)});
+        view.waiters.push_back(QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms)});
     }
     return view;
 }
@@ -576,8 +569,8 @@ Result<QueuesView> DaemonBackend::queues() {
     if (counted && body->waiting->empty()) return view;
     view.known = true;
     for (const auto& waiter : *body->waiting) {
-        view.by_name[waiter.name].push_back(QueuedWaiter{waiter.position, protocol::identity_from_wire(waiter.identity),
-                                                         std::chrono::milliseconds(waiter.waited_ms)});
+        view.by_name[waiter.name].push_back(
+            QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms)});
     }
     return view;
 }
@@ -602,25 +595,25 @@ Result<void> DaemonBackend::follow_audit(const AuditQuery& query, const AuditPri
 }
 
 Result<LockRecord> DaemonBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {
-    protocol::FreezeRequest request{m_root, name, to_ms(ttl), force, protocol::identity_to_wire(m_actor)};
+    protocol::FreezeRequest request{m_root, name, to_ms(ttl), force, m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.freeze(name, ttl, force);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::FreezeReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: freeze answered with another op");
-    return protocol::record_from_wire(body->freeze);
+    return body->freeze;
 }
 
 Result<LockRecord> DaemonBackend::unfreeze(const std::string& name, bool force) {
-    protocol::UnfreezeRequest request{m_root, name, force, protocol::identity_to_wire(m_actor)};
+    protocol::UnfreezeRequest request{m_root, name, force, m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.unfreeze(name, force);
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnfreezeReply>(&(*answered)->body);
     if (body == nullptr) return make_error(ErrorCode::internal, "invalid message from daemon: unfreeze answered with another op");
-    return body->freeze ? protocol::record_from_wire(*body->freeze) : LockRecord{};
+    return body->freeze ? *body->freeze : LockRecord{};
 }
 
 }  // namespace lokt::client

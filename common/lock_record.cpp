@@ -3,8 +3,10 @@
 
 #include <sys/random.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace lokt {
 namespace {
@@ -13,23 +15,186 @@ using Json = nlohmann::ordered_json;
 
 Error corrupt(std::string why) { return make_error(ErrorCode::corrupt, std::move(why)); }
 
-std::optional<Binding> binding_from(std::string_view text) {
-    if (text == "guard") return Binding::guard;
-    if (text == "ttl") return Binding::ttl;
-    if (text == "process") return Binding::process;
-    return std::nullopt;
+// What reading a file asks of a field that is always written.
+enum class Need { nothing, present, nonempty };
+// Whether a count of 0 is written or left out like an absent one.
+enum class Zero { written, left_out };
+
+// The lock file's fields in SPEC.md's order, lokt's own after them: the one
+// list that writing (serialize_lock_record) and reading (RecordReader) both
+// follow. R is LockRecord to read, const LockRecord to write. The optional_*
+// fields, and ttl_sec when not positive, are left out of the file when empty,
+// absent or false.
+template <class V, class R>
+void file_fields(V& v, R& r) {
+    v.number("version", r.version);
+    v.text("name", r.name, Need::nonempty);
+    v.optional_text("lock_id", r.lock_id);
+    v.text("owner", r.owner, Need::present);
+    v.text("host", r.host);
+    v.number("pid", r.pid);
+    v.optional_count("pid_start_ns", r.pid_start, Zero::left_out);
+    v.optional_text("agent_id", r.agent_id);
+    v.time("acquired_ts", r.acquired);
+    v.seconds("ttl_sec", r.ttl_sec);
+    v.optional_time("expires_at", r.expires_at);
+    v.optional_word("bound_to", r.bound_to, k_binding_words);
+    v.optional_flag("owner_set", r.owner_explicit);
+    v.optional_text("boot_id", r.boot_id);
+    v.optional_count("fence", r.fence);
+    v.optional_text("handle", r.handle);
 }
+
+// Writes a record's fields into a JSON object, in the list's order.
+class FileWriter {
+public:
+    explicit FileWriter(Json& out) : m_out(out) {}
+
+    template <class T>
+    void number(std::string_view key, T value) {
+        m_out[key] = value;
+    }
+    void text(std::string_view key, const std::string& value, Need = Need::nothing) { m_out[key] = value; }
+    void optional_text(std::string_view key, const std::string& value) {
+        if (!value.empty()) m_out[key] = value;
+    }
+    void optional_count(std::string_view key, const std::optional<std::uint64_t>& value, Zero zero = Zero::written) {
+        if (value && (*value != 0 || zero == Zero::written)) m_out[key] = *value;
+    }
+    void time(std::string_view key, WallTime value) { m_out[key] = format_rfc3339(value); }
+    void seconds(std::string_view key, std::int64_t value) {
+        if (value > 0) m_out[key] = value;
+    }
+    void optional_time(std::string_view key, const std::optional<WallTime>& value) {
+        if (value) m_out[key] = format_rfc3339(*value);
+    }
+    template <class E, std::size_t N>
+    void optional_word(std::string_view key, const std::optional<E>& value, const std::array<Word<E>, N>& table) {
+        if (value) m_out[key] = std::string(word_of(table, *value).value_or("unknown"));
+    }
+    void optional_flag(std::string_view key, bool value) {
+        if (value) m_out[key] = true;
+    }
+
+private:
+    Json& m_out;
+};
+
+// What a JSON value in the file is, as the parser reports it.
+enum class Type { null, boolean, integer, string, other };
+
+// One field of the list as reading needs it before the value: its key, the
+// JSON type it takes, and whether the file must have it.
+struct FieldShape {
+    std::string_view key;
+    Type type;
+    Need need;
+};
+
+class ShapeCollector {
+public:
+    std::vector<FieldShape> shapes;
+
+    template <class T>
+    void number(std::string_view key, T&) {
+        add(key, Type::integer);
+    }
+    void text(std::string_view key, std::string&, Need need = Need::nothing) { add(key, Type::string, need); }
+    void optional_text(std::string_view key, std::string&) { add(key, Type::string); }
+    void optional_count(std::string_view key, std::optional<std::uint64_t>&, Zero = Zero::written) { add(key, Type::integer); }
+    void time(std::string_view key, WallTime&) { add(key, Type::string, Need::present); }
+    void seconds(std::string_view key, std::int64_t&) { add(key, Type::integer); }
+    void optional_time(std::string_view key, std::optional<WallTime>&) { add(key, Type::string); }
+    template <class E, std::size_t N>
+    void optional_word(std::string_view key, std::optional<E>&, const std::array<Word<E>, N>&) {
+        add(key, Type::string);
+    }
+    void optional_flag(std::string_view key, bool&) { add(key, Type::boolean); }
+
+private:
+    void add(std::string_view key, Type type, Need need = Need::nothing) { shapes.push_back({key, type, need}); }
+};
+
+const std::vector<FieldShape>& file_shapes() {
+    static const std::vector<FieldShape> shapes = [] {
+        ShapeCollector collector;
+        LockRecord scratch;
+        file_fields(collector, scratch);
+        return collector.shapes;
+    }();
+    return shapes;
+}
+
+// One scalar of the file, already checked to have its field's type.
+struct Scalar {
+    std::int64_t integer = 0;
+    bool boolean = false;
+    std::string* text = nullptr;
+};
+
+// Stores one value into the field at `index` in the list; the other fields
+// are passed over. `problem` says why the value does not fit, after its key;
+// `present` is false when the value counts as missing (an empty name).
+class FieldStorer {
+public:
+    FieldStorer(std::size_t index, Scalar value) : m_index(index), m_value(value) {}
+
+    std::string_view problem;
+    bool present = true;
+
+    template <class T>
+    void number(std::string_view, T& value) {
+        if (mine()) value = static_cast<T>(m_value.integer);
+    }
+    void text(std::string_view, std::string& value, Need need = Need::nothing) {
+        if (!mine()) return;
+        value = std::move(*m_value.text);
+        present = need != Need::nonempty || !value.empty();
+    }
+    void optional_text(std::string_view key, std::string& value) { text(key, value); }
+    void optional_count(std::string_view, std::optional<std::uint64_t>& value, Zero = Zero::written) {
+        if (!mine()) return;
+        if (m_value.integer < 0) {
+            problem = " is negative";
+        } else {
+            value = static_cast<std::uint64_t>(m_value.integer);
+        }
+    }
+    void time(std::string_view, WallTime& value) {
+        if (!mine()) return;
+        if (auto time = parse_time()) value = *time;
+    }
+    void seconds(std::string_view, std::int64_t& value) {
+        if (mine()) value = m_value.integer > 0 ? m_value.integer : 0;  // 0 or less: no TTL
+    }
+    void optional_time(std::string_view, std::optional<WallTime>& value) {
+        if (!mine()) return;
+        if (auto time = parse_time()) value = *time;
+    }
+    template <class E, std::size_t N>
+    void optional_word(std::string_view, std::optional<E>& value, const std::array<Word<E>, N>& table) {
+        if (mine()) value = value_of(table, *m_value.text);  // a word we do not know reads as absent
+    }
+    void optional_flag(std::string_view, bool& value) {
+        if (mine()) value = m_value.boolean;
+    }
+
+private:
+    bool mine() { return m_at++ == m_index; }
+    std::optional<WallTime> parse_time() {
+        auto time = parse_rfc3339(*m_value.text);
+        if (!time) problem = " is not an RFC 3339 time";
+        return time;
+    }
+
+    std::size_t m_index;
+    std::size_t m_at = 0;
+    Scalar m_value;
+};
 
 }  // namespace
 
-std::string_view to_string(Binding binding) {
-    switch (binding) {
-        case Binding::guard: return "guard";
-        case Binding::ttl: return "ttl";
-        case Binding::process: return "process";
-    }
-    return "unknown";
-}
+std::string_view to_string(Binding binding) { return word_of(k_binding_words, binding).value_or("unknown"); }
 
 std::optional<WallTime> LockRecord::expiry() const {
     if (expires_at) return expires_at;
@@ -49,23 +214,9 @@ Identity holder_identity(const LockRecord& record) {
 }
 
 std::string serialize_lock_record(const LockRecord& r) {
-    Json json;
-    json["version"] = r.version;
-    json["name"] = r.name;
-    if (!r.lock_id.empty()) json["lock_id"] = r.lock_id;
-    json["owner"] = r.owner;
-    json["host"] = r.host;
-    json["pid"] = r.pid;
-    if (r.pid_start && *r.pid_start != 0) json["pid_start_ns"] = *r.pid_start;
-    if (!r.agent_id.empty()) json["agent_id"] = r.agent_id;
-    json["acquired_ts"] = format_rfc3339(r.acquired);
-    if (r.ttl_sec > 0) json["ttl_sec"] = r.ttl_sec;
-    if (r.expires_at) json["expires_at"] = format_rfc3339(*r.expires_at);
-    if (r.bound_to) json["bound_to"] = to_string(*r.bound_to);
-    if (r.owner_explicit) json["owner_set"] = true;
-    if (!r.boot_id.empty()) json["boot_id"] = r.boot_id;
-    if (r.fence) json["fence"] = *r.fence;
-    if (!r.handle.empty()) json["handle"] = r.handle;
+    Json json = Json::object();
+    FileWriter writer(json);
+    file_fields(writer, r);
     std::string text = json.dump(2);
     text.push_back('\n');
     return text;
@@ -85,18 +236,17 @@ public:
 
     LockRecord record;
     std::string problem;
-    bool saw_name = false, saw_owner = false, saw_acquired = false;
 
-    bool null() { return scalar(Type::null, nullptr); }
-    bool boolean(bool value) { return scalar(Type::boolean, &value); }
-    bool number_integer(number_integer_t value) { return scalar(Type::integer, &value); }
+    bool null() { return scalar(Type::null, {}); }
+    bool boolean(bool value) { return scalar(Type::boolean, {0, value, nullptr}); }
+    bool number_integer(number_integer_t value) { return scalar(Type::integer, {value, false, nullptr}); }
     bool number_unsigned(number_unsigned_t value) {
-        auto as_signed = static_cast<number_integer_t>(value);
-        return scalar(value > static_cast<number_unsigned_t>(INT64_MAX) ? Type::other : Type::integer, &as_signed);
+        if (value > static_cast<number_unsigned_t>(INT64_MAX)) return scalar(Type::other, {});
+        return scalar(Type::integer, {static_cast<number_integer_t>(value), false, nullptr});
     }
-    bool number_float(number_float_t, const string_t&) { return scalar(Type::other, nullptr); }
-    bool string(string_t& value) { return scalar(Type::string, &value); }
-    bool binary(binary_t&) { return scalar(Type::other, nullptr); }
+    bool number_float(number_float_t, const string_t&) { return scalar(Type::other, {}); }
+    bool string(string_t& value) { return scalar(Type::string, {0, false, &value}); }
+    bool binary(binary_t&) { return scalar(Type::other, {}); }
     bool start_object(std::size_t) { return open_container(); }
     bool start_array(std::size_t) {
         if (m_depth == 0) return fail("not a JSON object");
@@ -105,85 +255,47 @@ public:
     bool end_object() { return close_container(); }
     bool end_array() { return close_container(); }
     bool key(string_t& value) {
-        if (m_depth == 1) m_field = field_of(value);
+        if (m_depth == 1) m_field = field_index(value);
         return true;
     }
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return fail("not valid JSON"); }
 
-private:
-    enum class Type { null, boolean, integer, string, other };
-    enum class Field {
-        unknown,
-        version,
-        name,
-        lock_id,
-        owner,
-        host,
-        pid,
-        pid_start,
-        agent_id,
-        acquired,
-        ttl_sec,
-        expires_at,
-        bound_to,
-        owner_set,
-        boot_id,
-        fence,
-        handle
-    };
-    struct FieldName {
-        std::string_view key;
-        Field field;
-    };
-    static constexpr FieldName k_fields[] = {
-        {"version", Field::version},
-        {"name", Field::name},
-        {"lock_id", Field::lock_id},
-        {"owner", Field::owner},
-        {"host", Field::host},
-        {"pid", Field::pid},
-        {"pid_start_ns", Field::pid_start},
-        {"agent_id", Field::agent_id},
-        {"acquired_ts", Field::acquired},
-        {"ttl_sec", Field::ttl_sec},
-        {"expires_at", Field::expires_at},
-        {"bound_to", Field::bound_to},
-        {"owner_set", Field::owner_set},
-        {"boot_id", Field::boot_id},
-        {"fence", Field::fence},
-        {"handle", Field::handle},
-    };
+    // The first field the file must have and does not, if any.
+    std::optional<std::string_view> missing() const {
+        for (std::size_t i = 0; i < m_shapes.size(); ++i) {
+            if (m_shapes[i].need != Need::nothing && (m_present & bit(i)) == 0) return m_shapes[i].key;
+        }
+        return std::nullopt;
+    }
 
-    static Field field_of(std::string_view key) {
-        for (const auto& entry : k_fields) {
-            if (entry.key == key) return entry.field;
+private:
+    static constexpr std::size_t k_unknown = static_cast<std::size_t>(-1);
+
+    std::size_t field_index(std::string_view key) const {
+        for (std::size_t i = 0; i < m_shapes.size(); ++i) {
+            if (m_shapes[i].key == key) return i;
         }
-        return Field::unknown;
+        return k_unknown;
     }
-    static std::string_view key_of(Field field) {
-        for (const auto& entry : k_fields) {
-            if (entry.field == field) return entry.key;
-        }
-        return "?";
-    }
-    static bool is_integer_field(Field f) {
-        return f == Field::version || f == Field::pid || f == Field::pid_start || f == Field::ttl_sec || f == Field::fence;
-    }
+    static std::uint64_t bit(std::size_t index) { return std::uint64_t{1} << index; }
 
     bool fail(std::string why) {
         if (problem.empty()) problem = std::move(why);
         return false;
     }
-    std::string wrong_type() const {
-        const char* expected = m_field == Field::owner_set ? "a boolean" : is_integer_field(m_field) ? "an integer" : "a string";
+    bool wrong_type() {
+        const FieldShape& shape = m_shapes[m_field];
+        const char* expected = shape.type == Type::boolean   ? "a boolean"
+                               : shape.type == Type::integer ? "an integer"
+                                                             : "a string";
         std::string text = "\"";
-        text.append(key_of(m_field)).append("\" is not ").append(expected);
-        return text;
+        text.append(shape.key).append("\" is not ").append(expected);
+        return fail(std::move(text));
     }
     bool open_container() {
         if (m_depth == 0 && m_started) return fail("not a JSON object");
         m_started = true;
-        if (m_depth == 1 && m_field != Field::unknown) return fail(wrong_type());
+        if (m_depth == 1 && m_field != k_unknown) return wrong_type();
         ++m_depth;
         return true;
     }
@@ -192,64 +304,22 @@ private:
         return true;
     }
 
-    bool scalar(Type type, void* value) {
+    bool scalar(Type type, Scalar value) {
         if (m_depth == 0) return fail("not a JSON object");
-        if (m_depth > 1 || m_field == Field::unknown) return true;  // unknown keys are ignored
-        if (is_integer_field(m_field)) {
-            if (type != Type::integer) return fail(wrong_type());
-            const number_integer_t n = *static_cast<number_integer_t*>(value);
-            switch (m_field) {
-                case Field::version: record.version = static_cast<int>(n); break;
-                case Field::pid: record.pid = n; break;
-                case Field::ttl_sec: record.ttl_sec = n > 0 ? n : 0; break;  // 0 or less: no TTL
-                default:
-                    if (n < 0) return fail("\"" + std::string(key_of(m_field)) + "\" is negative");
-                    (m_field == Field::fence ? record.fence : record.pid_start) = static_cast<std::uint64_t>(n);
-            }
-            return true;
-        }
-        if (m_field == Field::owner_set) {
-            if (type != Type::boolean) return fail(wrong_type());
-            record.owner_explicit = *static_cast<bool*>(value);
-            return true;
-        }
-        if (type != Type::string) return fail(wrong_type());
-        std::string& text = *static_cast<string_t*>(value);
-        switch (m_field) {
-            case Field::acquired:
-            case Field::expires_at: {
-                auto time = parse_rfc3339(text);
-                if (!time) return fail("\"" + std::string(key_of(m_field)) + "\" is not an RFC 3339 time");
-                if (m_field == Field::acquired) {
-                    record.acquired = *time;
-                    saw_acquired = true;
-                } else {
-                    record.expires_at = *time;
-                }
-                break;
-            }
-            case Field::bound_to: record.bound_to = binding_from(text); break;
-            case Field::name:
-                record.name = std::move(text);
-                saw_name = true;
-                break;
-            case Field::owner:
-                record.owner = std::move(text);
-                saw_owner = true;
-                break;
-            case Field::lock_id: record.lock_id = std::move(text); break;
-            case Field::host: record.host = std::move(text); break;
-            case Field::agent_id: record.agent_id = std::move(text); break;
-            case Field::boot_id: record.boot_id = std::move(text); break;
-            case Field::handle: record.handle = std::move(text); break;
-            default: break;
-        }
+        if (m_depth > 1 || m_field == k_unknown) return true;  // unknown keys are ignored
+        if (type != m_shapes[m_field].type) return wrong_type();
+        FieldStorer storer(m_field, value);
+        file_fields(storer, record);
+        if (!storer.problem.empty()) return fail("\"" + std::string(m_shapes[m_field].key) + "\"" + std::string(storer.problem));
+        m_present = storer.present ? (m_present | bit(m_field)) : (m_present & ~bit(m_field));
         return true;
     }
 
+    const std::vector<FieldShape>& m_shapes = file_shapes();
     int m_depth = 0;
     bool m_started = false;
-    Field m_field = Field::unknown;
+    std::size_t m_field = k_unknown;
+    std::uint64_t m_present = 0;  // a bit per field of the list that the file has
 };
 
 // The lock files lokt and other tools write are flat objects of plain ASCII
@@ -373,9 +443,7 @@ private:
 
 Result<LockRecord> finish(RecordReader& reader, bool parsed) {
     if (!parsed) return corrupt(reader.problem.empty() ? "not valid JSON" : reader.problem);
-    if (!reader.saw_name || reader.record.name.empty()) return corrupt("\"name\" is missing");
-    if (!reader.saw_owner) return corrupt("\"owner\" is missing");
-    if (!reader.saw_acquired) return corrupt("\"acquired_ts\" is missing");
+    if (const auto key = reader.missing()) return corrupt("\"" + std::string(*key) + "\" is missing");
     return std::move(reader.record);
 }
 

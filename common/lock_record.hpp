@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "enum_words.hpp"
 #include "identity.hpp"
 #include "result.hpp"
 #include "wall_time.hpp"
@@ -20,6 +21,13 @@ enum class Binding {
     guard,    // the guard process: ends with it
     ttl,      // a manual lock with a TTL: ends at unlock or expiry, whoever ran `lokt lock`
     process,  // a manual lock without TTL: ends when the process that ran lokt is gone
+};
+
+// "bound_to"'s words, in the lock file and on the wire alike.
+inline constexpr std::array k_binding_words{
+    Word<Binding>{Binding::guard, "guard"},
+    Word<Binding>{Binding::ttl, "ttl"},
+    Word<Binding>{Binding::process, "process"},
 };
 
 std::string_view to_string(Binding binding);
@@ -48,6 +56,8 @@ struct LockRecord {
 
     // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
     std::optional<WallTime> expiry() const;
+
+    bool operator==(const LockRecord&) const = default;
 };
 
 // The holder a record names, as an Identity.

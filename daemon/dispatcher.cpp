@@ -10,16 +10,12 @@
 #include "lock_name.hpp"
 #include "log.hpp"
 #include "process_liveness.hpp"
-#include "record_conversion.hpp"
 #include "wire.hpp"
 
 namespace lokt::daemon {
 namespace {
 
 using Milliseconds = std::chrono::milliseconds;
-using protocol::identity_from_wire;
-using protocol::identity_to_wire;
-using protocol::record_to_wire;
 
 constexpr auto k_slow_request = std::chrono::milliseconds(100);
 
@@ -178,8 +174,8 @@ void Dispatcher::deliver(Effects& effects) {
         progress.id = note.request_id;
         progress.position = static_cast<std::uint32_t>(note.position);
         progress.queue_length = static_cast<std::uint32_t>(note.queue_length);
-        if (note.refusal.holder) progress.holder = record_to_wire(*note.refusal.holder);
-        if (note.refusal.freeze) progress.freeze = record_to_wire(*note.refusal.freeze);
+        if (note.refusal.holder) progress.holder = *note.refusal.holder;
+        if (note.refusal.freeze) progress.freeze = *note.refusal.freeze;
         it->second->send(protocol::encode(progress));
     }
     for (auto& answer : effects.answers) {
@@ -190,10 +186,8 @@ void Dispatcher::deliver(Effects& effects) {
             reply = refusal_reply(answer.request_id, answer.result->refusal);
         } else {
             protocol::AcquireReply body;
-            body.lock = record_to_wire(answer.result->record);
-            body.outcome = answer.result->outcome == AcquireResult::Outcome::refreshed ? protocol::AcquireOutcome::refreshed
-                           : answer.result->outcome == AcquireResult::Outcome::nested  ? protocol::AcquireOutcome::nested
-                                                                                       : protocol::AcquireOutcome::acquired;
+            body.lock = answer.result->record;
+            body.outcome = answer.result->outcome;
             reply = protocol::Reply{answer.request_id, body};
         }
         log::debug("connection {}: acquire {} answered: {}", answer.connection, answer.request_id,
@@ -330,7 +324,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     AcquireTicket ticket;
     ticket.connection = session.id();
     ticket.request_id = id;
-    ticket.actor = identity_from_wire(request.identity);
+    ticket.actor = request.identity;
     ticket.wait = request.wait;
     ticket.progress = session.wants_progress;
     if (request.timeout_ms) {
@@ -393,28 +387,25 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
     const Identity actor = actor_for(request.root, request.name, request.lock_id);
     auto renewed = root_service(request.root).renew(request.name, request.lock_id, *ttl, actor);
     if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
-    return protocol::Reply{id, protocol::RenewReply{record_to_wire(*renewed)}};
+    return protocol::Reply{id, protocol::RenewReply{*renewed}};
 }
 
 protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
-    const auto mode = request.mode == protocol::UnlockMode::force         ? UnlockMode::force
-                      : request.mode == protocol::UnlockMode::break_stale ? UnlockMode::break_stale
-                                                                          : UnlockMode::owner;
-    auto removed = root_service(request.root).unlock(request.name, mode, identity_from_wire(request.identity));
+    auto removed = root_service(request.root).unlock(request.name, request.mode, request.identity);
     if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
     protocol::UnlockReply reply;
-    if (!removed->name.empty()) reply.lock = record_to_wire(*removed);
+    if (!removed->name.empty()) reply.lock = *removed;
     return protocol::Reply{id, reply};
 }
 
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
-    auto done = root_service(request.root).unlock_many(request.owner, request.force, identity_from_wire(request.identity));
+    auto done = root_service(request.root).unlock_many(request.owner, request.force, request.identity);
     if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
     protocol::UnlockManyReply reply;
-    for (const auto& record : done->released) reply.released.push_back(record_to_wire(record));
+    for (const auto& record : done->released) reply.released.push_back(record);
     for (const auto& refusal : done->refused) {
-        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, record_to_wire(*refusal.holder)});
+        reply.refused.push_back(protocol::UnlockRefusal{refusal.code, refusal.message, *refusal.holder});
     }
     return protocol::Reply{id, reply};
 }
@@ -423,21 +414,20 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     if (!request.name.empty()) {
         if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::status, valid.error());
     }
-    const Identity actor = request.identity ? identity_from_wire(*request.identity) : current_identity();
+    const Identity actor = request.identity ? *request.identity : current_identity();
     auto report = root_service(request.root).status(request.name, request.prune_expired, actor);
     if (!report) return error_reply(id, protocol::Op::status, report.error());
     protocol::StatusReply reply;
     for (const auto& lock : report->locks) {
-        reply.locks.push_back(protocol::LockStatus{record_to_wire(lock.record), staleness_of(lock.state),
-                                                   static_cast<std::uint32_t>(lock.waiters)});
+        reply.locks.push_back(protocol::LockStatus{lock.record, lock.state, static_cast<std::uint32_t>(lock.waiters)});
     }
-    for (const auto& freeze : report->freezes) reply.freezes.push_back(record_to_wire(freeze));
-    for (const auto& pruned : report->pruned) reply.pruned.push_back(record_to_wire(pruned));
+    for (const auto& freeze : report->freezes) reply.freezes.push_back(freeze);
+    for (const auto& pruned : report->pruned) reply.pruned.push_back(pruned);
     reply.waiting.emplace();
     for (const auto& [name, queued] : report->waiting) {
         const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
-        reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position),
-                                                      identity_to_wire(queued.holder), static_cast<std::uint64_t>(waited)});
+        reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position), queued.holder,
+                                                      static_cast<std::uint64_t>(waited)});
     }
     return protocol::Reply{id, reply};
 }
@@ -446,21 +436,21 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::freeze, valid.error());
     auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
     if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
-    auto outcome = root_service(request.root).freeze(request.name, *ttl, request.force, identity_from_wire(request.identity));
+    auto outcome = root_service(request.root).freeze(request.name, *ttl, request.force, request.identity);
     if (!outcome.frozen) {
         protocol::Reply reply = error_reply(id, protocol::Op::freeze, outcome.frozen.error());
-        if (outcome.standing) std::get<protocol::ErrorReply>(reply.body).freeze = record_to_wire(*outcome.standing);
+        if (outcome.standing) std::get<protocol::ErrorReply>(reply.body).freeze = *outcome.standing;
         return reply;
     }
-    return protocol::Reply{id, protocol::FreezeReply{record_to_wire(*outcome.frozen)}};
+    return protocol::Reply{id, protocol::FreezeReply{*outcome.frozen}};
 }
 
 protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
-    auto removed = root_service(request.root).unfreeze(request.name, request.force, identity_from_wire(request.identity));
+    auto removed = root_service(request.root).unfreeze(request.name, request.force, request.identity);
     if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
     protocol::UnfreezeReply reply;
-    if (!removed->name.empty()) reply.freeze = record_to_wire(*removed);
+    if (!removed->name.empty()) reply.freeze = *removed;
     return protocol::Reply{id, reply};
 }
 

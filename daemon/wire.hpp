@@ -1,13 +1,11 @@
 // Replies built from the lock engine's outcomes, for the daemon's side of the
-// wire. Records and identities convert with protocol/record_conversion.hpp.
+// wire. Records and identities travel as the engine's own types.
 #pragma once
 
 #include "lock_engine.hpp"
 #include "messages.hpp"
 
 namespace lokt::daemon {
-
-protocol::Staleness staleness_of(HoldState state);
 
 // An error answer to request id, keeping op.
 protocol::Reply error_reply(std::uint64_t id, protocol::Op op, const Error& error);

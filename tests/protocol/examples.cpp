@@ -5,6 +5,8 @@
 
 namespace lokt::protocol::test {
 
+WallTime at(const char* rfc3339) { return parse_rfc3339(rfc3339).value(); }
+
 Identity example_identity() {
     Identity identity;
     identity.owner = "agent-1";
@@ -16,8 +18,8 @@ Identity example_identity() {
     return identity;
 }
 
-LockInfo example_lock() {
-    LockInfo lock;
+LockRecord example_lock() {
+    LockRecord lock;
     lock.name = "build";
     lock.lock_id = k_lock_id;
     lock.owner = "agent-1";
@@ -25,40 +27,40 @@ LockInfo example_lock() {
     lock.pid = 7271;
     lock.pid_start = 21454;
     lock.agent_id = "agent-e2fb";
-    lock.acquired_ts = "2026-11-22T12:50:13.468669729Z";
+    lock.acquired = at("2026-11-22T12:50:13.468669729Z");
     lock.ttl_sec = 300;
-    lock.expires_at = "2026-11-22T12:55:13.468669729Z";
-    lock.bound_to = BoundTo::guard;
+    lock.expires_at = at("2026-11-22T12:55:13.468669729Z");
+    lock.bound_to = Binding::guard;
     lock.owner_explicit = true;
     lock.boot_id = "4f0e2b7c-5d1a-4c36-9a8e-0b6f3d2c1e90";
     lock.fence = 42;
     return lock;
 }
 
-FreezeInfo example_freeze() {
-    FreezeInfo freeze;
+LockRecord example_freeze() {
+    LockRecord freeze;
     freeze.name = "deploy";
     freeze.lock_id = "9f1c2d3e4a5b60718293a4b5c6d7e8f9";
     freeze.owner = "ops";
     freeze.host = "devbox";
     freeze.pid = 9120;
-    freeze.acquired_ts = "2026-02-07T15:00:00Z";
+    freeze.acquired = at("2026-02-07T15:00:00Z");
     freeze.ttl_sec = 1800;
-    freeze.expires_at = "2026-02-07T15:30:00Z";
-    freeze.bound_to = BoundTo::ttl;
+    freeze.expires_at = at("2026-02-07T15:30:00Z");
+    freeze.bound_to = Binding::ttl;
     return freeze;
 }
 
 namespace {
 
 // A lock written by another tool: no lock_id, agent, TTL or pid start.
-LockInfo foreign_lock() {
-    LockInfo lock;
+LockRecord foreign_lock() {
+    LockRecord lock;
     lock.name = "test-db";
     lock.owner = "alice";
     lock.host = "devbox";
     lock.pid = 5501;
-    lock.acquired_ts = "2026-11-22T12:40:00Z";
+    lock.acquired = at("2026-11-22T12:40:00Z");
     return lock;
 }
 
@@ -116,13 +118,13 @@ GoldenFile acquire() {
     nested.handle.clear();
     nested.nested_lock_id = k_lock_id;
 
-    LockInfo manual_lock = foreign_lock();
+    LockRecord manual_lock = foreign_lock();
     manual_lock.name = "db-migrate";
     manual_lock.lock_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
     manual_lock.owner = "dev";
     manual_lock.pid = 8000;
     manual_lock.pid_start = 20110;
-    manual_lock.bound_to = BoundTo::process;
+    manual_lock.bound_to = Binding::process;
 
     ErrorReply held = error(Op::acquire, ErrorCode::held, "lock \"build\" held by agent-1@devbox (pid 7271) for 12s");
     held.holder = example_lock();
@@ -133,11 +135,11 @@ GoldenFile acquire() {
                                  "timed out after 10m waiting for lock \"build\" held by agent-1@devbox (pid 7271)");
     timed_out.holder = example_lock();
 
-    return {
-        "acquire",
-        {Request{2, guard}, reply(2, AcquireReply{example_lock(), AcquireOutcome::acquired}), Request{3, manual},
-         reply(3, AcquireReply{manual_lock, AcquireOutcome::refreshed}), Request{4, nested},
-         reply(4, AcquireReply{example_lock(), AcquireOutcome::nested}), reply(5, held), reply(6, frozen), reply(7, timed_out)}};
+    return {"acquire",
+            {Request{2, guard}, reply(2, AcquireReply{example_lock(), AcquireResult::Outcome::acquired}), Request{3, manual},
+             reply(3, AcquireReply{manual_lock, AcquireResult::Outcome::refreshed}), Request{4, nested},
+             reply(4, AcquireReply{example_lock(), AcquireResult::Outcome::nested}), reply(5, held), reply(6, frozen),
+             reply(7, timed_out)}};
 }
 
 GoldenFile progress() {
@@ -164,7 +166,7 @@ GoldenFile unlock() {
     UnlockRequest by_owner{k_root, "db-migrate", UnlockMode::owner, plain_identity()};
     UnlockRequest stale{k_root, "build", UnlockMode::break_stale, plain_identity()};
     UnlockRequest forced{k_root, "test-db", UnlockMode::force, plain_identity()};
-    LockInfo migrate = foreign_lock();
+    LockRecord migrate = foreign_lock();
     migrate.name = "db-migrate";
     migrate.lock_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
     migrate.owner = "dev";
@@ -188,7 +190,7 @@ GoldenFile unlock_many() {
         ErrorCode::not_owner,
         "lock \"build\" is held by agent-1@devbox (pid 7271) for 12s, not by dev; a human may break it with --force",
         example_lock()};
-    LockInfo dead = foreign_lock();
+    LockRecord dead = foreign_lock();
     dead.owner = "agent-1";
     return {
         "unlock_many",
@@ -201,24 +203,24 @@ GoldenFile status() {
     StatusRequest everything{k_root, "", false, std::nullopt};
     StatusRequest one{k_root, "build", false, std::nullopt};
     StatusRequest prune{k_root, "", true, plain_identity()};
-    LockInfo expired = foreign_lock();
+    LockRecord expired = foreign_lock();
     expired.name = "lint";
     expired.ttl_sec = 60;
-    expired.expires_at = "2026-11-22T12:41:00Z";
+    expired.expires_at = at("2026-11-22T12:41:00Z");
     // Every name: each one's queue, grouped by name, in queue order.
     auto second_waiter = plain_identity();
     second_waiter.pid = 8102;
     StatusReply all_reply{
-        {LockStatus{example_lock(), Staleness::live, 2}, LockStatus{foreign_lock(), Staleness::dead, 0}},
+        {LockStatus{example_lock(), HoldState::live, 2}, LockStatus{foreign_lock(), HoldState::dead_holder, 0}},
         {example_freeze()},
         {},
         std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}, WaiterInfo{"build", 2, second_waiter, 1500}}};
     // One name: who waits for it, in queue order.
-    StatusReply one_reply{{LockStatus{example_lock(), Staleness::live, 1}},
+    StatusReply one_reply{{LockStatus{example_lock(), HoldState::live, 1}},
                           {},
                           {},
                           std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}}};
-    StatusReply pruned_reply{{LockStatus{example_lock(), Staleness::live, 0}}, {}, {expired}, std::vector<WaiterInfo>{}};
+    StatusReply pruned_reply{{LockStatus{example_lock(), HoldState::live, 0}}, {}, {expired}, std::vector<WaiterInfo>{}};
     return {"status",
             {Request{18, everything}, reply(18, all_reply), Request{19, one}, reply(19, one_reply), Request{20, prune},
              reply(20, pruned_reply)}};
@@ -229,7 +231,7 @@ GoldenFile freeze() {
                             "lock \"deploy\" is already frozen until 2026-02-07T15:30:00Z (by ops@devbox); a human may "
                             "replace it with 'lokt freeze deploy --ttl D --force'");
     held.freeze = example_freeze();
-    FreezeInfo replacement = example_freeze();
+    LockRecord replacement = example_freeze();
     replacement.owner = "dev";
     replacement.pid = 8100;
     return {

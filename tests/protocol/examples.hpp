@@ -29,7 +29,9 @@ std::string encode_example(const Example& example);
 inline constexpr const char* k_root = "/home/dev/repo/.git/lokt";
 inline constexpr const char* k_lock_id = "035b9c0ac2e782764cda6a0e58b77cf8";
 Identity example_identity();
-LockInfo example_lock();
-FreezeInfo example_freeze();
+LockRecord example_lock();
+LockRecord example_freeze();
+// An RFC 3339 instant, for the records above.
+WallTime at(const char* rfc3339);
 
 }  // namespace lokt::protocol::test

@@ -10,7 +10,10 @@
 
 using namespace lokt::protocol;
 using namespace lokt::protocol::test;
+using lokt::AcquireResult;
 using lokt::ErrorCode;
+using lokt::Identity;
+using lokt::LockRecord;
 
 namespace {
 
@@ -61,9 +64,9 @@ TEST_CASE("messages with only their required fields round-trip") {
     check_round_trip(Request{1, StatusRequest{"/r", "", false, identity}});
     check_round_trip(Request{18446744073709551615ULL, DaemonStatusRequest{}});
 
-    LockInfo bare;
+    LockRecord bare;
     bare.name = "n";
-    check_round_trip(ServerMessage{Reply{1, AcquireReply{bare, AcquireOutcome::acquired}}});
+    check_round_trip(ServerMessage{Reply{1, AcquireReply{bare, AcquireResult::Outcome::acquired}}});
     check_round_trip(ServerMessage{Reply{0, ErrorReply{}}});
     check_round_trip(ServerMessage{Progress{1, 0, 0, std::nullopt, std::nullopt}});
     check_round_trip(ServerMessage{Reply{2, StatusReply{}}});
@@ -73,7 +76,7 @@ TEST_CASE("messages with only their required fields round-trip") {
 }
 
 TEST_CASE("a record from another tool with odd values round-trips as it is") {
-    LockInfo odd;
+    LockRecord odd;
     odd.name = "x";
     odd.pid = -1;
     odd.ttl_sec = 0;
