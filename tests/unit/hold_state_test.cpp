@@ -4,7 +4,7 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include "dead_pid.hpp"
+#include "process.hpp"
 
 #include "hold_state.hpp"
 #include "identity.hpp"
