@@ -1,6 +1,6 @@
-// `lokt audit --tail` on the file itself: watch the root with inotify and
-// print the audit log's new lines as they are appended, through rotation and
-// re-creation. Used by the files backend, and by the daemon backend once the
+// `lokt audit --tail` on the file itself: follow the audit log (with
+// AuditFollower, which watches the root) and print its new lines as they are
+// appended, through rotation and re-creation. Used by the files backend, and by the daemon backend once the
 // daemon's stream has ended.
 #pragma once
 

@@ -15,13 +15,13 @@ class FileChangeFeed final : public ChangeFeed {
 public:
     explicit FileChangeFeed(const std::filesystem::path& root);
 
-    int fd() const override { return m_inotify.get(); }
+    int fd() const override { return m_queue.get(); }
     bool drain() override;
     std::string_view source() const override { return "file events"; }
     std::chrono::milliseconds reread_every() const override;
 
 private:
-    UniqueFd m_inotify;
+    UniqueFd m_queue;
     int m_root_watch = -1;
 };
 

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <optional>
 
 #include "child_spawn.hpp"
+#include "platform/signal_queue.hpp"
 #include "unique_fd.hpp"
 
 extern char** environ;
@@ -64,7 +64,7 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     sigaddset(&handled, SIGTTOU);
     sigset_t previous;
     ::sigprocmask(SIG_BLOCK, &handled, &previous);
-    UniqueFd signals(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+    UniqueFd signals = platform::open_signal_queue(handled);
 
     SpawnRequest request;
     request.argv = spec.argv;
@@ -113,13 +113,12 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
         if (ready < 0 && errno != EINTR) break;
 
         bool child_done = false;
-        struct signalfd_siginfo info {};
-        while (::read(signals.get(), &info, sizeof info) == sizeof info) {
-            const int sig = static_cast<int>(info.ssi_signo);
+        for (const auto& received : platform::take_signals(signals.get())) {
+            const int sig = received.number;
             if (sig == SIGCHLD || sig == SIGTTOU) continue;
             // The terminal signals the whole foreground group, the command with us.
-            const bool from_terminal = info.ssi_code == SI_KERNEL;
-            if (static_cast<pid_t>(info.ssi_pid) == self || (from_terminal && shares_group)) continue;
+            const bool from_terminal = received.from_kernel;
+            if (received.sender == self || (from_terminal && shares_group)) continue;
             signal_command(sig);
         }
         const pid_t reaped = ::waitpid(child, &status, WNOHANG);

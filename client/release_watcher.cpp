@@ -2,16 +2,13 @@
 #include "release_watcher.hpp"
 
 #include "hold_handle.hpp"
-#include "process_liveness.hpp"
+#include "platform/file_events.hpp"
+#include "platform/processes.hpp"
 
 #include <poll.h>
-#include <sys/inotify.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 namespace lokt::client {
 namespace {
@@ -22,58 +19,51 @@ constexpr std::chrono::milliseconds k_fallback_poll{50};
 }  // namespace
 
 ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name)
-    : m_root(root), m_file_name(name + ".json"), m_inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
-    if (!m_inotify) return;
+    : m_root(root), m_file_name(name + ".json"), m_events(platform::open_file_event_queue()) {
+    if (!m_events) return;
     // Only a removal (or rename away) of the name can let us through; a holder
     // renewing or a new holder appearing cannot.
-    constexpr std::uint32_t mask = IN_DELETE | IN_MOVED_FROM;
-    const bool locks_ok = ::inotify_add_watch(m_inotify.get(), (root / "locks").c_str(), mask) >= 0;
-    ::inotify_add_watch(m_inotify.get(), (root / "freezes").c_str(), mask);
-    if (!locks_ok) m_inotify.reset();
+    constexpr std::uint32_t mask = platform::file_deleted | platform::file_moved_out;
+    const bool locks_ok = platform::add_file_watch(m_events.get(), root / "locks", mask) >= 0;
+    platform::add_file_watch(m_events.get(), root / "freezes", mask);
+    if (!locks_ok) m_events.reset();
 }
 
 void ReleaseWatcher::watch_process(pid_t pid) {
     if (pid == m_watched_pid && m_pidfd) return;
     m_pidfd.reset();
     m_watched_pid = pid;
-    if (pid > 0) m_pidfd.reset(lokt::open_pidfd(pid));
+    if (pid > 0) m_pidfd.reset(platform::open_pidfd(pid));
 }
 
 bool ReleaseWatcher::watch_handle(const std::string& token) {
-    if (!m_inotify || token == m_handle || !is_handle_token(token)) return false;
-    if (m_handle_watch >= 0) ::inotify_rm_watch(m_inotify.get(), m_handle_watch);
+    if (!m_events || token == m_handle || !is_handle_token(token)) return false;
+    if (m_handle_watch >= 0) platform::remove_file_watch(m_events.get(), m_handle_watch);
     m_handle = token;
     const auto path = m_root / std::string(k_handle_directory) / token;
-    m_handle_watch = ::inotify_add_watch(m_inotify.get(), path.c_str(), IN_CLOSE_WRITE | IN_DELETE_SELF);
+    m_handle_watch = platform::add_file_watch(m_events.get(), path, platform::file_closed_written | platform::watched_deleted);
     return true;
 }
 
-bool ReleaseWatcher::drain_inotify() {
-    alignas(struct inotify_event) char buffer[8192];
+bool ReleaseWatcher::drain_events() {
     bool relevant = false;
-    for (;;) {
-        const ssize_t got = ::read(m_inotify.get(), buffer, sizeof buffer);
-        if (got <= 0) break;
-        for (char* p = buffer; p < buffer + got;) {
-            auto* event = reinterpret_cast<struct inotify_event*>(p);
-            if ((event->mask & IN_Q_OVERFLOW) != 0) relevant = true;
-            if (event->len > 0 && std::strcmp(event->name, m_file_name.c_str()) == 0) relevant = true;
-            if (m_handle_watch >= 0 && event->wd == m_handle_watch) relevant = true;
-            p += sizeof(struct inotify_event) + event->len;
-        }
-    }
+    platform::read_file_events(m_events.get(), [&](const platform::FileEventRecord& event) {
+        if ((event.events & platform::events_lost) != 0) relevant = true;
+        if (!event.name.empty() && event.name == m_file_name) relevant = true;
+        if (m_handle_watch >= 0 && event.watch == m_handle_watch) relevant = true;
+    });
     return relevant;
 }
 
 bool ReleaseWatcher::wait(std::chrono::milliseconds timeout) {
-    if (!m_inotify) {
+    if (!m_events) {
         const auto nap = std::min(timeout, k_fallback_poll);
         ::poll(nullptr, 0, static_cast<int>(nap.count()));
         return nap == k_fallback_poll;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        struct pollfd fds[2] = {{m_inotify.get(), POLLIN, 0}, {m_pidfd.get(), POLLIN, 0}};
+        struct pollfd fds[2] = {{m_events.get(), POLLIN, 0}, {m_pidfd.get(), POLLIN, 0}};
         const nfds_t count = m_pidfd ? 2 : 1;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
@@ -88,7 +78,7 @@ bool ReleaseWatcher::wait(std::chrono::milliseconds timeout) {
             m_watched_pid = 0;
             return true;
         }
-        if ((fds[0].revents & POLLIN) != 0 && drain_inotify()) return true;
+        if ((fds[0].revents & POLLIN) != 0 && drain_events()) return true;
     }
 }
 

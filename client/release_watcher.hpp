@@ -28,16 +28,16 @@ public:
     // Blocks until an event for the name, the holder's exit, or the timeout.
     // Returns false on timeout.
     bool wait(std::chrono::milliseconds timeout);
-    bool event_driven() const { return m_inotify.valid(); }
+    bool event_driven() const { return m_events.valid(); }
 
 private:
-    bool drain_inotify();
+    bool drain_events();
 
     std::filesystem::path m_root;
     std::string m_file_name;
     std::string m_handle;
     int m_handle_watch = -1;
-    UniqueFd m_inotify;
+    UniqueFd m_events;  // lock, freeze and handle changes (platform/file_events.hpp)
     UniqueFd m_pidfd;
     pid_t m_watched_pid = 0;
 };

@@ -3,12 +3,12 @@
 
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "platform/signal_queue.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -75,7 +75,7 @@ Result<SignalInbox> SignalInbox::open(bool full_screen) {
     if (::sigprocmask(SIG_BLOCK, &mask, &inbox.m_old_mask) != 0)
         return make_error(ErrorCode::io, "sigprocmask: " + errno_text(errno));
     inbox.m_restore = true;
-    inbox.m_fd.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    inbox.m_fd = platform::open_signal_queue(mask);
     if (!inbox.m_fd) return make_error(ErrorCode::io, "signalfd: " + errno_text(errno));
     return inbox;
 }
@@ -91,10 +91,7 @@ SignalInbox::~SignalInbox() {
 
 std::vector<int> SignalInbox::take() {
     std::vector<int> signals;
-    struct signalfd_siginfo info {};
-    while (::read(m_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        signals.push_back(static_cast<int>(info.ssi_signo));
-    }
+    for (const auto& received : platform::take_signals(m_fd.get())) signals.push_back(received.number);
     return signals;
 }
 

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "json_views.hpp"
+#include "platform/processes.hpp"
 #include "unique_fd.hpp"
 
 namespace lokt::client {
@@ -16,27 +18,10 @@ namespace {
 // A command line is shown on one screen line: no need for more.
 constexpr std::size_t k_max_command_bytes = 512;
 
-std::string read_small_file(const std::string& path, std::size_t limit) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return {};
-    std::string text(limit, '\0');
-    std::size_t got = 0;
-    while (got < limit) {
-        const ssize_t n = ::read(fd.get(), text.data() + got, limit - got);
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    text.resize(got);
-    return text;
-}
-
 // /proc/PID/cmdline with its NUL separators as spaces.
 std::string command_of(std::int64_t pid) {
-    if (pid <= 0) return {};
-    std::string text = read_small_file("/proc/" + std::to_string(pid) + "/cmdline", k_max_command_bytes);
-    while (!text.empty() && text.back() == '\0') text.pop_back();
-    std::replace(text.begin(), text.end(), '\0', ' ');
-    return text;
+    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return {};
+    return platform::process_command_line(static_cast<pid_t>(pid), k_max_command_bytes);
 }
 
 std::vector<TopWaiter> waiters_of(const std::vector<QueuedWaiter>& queued, WallTime now) {

@@ -4,6 +4,7 @@
 #include "duration.hpp"
 #include "hold_handle.hpp"
 #include "identity.hpp"
+#include "platform/processes.hpp"
 #include "process_liveness.hpp"
 
 namespace lokt {
@@ -26,14 +27,14 @@ namespace {
 // Is the holder process of a record on this host gone (pid and start time,
 // or a different boot)?
 bool holder_gone(const LockRecord& record, LivenessMemo* memo) {
-    if (!record.boot_id.empty() && !this_boot_id().empty() && record.boot_id != this_boot_id()) return true;
+    if (!record.boot_id.empty() && !platform::this_boot_id().empty() && record.boot_id != platform::this_boot_id()) return true;
     const auto pid = static_cast<pid_t>(record.pid);
     const Liveness holder = memo ? memo->check(pid, record.pid_start) : process_liveness(pid, record.pid_start);
     return holder == Liveness::dead;
 }
 
 bool same_boot(const LockRecord& record) {
-    return record.boot_id.empty() || this_boot_id().empty() || record.boot_id == this_boot_id();
+    return record.boot_id.empty() || platform::this_boot_id().empty() || record.boot_id == platform::this_boot_id();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "hold_handle.hpp"
 #include "parallel_chunks.hpp"
+#include "platform/processes.hpp"
 #include "process_liveness.hpp"
 
 namespace lokt {
@@ -81,7 +82,7 @@ LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::
     }
     r.bound_to = spec.binding;
     r.owner_explicit = spec.holder.owner_explicit;
-    r.boot_id = this_boot_id();
+    r.boot_id = platform::this_boot_id();
     r.fence = spec.fence;
     if (spec.binding == Binding::guard) r.handle = spec.handle;
     return r;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "lock_name.hpp"
+#include "platform/files.hpp"
 #include "sys_error.hpp"
 
 namespace lokt {
@@ -76,14 +77,12 @@ std::string temp_name(std::string_view name) {
 Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view name, std::string_view contents,
                                                     const std::function<std::string()>& display, bool allow_unnamed) {
     if (allow_unnamed) {
-        UniqueFd fd(::openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, k_file_mode));
-        if (fd) {
-            LOKT_TRY(write_all(fd.get(), contents, display));
-            return std::pair{std::move(fd), std::string()};
+        auto unnamed = platform::create_unnamed_file(dir_fd, k_file_mode);
+        if (unnamed.fd) {
+            LOKT_TRY(write_all(unnamed.fd.get(), contents, display));
+            return std::pair{std::move(unnamed.fd), std::string()};
         }
-        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
-            return sys_error("cannot create", display(), errno);
-        }
+        if (!unnamed.unsupported) return sys_error("cannot create", display(), unnamed.error);
     }
     std::string temp = temp_name(name);
     UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
@@ -248,9 +247,7 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     auto& [fd, temp_file] = temp.value();
     int linked;
     if (temp_file.empty()) {
-        char proc_path[64];
-        std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd.get());
-        linked = ::linkat(AT_FDCWD, proc_path, dir, file.c_str(), AT_SYMLINK_FOLLOW);
+        linked = platform::link_unnamed_file(fd.get(), dir, file);
     } else {
         linked = ::linkat(dir, temp_file.c_str(), dir, file.c_str(), 0);
         const int saved = errno;

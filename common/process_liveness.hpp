@@ -1,14 +1,14 @@
 // Is the process that wrote a lock still the same living process? A pid alone
 // cannot say: pids are recycled. We compare the start time the kernel reports
 // (field 22 of /proc/PID/stat, clock ticks since boot, the value other lokt
-// tools store as "pid_start_ns") and, when recorded, the boot id.
+// tools store as "pid_start_ns") and, when recorded, the boot id. The reading
+// itself is platform/processes.hpp's; this file judges what it read.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <unordered_map>
 
 namespace lokt {
@@ -17,9 +17,6 @@ enum class Liveness { alive, dead, unknown };
 
 // Start time of pid in clock ticks since boot; nullopt if it cannot be read.
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
-
-// This machine's boot id (/proc/sys/kernel/random/boot_id), "" if unknown. Cached.
-const std::string& this_boot_id();
 
 // alive: the pid exists and (when given) has this start time.
 // dead: no such pid, or a different process now has it.
@@ -41,8 +38,5 @@ private:
     };
     std::unordered_map<pid_t, Seen> m_seen;
 };
-
-// A pidfd for pid (readable when it exits), or -1 with errno set (ENOSYS before Linux 5.3).
-int open_pidfd(pid_t pid);
 
 }  // namespace lokt

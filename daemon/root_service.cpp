@@ -9,7 +9,6 @@
 
 #include "audit_log.hpp"
 #include "log.hpp"
-#include "unique_fd.hpp"
 
 namespace lokt::daemon {
 namespace {
@@ -19,7 +18,8 @@ constexpr Nanoseconds k_unwatchable_retry = std::chrono::milliseconds(500);
 // A holder that exited but still looks alive (a zombie its parent has not
 // reaped yet) is looked at again this often until it is gone.
 constexpr Nanoseconds k_exited_retry = std::chrono::milliseconds(100);
-constexpr std::size_t k_audit_chunk = 64 * 1024;
+// An unfinished audit line longer than this is dropped: no line is that long.
+constexpr std::size_t k_longest_audit_line = 64 * 1024;
 
 }  // namespace
 
@@ -274,25 +274,15 @@ Result<std::vector<AuditLine>> RootService::subscribe(ConnectionId connection, s
         return make_error(ErrorCode::usage, "subscription " + std::to_string(id) + " is already open on this connection");
     }
     ensure_watching();
-    Subscription subscription;
-    subscription.name = std::move(name);
-    const auto log_path = m_root / "audit.log";
-    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    struct stat info {};
+    Subscription subscription{AuditQuery{std::nullopt, std::move(name)}, AuditFollower(m_root, k_longest_audit_line)};
     std::vector<AuditLine> lines;
-    if (fd && ::fstat(fd.get(), &info) == 0 && S_ISREG(info.st_mode)) {
-        const auto size = static_cast<std::size_t>(info.st_size);
-        if (since) {
-            AuditQuery query{since, subscription.name};
-            auto reached =
-                read_audit_prefix(fd.get(), log_path.string(), size, query, [&](std::string_view line, const lokt::AuditEvent&) {
-                    lines.push_back(AuditLine{connection, id, std::string(line)});
-                });
-            if (!reached) return reached.take_error();
-            subscription.offset = *reached;
-        } else {
-            subscription.offset = size;
-        }
+    if (since) {
+        AuditQuery query{since, subscription.filter.name};
+        LOKT_TRY(subscription.follower.start_with_history(query, [&](std::string_view line, const lokt::AuditEvent&) {
+            lines.push_back(AuditLine{connection, id, std::string(line)});
+        }));
+    } else {
+        subscription.follower.start_at_end();
     }
     m_subscriptions.emplace(SubscriptionKey{connection, id}, std::move(subscription));
     m_watcher.watch_audit(true);
@@ -309,36 +299,11 @@ bool RootService::unsubscribe(ConnectionId connection, std::uint64_t id) {
 
 void RootService::follow_audit() {
     if (m_subscriptions.empty()) return;
-    const auto log_path = m_root / "audit.log";
-    UniqueFd fd(::open(log_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    struct stat info {};
-    if (!fd || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return;
-    const auto size = static_cast<std::size_t>(info.st_size);
     std::vector<AuditLine> lines;
     for (auto& [key, subscription] : m_subscriptions) {
-        if (size < subscription.offset) {  // replaced or truncated: start over
-            subscription.offset = 0;
-            subscription.partial.clear();
-        }
-        std::string chunk(k_audit_chunk, '\0');
-        while (subscription.offset < size) {
-            const auto want = std::min(k_audit_chunk, size - subscription.offset);
-            const auto got = ::pread(fd.get(), chunk.data(), want, static_cast<off_t>(subscription.offset));
-            if (got <= 0) break;
-            subscription.offset += static_cast<std::size_t>(got);
-            subscription.partial.append(chunk.data(), static_cast<std::size_t>(got));
-            std::size_t start = 0;
-            for (std::size_t newline; (newline = subscription.partial.find('\n', start)) != std::string::npos;
-                 start = newline + 1) {
-                std::string_view line(subscription.partial.data() + start, newline - start);
-                auto event = parse_audit_line(line);
-                if (!event) continue;  // readers skip what they cannot parse
-                if (!subscription.name.empty() && event->name != subscription.name) continue;
-                lines.push_back(AuditLine{key.first, key.second, std::string(line)});
-            }
-            subscription.partial.erase(0, start);
-            if (subscription.partial.size() > k_audit_chunk) subscription.partial.clear();  // no line is that long
-        }
+        subscription.follower.read_new(subscription.filter, [&](std::string_view line, const lokt::AuditEvent&) {
+            lines.push_back(AuditLine{key.first, key.second, std::string(line)});
+        });
     }
     if (!lines.empty() && m_output.audit_lines) m_output.audit_lines(lines);
 }

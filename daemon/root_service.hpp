@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "audit_follower.hpp"
 #include "clock.hpp"
 #include "engine_file_ops.hpp"
 #include "root_state.hpp"
@@ -97,9 +98,8 @@ public:
 
 private:
     struct Subscription {
-        std::string name;
-        std::size_t offset = 0;  // how far audit.log has been sent
-        std::string partial;     // an unfinished last line
+        AuditQuery filter;       // its name, if it asked for one
+        AuditFollower follower;  // how far audit.log has been sent
     };
     using SubscriptionKey = std::pair<ConnectionId, std::uint64_t>;
 

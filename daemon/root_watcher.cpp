@@ -1,26 +1,24 @@
 // See root_watcher.hpp.
 #include "root_watcher.hpp"
 
-#include "process_liveness.hpp"
-
-#include <sys/inotify.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "hold_handle.hpp"
 #include "lock_name.hpp"
 #include "log.hpp"
+#include "platform/file_events.hpp"
+#include "platform/processes.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::daemon {
 namespace {
 
-constexpr std::uint32_t k_area_events =
-    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
-constexpr std::uint32_t k_root_events = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR;
+constexpr std::uint32_t k_area_events = platform::file_created | platform::file_deleted | platform::file_moved_out |
+                                        platform::file_moved_in | platform::file_closed_written | platform::watched_deleted |
+                                        platform::watched_moved | platform::only_directory;
+constexpr std::uint32_t k_root_events = platform::file_modified | platform::file_created | platform::file_moved_in |
+                                        platform::file_deleted | platform::only_directory;
 
 }  // namespace
 
@@ -31,17 +29,17 @@ RootWatcher::~RootWatcher() { *m_alive = false; }
 
 Result<void> RootWatcher::start() {
     if (m_started) return {};
-    if (!m_inotify) {
-        const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (fd < 0) return sys_error("cannot start inotify for", m_root.string(), errno);
-        m_inotify = std::make_unique<asio::posix::stream_descriptor>(m_io, fd);
+    if (!m_events) {
+        UniqueFd queue = platform::open_file_event_queue();
+        if (!queue) return sys_error("cannot start inotify for", m_root.string(), errno);
+        m_events = std::make_unique<asio::posix::stream_descriptor>(m_io, queue.release());
     }
-    const int native = m_inotify->native_handle();
+    const int native = m_events->native_handle();
     const auto locks = m_root / "locks";
     const auto freezes = m_root / "freezes";
-    m_locks_watch = ::inotify_add_watch(native, locks.c_str(), k_area_events);
+    m_locks_watch = platform::add_file_watch(native, locks, k_area_events);
     if (m_locks_watch < 0) return sys_error("cannot watch", locks.string(), errno);
-    m_freezes_watch = ::inotify_add_watch(native, freezes.c_str(), k_area_events);
+    m_freezes_watch = platform::add_file_watch(native, freezes, k_area_events);
     if (m_freezes_watch < 0) return sys_error("cannot watch", freezes.string(), errno);
     m_started = true;
     read_events();
@@ -49,28 +47,29 @@ Result<void> RootWatcher::start() {
 }
 
 void RootWatcher::watch_audit(bool on) {
-    if (!m_inotify) return;
+    if (!m_events) return;
     if (on && m_root_watch < 0) {
-        m_root_watch = ::inotify_add_watch(m_inotify->native_handle(), m_root.c_str(), k_root_events);
+        m_root_watch = platform::add_file_watch(m_events->native_handle(), m_root, k_root_events);
         if (m_root_watch < 0) log::warn("cannot watch {}: {}", m_root.string(), std::strerror(errno));
     } else if (!on && m_root_watch >= 0) {
-        ::inotify_rm_watch(m_inotify->native_handle(), m_root_watch);
+        platform::remove_file_watch(m_events->native_handle(), m_root_watch);
         m_root_watch = -1;
     }
 }
 
 std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>& tokens) {
     std::vector<std::string> fresh;
-    if (!m_inotify) return fresh;
+    if (!m_events) return fresh;
     if (tokens.empty()) {
-        if (m_live_watch >= 0) ::inotify_rm_watch(m_inotify->native_handle(), m_live_watch);
+        if (m_live_watch >= 0) platform::remove_file_watch(m_events->native_handle(), m_live_watch);
         m_live_watch = -1;
         m_handles.clear();
         return fresh;
     }
     if (m_live_watch < 0) {
         const auto live = m_root / std::string(k_handle_directory);
-        m_live_watch = ::inotify_add_watch(m_inotify->native_handle(), live.c_str(), IN_CLOSE_WRITE | IN_ONLYDIR);
+        m_live_watch =
+            platform::add_file_watch(m_events->native_handle(), live, platform::file_closed_written | platform::only_directory);
         if (m_live_watch < 0) {
             // No live/: no handle can be held there, and the next look says so.
             log::warn("cannot watch {}: {}", live.string(), std::strerror(errno));
@@ -86,7 +85,7 @@ std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>&
 
 void RootWatcher::read_events() {
     auto alive = m_alive;
-    m_inotify->async_read_some(asio::buffer(m_buffer), [this, alive](const asio::error_code& error, std::size_t bytes) {
+    m_events->async_read_some(asio::buffer(m_buffer), [this, alive](const asio::error_code& error, std::size_t bytes) {
         if (!*alive || error) return;
         on_events(bytes);
         read_events();
@@ -98,37 +97,31 @@ void RootWatcher::on_events(std::size_t bytes) {
     std::vector<std::string> closed_handles;
     bool overflow = false;
     bool audit = false;
-    for (std::size_t offset = 0; offset + sizeof(inotify_event) <= bytes;) {
-        inotify_event event{};
-        std::memcpy(&event, m_buffer.data() + offset, sizeof event);
-        std::string_view file;
-        if (event.len > 0)
-            file = std::string_view(m_buffer.data() + offset + sizeof event,
-                                    ::strnlen(m_buffer.data() + offset + sizeof event, event.len));
-        offset += sizeof event + event.len;
-        if ((event.mask & IN_Q_OVERFLOW) != 0) {
+    platform::decode_file_events(m_buffer.data(), bytes, [&](const platform::FileEventRecord& event) {
+        const std::string_view file = event.name;
+        if ((event.events & platform::events_lost) != 0) {
             overflow = true;
-            continue;
+            return;
         }
-        if ((event.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0 &&
-            (event.wd == m_locks_watch || event.wd == m_freezes_watch)) {
+        if ((event.events & (platform::watched_deleted | platform::watched_moved | platform::watch_ended)) != 0 &&
+            (event.watch == m_locks_watch || event.watch == m_freezes_watch)) {
             // The directory went away (the root was removed): watch again when it is back.
             m_started = false;
             overflow = true;
-            continue;
+            return;
         }
-        if (event.wd == m_root_watch) {
+        if (event.watch == m_root_watch) {
             if (file == "audit.log") audit = true;
-            continue;
+            return;
         }
-        if (event.wd == m_live_watch && m_live_watch >= 0) {
-            if ((event.mask & IN_CLOSE_WRITE) != 0 && m_handles.count(std::string(file)) != 0) {
+        if (event.watch == m_live_watch && m_live_watch >= 0) {
+            if ((event.events & platform::file_closed_written) != 0 && m_handles.count(std::string(file)) != 0) {
                 closed_handles.emplace_back(file);
             }
-            continue;
+            return;
         }
         if (auto name = lock_name_from_file(file)) names.insert(*name);
-    }
+    });
     if (overflow && m_callbacks.overflow) m_callbacks.overflow();
     for (const auto& name : names) {
         if (m_callbacks.name_changed) m_callbacks.name_changed(name);
@@ -152,7 +145,7 @@ void RootWatcher::watch_processes(const std::set<pid_t>& pids) {
     }
     for (pid_t pid : pids) {
         if (m_pidfds.count(pid) != 0 || m_exited.count(pid) != 0) continue;
-        const int fd = lokt::open_pidfd(pid);
+        const int fd = platform::open_pidfd(pid);
         if (fd < 0) {
             if (errno == ESRCH) {
                 // Already gone: say so (once) on the next turn of the loop, not from inside this call.

@@ -60,7 +60,7 @@ private:
     asio::io_context& m_io;
     std::filesystem::path m_root;
     WatcherCallbacks m_callbacks;
-    std::unique_ptr<asio::posix::stream_descriptor> m_inotify;
+    std::unique_ptr<asio::posix::stream_descriptor> m_events;  // a file event queue (platform/file_events.hpp)
     int m_locks_watch = -1;
     int m_freezes_watch = -1;
     int m_root_watch = -1;

@@ -1,30 +1,29 @@
 // See session.hpp.
 #include "session.hpp"
 
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <vector>
 
 #include "log.hpp"
 #include "messages.hpp"
+#include "platform/peer_credentials.hpp"
 
 namespace lokt::daemon {
 
 Session::Session(Socket socket, ConnectionId id, SessionHost& host) : m_socket(std::move(socket)), m_id(id), m_host(host) {}
 
 bool Session::admit() {
-    struct ucred cred {};
-    socklen_t length = sizeof cred;
-    if (::getsockopt(m_socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+    const auto cred = platform::peer_credentials(m_socket.native_handle());
+    if (!cred) {
         log::warn("connection {}: cannot read peer credentials; closing", m_id);
         close();
         return false;
     }
-    m_peer_uid = cred.uid;
-    m_peer_pid = cred.pid;
-    if (cred.uid != ::geteuid()) {
-        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred.uid, cred.pid, ::geteuid());
+    m_peer_uid = cred->uid;
+    m_peer_pid = cred->pid;
+    if (cred->uid != ::geteuid()) {
+        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred->uid, cred->pid, ::geteuid());
         close();
         return false;
     }

@@ -17,6 +17,7 @@
 
 #include "commands.hpp"
 #include "daemon_backend.hpp"
+#include "platform/processes.hpp"
 #include "socket_location.hpp"
 #include "sys_error.hpp"
 #include "unique_fd.hpp"
@@ -30,11 +31,9 @@ constexpr Millis k_stop_timeout{10'000};
 constexpr Millis k_poll_step{20};
 
 std::filesystem::path find_loktd() {
-    std::error_code ec;
-    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
+    if (const auto self = platform::this_executable()) {
         // Installed side by side, or in a build tree (client/lokt, daemon/loktd).
-        for (const auto& candidate : {self.parent_path() / "loktd", self.parent_path().parent_path() / "daemon" / "loktd"}) {
+        for (const auto& candidate : {self->parent_path() / "loktd", self->parent_path().parent_path() / "daemon" / "loktd"}) {
             if (::access(candidate.c_str(), X_OK) == 0) return candidate;
         }
     }

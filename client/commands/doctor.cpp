@@ -2,7 +2,6 @@
 // permissions, the filesystem, the clock, identity, and leftover state.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include "commands.hpp"
 #include "daemon_backend.hpp"
 #include "json_views.hpp"
+#include "platform/files.hpp"
 #include "sys_error.hpp"
 
 namespace lokt::client {
@@ -28,22 +28,6 @@ struct Check {
 };
 
 const char* word(Verdict v) { return v == Verdict::ok ? "ok" : v == Verdict::warn ? "warn" : "fail"; }
-
-std::string filesystem_name(long type) {
-    switch (static_cast<unsigned long>(type)) {
-        case 0xEF53: return "ext4";
-        case 0x01021994: return "tmpfs";
-        case 0x58465342: return "xfs";
-        case 0x9123683E: return "btrfs";
-        case 0x794C7630: return "overlayfs";
-        case 0x6969: return "nfs";
-        case 0xFF534D42: return "cifs";
-        case 0x517B: return "smb";
-        case 0x65735546: return "fuse";
-        case 0x2FC12FC1: return "zfs";
-        default: return "unknown";
-    }
-}
 
 std::string milliseconds_text(Millis ms) { return std::to_string(ms.count()) + "ms"; }
 
@@ -137,9 +121,8 @@ std::vector<Check> run_checks(CliContext& cli) {
     // The filesystem of the root, or of the nearest existing parent.
     std::filesystem::path probe = path;
     while (!probe.empty() && ::stat(probe.c_str(), &info) != 0) probe = probe.parent_path();
-    struct statfs fs {};
-    if (::statfs(probe.c_str(), &fs) == 0) {
-        const std::string name = filesystem_name(fs.f_type);
+    if (auto type = platform::filesystem_type(probe)) {
+        const std::string& name = *type;
         const bool network = name == "nfs" || name == "cifs" || name == "smb" || name == "fuse";
         checks.push_back(
             {"filesystem", network ? Verdict::warn : Verdict::ok,

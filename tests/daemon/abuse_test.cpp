@@ -80,11 +80,6 @@ private:
 const std::string k_hello = R"({"id":1,"op":"hello","protocol_min":1,"protocol_max":1,"client_version":"test","capabilities":[]})"
                             "\n";
 
-bool have_program(const char* name) {
-    return run(SpawnSpec{{"/bin/sh", "-c", std::string("command -v ") + name}, EnvMap::inherited(), {}, {}, false, true},
-               Millis(5000)) == 0;
-}
-
 }  // namespace
 
 TEST_SUITE("daemon_abuse") {
@@ -124,7 +119,7 @@ TEST_SUITE("daemon_abuse") {
     }
 
     TEST_CASE("a connection from another uid is closed before anything is read") {
-        if (::geteuid() != 0 || !have_program("setpriv") || !have_program("python3")) {
+        if (::geteuid() != 0 || find_program("setpriv").empty() || find_program("python3").empty()) {
             MESSAGE("skipped: needs root, setpriv and python3 to connect as uid 65534");
             return;
         }
@@ -142,15 +137,14 @@ TEST_SUITE("daemon_abuse") {
             "except (BrokenPipeError, ConnectionResetError):\n"
             "    d=b''\n"
             "print('reply' if d else 'closed')\n";
-        SpawnSpec spec{{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_override",
-                        "--ambient-caps=+dac_override", "python3", "-c", script, f.daemon().socket().string()},
-                       EnvMap::inherited(),
-                       f.scratch(),
-                       f.scratch() / "other-uid.out",
-                       false,
-                       true};
-        std::string out;
-        const int status = run(spec, Millis(20'000), &out);
+        const ProcessSpec spec{.argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+dac_override",
+                                        "--ambient-caps=+dac_override", "python3", "-c", script, f.daemon().socket().string()},
+                               .env = Environment::inherited(),
+                               .cwd = f.scratch(),
+                               .output_file = f.scratch() / "other-uid.out"};
+        const auto result = run_process(spec, Millis(20'000));
+        const int status = result.status();
+        const std::string& out = result.out;
         CHECK_MESSAGE(status == 0, out);
         CHECK_MESSAGE(out.find("closed") != std::string::npos, out);
         CHECK(f.daemon().log().find("refused uid 65534") != std::string::npos);
@@ -197,8 +191,7 @@ TEST_SUITE("daemon_abuse") {
 
         // Meanwhile a real client is served at once.
         const auto started = std::chrono::steady_clock::now();
-        std::string out;
-        CHECK(run(f.lokt({"guard", "busy", "--", "true"}), Millis(10'000), &out) == 0);
+        CHECK(run_process(f.lokt({"guard", "busy", "--", "true"}), Millis(10'000)).status() == 0);
         MESSAGE("guard round trip beside 500 idle connections: "
                 << std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count() << " ms");
 

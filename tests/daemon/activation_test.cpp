@@ -13,20 +13,6 @@
 #include "daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
-namespace {
-
-std::string find_program(const std::string& name) {
-    std::string out;
-    SpawnSpec spec{{"/bin/sh", "-c", "command -v " + name}, EnvMap::inherited(), {}, {}, false, true};
-    spec.output = fs::temp_directory_path() / ("lokt-which-" + std::to_string(::getpid()));
-    const int status = run(spec, Millis(5000), &out);
-    fs::remove(spec.output);
-    if (status != 0) return "";
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
-}
-
-}  // namespace
 
 TEST_SUITE("daemon_activation") {
     TEST_CASE("socket activation: loktd adopts the socket systemd passes") {
@@ -40,21 +26,19 @@ TEST_SUITE("daemon_activation") {
         fs::create_directories(dir);
         ::chmod(dir.c_str(), 0700);
         const fs::path socket = dir / "loktd.sock";
-        SpawnSpec spec{{activate, "-l", socket.string(), loktd_binary().string(), "--log-level", "debug"},
-                       EnvMap::inherited(),
-                       f.scratch(),
-                       dir / "activate.log",
-                       false,
-                       true};
-        Process activator(spec);
+        const ProcessSpec spec{.argv = {activate, "-l", socket.string(), loktd_binary().string(), "--log-level", "debug"},
+                               .env = Environment::inherited(),
+                               .cwd = f.scratch(),
+                               .output_file = dir / "activate.log"};
+        ChildProcess activator(spec);
         REQUIRE(DaemonFixture::eventually([&] { return fs::exists(socket); }, Millis(10'000)));
         // The first connection starts loktd on the listening socket.
         REQUIRE_MESSAGE(DaemonFixture::eventually([&] { return hello_answers(socket, Millis(2000)); }, Millis(15'000)),
-                        read_file(dir / "activate.log"));
-        SpawnSpec client = f.lokt({"guard", "activated", "--", "true"});
+                        read_text(dir / "activate.log"));
+        ProcessSpec client = f.lokt({"guard", "activated", "--", "true"});
         client.env.set("LOKT_SOCKET", socket.string());
-        CHECK(run(client, Millis(20'000)) == 0);
-        CHECK(read_file(dir / "activate.log").find("passed by the service manager") != std::string::npos);
+        CHECK(run_process(client, Millis(20'000)).status() == 0);
+        CHECK(read_text(dir / "activate.log").find("passed by the service manager") != std::string::npos);
         activator.stop();
     }
 
@@ -63,11 +47,13 @@ TEST_SUITE("daemon_activation") {
         f.daemon().stop();
         const fs::path dir = f.scratch() / "managed";
         auto lokt_daemon = [&](const std::string& verb, std::string* out) {
-            SpawnSpec spec = f.lokt({"daemon", verb});
+            ProcessSpec spec = f.lokt({"daemon", verb});
             spec.env.set("LOKT_SOCKET", (dir / "loktd.sock").string());
             spec.env.unset("LOKT_DAEMON");
-            spec.output = f.scratch() / ("daemon-" + verb + ".out");
-            return run(spec, Millis(30'000), out);
+            spec.output_file = f.scratch() / ("daemon-" + verb + ".out");
+            const auto result = run_process(spec, Millis(30'000));
+            *out = result.out;
+            return result.status();
         };
         std::string out;
         CHECK(lokt_daemon("status", &out) == 3);
@@ -85,14 +71,13 @@ TEST_SUITE("daemon_activation") {
 
     TEST_CASE("a second loktd on a live socket exits 1; a stale socket file is replaced") {
         DaemonFixture f;
-        SpawnSpec second{{loktd_binary().string(), "--socket", f.daemon().socket().string()},
-                         EnvMap::inherited(),
-                         f.scratch(),
-                         f.scratch() / "second.log",
-                         false,
-                         true};
-        std::string out;
-        CHECK(run(second, Millis(10'000), &out) == 1);
+        const ProcessSpec second{.argv = {loktd_binary().string(), "--socket", f.daemon().socket().string()},
+                                 .env = Environment::inherited(),
+                                 .cwd = f.scratch(),
+                                 .output_file = f.scratch() / "second.log"};
+        const auto second_run = run_process(second, Millis(10'000));
+        const std::string& out = second_run.out;
+        CHECK(second_run.status() == 1);
         CHECK(out.find("already running") != std::string::npos);
         CHECK(hello_answers(f.daemon().socket(), Millis(5000)));
         f.daemon().crash();
@@ -104,14 +89,15 @@ TEST_SUITE("daemon_activation") {
     TEST_CASE("LOKT_DAEMON=require without a daemon fails with exit 1; auto falls back to the files") {
         DaemonFixture f;
         f.daemon().stop();
-        SpawnSpec required = f.lokt({"guard", "x", "--", "true"});
-        required.output = f.scratch() / "require.out";
-        std::string out;
-        CHECK(run(required, Millis(20'000), &out) == 1);
+        ProcessSpec required = f.lokt({"guard", "x", "--", "true"});
+        required.output_file = f.scratch() / "require.out";
+        const auto required_run = run_process(required, Millis(20'000));
+        const std::string& out = required_run.out;
+        CHECK(required_run.status() == 1);
         CHECK(out.find("LOKT_DAEMON=require") != std::string::npos);
-        SpawnSpec automatic = f.lokt({"guard", "x", "--", "true"});
+        ProcessSpec automatic = f.lokt({"guard", "x", "--", "true"});
         automatic.env.set("LOKT_DAEMON", "auto");
-        CHECK(run(automatic, Millis(20'000)) == 0);
+        CHECK(run_process(automatic, Millis(20'000)).status() == 0);
     }
 
     TEST_CASE("a daemon that never answers hello: auto uses the files after the hello timeout, require fails") {
@@ -130,19 +116,20 @@ TEST_SUITE("daemon_activation") {
         REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
         REQUIRE(::listen(listener, 16) == 0);
 
-        SpawnSpec automatic = f.lokt({"guard", "silent", "--", "sh", "-c", "test -f \"$LOKT_ROOT/locks/silent.json\""});
+        ProcessSpec automatic = f.lokt({"guard", "silent", "--", "sh", "-c", "test -f \"$LOKT_ROOT/locks/silent.json\""});
         automatic.env.set("LOKT_DAEMON", "auto");
         automatic.env.set("LOKT_SOCKET", socket.string());
-        CHECK(run(automatic, Millis(20'000)) == 0);
-        const std::string audit = read_file(f.root() / "audit.log");
+        CHECK(run_process(automatic, Millis(20'000)).status() == 0);
+        const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find(R"("event":"acquire","name":"silent")") != std::string::npos);
         CHECK(audit.find(R"("event":"release","name":"silent")") != std::string::npos);
 
-        SpawnSpec required = f.lokt({"guard", "silent", "--", "true"});
+        ProcessSpec required = f.lokt({"guard", "silent", "--", "true"});
         required.env.set("LOKT_SOCKET", socket.string());
-        required.output = f.scratch() / "silent-require.out";
-        std::string out;
-        CHECK(run(required, Millis(20'000), &out) == 1);
+        required.output_file = f.scratch() / "silent-require.out";
+        const auto required_run = run_process(required, Millis(20'000));
+        const std::string& out = required_run.out;
+        CHECK(required_run.status() == 1);
         CHECK_MESSAGE(out.find("LOKT_DAEMON=require") != std::string::npos, out);
         CHECK_FALSE(fs::exists(f.root() / "locks" / "silent.json"));
         ::close(listener);

@@ -58,7 +58,7 @@ private:
 TEST_SUITE("daemon_handoff") {
     TEST_CASE("subscribe_audit streams the backlog, then lines written by anyone, until unsubscribe") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"guard", "early", "--", "true"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"guard", "early", "--", "true"}), Millis(20'000)).status() == 0);
 
         LineSocket client(f.daemon().socket());
         client.send(R"({"id":1,"op":"hello","protocol_min":1,"protocol_max":1,"client_version":"test","capabilities":[]})");
@@ -78,9 +78,9 @@ TEST_SUITE("daemon_handoff") {
         CHECK(client.next()["audit"]["event"] == "release");
 
         // A file-mode client writes; the daemon sees it through inotify.
-        SpawnSpec outsider = f.lokt({"guard", "late", "--", "true"});
+        ProcessSpec outsider = f.lokt({"guard", "late", "--", "true"});
         outsider.env = f.files_env();
-        REQUIRE(run(outsider, Millis(20'000)) == 0);
+        REQUIRE(run_process(outsider, Millis(20'000)).status() == 0);
         auto live = client.next();
         REQUIRE(live.is_object());
         CHECK(live["audit"]["event"] == "acquire");
@@ -91,7 +91,7 @@ TEST_SUITE("daemon_handoff") {
         const auto unsubscribed = client.next();
         CHECK(unsubscribed["id"] == 3);
         CHECK(unsubscribed["ok"] == true);
-        REQUIRE(run(outsider, Millis(20'000)) == 0);
+        REQUIRE(run_process(outsider, Millis(20'000)).status() == 0);
         CHECK(client.next(Millis(500)).is_null());  // nothing more for the closed subscription
         client.send(R"({"id":4,"op":"unsubscribe","subscription":2})");
         CHECK(client.next()["error"]["code"] == "not_found");

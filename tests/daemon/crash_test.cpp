@@ -21,18 +21,18 @@ TEST_SUITE("daemon_crash") {
         DaemonFixture f;
         // A gate holds the lock until all 16 guards are queued in the daemon, so
         // every one of them is a daemon client when the crash comes.
-        Process gate(f.holding_guard("contended"));
+        ChildProcess gate(f.holding_guard("contended"));
         REQUIRE(f.daemon_counts_reach(1, 0));
-        std::vector<Process> guards;
+        std::vector<ChildProcess> guards;
         for (int i = 0; i < 16; ++i) {
-            SpawnSpec spec = f.lokt(
+            ProcessSpec spec = f.lokt(
                 {"guard", "contended", "--ttl", "10s", "--wait", "--timeout", "120s", "--", "sh", "-c", k_critical_section});
-            spec.output = f.scratch() / ("guard-" + std::to_string(i) + ".out");
+            spec.output_file = f.scratch() / ("guard-" + std::to_string(i) + ".out");
             guards.emplace_back(spec);
         }
         REQUIRE(f.daemon_counts_reach(1, 16));
         gate.close_stdin();
-        REQUIRE(gate.wait(Millis(20'000)) == 0);
+        REQUIRE(gate.wait_status(Millis(20'000)) == 0);
         // Crash in the middle of the handoffs.
         REQUIRE(DaemonFixture::eventually([&] {
             auto counts = daemon_counts(f.daemon().socket());
@@ -41,7 +41,7 @@ TEST_SUITE("daemon_crash") {
         f.daemon().crash();
         int finished = 0;
         for (auto& guard : guards) {
-            const auto status = guard.wait(Millis(120'000));
+            const auto status = guard.wait_status(Millis(120'000));
             CHECK_MESSAGE(status == 0, "exit " << status.value_or(-1) << ": " << guard.output());
             if (status == 0) ++finished;
         }
@@ -51,28 +51,28 @@ TEST_SUITE("daemon_crash") {
 
         // The stale socket is replaced and the new daemon serves.
         f.daemon().start();
-        CHECK(run(f.lokt({"guard", "contended", "--", "true"}), Millis(20'000)) == 0);
+        CHECK(run_process(f.lokt({"guard", "contended", "--", "true"}), Millis(20'000)).status() == 0);
     }
 
     TEST_CASE("kill -9 of the daemon during a wait: the wait goes on with the files, with one deny line") {
         DaemonFixture f;
-        Process holder(f.holding_guard("waited"));
+        ChildProcess holder(f.holding_guard("waited"));
         REQUIRE(f.daemon_counts_reach(1, 0));
-        SpawnSpec waiter_spec =
+        ProcessSpec waiter_spec =
             f.lokt({"guard", "waited", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo $PPID > waiter.pid"});
-        waiter_spec.output = f.scratch() / "waiter.out";
-        Process waiter(waiter_spec);
+        waiter_spec.output_file = f.scratch() / "waiter.out";
+        ChildProcess waiter(waiter_spec);
         REQUIRE(f.daemon_counts_reach(1, 1));
         f.daemon().crash();
         holder.close_stdin();
-        REQUIRE(holder.wait(Millis(20'000)) == 0);
-        REQUIRE(waiter.wait(Millis(60'000)) == 0);
-        const std::string waiter_pid = read_file(f.scratch() / "waiter.pid");
+        REQUIRE(holder.wait_status(Millis(20'000)) == 0);
+        REQUIRE(waiter.wait_status(Millis(60'000)) == 0);
+        const std::string waiter_pid = read_text(f.scratch() / "waiter.pid");
         REQUIRE_FALSE(waiter_pid.empty());
         const std::string pid_field = "\"pid\":" + waiter_pid.substr(0, waiter_pid.find('\n')) + ",";
         int denies = 0;
         int acquires = 0;
-        std::istringstream audit(read_file(f.root() / "audit.log"));
+        std::istringstream audit(read_text(f.root() / "audit.log"));
         for (std::string line; std::getline(audit, line);) {
             if (line.find(pid_field) == std::string::npos) continue;
             if (line.find("\"event\":\"deny\"") != std::string::npos) ++denies;
@@ -87,16 +87,16 @@ TEST_SUITE("daemon_crash") {
         DaemonInstance& other = f.second_daemon();
         const std::string loop = "for i in 1 2 3 4 5; do lokt guard shared --wait --timeout 120s -- sh -c '" +
                                  k_critical_section + "' || exit 1; done";
-        std::vector<Process> clients;
+        std::vector<ChildProcess> clients;
         for (int i = 0; i < 15; ++i) {
-            SpawnSpec spec = f.sh(loop);
+            ProcessSpec spec = f.sh(loop);
             if (i % 3 == 1) spec.env = f.daemon_env(other);
             if (i % 3 == 2) spec.env = f.files_env();
             clients.emplace_back(spec);
         }
-        for (auto& client : clients) CHECK(client.wait(Millis(180'000)) == 0);
+        for (auto& client : clients) CHECK(client.wait_status(Millis(180'000)) == 0);
         CHECK_FALSE(fs::exists(f.scratch() / "overlaps"));
-        const std::string audit = read_file(f.root() / "audit.log");
+        const std::string audit = read_text(f.root() / "audit.log");
         std::size_t acquires = 0;
         for (std::size_t at = 0; (at = audit.find("\"event\":\"acquire\"", at)) != std::string::npos; ++at) ++acquires;
         CHECK(acquires == 75);

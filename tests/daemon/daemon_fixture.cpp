@@ -1,43 +1,31 @@
 // See daemon_fixture.hpp.
 #include "daemon_fixture.hpp"
 
-#include <stdlib.h>
-
 #include <cstdlib>
-#include <exception>
 #include <iostream>
-#include <thread>
+
+#include "polling.hpp"
 
 namespace lokt::daemon_test {
 
-DaemonFixture::DaemonFixture() {
-    std::string pattern = (fs::temp_directory_path() / "lokt-daemon-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_scratch = pattern;
-    m_root = m_scratch / "root";
-    m_daemon = std::make_unique<DaemonInstance>(m_scratch / "daemon");
+DaemonFixture::DaemonFixture() : m_root(m_scratch.path() / "root") {
+    m_daemon = std::make_unique<DaemonInstance>(m_scratch.path() / "daemon");
 }
 
 DaemonFixture::~DaemonFixture() {
-    const bool failed = current_test_failed() || std::uncaught_exceptions() > 0;
+    const bool failed = m_scratch.failed();
     m_second.reset();
     if (m_daemon) m_daemon->stop();
-    if (failed) {
-        std::cerr << "---- loktd log (" << m_daemon->log_path().string() << ") ----\n"
-                  << m_daemon->log() << "---- scratch directory kept: " << m_scratch.string() << "\n";
-        return;
-    }
-    std::error_code ignored;
-    fs::remove_all(m_scratch, ignored);
+    if (failed) std::cerr << "---- loktd log (" << m_daemon->log_path().string() << ") ----\n" << m_daemon->log();
 }
 
 DaemonInstance& DaemonFixture::second_daemon() {
-    if (!m_second) m_second = std::make_unique<DaemonInstance>(m_scratch / "daemon2");
+    if (!m_second) m_second = std::make_unique<DaemonInstance>(m_scratch.path() / "daemon2");
     return *m_second;
 }
 
-EnvMap DaemonFixture::base_env() const {
-    EnvMap env = EnvMap::inherited();
+Environment DaemonFixture::base_env() const {
+    Environment env = Environment::inherited();
     for (const char* name : {"LOKT_ROOT", "LOKT_SOCKET", "LOKT_DAEMON", "LOKT_OWNER", "LOKT_AGENT_ID", "LOKT_LOCK_NAME",
                              "LOKT_LOCK_ID", "LOKT_LOG"}) {
         env.unset(name);
@@ -49,51 +37,46 @@ EnvMap DaemonFixture::base_env() const {
     return env;
 }
 
-EnvMap DaemonFixture::daemon_env(const DaemonInstance& daemon) const {
-    EnvMap env = base_env();
+Environment DaemonFixture::daemon_env(const DaemonInstance& daemon) const {
+    Environment env = base_env();
     for (const auto& [name, value] : daemon.env_for_clients()) env.set(name, value);
     return env;
 }
 
-EnvMap DaemonFixture::files_env() const {
-    EnvMap env = base_env();
+Environment DaemonFixture::files_env() const {
+    Environment env = base_env();
     env.set("LOKT_DAEMON", "off");
     return env;
 }
 
-SpawnSpec DaemonFixture::lokt(std::vector<std::string> args) const {
-    SpawnSpec spec;
+ProcessSpec DaemonFixture::lokt(std::vector<std::string> args) const {
+    ProcessSpec spec;
     spec.argv = {lokt_binary().string()};
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.env = daemon_env(*m_daemon);
-    spec.cwd = m_scratch;
+    spec.cwd = m_scratch.path();
     return spec;
 }
 
-SpawnSpec DaemonFixture::holding_guard(const std::string& name, const std::vector<std::string>& flags) const {
+ProcessSpec DaemonFixture::holding_guard(const std::string& name, const std::vector<std::string>& flags) const {
     std::vector<std::string> args{"guard", name};
     args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), {"--", "sh", "-c", "read line || :"});
-    SpawnSpec spec = lokt(std::move(args));
-    spec.stdin_pipe = true;
+    ProcessSpec spec = lokt(std::move(args));
+    spec.stdin_mode = StdinMode::pipe;
     return spec;
 }
 
-SpawnSpec DaemonFixture::sh(const std::string& script) const {
-    SpawnSpec spec;
+ProcessSpec DaemonFixture::sh(const std::string& script) const {
+    ProcessSpec spec;
     spec.argv = {"/bin/sh", "-c", script};
     spec.env = daemon_env(*m_daemon);
-    spec.cwd = m_scratch;
+    spec.cwd = m_scratch.path();
     return spec;
 }
 
 bool DaemonFixture::eventually(const std::function<bool()>& predicate, Millis timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate()) return true;
-        std::this_thread::sleep_for(Millis(5));
-    }
-    return predicate();
+    return lokt::test::wait_until(predicate, timeout, Millis(5));
 }
 
 bool DaemonFixture::daemon_counts_reach(long long holds, long long waiters, Millis timeout) {

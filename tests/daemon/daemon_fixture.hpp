@@ -13,44 +13,53 @@
 #include <vector>
 
 #include "daemon_instance.hpp"
-#include "spawn.hpp"
+#include "process.hpp"
+#include "scratch_dir.hpp"
+#include "text_file.hpp"
 
 namespace lokt::daemon_test {
 
 namespace fs = std::filesystem;
 
-bool current_test_failed();
+// The shared test support (tests/support/), as the daemon tests call it.
+using lokt::test::ChildProcess;
+using lokt::test::Environment;
+using lokt::test::find_program;
+using lokt::test::ProcessSpec;
+using lokt::test::read_text;
+using lokt::test::run_process;
+using lokt::test::StdinMode;
 
 class DaemonFixture {
 public:
     DaemonFixture();
     ~DaemonFixture();
 
-    const fs::path& scratch() const { return m_scratch; }
+    const fs::path& scratch() const { return m_scratch.path(); }
     const fs::path& root() const { return m_root; }
     DaemonInstance& daemon() { return *m_daemon; }
     // Another daemon on another socket (same root, if the test says so).
     DaemonInstance& second_daemon();
 
     // A lokt run against the first daemon (LOKT_DAEMON=require), cwd the scratch dir.
-    SpawnSpec lokt(std::vector<std::string> args) const;
+    ProcessSpec lokt(std::vector<std::string> args) const;
     // `lokt guard NAME [FLAGS] -- sh -c 'read line'`: holds NAME until the
-    // test closes its stdin (Process::close_stdin).
-    SpawnSpec holding_guard(const std::string& name, const std::vector<std::string>& flags = {}) const;
+    // test closes its stdin (ChildProcess::close_stdin).
+    ProcessSpec holding_guard(const std::string& name, const std::vector<std::string>& flags = {}) const;
     // A shell script with the same environment (lokt on PATH as "lokt").
-    SpawnSpec sh(const std::string& script) const;
+    ProcessSpec sh(const std::string& script) const;
     // The environment without any daemon (LOKT_DAEMON=off).
-    EnvMap files_env() const;
-    EnvMap daemon_env(const DaemonInstance& daemon) const;
+    Environment files_env() const;
+    Environment daemon_env(const DaemonInstance& daemon) const;
 
     // Polls the predicate until it holds (true) or the timeout passes (false).
     static bool eventually(const std::function<bool()>& predicate, Millis timeout = Millis(20'000));
     bool daemon_counts_reach(long long holds, long long waiters, Millis timeout = Millis(20'000));
 
 private:
-    EnvMap base_env() const;
+    Environment base_env() const;
 
-    fs::path m_scratch;
+    lokt::test::ScratchDir m_scratch{"lokt-daemon"};
     fs::path m_root;
     std::unique_ptr<DaemonInstance> m_daemon;
     std::unique_ptr<DaemonInstance> m_second;

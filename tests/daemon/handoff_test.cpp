@@ -29,10 +29,10 @@ long long now_ns() {
 TEST_SUITE("daemon_handoff") {
     TEST_CASE("eight waiting guards are granted in the order they arrived") {
         DaemonFixture f;
-        Process holder(f.holding_guard("queue"));
+        ChildProcess holder(f.holding_guard("queue"));
         REQUIRE(f.daemon_counts_reach(1, 0));
 
-        std::vector<Process> waiters;
+        std::vector<ChildProcess> waiters;
         for (int i = 0; i < 8; ++i) {
             waiters.emplace_back(f.lokt(
                 {"guard", "queue", "--wait", "--timeout", "60s", "--", "sh", "-c", "echo " + std::to_string(i) + " >> order"}));
@@ -40,21 +40,21 @@ TEST_SUITE("daemon_handoff") {
             REQUIRE_MESSAGE(f.daemon_counts_reach(1, i + 1), "waiter " << i << " did not queue");
         }
         holder.close_stdin();
-        REQUIRE(holder.wait(Millis(20'000)) == 0);
-        for (auto& waiter : waiters) CHECK(waiter.wait(Millis(30'000)) == 0);
+        REQUIRE(holder.wait_status(Millis(20'000)) == 0);
+        for (auto& waiter : waiters) CHECK(waiter.wait_status(Millis(30'000)) == 0);
         CHECK(lines_of(f.scratch() / "order") == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7"});
     }
 
     TEST_CASE("kill -9 of a guard: its command keeps the lock, and the next waiter runs the moment it exits") {
         DaemonFixture f;
-        Process holder(f.lokt({"guard", "k9", "--", "sh", "-c", "echo $$ > holder.pid; exec sleep 60"}));
+        ChildProcess holder(f.lokt({"guard", "k9", "--", "sh", "-c", "echo $$ > holder.pid; exec sleep 60"}));
         REQUIRE(DaemonFixture::eventually([&] { return !lines_of(f.scratch() / "holder.pid").empty(); }));
         const pid_t command = std::stoi(lines_of(f.scratch() / "holder.pid")[0]);
-        Process waiter(f.lokt({"guard", "k9", "--wait", "--timeout", "60s", "--", "sh", "-c", "date +%s%N > ran"}));
+        ChildProcess waiter(f.lokt({"guard", "k9", "--wait", "--timeout", "60s", "--", "sh", "-c", "date +%s%N > ran"}));
         REQUIRE(f.daemon_counts_reach(1, 1));
 
-        holder.signal(SIGKILL);
-        CHECK(holder.wait(Millis(10'000)) == 128 + SIGKILL);
+        holder.send_signal(SIGKILL);
+        CHECK(holder.wait_status(Millis(10'000)) == 128 + SIGKILL);
         // The guard's connection is gone; its command is not: the hold stays.
         REQUIRE(f.daemon_counts_reach(1, 1));
         CHECK(::kill(command, 0) == 0);
@@ -63,31 +63,31 @@ TEST_SUITE("daemon_handoff") {
 
         const long long killed_at = now_ns();
         ::kill(command, SIGKILL);
-        CHECK(waiter.wait(Millis(30'000)) == 0);
+        CHECK(waiter.wait_status(Millis(30'000)) == 0);
         const auto ran = lines_of(f.scratch() / "ran");
         REQUIRE(ran.size() == 1);
         const double latency_ms = static_cast<double>(std::stoll(ran[0]) - killed_at) / 1e6;
         MESSAGE("handoff after kill -9 of the holder's command: " << latency_ms << " ms (until the waiter's command ran)");
-        const std::string audit = read_file(f.root() / "audit.log");
+        const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
         CHECK(audit.find("guard and its command have exited") != std::string::npos);
     }
 
     TEST_CASE("an unlock or an unfreeze through the daemon hands the lock to the waiter") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
-        Process waiter(f.lokt({"guard", "db", "--wait", "--timeout", "60s", "--", "true"}));
+        REQUIRE(run_process(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)).status() == 0);
+        ChildProcess waiter(f.lokt({"guard", "db", "--wait", "--timeout", "60s", "--", "true"}));
         REQUIRE(f.daemon_counts_reach(1, 1));
-        REQUIRE(run(f.lokt({"unlock", "db", "--force"}), Millis(20'000)) == 0);
-        CHECK(waiter.wait(Millis(30'000)) == 0);
+        REQUIRE(run_process(f.lokt({"unlock", "db", "--force"}), Millis(20'000)).status() == 0);
+        CHECK(waiter.wait_status(Millis(30'000)) == 0);
 
-        REQUIRE(run(f.lokt({"freeze", "deploy", "--ttl", "10m"}), Millis(20'000)) == 0);
-        Process frozen_out(f.lokt({"guard", "deploy", "--wait", "--timeout", "60s", "--", "true"}));
+        REQUIRE(run_process(f.lokt({"freeze", "deploy", "--ttl", "10m"}), Millis(20'000)).status() == 0);
+        ChildProcess frozen_out(f.lokt({"guard", "deploy", "--wait", "--timeout", "60s", "--", "true"}));
         REQUIRE(f.daemon_counts_reach(0, 1));
-        REQUIRE(run(f.lokt({"unfreeze", "deploy"}), Millis(20'000)) == 0);
-        CHECK(frozen_out.wait(Millis(30'000)) == 0);
+        REQUIRE(run_process(f.lokt({"unfreeze", "deploy"}), Millis(20'000)).status() == 0);
+        CHECK(frozen_out.wait_status(Millis(30'000)) == 0);
         CHECK(f.daemon_counts_reach(0, 0));
-        const std::string audit = read_file(f.root() / "audit.log");
+        const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"force-break\"") != std::string::npos);
         CHECK(audit.find("\"event\":\"unfreeze\"") != std::string::npos);
     }
@@ -95,40 +95,40 @@ TEST_SUITE("daemon_handoff") {
     TEST_CASE("a holder outside the daemon: its release (inotify) and its command's end (handle) wake the waiter") {
         DaemonFixture f;
         // Released normally by a file-mode client: the daemon sees the file go.
-        SpawnSpec outsider = f.holding_guard("ext");
+        ProcessSpec outsider = f.holding_guard("ext");
         outsider.env = f.files_env();
-        Process holder(outsider);
+        ChildProcess holder(outsider);
         REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "ext.json"); }));
-        Process first(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+        ChildProcess first(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
         REQUIRE(f.daemon_counts_reach(0, 1));
         holder.close_stdin();
-        CHECK(first.wait(Millis(30'000)) == 0);
+        CHECK(first.wait_status(Millis(30'000)) == 0);
 
         // Killed: the file stays and names a dead pid; its command runs on and
         // keeps the hold until the daemon hears its handle close.
-        SpawnSpec doomed_spec = f.lokt({"guard", "ext", "--", "sh", "-c", "echo $$ > doomed.pid; exec sleep 60"});
+        ProcessSpec doomed_spec = f.lokt({"guard", "ext", "--", "sh", "-c", "echo $$ > doomed.pid; exec sleep 60"});
         doomed_spec.env = f.files_env();
-        Process doomed(doomed_spec);
+        ChildProcess doomed(doomed_spec);
         REQUIRE(DaemonFixture::eventually([&] { return !lines_of(f.scratch() / "doomed.pid").empty(); }));
         const pid_t command = std::stoi(lines_of(f.scratch() / "doomed.pid")[0]);
-        Process second(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+        ChildProcess second(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
         REQUIRE(f.daemon_counts_reach(0, 1));
-        doomed.signal(SIGKILL);
-        CHECK(doomed.wait(Millis(10'000)) == 128 + SIGKILL);  // its parent reaps it, as a shell would
+        doomed.send_signal(SIGKILL);
+        CHECK(doomed.wait_status(Millis(10'000)) == 128 + SIGKILL);  // its parent reaps it, as a shell would
         CHECK(fs::exists(f.root() / "locks" / "ext.json"));
         CHECK(f.daemon_counts_reach(0, 1));  // still waiting
         const auto killed_at = std::chrono::steady_clock::now();
         ::kill(command, SIGKILL);
-        CHECK(second.wait(Millis(30'000)) == 0);
+        CHECK(second.wait_status(Millis(30'000)) == 0);
         MESSAGE("waiter done " << std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - killed_at).count()
                                << " ms after kill -9 of a file-mode holder's command");
-        const std::string audit = read_file(f.root() / "audit.log");
+        const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"stale-break\"") != std::string::npos);
     }
 
     TEST_CASE("stopping the daemon leaves a guard's hold valid, and the guard releases it itself") {
         DaemonFixture f;
-        Process holder(f.holding_guard("keep", {"--ttl", "4s"}));
+        ChildProcess holder(f.holding_guard("keep", {"--ttl", "4s"}));
         REQUIRE(f.daemon_counts_reach(1, 0));
         f.daemon().stop();
         CHECK(fs::exists(f.root() / "locks" / "keep.json"));
@@ -136,50 +136,49 @@ TEST_SUITE("daemon_handoff") {
         std::this_thread::sleep_for(Millis(5000));
         CHECK(fs::exists(f.root() / "locks" / "keep.json"));
         holder.close_stdin();
-        CHECK(holder.wait(Millis(20'000)) == 0);
+        CHECK(holder.wait_status(Millis(20'000)) == 0);
         CHECK_FALSE(fs::exists(f.root() / "locks" / "keep.json"));
-        const std::string audit = read_file(f.root() / "audit.log");
+        const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"release\"") != std::string::npos);
         CHECK(audit.find("\"event\":\"lost\"") == std::string::npos);
     }
 
     TEST_CASE("a manual lock with a TTL names the daemon and outlives the command") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
-        const std::string file = read_file(f.root() / "locks" / "db.json");
+        REQUIRE(run_process(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)).status() == 0);
+        const std::string file = read_text(f.root() / "locks" / "db.json");
         CHECK(file.find("\"pid\": " + std::to_string(f.daemon().pid())) != std::string::npos);
         CHECK(file.find("\"bound_to\": \"ttl\"") != std::string::npos);
-        std::string out;
-        CHECK(run(f.lokt({"guard", "db", "--", "true"}), Millis(20'000), &out) == 2);
-        CHECK(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
-        CHECK(run(f.lokt({"guard", "db", "--", "true"}), Millis(20'000)) == 0);
+        CHECK(run_process(f.lokt({"guard", "db", "--", "true"}), Millis(20'000)).status() == 2);
+        CHECK(run_process(f.lokt({"unlock", "db"}), Millis(20'000)).status() == 0);
+        CHECK(run_process(f.lokt({"guard", "db", "--", "true"}), Millis(20'000)).status() == 0);
     }
 
     TEST_CASE("a lock root removed or an audit.log rotated while loktd runs: the next operations use what is there now") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"guard", "files", "--", "true"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"guard", "files", "--", "true"}), Millis(20'000)).status() == 0);
         REQUIRE(fs::exists(f.root() / "audit.log"));
 
         // Rotated: the old log keeps its lines, the next ones go to a new audit.log.
         fs::rename(f.root() / "audit.log", f.scratch() / "audit.log.1");
-        REQUIRE(run(f.lokt({"lock", "after-rotation", "--ttl", "10m"}), Millis(20'000)) == 0);
-        const std::string rotated = read_file(f.scratch() / "audit.log.1");
+        REQUIRE(run_process(f.lokt({"lock", "after-rotation", "--ttl", "10m"}), Millis(20'000)).status() == 0);
+        const std::string rotated = read_text(f.scratch() / "audit.log.1");
         CHECK(rotated.find("after-rotation") == std::string::npos);
-        CHECK(read_file(f.root() / "audit.log").find("\"name\":\"after-rotation\"") != std::string::npos);
-        REQUIRE(run(f.lokt({"unlock", "after-rotation"}), Millis(20'000)) == 0);
+        CHECK(read_text(f.root() / "audit.log").find("\"name\":\"after-rotation\"") != std::string::npos);
+        REQUIRE(run_process(f.lokt({"unlock", "after-rotation"}), Millis(20'000)).status() == 0);
 
         // Removed: the root is made again and the lock is taken where everyone looks.
         fs::remove_all(f.root());
-        Process holder(f.holding_guard("files"));
+        ChildProcess holder(f.holding_guard("files"));
         REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.root() / "locks" / "files.json"); }));
         // A file-mode client sees the daemon's hold.
-        SpawnSpec files_client = f.lokt({"guard", "files", "--", "true"});
+        ProcessSpec files_client = f.lokt({"guard", "files", "--", "true"});
         files_client.env = f.files_env();
-        CHECK(run(files_client, Millis(20'000)) == 2);
+        CHECK(run_process(files_client, Millis(20'000)).status() == 2);
         holder.close_stdin();
-        CHECK(holder.wait(Millis(20'000)) == 0);
+        CHECK(holder.wait_status(Millis(20'000)) == 0);
         CHECK_FALSE(fs::exists(f.root() / "locks" / "files.json"));
-        CHECK(read_file(f.root() / "audit.log").find("\"event\":\"release\",\"name\":\"files\"") != std::string::npos);
+        CHECK(read_text(f.root() / "audit.log").find("\"event\":\"release\",\"name\":\"files\"") != std::string::npos);
 
         // With nothing held or awaited the daemon keeps none of the root's files
         // open (so the filesystem can be unmounted or remounted read-only). The
@@ -201,9 +200,9 @@ TEST_SUITE("daemon_handoff") {
         DaemonFixture f;
         f.daemon().stop();
         DaemonInstance idle(f.scratch() / "idle", {"--idle-exit", "300ms"});
-        SpawnSpec holder_spec = f.holding_guard("idle");
+        ProcessSpec holder_spec = f.holding_guard("idle");
         holder_spec.env = f.daemon_env(idle);
-        Process holder(holder_spec);
+        ChildProcess holder(holder_spec);
         REQUIRE(DaemonFixture::eventually([&] {
             auto counts = daemon_counts(idle.socket());
             return counts && counts->holds == 1;
@@ -211,7 +210,7 @@ TEST_SUITE("daemon_handoff") {
         std::this_thread::sleep_for(Millis(1000));
         CHECK(idle.running());
         holder.close_stdin();
-        CHECK(holder.wait(Millis(20'000)) == 0);
+        CHECK(holder.wait_status(Millis(20'000)) == 0);
         CHECK(DaemonFixture::eventually([&] { return !idle.running(); }, Millis(10'000)));
     }
 

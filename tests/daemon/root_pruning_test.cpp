@@ -34,49 +34,49 @@ std::size_t daemon_files_in(DaemonFixture& f) {
 TEST_SUITE("daemon_roots") {
     TEST_CASE("a root with nothing left is closed, and opens again with its watches on the next request") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"guard", "first", "--", "true"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"guard", "first", "--", "true"}), Millis(20'000)).status() == 0);
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
 
         // A manual TTL lock keeps the root open: the daemon has to let it lapse.
-        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)).status() == 0);
         CHECK(roots_served(f) == 1);
-        REQUIRE(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"unlock", "db"}), Millis(20'000)).status() == 0);
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
 
         // Held in file mode with a TTL, by nobody the daemon can watch by pid: only
         // the root's inotify watch, started again, can tell the waiter it is free.
-        SpawnSpec outside_lock = f.lokt({"lock", "ext", "--ttl", "10m"});
+        ProcessSpec outside_lock = f.lokt({"lock", "ext", "--ttl", "10m"});
         outside_lock.env = f.files_env();
-        REQUIRE(run(outside_lock, Millis(20'000)) == 0);
-        Process waiter(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
+        REQUIRE(run_process(outside_lock, Millis(20'000)).status() == 0);
+        ChildProcess waiter(f.lokt({"guard", "ext", "--wait", "--timeout", "60s", "--", "true"}));
         REQUIRE(f.daemon_counts_reach(0, 1));
         CHECK(roots_served(f) == 1);
-        SpawnSpec outside_unlock = f.lokt({"unlock", "ext"});
+        ProcessSpec outside_unlock = f.lokt({"unlock", "ext"});
         outside_unlock.env = f.files_env();
-        REQUIRE(run(outside_unlock, Millis(20'000)) == 0);
-        CHECK(waiter.wait(Millis(30'000)) == 0);
+        REQUIRE(run_process(outside_unlock, Millis(20'000)).status() == 0);
+        CHECK(waiter.wait_status(Millis(30'000)) == 0);
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
     }
 
     TEST_CASE("a status creates no root, and a root opened for a status or an unlock alone is closed") {
         DaemonFixture f;
-        REQUIRE(run(f.lokt({"status"}), Millis(20'000)) == 0);
-        REQUIRE(run(f.lokt({"status", "build", "--json"}), Millis(20'000)) == 3);
+        REQUIRE(run_process(f.lokt({"status"}), Millis(20'000)).status() == 0);
+        REQUIRE(run_process(f.lokt({"status", "build", "--json"}), Millis(20'000)).status() == 3);
         CHECK_FALSE(fs::exists(f.root()));
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
 
         // An unlock writes, so it makes the root, as in file mode; then nothing is left to serve.
-        CHECK(run(f.lokt({"unlock", "build"}), Millis(20'000)) == 3);
+        CHECK(run_process(f.lokt({"unlock", "build"}), Millis(20'000)).status() == 3);
         CHECK(fs::is_directory(f.root() / "locks"));
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
-        REQUIRE(run(f.lokt({"status"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"status"}), Millis(20'000)).status() == 0);
         CHECK(DaemonFixture::eventually([&] { return roots_served(f) == 0; }));
         CHECK(daemon_files_in(f) == 0);
 
         // While something is held the root's files stay open; once it is not, they are closed.
-        REQUIRE(run(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"lock", "db", "--ttl", "10m"}), Millis(20'000)).status() == 0);
         CHECK(daemon_files_in(f) > 0);
-        REQUIRE(run(f.lokt({"unlock", "db"}), Millis(20'000)) == 0);
+        REQUIRE(run_process(f.lokt({"unlock", "db"}), Millis(20'000)).status() == 0);
         CHECK(daemon_files_in(f) == 0);
     }
 

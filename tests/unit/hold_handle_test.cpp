@@ -7,7 +7,7 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "dead_pid.hpp"
+#include "process.hpp"
 
 #include "hold_handle.hpp"
 #include "hold_state.hpp"

@@ -4,10 +4,11 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include "dead_pid.hpp"
+#include "process.hpp"
 
 #include "hold_state.hpp"
 #include "identity.hpp"
+#include "platform/processes.hpp"
 #include "process_liveness.hpp"
 
 using namespace std::chrono_literals;
@@ -58,7 +59,7 @@ TEST_CASE("a recycled pid (same pid, other start time) is dead") {
 TEST_CASE("another boot means every recorded holder is dead") {
     lokt::LockRecord r = held_by_me();
     r.boot_id = "00000000-0000-0000-0000-000000000000";
-    if (!lokt::this_boot_id().empty()) CHECK(judge_record(r, lokt::wall_now(), r.host) == HoldState::dead_holder);
+    if (!lokt::platform::this_boot_id().empty()) CHECK(judge_record(r, lokt::wall_now(), r.host) == HoldState::dead_holder);
 }
 
 TEST_CASE("liveness of holders on other hosts cannot be judged: only the TTL counts") {

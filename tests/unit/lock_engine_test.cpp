@@ -5,7 +5,7 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include "dead_pid.hpp"
+#include "process.hpp"
 
 #include <fstream>
 

@@ -1,8 +1,6 @@
 // See lokt_fixture.hpp.
 #include "lokt_fixture.hpp"
 
-#include "polling.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,7 +40,8 @@ const fs::path& LoktFixture::binary() {
 }
 
 LoktFixture::LoktFixture()
-    : m_repo(m_scratch.path() / "repo"),
+    : m_scratch("lokt-cli"),
+      m_repo(m_scratch.path() / "repo"),
       m_root(m_repo / ".git" / "lokt"),
       m_transcript(m_scratch.path() / "transcript.txt"),
       m_host(this_host()),
@@ -65,7 +64,7 @@ LoktFixture::~LoktFixture() {
         if (!diagnostics.empty()) std::fprintf(stderr, "backend diagnostics:\n%s\n", diagnostics.c_str());
     }
     m_backend.reset();
-    reap_stray_processes();
+    lokt::test::reap_stray_processes();
 }
 
 fs::path LoktFixture::lock_path(std::string_view name) const { return m_root / "locks" / (std::string(name) + ".json"); }
@@ -263,20 +262,6 @@ std::string regex_escape(std::string_view text) {
         out.push_back(c);
     }
     return out;
-}
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return buffer.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + path.string());
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
 }
 
 std::vector<std::string> split_lines(const std::string& text) {

@@ -18,13 +18,32 @@
 #include <utility>
 #include <vector>
 
+#include "polling.hpp"
 #include "process.hpp"
 #include "scratch_dir.hpp"
 #include "test_backend.hpp"
+#include "text_file.hpp"
 
 namespace lokt::cli_test {
 
 namespace fs = std::filesystem;
+
+// The shared test support (tests/support/), as the scenarios call it.
+using lokt::test::ChildProcess;
+using lokt::test::Environment;
+using lokt::test::Millis;
+using lokt::test::process_alive;
+using lokt::test::process_group_members;
+using lokt::test::process_start_ticks;
+using lokt::test::process_state;
+using lokt::test::ProcessResult;
+using lokt::test::ProcessSpec;
+using lokt::test::read_text;
+using lokt::test::run_process;
+using lokt::test::ScratchDir;
+using lokt::test::StdinMode;
+using lokt::test::wait_until;
+using lokt::test::write_text;
 using Json = nlohmann::ordered_json;
 using WallClock = std::chrono::system_clock;
 
@@ -69,9 +88,7 @@ inline const RunOptions k_ops = as_owner("ops");
 inline bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 inline bool daemon_backend() { return backend_name() == "daemon"; }
 // Whether a program the test drives (tmux, strace) is on PATH.
-inline bool have_program(const std::string& name) {
-    return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
-}
+inline bool have_program(const std::string& name) { return !lokt::test::find_program(name).empty(); }
 
 class LoktFixture {
 public:
@@ -162,8 +179,6 @@ private:
 bool matches(const std::string& text, const std::string& pattern);
 // Escapes regex metacharacters.
 std::string regex_escape(std::string_view text);
-std::string read_text(const fs::path& path);
-void write_text(const fs::path& path, const std::string& text);
 std::vector<std::string> split_lines(const std::string& text);
 // The whole text as one JSON value, or nullopt when it is not exactly that.
 std::optional<Json> parse_json(const std::string& text);
@@ -194,11 +209,11 @@ std::string already_frozen_message_pattern(std::string_view name, std::string_vi
 // `result` is evaluated once (it is often a call that runs a command).
 #define CHECK_EXIT(result, code)                                                               \
     do {                                                                                       \
-        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);                 \
+        const ::lokt::test::ProcessResult& lokt_checked_result = (result);                     \
         CHECK_MESSAGE(lokt_checked_result.status() == (code), lokt_checked_result.describe()); \
     } while (false)
 #define REQUIRE_EXIT(result, code)                                                               \
     do {                                                                                         \
-        const ::lokt::cli_test::ProcessResult& lokt_checked_result = (result);                   \
+        const ::lokt::test::ProcessResult& lokt_checked_result = (result);                       \
         REQUIRE_MESSAGE(lokt_checked_result.status() == (code), lokt_checked_result.describe()); \
     } while (false)

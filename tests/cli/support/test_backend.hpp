@@ -14,6 +14,8 @@
 
 namespace lokt::cli_test {
 
+using lokt::test::Environment;
+
 // One test case's use of the backend: set up when the case starts (it may
 // start services under the scratch directory), torn down when it ends.
 class BackendSession {

@@ -1,6 +1,8 @@
 // See daemon_instance.hpp.
 #include "daemon_instance.hpp"
 
+#include "text_file.hpp"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -112,10 +114,12 @@ DaemonInstance::DaemonInstance(std::filesystem::path state_dir, std::vector<std:
 DaemonInstance::~DaemonInstance() { stop(); }
 
 void DaemonInstance::start() {
-    SpawnSpec spec;
+    lokt::test::ProcessSpec spec;
     spec.argv = {loktd_binary().string(), "--socket", m_socket.string(), "--log-level", "debug"};
     spec.argv.insert(spec.argv.end(), m_extra_args.begin(), m_extra_args.end());
-    spec.output = m_log;
+    spec.env = lokt::test::Environment::inherited();
+    spec.output_file = m_log;
+    if (m_process) m_process->stop(Millis(500));  // one still running is asked to go first
     m_process.emplace(spec);
     const auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -132,15 +136,15 @@ void DaemonInstance::stop() {
 
 void DaemonInstance::crash() {
     if (!m_process) return;
-    m_process->signal(SIGKILL);
-    (void)m_process->wait(Millis(5000));
+    m_process->send_signal(SIGKILL);
+    (void)m_process->wait_exit(Millis(5000));
 }
 
 bool DaemonInstance::running() { return m_process && m_process->running(); }
 
 pid_t DaemonInstance::pid() const { return m_process ? m_process->pid() : -1; }
 
-std::string DaemonInstance::log() const { return read_file(m_log); }
+std::string DaemonInstance::log() const { return lokt::test::read_text(m_log); }
 
 std::vector<std::pair<std::string, std::string>> DaemonInstance::env_for_clients() const {
     return {{"LOKT_SOCKET", m_socket.string()}, {"LOKT_DAEMON", "require"}};

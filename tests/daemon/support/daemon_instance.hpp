@@ -13,9 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include "spawn.hpp"
+#include "process.hpp"
 
 namespace lokt::daemon_test {
+
+using lokt::test::Millis;
 
 // The loktd and lokt this build made (paths baked in at build time).
 const std::filesystem::path& loktd_binary();
@@ -62,7 +64,7 @@ private:
     std::filesystem::path m_socket;
     std::filesystem::path m_log;
     std::vector<std::string> m_extra_args;
-    std::optional<Process> m_process;
+    std::optional<lokt::test::ChildProcess> m_process;
 };
 
 }  // namespace lokt::daemon_test

@@ -6,10 +6,10 @@
 #include <chrono>
 #include <functional>
 
-namespace lokt::cli_test {
+namespace lokt::test {
 
 // True as soon as condition() is true; false if it is still false at the deadline.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = std::chrono::milliseconds(10));
 
-}  // namespace lokt::cli_test
+}  // namespace lokt::test

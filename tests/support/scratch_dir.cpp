@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace lokt::cli_test {
+namespace lokt::test {
 namespace {
 
 std::atomic<long> g_failed_assertions{0};
@@ -40,12 +40,12 @@ struct FailureCounter : doctest::IReporter {
 
 }  // namespace
 
-REGISTER_LISTENER("lokt_cli_failure_counter", 1, FailureCounter);
+REGISTER_LISTENER("lokt_failure_counter", 1, FailureCounter);
 
 long failed_assertions() { return g_failed_assertions.load(); }
 
-ScratchDir::ScratchDir() : m_failures_at_start(failed_assertions()) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lokt-cli-XXXXXX").string();
+ScratchDir::ScratchDir(std::string_view prefix) : m_failures_at_start(failed_assertions()) {
+    std::string pattern = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
     m_path = pattern;
 }
@@ -68,4 +68,4 @@ ScratchDir::~ScratchDir() {
     std::filesystem::remove_all(m_path, ignored);
 }
 
-}  // namespace lokt::cli_test
+}  // namespace lokt::test

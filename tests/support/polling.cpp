@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <thread>
 
-namespace lokt::cli_test {
+namespace lokt::test {
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -16,4 +16,4 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     }
 }
 
-}  // namespace lokt::cli_test
+}  // namespace lokt::test

@@ -1,6 +1,7 @@
 // Running real programs from a test: argv and environment in, exit status and
-// captured stdout/stderr out, with a hard deadline after which the whole process
-// tree is killed. No scenario can hang the suite, whatever the binary does.
+// captured stdout/stderr (or a log file) out, with a hard deadline after which
+// the whole process tree is killed. No test can hang its suite, whatever the
+// binary does. Every suite that starts processes (daemon, CLI) uses this.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace lokt::cli_test {
+namespace lokt::test {
 
 using Millis = std::chrono::milliseconds;
 
@@ -42,9 +43,12 @@ enum class StdinMode {
 
 struct ProcessSpec {
     std::vector<std::string> argv;  // argv[0] is looked up in the child's PATH
-    Environment env;
+    Environment env;                // exactly the child's environment (Environment::inherited() for ours)
     std::filesystem::path cwd;
     StdinMode stdin_mode = StdinMode::null;
+    // When set, stdout and stderr both go to this file (appended), as a
+    // service's log does, instead of being captured.
+    std::filesystem::path output_file;
 };
 
 struct ProcessResult {
@@ -52,8 +56,8 @@ struct ProcessResult {
     int exit_code = -1;   // when the process exited
     int term_signal = 0;  // when a signal killed it
     bool timed_out = false;
-    std::string out;
-    std::string err;
+    std::string out;  // captured stdout; with an output file, what the file holds
+    std::string err;  // captured stderr
 
     // As a shell's $?: the exit code, or 128 + the signal.
     int status() const;
@@ -74,6 +78,8 @@ public:
     pid_t pid() const;
     std::string stdout_text() const;
     std::string stderr_text() const;
+    // The output file's text so far, or the captured stdout and then stderr.
+    std::string output() const;
 
     // Waits until stdout satisfies the predicate (true) or the timeout passes or
     // the process ends without it (false).
@@ -84,11 +90,16 @@ public:
     void close_stdin();
     void send_signal(int signal);
     bool has_exited();
+    bool running() { return !has_exited(); }
 
     // The result if the process exits within the timeout; it keeps running otherwise.
     std::optional<ProcessResult> wait_exit(Millis timeout);
+    // The same as a shell's $?.
+    std::optional<int> wait_status(Millis timeout);
     // Like wait_exit, but on timeout kills the tree and reports timed_out.
     ProcessResult finish(Millis timeout);
+    // SIGTERM, then SIGKILL (to its process group too) after the grace period; reaps.
+    void stop(Millis grace = Millis(2000));
     void kill_tree();
 
 private:
@@ -115,5 +126,10 @@ void kill_process_tree(pid_t root);
 // Kills and reaps every descendant of this test process that no ChildProcess owns
 // (orphans re-parented to us as a subreaper).
 void reap_stray_processes();
+// A pid that no process has any more (a child that exited and was reaped),
+// for tests that judge a dead holder.
+pid_t dead_pid();
+// Where `command -v name` finds a program on this process's PATH; "" if nowhere.
+std::string find_program(const std::string& name);
 
-}  // namespace lokt::cli_test
+}  // namespace lokt::test

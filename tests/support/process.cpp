@@ -1,7 +1,10 @@
 // See process.hpp. Children are started with fork/execve (every argument is
 // prepared before the fork, the child only calls async-signal-safe functions),
-// each in its own process group, with SIGPIPE and the signal mask reset.
+// each in its own process group, with every signal's action and the signal
+// mask reset.
 #include "process.hpp"
+
+#include "text_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,7 +27,7 @@
 
 extern char** environ;
 
-namespace lokt::cli_test {
+namespace lokt::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -185,6 +188,7 @@ std::string ProcessResult::describe() const {
 
 struct ChildProcess::State {
     std::vector<std::string> argv;
+    std::filesystem::path output_file;
     pid_t pid = -1;
     int pidfd = -1;
     int stdin_fd = -1;
@@ -273,7 +277,9 @@ struct ChildProcess::State {
         r.argv = argv;
         if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
         if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
-        {
+        if (!output_file.empty()) {
+            r.out = read_text(output_file);
+        } else {
             std::lock_guard lock(mutex);
             r.out = out;
             r.err = err;
@@ -289,6 +295,7 @@ ChildProcess::ChildProcess(const ProcessSpec& spec) : m_state(std::make_unique<S
     State& s = *m_state;
     if (spec.argv.empty()) throw std::runtime_error("ChildProcess: empty argv");
     s.argv = spec.argv;
+    s.output_file = spec.output_file;
 
     // Everything the child needs, prepared before fork.
     const std::string program = resolve_program(spec.argv[0], spec.env);
@@ -302,14 +309,23 @@ ChildProcess::ChildProcess(const ProcessSpec& spec) : m_state(std::make_unique<S
     argv.push_back(nullptr);
     const std::string cwd = spec.cwd.string();
 
-    int in_pipe[2] = {-1, -1}, out_pipe[2], err_pipe[2], exec_pipe[2], wake_pipe[2];
+    int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, exec_pipe[2], wake_pipe[2];
     if (spec.stdin_mode == StdinMode::pipe) {
         if (::pipe2(in_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
     } else {
         in_pipe[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 || ::pipe2(exec_pipe, O_CLOEXEC) != 0 ||
-        ::pipe2(wake_pipe, O_CLOEXEC) != 0) {
+    if (!spec.output_file.empty()) {
+        // One descriptor for both, so the file reads as a terminal would show them.
+        out_pipe[1] = ::open(spec.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (out_pipe[1] < 0) {
+            throw std::runtime_error("cannot open " + spec.output_file.string() + ": " + std::strerror(errno));
+        }
+        err_pipe[1] = ::dup(out_pipe[1]);
+    } else if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error(std::string("pipe2 failed: ") + std::strerror(errno));
+    }
+    if (::pipe2(exec_pipe, O_CLOEXEC) != 0 || ::pipe2(wake_pipe, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe2 failed: ") + std::strerror(errno));
     }
 
@@ -351,8 +367,8 @@ ChildProcess::ChildProcess(const ProcessSpec& spec) : m_state(std::make_unique<S
     s.stderr_fd = err_pipe[0];
     s.wake_read = wake_pipe[0];
     s.wake_write = wake_pipe[1];
-    ::fcntl(s.stdout_fd, F_SETFL, O_NONBLOCK);
-    ::fcntl(s.stderr_fd, F_SETFL, O_NONBLOCK);
+    if (s.stdout_fd >= 0) ::fcntl(s.stdout_fd, F_SETFL, O_NONBLOCK);
+    if (s.stderr_fd >= 0) ::fcntl(s.stderr_fd, F_SETFL, O_NONBLOCK);
 
     int exec_error = 0;
     ssize_t got;
@@ -367,7 +383,11 @@ ChildProcess::ChildProcess(const ProcessSpec& spec) : m_state(std::make_unique<S
         throw std::runtime_error("cannot run " + program + " in " + cwd + ": " + std::strerror(exec_error));
     }
     s.pidfd = open_pidfd(pid);
-    s.reader = std::thread([&s] { s.capture(); });
+    if (s.output_file.empty()) {
+        s.reader = std::thread([&s] { s.capture(); });
+    } else {
+        s.capture_done = true;  // the file has it all
+    }
 }
 
 ChildProcess::ChildProcess(ChildProcess&&) noexcept = default;
@@ -392,6 +412,12 @@ std::string ChildProcess::stdout_text() const {
 std::string ChildProcess::stderr_text() const {
     std::lock_guard lock(m_state->mutex);
     return m_state->err;
+}
+
+std::string ChildProcess::output() const {
+    if (!m_state->output_file.empty()) return read_text(m_state->output_file);
+    std::lock_guard lock(m_state->mutex);
+    return m_state->out + m_state->err;
 }
 
 bool ChildProcess::wait_for_stdout(const std::function<bool(const std::string&)>& predicate, Millis timeout) const {
@@ -439,6 +465,12 @@ std::optional<ProcessResult> ChildProcess::wait_exit(Millis timeout) {
     return s.result;
 }
 
+std::optional<int> ChildProcess::wait_status(Millis timeout) {
+    auto done = wait_exit(timeout);
+    if (!done) return std::nullopt;
+    return done->status();
+}
+
 ProcessResult ChildProcess::finish(Millis timeout) {
     if (auto done = wait_exit(timeout)) return *done;
     kill_tree();
@@ -446,6 +478,15 @@ ProcessResult ChildProcess::finish(Millis timeout) {
     ProcessResult r = *m_state->result;
     r.timed_out = true;
     return r;
+}
+
+void ChildProcess::stop(Millis grace) {
+    if (m_state->result) return;
+    ::kill(m_state->pid, SIGTERM);
+    if (wait_exit(grace)) return;
+    ::kill(-m_state->pid, SIGKILL);  // its process group, which it leads
+    ::kill(m_state->pid, SIGKILL);
+    (void)wait_exit(Millis(5000));
 }
 
 void ChildProcess::kill_tree() {
@@ -549,4 +590,23 @@ void reap_stray_processes() {
     }
 }
 
-}  // namespace lokt::cli_test
+pid_t dead_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return child;
+}
+
+std::string find_program(const std::string& name) {
+    ProcessSpec spec;
+    spec.argv = {"/bin/sh", "-c", "command -v \"$0\"", name};
+    spec.env = Environment::inherited();
+    const ProcessResult result = run_process(spec, Millis(5000));
+    if (result.status() != 0) return "";
+    std::string path = result.out;
+    while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
+    return path;
+}
+
+}  // namespace lokt::test

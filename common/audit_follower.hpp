@@ -1,0 +1,72 @@
+// Following audit.log as it grows, for `lokt audit --tail` and the daemon's
+// audit subscriptions: how far the log has been read, the start of a line
+// still being written, and what to do when the log is truncated or replaced.
+// Each read hands over the whole lines written since the last one; a torn or
+// unfinished last line waits for the rest of it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "audit_log.hpp"
+#include "result.hpp"
+#include "unique_fd.hpp"
+
+namespace lokt {
+
+class AuditFollower {
+public:
+    using Visitor = std::function<void(std::string_view line, const AuditEvent& event)>;
+
+    // Follows root/audit.log, the audit log of a lock root. An unfinished line
+    // that grows longer than longest_line is dropped (its end, when it comes,
+    // does not parse).
+    explicit AuditFollower(std::filesystem::path root, std::size_t longest_line = std::numeric_limits<std::size_t>::max());
+
+    // Starts after what the log holds now: only lines written later are read.
+    void start_at_end();
+    // Starts at the top: visits the lines the log holds now that match query
+    // (as read_audit_prefix does), then goes on after the last of them.
+    Result<void> start_with_history(const AuditQuery& query, const Visitor& visit);
+
+    // Visits, in file order, every whole line written since the last read that
+    // parses and matches query. A log shorter than what was read, or a file
+    // other than the one read before under the name, was truncated or replaced:
+    // it is read again from the top. A missing log has nothing to read yet.
+    void read_new(const AuditQuery& query, const Visitor& visit);
+    // The name stands for a new file (the caller saw it replaced): the next
+    // read starts at the top of whatever file is there then.
+    void restart();
+
+    // For a caller with no watch of its own on the root: starts watching it,
+    // so that wait() returns when the log may have grown, been created or been
+    // replaced. Fails when the root cannot be watched.
+    Result<void> watch();
+    // Blocks until something happened to the log since the last wait (or a
+    // signal arrived); a replaced log is restarted. Needs watch().
+    Result<void> wait();
+
+private:
+    struct FileId {
+        dev_t device = 0;
+        ino_t inode = 0;
+        bool operator==(const FileId&) const = default;
+    };
+
+    std::filesystem::path m_root;
+    std::filesystem::path m_path;  // root/audit.log
+    std::size_t m_longest_line;
+    std::size_t m_offset = 0;      // how far the file has been read
+    std::string m_partial;         // the start of a line not finished yet
+    std::optional<FileId> m_file;  // the file that was read, once there was one
+    UniqueFd m_watch;              // the root's file events, after watch()
+};
+
+}  // namespace lokt
