@@ -1,5 +1,5 @@
 // See acquire_options.hpp.
-#include "acquire_options.hpp"
+#include "client/acquire_options.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -11,8 +11,8 @@
 #include <mutex>
 #include <thread>
 
-#include "hold_state.hpp"
-#include "lock_name.hpp"
+#include "common/hold_state.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

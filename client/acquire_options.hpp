@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "backend.hpp"
-#include "cli_context.hpp"
-#include "command_spec.hpp"
+#include "client/backend.hpp"
+#include "client/cli_context.hpp"
+#include "client/command_spec.hpp"
 
 namespace lokt::client {
 

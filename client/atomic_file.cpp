@@ -1,5 +1,5 @@
 // See atomic_file.hpp.
-#include "atomic_file.hpp"
+#include "client/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <string>
 
-#include "sys_error.hpp"
-#include "unique_fd.hpp"
+#include "common/sys_error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string_view>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace lokt::client {
 

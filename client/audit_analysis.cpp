@@ -1,12 +1,12 @@
 // See audit_analysis.hpp.
-#include "audit_analysis.hpp"
+#include "client/audit_analysis.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "identity.hpp"
+#include "common/identity.hpp"
 
 namespace lokt::client {
 namespace {

@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "audit_log.hpp"
-#include "wall_time.hpp"
+#include "common/audit_log.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt::client {
 

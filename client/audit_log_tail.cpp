@@ -1,5 +1,5 @@
 // See audit_log_tail.hpp.
-#include "audit_log_tail.hpp"
+#include "client/audit_log_tail.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "sys_error.hpp"
-#include "unique_fd.hpp"
+#include "common/sys_error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 namespace {

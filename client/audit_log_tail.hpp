@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "audit_log.hpp"
+#include "common/audit_log.hpp"
 
 namespace lokt::client {
 

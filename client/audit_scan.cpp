@@ -1,5 +1,5 @@
 // See audit_scan.hpp.
-#include "audit_scan.hpp"
+#include "client/audit_scan.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,8 +10,8 @@
 #include <charconv>
 #include <cstring>
 
-#include "sys_error.hpp"
-#include "unique_fd.hpp"
+#include "common/sys_error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 namespace {

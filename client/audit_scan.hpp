@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <string_view>
 
-#include "audit_analysis.hpp"
-#include "audit_log.hpp"
-#include "result.hpp"
+#include "client/audit_analysis.hpp"
+#include "common/audit_log.hpp"
+#include "common/result.hpp"
 
 namespace lokt::client {
 

@@ -1,10 +1,10 @@
 // See audit_stats_format.hpp.
-#include "audit_stats_format.hpp"
+#include "client/audit_stats_format.hpp"
 
 #include <algorithm>
 
-#include "duration.hpp"
-#include "json_writer.hpp"
+#include "common/duration.hpp"
+#include "client/json_writer.hpp"
 
 namespace lokt::client {
 namespace {

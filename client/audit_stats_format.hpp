@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "audit_analysis.hpp"
+#include "client/audit_analysis.hpp"
 
 namespace lokt::client {
 

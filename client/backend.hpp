@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "audit_log.hpp"
-#include "hold_handle.hpp"
-#include "lock_engine.hpp"
+#include "common/audit_log.hpp"
+#include "common/hold_handle.hpp"
+#include "common/lock_engine.hpp"
 
 namespace lokt::client {
 

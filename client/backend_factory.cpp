@@ -1,15 +1,15 @@
 // See backend_factory.hpp. LOKT_DAEMON decides: off (the files only), auto (the
 // default: the daemon if it answers hello quickly, else the files) or require
 // (the daemon, or exit 1 saying why not).
-#include "backend_factory.hpp"
+#include "client/backend_factory.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "daemon_backend.hpp"
-#include "file_backend.hpp"
-#include "socket_location.hpp"
+#include "client/daemon_backend.hpp"
+#include "client/file_backend.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 Result<std::string> daemon_mode() {

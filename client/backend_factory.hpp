@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "backend.hpp"
-#include "lock_root.hpp"
+#include "client/backend.hpp"
+#include "common/lock_root.hpp"
 
 namespace lokt::client {
 

@@ -1,5 +1,5 @@
 // See child_spawn.hpp.
-#include "child_spawn.hpp"
+#include "client/child_spawn.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>

@@ -1,5 +1,5 @@
 // See cli_context.hpp.
-#include "cli_context.hpp"
+#include "client/cli_context.hpp"
 
 #include <unistd.h>
 
@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "backend_factory.hpp"
-#include "sys_error.hpp"
+#include "client/backend_factory.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::client {
 namespace {

@@ -6,11 +6,11 @@
 #include <optional>
 #include <string>
 
-#include "backend.hpp"
-#include "identity.hpp"
-#include "json_views.hpp"
-#include "lock_root.hpp"
-#include "result.hpp"
+#include "client/backend.hpp"
+#include "common/identity.hpp"
+#include "client/json_views.hpp"
+#include "common/lock_root.hpp"
+#include "common/result.hpp"
 
 namespace lokt::client {
 

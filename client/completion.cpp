@@ -1,5 +1,5 @@
 // See completion.hpp.
-#include "completion.hpp"
+#include "client/completion.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,12 +1,12 @@
 // See daemon_audit_follow.hpp.
-#include "daemon_audit_follow.hpp"
+#include "client/daemon_audit_follow.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
-#include "messages.hpp"
+#include "protocol/messages.hpp"
 
 namespace lokt::client {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "audit_log.hpp"
-#include "daemon_backend.hpp"
+#include "common/audit_log.hpp"
+#include "client/daemon_backend.hpp"
 
 namespace lokt::client {
 

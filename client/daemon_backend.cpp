@@ -1,5 +1,5 @@
 // See daemon_backend.hpp.
-#include "daemon_backend.hpp"
+#include "client/daemon_backend.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,12 +13,12 @@
 #include <cstring>
 #include <lokt/build_info.hpp>
 
-#include "daemon_audit_follow.hpp"
-#include "daemon_change_feed.hpp"
-#include "file_audit_follow.hpp"
-#include "hold_state.hpp"
-#include "socket_location.hpp"
-#include "sys_error.hpp"
+#include "client/daemon_audit_follow.hpp"
+#include "client/daemon_change_feed.hpp"
+#include "client/file_audit_follow.hpp"
+#include "common/hold_state.hpp"
+#include "protocol/socket_location.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::client {
 namespace {

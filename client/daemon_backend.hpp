@@ -12,11 +12,11 @@
 #include <optional>
 #include <string>
 
-#include "backend.hpp"
-#include "file_backend.hpp"
-#include "line_framer.hpp"
-#include "messages.hpp"
-#include "unique_fd.hpp"
+#include "client/backend.hpp"
+#include "client/file_backend.hpp"
+#include "protocol/line_framer.hpp"
+#include "protocol/messages.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

@@ -1,5 +1,5 @@
 // See daemon_change_feed.hpp.
-#include "daemon_change_feed.hpp"
+#include "client/daemon_change_feed.hpp"
 
 namespace lokt::client {
 namespace {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon_backend.hpp"
+#include "client/daemon_backend.hpp"
 
 namespace lokt::client {
 

@@ -1,11 +1,11 @@
 // See file_audit_follow.hpp.
-#include "file_audit_follow.hpp"
+#include "client/file_audit_follow.hpp"
 
 #include <cstdio>
 #include <string_view>
 
-#include "audit_follower.hpp"
-#include "daemon_audit_follow.hpp"
+#include "common/audit_follower.hpp"
+#include "client/daemon_audit_follow.hpp"
 
 namespace lokt::client {
 

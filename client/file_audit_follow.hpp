@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "audit_log.hpp"
-#include "backend.hpp"
+#include "common/audit_log.hpp"
+#include "client/backend.hpp"
 
 namespace lokt::client {
 

@@ -1,10 +1,10 @@
 // See file_backend.hpp: acquiring with --wait without a daemon, renewing a
 // lease, and the root's audit log.
-#include "file_backend.hpp"
+#include "client/file_backend.hpp"
 
-#include "audit_log_tail.hpp"
-#include "file_audit_follow.hpp"
-#include "file_change_feed.hpp"
+#include "client/audit_log_tail.hpp"
+#include "client/file_audit_follow.hpp"
+#include "client/file_change_feed.hpp"
 
 #include <algorithm>
 

@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "backend.hpp"
-#include "release_watcher.hpp"
+#include "client/backend.hpp"
+#include "client/release_watcher.hpp"
 
 namespace lokt::client {
 

@@ -1,7 +1,7 @@
 // See file_change_feed.hpp.
-#include "file_change_feed.hpp"
+#include "client/file_change_feed.hpp"
 
-#include "platform/file_events.hpp"
+#include "common/platform/file_events.hpp"
 
 namespace lokt::client {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "backend.hpp"
-#include "unique_fd.hpp"
+#include "client/backend.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

@@ -1,6 +1,6 @@
 // See guarded_child.hpp. Signals are taken through a signalfd, so there are no
 // asynchronous handlers and no races with waitpid.
-#include "guarded_child.hpp"
+#include "client/guarded_child.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,9 +15,9 @@
 #include <cstring>
 #include <optional>
 
-#include "child_spawn.hpp"
-#include "platform/signal_queue.hpp"
-#include "unique_fd.hpp"
+#include "client/child_spawn.hpp"
+#include "common/platform/signal_queue.hpp"
+#include "common/unique_fd.hpp"
 
 extern char** environ;
 

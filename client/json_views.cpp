@@ -1,9 +1,9 @@
 // See json_views.hpp.
-#include "json_views.hpp"
+#include "client/json_views.hpp"
 
 #include <chrono>
 
-#include "duration.hpp"
+#include "common/duration.hpp"
 
 namespace lokt::client {
 

@@ -4,9 +4,9 @@
 
 #include <optional>
 
-#include "backend.hpp"
-#include "json_writer.hpp"
-#include "lock_engine.hpp"
+#include "client/backend.hpp"
+#include "client/json_writer.hpp"
+#include "common/lock_engine.hpp"
 
 namespace lokt::client {
 

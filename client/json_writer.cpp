@@ -1,5 +1,5 @@
 // See json_writer.hpp.
-#include "json_writer.hpp"
+#include "client/json_writer.hpp"
 
 #include <cstdio>
 

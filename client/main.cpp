@@ -15,9 +15,9 @@
 #include <variant>
 #include <vector>
 
-#include "cli_context.hpp"
-#include "commands/commands.hpp"
-#include "completion.hpp"
+#include "client/cli_context.hpp"
+#include "client/commands/commands.hpp"
+#include "client/completion.hpp"
 
 namespace {
 

@@ -1,9 +1,9 @@
 // See release_watcher.hpp.
-#include "release_watcher.hpp"
+#include "client/release_watcher.hpp"
 
-#include "hold_handle.hpp"
-#include "platform/file_events.hpp"
-#include "platform/processes.hpp"
+#include "common/hold_handle.hpp"
+#include "common/platform/file_events.hpp"
+#include "common/platform/processes.hpp"
 
 #include <poll.h>
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "unique_fd.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

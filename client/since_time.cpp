@@ -1,12 +1,12 @@
 // See since_time.hpp.
-#include "since_time.hpp"
+#include "client/since_time.hpp"
 
 #include <cctype>
 #include <ctime>
 #include <optional>
 #include <string>
 
-#include "duration.hpp"
+#include "common/duration.hpp"
 
 namespace lokt::client {
 namespace {

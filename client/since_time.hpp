@@ -5,8 +5,8 @@
 
 #include <string_view>
 
-#include "result.hpp"
-#include "wall_time.hpp"
+#include "common/result.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt::client {
 

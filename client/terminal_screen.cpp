@@ -1,5 +1,5 @@
 // See terminal_screen.hpp.
-#include "terminal_screen.hpp"
+#include "client/terminal_screen.hpp"
 
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "platform/signal_queue.hpp"
-#include "sys_error.hpp"
+#include "common/platform/signal_queue.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::client {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "result.hpp"
-#include "unique_fd.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

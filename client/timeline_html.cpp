@@ -1,10 +1,10 @@
 // See timeline_html.hpp.
-#include "timeline_html.hpp"
+#include "client/timeline_html.hpp"
 
 #include <unordered_map>
 
-#include "duration.hpp"
-#include "json_writer.hpp"
+#include "common/duration.hpp"
+#include "client/json_writer.hpp"
 
 namespace lokt::client {
 namespace {

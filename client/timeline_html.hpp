@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "audit_analysis.hpp"
+#include "client/audit_analysis.hpp"
 
 namespace lokt::client {
 

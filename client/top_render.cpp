@@ -1,10 +1,10 @@
 // See top_render.hpp.
-#include "top_render.hpp"
+#include "client/top_render.hpp"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "duration.hpp"
+#include "common/duration.hpp"
 
 namespace lokt::client {
 namespace {

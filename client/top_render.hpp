@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "top_snapshot.hpp"
+#include "client/top_snapshot.hpp"
 
 namespace lokt::client {
 

@@ -1,5 +1,5 @@
 // See top_snapshot.hpp.
-#include "top_snapshot.hpp"
+#include "client/top_snapshot.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,9 +8,9 @@
 #include <limits>
 #include <map>
 
-#include "json_views.hpp"
-#include "platform/processes.hpp"
-#include "unique_fd.hpp"
+#include "client/json_views.hpp"
+#include "common/platform/processes.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 namespace {

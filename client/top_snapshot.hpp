@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "audit_log.hpp"
-#include "backend.hpp"
-#include "json_writer.hpp"
+#include "common/audit_log.hpp"
+#include "client/backend.hpp"
+#include "client/json_writer.hpp"
 
 namespace lokt::client {
 

@@ -1,5 +1,5 @@
 // See audit_follower.hpp.
-#include "audit_follower.hpp"
+#include "common/audit_follower.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "platform/file_events.hpp"
-#include "sys_error.hpp"
+#include "common/platform/file_events.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt {
 namespace {

@@ -15,9 +15,9 @@
 #include <string>
 #include <string_view>
 
-#include "audit_log.hpp"
-#include "result.hpp"
-#include "unique_fd.hpp"
+#include "common/audit_log.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt {
 

@@ -1,5 +1,5 @@
 // See audit_log.hpp.
-#include "audit_log.hpp"
+#include "common/audit_log.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "sys_error.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt {
 namespace {

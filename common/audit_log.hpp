@@ -14,10 +14,10 @@
 #include <string>
 #include <string_view>
 
-#include "identity.hpp"
-#include "result.hpp"
-#include "unique_fd.hpp"
-#include "wall_time.hpp"
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt {
 

@@ -1,5 +1,5 @@
 // See duration.hpp.
-#include "duration.hpp"
+#include "common/duration.hpp"
 
 #include <array>
 #include <cmath>

@@ -1,5 +1,5 @@
 // See hold_handle.hpp.
-#include "hold_handle.hpp"
+#include "common/hold_handle.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <system_error>
 
-#include "lock_record.hpp"
-#include "sys_error.hpp"
+#include "common/lock_record.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt {
 namespace {

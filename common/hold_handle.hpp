@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "result.hpp"
-#include "unique_fd.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt {
 

@@ -1,11 +1,11 @@
 // See hold_state.hpp.
-#include "hold_state.hpp"
+#include "common/hold_state.hpp"
 
-#include "duration.hpp"
-#include "hold_handle.hpp"
-#include "identity.hpp"
-#include "platform/processes.hpp"
-#include "process_liveness.hpp"
+#include "common/duration.hpp"
+#include "common/hold_handle.hpp"
+#include "common/identity.hpp"
+#include "common/platform/processes.hpp"
+#include "common/process_liveness.hpp"
 
 namespace lokt {
 

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <string>
 
-#include "lock_record.hpp"
-#include "lock_store.hpp"
-#include "process_liveness.hpp"
-#include "wall_time.hpp"
+#include "common/lock_record.hpp"
+#include "common/lock_store.hpp"
+#include "common/process_liveness.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt {
 

@@ -1,5 +1,5 @@
 // See identity.hpp.
-#include "identity.hpp"
+#include "common/identity.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "process_liveness.hpp"
+#include "common/process_liveness.hpp"
 
 namespace lokt {
 namespace {

@@ -1,14 +1,14 @@
 // See lock_engine.hpp.
-#include "lock_engine.hpp"
+#include "common/lock_engine.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "hold_handle.hpp"
-#include "parallel_chunks.hpp"
-#include "platform/processes.hpp"
-#include "process_liveness.hpp"
+#include "common/hold_handle.hpp"
+#include "common/parallel_chunks.hpp"
+#include "common/platform/processes.hpp"
+#include "common/process_liveness.hpp"
 
 namespace lokt {
 namespace {

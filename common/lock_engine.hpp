@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "audit_log.hpp"
-#include "duration.hpp"
-#include "hold_state.hpp"
-#include "identity.hpp"
-#include "lock_record.hpp"
-#include "lock_store.hpp"
-#include "result.hpp"
+#include "common/audit_log.hpp"
+#include "common/duration.hpp"
+#include "common/hold_state.hpp"
+#include "common/identity.hpp"
+#include "common/lock_record.hpp"
+#include "common/lock_store.hpp"
+#include "common/result.hpp"
 
 namespace lokt {
 

@@ -1,5 +1,5 @@
 // See lock_name.hpp. The rule is SPEC.md's: ^[A-Za-z0-9._-]+$, no "..", at most 200 bytes.
-#include "lock_name.hpp"
+#include "common/lock_name.hpp"
 
 #include <string>
 

@@ -1,5 +1,5 @@
 // See lock_record.hpp.
-#include "lock_record.hpp"
+#include "common/lock_record.hpp"
 
 #include <sys/random.h>
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
-#include "enum_words.hpp"
-#include "identity.hpp"
-#include "result.hpp"
-#include "wall_time.hpp"
+#include "common/enum_words.hpp"
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt {
 

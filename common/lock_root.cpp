@@ -1,11 +1,11 @@
 // See lock_root.hpp.
-#include "lock_root.hpp"
+#include "common/lock_root.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "unique_fd.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt {
 namespace fs = std::filesystem;

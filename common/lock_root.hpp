@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace lokt {
 

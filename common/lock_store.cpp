@@ -1,5 +1,5 @@
 // See lock_store.hpp.
-#include "lock_store.hpp"
+#include "common/lock_store.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,9 +12,9 @@
 #include <functional>
 #include <thread>
 
-#include "lock_name.hpp"
-#include "platform/files.hpp"
-#include "sys_error.hpp"
+#include "common/lock_name.hpp"
+#include "common/platform/files.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt {
 namespace fs = std::filesystem;

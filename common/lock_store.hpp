@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "lock_record.hpp"
-#include "result.hpp"
-#include "unique_fd.hpp"
+#include "common/lock_record.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt {
 

@@ -1,11 +1,11 @@
 // See process_liveness.hpp.
-#include "process_liveness.hpp"
+#include "common/process_liveness.hpp"
 
 #include <signal.h>
 
 #include <cerrno>
 
-#include "platform/processes.hpp"
+#include "common/platform/processes.hpp"
 
 namespace lokt {
 

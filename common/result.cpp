@@ -1,5 +1,5 @@
 // The one table that maps error codes to wire words and exit statuses.
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <array>
 

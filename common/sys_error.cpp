@@ -1,5 +1,5 @@
 // See sys_error.hpp.
-#include "sys_error.hpp"
+#include "common/sys_error.hpp"
 
 #include <cstring>
 

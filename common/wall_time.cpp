@@ -1,5 +1,5 @@
 // See wall_time.hpp. Calendar arithmetic uses C++20 <chrono>, no time zones.
-#include "wall_time.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt {
 namespace {

@@ -1,5 +1,5 @@
 // See clock.hpp.
-#include "clock.hpp"
+#include "daemon/clock.hpp"
 
 namespace lokt::daemon {
 

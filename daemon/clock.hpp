@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "wall_time.hpp"
+#include "common/wall_time.hpp"
 
 namespace lokt::daemon {
 

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "clock.hpp"
+#include "daemon/clock.hpp"
 
 namespace lokt::daemon {
 

@@ -1,16 +1,16 @@
 // See dispatcher.hpp.
-#include "dispatcher.hpp"
+#include "daemon/dispatcher.hpp"
 
 #include <unistd.h>
 
 #include <exception>
 #include <lokt/build_info.hpp>
 
-#include "identity.hpp"
-#include "lock_name.hpp"
-#include "log.hpp"
-#include "process_liveness.hpp"
-#include "wire.hpp"
+#include "common/identity.hpp"
+#include "common/lock_name.hpp"
+#include "daemon/log.hpp"
+#include "common/process_liveness.hpp"
+#include "daemon/wire.hpp"
 
 namespace lokt::daemon {
 namespace {

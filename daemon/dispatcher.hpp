@@ -15,10 +15,10 @@
 #include <set>
 #include <string>
 
-#include "first_line_deadlines.hpp"
-#include "messages.hpp"
-#include "root_service.hpp"
-#include "session.hpp"
+#include "daemon/first_line_deadlines.hpp"
+#include "protocol/messages.hpp"
+#include "daemon/root_service.hpp"
+#include "daemon/session.hpp"
 
 namespace lokt::daemon {
 

@@ -1,5 +1,5 @@
 // See engine_file_ops.hpp.
-#include "engine_file_ops.hpp"
+#include "daemon/engine_file_ops.hpp"
 
 #include <sys/stat.h>
 

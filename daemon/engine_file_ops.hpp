@@ -20,7 +20,7 @@
 #include <functional>
 #include <optional>
 
-#include "root_state.hpp"
+#include "daemon/root_state.hpp"
 
 namespace lokt::daemon {
 

@@ -13,7 +13,7 @@
 #include <memory>
 #include <optional>
 
-#include "wakeup_timer.hpp"
+#include "daemon/wakeup_timer.hpp"
 
 namespace lokt::daemon {
 

@@ -1,5 +1,5 @@
 // The one file that compiles spdlog: sinks, pattern and level for loktd's log.
-#include "log.hpp"
+#include "daemon/log.hpp"
 
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>

@@ -15,10 +15,10 @@
 #include <lokt/build_info.hpp>
 #include <string>
 
-#include "duration.hpp"
-#include "log.hpp"
-#include "server.hpp"
-#include "socket_location.hpp"
+#include "common/duration.hpp"
+#include "daemon/log.hpp"
+#include "daemon/server.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace {
 

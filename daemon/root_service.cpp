@@ -1,5 +1,5 @@
 // See root_service.hpp.
-#include "root_service.hpp"
+#include "daemon/root_service.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,8 +7,8 @@
 
 #include <algorithm>
 
-#include "audit_log.hpp"
-#include "log.hpp"
+#include "common/audit_log.hpp"
+#include "daemon/log.hpp"
 
 namespace lokt::daemon {
 namespace {

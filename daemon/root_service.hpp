@@ -14,12 +14,12 @@
 #include <memory>
 #include <string>
 
-#include "audit_follower.hpp"
-#include "clock.hpp"
-#include "engine_file_ops.hpp"
-#include "root_state.hpp"
-#include "root_watcher.hpp"
-#include "wakeup_timer.hpp"
+#include "common/audit_follower.hpp"
+#include "daemon/clock.hpp"
+#include "daemon/engine_file_ops.hpp"
+#include "daemon/root_state.hpp"
+#include "daemon/root_watcher.hpp"
+#include "daemon/wakeup_timer.hpp"
 
 namespace lokt::daemon {
 

@@ -1,5 +1,5 @@
 // See root_state.hpp.
-#include "root_state.hpp"
+#include "daemon/root_state.hpp"
 
 #include <algorithm>
 

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
-#include "deadline_index.hpp"
-#include "lock_engine.hpp"
+#include "daemon/clock.hpp"
+#include "daemon/deadline_index.hpp"
+#include "common/lock_engine.hpp"
 
 namespace lokt::daemon {
 

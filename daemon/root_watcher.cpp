@@ -1,15 +1,15 @@
 // See root_watcher.hpp.
-#include "root_watcher.hpp"
+#include "daemon/root_watcher.hpp"
 
 #include <cerrno>
 #include <cstring>
 
-#include "hold_handle.hpp"
-#include "lock_name.hpp"
-#include "log.hpp"
-#include "platform/file_events.hpp"
-#include "platform/processes.hpp"
-#include "sys_error.hpp"
+#include "common/hold_handle.hpp"
+#include "common/lock_name.hpp"
+#include "daemon/log.hpp"
+#include "common/platform/file_events.hpp"
+#include "common/platform/processes.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::daemon {
 namespace {

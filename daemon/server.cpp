@@ -1,5 +1,5 @@
 // See server.hpp.
-#include "server.hpp"
+#include "daemon/server.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,11 +11,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "log.hpp"
-#include "messages.hpp"
-#include "socket_activation.hpp"
-#include "socket_path.hpp"
-#include "sys_error.hpp"
+#include "daemon/log.hpp"
+#include "protocol/messages.hpp"
+#include "daemon/socket_activation.hpp"
+#include "daemon/socket_path.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::daemon {
 namespace {

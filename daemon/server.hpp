@@ -10,10 +10,10 @@
 #include <memory>
 #include <optional>
 
-#include "dispatcher.hpp"
-#include "result.hpp"
-#include "unique_fd.hpp"
-#include "wakeup_timer.hpp"
+#include "daemon/dispatcher.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/wakeup_timer.hpp"
 
 namespace lokt::daemon {
 

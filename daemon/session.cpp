@@ -1,13 +1,13 @@
 // See session.hpp.
-#include "session.hpp"
+#include "daemon/session.hpp"
 
 #include <unistd.h>
 
 #include <vector>
 
-#include "log.hpp"
-#include "messages.hpp"
-#include "platform/peer_credentials.hpp"
+#include "daemon/log.hpp"
+#include "protocol/messages.hpp"
+#include "common/platform/peer_credentials.hpp"
 
 namespace lokt::daemon {
 

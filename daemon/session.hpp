@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "line_framer.hpp"
-#include "root_state.hpp"
+#include "protocol/line_framer.hpp"
+#include "daemon/root_state.hpp"
 
 namespace lokt::daemon {
 

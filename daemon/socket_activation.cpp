@@ -1,5 +1,5 @@
 // See socket_activation.hpp.
-#include "socket_activation.hpp"
+#include "daemon/socket_activation.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

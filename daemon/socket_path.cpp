@@ -1,12 +1,12 @@
 // See socket_path.hpp.
-#include "socket_path.hpp"
+#include "daemon/socket_path.hpp"
 
 #include <sys/stat.h>
 
 #include <cerrno>
 
-#include "socket_location.hpp"
-#include "sys_error.hpp"
+#include "protocol/socket_location.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::daemon {
 

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace lokt::daemon {
 

@@ -1,5 +1,5 @@
 // See wakeup_timer.hpp.
-#include "wakeup_timer.hpp"
+#include "daemon/wakeup_timer.hpp"
 
 #include <sys/timerfd.h>
 #include <unistd.h>

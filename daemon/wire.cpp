@@ -1,5 +1,5 @@
 // See wire.hpp.
-#include "wire.hpp"
+#include "daemon/wire.hpp"
 
 namespace lokt::daemon {
 

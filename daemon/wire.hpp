@@ -2,8 +2,8 @@
 // wire. Records and identities travel as the engine's own types.
 #pragma once
 
-#include "lock_engine.hpp"
-#include "messages.hpp"
+#include "common/lock_engine.hpp"
+#include "protocol/messages.hpp"
 
 namespace lokt::daemon {
 

@@ -1,11 +1,11 @@
 // Progress and audit event lines: their field lists (framing included), which
 // both encode() and the decoder follow; and decode_server_message(), which
 // tells a reply, a progress line and an event apart.
-#include "events.hpp"
+#include "protocol/events.hpp"
 
-#include "field_codec.hpp"
-#include "record_fields.hpp"
-#include "reply_reader.hpp"
+#include "protocol/field_codec.hpp"
+#include "protocol/record_fields.hpp"
+#include "protocol/reply_reader.hpp"
 
 namespace lokt::protocol {
 namespace wire {

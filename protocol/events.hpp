@@ -3,9 +3,9 @@
 // which tells these from replies.
 #pragma once
 
-#include "lock_record.hpp"
-#include "replies.hpp"
-#include "result.hpp"
+#include "common/lock_record.hpp"
+#include "protocol/replies.hpp"
+#include "common/result.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -17,10 +17,10 @@
 // across fields when reading, at its place in the list.
 #pragma once
 
-#include "json_reader.hpp"
-#include "result.hpp"
-#include "vocabulary.hpp"
-#include "wall_time.hpp"
+#include "protocol/json_reader.hpp"
+#include "common/result.hpp"
+#include "protocol/vocabulary.hpp"
+#include "common/wall_time.hpp"
 
 #include <algorithm>
 #include <concepts>

@@ -1,5 +1,5 @@
 // See json_reader.hpp.
-#include "json_reader.hpp"
+#include "protocol/json_reader.hpp"
 
 namespace lokt::protocol::wire {
 namespace {

@@ -5,7 +5,7 @@
 // ..."). Nothing here throws on any input.
 #pragma once
 
-#include "enum_words.hpp"
+#include "common/enum_words.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // Line framing for the lokt wire protocol: see line_framer.hpp and docs/protocol.md.
-#include "line_framer.hpp"
+#include "protocol/line_framer.hpp"
 
 #include <string>
 

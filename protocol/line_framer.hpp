@@ -4,7 +4,7 @@
 // which bounds what a misbehaving peer can make the reader hold in memory.
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <cstddef>
 #include <optional>

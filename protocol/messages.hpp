@@ -6,7 +6,7 @@
 // .cpp files.
 #pragma once
 
-#include "events.hpp"
-#include "replies.hpp"
-#include "requests.hpp"
-#include "vocabulary.hpp"
+#include "protocol/events.hpp"
+#include "protocol/replies.hpp"
+#include "protocol/requests.hpp"
+#include "protocol/vocabulary.hpp"

@@ -5,9 +5,9 @@
 // owner_set, version) and in what an absent or odd value looks like.
 #pragma once
 
-#include "field_codec.hpp"
-#include "identity.hpp"
-#include "lock_record.hpp"
+#include "protocol/field_codec.hpp"
+#include "common/identity.hpp"
+#include "common/lock_record.hpp"
 
 namespace lokt::protocol::wire {
 

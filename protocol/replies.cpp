@@ -1,12 +1,12 @@
 // Replies on the wire: each one's field list, which both encode() and the
 // reply reader follow, and the framing around them ("id", "op", "ok", and
 // "error" for a refusal).
-#include "replies.hpp"
+#include "protocol/replies.hpp"
 
-#include "field_codec.hpp"
-#include "record_fields.hpp"
-#include "reply_reader.hpp"
-#include "wire_words.hpp"
+#include "protocol/field_codec.hpp"
+#include "protocol/record_fields.hpp"
+#include "protocol/reply_reader.hpp"
+#include "protocol/wire_words.hpp"
 
 #include <type_traits>
 

@@ -3,13 +3,13 @@
 // engine's enums. With their encoder, and the error reply to a refused line.
 #pragma once
 
-#include "hold_state.hpp"
-#include "identity.hpp"
-#include "lock_engine.hpp"
-#include "lock_record.hpp"
-#include "requests.hpp"
-#include "result.hpp"
-#include "vocabulary.hpp"
+#include "common/hold_state.hpp"
+#include "common/identity.hpp"
+#include "common/lock_engine.hpp"
+#include "common/lock_record.hpp"
+#include "protocol/requests.hpp"
+#include "common/result.hpp"
+#include "protocol/vocabulary.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -3,8 +3,8 @@
 // replies from the daemon's other lines.
 #pragma once
 
-#include "json_reader.hpp"
-#include "replies.hpp"
+#include "protocol/json_reader.hpp"
+#include "protocol/replies.hpp"
 
 #include <cstdint>
 

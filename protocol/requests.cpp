@@ -1,11 +1,11 @@
 // Requests on the wire: each one's field list, which both encode() and
 // decode_request() follow, and the rules across fields a request must keep.
 // This is where untrusted bytes from a socket become typed requests.
-#include "requests.hpp"
+#include "protocol/requests.hpp"
 
-#include "field_codec.hpp"
-#include "record_fields.hpp"
-#include "wire_words.hpp"
+#include "protocol/field_codec.hpp"
+#include "protocol/record_fields.hpp"
+#include "protocol/wire_words.hpp"
 
 namespace lokt::protocol {
 namespace wire {

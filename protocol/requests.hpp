@@ -3,10 +3,10 @@
 // into one. docs/protocol.md is the reference for the JSON.
 #pragma once
 
-#include "identity.hpp"
-#include "lock_engine.hpp"
-#include "result.hpp"
-#include "vocabulary.hpp"
+#include "common/identity.hpp"
+#include "common/lock_engine.hpp"
+#include "common/result.hpp"
+#include "protocol/vocabulary.hpp"
 
 #include <cstdint>
 #include <optional>

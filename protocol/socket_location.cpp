@@ -1,5 +1,5 @@
 // See socket_location.hpp.
-#include "socket_location.hpp"
+#include "protocol/socket_location.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "sys_error.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::protocol {
 

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace lokt::protocol {
 

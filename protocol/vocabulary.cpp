@@ -1,7 +1,7 @@
 // See vocabulary.hpp. The words themselves are in wire_words.hpp.
-#include "vocabulary.hpp"
+#include "protocol/vocabulary.hpp"
 
-#include "wire_words.hpp"
+#include "protocol/wire_words.hpp"
 
 #include <algorithm>
 #include <string>

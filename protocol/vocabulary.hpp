@@ -4,7 +4,7 @@
 // AcquireResult::Outcome, HoldState); their words are in wire_words.hpp.
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -4,11 +4,11 @@
 // file's (k_binding_words in common/lock_record.hpp).
 #pragma once
 
-#include "enum_words.hpp"
-#include "hold_state.hpp"
-#include "json_reader.hpp"
-#include "lock_engine.hpp"
-#include "vocabulary.hpp"
+#include "common/enum_words.hpp"
+#include "common/hold_state.hpp"
+#include "protocol/json_reader.hpp"
+#include "common/lock_engine.hpp"
+#include "protocol/vocabulary.hpp"
 
 #include <array>
 #include <optional>

@@ -10,15 +10,15 @@
 #include <memory>
 #include <optional>
 
-#include "atomic_file.hpp"
-#include "audit_analysis.hpp"
-#include "audit_log.hpp"
-#include "audit_scan.hpp"
-#include "audit_stats_format.hpp"
-#include "commands.hpp"
-#include "lock_name.hpp"
-#include "since_time.hpp"
-#include "timeline_html.hpp"
+#include "client/atomic_file.hpp"
+#include "client/audit_analysis.hpp"
+#include "common/audit_log.hpp"
+#include "client/audit_scan.hpp"
+#include "client/audit_stats_format.hpp"
+#include "client/commands/commands.hpp"
+#include "common/lock_name.hpp"
+#include "client/since_time.hpp"
+#include "client/timeline_html.hpp"
 
 namespace lokt::client {
 namespace {

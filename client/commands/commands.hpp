@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cli_context.hpp"
-#include "command_spec.hpp"
+#include "client/cli_context.hpp"
+#include "client/command_spec.hpp"
 
 namespace lokt::client {
 

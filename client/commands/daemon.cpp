@@ -15,12 +15,12 @@
 #include <memory>
 #include <thread>
 
-#include "commands.hpp"
-#include "daemon_backend.hpp"
-#include "platform/processes.hpp"
-#include "socket_location.hpp"
-#include "sys_error.hpp"
-#include "unique_fd.hpp"
+#include "client/commands/commands.hpp"
+#include "client/daemon_backend.hpp"
+#include "common/platform/processes.hpp"
+#include "protocol/socket_location.hpp"
+#include "common/sys_error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 namespace {

@@ -9,12 +9,12 @@
 #include <lokt/build_info.hpp>
 #include <memory>
 
-#include "backend_factory.hpp"
-#include "commands.hpp"
-#include "daemon_backend.hpp"
-#include "json_views.hpp"
-#include "platform/files.hpp"
-#include "sys_error.hpp"
+#include "client/backend_factory.hpp"
+#include "client/commands/commands.hpp"
+#include "client/daemon_backend.hpp"
+#include "client/json_views.hpp"
+#include "common/platform/files.hpp"
+#include "common/sys_error.hpp"
 
 namespace lokt::client {
 namespace {

@@ -1,8 +1,8 @@
 // `lokt exists NAME`: silent; exit 0 if held by a live holder, 3 if not.
 #include <memory>
 
-#include "commands.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

@@ -4,8 +4,8 @@
 // needs --force to replace it.
 #include <memory>
 
-#include "commands.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

@@ -2,10 +2,10 @@
 // release however CMD ends; exit as CMD did.
 #include <memory>
 
-#include "acquire_options.hpp"
-#include "commands.hpp"
-#include "guarded_child.hpp"
-#include "hold_handle.hpp"
+#include "client/acquire_options.hpp"
+#include "client/commands/commands.hpp"
+#include "client/guarded_child.hpp"
+#include "common/hold_handle.hpp"
 
 namespace lokt::client {
 namespace {

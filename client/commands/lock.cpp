@@ -5,9 +5,9 @@
 
 #include <memory>
 
-#include "acquire_options.hpp"
-#include "commands.hpp"
-#include "json_views.hpp"
+#include "client/acquire_options.hpp"
+#include "client/commands/commands.hpp"
+#include "client/json_views.hpp"
 
 namespace lokt::client {
 namespace {

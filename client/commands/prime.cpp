@@ -11,9 +11,9 @@
 #include <set>
 #include <sstream>
 
-#include "commands.hpp"
-#include "duration.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "common/duration.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

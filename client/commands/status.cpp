@@ -4,13 +4,13 @@
 #include <map>
 #include <memory>
 
-#include "commands.hpp"
-#include "duration.hpp"
-#include "json_views.hpp"
-#include "lock_name.hpp"
-#include "parallel_chunks.hpp"
-#include "terminal_screen.hpp"
-#include "top_snapshot.hpp"
+#include "client/commands/commands.hpp"
+#include "common/duration.hpp"
+#include "client/json_views.hpp"
+#include "common/lock_name.hpp"
+#include "common/parallel_chunks.hpp"
+#include "client/terminal_screen.hpp"
+#include "client/top_snapshot.hpp"
 
 #include <poll.h>
 #include <unistd.h>

@@ -10,10 +10,10 @@
 #include <cstdlib>
 #include <memory>
 
-#include "commands.hpp"
-#include "terminal_screen.hpp"
-#include "top_render.hpp"
-#include "top_snapshot.hpp"
+#include "client/commands/commands.hpp"
+#include "client/terminal_screen.hpp"
+#include "client/top_render.hpp"
+#include "client/top_snapshot.hpp"
 
 namespace lokt::client {
 namespace {

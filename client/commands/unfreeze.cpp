@@ -1,8 +1,8 @@
 // `lokt unfreeze NAME [--force]`: lift a freeze (someone else's only with --force).
 #include <memory>
 
-#include "commands.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

@@ -3,9 +3,9 @@
 // ones, and leave anyone else's live hold in place (exit 4), as `unlock NAME` does.
 #include <memory>
 
-#include "commands.hpp"
-#include "json_views.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "client/json_views.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

@@ -2,8 +2,8 @@
 // daemon's, with a warning when the two differ.
 #include <lokt/build_info.hpp>
 
-#include "commands.hpp"
-#include "daemon_backend.hpp"
+#include "client/commands/commands.hpp"
+#include "client/daemon_backend.hpp"
 
 namespace lokt::client {
 

@@ -2,10 +2,10 @@
 // Exit 0 when an acquire would succeed, 2 when it would not.
 #include <memory>
 
-#include "commands.hpp"
-#include "duration.hpp"
-#include "json_views.hpp"
-#include "lock_name.hpp"
+#include "client/commands/commands.hpp"
+#include "common/duration.hpp"
+#include "client/json_views.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

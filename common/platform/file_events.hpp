@@ -10,7 +10,7 @@
 #include <functional>
 #include <string_view>
 
-#include "unique_fd.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::platform {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "unique_fd.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::platform {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "platform/file_events.hpp"
+#include "common/platform/file_events.hpp"
 
 namespace lokt::platform {
 namespace {

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "platform/files.hpp"
+#include "common/platform/files.hpp"
 
 namespace lokt::platform {
 namespace {

@@ -1,7 +1,7 @@
 // See peer_credentials.hpp: the Linux implementation, on SO_PEERCRED.
 #include <sys/socket.h>
 
-#include "platform/peer_credentials.hpp"
+#include "common/platform/peer_credentials.hpp"
 
 namespace lokt::platform {
 

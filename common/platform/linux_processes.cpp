@@ -9,8 +9,8 @@
 #include <string_view>
 #include <system_error>
 
-#include "platform/processes.hpp"
-#include "unique_fd.hpp"
+#include "common/platform/processes.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::platform {
 namespace {

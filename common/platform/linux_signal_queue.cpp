@@ -2,7 +2,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "platform/signal_queue.hpp"
+#include "common/platform/signal_queue.hpp"
 
 namespace lokt::platform {
 

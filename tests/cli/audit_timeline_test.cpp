@@ -7,8 +7,8 @@
 
 #include <thread>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
 
 using namespace lokt::cli_test;
 

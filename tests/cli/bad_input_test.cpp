@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "lokt_fixture.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
 
 using namespace lokt::cli_test;
 

@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
-#include "test_backend.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
+#include "tests/cli/support/test_backend.hpp"
 
 using namespace lokt::cli_test;
 

@@ -8,8 +8,8 @@
 
 #include <cstdio>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
 
 using namespace lokt::cli_test;
 

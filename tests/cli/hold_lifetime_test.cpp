@@ -16,9 +16,9 @@
 #include <cerrno>
 #include <functional>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
-#include "test_backend.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
+#include "tests/cli/support/test_backend.hpp"
 
 using namespace lokt::cli_test;
 

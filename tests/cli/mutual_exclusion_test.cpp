@@ -9,7 +9,7 @@
 #include <chrono>
 #include <map>
 
-#include "lokt_fixture.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
 
 using namespace lokt::cli_test;
 

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
 
 using namespace lokt::cli_test;
 

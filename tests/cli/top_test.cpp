@@ -10,8 +10,8 @@
 #include <csignal>
 #include <functional>
 
-#include "lokt_fixture.hpp"
-#include "polling.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
+#include "tests/support/polling.hpp"
 
 using namespace lokt::cli_test;
 

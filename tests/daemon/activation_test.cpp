@@ -10,7 +10,7 @@
 
 #include <thread>
 
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
 

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <sstream>
 
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
 namespace {

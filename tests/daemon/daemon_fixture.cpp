@@ -1,10 +1,10 @@
 // See daemon_fixture.hpp.
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 #include <cstdlib>
 #include <iostream>
 
-#include "polling.hpp"
+#include "tests/support/polling.hpp"
 
 namespace lokt::daemon_test {
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon_instance.hpp"
-#include "process.hpp"
-#include "scratch_dir.hpp"
-#include "text_file.hpp"
+#include "tests/daemon/support/daemon_instance.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/scratch_dir.hpp"
+#include "tests/support/text_file.hpp"
 
 namespace lokt::daemon_test {
 

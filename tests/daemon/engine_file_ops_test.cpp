@@ -9,7 +9,7 @@
 #include <functional>
 #include <vector>
 
-#include "engine_file_ops.hpp"
+#include "daemon/engine_file_ops.hpp"
 
 namespace fs = std::filesystem;
 using namespace lokt;

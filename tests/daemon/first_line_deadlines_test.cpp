@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "first_line_deadlines.hpp"
+#include "daemon/first_line_deadlines.hpp"
 
 using namespace std::chrono_literals;
 

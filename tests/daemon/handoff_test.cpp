@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
 namespace {

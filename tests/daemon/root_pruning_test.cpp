@@ -4,7 +4,7 @@
 // a root opened for one request only is closed once it is answered.
 #include <nlohmann/json.hpp>
 
-#include "daemon_fixture.hpp"
+#include "tests/daemon/daemon_fixture.hpp"
 
 namespace lokt::daemon_test {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "root_service.hpp"
+#include "daemon/root_service.hpp"
 
 namespace fs = std::filesystem;
 using namespace lokt;

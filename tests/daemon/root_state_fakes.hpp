@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "root_state.hpp"
+#include "daemon/root_state.hpp"
 
 namespace lokt::daemon::root_state_fakes {
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "root_state_fakes.hpp"
+#include "tests/daemon/root_state_fakes.hpp"
 
 namespace lokt::daemon {
 using namespace root_state_fakes;

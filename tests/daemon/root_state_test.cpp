@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "root_state_fakes.hpp"
+#include "tests/daemon/root_state_fakes.hpp"
 
 namespace lokt::daemon {
 namespace {

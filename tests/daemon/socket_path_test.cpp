@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "socket_path.hpp"
+#include "daemon/socket_path.hpp"
 
 namespace lokt::daemon {
 namespace {

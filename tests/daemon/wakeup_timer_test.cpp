@@ -5,7 +5,7 @@
 #include <chrono>
 #include <optional>
 
-#include "wakeup_timer.hpp"
+#include "daemon/wakeup_timer.hpp"
 
 using namespace std::chrono_literals;
 using lokt::daemon::WakeupTimer;

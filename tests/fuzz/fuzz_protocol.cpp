@@ -6,8 +6,8 @@
 //  - a decoded request re-encodes to one line that decodes to the same request;
 //  - a refused line gets an error reply that is itself a valid line;
 //  - the same holds for lines read as daemon messages (the client's side).
-#include "line_framer.hpp"
-#include "messages.hpp"
+#include "protocol/line_framer.hpp"
+#include "protocol/messages.hpp"
 
 #include <cstddef>
 #include <cstdint>

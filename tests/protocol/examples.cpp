@@ -1,7 +1,7 @@
 // The example messages behind the golden files (see examples.hpp).
-#include "examples.hpp"
+#include "tests/protocol/examples.hpp"
 
-#include "line_framer.hpp"
+#include "protocol/line_framer.hpp"
 
 namespace lokt::protocol::test {
 

@@ -3,7 +3,7 @@
 // the protocol defines is exercised by both.
 #pragma once
 
-#include "messages.hpp"
+#include "protocol/messages.hpp"
 
 #include <string>
 #include <variant>

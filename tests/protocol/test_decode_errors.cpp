@@ -1,6 +1,6 @@
 // Malformed input never throws: each case below becomes one error whose
 // message names what is wrong, checked word for word because clients print it.
-#include "messages.hpp"
+#include "protocol/messages.hpp"
 
 #include <doctest/doctest.h>
 

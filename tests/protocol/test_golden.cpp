@@ -2,9 +2,9 @@
 // compared byte for byte with tests/protocol/golden/<type>.jsonl, so any change
 // to what goes over the socket shows up as a diff in review. Run the tests with
 // LOKT_TEST_ACCEPT=1 to rewrite the files from the current encoder.
-#include "examples.hpp"
-#include "messages.hpp"
-#include "test_support.hpp"
+#include "tests/protocol/examples.hpp"
+#include "protocol/messages.hpp"
+#include "tests/protocol/test_support.hpp"
 
 #include <doctest/doctest.h>
 

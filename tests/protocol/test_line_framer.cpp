@@ -1,6 +1,6 @@
 // LineFramer must give the same lines however the stream is cut into reads,
 // and must stop at the first over-long line.
-#include "line_framer.hpp"
+#include "protocol/line_framer.hpp"
 
 #include <doctest/doctest.h>
 

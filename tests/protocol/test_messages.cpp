@@ -1,7 +1,7 @@
 // Every message survives encode then decode unchanged, and the encoder's output
 // has the shape the framing needs (one line, fixed key order).
-#include "examples.hpp"
-#include "messages.hpp"
+#include "tests/protocol/examples.hpp"
+#include "protocol/messages.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // encode then decode with every field intact, absent fields stay absent on the
 // wire and after, and what a foreign writer may put in a record (a time that
 // is not RFC 3339, a TTL beyond 64 bits) reads as documented.
-#include "messages.hpp"
+#include "protocol/messages.hpp"
 
 #include <doctest/doctest.h>
 

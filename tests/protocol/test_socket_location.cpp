@@ -1,6 +1,6 @@
 // Where the socket lives ($LOKT_SOCKET, then $XDG_RUNTIME_DIR, then /tmp) and
 // which directories are safe for it: ours, a real directory, mode 0700.
-#include "socket_location.hpp"
+#include "protocol/socket_location.hpp"
 
 #include <doctest/doctest.h>
 #include <stdlib.h>

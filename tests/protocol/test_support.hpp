@@ -1,7 +1,7 @@
 // What the protocol tests share beyond doctest: the golden-file accept switch.
 #pragma once
 
-#include "test_main.hpp"
+#include "tests/support/test_main.hpp"
 
 namespace lokt::protocol::test {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "test_main.hpp"
+#include "tests/support/test_main.hpp"
 
 extern char** environ;
 

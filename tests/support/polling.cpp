@@ -1,5 +1,5 @@
 // See polling.hpp.
-#include "polling.hpp"
+#include "tests/support/polling.hpp"
 
 #include <algorithm>
 #include <thread>

@@ -2,9 +2,9 @@
 // prepared before the fork, the child only calls async-signal-safe functions),
 // each in its own process group, with every signal's action and the signal
 // mask reset.
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
-#include "text_file.hpp"
+#include "tests/support/text_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // See scratch_dir.hpp.
-#include "scratch_dir.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 // See text_file.hpp.
-#include "text_file.hpp"
+#include "tests/support/text_file.hpp"
 
 #include <fstream>
 #include <sstream>

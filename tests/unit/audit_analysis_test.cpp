@@ -5,10 +5,10 @@
 
 #include <algorithm>
 
-#include "audit_analysis.hpp"
-#include "audit_stats_format.hpp"
-#include "json_writer.hpp"
-#include "timeline_html.hpp"
+#include "client/audit_analysis.hpp"
+#include "client/audit_stats_format.hpp"
+#include "client/json_writer.hpp"
+#include "client/timeline_html.hpp"
 
 using namespace lokt;
 using namespace lokt::client;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "audit_follower.hpp"
-#include "scratch_dir.hpp"
+#include "common/audit_follower.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 

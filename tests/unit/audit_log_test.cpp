@@ -5,8 +5,8 @@
 #include <random>
 #include <sstream>
 
-#include "audit_log.hpp"
-#include "scratch_dir.hpp"
+#include "common/audit_log.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 using namespace std::chrono;
 namespace fs = std::filesystem;

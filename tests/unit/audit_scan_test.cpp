@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "audit_scan.hpp"
-#include "scratch_dir.hpp"
+#include "client/audit_scan.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 using namespace lokt;
 using namespace lokt::client;

@@ -1,7 +1,7 @@
 // Durations as users type them, and as lokt prints them.
 #include <doctest/doctest.h>
 
-#include "duration.hpp"
+#include "common/duration.hpp"
 
 using namespace std::chrono_literals;
 using lokt::parse_duration;

@@ -7,13 +7,13 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
-#include "hold_handle.hpp"
-#include "hold_state.hpp"
-#include "identity.hpp"
-#include "lock_engine.hpp"
-#include "scratch_dir.hpp"
+#include "common/hold_handle.hpp"
+#include "common/hold_state.hpp"
+#include "common/identity.hpp"
+#include "common/lock_engine.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 using namespace std::chrono_literals;
 using lokt::HandleState;

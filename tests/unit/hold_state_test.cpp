@@ -4,12 +4,12 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
-#include "hold_state.hpp"
-#include "identity.hpp"
-#include "platform/processes.hpp"
-#include "process_liveness.hpp"
+#include "common/hold_state.hpp"
+#include "common/identity.hpp"
+#include "common/platform/processes.hpp"
+#include "common/process_liveness.hpp"
 
 using namespace std::chrono_literals;
 using lokt::HoldState;

@@ -2,7 +2,7 @@
 // lookup in passwd(5) text and the derived agent id.
 #include <doctest/doctest.h>
 
-#include "identity.hpp"
+#include "common/identity.hpp"
 
 TEST_SUITE("identity") {
     TEST_CASE("user_name_in_passwd finds the name of a uid") {

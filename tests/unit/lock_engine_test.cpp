@@ -5,12 +5,12 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
 #include <fstream>
 
-#include "lock_engine.hpp"
-#include "scratch_dir.hpp"
+#include "common/lock_engine.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;

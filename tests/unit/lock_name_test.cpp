@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "lock_name.hpp"
+#include "common/lock_name.hpp"
 
 using lokt::validate_lock_name;
 

@@ -2,7 +2,7 @@
 // corruption detection.
 #include <doctest/doctest.h>
 
-#include "lock_record.hpp"
+#include "common/lock_record.hpp"
 
 using namespace std::chrono;
 using lokt::LockRecord;

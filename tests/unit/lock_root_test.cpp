@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "lock_root.hpp"
-#include "scratch_dir.hpp"
+#include "common/lock_root.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 using lokt::discover_lock_root;

@@ -8,8 +8,8 @@
 
 #include <fstream>
 
-#include "lock_store.hpp"
-#include "scratch_dir.hpp"
+#include "common/lock_store.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 using lokt::Area;

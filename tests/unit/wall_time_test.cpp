@@ -1,7 +1,7 @@
 // RFC 3339 times as they are written to and read from lock files.
 #include <doctest/doctest.h>
 
-#include "wall_time.hpp"
+#include "common/wall_time.hpp"
 
 using namespace std::chrono;
 using lokt::format_rfc3339;

@@ -1,5 +1,5 @@
 // See lokt_fixture.hpp.
-#include "lokt_fixture.hpp"
+#include "tests/cli/support/lokt_fixture.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

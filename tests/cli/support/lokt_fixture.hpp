@@ -18,11 +18,11 @@
 #include <utility>
 #include <vector>
 
-#include "polling.hpp"
-#include "process.hpp"
-#include "scratch_dir.hpp"
-#include "test_backend.hpp"
-#include "text_file.hpp"
+#include "tests/support/polling.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/scratch_dir.hpp"
+#include "tests/cli/support/test_backend.hpp"
+#include "tests/support/text_file.hpp"
 
 namespace lokt::cli_test {
 

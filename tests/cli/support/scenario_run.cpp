@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <string>
 
-#include "process.hpp"
-#include "test_backend.hpp"
-#include "test_main.hpp"
+#include "tests/support/process.hpp"
+#include "tests/cli/support/test_backend.hpp"
+#include "tests/support/test_main.hpp"
 
 namespace lokt::cli_test {
 namespace {

@@ -1,8 +1,8 @@
 // See test_backend.hpp. A new backend adds a session class and one entry in
 // k_backends; the scenarios do not change.
-#include "test_backend.hpp"
+#include "tests/cli/support/test_backend.hpp"
 
-#include "daemon_instance.hpp"
+#include "tests/daemon/support/daemon_instance.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
 namespace lokt::cli_test {
 

@@ -1,7 +1,7 @@
 // See daemon_instance.hpp.
-#include "daemon_instance.hpp"
+#include "tests/daemon/support/daemon_instance.hpp"
 
-#include "text_file.hpp"
+#include "tests/support/text_file.hpp"
 
 #include <poll.h>
 #include <signal.h>

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
 namespace lokt::daemon_test {
 
