@@ -36,7 +36,7 @@ T read_message(Reader& in) {
     return message;
 }
 
-Result<ServerMessage> decode_checked(std::string_view line) {
+Result<ServerMessage> decode_server_message_checked(std::string_view line) {
     Failure failure;
     const auto fail = [&failure]() {
         return make_error(ErrorCode::internal, "invalid message from daemon: " + *failure.message);
@@ -79,7 +79,7 @@ std::string encode(const ServerMessage& message) {
 
 Result<ServerMessage> decode_server_message(std::string_view line) {
     try {
-        return wire::decode_checked(line);
+        return wire::decode_server_message_checked(line);
     } catch (const nlohmann::json::exception& error) {
         // Every access is checked first; this is a last line of defence.
         return make_error(ErrorCode::internal, std::string("invalid message from daemon: ") + error.what());

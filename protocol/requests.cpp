@@ -126,7 +126,7 @@ static_assert(std::variant_size_v<RequestBody> == k_op_words.size(), "one reques
 
 namespace {
 
-Result<Request> decode_checked(std::string_view line) {
+Result<Request> decode_request_checked(std::string_view line) {
     Failure failure;
     const auto fail = [&failure]() { return make_error(ErrorCode::usage, "invalid request: " + *failure.message); };
     const auto object = parse_object(line, failure);
@@ -155,7 +155,7 @@ std::string encode(const Request& request) {
 
 Result<Request> decode_request(std::string_view line) {
     try {
-        return wire::decode_checked(line);
+        return wire::decode_request_checked(line);
     } catch (const nlohmann::json::exception& error) {
         // Every access is checked first; this is a last line of defence.
         return make_error(ErrorCode::usage, std::string("invalid request: ") + error.what());

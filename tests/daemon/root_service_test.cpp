@@ -19,7 +19,7 @@ using namespace lokt::daemon;
 
 namespace {
 
-struct Fixture {
+struct ServiceFixture {
     fs::path scratch = make_scratch();
     fs::path root = scratch / "root";
     asio::io_context io;  // never run: nothing reaches the service but its calls
@@ -33,7 +33,7 @@ struct Fixture {
                                    {},
                                    {}}};
 
-    ~Fixture() {
+    ~ServiceFixture() {
         std::error_code ignored;
         fs::remove_all(scratch, ignored);
     }
@@ -88,7 +88,7 @@ struct Fixture {
 
 TEST_SUITE("root_service") {
     TEST_CASE("a status of a root that does not exist creates nothing; with prune_expired it creates the root") {
-        Fixture f;
+        ServiceFixture f;
         auto listed = f.service.status("", false, f.me);
         REQUIRE(listed.ok());
         CHECK(listed->locks.empty());
@@ -108,7 +108,7 @@ TEST_SUITE("root_service") {
     }
 
     TEST_CASE("an unlock grants the waiter it frees before it returns, and an idle root is closed again") {
-        Fixture f;
+        ServiceFixture f;
         f.acquire(1, "build", f.me, false);
         REQUIRE(f.granted(0, 1));
         f.acquire(2, "build", f.other, true);
@@ -135,7 +135,7 @@ TEST_SUITE("root_service") {
     }
 
     TEST_CASE("unlock --all grants every waiter it frees") {
-        Fixture f;
+        ServiceFixture f;
         f.acquire(1, "one", f.me, false);
         f.acquire(2, "two", f.me, false);
         f.acquire(3, "one", f.other, true);
@@ -149,7 +149,7 @@ TEST_SUITE("root_service") {
     }
 
     TEST_CASE("a freeze keeps a waiter waiting, names itself to another freezer, and its unfreeze grants the waiter") {
-        Fixture f;
+        ServiceFixture f;
         auto frozen = f.service.freeze("deploy", std::chrono::minutes(10), false, f.me);
         REQUIRE(frozen.frozen.ok());
         f.acquire(1, "deploy", f.other, true);
