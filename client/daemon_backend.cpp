@@ -159,6 +159,15 @@ Result<void> DaemonConnection::finish_hello() {
     return {};
 }
 
+bool DaemonConnection::still_open() {
+    if (!alive()) return false;
+    char byte = 0;
+    const ssize_t n = ::recv(m_fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return true;
+    drop("closed");
+    return false;
+}
+
 void DaemonConnection::drop(const std::string& why) {
     (void)why;
     m_fd.reset();
@@ -471,7 +480,8 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
 }
 
 Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
-    protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl)};
+    if (lease.record.bound_to == Binding::guard && m_connection.still_open()) return check_kept_hold(lease, ttl);
+    protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl), m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.renew(lease, ttl);
     if (!*answered) return answered->take_error();
@@ -483,8 +493,27 @@ Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
     return {};
 }
 
+Result<void> DaemonBackend::check_kept_hold(Lease& lease, Nanoseconds ttl) {
+    // Read back, as a renewal on the files would: gone or someone else's is lost.
+    LOKT_TRY_LET(record, m_files.held(lease));
+    const auto expiry = record->expiry();
+    if (expiry && *expiry - wall_now() < ttl / 4) {
+        // The daemon renews every TTL/2, so a hold this close to its end is no
+        // longer kept (a hung or stopped daemon): carry on with the files, as
+        // when it is gone. Closing the connection tells the daemon so.
+        if (std::getenv("LOKT_LOG") != nullptr) {
+            std::fprintf(stderr, "lokt: loktd stopped renewing lock \"%s\"; carrying on with the files\n", lease.name().c_str());
+        }
+        m_connection.close();
+        return m_files.renew(lease, ttl);
+    }
+    lease.record = std::move(record.value());
+    lease.file = {};  // the daemon wrote it
+    return {};
+}
+
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
-    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt};
+    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.release(lease, note);

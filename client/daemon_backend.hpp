@@ -1,7 +1,8 @@
 // The backend that asks loktd: a plain blocking Unix socket speaking the line
 // protocol (docs/protocol.md). Operations that change locks go to the daemon,
 // which runs the same engine with our identity; reads go straight to the files,
-// which are the truth either way. If the daemon goes away mid-command, the
+// which are the truth either way. The daemon renews a guard's hold while the
+// guard's connection is open. If the daemon goes away mid-command, the
 // command carries on with the files: a guard keeps its lock (the file still
 // names its pid), renews and releases it itself.
 #pragma once
@@ -45,6 +46,11 @@ public:
 
     const protocol::HelloReply& hello() const { return m_hello; }
     bool alive() const { return m_fd.valid(); }
+    // alive(), and the daemon has not closed its end: one non-blocking peek,
+    // nothing sent. A closed connection is dropped.
+    bool still_open();
+    // Lets go of the connection (the daemon then treats us as gone).
+    void close() { drop("closed by us"); }
     const std::filesystem::path& socket() const { return m_socket; }
 
     using ProgressHandler = std::function<void(const protocol::Progress&)>;
@@ -126,6 +132,8 @@ public:
     std::string root() const override { return m_root; }
 
     Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    // A guard's hold is renewed by the daemon while this connection is open:
+    // then this sends nothing and only checks that the hold is still ours.
     Result<void> renew(Lease& lease, Nanoseconds ttl) override;
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
     void record_lost(const Lease& lease, const std::string& detail) override { m_files.record_lost(lease, detail); }
@@ -167,6 +175,8 @@ private:
     // After the daemon vanished during a wait: did it write this wait's `deny`?
     // (Then the files carry on the wait without a second one.)
     bool denial_recorded_since(const std::string& name, WallTime since);
+    // A guard's heartbeat while the daemon keeps its hold (see renew).
+    Result<void> check_kept_hold(Lease& lease, Nanoseconds ttl);
 
     DaemonConnection m_connection;
     bool m_required = false;

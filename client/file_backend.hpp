@@ -18,6 +18,9 @@ public:
 
     Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
     Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    // The hold's record as its file has it now, if it is still ours
+    // (ErrorCode::lost otherwise): the heartbeat of a hold someone else renews.
+    Result<LockRecord> held(const Lease& lease) { return m_engine.held(lease.name(), lease.lock_id()); }
     // Names the file written, so that it is not read back while it is there unchanged.
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override {
         return m_engine.release(lease.name(), lease.lock_id(), lease.file, note);

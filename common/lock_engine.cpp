@@ -278,8 +278,7 @@ Result<bool> LockEngine::remove_hold_audited(const std::string& name, const Stor
     return removed;
 }
 
-Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written) {
-    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+Result<LockRecord> LockEngine::held(const std::string& name, const std::string& lock_id) {
     LOKT_TRY_LET(current, m_store.read(Area::locks, name));
     if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
         std::string message = "lock " + quoted(name) + " was lost";
@@ -290,7 +289,13 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
         }
         return make_error(ErrorCode::lost, std::move(message));
     }
-    LockRecord record = current->record;
+    return std::move(current->record);
+}
+
+Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written) {
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    LOKT_TRY_LET(current, held(name, lock_id));
+    LockRecord record = std::move(current.value());
     const WallTime now = wall_now();
     record.ttl_sec = whole_seconds_rounded_up(ttl);
     record.expires_at = now + ttl;

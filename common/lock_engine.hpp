@@ -133,6 +133,9 @@ public:
     bool files_unchanged();
 
     Result<AcquireResult> try_acquire(const AcquireSpec& spec);
+    // Our lock's record as its file has it now, if it is still ours;
+    // ErrorCode::lost otherwise (in renew's words). Reads only.
+    Result<LockRecord> held(const std::string& name, const std::string& lock_id);
     // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
     // `written`, if given, is set to the file written now (for a later release).
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,

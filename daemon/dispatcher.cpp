@@ -356,23 +356,21 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     return std::nullopt;  // answered through deliver(), now or when granted
 }
 
-Identity Dispatcher::actor_for(const std::string& root, const std::string& name, const std::string& lock_id) {
+Identity Dispatcher::actor_for(const std::string& root, const std::string& name, const std::string& lock_id,
+                               const std::optional<Identity>& requester) {
+    if (requester) return *requester;
+    // An older client does not say who it is: the holder this daemon knows, if any.
     if (auto* service = existing_root(root)) {
         if (auto actor = service->state().hold_actor(name, lock_id)) return *actor;
     }
     Identity nobody;
-    if (auto store = LockStore::open(root, LockStore::Mode::read_only)) {
-        if (auto stored = store->read(Area::locks, name); stored && stored->kind == StoredRecord::Kind::record) {
-            return holder_identity(stored->record);
-        }
-    }
     nobody.host = m_host;
     return nobody;
 }
 
 protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::ReleaseRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::release, valid.error());
-    const Identity actor = actor_for(request.root, request.name, request.lock_id);
+    const Identity actor = actor_for(request.root, request.name, request.lock_id, request.identity);
     ReleaseNote note;
     if (request.exit_status) note.exit_status = static_cast<int>(*request.exit_status);
     auto released = root_service(request.root).release(request.name, request.lock_id, actor, note);
@@ -384,7 +382,7 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::renew, valid.error());
     auto ttl = request_duration(request.ttl_ms, "--ttl", k_min_ttl);
     if (!ttl) return error_reply(id, protocol::Op::renew, ttl.error());
-    const Identity actor = actor_for(request.root, request.name, request.lock_id);
+    const Identity actor = actor_for(request.root, request.name, request.lock_id, request.identity);
     auto renewed = root_service(request.root).renew(request.name, request.lock_id, *ttl, actor);
     if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
     return protocol::Reply{id, protocol::RenewReply{*renewed}};

@@ -70,8 +70,10 @@ private:
                                                 const protocol::SubscribeAuditRequest& request);
     protocol::Reply on_unsubscribe(Session& session, std::uint64_t id, const protocol::UnsubscribeRequest& request);
     protocol::Reply on_daemon_status(std::uint64_t id);
-    // Who ends or renews a hold: its guard as it asked for it, else the holder the file names.
-    Identity actor_for(const std::string& root, const std::string& name, const std::string& lock_id);
+    // Who ends or renews a hold: the requester as it names itself, else (an
+    // older client) the hold's guard as it asked for it, else nobody known.
+    Identity actor_for(const std::string& root, const std::string& name, const std::string& lock_id,
+                       const std::optional<Identity>& requester);
 
     asio::io_context& m_io;
     std::function<void()> m_request_stop;

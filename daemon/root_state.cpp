@@ -317,9 +317,6 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
     auto held = m_holds.find(name);
     const bool tracked = held != m_holds.end() && held->second.lock_id() == lock_id;
     const SteadyTime now = m_clock.steady_now();
-    if (tracked && held->second.guard && held->second.ttl == ttl && now - held->second.renewed < ttl / 4) {
-        return held->second.record;  // renewed by us a moment ago
-    }
     auto renewed = m_files.renew(name, lock_id, ttl, actor);
     if (!tracked) return renewed;
     if (renewed) {
@@ -509,8 +506,9 @@ void RootState::advance(Effects& out) {
     }
     for (const auto& name : due) pump(name, out);
 
-    // Guard holds renewed every TTL/2 while their connection is open; manual
-    // TTL holds forgotten when they lapse.
+    // Guard holds renewed every TTL/2 while their connection is open (by us
+    // alone: the guard then only reads its file back); manual TTL holds
+    // forgotten when they lapse.
     std::vector<std::string> lost;
     for (const auto& name : due_names(DueItem::Kind::hold)) {
         auto it = m_holds.find(name);

@@ -90,8 +90,9 @@ public:
     // A client's explicit release of a hold it owns; the head waiter is tried next.
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, ReleaseNote note,
                          Effects& out);
-    // A client's explicit renew. A guard hold this state renewed a moment ago is
-    // not rewritten again (one renew line per period, as in file mode).
+    // A client's explicit renew (a new TTL, counted from now). A guard's own
+    // heartbeat does not come here while its connection is open: this state
+    // is then the only one renewing the hold (see advance).
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor);
     // Something changed a name's lock or freeze file (inotify, pidfd, an unlock
     // through the daemon): forget a hold that is gone and try the head waiter.

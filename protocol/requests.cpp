@@ -56,6 +56,7 @@ void fields(auto& v, Like<ReleaseRequest> auto& m) {
     v.text("name", m.name);
     v.lock_id("lock_id", m.lock_id);
     v.optional_number("exit_status", m.exit_status, Range{0, 255});
+    v.optional_object("identity", m.identity);
 }
 
 void fields(auto& v, Like<RenewRequest> auto& m) {
@@ -63,6 +64,7 @@ void fields(auto& v, Like<RenewRequest> auto& m) {
     v.text("name", m.name);
     v.lock_id("lock_id", m.lock_id);
     v.number("ttl_ms", m.ttl_ms, k_any);
+    v.optional_object("identity", m.identity);
 }
 
 void fields(auto& v, Like<UnlockRequest> auto& m) {

@@ -57,6 +57,9 @@ struct ReleaseRequest {
     std::string lock_id;
     // A guard's command's exit status (0-255), for the release line.
     std::optional<std::uint64_t> exit_status;
+    // Who releases (the audit line's actor). Optional on the wire for an older
+    // client: the daemon then names the holder it knows, if any.
+    std::optional<Identity> identity;
     bool operator==(const ReleaseRequest&) const = default;
 };
 
@@ -65,6 +68,8 @@ struct RenewRequest {
     std::string name;
     std::string lock_id;
     std::uint64_t ttl_ms = 0;
+    // Who renews; optional as in ReleaseRequest.
+    std::optional<Identity> identity;
     bool operator==(const RenewRequest&) const = default;
 };
 

@@ -5,7 +5,11 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "tests/daemon/daemon_fixture.hpp"
@@ -18,6 +22,24 @@ std::vector<std::string> lines_of(const fs::path& path) {
     std::ifstream in(path);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
+}
+
+// The audit lines of one event for one name, in file order, as their `ts` in
+// seconds since the epoch.
+std::vector<double> audit_times(const fs::path& log, const std::string& event, const std::string& name) {
+    std::vector<double> times;
+    for (const auto& line : lines_of(log)) {
+        const auto json = nlohmann::json::parse(line, nullptr, false);
+        if (!json.is_object() || json.value("event", "") != event || json.value("name", "") != name) continue;
+        std::tm tm{};
+        double seconds = 0;
+        REQUIRE(std::sscanf(json.value("ts", "").c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                            &tm.tm_min, &seconds) == 6);
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        times.push_back(static_cast<double>(::timegm(&tm)) + seconds);
+    }
+    return times;
 }
 
 long long now_ns() {
@@ -141,6 +163,32 @@ TEST_SUITE("daemon_handoff") {
         const std::string audit = read_text(f.root() / "audit.log");
         CHECK(audit.find("\"event\":\"release\"") != std::string::npos);
         CHECK(audit.find("\"event\":\"lost\"") == std::string::npos);
+    }
+
+    TEST_CASE("the daemon alone renews a guard's hold while its connection is open: one renew line per TTL/2") {
+        DaemonFixture f;
+        const auto r = run_process(f.lokt({"guard", "beat", "--ttl", "2s", "--", "sleep", "5"}), Millis(30'000));
+        REQUIRE(r.status() == 0);
+        const fs::path log = f.root() / "audit.log";
+        const auto acquired = audit_times(log, "acquire", "beat");
+        const auto released = audit_times(log, "release", "beat");
+        const auto renewed = audit_times(log, "renew", "beat");
+        REQUIRE(acquired.size() == 1);
+        REQUIRE(released.size() == 1);
+        CHECK(audit_times(log, "lost", "beat").empty());
+        // Every TTL/2 (1 s) of the ~5 s hold, one line: not one from the daemon
+        // and another from the guard's heartbeat.
+        const double held = released[0] - acquired[0];
+        MESSAGE(renewed.size() << " renew lines in a hold of " << held << " s");
+        CHECK(static_cast<double>(renewed.size()) <= held + 1);
+        CHECK(static_cast<double>(renewed.size()) >= held - 2);
+        double previous = acquired[0];
+        for (double at : renewed) {
+            CHECK_MESSAGE(at - previous >= 0.5, "two renewals " << at - previous << " s apart");
+            previous = at;
+        }
+        // The guard asked for none (the daemon logs every request at debug level).
+        CHECK_FALSE(std::regex_search(f.daemon().log(), std::regex(": [0-9]+ renew ")));
     }
 
     TEST_CASE("a manual lock with a TTL names the daemon and outlives the command") {

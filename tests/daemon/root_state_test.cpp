@@ -254,10 +254,14 @@ TEST_SUITE("root_state") {
         f.clock.advance(std::chrono::seconds(5));
         f.state.advance(effects);
         CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
-        // The guard's own heartbeat right after does not write a second renew line.
+        // An explicit renew is always carried out (the guard sends none while
+        // its connection is open) and moves the next renewal on.
+        f.clock.advance(std::chrono::seconds(1));
         auto renewed = f.state.renew("build", f.lock_id("build"), std::chrono::seconds(10), f.actor(1));
         REQUIRE(renewed.ok());
-        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 2);
+        REQUIRE(f.state.next_deadline());
+        CHECK(*f.state.next_deadline() == f.clock.steady_now() + std::chrono::seconds(5));
         // Once the connection closes, nothing is due any more: an idle root never wakes.
         f.state.connection_closed(1, false, effects);
         CHECK_FALSE(f.state.next_deadline());

@@ -151,15 +151,16 @@ GoldenFile progress() {
 
 GoldenFile release() {
     return {"release",
-            {Request{8, ReleaseRequest{k_root, "build", k_lock_id, 0}}, reply(8, ReleaseReply{}),
+            {Request{8, ReleaseRequest{k_root, "build", k_lock_id, 0, example_identity()}}, reply(8, ReleaseReply{}),
              reply(9, error(Op::release, ErrorCode::lost,
                             "lock \"build\" is no longer ours: it is held by alice@devbox (pid 5501)"))}};
 }
 
 GoldenFile renew() {
-    return {"renew",
-            {Request{10, RenewRequest{k_root, "build", k_lock_id, 300000}}, reply(10, RenewReply{example_lock()}),
-             reply(11, error(Op::renew, ErrorCode::not_found, "lock \"build\" is not held"))}};
+    return {
+        "renew",
+        {Request{10, RenewRequest{k_root, "build", k_lock_id, 300000, example_identity()}}, reply(10, RenewReply{example_lock()}),
+         reply(11, error(Op::renew, ErrorCode::not_found, "lock \"build\" is not held"))}};
 }
 
 GoldenFile unlock() {

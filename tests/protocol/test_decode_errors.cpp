@@ -221,6 +221,11 @@ TEST_CASE("release, renew, unlock, unlock_many") {
          "missing field \"ttl_ms\""},
         {R"({"id":1,"op":"renew","root":"/r","name":"b","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8","ttl_ms":1.5})",
          "field \"ttl_ms\" must be an integer of at least 0, got 1.5"},
+        {R"({"id":1,"op":"release","root":"/r","name":"b","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8","identity":"o"})",
+         "field \"identity\" must be an object, got \"o\""},
+        {R"({"id":1,"op":"renew","root":"/r","name":"b","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8","ttl_ms":1000,)"
+         R"("identity":{"owner":"o","host":"h"}})",
+         "missing field \"identity.pid\""},
         {R"({"id":1,"op":"unlock","root":"/r","name":"b","mode":"steal",)" + k_identity + "}",
          "field \"mode\" must be \"owner\", \"break_stale\" or \"force\", got \"steal\""},
         {R"({"id":1,"op":"unlock","root":"/r","name":"b","mode":"owner"})", "missing field \"identity\""},

@@ -63,6 +63,11 @@ TEST_CASE("messages with only their required fields round-trip") {
     check_round_trip(Request{1, StatusRequest{"/r", "", false, std::nullopt}});
     check_round_trip(Request{1, StatusRequest{"/r", "", false, identity}});
     check_round_trip(Request{18446744073709551615ULL, DaemonStatusRequest{}});
+    // An older client sends release and renew without an identity.
+    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, std::nullopt}});
+    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, identity}});
+    check_round_trip(Request{1, RenewRequest{"/r", "n", k_lock_id, 1000, std::nullopt}});
+    check_round_trip(Request{1, RenewRequest{"/r", "n", k_lock_id, 1000, identity}});
 
     LockRecord bare;
     bare.name = "n";
