@@ -98,6 +98,20 @@ std::vector<std::string> as_nobody(std::vector<std::string> args) {
     return argv;
 }
 
+// A root with its mutex directory and a working directory, both usable by user
+// 65534 when the test runs as root (see as_nobody), or by this user otherwise.
+void layout_for_permission_tests(const fs::path& scratch, const fs::path& root, const fs::path& cwd, bool privileged) {
+    make_layout(root);
+    fs::create_directories(root / "mutex");
+    fs::create_directories(cwd);
+    if (!privileged) return;
+    ::chmod(scratch.c_str(), 0711);
+    ::chmod(cwd.c_str(), 0777);
+    for (const auto& p : {root, root / "locks", root / "freezes", root / "mutex"}) {
+        REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+    }
+}
+
 bool have_setpriv() { return ::access("/usr/bin/setpriv", X_OK) == 0 || ::access("/bin/setpriv", X_OK) == 0; }
 
 }  // namespace
@@ -363,17 +377,8 @@ TEST_SUITE("bad_input") {
             return;
         }
         const fs::path where = scratch() / "read-only";
-        make_layout(where);
-        fs::create_directories(where / "mutex");
         const fs::path cwd = scratch() / "cwd";
-        fs::create_directories(cwd);
-        if (privileged) {
-            ::chmod(scratch().c_str(), 0711);
-            ::chmod(cwd.c_str(), 0777);
-            for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) {
-                REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
-            }
-        }
+        layout_for_permission_tests(scratch(), where, cwd, privileged);
         for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) REQUIRE(::chmod(p.c_str(), 0500) == 0);
 
         // Another uid never reaches this user's daemon: let it fall back to the files.
@@ -404,17 +409,8 @@ TEST_SUITE("bad_input") {
         }
         const fs::path where = scratch() / "losing";
         use_root(where);
-        make_layout(where);
-        fs::create_directories(where / "mutex");
         const fs::path cwd = scratch() / "cwd";
-        fs::create_directories(cwd);
-        if (privileged) {
-            ::chmod(scratch().c_str(), 0711);
-            ::chmod(cwd.c_str(), 0777);
-            for (const auto& p : {where, where / "locks", where / "freezes", where / "mutex"}) {
-                REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
-            }
-        }
+        layout_for_permission_tests(scratch(), where, cwd, privileged);
         // Another uid never reaches this user's daemon: let it fall back to the files.
         RunOptions options = RunOptions().set("LOKT_DAEMON", "auto").in(cwd).within(k_prompt);
         options.stdin_mode = StdinMode::pipe;

@@ -27,7 +27,7 @@ export CC=${CC:-clang-14} CXX=${CXX:-clang++-14}
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 cmake -S "$source_dir" -B "$build_dir" "${generator[@]}" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON -DLOKT_FUZZ=ON -DLOKT_SANITIZE=address
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON -DLOKT_FUZZ=ON -DLOKT_SANITIZE=address -DCMAKE_UNITY_BUILD=ON
 cmake --build "$build_dir" --target lokt_fuzzers -j "${JOBS:-2}"
 
 shopt -s nullglob

@@ -20,7 +20,7 @@ source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 cmake -S "$source_dir" -B "$build_dir" "${generator[@]}" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON -DLOKT_SANITIZE=thread > /dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON -DLOKT_SANITIZE=thread -DCMAKE_UNITY_BUILD=ON > /dev/null
 cmake --build "$build_dir" --target daemon_unit_tests daemon_tests loktd lokt -j "${JOBS:-2}"
 
 reports=$build_dir/tsan-reports
