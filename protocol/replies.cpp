@@ -6,6 +6,7 @@
 #include "protocol/field_codec.hpp"
 #include "protocol/record_fields.hpp"
 #include "protocol/reply_reader.hpp"
+#include "protocol/requests.hpp"
 #include "protocol/wire_words.hpp"
 
 #include <type_traits>

@@ -7,7 +7,6 @@
 #include "common/identity.hpp"
 #include "common/lock_engine.hpp"
 #include "common/lock_record.hpp"
-#include "protocol/requests.hpp"
 #include "common/result.hpp"
 #include "protocol/vocabulary.hpp"
 
