@@ -6,6 +6,8 @@
 #
 #   tests/fuzz/run.sh BUILD_DIR [SECONDS]     (SECONDS per target, default 30)
 #
+# With RUNS=N set, each target instead runs exactly N inputs with no time limit
+# (the long runs outside CI: RUNS=2000000 tests/fuzz/run.sh /tmp/fuzz-long).
 # CC/CXX default to clang-14/clang++-14; JOBS (default 2) sets build parallelism;
 # LOKT_FUZZ_SOURCE_DIR overrides the CMake source directory (default: this repo).
 # Exits non-zero if the build fails or any target finds a crash.
@@ -44,9 +46,13 @@ for manifest in "${manifests[@]}"; do
   work="$build_dir/fuzz-corpus/$name"
   artifacts="$build_dir/fuzz-artifacts/$name"
   mkdir -p "$work" "$artifacts"
-  args=(-max_total_time="$seconds" -artifact_prefix="$artifacts/" -print_final_stats=1)
+  if [[ -n ${RUNS:-} ]]; then
+    args=(-runs="$RUNS" -artifact_prefix="$artifacts/" -print_final_stats=1)
+  else
+    args=(-max_total_time="$seconds" -artifact_prefix="$artifacts/" -print_final_stats=1)
+  fi
   [[ -n ${dict:-} ]] && args+=(-dict="$dict")
-  echo "== $name: ${seconds}s"
+  echo "== $name: $([[ -n ${RUNS:-} ]] && echo "$RUNS inputs" || echo "${seconds}s")"
   # The first directory receives new inputs; the seed corpus is read only.
   if "$binary" "${args[@]}" "$work" "$seeds"; then
     echo "== $name: no failure"
