@@ -2,7 +2,6 @@
 #include "common/audit_log.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,9 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/audit_line_scan.hpp"
+#include "common/audit_seek.hpp"
+#include "common/substring_finder.hpp"
 #include "common/sys_error.hpp"
 
 namespace lokt {
@@ -18,27 +20,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// The timestamp of a line as we write it ({"ts":"...",...}) without a full parse.
-std::optional<WallTime> quick_timestamp(std::string_view line) {
-    constexpr std::string_view prefix = "{\"ts\":\"";
-    if (line.starts_with(prefix)) {
-        const auto end = line.find('"', prefix.size());
-        if (end != std::string_view::npos) return parse_rfc3339(line.substr(prefix.size(), end - prefix.size()));
-    }
-    auto parsed = parse_audit_line(line);
-    if (!parsed) return std::nullopt;
-    return parsed->ts;
-}
-
-std::size_t next_line_start(std::string_view text, std::size_t pos) {
-    const auto newline = text.find('\n', pos);
-    return newline == std::string_view::npos ? text.size() : newline + 1;
-}
-
-std::string_view line_at(std::string_view text, std::size_t start) {
-    const auto newline = text.find('\n', start);
-    return text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start);
-}
+constexpr std::size_t k_audit_read_chunk = 1024 * 1024;
 
 }  // namespace
 
@@ -73,6 +55,7 @@ std::string serialize_audit_event(const AuditEvent& e) {
 }
 
 std::optional<AuditEvent> parse_audit_line(std::string_view line) {
+    if (AuditEvent fast; scan_audit_event(line, fast)) return fast;
     Json json = Json::parse(line.begin(), line.end(), nullptr, false);
     if (json.is_discarded() || !json.is_object()) return std::nullopt;
     AuditEvent e;
@@ -141,35 +124,6 @@ void AuditWriter::reopen_if_replaced() {
     if (::lstat(m_path.c_str(), &info) != 0 || info.st_dev != m_device || info.st_ino != m_inode) m_fd.reset();
 }
 
-std::size_t find_first_at_or_after(std::string_view text, WallTime since) {
-    // Invariant: every parseable line starting before lo is earlier than since;
-    // between hi and the first line at or after since there are only
-    // unparseable lines (which readers skip).
-    std::size_t lo = 0;
-    std::size_t hi = text.size();
-    while (lo < hi) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        std::size_t probe = mid == 0 ? 0 : next_line_start(text, mid - 1);
-        if (probe >= hi) {
-            // No line starts in [mid, hi): step over the line at lo instead.
-            auto ts = quick_timestamp(line_at(text, lo));
-            if (ts && *ts >= since) return lo;
-            lo = next_line_start(text, lo);
-            continue;
-        }
-        // Judge by the first parseable line from the probe on.
-        std::size_t judged = probe;
-        std::optional<WallTime> ts;
-        while (judged < hi && !(ts = quick_timestamp(line_at(text, judged)))) judged = next_line_start(text, judged);
-        if (ts && *ts < since) {
-            lo = next_line_start(text, judged);
-        } else {
-            hi = probe;
-        }
-    }
-    return lo;
-}
-
 bool audit_event_matches(const AuditEvent& event, const AuditQuery& query) {
     if (query.since && event.ts < *query.since) return false;
     if (!query.name.empty() && event.name != query.name) return false;
@@ -178,40 +132,53 @@ bool audit_event_matches(const AuditEvent& event, const AuditQuery& query) {
 
 Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit, const AuditQuery& query,
                                       const std::function<void(std::string_view, const AuditEvent&)>& visit) {
-    if (limit == 0) return std::size_t{0};
-    void* mapped = ::mmap(nullptr, limit, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (mapped == MAP_FAILED) return sys_error("cannot map", display_path, errno);
-    ::madvise(mapped, limit, MADV_SEQUENTIAL);
-    const std::string_view text(static_cast<const char*>(mapped), limit);
-
-    std::size_t pos = query.since ? find_first_at_or_after(text, *query.since) : 0;
-    std::string needle;
-    if (!query.name.empty()) needle = Json(query.name).dump();  // a cheap pre-filter before parsing
-    while (pos < text.size()) {
-        if (!needle.empty()) {
-            // Jump straight to the next line that mentions the name: one memmem
-            // over the mapped file instead of a search per line.
-            const void* hit = ::memmem(text.data() + pos, text.size() - pos, needle.data(), needle.size());
-            if (hit == nullptr) {
-                pos = text.size();
-                break;
-            }
-            const auto at = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
-            const auto line_start = text.rfind('\n', at);
-            pos = std::max(pos, line_start == std::string_view::npos ? std::size_t{0} : line_start + 1);
-        }
-        const std::size_t end = next_line_start(text, pos);
-        std::string_view line = text.substr(pos, end - pos);
-        if (line.back() != '\n') break;  // a line still being written: leave it for later
-        pos = end;
-        line.remove_suffix(1);
-        if (line.empty()) continue;
-        auto event = parse_audit_line(line);
-        if (!event || !audit_event_matches(*event, query)) continue;
-        visit(line, *event);
+    std::size_t start = 0;  // the file offset of buffer[0]
+    if (query.since) {
+        LOKT_TRY_LET(seek, audit_seek_offset(fd, limit, *query.since, display_path));
+        start = *seek;
     }
-    ::munmap(mapped, limit);
-    return pos;
+    std::optional<SubstringFinder> mentions_name;
+    if (!query.name.empty()) mentions_name.emplace(Json(query.name).dump());  // a cheap filter before parsing
+
+    // Read in chunks (pread(2) is cheaper than faulting in a mapping of a
+    // gigabyte), hand on the complete lines, carry a line cut at the chunk's
+    // end to the next one. A last line without its newline is still being
+    // written: it is left for later, and the offset returned is its start.
+    std::string buffer(k_audit_read_chunk, '\0');
+    std::size_t filled = 0;
+    while (start + filled < limit) {
+        if (filled == buffer.size()) buffer.resize(buffer.size() * 2);  // one line longer than a chunk
+        const std::size_t want = std::min(buffer.size() - filled, limit - (start + filled));
+        const ssize_t got = ::pread(fd, buffer.data() + filled, want, static_cast<off_t>(start + filled));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return sys_error("cannot read", display_path, errno);
+        if (got == 0) break;  // the log shrank under us
+        filled += static_cast<std::size_t>(got);
+        const std::string_view chunk(buffer.data(), filled);
+        const std::size_t last_newline = chunk.rfind('\n');
+        if (last_newline == std::string_view::npos) continue;
+        const std::string_view lines = chunk.substr(0, last_newline + 1);
+        std::size_t pos = 0;
+        while (pos < lines.size()) {
+            if (mentions_name) {
+                // Jump straight to the next line that mentions the name.
+                const std::size_t hit = mentions_name->find(lines, pos);
+                if (hit == std::string_view::npos) break;
+                const std::size_t newline_before = lines.rfind('\n', hit);
+                if (newline_before != std::string_view::npos) pos = std::max(pos, newline_before + 1);
+            }
+            const std::size_t end = lines.find('\n', pos);
+            const std::string_view line = lines.substr(pos, end - pos);
+            pos = end + 1;
+            if (line.empty()) continue;
+            auto event = parse_audit_line(line);
+            if (event && audit_event_matches(*event, query)) visit(line, *event);
+        }
+        std::memmove(buffer.data(), buffer.data() + lines.size(), filled - lines.size());
+        start += lines.size();
+        filled -= lines.size();
+    }
+    return start;
 }
 
 Result<void> read_audit(const std::filesystem::path& log_path, const AuditQuery& query,

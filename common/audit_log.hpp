@@ -1,8 +1,8 @@
 // The append-only JSONL audit log (root/audit.log): one compact JSON object per
 // line, keys in SPEC.md's order. Written with a single O_APPEND write(2) per
 // line, so concurrent writers never interleave inside a line. Read by seeking:
-// timestamps are in file order, so `--since` binary-searches instead of
-// decoding a million lines.
+// timestamps are roughly in file order, so `--since` bisects (audit_seek.hpp)
+// instead of decoding ten million lines.
 #pragma once
 
 #include <sys/types.h>
@@ -73,10 +73,6 @@ Result<void> read_audit(const std::filesystem::path& log_path, const AuditQuery&
 // looked at); returns the offset reached, so a follower can continue from it.
 Result<std::size_t> read_audit_prefix(int fd, const std::string& display_path, std::size_t limit, const AuditQuery& query,
                                       const std::function<void(std::string_view, const AuditEvent&)>& visit);
-
-// Offset of the first line whose timestamp is at or after since, in text
-// (exposed for tests). Unparseable lines are skipped over.
-std::size_t find_first_at_or_after(std::string_view text, WallTime since);
 
 bool audit_event_matches(const AuditEvent& event, const AuditQuery& query);
 

@@ -101,7 +101,7 @@ TEST_CASE("text outside ASCII and control characters survive a round trip") {
 }
 
 TEST_CASE("encode writes compact JSON with keys in a fixed order") {
-    ReleaseRequest release{k_root, "build", k_lock_id};
+    ReleaseRequest release{k_root, "build", k_lock_id, {}, {}};
     CHECK(encode(Request{7, release}) ==
           "{\"id\":7,\"op\":\"release\",\"root\":\"/home/dev/repo/.git/lokt\",\"name\":\"build\","
           "\"lock_id\":\"035b9c0ac2e782764cda6a0e58b77cf8\"}\n");

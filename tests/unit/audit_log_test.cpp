@@ -96,47 +96,6 @@ TEST_CASE_FIXTURE(KeptWriter, "a writer kept open still closes off a line anothe
     CHECK(events[4].event == "release");
 }
 
-TEST_CASE("--since finds the first line at or after the time, by binary search") {
-    std::mt19937 random(12345);
-    const lokt::WallTime start = sys_days{2026y / 1 / 1};
-    for (int round = 0; round < 50; ++round) {
-        const int lines = static_cast<int>(random() % 200);
-        std::string text;
-        std::vector<lokt::WallTime> stamps;
-        lokt::WallTime t = start;
-        for (int i = 0; i < lines; ++i) {
-            t += seconds(random() % 3);  // equal neighbours happen
-            stamps.push_back(t);
-            lokt::AuditEvent e;
-            e.ts = t;
-            e.event = "acquire";
-            e.name = "n" + std::to_string(random() % 1000);  // varying line lengths
-            text += lokt::serialize_audit_event(e) + "\n";
-            if (random() % 10 == 0) text += "garbage line\n";
-        }
-        const lokt::WallTime since = start + seconds(random() % (lines + 2));
-        const std::size_t offset = lokt::find_first_at_or_after(text, since);
-        // Expected: the first line (parseable) with ts >= since.
-        std::size_t expected_index = 0;
-        while (expected_index < stamps.size() && stamps[expected_index] < since) ++expected_index;
-        INFO("round " << round);
-        if (expected_index == stamps.size()) {
-            // Only garbage (or nothing) may follow.
-            CHECK(text.substr(offset).find("\"event\"") == std::string::npos);
-        } else {
-            auto line_end = text.find('\n', offset);
-            auto parsed = lokt::parse_audit_line(std::string_view(text).substr(offset, line_end - offset));
-            if (!parsed) {
-                // A garbage line may precede the answer; the next line must be it.
-                const auto next = line_end + 1;
-                parsed = lokt::parse_audit_line(std::string_view(text).substr(next, text.find('\n', next) - next));
-            }
-            REQUIRE(parsed.has_value());
-            CHECK(parsed->ts == stamps[expected_index]);
-        }
-    }
-}
-
 TEST_CASE("queries filter by time and name; a missing log is empty") {
     lokt::test::ScratchDir dir;
     const fs::path log = dir / "audit.log";

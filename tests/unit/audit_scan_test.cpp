@@ -45,12 +45,14 @@ TEST_SUITE("audit_analysis") {
         AuditEvent event;
         AuditExtra extra;
         CHECK_FALSE(scan_audit_line(R"({"ts":"2026-02-07T10:00:00Z","event":"acquire","name":"a\"b"})", event, extra));
-        CHECK_FALSE(scan_audit_line(R"({"ts":"2026-02-07T10:00:00Z","event":"acquire","name":"x","tags":[1]})", event, extra));
         CHECK_FALSE(scan_audit_line(R"({"ts":"2026-02-07T10:00:00Z","event":"acquire","pid":1.5})", event, extra));
         CHECK_FALSE(scan_audit_line(R"({"ts":"2026-02-07T10:00:00Z","event":"acquire")", event, extra));
         CHECK_FALSE(scan_audit_line(R"({"event":"acquire","name":"x"})", event, extra));
         CHECK_FALSE(scan_audit_line("not json", event, extra));
-        CHECK(scan_audit_line(R"( { "ts" : "2026-02-07T10:00:00Z" , "event" : "acquire" , "name" : "x" } )", event, extra));
+        // Whitespace is not how lokt writes: such lines are left to the full parser too.
+        CHECK_FALSE(scan_audit_line(R"( { "ts" : "2026-02-07T10:00:00Z" , "event" : "acquire" , "name" : "x" } )", event, extra));
+        // Values of any shape that no field needs are stepped over in place.
+        CHECK(scan_audit_line(R"({"ts":"2026-02-07T10:00:00Z","event":"acquire","name":"x","tags":[1,{"a":null}]})", event, extra));
     }
 
     TEST_CASE("the reader feeds matching lines, parsing the unusual ones fully and skipping garbage") {
