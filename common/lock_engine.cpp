@@ -264,8 +264,13 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // re-read the file, so the removal that follows is ours to make, unless the
     // root no longer lets us remove files: then no line announces it.
     LOKT_TRY(m_store.check_removable(area));
+    // A release leaves at most its own renewal's temp file behind to look for;
+    // a break (rare) also looks for temp files of publishers that were killed.
+    const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
     (void)audit(std::move(event));
-    return m_store.remove_if_same(area, name, file);
+    auto removed = m_store.remove_if_same(area, name, file);
+    m_store.remove_leftovers(area, name, leftovers);
+    return removed;
 }
 
 Result<bool> LockEngine::remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event) {

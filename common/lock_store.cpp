@@ -14,6 +14,7 @@
 
 #include "common/lock_name.hpp"
 #include "common/platform/files.hpp"
+#include "common/platform/processes.hpp"
 #include "common/sys_error.hpp"
 
 namespace lokt {
@@ -92,6 +93,16 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
         return wrote.take_error();
     }
     return std::pair{std::move(fd), std::move(temp)};
+}
+
+// The one temp name a rewrite of NAME.json uses. Rewrites happen only under
+// the name's mutex, so one name per lock is enough, and the next writer of the
+// name finds (and removes, or reuses) what a killed one left behind.
+std::string replacement_name(std::string_view name) {
+    std::string temp = ".";
+    temp += name;
+    temp += ".renew.tmp";
+    return temp;
 }
 
 }  // namespace
@@ -267,18 +278,81 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
 Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
+    const std::string temp_file = replacement_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
-    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, false));
-    const auto& [fd, temp_file] = temp.value();
-    if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
+    // Written unnamed and given the temp name only once complete, so that a
+    // kill leaves at most a whole file under the temp name, and only between
+    // the link and the rename. Under the name's mutex the temp name is ours: a
+    // file left there by a writer that died is simply replaced.
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true));
+    const auto& [fd, named] = temp.value();
+    // Where the file system has no unnamed files, the publisher's kind of
+    // hidden temp file is renamed instead (a killed writer's is removed when
+    // the name is next broken, see remove_leftovers).
+    const std::string& from = named.empty() ? temp_file : named;
+    if (named.empty()) {
+        int linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+        if (linked != 0 && errno == EEXIST) {
+            ::unlinkat(dir, temp_file.c_str(), 0);
+            linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+        }
+        if (linked != 0) return sys_error("cannot create", display(), errno);
+    }
+    if (::renameat(dir, from.c_str(), dir, file.c_str()) != 0) {
         const int saved = errno;
-        ::unlinkat(dir, temp_file.c_str(), 0);
+        ::unlinkat(dir, from.c_str(), 0);
         return sys_error("cannot replace", display(), saved);
     }
     // After the rename, so the change time is final.
     struct stat info {};
     if (replaced != nullptr) *replaced = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
     return {};
+}
+
+void LockStore::remove_leftovers(Area area, std::string_view name, Leftovers which) {
+    const int dir = directory_fd(area);
+    if (dir < 0) return;
+    ::unlinkat(dir, replacement_name(name).c_str(), 0);
+    if (which == Leftovers::replacement) return;
+    // Temp files of publishers on a file system without O_TMPFILE:
+    // ".NAME.PID.N.tmp", left behind when the publisher was killed.
+    const int dup = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dup < 0) return;
+    DIR* listing = ::fdopendir(dup);
+    if (listing == nullptr) {
+        ::close(dup);
+        return;
+    }
+    std::string prefix = ".";
+    prefix += name;
+    prefix += '.';
+    std::vector<std::string> orphans;
+    while (struct dirent* entry = ::readdir(listing)) {
+        const std::string_view entry_name = entry->d_name;
+        if (!entry_name.starts_with(prefix) || !entry_name.ends_with(".tmp")) continue;
+        // What lies between is "PID.N": both numbers, nothing else.
+        const std::string_view middle = entry_name.substr(prefix.size(), entry_name.size() - prefix.size() - 4);
+        const auto dot = middle.find('.');
+        if (dot == std::string_view::npos || dot == 0 || dot + 1 == middle.size()) continue;
+        const std::string_view pid_text = middle.substr(0, dot);
+        const std::string_view count_text = middle.substr(dot + 1);
+        const auto all_digits = [](std::string_view text) {
+            return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        };
+        if (!all_digits(pid_text) || !all_digits(count_text) || pid_text.size() > 9) continue;
+        const auto pid = static_cast<pid_t>(std::stol(std::string(pid_text)));
+        if (pid == ::getpid()) continue;
+        const auto stat = platform::read_process_stat(pid);
+        if (stat && stat->state != 'Z') continue;  // its writer may still be at work
+        orphans.emplace_back(entry_name);
+    }
+    ::closedir(listing);
+    for (const std::string& orphan : orphans) {
+        struct stat info {};
+        if (::fstatat(dir, orphan.c_str(), &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(info.st_mode)) {
+            ::unlinkat(dir, orphan.c_str(), 0);
+        }
+    }
 }
 
 Result<bool> LockStore::remove_if_same(Area area, std::string_view name, const FileIdentity& expected) {
