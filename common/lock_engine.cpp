@@ -252,6 +252,10 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // re-read the file, so the removal that follows is ours to make, unless the
     // root no longer lets us remove files: then no line announces it.
     LOKT_TRY(m_store.check_removable(area));
+    // Nor for a file that is no longer the one judged: under the mutex that
+    // takes another tool, but a line per failed attempt would be a storm.
+    LOKT_TRY_LET(current, m_store.identify(area, name));
+    if (!*current || **current != file) return false;
     // A release leaves at most its own renewal's temp file behind to look for;
     // a break (rare) also looks for temp files of publishers that were killed.
     const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;

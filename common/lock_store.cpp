@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/lock_name.hpp"
+#include "common/platform/boot_clock.hpp"
 #include "common/platform/files.hpp"
 #include "common/platform/processes.hpp"
 #include "common/sys_error.hpp"
@@ -29,6 +30,12 @@ std::string file_name(std::string_view name) {
     file += ".json";
     return file;
 }
+
+// fstat(2) of an open file through the same call that stats a name
+// (fstatat), so that the two always agree on a file's identity: a library
+// preloaded to fake file times (libfaketime) replaces fstat() but not
+// fstatat(), and a mismatch made every removal look like a lost race.
+int stat_open_file(int fd, struct stat* info) { return ::fstatat(fd, "", info, AT_EMPTY_PATH); }
 
 std::string_view area_dir(Area area) { return area == Area::locks ? "locks" : "freezes"; }
 
@@ -190,7 +197,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         return sys_error("cannot open", display_path(area, name), errno);
     }
     struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
+    if (stat_open_file(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
     out.file = identity_of(info);
     out.kind = StoredRecord::Kind::corrupt;
     if (!S_ISREG(info.st_mode)) {
@@ -203,10 +210,11 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         return out;
     }
     if (info.st_size == 0) {
-        const auto modified = std::chrono::system_clock::time_point(
-            std::chrono::seconds(info.st_mtim.tv_sec) +
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
-        if (std::chrono::system_clock::now() - modified < k_empty_file_grace) {
+        // File times are the kernel's wall clock: compared with the kernel's
+        // own reading of it, not this process's (which may be faked).
+        const std::int64_t modified_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+        const std::int64_t now_ns = platform::kernel_wall_clock_ns().value_or(wall_now().time_since_epoch().count());
+        if (std::chrono::nanoseconds(now_ns - modified_ns) < k_empty_file_grace) {
             out.kind = StoredRecord::Kind::being_written;
         } else {
             out.problem = "it is empty";
@@ -268,7 +276,7 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     if (linked == 0) {
         // After the link (and the temp name's removal), so the change time is final.
         struct stat info {};
-        if (created != nullptr) *created = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+        if (created != nullptr) *created = stat_open_file(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
         return true;
     }
     if (errno == EEXIST) return false;
@@ -305,7 +313,7 @@ Result<void> LockStore::replace(Area area, std::string_view name, std::string_vi
     }
     // After the rename, so the change time is final.
     struct stat info {};
-    if (replaced != nullptr) *replaced = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+    if (replaced != nullptr) *replaced = stat_open_file(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
     return {};
 }
 

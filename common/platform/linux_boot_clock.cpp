@@ -29,12 +29,16 @@ long raw_clock_gettime(clockid_t clock, struct timespec* out) {
 #endif
 }
 
-}  // namespace
-
-std::optional<std::int64_t> boot_clock_ns() {
+std::optional<std::int64_t> clock_ns(clockid_t clock) {
     struct timespec now {};
-    if (raw_clock_gettime(CLOCK_BOOTTIME, &now) != 0) return std::nullopt;
+    if (raw_clock_gettime(clock, &now) != 0) return std::nullopt;
     return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
+
+}  // namespace
+
+std::optional<std::int64_t> boot_clock_ns() { return clock_ns(CLOCK_BOOTTIME); }
+
+std::optional<std::int64_t> kernel_wall_clock_ns() { return clock_ns(CLOCK_REALTIME); }
 
 }  // namespace lokt::platform
