@@ -16,9 +16,10 @@
 #include "client/daemon_audit_follow.hpp"
 #include "client/daemon_change_feed.hpp"
 #include "client/file_audit_follow.hpp"
+#include "common/hold_deadline.hpp"
 #include "common/hold_state.hpp"
-#include "protocol/socket_location.hpp"
 #include "common/sys_error.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -496,8 +497,8 @@ Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
 Result<void> DaemonBackend::check_kept_hold(Lease& lease, Nanoseconds ttl) {
     // Read back, as a renewal on the files would: gone or someone else's is lost.
     LOKT_TRY_LET(record, m_files.held(lease));
-    const auto expiry = record->expiry();
-    if (expiry && *expiry - wall_now() < ttl / 4) {
+    const auto left = time_left(*record, wall_now());
+    if (left && *left < ttl / 4) {
         // The daemon renews every TTL/2, so a hold this close to its end is no
         // longer kept (a hung or stopped daemon): carry on with the files, as
         // when it is gone. Closing the connection tells the daemon so.

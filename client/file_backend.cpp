@@ -5,6 +5,7 @@
 #include "client/audit_log_tail.hpp"
 #include "client/file_audit_follow.hpp"
 #include "client/file_change_feed.hpp"
+#include "common/hold_deadline.hpp"
 
 #include <algorithm>
 
@@ -75,14 +76,14 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 // process lets go of the handle, whatever its expiry says.
                 if (watcher.watch_handle(holder.handle)) continue;  // look once more now that it is watched
             } else {
-                if (auto expiry = holder.expiry()) sleep = std::min(sleep, until_wall(*expiry));
+                if (auto expiry = local_expiry(holder, wall_now())) sleep = std::min(sleep, until_wall(*expiry));
                 if (holder.host == m_engine.actor().host && holder.bound_to != Binding::ttl) {
                     watcher.watch_process(static_cast<pid_t>(holder.pid));
                 }
             }
         }
         if (refusal.freeze) {
-            if (auto expiry = refusal.freeze->expiry()) sleep = std::min(sleep, until_wall(*expiry));
+            if (auto expiry = local_expiry(*refusal.freeze, wall_now())) sleep = std::min(sleep, until_wall(*expiry));
         }
         watcher.wait(sleep);
     }

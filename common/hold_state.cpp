@@ -2,6 +2,7 @@
 #include "common/hold_state.hpp"
 
 #include "common/duration.hpp"
+#include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 #include "common/identity.hpp"
 #include "common/platform/processes.hpp"
@@ -41,12 +42,11 @@ bool same_boot(const LockRecord& record) {
 
 HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, JudgeContext context) {
     if (record.version > 1) return HoldState::unsupported;
-    const auto expiry = record.expiry();
-    const bool expired = expiry && *expiry <= now;
+    const bool expired = has_lapsed(record, now);
     const bool has_handle = !record.handle.empty() && record.bound_to == Binding::guard;
     if (expired && !has_handle) return HoldState::expired;
     // A TTL-bound manual lock lives until its TTL, whoever ran `lokt lock`.
-    if (record.bound_to == Binding::ttl && expiry) return HoldState::live;
+    if (record.bound_to == Binding::ttl && record.expiry()) return HoldState::live;
     if (record.host == this_host && record.pid > 0) {
         if (!holder_gone(record, context.memo)) return expired ? HoldState::expired : HoldState::live;
         // The guard is gone; its command may still run and carry the hold.

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 #include "common/parallel_chunks.hpp"
 #include "common/platform/processes.hpp"
@@ -18,11 +19,6 @@ using Json = nlohmann::ordered_json;
 constexpr int k_max_acquire_rounds = 16;
 
 std::string quoted(const std::string& name) { return "\"" + name + "\""; }
-
-std::int64_t whole_seconds_rounded_up(Nanoseconds ttl) {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(ttl).count();
-    return seconds + (std::chrono::seconds(seconds) < ttl ? 1 : 0);
-}
 
 // Still the very file that was judged: same file version and, for records, the
 // same lock. Checked under the name's mutex before anything is removed.
@@ -76,13 +72,10 @@ LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::
     r.pid_start = spec.holder.pid_start;
     r.agent_id = spec.holder.agent_id;
     r.acquired = now;
-    if (spec.ttl) {
-        r.ttl_sec = whole_seconds_rounded_up(*spec.ttl);
-        r.expires_at = now + *spec.ttl;
-    }
     r.bound_to = spec.binding;
     r.owner_explicit = spec.holder.owner_explicit;
     r.boot_id = platform::this_boot_id();
+    if (spec.ttl) set_deadline(r, now, *spec.ttl);
     r.fence = spec.fence;
     if (spec.binding == Binding::guard) r.handle = spec.handle;
     return r;
@@ -113,8 +106,7 @@ Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& see
 Result<std::optional<LockRecord>> LockEngine::live_freeze(const std::string& name) {
     LOKT_TRY_LET(stored, m_store.read(Area::freezes, name));
     if (stored->kind != StoredRecord::Kind::record) return std::optional<LockRecord>{};
-    const auto expiry = stored->record.expiry();
-    if (expiry && *expiry <= wall_now()) return std::optional<LockRecord>{};
+    if (has_lapsed(stored->record, wall_now())) return std::optional<LockRecord>{};
     return std::optional<LockRecord>{stored->record};
 }
 
@@ -220,12 +212,8 @@ Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredR
     if (!same_version(*again, seen)) return result;  // changed: refused
     const WallTime now = wall_now();
     LockRecord record = again->record;
-    record.ttl_sec = 0;
-    record.expires_at.reset();
-    if (spec.ttl) {
-        record.ttl_sec = whole_seconds_rounded_up(*spec.ttl);
-        record.expires_at = now + *spec.ttl;
-    }
+    clear_deadline(record);
+    if (spec.ttl) set_deadline(record, now, *spec.ttl);
     record.bound_to = spec.binding;
     record.pid = spec.holder.pid;
     record.pid_start = spec.holder.pid_start;
@@ -264,8 +252,17 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // re-read the file, so the removal that follows is ours to make, unless the
     // root no longer lets us remove files: then no line announces it.
     LOKT_TRY(m_store.check_removable(area));
+    // Nor for a file that is no longer the one judged: under the mutex that
+    // takes another tool, but a line per failed attempt would be a storm.
+    LOKT_TRY_LET(current, m_store.identify(area, name));
+    if (!*current || **current != file) return false;
+    // A release leaves at most its own renewal's temp file behind to look for;
+    // a break (rare) also looks for temp files of publishers that were killed.
+    const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
     (void)audit(std::move(event));
-    return m_store.remove_if_same(area, name, file);
+    auto removed = m_store.remove_if_same(area, name, file);
+    m_store.remove_leftovers(area, name, leftovers);
+    return removed;
 }
 
 Result<bool> LockEngine::remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event) {
@@ -297,8 +294,7 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     LOKT_TRY_LET(current, held(name, lock_id));
     LockRecord record = std::move(current.value());
     const WallTime now = wall_now();
-    record.ttl_sec = whole_seconds_rounded_up(ttl);
-    record.expires_at = now + ttl;
+    set_deadline(record, now, ttl);
     FileIdentity file;
     if (auto replaced = m_store.replace(Area::locks, name, serialize_lock_record(record), &file); !replaced) {
         return replaced.take_error();
@@ -492,7 +488,7 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
             if (seen->kind == StoredRecord::Kind::record) {
                 const LockRecord& current = seen->record;
                 const auto expiry = current.expiry();
-                if ((!expiry || *expiry > now) && current.owner != m_actor.owner) {
+                if (!has_lapsed(current, now) && current.owner != m_actor.owner) {
                     if (!force) {
                         std::string message = "lock " + quoted(name) + " is already frozen";
                         if (expiry) message += " until " + format_rfc3339_seconds(*expiry);
@@ -614,7 +610,7 @@ Result<std::vector<FreezeView>> LockEngine::list_freezes() {
     for (auto& name : *names) {
         LOKT_TRY_LET(stored, m_store.read(Area::freezes, name));
         if (stored->kind != StoredRecord::Kind::record) continue;
-        if (auto expiry = stored->record.expiry(); expiry && *expiry <= now) continue;
+        if (has_lapsed(stored->record, now)) continue;
         freezes.push_back(FreezeView{std::move(name), std::move(stored->record)});
     }
     return freezes;

@@ -41,6 +41,7 @@ void file_fields(V& v, R& r) {
     v.optional_word("bound_to", r.bound_to, k_binding_words);
     v.optional_flag("owner_set", r.owner_explicit);
     v.optional_text("boot_id", r.boot_id);
+    v.optional_count("expires_boot_ns", r.expires_boot_ns, Zero::left_out);
     v.optional_count("fence", r.fence);
     v.optional_text("handle", r.handle);
 }

@@ -48,6 +48,9 @@ struct LockRecord {
     std::optional<Binding> bound_to;
     bool owner_explicit = false;  // "owner_set": LOKT_OWNER was set by the holder
     std::string boot_id;
+    // The deadline on boot_id's boot clock (CLOCK_BOOTTIME, ns), written with
+    // expires_at: how readers of the same boot judge expiry (hold_deadline.hpp).
+    std::optional<std::uint64_t> expires_boot_ns;
     std::optional<std::uint64_t> fence;
     // A guard's liveness handle: the file live/HANDLE in the root, flock'd by
     // the guard and inherited by its command. While any process holds that

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "common/lock_name.hpp"
+#include "common/platform/boot_clock.hpp"
 #include "common/platform/files.hpp"
+#include "common/platform/processes.hpp"
 #include "common/sys_error.hpp"
 
 namespace lokt {
@@ -28,6 +30,12 @@ std::string file_name(std::string_view name) {
     file += ".json";
     return file;
 }
+
+// fstat(2) of an open file through the same call that stats a name
+// (fstatat), so that the two always agree on a file's identity: a library
+// preloaded to fake file times (libfaketime) replaces fstat() but not
+// fstatat(), and a mismatch made every removal look like a lost race.
+int stat_open_file(int fd, struct stat* info) { return ::fstatat(fd, "", info, AT_EMPTY_PATH); }
 
 std::string_view area_dir(Area area) { return area == Area::locks ? "locks" : "freezes"; }
 
@@ -92,6 +100,16 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
         return wrote.take_error();
     }
     return std::pair{std::move(fd), std::move(temp)};
+}
+
+// The one temp name a rewrite of NAME.json uses. Rewrites happen only under
+// the name's mutex, so one name per lock is enough, and the next writer of the
+// name finds (and removes, or reuses) what a killed one left behind.
+std::string replacement_name(std::string_view name) {
+    std::string temp = ".";
+    temp += name;
+    temp += ".renew.tmp";
+    return temp;
 }
 
 }  // namespace
@@ -179,7 +197,7 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         return sys_error("cannot open", display_path(area, name), errno);
     }
     struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
+    if (stat_open_file(fd.get(), &info) != 0) return sys_error("cannot stat", display_path(area, name), errno);
     out.file = identity_of(info);
     out.kind = StoredRecord::Kind::corrupt;
     if (!S_ISREG(info.st_mode)) {
@@ -192,10 +210,11 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         return out;
     }
     if (info.st_size == 0) {
-        const auto modified = std::chrono::system_clock::time_point(
-            std::chrono::seconds(info.st_mtim.tv_sec) +
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(info.st_mtim.tv_nsec)));
-        if (std::chrono::system_clock::now() - modified < k_empty_file_grace) {
+        // File times are the kernel's wall clock: compared with the kernel's
+        // own reading of it, not this process's (which may be faked).
+        const std::int64_t modified_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+        const std::int64_t now_ns = platform::kernel_wall_clock_ns().value_or(wall_now().time_since_epoch().count());
+        if (std::chrono::nanoseconds(now_ns - modified_ns) < k_empty_file_grace) {
             out.kind = StoredRecord::Kind::being_written;
         } else {
             out.problem = "it is empty";
@@ -257,7 +276,7 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     if (linked == 0) {
         // After the link (and the temp name's removal), so the change time is final.
         struct stat info {};
-        if (created != nullptr) *created = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+        if (created != nullptr) *created = stat_open_file(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
         return true;
     }
     if (errno == EEXIST) return false;
@@ -267,18 +286,81 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
 Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced) {
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
+    const std::string temp_file = replacement_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
-    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, false));
-    const auto& [fd, temp_file] = temp.value();
-    if (::renameat(dir, temp_file.c_str(), dir, file.c_str()) != 0) {
+    // Written unnamed and given the temp name only once complete, so that a
+    // kill leaves at most a whole file under the temp name, and only between
+    // the link and the rename. Under the name's mutex the temp name is ours: a
+    // file left there by a writer that died is simply replaced.
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true));
+    const auto& [fd, named] = temp.value();
+    // Where the file system has no unnamed files, the publisher's kind of
+    // hidden temp file is renamed instead (a killed writer's is removed when
+    // the name is next broken, see remove_leftovers).
+    const std::string& from = named.empty() ? temp_file : named;
+    if (named.empty()) {
+        int linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+        if (linked != 0 && errno == EEXIST) {
+            ::unlinkat(dir, temp_file.c_str(), 0);
+            linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+        }
+        if (linked != 0) return sys_error("cannot create", display(), errno);
+    }
+    if (::renameat(dir, from.c_str(), dir, file.c_str()) != 0) {
         const int saved = errno;
-        ::unlinkat(dir, temp_file.c_str(), 0);
+        ::unlinkat(dir, from.c_str(), 0);
         return sys_error("cannot replace", display(), saved);
     }
     // After the rename, so the change time is final.
     struct stat info {};
-    if (replaced != nullptr) *replaced = ::fstat(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+    if (replaced != nullptr) *replaced = stat_open_file(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
     return {};
+}
+
+void LockStore::remove_leftovers(Area area, std::string_view name, Leftovers which) {
+    const int dir = directory_fd(area);
+    if (dir < 0) return;
+    ::unlinkat(dir, replacement_name(name).c_str(), 0);
+    if (which == Leftovers::replacement) return;
+    // Temp files of publishers on a file system without O_TMPFILE:
+    // ".NAME.PID.N.tmp", left behind when the publisher was killed.
+    const int dup = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dup < 0) return;
+    DIR* listing = ::fdopendir(dup);
+    if (listing == nullptr) {
+        ::close(dup);
+        return;
+    }
+    std::string prefix = ".";
+    prefix += name;
+    prefix += '.';
+    std::vector<std::string> orphans;
+    while (struct dirent* entry = ::readdir(listing)) {
+        const std::string_view entry_name = entry->d_name;
+        if (!entry_name.starts_with(prefix) || !entry_name.ends_with(".tmp")) continue;
+        // What lies between is "PID.N": both numbers, nothing else.
+        const std::string_view middle = entry_name.substr(prefix.size(), entry_name.size() - prefix.size() - 4);
+        const auto dot = middle.find('.');
+        if (dot == std::string_view::npos || dot == 0 || dot + 1 == middle.size()) continue;
+        const std::string_view pid_text = middle.substr(0, dot);
+        const std::string_view count_text = middle.substr(dot + 1);
+        const auto all_digits = [](std::string_view text) {
+            return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        };
+        if (!all_digits(pid_text) || !all_digits(count_text) || pid_text.size() > 9) continue;
+        const auto pid = static_cast<pid_t>(std::stol(std::string(pid_text)));
+        if (pid == ::getpid()) continue;
+        const auto stat = platform::read_process_stat(pid);
+        if (stat && stat->state != 'Z') continue;  // its writer may still be at work
+        orphans.emplace_back(entry_name);
+    }
+    ::closedir(listing);
+    for (const std::string& orphan : orphans) {
+        struct stat info {};
+        if (::fstatat(dir, orphan.c_str(), &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(info.st_mode)) {
+            ::unlinkat(dir, orphan.c_str(), 0);
+        }
+    }
 }
 
 Result<bool> LockStore::remove_if_same(Area area, std::string_view name, const FileIdentity& expected) {

@@ -88,7 +88,8 @@ public:
     Result<bool> publish(Area area, std::string_view name, std::string_view contents, FileIdentity* created = nullptr);
     // The identity of NAME.json now (nullopt: no such file), without opening it.
     Result<std::optional<FileIdentity>> identify(Area area, std::string_view name) const;
-    // Atomically replaces NAME.json (rename of a temp file). Call with the name's mutex held.
+    // Atomically replaces NAME.json (rename of a temp file, ".NAME.renew.tmp",
+    // written unnamed first). Call with the name's mutex held.
     // `replaced`, if given, is set to the new file's identity (zero when unknown).
     Result<void> replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced = nullptr);
     // Ok when this process may remove files from the area now (the directory is
@@ -99,6 +100,13 @@ public:
     // Removes NAME.json only if it is still the file identified. Call with the mutex held.
     // false when the file is gone or was replaced in the meantime.
     Result<bool> remove_if_same(Area area, std::string_view name, const FileIdentity& expected);
+    // What remove_leftovers looks for: the rewrite's temp file alone (one
+    // unlink), or also hidden temp files of publishers whose process is gone
+    // (a directory listing: for breaking a stale lock, which is rare).
+    enum class Leftovers { replacement, all };
+    // Removes temp files of NAME that a killed writer left in the area. Call
+    // with the name's mutex held. Best effort: nothing depends on it.
+    void remove_leftovers(Area area, std::string_view name, Leftovers which);
     // Names (without .json) of the files in an area, sorted.
     Result<std::vector<std::string>> list(Area area) const;
 

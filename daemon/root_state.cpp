@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "common/hold_deadline.hpp"
+
 namespace lokt::daemon {
 namespace {
 
@@ -167,7 +169,7 @@ void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& r
         hold.record = result.record;
         hold.set_actor(ticket.actor);
         hold.ttl = ticket.spec.ttl;
-        hold.expires = steady_at(*result.record.expiry());
+        hold.expires = steady_at(*local_expiry(result.record, m_clock.wall_now()));
         hold.file = WrittenFile::of(result.file);
         put_hold(name, std::move(hold));
     } else if (auto old = m_holds.find(name); old != m_holds.end()) {
@@ -181,7 +183,7 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
     queue.blocker_handle.clear();
     const SteadyTime now = m_clock.steady_now();
     if (refusal.freeze) {
-        if (auto expiry = refusal.freeze->expiry()) earliest(retry_at, steady_at(*expiry));
+        if (auto expiry = local_expiry(*refusal.freeze, m_clock.wall_now())) earliest(retry_at, steady_at(*expiry));
     }
     if (refusal.holder) {
         const LockRecord& holder = *refusal.holder;
@@ -193,7 +195,7 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
                 // release of the handle can end it.
                 queue.blocker_handle = holder.handle;
             } else {
-                if (auto expiry = holder.expiry()) earliest(retry_at, steady_at(*expiry));
+                if (auto expiry = local_expiry(holder, m_clock.wall_now())) earliest(retry_at, steady_at(*expiry));
                 if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
                     queue.blocker_pid = static_cast<pid_t>(holder.pid);
                 }
@@ -325,7 +327,7 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
         held->second.ttl = ttl;
         held->second.renewed = now;
         if (!held->second.guard) {
-            if (auto expiry = renewed->expiry()) held->second.expires = steady_at(*expiry);
+            if (auto expiry = local_expiry(*renewed, m_clock.wall_now())) held->second.expires = steady_at(*expiry);
         }
         hold_changed(held);
     } else if (renewed.error().code == ErrorCode::lost) {

@@ -5,9 +5,9 @@
 // owner_set, version) and in what an absent or odd value looks like.
 #pragma once
 
-#include "protocol/field_codec.hpp"
 #include "common/identity.hpp"
 #include "common/lock_record.hpp"
+#include "protocol/field_codec.hpp"
 
 namespace lokt::protocol::wire {
 
@@ -36,6 +36,7 @@ inline void fields(auto& v, Like<LockRecord> auto& m) {
     v.optional_word("bound_to", m.bound_to, k_binding_words);
     v.optional_flag("owner_explicit", m.owner_explicit);
     v.optional_text("boot_id", m.boot_id);
+    v.optional_number("expires_boot_ns", m.expires_boot_ns, k_any);
     v.optional_number("fence", m.fence, k_any);
     v.optional_text("handle", m.handle);
 }

@@ -6,8 +6,10 @@
 #include <unistd.h>
 #include "tests/support/process.hpp"
 
+#include "common/hold_deadline.hpp"
 #include "common/hold_state.hpp"
 #include "common/identity.hpp"
+#include "common/platform/boot_clock.hpp"
 #include "common/platform/processes.hpp"
 #include "common/process_liveness.hpp"
 
@@ -96,4 +98,43 @@ TEST_CASE("the held message names owner, host, pid and age, and an explicit agen
     CHECK(lokt::describe_holder(r, r.acquired + 12s) == "agent-1@macbook (pid 48201) for 12s");
     r.agent_id = "claude-7";
     CHECK(lokt::describe_holder(r, r.acquired + 12s) == "agent-1@macbook (pid 48201, agent claude-7) for 12s");
+}
+
+TEST_CASE("a record of this boot is judged on the boot clock, whatever the wall clock says") {
+    if (lokt::platform::this_boot_id().empty() || !lokt::platform::boot_clock_ns()) return;
+    const auto now = lokt::wall_now();
+    lokt::LockRecord r = held_by_me();
+    lokt::set_deadline(r, now, 10s);
+    REQUIRE(r.expires_boot_ns.has_value());
+    CHECK(r.boot_id == lokt::platform::this_boot_id());
+    // A reader two hours ahead, or one hour behind, sees the same live hold.
+    CHECK(judge_record(r, now + 2h, r.host) == HoldState::live);
+    CHECK(judge_record(r, now - 1h, r.host) == HoldState::live);
+    // Once the boot clock has passed the deadline, it is expired for every reader.
+    r.expires_boot_ns = static_cast<std::uint64_t>(*lokt::platform::boot_clock_ns() - 1);
+    CHECK(judge_record(r, now - 1h, r.host) == HoldState::expired);
+    CHECK(lokt::has_lapsed(r, now - 1h));
+}
+
+TEST_CASE("records of another boot, or with a boot deadline beyond one TTL, are judged by wall clock") {
+    const auto now = lokt::wall_now();
+    lokt::LockRecord r = held_by_me();
+    r.host = "another-host";
+    lokt::set_deadline(r, now, 10s);
+    r.boot_id = "00000000-0000-0000-0000-000000000000";
+    CHECK(judge_record(r, now, "this-host") == HoldState::live);
+    CHECK(judge_record(r, now + 11s, "this-host") == HoldState::expired);
+    if (lokt::platform::this_boot_id().empty() || !lokt::platform::boot_clock_ns()) return;
+    r.boot_id = lokt::platform::this_boot_id();
+    r.expires_boot_ns = static_cast<std::uint64_t>(*lokt::platform::boot_clock_ns()) + 3'600'000'000'000ULL;
+    CHECK(judge_record(r, now + 11s, "this-host") == HoldState::expired);
+    CHECK(lokt::time_left(r, now).value() <= 10s);
+}
+
+TEST_CASE("a record's boot deadline survives the lock file") {
+    lokt::LockRecord r = held_by_me();
+    lokt::set_deadline(r, lokt::wall_now(), 5s);
+    auto parsed = lokt::parse_lock_record(lokt::serialize_lock_record(r));
+    REQUIRE(parsed.ok());
+    CHECK(parsed.value().expires_boot_ns == r.expires_boot_ns);
 }
