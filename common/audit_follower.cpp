@@ -16,6 +16,8 @@ namespace lokt {
 namespace {
 
 constexpr std::size_t k_read_chunk = 64 * 1024;
+// A log that shrank by at most this lost a line taken back, not its contents.
+constexpr std::size_t k_taken_back = 64 * 1024;
 
 // The log as it is now: open, a regular file, and its size and identity.
 struct OpenLog {
@@ -65,6 +67,15 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
     if (!log) return;
     const FileId file{log->info.st_dev, log->info.st_ino};
     const auto size = static_cast<std::size_t>(log->info.st_size);
+    if (m_file && *m_file == file && size < m_offset && m_offset - size <= k_taken_back) {
+        // A writer took back its last line (one it could not finish on a
+        // full disk, or one for a change that then failed): carry on from the
+        // end, without what we read of it. A whole line already handed on
+        // stays handed on.
+        const std::size_t dropped = m_offset - size;
+        m_partial.resize(m_partial.size() > dropped ? m_partial.size() - dropped : 0);
+        m_offset = size;
+    }
     if ((m_file && *m_file != file) || size < m_offset) restart();  // replaced or truncated: start over
     m_file = file;
     std::string chunk(k_read_chunk, '\0');
