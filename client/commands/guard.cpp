@@ -63,7 +63,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
             const Nanoseconds left = expiry ? *expiry - wall_now() : ttl;
             // A hold is never let come within TTL/4 of its end unrenewed.
             const Nanoseconds margin = ttl / 4;
-            if (renewed) return Beat{true, std::clamp(left - margin, Nanoseconds(std::chrono::milliseconds(10)), ttl / 2)};
+            const Nanoseconds soon = std::chrono::milliseconds(10);
+            if (renewed) return Beat{true, std::max(soon, std::min(ttl / 2, left - margin))};
             const std::string& cause = renewed.error().message;
             if (renewed.error().code == ErrorCode::lost) {
                 report(renewed.error());
@@ -74,12 +75,14 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
                 }
                 return Beat{false};
             }
-            if (left > margin) {
+            // Tried again every TTL/8 while a retry still comes before TTL/4 is left.
+            const Nanoseconds retry = std::max(soon, ttl / 8);
+            if (left - retry > margin) {
                 // A full disk or a lost permission may pass: try again soon,
                 // while the hold still covers the command.
                 warn("cannot renew lock \"" + lease.name() + "\": " + cause + "; trying again (the hold lapses in " +
-                     format_duration_seconds(left) + ")");
-                return Beat{true, std::clamp(ttl / 8, Nanoseconds(std::chrono::milliseconds(10)), left - margin)};
+                     format_duration(std::chrono::ceil<std::chrono::milliseconds>(left)) + ")");
+                return Beat{true, retry};
             }
             // Renewing failed until the end was near: stop the command while
             // the hold still covers it, as when the lock is lost, so that
@@ -88,8 +91,9 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
             report(make_error(ErrorCode::io, "cannot renew lock \"" + lease.name() + "\": " + cause));
             store.record_lost(lease, "cannot renew: " + cause);
             if (child.terminate_on_lost) {
-                std::fprintf(stderr, "error: stopping the command: lock \"%s\" cannot be renewed and lapses in %s\n",
-                             lease.name().c_str(), format_duration_seconds(std::max(left, Nanoseconds::zero())).c_str());
+                std::fprintf(
+                    stderr, "error: stopping the command: lock \"%s\" cannot be renewed and lapses in %s\n", lease.name().c_str(),
+                    format_duration(std::chrono::ceil<std::chrono::milliseconds>(std::max(left, Nanoseconds::zero()))).c_str());
             }
             return Beat{false, Nanoseconds::zero(), std::max(left / 2, Nanoseconds(std::chrono::milliseconds(1)))};
         };
@@ -115,6 +119,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         if (released.error().code == ErrorCode::lost) {
             store.record_lost(lease, released.error().message);
         }
+        if (gave_up) return unprotected_status;
         return status != 0 ? status : 1;
     }
     return gave_up ? unprotected_status : status;
