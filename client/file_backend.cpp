@@ -49,6 +49,9 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
     const auto deadline = started + wait.timeout;
     AcquireSpec attempt = spec;
     attempt.waiting = true;  // its `deny` line says it queues
+    // Look before creating: waiting behind a holder needs no write, so a
+    // full disk does not stop a waiter from waiting its turn.
+    attempt.look_first = true;
     for (;;) {
         auto result = m_engine.try_acquire(attempt);
         if (!result) return result.take_error();

@@ -131,12 +131,14 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
             kill_at.reset();
         }
         if (beating && !outcome.lost && now >= next_beat) {
-            next_beat = now + spec.heartbeat_interval;
-            if (!spec.heartbeat()) {
+            const Beat beat = spec.heartbeat();
+            next_beat = Clock::now() + (beat.next.count() > 0 ? beat.next : spec.heartbeat_interval);
+            if (!beat.keep) {
                 outcome.lost = true;
                 if (spec.terminate_on_lost) {
                     signal_command(SIGTERM);
-                    kill_at = now + k_lost_kill_grace;
+                    const std::chrono::nanoseconds grace = beat.kill_within.count() > 0 ? beat.kill_within : k_lost_kill_grace;
+                    kill_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(grace);
                 }
             }
         }

@@ -27,13 +27,26 @@
 
 namespace lokt::client {
 
+// What a heartbeat found.
+struct Beat {
+    // False: the hold is lost, or cannot be renewed and is about to lapse; the
+    // child is then terminated if terminate_on_lost.
+    bool keep = true;
+    // When to beat again (zero: after the usual interval).
+    std::chrono::nanoseconds next{0};
+    // How long the child has after SIGTERM before SIGKILL (zero: ten
+    // seconds). A hold about to lapse gives it less, so that the command is
+    // gone before the hold is.
+    std::chrono::nanoseconds kill_within{0};
+};
+
 struct ChildSpec {
     std::vector<std::string> argv;
     std::vector<std::pair<std::string, std::string>> extra_env;
-    // Called every interval while the child runs (zero: never). Returns false when
-    // the hold is lost; the child is then terminated if terminate_on_lost.
+    // Called every interval while the child runs (zero: never), or when the
+    // last beat asked to be called again.
     std::chrono::nanoseconds heartbeat_interval{0};
-    std::function<bool()> heartbeat;
+    std::function<Beat()> heartbeat;
     bool terminate_on_lost = true;
     // The hold's liveness handle, inherited by the command (-1: none).
     int handle_fd = -1;

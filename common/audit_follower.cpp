@@ -57,7 +57,42 @@ Result<void> AuditFollower::start_with_history(const AuditQuery& query, const Vi
 void AuditFollower::restart() {
     m_offset = 0;
     m_partial.clear();
+    m_last_line.clear();
+    m_line_before.clear();
+    m_last_line_start = 0;
     m_file.reset();
+}
+
+namespace {
+
+bool still_there(int fd, std::size_t offset, const std::string& text) {
+    std::string check(text.size(), '\0');
+    const ssize_t got = ::pread(fd, check.data(), check.size(), static_cast<off_t>(offset));
+    return got == static_cast<ssize_t>(check.size()) && check == text;
+}
+
+}  // namespace
+
+void AuditFollower::forget_taken_back(int fd) {
+    // A writer takes back its last line when the disk cut it short or the
+    // change it announced failed, and the next line goes where it was.
+    const std::size_t partial_start = m_offset - m_partial.size();
+    if (!m_partial.empty() && !still_there(fd, partial_start, m_partial)) {
+        m_partial.clear();
+        m_offset = partial_start;
+    }
+    if (m_last_line.empty() || still_there(fd, m_last_line_start, m_last_line)) return;
+    // Our last whole line is gone. Taken back, if the one before is intact
+    // (a whole line already handed on stays handed on); otherwise the log
+    // was truncated or rewritten, and is read again from the top.
+    if (!m_line_before.empty() && m_last_line_start >= m_line_before.size() &&
+        still_there(fd, m_last_line_start - m_line_before.size(), m_line_before)) {
+        m_offset = m_last_line_start;
+        m_partial.clear();
+        m_last_line.clear();
+        return;
+    }
+    restart();
 }
 
 void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
@@ -65,6 +100,7 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
     if (!log) return;
     const FileId file{log->info.st_dev, log->info.st_ino};
     const auto size = static_cast<std::size_t>(log->info.st_size);
+    if (m_file && *m_file == file) forget_taken_back(log->fd.get());
     if ((m_file && *m_file != file) || size < m_offset) restart();  // replaced or truncated: start over
     m_file = file;
     std::string chunk(k_read_chunk, '\0');
@@ -77,6 +113,9 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
         std::size_t start = 0;
         for (std::size_t newline; (newline = m_partial.find('\n', start)) != std::string::npos; start = newline + 1) {
             const std::string_view line(m_partial.data() + start, newline - start);
+            m_line_before = std::move(m_last_line);
+            m_last_line.assign(m_partial, start, newline + 1 - start);
+            m_last_line_start = m_offset - m_partial.size() + start;
             if (line.empty()) continue;
             auto event = parse_audit_line(line);
             if (!event || !audit_event_matches(*event, query)) continue;  // readers skip what they cannot parse

@@ -44,6 +44,9 @@ public:
     // The name stands for a new file (the caller saw it replaced): the next
     // read starts at the top of whatever file is there then.
     void restart();
+    // Goes back over a line a writer took back since we read it (see
+    // AuditWriter::append_for); restarts when the log was truncated instead.
+    void forget_taken_back(int fd);
 
     // For a caller with no watch of its own on the root: starts watching it,
     // so that wait() returns when the log may have grown, been created or been
@@ -63,8 +66,13 @@ private:
     std::filesystem::path m_root;
     std::filesystem::path m_path;  // root/audit.log
     std::size_t m_longest_line;
-    std::size_t m_offset = 0;      // how far the file has been read
-    std::string m_partial;         // the start of a line not finished yet
+    std::size_t m_offset = 0;  // how far the file has been read
+    std::string m_partial;     // the start of a line not finished yet
+    // The last two whole lines read (with their newlines) and where the last
+    // began: to tell a writer taking back its last line from a truncated log.
+    std::string m_last_line;
+    std::string m_line_before;
+    std::size_t m_last_line_start = 0;
     std::optional<FileId> m_file;  // the file that was read, once there was one
     UniqueFd m_watch;              // the root's file events, after watch()
 };

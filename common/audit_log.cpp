@@ -2,13 +2,16 @@
 #include "common/audit_log.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/audit_line_scan.hpp"
 #include "common/audit_seek.hpp"
@@ -21,6 +24,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr std::size_t k_audit_read_chunk = 1024 * 1024;
+
+// How long a writer waits for the log's lock before it appends without it.
+constexpr std::chrono::seconds k_log_lock_patience{2};
 
 }  // namespace
 
@@ -83,39 +89,111 @@ std::optional<AuditEvent> parse_audit_line(std::string_view line) {
     return e;
 }
 
-Result<void> AuditWriter::append(const AuditEvent& event) {
-    if (!m_fd) {
-        m_fd.reset(::open(m_path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
-        if (!m_fd) return sys_error("cannot open", m_path.string(), errno);
-        struct stat info {};
-        if (::fstat(m_fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-            m_fd.reset();
-            return make_error(ErrorCode::io, "cannot write " + m_path.string() + ": not a regular file");
-        }
-        m_device = info.st_dev;
-        m_inode = info.st_ino;
-        m_end_of_ours = -1;
+Result<void> AuditWriter::open_log() {
+    if (m_fd) return {};
+    m_fd.reset(::open(m_path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
+    if (!m_fd) return sys_error("cannot open", m_path.string(), errno);
+    struct stat info {};
+    if (::fstat(m_fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+        m_fd.reset();
+        return make_error(ErrorCode::io, "cannot write " + m_path.string() + ": not a regular file");
     }
+    if (m_hand_over) LOKT_TRY(m_hand_over(m_fd.get(), m_path));
+    m_device = info.st_dev;
+    m_inode = info.st_ino;
+    m_end_of_ours = -1;
+    return {};
+}
+
+bool AuditWriter::lock_log() {
+    // Appends are serialised among lokt writers by an exclusive flock on the
+    // log, held for one append (and the change it announces): the end found
+    // then is where our line lands, and a line can be taken back exactly.
+    // Held for microseconds; a writer stopped while holding it must not stop
+    // everyone, so after a while we append without it (O_APPEND still keeps
+    // lines whole) and only lose the exact take-back.
+    auto delay = std::chrono::microseconds(50);
+    const auto deadline = std::chrono::steady_clock::now() + k_log_lock_patience;
+    while (::flock(m_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) return false;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(delay);
+        delay = std::min(delay * 2, std::chrono::microseconds(5000));
+    }
+    return true;
+}
+
+Result<off_t> AuditWriter::write_line(const AuditEvent& event) {
     std::string line;
     // If the last line was torn (a crash mid-write), end it so ours stays whole.
     // When the log ends where our last line ended, that line is the last one.
     const off_t size = ::lseek(m_fd.get(), 0, SEEK_END);
+    if (size < 0) return sys_error("cannot append to", m_path.string(), errno);
     if (size > 0 && size != m_end_of_ours) {
         char last = '\n';
         if (::pread(m_fd.get(), &last, 1, size - 1) == 1 && last != '\n') line.push_back('\n');
     }
     line += serialize_audit_event(event);
     line.push_back('\n');
-    const ssize_t wrote = ::write(m_fd.get(), line.data(), line.size());
-    if (wrote < 0) return sys_error("cannot append to", m_path.string(), errno);
-    if (static_cast<std::size_t>(wrote) != line.size()) {
+    // One write(2) of the whole line. A write cut short (the disk filled up
+    // mid-line) is taken back: the log is truncated to where it ended before,
+    // so it never keeps a torn line of ours.
+    ssize_t wrote;
+    do {
+        wrote = ::write(m_fd.get(), line.data(), line.size());
+    } while (wrote < 0 && errno == EINTR);
+    if (wrote < 0) {
         m_end_of_ours = -1;
-        return make_error(ErrorCode::io, "cannot append to " + m_path.string() + ": short write (disk full?)");
+        return sys_error("cannot append to", m_path.string(), errno);
     }
-    // Where the log ends if no one else wrote since lseek; if someone did, the
-    // log ends elsewhere and the next append looks at its last byte.
-    m_end_of_ours = size < 0 ? -1 : size + wrote;
+    if (static_cast<std::size_t>(wrote) != line.size()) {
+        // Ask why: a write of the rest says (ENOSPC, EDQUOT, EFBIG).
+        const std::size_t rest = line.size() - static_cast<std::size_t>(wrote);
+        const ssize_t again = ::write(m_fd.get(), line.data() + wrote, rest);
+        if (again >= 0 && static_cast<std::size_t>(again) == rest) {  // room again after all
+            m_end_of_ours = size + static_cast<off_t>(line.size());
+            return size;
+        }
+        const int cause = again < 0 ? errno : ENOSPC;
+        m_end_of_ours = -1;
+        if (::ftruncate(m_fd.get(), size) != 0) {
+            return sys_error("cannot take back a partly written line in", m_path.string(), errno);
+        }
+        return sys_error("cannot append to", m_path.string(), cause);
+    }
+    m_end_of_ours = size + wrote;
+    return size;
+}
+
+Result<void> AuditWriter::append(const AuditEvent& event) {
+    LOKT_TRY(open_log());
+    const bool locked = lock_log();
+    auto written = write_line(event);
+    if (locked) ::flock(m_fd.get(), LOCK_UN);
+    if (!written) return written.take_error();
     return {};
+}
+
+Result<bool> AuditWriter::append_for(const AuditEvent& event, const std::function<Result<bool>()>& commit) {
+    LOKT_TRY(open_log());
+    const bool locked = lock_log();
+    auto written = write_line(event);
+    if (!written) {
+        if (locked) ::flock(m_fd.get(), LOCK_UN);
+        return written.take_error();
+    }
+    auto committed = commit();
+    if (!committed || !*committed) {
+        // The change did not happen: neither does its line, if it is still
+        // the last one (nobody appends while we hold the lock).
+        struct stat info {};
+        if (locked && ::fstat(m_fd.get(), &info) == 0 && info.st_size == m_end_of_ours &&
+            ::ftruncate(m_fd.get(), *written) == 0) {
+            m_end_of_ours = -1;
+        }
+    }
+    if (locked) ::flock(m_fd.get(), LOCK_UN);
+    return committed;
 }
 
 void AuditWriter::reopen_if_replaced() {

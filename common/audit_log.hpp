@@ -43,16 +43,36 @@ std::optional<AuditEvent> parse_audit_line(std::string_view line);
 class AuditWriter {
 public:
     explicit AuditWriter(std::filesystem::path log_path) : m_path(std::move(log_path)) {}
-    // Appends one line. A torn last line (a crash mid-write) is closed off first
-    // so that it never merges with ours.
+    // Appends one line with one write(2), under an exclusive flock(2) on the
+    // log that other lokt writers take too. A torn last line (a crash
+    // mid-write) is closed off first so that it never merges with ours; a
+    // line of ours cut short (disk full) is truncated away again, and the
+    // error says why.
     Result<void> append(const AuditEvent& event);
+    // Appends the line, then makes the change it announces (`commit`) before
+    // any other lokt writer appends; when commit fails or returns false, the
+    // line is taken back. So the line stands for a change that happened.
+    Result<bool> append_for(const AuditEvent& event, const std::function<Result<bool>()>& commit);
+    // Called with every log file this writer creates or opens, before the
+    // first line goes in (see file_owner.hpp: a log created by root in a root
+    // another user owns is handed to that user).
+    void on_open(std::function<Result<void>(int fd, const std::filesystem::path& path)> hand_over) {
+        m_hand_over = std::move(hand_over);
+    }
     // For a writer kept open across operations: lets go of the file if the path
     // no longer names it (rotated or removed), so the next line goes to the log
     // that is there now.
     void reopen_if_replaced();
 
 private:
+    Result<void> open_log();
+    // Takes the log's lock; false when it could not be had in time.
+    bool lock_log();
+    // Writes one line at the end; returns where it starts (the log's size before).
+    Result<off_t> write_line(const AuditEvent& event);
+
     std::filesystem::path m_path;
+    std::function<Result<void>(int fd, const std::filesystem::path& path)> m_hand_over;
     UniqueFd m_fd;
     dev_t m_device = 0;
     ino_t m_inode = 0;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "common/file_owner.hpp"
 #include "common/lock_record.hpp"
 #include "common/sys_error.hpp"
 
@@ -59,6 +60,8 @@ Result<HoldHandle> HoldHandle::create(const fs::path& root) {
     handle.m_token = new_lock_id();
     const fs::path directory = root / k_handle_directory;
     handle.m_path = directory / handle.m_token;
+    // Run as root in a root another user owns, what we create is that user's (file_owner.hpp).
+    const auto owner = owner_to_hand_over(root);
     // The directory usually exists: try the file first, make the directory only when that fails.
     UniqueFd fd(open_new_handle(handle.m_path));
     if (!fd && errno == ENOENT) {
@@ -66,15 +69,25 @@ Result<HoldHandle> HoldHandle::create(const fs::path& root) {
         if (made != 0 && errno == ENOENT) {  // no root yet: this is its first hold
             std::error_code ignored;
             fs::create_directories(root.parent_path(), ignored);
-            if (::mkdir(root.c_str(), k_directory_mode) != 0 && errno != EEXIST) {
+            if (::mkdir(root.c_str(), k_directory_mode) == 0) {
+                LOKT_TRY(hand_over(root, owner));
+            } else if (errno != EEXIST) {
                 return sys_error("cannot create directory", root.string(), errno);
             }
             made = ::mkdir(directory.c_str(), k_directory_mode);
         }
-        if (made != 0 && errno != EEXIST) return sys_error("cannot create directory", directory.string(), errno);
+        if (made == 0) {
+            LOKT_TRY(hand_over(directory, owner));
+        } else if (errno != EEXIST) {
+            return sys_error("cannot create directory", directory.string(), errno);
+        }
         fd.reset(open_new_handle(handle.m_path));
     }
     if (!fd) return sys_error("cannot create", handle.m_path.string(), errno);
+    if (auto given = hand_over(fd.get(), owner, handle.m_path); !given) {
+        ::unlink(handle.m_path.c_str());
+        return given.take_error();
+    }
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         const int error = errno;
         ::unlink(handle.m_path.c_str());

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/file_owner.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 #include "common/parallel_chunks.hpp"
@@ -52,7 +53,12 @@ std::string holder_extra(const LockRecord& record, std::string_view reason, std:
 }
 
 LockEngine::LockEngine(LockStore store, Identity actor)
-    : m_store(std::move(store)), m_actor(std::move(actor)), m_audit(m_store.root() / "audit.log") {}
+    : m_store(std::move(store)), m_actor(std::move(actor)), m_audit(m_store.root() / "audit.log") {
+    if (m_store.owner()) {
+        m_audit.on_open(
+            [owner = m_store.owner()](int fd, const std::filesystem::path& path) { return hand_over(fd, owner, path); });
+    }
+}
 
 Result<void> LockEngine::audit(AuditEvent event) { return m_audit.append(event); }
 
@@ -124,6 +130,8 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         return result;
     }
 
+    // Before anything is published: ending the hold must not need a new inode.
+    LOKT_TRY(m_store.prepare_mutex(spec.name));
     const std::string lock_id = new_lock_id();
     StoredRecord seen;
     HoldState state = HoldState::absent;
@@ -138,7 +146,11 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             event.lock_id = record.lock_id;
             event.ttl_sec = record.ttl_sec;
             if (spec.fence) event.extra_json = Json{{"fence", *spec.fence}}.dump();
-            (void)audit(std::move(event));
+            if (auto logged = audit(std::move(event)); !logged) {
+                // No grant without its line: the lock file goes again.
+                take_back(Area::locks, spec.name, result.file);
+                return logged.take_error();
+            }
             result.outcome = AcquireResult::Outcome::acquired;
             result.record = std::move(record);
             return result;
@@ -217,14 +229,12 @@ Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredR
     record.bound_to = spec.binding;
     record.pid = spec.holder.pid;
     record.pid_start = spec.holder.pid_start;
-    if (auto replaced = m_store.replace(Area::locks, spec.name, serialize_lock_record(record)); !replaced) {
-        return replaced.take_error();
-    }
+    LOKT_TRY_LET(staged, m_store.stage(Area::locks, spec.name, serialize_lock_record(record)));
     AuditEvent event = make_audit_event("renew", spec.name, m_actor);
     event.lock_id = record.lock_id;
     event.ttl_sec = record.ttl_sec;
     event.extra_json = Json{{"reentry", true}}.dump();
-    (void)audit(std::move(event));
+    LOKT_TRY(commit_audited(*staged, std::move(event), nullptr));
     result.outcome = AcquireResult::Outcome::refreshed;
     result.record = std::move(record);
     return result;
@@ -251,6 +261,9 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // `acquire` before this removal. We hold the name's mutex and have just
     // re-read the file, so the removal that follows is ours to make, unless the
     // root no longer lets us remove files: then no line announces it.
+    // The line and the removal stand or fall together: a line that cannot be
+    // written (disk full) stops the removal, and a removal that then fails
+    // takes its line back.
     LOKT_TRY(m_store.check_removable(area));
     // Nor for a file that is no longer the one judged: under the mutex that
     // takes another tool, but a line per failed attempt would be a storm.
@@ -259,10 +272,23 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // A release leaves at most its own renewal's temp file behind to look for;
     // a break (rare) also looks for temp files of publishers that were killed.
     const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
-    (void)audit(std::move(event));
-    auto removed = m_store.remove_if_same(area, name, file);
+    auto removed = m_audit.append_for(event, [&] { return m_store.remove_if_same(area, name, file); });
     m_store.remove_leftovers(area, name, leftovers);
     return removed;
+}
+
+Result<void> LockEngine::commit_audited(StagedFile& staged, const AuditEvent& event, FileIdentity* written) {
+    auto committed = m_audit.append_for(event, [&]() -> Result<bool> {
+        if (auto done = m_store.commit(staged, written); !done) return done.take_error();
+        return true;
+    });
+    if (!committed) return committed.take_error();
+    return {};
+}
+
+void LockEngine::take_back(Area area, const std::string& name, const FileIdentity& file) {
+    auto mutex = m_store.lock_name(name);
+    if (mutex) (void)m_store.remove_if_same(area, name, file);
 }
 
 Result<bool> LockEngine::remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event) {
@@ -295,15 +321,15 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     LockRecord record = std::move(current.value());
     const WallTime now = wall_now();
     set_deadline(record, now, ttl);
-    FileIdentity file;
-    if (auto replaced = m_store.replace(Area::locks, name, serialize_lock_record(record), &file); !replaced) {
-        return replaced.take_error();
-    }
-    if (written != nullptr) *written = WrittenFile::of(file);
+    // Written first (a full disk shows here), then the line, then put in
+    // place: no renewal without its line, no line without the renewal.
+    LOKT_TRY_LET(staged, m_store.stage(Area::locks, name, serialize_lock_record(record)));
     AuditEvent event = make_audit_event("renew", name, m_actor);
     event.lock_id = lock_id;
     event.ttl_sec = record.ttl_sec;
-    (void)audit(std::move(event));
+    FileIdentity file;
+    LOKT_TRY(commit_audited(*staged, event, &file));
+    if (written != nullptr) *written = WrittenFile::of(file);
     return record;
 }
 
@@ -473,13 +499,16 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
     spec.binding = Binding::ttl;
     spec.ttl = ttl;
     spec.holder = m_actor;
+    LOKT_TRY(m_store.prepare_mutex(name));  // so that unfreezing needs no new inode
     const std::string lock_id = new_lock_id();
     for (int round = 0; round < k_max_acquire_rounds; ++round) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const std::string text = serialize_lock_record(record);
-        LOKT_TRY_LET(published, m_store.publish(Area::freezes, name, text));
+        FileIdentity created;
+        LOKT_TRY_LET(published, m_store.publish(Area::freezes, name, text, &created));
         std::optional<LockRecord> overridden;  // another owner's live freeze, replaced by force
+        std::optional<StagedFile> staged;      // the replacement of an existing freeze
         if (!*published) {
             // Already frozen: judge what is there, then replace that very file
             // under the name's mutex, or judge again if it changed meanwhile.
@@ -502,13 +531,22 @@ Result<LockRecord> LockEngine::freeze(const std::string& name, Nanoseconds ttl, 
             LOKT_TRY_LET(mutex, m_store.lock_name(name));
             LOKT_TRY_LET(again, m_store.read(Area::freezes, name));
             if (!same_version(*again, *seen)) continue;
-            LOKT_TRY(m_store.replace(Area::freezes, name, text));
+            LOKT_TRY_LET(replacement, m_store.stage(Area::freezes, name, text));
+            staged = std::move(replacement.value());
+            AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
+            event.lock_id = record.lock_id;
+            event.ttl_sec = record.ttl_sec;
+            if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
+            LOKT_TRY(commit_audited(*staged, event, nullptr));
+            return record;
         }
-        AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
+        AuditEvent event = make_audit_event("freeze", name, m_actor);
         event.lock_id = record.lock_id;
         event.ttl_sec = record.ttl_sec;
-        if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
-        (void)audit(std::move(event));
+        if (auto logged = audit(std::move(event)); !logged) {
+            take_back(Area::freezes, name, created);  // no freeze without its line
+            return logged.take_error();
+        }
         return record;
     }
     return make_error(ErrorCode::held, "the freeze of " + quoted(name) + " keeps changing; try again");

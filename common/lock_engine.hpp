@@ -193,6 +193,10 @@ private:
     Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event);
     // remove_audited for a lock file as judged in `seen`, and the liveness handle it names.
     Result<bool> remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event);
+    // Writes the audit line and puts the staged file in place, both or neither.
+    Result<void> commit_audited(StagedFile& staged, const AuditEvent& event, FileIdentity* written);
+    // Removes a file we published a moment ago, whose audit line could not be written.
+    void take_back(Area area, const std::string& name, const FileIdentity& file);
     JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/file_owner.hpp"
 #include "common/lock_name.hpp"
 #include "common/platform/boot_clock.hpp"
 #include "common/platform/files.hpp"
@@ -64,8 +65,9 @@ Result<void> write_all(int fd, std::string_view data, const std::function<std::s
     return {};
 }
 
-Result<void> make_directory(const fs::path& path) {
-    if (::mkdir(path.c_str(), k_dir_mode) == 0 || errno == EEXIST) return {};
+Result<void> make_directory(const fs::path& path, const std::optional<FileOwner>& owner) {
+    if (::mkdir(path.c_str(), k_dir_mode) == 0) return hand_over(path, owner);
+    if (errno == EEXIST) return {};
     return sys_error("cannot create directory", path.string(), errno);
 }
 
@@ -83,10 +85,12 @@ std::string temp_name(std::string_view name) {
 // Writes contents to an unnamed or hidden temp file in dir; returns its fd and
 // (for the hidden kind) its name.
 Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view name, std::string_view contents,
-                                                    const std::function<std::string()>& display, bool allow_unnamed) {
+                                                    const std::function<std::string()>& display, bool allow_unnamed,
+                                                    const std::optional<FileOwner>& owner) {
     if (allow_unnamed) {
         auto unnamed = platform::create_unnamed_file(dir_fd, k_file_mode);
         if (unnamed.fd) {
+            LOKT_TRY(hand_over(unnamed.fd.get(), owner, display()));
             LOKT_TRY(write_all(unnamed.fd.get(), contents, display));
             return std::pair{std::move(unnamed.fd), std::string()};
         }
@@ -95,7 +99,9 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     std::string temp = temp_name(name);
     UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
     if (!fd) return sys_error("cannot create", display(), errno);
-    if (auto wrote = write_all(fd.get(), contents, display); !wrote) {
+    auto wrote = hand_over(fd.get(), owner, display());
+    if (wrote) wrote = write_all(fd.get(), contents, display);
+    if (!wrote) {
         ::unlinkat(dir_fd, temp.c_str(), 0);
         return wrote.take_error();
     }
@@ -131,6 +137,7 @@ Result<LockStore> LockStore::open(const fs::path& root, Mode mode) {
         }
         return store;
     }
+    store.m_owner = owner_to_hand_over(root);
     if (auto opened = store.open_directories(); opened) return store;
     LOKT_TRY(store.create_layout());
     LOKT_TRY(store.open_directories());
@@ -161,10 +168,8 @@ Result<void> LockStore::create_layout() {
     if (!parent.empty() && !fs::is_directory(parent, ignored)) {
         fs::create_directories(parent, ignored);
     }
-    if (auto r = make_directory(m_root); !r) return r;
-    for (std::string_view sub : {"locks", "freezes", "mutex", "live"}) {
-        if (auto r = make_directory(m_root / sub); !r) return r;
-    }
+    LOKT_TRY(make_directory(m_root, m_owner));
+    for (std::string_view sub : {"locks", "freezes", "mutex", "live"}) LOKT_TRY(make_directory(m_root / sub, m_owner));
     return {};
 }
 
@@ -204,11 +209,9 @@ Result<StoredRecord> LockStore::read(Area area, std::string_view name) const {
         out.problem = "it is not a regular file";
         return out;
     }
-    static const uid_t k_our_uid = ::geteuid();
-    if (info.st_uid != k_our_uid) {
-        out.problem = "it is owned by uid " + std::to_string(info.st_uid) + ", not by us";
-        return out;
-    }
+    // Whoever owns the file (another uid: `sudo lokt` wrote it, or lokt run
+    // as root reads a user's lock), it is judged by what it says: only the
+    // root's owner and root can create files in its 0700 directories.
     if (info.st_size == 0) {
         // File times are the kernel's wall clock: compared with the kernel's
         // own reading of it, not this process's (which may be faked).
@@ -262,7 +265,7 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     const int dir = directory_fd(area);
     const std::string file = file_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
-    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true));
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true, m_owner));
     auto& [fd, temp_file] = temp.value();
     int linked;
     if (temp_file.empty()) {
@@ -283,38 +286,77 @@ Result<bool> LockStore::publish(Area area, std::string_view name, std::string_vi
     return sys_error("cannot create", display(), errno);
 }
 
-Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced) {
+Result<StagedFile> LockStore::stage(Area area, std::string_view name, std::string_view contents) const {
     const int dir = directory_fd(area);
-    const std::string file = file_name(name);
-    const std::string temp_file = replacement_name(name);
     const auto display = [&] { return display_path(area, name); };  // only built for errors
     // Written unnamed and given the temp name only once complete, so that a
     // kill leaves at most a whole file under the temp name, and only between
-    // the link and the rename. Under the name's mutex the temp name is ours: a
-    // file left there by a writer that died is simply replaced.
-    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true));
-    const auto& [fd, named] = temp.value();
+    // the link and the rename (the change's audit line is written in between,
+    // see LockEngine). Rewrites happen under the name's mutex, so the temp name
+    // is ours: a file left there by a writer that died is simply replaced.
+    LOKT_TRY_LET(temp, write_temp(dir, name, contents, display, true, m_owner));
+    auto& [fd, named] = temp.value();
     // Where the file system has no unnamed files, the publisher's kind of
     // hidden temp file is renamed instead (a killed writer's is removed when
     // the name is next broken, see remove_leftovers).
-    const std::string& from = named.empty() ? temp_file : named;
-    if (named.empty()) {
-        int linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+    std::string from = std::move(named);
+    if (from.empty()) {
+        from = replacement_name(name);
+        int linked = platform::link_unnamed_file(fd.get(), dir, from);
         if (linked != 0 && errno == EEXIST) {
-            ::unlinkat(dir, temp_file.c_str(), 0);
-            linked = platform::link_unnamed_file(fd.get(), dir, temp_file);
+            ::unlinkat(dir, from.c_str(), 0);
+            linked = platform::link_unnamed_file(fd.get(), dir, from);
         }
         if (linked != 0) return sys_error("cannot create", display(), errno);
     }
-    if (::renameat(dir, from.c_str(), dir, file.c_str()) != 0) {
-        const int saved = errno;
-        ::unlinkat(dir, from.c_str(), 0);
-        return sys_error("cannot replace", display(), saved);
+    StagedFile staged;
+    staged.m_area = area;
+    staged.m_dir = dir;
+    staged.m_name = name;
+    staged.m_fd = std::move(fd);
+    staged.m_temp = std::move(from);
+    return staged;
+}
+
+Result<void> LockStore::commit(StagedFile& staged, FileIdentity* replaced) const {
+    const std::string file = file_name(staged.m_name);
+    if (::renameat(staged.m_dir, staged.m_temp.c_str(), staged.m_dir, file.c_str()) != 0) {
+        return sys_error("cannot replace", display_path(staged.m_area, staged.m_name), errno);
     }
+    staged.m_temp.clear();  // in place now: nothing to clean up
     // After the rename, so the change time is final.
     struct stat info {};
-    if (replaced != nullptr) *replaced = stat_open_file(fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
+    if (replaced != nullptr) *replaced = stat_open_file(staged.m_fd.get(), &info) == 0 ? identity_of(info) : FileIdentity{};
     return {};
+}
+
+Result<void> LockStore::replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced) {
+    LOKT_TRY_LET(staged, stage(area, name, contents));
+    return commit(*staged, replaced);
+}
+
+StagedFile& StagedFile::operator=(StagedFile&& other) noexcept {
+    if (this != &other) {
+        discard();
+        m_area = other.m_area;
+        m_dir = other.m_dir;
+        m_name = std::move(other.m_name);
+        m_temp = std::exchange(other.m_temp, std::string());
+        m_fd = std::move(other.m_fd);
+    }
+    return *this;
+}
+
+StagedFile::StagedFile(StagedFile&& other) noexcept
+    : m_area(other.m_area),
+      m_dir(other.m_dir),
+      m_name(std::move(other.m_name)),
+      m_temp(std::exchange(other.m_temp, std::string())),
+      m_fd(std::move(other.m_fd)) {}
+
+void StagedFile::discard() {
+    if (!m_temp.empty()) ::unlinkat(m_dir, m_temp.c_str(), 0);
+    m_temp.clear();
 }
 
 void LockStore::remove_leftovers(Area area, std::string_view name, Leftovers which) {
@@ -404,10 +446,10 @@ Result<std::vector<std::string>> LockStore::list(Area area) const {
     return names;
 }
 
-Result<NameMutex> LockStore::lock_name(std::string_view name) {
+Result<UniqueFd> LockStore::open_mutex_file(std::string_view name) {
     if (!m_mutex) {
         const fs::path dir = m_root / "mutex";
-        LOKT_TRY(make_directory(dir));
+        LOKT_TRY(make_directory(dir, m_owner));
         m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!m_mutex) return sys_error("cannot open directory", dir.string(), errno);
         m_mutex_id = fd_id(m_mutex.get());
@@ -415,6 +457,26 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
     const std::string file = std::string(name) + ".lock";
     UniqueFd fd(::openat(m_mutex.get(), file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, k_file_mode));
     if (!fd) return sys_error("cannot open", (m_root / "mutex" / file).string(), errno);
+    LOKT_TRY(hand_over(fd.get(), m_owner, m_root / "mutex" / file));
+    return fd;
+}
+
+Result<void> LockStore::prepare_mutex(std::string_view name) {
+    if (m_prepared.valid() && m_prepared_name == name) return {};
+    LOKT_TRY_LET(fd, open_mutex_file(name));
+    m_prepared = std::move(fd.value());
+    m_prepared_name = name;
+    return {};
+}
+
+Result<NameMutex> LockStore::lock_name(std::string_view name) {
+    UniqueFd fd;
+    if (m_prepared.valid() && m_prepared_name == name) fd = std::move(m_prepared);  // opened at the acquire
+    if (!fd) {
+        LOKT_TRY_LET(opened, open_mutex_file(name));
+        fd = std::move(opened.value());
+    }
+    const std::string file = std::string(name) + ".lock";
     // Our holders keep this for microseconds; back off briefly rather than block
     // forever behind a stopped process.
     auto delay = std::chrono::microseconds(50);

@@ -2,7 +2,7 @@
 // mutex/ (per-name flock files, outside locks/ so other tools never see them).
 //
 // Every file is opened relative to a directory fd with O_NOFOLLOW|O_NONBLOCK,
-// must be a regular file owned by us, and is read at most 64 KiB, so a FIFO, a
+// must be a regular file, and is read at most 64 KiB, so a FIFO, a
 // symlink to /dev/zero or a huge file can neither hang nor exhaust a command.
 // New files are published fully written (O_TMPFILE + linkat, or a hidden temp
 // file + link), so no reader ever sees an empty or half-written lock.
@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/file_owner.hpp"
 #include "common/lock_record.hpp"
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -68,6 +69,29 @@ private:
     UniqueFd m_fd;
 };
 
+// A new version of a lock or freeze file, written in full under a hidden
+// temp name in its directory and not yet in place (LockStore::stage). It is
+// removed again unless LockStore::commit puts it in place.
+class StagedFile {
+public:
+    StagedFile() = default;
+    StagedFile(StagedFile&& other) noexcept;
+    StagedFile& operator=(StagedFile&& other) noexcept;
+    StagedFile(const StagedFile&) = delete;
+    StagedFile& operator=(const StagedFile&) = delete;
+    ~StagedFile() { discard(); }
+
+private:
+    friend class LockStore;
+    void discard();
+
+    Area m_area = Area::locks;
+    int m_dir = -1;
+    std::string m_name;
+    std::string m_temp;  // empty once committed
+    UniqueFd m_fd;
+};
+
 class LockStore {
 public:
     enum class Mode { read_only, create };
@@ -81,6 +105,8 @@ public:
     // Path relative to the current directory when shorter, for messages.
     std::string display_path(Area area, std::string_view name) const;
     int directory_fd(Area area) const { return area == Area::locks ? m_locks.get() : m_freezes.get(); }
+    // Whom the files created in this root are handed to, when not this process (file_owner.hpp).
+    const std::optional<FileOwner>& owner() const { return m_owner; }
 
     Result<StoredRecord> read(Area area, std::string_view name) const;
     // Creates NAME.json with these contents unless it exists; false when it does.
@@ -92,6 +118,11 @@ public:
     // written unnamed first). Call with the name's mutex held.
     // `replaced`, if given, is set to the new file's identity (zero when unknown).
     Result<void> replace(Area area, std::string_view name, std::string_view contents, FileIdentity* replaced = nullptr);
+    // replace in two steps, so that something (the audit line) can go in
+    // between: the new contents are written first (where a full disk
+    // shows), and put in place by commit, which needs no new space.
+    Result<StagedFile> stage(Area area, std::string_view name, std::string_view contents) const;
+    Result<void> commit(StagedFile& staged, FileIdentity* replaced = nullptr) const;
     // Ok when this process may remove files from the area now (the directory is
     // writable and searchable, on a writable filesystem), else the cause. Asked
     // before an audit line announces a removal, so that a root that lost its
@@ -112,6 +143,11 @@ public:
 
     // Waits (bounded) for exclusive use of a name for read-check-remove.
     Result<NameMutex> lock_name(std::string_view name);
+    // Makes sure mutex/NAME.lock exists, and keeps it open for the next
+    // lock_name(name). Called before a hold is published, so that ending it
+    // later needs no new inode (a file system out of inodes can still
+    // release) and a root that cannot take it refuses the hold up front.
+    Result<void> prepare_mutex(std::string_view name);
 
     // For a store kept open across operations (the daemon's): are the open
     // directories still the ones the paths name? False once locks/ or freezes/
@@ -123,11 +159,16 @@ private:
     LockStore() = default;
     Result<void> create_layout();
     Result<void> open_directories();
+    Result<UniqueFd> open_mutex_file(std::string_view name);
 
     std::filesystem::path m_root;
     UniqueFd m_locks;
     UniqueFd m_freezes;
     UniqueFd m_mutex;
+    UniqueFd m_prepared;  // see prepare_mutex
+    std::string m_prepared_name;
+    // Whom the files we create are handed to (file_owner.hpp), when not us.
+    std::optional<FileOwner> m_owner;
     // What the directory fds were opened on (device, inode).
     std::pair<dev_t, ino_t> m_locks_id{};
     std::pair<dev_t, ino_t> m_freezes_id{};

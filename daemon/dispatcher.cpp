@@ -8,8 +8,8 @@
 
 #include "common/identity.hpp"
 #include "common/lock_name.hpp"
-#include "daemon/log.hpp"
 #include "common/process_liveness.hpp"
+#include "daemon/log.hpp"
 #include "daemon/wire.hpp"
 
 namespace lokt::daemon {
@@ -61,6 +61,22 @@ std::string request_subject(const protocol::Request& request) {
                 return body.root;
             } else {
                 return "";
+            }
+        },
+        request.body);
+}
+
+// The identity a request names (who acts), held to the client's limits.
+Result<void> valid_identity(const protocol::Request& request) {
+    return std::visit(
+        [](const auto& body) -> Result<void> {
+            if constexpr (requires { body.identity.owner; }) {
+                return validate_identity(body.identity);
+            } else if constexpr (requires { body.identity->owner; }) {
+                if (body.identity) return validate_identity(*body.identity);
+                return {};
+            } else {
+                return {};
             }
         },
         request.body);
@@ -227,6 +243,10 @@ void Dispatcher::on_line(Session& session, std::string line) {
                 error_reply(request.id, request.op(), make_error(ErrorCode::usage, "hello was already said on this connection"));
         } else if (m_stopping && request.op() != protocol::Op::hello) {
             reply = error_reply(request.id, request.op(), make_error(ErrorCode::unavailable, "the daemon is stopping"));
+        } else if (auto valid = valid_identity(request); !valid) {
+            // As the client refuses LOKT_OWNER or LOKT_AGENT_ID over the
+            // limit: a lock file must stay readable to everyone else.
+            reply = error_reply(request.id, request.op(), valid.error());
         } else {
             reply = handle(session, request);
         }
@@ -337,6 +357,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     spec.ttl = ttl;
     spec.inherited_lock_id = request.nested_lock_id;
     spec.waiting = request.wait;
+    spec.look_first = request.wait;  // waiting behind a holder writes nothing (a full disk does not stop it)
     if (request.mode == protocol::AcquireMode::guard) {
         spec.binding = Binding::guard;
         spec.holder = ticket.actor;

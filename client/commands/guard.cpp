@@ -1,5 +1,6 @@
 // `lokt guard NAME [--ttl D] [--wait [--timeout D]] -- CMD...`: acquire, run CMD,
 // release however CMD ends; exit as CMD did.
+#include <algorithm>
 #include <memory>
 
 #include "client/acquire_options.hpp"
@@ -50,29 +51,59 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         {"LOKT_LOCK_NAME", lease.name()}, {"LOKT_LOCK_ID", lease.lock_id()}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     if (lease.record.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*lease.record.fence));
     child.terminate_on_lost = flags.on_lost == "terminate";
+    // Set when renewing failed until the hold was about to lapse: the command
+    // was stopped (or warned about), but the hold is still ours to release.
+    bool gave_up = false;
     if (plan->spec.ttl) {
         const Nanoseconds ttl = *plan->spec.ttl;
         child.heartbeat_interval = ttl / 2;
-        child.heartbeat = [&store, &lease, ttl, &child] {
+        child.heartbeat = [&store, &lease, ttl, &child, &gave_up]() -> Beat {
             auto renewed = store.renew(lease, ttl);
-            if (renewed) return true;
-            if (renewed.error().code != ErrorCode::lost) {
-                warn("cannot renew lock \"" + lease.name() + "\": " + renewed.error().message);
-                return true;  // try again at the next beat; the TTL still covers us
+            const auto expiry = lease.record.expiry();
+            const Nanoseconds left = expiry ? *expiry - wall_now() : ttl;
+            // A hold is never let come within TTL/4 of its end unrenewed.
+            const Nanoseconds margin = ttl / 4;
+            const Nanoseconds soon = std::chrono::milliseconds(10);
+            if (renewed) return Beat{true, std::max(soon, std::min(ttl / 2, left - margin))};
+            const std::string& cause = renewed.error().message;
+            if (renewed.error().code == ErrorCode::lost) {
+                report(renewed.error());
+                store.record_lost(lease, cause);
+                if (child.terminate_on_lost) {
+                    std::fprintf(stderr, "error: stopping the command: it is no longer protected by lock \"%s\"\n",
+                                 lease.name().c_str());
+                }
+                return Beat{false};
             }
-            report(renewed.error());
-            store.record_lost(lease, renewed.error().message);
+            // Tried again every TTL/8 while a retry still comes before TTL/4 is left.
+            const Nanoseconds retry = std::max(soon, ttl / 8);
+            if (left - retry > margin) {
+                // A full disk or a lost permission may pass: try again soon,
+                // while the hold still covers the command.
+                warn("cannot renew lock \"" + lease.name() + "\": " + cause + "; trying again (the hold lapses in " +
+                     format_duration(std::chrono::ceil<std::chrono::milliseconds>(left)) + ")");
+                return Beat{true, retry};
+            }
+            // Renewing failed until the end was near: stop the command while
+            // the hold still covers it, as when the lock is lost, so that
+            // nobody who breaks the lapsed hold overlaps with it.
+            gave_up = true;
+            report(make_error(ErrorCode::io, "cannot renew lock \"" + lease.name() + "\": " + cause));
+            store.record_lost(lease, "cannot renew: " + cause);
             if (child.terminate_on_lost) {
-                std::fprintf(stderr, "error: stopping the command: it is no longer protected by lock \"%s\"\n",
-                             lease.name().c_str());
+                std::fprintf(
+                    stderr, "error: stopping the command: lock \"%s\" cannot be renewed and lapses in %s\n", lease.name().c_str(),
+                    format_duration(std::chrono::ceil<std::chrono::milliseconds>(std::max(left, Nanoseconds::zero()))).c_str());
             }
-            return false;
+            return Beat{false, Nanoseconds::zero(), std::max(left / 2, Nanoseconds(std::chrono::milliseconds(1)))};
         };
     }
 
     const ChildOutcome outcome = run_guarded_child(child);
     int status = outcome.exit_status;
-    if (outcome.lost) return status != 0 && !child.terminate_on_lost ? status : 1;
+    // Unprotected at the end: the command was stopped, or ran on with --on-lost warn.
+    const int unprotected_status = status != 0 && !child.terminate_on_lost ? status : 1;
+    if (outcome.lost && !gave_up) return unprotected_status;
     ReleaseNote note;
     note.exit_status = status;
     note.acquired = lease.record.acquired;
@@ -81,15 +112,17 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     // started and that still hold the handle now hold a file nobody names.
     handle->dispose();
     if (!released) {
-        // Lost, or the root no longer lets us remove the file: either way the
-        // release did not happen as asked, and a successful exit would hide it.
+        // Lost, or the root no longer lets us remove the file or log its
+        // removal: either way the release did not happen as asked, and a
+        // successful exit would hide it.
         report(released.error());
         if (released.error().code == ErrorCode::lost) {
             store.record_lost(lease, released.error().message);
         }
+        if (gave_up) return unprotected_status;
         return status != 0 ? status : 1;
     }
-    return status;
+    return gave_up ? unprotected_status : status;
 }
 
 }  // namespace

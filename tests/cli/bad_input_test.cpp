@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tests/cli/support/fault_setup.hpp"
 #include "tests/cli/support/lokt_fixture.hpp"
 
 using namespace lokt::cli_test;
@@ -49,55 +50,6 @@ void check_answered(const ProcessResult& r) {
     }
 }
 
-// A tmpfs mounted for one test and always unmounted afterwards.
-class TmpfsMount {
-public:
-    TmpfsMount(const fs::path& where, const std::string& options) : m_where(where) {
-        fs::create_directories(where);
-        if (::mount("tmpfs", where.c_str(), "tmpfs", 0, options.c_str()) == 0) {
-            m_mounted = true;
-        } else {
-            m_error = std::strerror(errno);
-        }
-    }
-    ~TmpfsMount() {
-        if (m_mounted) ::umount2(m_where.c_str(), MNT_DETACH);
-    }
-    TmpfsMount(const TmpfsMount&) = delete;
-    TmpfsMount& operator=(const TmpfsMount&) = delete;
-
-    bool mounted() const { return m_mounted; }
-    const std::string& error() const { return m_error; }
-    bool remount_read_only() { return ::mount(nullptr, m_where.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
-
-private:
-    fs::path m_where;
-    bool m_mounted = false;
-    std::string m_error;
-};
-
-// Writes to `path` until the filesystem is full; true when it got ENOSPC.
-bool fill_disk(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return false;
-    const std::string block(4096, 'x');
-    while (::write(fd, block.data(), block.size()) > 0) {
-    }
-    while (::write(fd, "x", 1) == 1) {  // the last partial page too
-    }
-    const bool full = errno == ENOSPC;
-    ::close(fd);
-    return full;
-}
-
-// Runs lokt as the unprivileged user 65534 (root ignores permission bits).
-std::vector<std::string> as_nobody(std::vector<std::string> args) {
-    std::vector<std::string> argv{
-        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", LoktFixture::binary().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-}
-
 // A root with its mutex directory and a working directory, both usable by user
 // 65534 when the test runs as root (see as_nobody), or by this user otherwise.
 void layout_for_permission_tests(const fs::path& scratch, const fs::path& root, const fs::path& cwd, bool privileged) {
@@ -111,8 +63,6 @@ void layout_for_permission_tests(const fs::path& scratch, const fs::path& root, 
         REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
     }
 }
-
-bool have_setpriv() { return ::access("/usr/bin/setpriv", X_OK) == 0 || ::access("/bin/setpriv", X_OK) == 0; }
 
 }  // namespace
 

@@ -102,6 +102,27 @@ TEST_CASE("a truncated log is read again from the top") {
     CHECK(read_new_events(follower) == Seen{"acquire b"});
 }
 
+TEST_CASE("a line a writer takes back is not a truncated log: reading goes on from there") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    lokt::AuditFollower follower(dir.path());
+    follower.start_at_end();
+    const std::string first = follower_line("acquire", "a") + follower_line("release", "a");
+    append_raw(log, first);
+    CHECK(read_new_events(follower) == Seen{"acquire a", "release a"});
+    // The release line is taken back (its unlink failed), then the next line comes.
+    REQUIRE(::truncate(log.c_str(), static_cast<off_t>(follower_line("acquire", "a").size())) == 0);
+    append_raw(log, follower_line("acquire", "b"));
+    CHECK(read_new_events(follower) == Seen{"acquire b"});
+    // A line cut short and truncated away is never handed on.
+    const std::string whole = follower_line("release", "b");
+    append_raw(log, whole.substr(0, 10));
+    CHECK(read_new_events(follower).empty());
+    REQUIRE(::truncate(log.c_str(), static_cast<off_t>(fs::file_size(log) - 10)) == 0);
+    append_raw(log, whole);
+    CHECK(read_new_events(follower) == Seen{"release b"});
+}
+
 TEST_CASE("a log replaced under its name is read from the top; a missing log has nothing yet") {
     lokt::test::ScratchDir dir;
     const fs::path log = dir / "audit.log";
