@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,30 +55,49 @@ Result<void> AuditFollower::start_with_history(const AuditQuery& query, const Vi
     return {};
 }
 
+std::size_t AuditFollower::start_at_time(WallTime since) {
+    restart();
+    auto log = open_log(m_path);
+    if (!log) return 0;
+    const auto size = static_cast<std::size_t>(log->info.st_size);
+    m_file = FileId{log->info.st_dev, log->info.st_ino};
+    if (size == 0) return 0;
+    void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, log->fd.get(), 0);
+    if (mapped == MAP_FAILED) return size;  // read from the top; the time filter skips the older lines
+    m_offset = find_first_at_or_after(std::string_view(static_cast<const char*>(mapped), size), since);
+    ::munmap(mapped, size);
+    return size;
+}
+
 void AuditFollower::restart() {
     m_offset = 0;
     m_partial.clear();
     m_file.reset();
 }
 
-void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
+bool AuditFollower::read_new(const AuditQuery& query, const Visitor& visit, std::size_t max_bytes) {
     auto log = open_log(m_path);
-    if (!log) return;
+    if (!log) return false;
     const FileId file{log->info.st_dev, log->info.st_ino};
     const auto size = static_cast<std::size_t>(log->info.st_size);
     if ((m_file && *m_file != file) || size < m_offset) restart();  // replaced or truncated: start over
     m_file = file;
+    std::string needle;
+    if (!query.name.empty()) needle = "\"" + query.name + "\"";  // a cheap pre-filter before parsing
     std::string chunk(k_read_chunk, '\0');
+    std::size_t read = 0;
     while (m_offset < size) {
+        if (read >= max_bytes) return true;
         const auto want = std::min(k_read_chunk, size - m_offset);
         const ssize_t got = ::pread(log->fd.get(), chunk.data(), want, static_cast<off_t>(m_offset));
         if (got <= 0) break;
         m_offset += static_cast<std::size_t>(got);
+        read += static_cast<std::size_t>(got);
         m_partial.append(chunk.data(), static_cast<std::size_t>(got));
         std::size_t start = 0;
         for (std::size_t newline; (newline = m_partial.find('\n', start)) != std::string::npos; start = newline + 1) {
             const std::string_view line(m_partial.data() + start, newline - start);
-            if (line.empty()) continue;
+            if (line.empty() || (!needle.empty() && line.find(needle) == std::string_view::npos)) continue;
             auto event = parse_audit_line(line);
             if (!event || !audit_event_matches(*event, query)) continue;  // readers skip what they cannot parse
             visit(line, *event);
@@ -85,6 +105,7 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
         m_partial.erase(0, start);
         if (m_partial.size() > m_longest_line) m_partial.clear();
     }
+    return false;
 }
 
 Result<void> AuditFollower::watch() {
