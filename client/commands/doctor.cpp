@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <lokt/build_info.hpp>
 #include <memory>
+#include <optional>
 
 #include "client/backend_factory.hpp"
 #include "client/commands/commands.hpp"
@@ -15,6 +16,7 @@
 #include "client/json_views.hpp"
 #include "common/platform/files.hpp"
 #include "common/sys_error.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -176,7 +178,9 @@ std::vector<Check> run_checks(CliContext& cli) {
          owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
 
     checks.push_back(daemon_check());
-    if (auto watch = root_watch_check(path)) checks.push_back(std::move(*watch));
+    // Only a daemon that answered is asked (a silent one already cost its wait).
+    const bool answered = checks.back().detail.rfind("loktd ", 0) == 0;
+    if (auto watch = answered ? root_watch_check(path) : std::nullopt) checks.push_back(std::move(*watch));
     auto backend = cli.backend(true);
     if (!backend) checks.push_back({"backend", Verdict::fail, backend.error().message});
     if (backend) {
