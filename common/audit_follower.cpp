@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/audit_seek.hpp"
 #include "common/platform/file_events.hpp"
 #include "common/sys_error.hpp"
 
@@ -54,6 +55,19 @@ Result<void> AuditFollower::start_with_history(const AuditQuery& query, const Vi
     return {};
 }
 
+std::size_t AuditFollower::start_at_time(WallTime since) {
+    restart();
+    auto log = open_log(m_path);
+    if (!log) return 0;
+    const auto size = static_cast<std::size_t>(log->info.st_size);
+    m_file = FileId{log->info.st_dev, log->info.st_ino};
+    if (size == 0) return 0;
+    // Unreadable: read from the top; the time filter skips the older lines.
+    auto offset = audit_seek_offset(log->fd.get(), size, since, m_path.string());
+    m_offset = offset ? *offset : 0;
+    return size;
+}
+
 void AuditFollower::restart() {
     m_offset = 0;
     m_partial.clear();
@@ -95,20 +109,25 @@ void AuditFollower::forget_taken_back(int fd) {
     restart();
 }
 
-void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
+bool AuditFollower::read_new(const AuditQuery& query, const Visitor& visit, std::size_t max_bytes) {
     auto log = open_log(m_path);
-    if (!log) return;
+    if (!log) return false;
     const FileId file{log->info.st_dev, log->info.st_ino};
     const auto size = static_cast<std::size_t>(log->info.st_size);
     if (m_file && *m_file == file) forget_taken_back(log->fd.get());
     if ((m_file && *m_file != file) || size < m_offset) restart();  // replaced or truncated: start over
     m_file = file;
+    std::string needle;
+    if (!query.name.empty()) needle = "\"" + query.name + "\"";  // a cheap pre-filter before parsing
     std::string chunk(k_read_chunk, '\0');
+    std::size_t read = 0;
     while (m_offset < size) {
+        if (read >= max_bytes) return true;
         const auto want = std::min(k_read_chunk, size - m_offset);
         const ssize_t got = ::pread(log->fd.get(), chunk.data(), want, static_cast<off_t>(m_offset));
         if (got <= 0) break;
         m_offset += static_cast<std::size_t>(got);
+        read += static_cast<std::size_t>(got);
         m_partial.append(chunk.data(), static_cast<std::size_t>(got));
         std::size_t start = 0;
         for (std::size_t newline; (newline = m_partial.find('\n', start)) != std::string::npos; start = newline + 1) {
@@ -116,7 +135,7 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
             m_line_before = std::move(m_last_line);
             m_last_line.assign(m_partial, start, newline + 1 - start);
             m_last_line_start = m_offset - m_partial.size() + start;
-            if (line.empty()) continue;
+            if (line.empty() || (!needle.empty() && line.find(needle) == std::string_view::npos)) continue;
             auto event = parse_audit_line(line);
             if (!event || !audit_event_matches(*event, query)) continue;  // readers skip what they cannot parse
             visit(line, *event);
@@ -124,6 +143,7 @@ void AuditFollower::read_new(const AuditQuery& query, const Visitor& visit) {
         m_partial.erase(0, start);
         if (m_partial.size() > m_longest_line) m_partial.clear();
     }
+    return false;
 }
 
 Result<void> AuditFollower::watch() {

@@ -35,12 +35,20 @@ public:
     // Starts at the top: visits the lines the log holds now that match query
     // (as read_audit_prefix does), then goes on after the last of them.
     Result<void> start_with_history(const AuditQuery& query, const Visitor& visit);
+    // Starts at the first line at or after since (binary search: a few pages
+    // read, however long the log), without reading anything yet: the lines
+    // from there on come with read_new, as many at a time as the caller
+    // asks. Returns the log's size now (0 without a log): the history ends there.
+    std::size_t start_at_time(WallTime since);
 
     // Visits, in file order, every whole line written since the last read that
     // parses and matches query. A log shorter than what was read, or a file
     // other than the one read before under the name, was truncated or replaced:
     // it is read again from the top. A missing log has nothing to read yet.
-    void read_new(const AuditQuery& query, const Visitor& visit);
+    // At most about max_bytes are read; returns true when more is left.
+    bool read_new(const AuditQuery& query, const Visitor& visit, std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
+    // How far the log has been read.
+    std::size_t offset() const { return m_offset; }
     // The name stands for a new file (the caller saw it replaced): the next
     // read starts at the top of whatever file is there then.
     void restart();

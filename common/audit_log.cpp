@@ -116,7 +116,7 @@ bool AuditWriter::lock_log() {
     const auto deadline = std::chrono::steady_clock::now() + k_log_lock_patience;
     while (::flock(m_fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) return false;
-        if (std::chrono::steady_clock::now() > deadline) return false;
+        if (m_try_lock_once || std::chrono::steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, std::chrono::microseconds(5000));
     }

@@ -63,6 +63,10 @@ public:
     // no longer names it (rotated or removed), so the next line goes to the log
     // that is there now.
     void reopen_if_replaced();
+    // For a writer that must not block (the daemon's event loop): the log's
+    // lock is tried once, and a line appended without it when another writer
+    // has it (whole all the same; only the exact take-back is lost).
+    void never_wait_for_lock() { m_try_lock_once = true; }
 
 private:
     Result<void> open_log();
@@ -77,6 +81,7 @@ private:
     dev_t m_device = 0;
     ino_t m_inode = 0;
     off_t m_end_of_ours = -1;  // the log's size right after our last append, if known
+    bool m_try_lock_once = false;
 };
 
 struct AuditQuery {

@@ -54,6 +54,8 @@ std::string holder_extra(const LockRecord& record, std::string_view reason, std:
 
 LockEngine::LockEngine(LockStore store, Identity actor)
     : m_store(std::move(store)), m_actor(std::move(actor)), m_audit(m_store.root() / "audit.log") {
+    // A store that must never wait (the daemon's) has a log writer that never waits either.
+    if (m_store.never_waits()) m_audit.never_wait_for_lock();
     if (m_store.owner()) {
         m_audit.on_open(
             [owner = m_store.owner()](int fd, const std::filesystem::path& path) { return hand_over(fd, owner, path); });

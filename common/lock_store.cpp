@@ -485,9 +485,11 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return sys_error("cannot lock", (m_root / "mutex" / file).string(), errno);
         }
-        if (std::chrono::steady_clock::now() > deadline) {
-            return make_error(ErrorCode::io, "timed out waiting for " + (m_root / "mutex" / file).string() +
-                                                 " (another lokt process is stuck while changing this lock)");
+        if (m_mutex_try_once || std::chrono::steady_clock::now() > deadline) {
+            Error busy = make_error(ErrorCode::io, "timed out waiting for " + (m_root / "mutex" / file).string() +
+                                                       " (another lokt process is stuck while changing this lock)");
+            busy.busy = m_mutex_try_once;
+            return busy;
         }
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, std::chrono::microseconds(5000));

@@ -141,13 +141,17 @@ public:
     // Names (without .json) of the files in an area, sorted.
     Result<std::vector<std::string>> list(Area area) const;
 
-    // Waits (bounded) for exclusive use of a name for read-check-remove.
+    // Waits (bounded) for exclusive use of a name for read-check-remove. A
+    // store told never to wait tries once and fails at once with an error
+    // marked busy, for a caller that must not block (the daemon's event loop).
     Result<NameMutex> lock_name(std::string_view name);
     // Makes sure mutex/NAME.lock exists, and keeps it open for the next
     // lock_name(name). Called before a hold is published, so that ending it
     // later needs no new inode (a file system out of inodes can still
     // release) and a root that cannot take it refuses the hold up front.
     Result<void> prepare_mutex(std::string_view name);
+    void never_wait_for_mutex() { m_mutex_try_once = true; }
+    bool never_waits() const { return m_mutex_try_once; }
 
     // For a store kept open across operations (the daemon's): are the open
     // directories still the ones the paths name? False once locks/ or freezes/
@@ -173,6 +177,7 @@ private:
     std::pair<dev_t, ino_t> m_locks_id{};
     std::pair<dev_t, ino_t> m_freezes_id{};
     std::pair<dev_t, ino_t> m_mutex_id{};
+    bool m_mutex_try_once = false;
 };
 
 }  // namespace lokt

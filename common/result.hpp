@@ -34,6 +34,9 @@ int exit_code_for(ErrorCode code);
 struct Error {
     ErrorCode code;
     std::string message;  // lower case, names the lock and the cause; no "error:" prefix
+    // Nothing was done because a lock name's mutex was held by another
+    // process, and the store was told not to wait for it: worth trying again.
+    bool busy = false;
 };
 
 inline Error make_error(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }

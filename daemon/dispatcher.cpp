@@ -89,13 +89,17 @@ Dispatcher::Dispatcher(asio::io_context& io, std::function<void()> request_stop)
       m_request_stop(std::move(request_stop)),
       m_host(current_identity().host),
       m_started(std::chrono::steady_clock::now()),
-      m_first_lines(io.get_executor(), k_first_line_timeout) {}
+      m_first_lines(io.get_executor(), k_first_line_timeout),
+      m_file_events(io),
+      m_busy_retries(io.get_executor()) {}
 
 std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
     const ConnectionId id = m_next_connection++;
     auto session = std::make_shared<Session>(std::move(socket), id, *this);
     m_sessions.emplace(id, session);
     if (session->admit()) {
+        ++m_per_process[session->peer_pid()];
+        session->counted = true;
         log::debug("connection {}: open (pid {})", id, session->peer_pid());
         session->begin_reading();
         if (session->awaiting_first_line()) m_first_lines.watch(session);
@@ -112,10 +116,37 @@ void Dispatcher::on_closed(Session& session) {
     if (it == m_sessions.end()) return;
     auto keep_alive = it->second;  // the session finishes its call before it goes
     m_sessions.erase(it);
+    if (auto count = m_per_process.find(session.peer_pid());
+        session.counted && count != m_per_process.end() && --count->second == 0) {
+        m_per_process.erase(count);
+    }
     m_first_lines.settle();
     log::debug("connection {}: closed", id);
     for (auto& [root, service] : m_roots) service->connection_closed(id, m_stopping);
     state_changed();
+}
+
+std::size_t Dispatcher::connections_of(pid_t pid) const {
+    auto it = m_per_process.find(pid);
+    return it == m_per_process.end() ? 0 : it->second;
+}
+
+bool Dispatcher::make_room() {
+    auto silent = m_first_lines.oldest_silent();
+    if (!silent) return false;
+    log::info("connection {}: closed to make room: no request yet, and the connection limit is reached", silent->id());
+    silent->close();
+    return true;
+}
+
+const Error& Dispatcher::noted(const Error& error) {
+    if (error.busy && m_running) m_running->busy = error;
+    return error;
+}
+
+void Dispatcher::on_drained(Session& session) {
+    // Subscriptions paused while the client did not read go on from where they stopped.
+    for (auto& [root, service] : m_roots) service->resume_audit(session.id());
 }
 
 void Dispatcher::close_all() {
@@ -152,8 +183,12 @@ RootService& Dispatcher::root_service(const std::string& root) {
                       [this, key] {
                           prune_later(key);
                           state_changed();
+                      },
+                      [this](ConnectionId connection) {
+                          auto session = m_sessions.find(connection);
+                          return session != m_sessions.end() && session->second->congested();
                       }};
-    auto service = std::make_unique<RootService>(m_io, key, m_host, std::move(output));
+    auto service = std::make_unique<RootService>(m_io, m_file_events, key, m_host, std::move(output));
     prune_later(key);
     return *m_roots.emplace(key, std::move(service)).first->second;
 }
@@ -195,6 +230,11 @@ void Dispatcher::deliver(Effects& effects) {
         it->second->send(protocol::encode(progress));
     }
     for (auto& answer : effects.answers) {
+        if (!answer.result && answer.result.error().busy && m_running && answer.connection == m_running->connection &&
+            answer.request_id == m_running->id) {
+            m_running->busy = answer.result.error();  // set aside by run_line, not answered
+            continue;
+        }
         protocol::Reply reply;
         if (!answer.result) {
             reply = error_reply(answer.request_id, protocol::Op::acquire, answer.result.error());
@@ -220,7 +260,10 @@ void Dispatcher::deliver_audit(std::vector<AuditLine>& lines) {
     }
 }
 
-void Dispatcher::on_line(Session& session, std::string line) {
+void Dispatcher::on_line(Session& session, std::string line) { run_line(session, line, std::nullopt, 0); }
+
+void Dispatcher::run_line(Session& session, const std::string& line, std::optional<BusyRetries::Clock::time_point> busy_since,
+                          unsigned attempt) {
     const auto started = std::chrono::steady_clock::now();
     auto decoded = protocol::decode_request(line);
     if (!decoded) {
@@ -230,6 +273,7 @@ void Dispatcher::on_line(Session& session, std::string line) {
     }
     const protocol::Request& request = *decoded;
     std::optional<protocol::Reply> reply;
+    std::optional<Error> busy;
     try {
         if (session.peer_uid() != m_uid) {
             // Refused before reading in Session::admit; this is the second lock on the door.
@@ -248,13 +292,39 @@ void Dispatcher::on_line(Session& session, std::string line) {
             // limit: a lock file must stay readable to everyone else.
             reply = error_reply(request.id, request.op(), valid.error());
         } else {
+            m_running = Running{session.id(), request.id, std::nullopt};
             reply = handle(session, request);
+            busy = std::move(m_running->busy);
+            // An acquire found busy: its answer was held back.
+            if (busy && !reply) reply = error_reply(request.id, request.op(), *busy);
         }
     } catch (const std::exception& error) {
         log::error("connection {}: request {} ({}) failed: {}", session.id(), request.id, protocol::to_string(request.op()),
                    error.what());
         reply = error_reply(request.id, request.op(),
                             make_error(ErrorCode::internal, std::string("internal error: ") + error.what()));
+    }
+    m_running.reset();
+    // A name's mutex was held by another process: nothing was done, and the
+    // request is run again later, the connection's next lines after it.
+    if (busy) {
+        const auto first = busy_since.value_or(started);
+        if (started - first < k_busy_give_up) {
+            if (attempt == 0) {
+                log::info("connection {}: {} {} {}: {}; trying again later", session.id(), request.id,
+                          protocol::to_string(request.op()), request_subject(request), busy->message);
+            }
+            session.hold_input();
+            m_busy_retries.add(first, attempt + 1,
+                               [this, weak = std::weak_ptr<Session>(session.shared_from_this()), line](
+                                   BusyRetries::Clock::time_point since, unsigned again) {
+                                   auto held = weak.lock();
+                                   if (!held || !held->open()) return;
+                                   held->release_input();
+                                   run_line(*held, line, since, again);
+                               });
+            return;
+        }
     }
     const auto took = std::chrono::steady_clock::now() - started;
     const auto level = took > k_slow_request ? log::Level::info : log::Level::debug;
@@ -395,7 +465,7 @@ protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::Release
     ReleaseNote note;
     if (request.exit_status) note.exit_status = static_cast<int>(*request.exit_status);
     auto released = root_service(request.root).release(request.name, request.lock_id, actor, note);
-    if (!released) return error_reply(id, protocol::Op::release, released.error());
+    if (!released) return error_reply(id, protocol::Op::release, noted(released.error()));
     return protocol::Reply{id, protocol::ReleaseReply{}};
 }
 
@@ -405,14 +475,14 @@ protocol::Reply Dispatcher::on_renew(std::uint64_t id, const protocol::RenewRequ
     if (!ttl) return error_reply(id, protocol::Op::renew, ttl.error());
     const Identity actor = actor_for(request.root, request.name, request.lock_id, request.identity);
     auto renewed = root_service(request.root).renew(request.name, request.lock_id, *ttl, actor);
-    if (!renewed) return error_reply(id, protocol::Op::renew, renewed.error());
+    if (!renewed) return error_reply(id, protocol::Op::renew, noted(renewed.error()));
     return protocol::Reply{id, protocol::RenewReply{*renewed}};
 }
 
 protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unlock, valid.error());
     auto removed = root_service(request.root).unlock(request.name, request.mode, request.identity);
-    if (!removed) return error_reply(id, protocol::Op::unlock, removed.error());
+    if (!removed) return error_reply(id, protocol::Op::unlock, noted(removed.error()));
     protocol::UnlockReply reply;
     if (!removed->name.empty()) reply.lock = *removed;
     return protocol::Reply{id, reply};
@@ -420,7 +490,7 @@ protocol::Reply Dispatcher::on_unlock(std::uint64_t id, const protocol::UnlockRe
 
 protocol::Reply Dispatcher::on_unlock_many(std::uint64_t id, const protocol::UnlockManyRequest& request) {
     auto done = root_service(request.root).unlock_many(request.owner, request.force, request.identity);
-    if (!done) return error_reply(id, protocol::Op::unlock_many, done.error());
+    if (!done) return error_reply(id, protocol::Op::unlock_many, noted(done.error()));
     protocol::UnlockManyReply reply;
     for (const auto& record : done->released) reply.released.push_back(record);
     for (const auto& refusal : done->refused) {
@@ -435,7 +505,7 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     }
     const Identity actor = request.identity ? *request.identity : current_identity();
     auto report = root_service(request.root).status(request.name, request.prune_expired, actor);
-    if (!report) return error_reply(id, protocol::Op::status, report.error());
+    if (!report) return error_reply(id, protocol::Op::status, noted(report.error()));
     protocol::StatusReply reply;
     for (const auto& lock : report->locks) {
         reply.locks.push_back(protocol::LockStatus{lock.record, lock.state, static_cast<std::uint32_t>(lock.waiters)});
@@ -457,7 +527,7 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
     if (!ttl) return error_reply(id, protocol::Op::freeze, ttl.error());
     auto outcome = root_service(request.root).freeze(request.name, *ttl, request.force, request.identity);
     if (!outcome.frozen) {
-        protocol::Reply reply = error_reply(id, protocol::Op::freeze, outcome.frozen.error());
+        protocol::Reply reply = error_reply(id, protocol::Op::freeze, noted(outcome.frozen.error()));
         if (outcome.standing) std::get<protocol::ErrorReply>(reply.body).freeze = *outcome.standing;
         return reply;
     }
@@ -467,7 +537,7 @@ protocol::Reply Dispatcher::on_freeze(std::uint64_t id, const protocol::FreezeRe
 protocol::Reply Dispatcher::on_unfreeze(std::uint64_t id, const protocol::UnfreezeRequest& request) {
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::unfreeze, valid.error());
     auto removed = root_service(request.root).unfreeze(request.name, request.force, request.identity);
-    if (!removed) return error_reply(id, protocol::Op::unfreeze, removed.error());
+    if (!removed) return error_reply(id, protocol::Op::unfreeze, noted(removed.error()));
     protocol::UnfreezeReply reply;
     if (!removed->name.empty()) reply.freeze = *removed;
     return protocol::Reply{id, reply};
@@ -488,11 +558,10 @@ std::optional<protocol::Reply> Dispatcher::on_subscribe(Session& session, std::u
         }
     }
     auto& service = root_service(request.root);
-    auto backlog = service.subscribe(session.id(), id, since, request.name);
-    if (!backlog) return error_reply(id, protocol::Op::subscribe_audit, backlog.error());
-    // The reply first, then the backlog, then whatever was written meanwhile.
+    auto subscribed = service.subscribe(session.id(), id, since, request.name);
+    if (!subscribed) return error_reply(id, protocol::Op::subscribe_audit, subscribed.error());
+    // The reply first, then the history asked for, then whatever is written later.
     session.send(protocol::encode(protocol::Reply{id, protocol::SubscribeAuditReply{}}));
-    deliver_audit(*backlog);
     service.follow_audit();
     return std::nullopt;
 }
@@ -521,6 +590,7 @@ protocol::Reply Dispatcher::on_daemon_status(std::uint64_t id) {
         status.holds = static_cast<std::uint32_t>(service->state().hold_count());
         status.waiters = static_cast<std::uint32_t>(service->state().waiter_count());
         status.subscriptions = static_cast<std::uint32_t>(service->subscription_count());
+        status.unwatched = service->unwatched();
         reply.holds += status.holds;
         reply.waiters += status.waiters;
         reply.roots.push_back(std::move(status));

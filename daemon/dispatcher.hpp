@@ -15,10 +15,11 @@
 #include <set>
 #include <string>
 
+#include "daemon/busy_retries.hpp"
 #include "daemon/first_line_deadlines.hpp"
-#include "protocol/messages.hpp"
 #include "daemon/root_service.hpp"
 #include "daemon/session.hpp"
+#include "protocol/messages.hpp"
 
 namespace lokt::daemon {
 
@@ -33,16 +34,26 @@ public:
     void on_first_line(Session& session) override;
     void on_line(Session& session, std::string line) override;
     void on_closed(Session& session) override;
+    void on_drained(Session& session) override;
 
     // Shutdown: every connection closes, every hold stays valid on disk.
     void close_all();
     // Nothing connected, held, queued or subscribed.
     bool idle() const;
     std::size_t connection_count() const { return m_sessions.size(); }
+    // Connections open from one process (its pid as the kernel gave it at connect).
+    std::size_t connections_of(pid_t pid) const;
+    // At the connection limit: closes the connection that has been silent
+    // longest (it sent no request yet), so that one that speaks gets its
+    // place. False when every connection has spoken.
+    bool make_room();
     // Called whenever idle() may have changed.
     void set_state_observer(std::function<void()> observer) { m_state_observer = std::move(observer); }
 
 private:
+    // One request line; `busy_since` when it was set aside before (see busy_retries.hpp).
+    void run_line(Session& session, const std::string& line, std::optional<BusyRetries::Clock::time_point> busy_since,
+                  unsigned attempt);
     // Runs one decoded request; nullopt when the answer comes later (a waiting acquire).
     std::optional<protocol::Reply> handle(Session& session, const protocol::Request& request);
     RootService& root_service(const std::string& root);
@@ -83,9 +94,22 @@ private:
     std::chrono::steady_clock::time_point m_started;
     ConnectionId m_next_connection = 1;
     std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;
+    std::map<pid_t, std::size_t> m_per_process;
     FirstLineDeadlines<Session> m_first_lines;
+    FileEventHub m_file_events;  // before the roots: each root's watcher uses it until the end
     std::map<std::string, std::unique_ptr<RootService>> m_roots;
     std::set<std::string> m_prune_candidates;
+    BusyRetries m_busy_retries;
+    // The request being run, while it runs: an acquire answered "busy" (a
+    // name's mutex was held) is set aside rather than answered.
+    struct Running {
+        ConnectionId connection = 0;
+        std::uint64_t id = 0;
+        std::optional<Error> busy;
+    };
+    std::optional<Running> m_running;
+    // An engine error on its way into a reply: remembered when it is busy.
+    const Error& noted(const Error& error);
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // for the posted prune
     bool m_stopping = false;
 };

@@ -29,6 +29,9 @@ Result<LockEngine*> EngineFileOps::engine_for(const Identity& actor, LockStore::
         return &*m_engine;
     }
     LOKT_TRY_LET(store, LockStore::open(m_root, mode));
+    // The event loop never waits on a name's mutex: an operation that finds
+    // it held fails as busy, and is tried again later (see busy_retries.hpp).
+    store->never_wait_for_mutex();
     m_engine.emplace(std::move(store.value()), actor);
     m_mode = mode;
     checked_this_turn();  // just opened from the paths

@@ -14,6 +14,11 @@
 // come in one turn, and each check is four path lookups. Once nothing is held
 // or awaited the files are closed, so an idle daemon keeps no filesystem busy
 // (unmount, remount read-only).
+//
+// The engine never waits for a name's mutex (mutex/NAME.lock): a file-mode
+// process stopped while it holds one would stop the whole daemon. An
+// operation that finds it held stops there, with the files consistent, and
+// fails with an error marked busy; its caller tries it again later.
 #pragma once
 
 #include <filesystem>

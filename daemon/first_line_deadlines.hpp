@@ -41,6 +41,15 @@ public:
         arm();
     }
 
+    // The connection that has been silent longest, if any still is.
+    std::shared_ptr<Connection> oldest_silent() const {
+        for (const auto& entry : m_pending) {
+            auto connection = entry.connection.lock();
+            if (connection && connection->awaiting_first_line()) return connection;
+        }
+        return nullptr;
+    }
+
     std::size_t pending() const { return m_pending.size(); }
     bool armed() const { return m_armed_for.has_value(); }
 

@@ -20,10 +20,13 @@ constexpr Nanoseconds k_unwatchable_retry = std::chrono::milliseconds(500);
 constexpr Nanoseconds k_exited_retry = std::chrono::milliseconds(100);
 // An unfinished audit line longer than this is dropped: no line is that long.
 constexpr std::size_t k_longest_audit_line = 64 * 1024;
+// How much of audit.log one subscription reads per turn of the event loop.
+constexpr std::size_t k_audit_bytes_per_turn = 64 * 1024;
 
 }  // namespace
 
-RootService::RootService(asio::io_context& io, std::filesystem::path root, std::string host, RootOutput output)
+RootService::RootService(asio::io_context& io, FileEventHub& file_events, std::filesystem::path root, std::string host,
+                         RootOutput output)
     : m_io(io),
       m_root(std::move(root)),
       m_output(std::move(output)),
@@ -34,7 +37,7 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
                   });
               }),
       m_state(m_files, m_clock, std::move(host)),
-      m_watcher(io, m_root,
+      m_watcher(io, file_events, m_root,
                 WatcherCallbacks{
                     [this](const std::string& name) {
                         Effects effects;
@@ -268,26 +271,21 @@ void RootService::connection_closed(ConnectionId connection, bool keep_holds) {
     settle(effects);
 }
 
-Result<std::vector<AuditLine>> RootService::subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since,
-                                                      std::string name) {
+Result<void> RootService::subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since, std::string name) {
     if (m_subscriptions.count({connection, id}) != 0) {
         return make_error(ErrorCode::usage, "subscription " + std::to_string(id) + " is already open on this connection");
     }
     ensure_watching();
-    Subscription subscription{AuditQuery{std::nullopt, std::move(name)}, AuditFollower(m_root, k_longest_audit_line)};
-    std::vector<AuditLine> lines;
+    Subscription subscription{AuditQuery{std::nullopt, std::move(name)}, AuditFollower(m_root, k_longest_audit_line), since, 0};
     if (since) {
-        AuditQuery query{since, subscription.filter.name};
-        LOKT_TRY(subscription.follower.start_with_history(query, [&](std::string_view line, const lokt::AuditEvent&) {
-            lines.push_back(AuditLine{connection, id, std::string(line)});
-        }));
+        subscription.history_end = subscription.follower.start_at_time(*since);
     } else {
         subscription.follower.start_at_end();
     }
     m_subscriptions.emplace(SubscriptionKey{connection, id}, std::move(subscription));
     m_watcher.watch_audit(true);
     if (m_output.state_changed) m_output.state_changed();
-    return lines;
+    return {};
 }
 
 bool RootService::unsubscribe(ConnectionId connection, std::uint64_t id) {
@@ -300,12 +298,33 @@ bool RootService::unsubscribe(ConnectionId connection, std::uint64_t id) {
 void RootService::follow_audit() {
     if (m_subscriptions.empty()) return;
     std::vector<AuditLine> lines;
+    bool more = false;
     for (auto& [key, subscription] : m_subscriptions) {
-        subscription.follower.read_new(subscription.filter, [&](std::string_view line, const lokt::AuditEvent&) {
-            lines.push_back(AuditLine{key.first, key.second, std::string(line)});
-        });
+        if (m_output.congested && m_output.congested(key.first)) continue;  // resume_audit() goes on
+        AuditQuery query = subscription.filter;
+        if (subscription.since && subscription.follower.offset() < subscription.history_end) query.since = subscription.since;
+        more = subscription.follower.read_new(
+                   query,
+                   [&](std::string_view line, const lokt::AuditEvent&) {
+                       lines.push_back(AuditLine{key.first, key.second, std::string(line)});
+                   },
+                   k_audit_bytes_per_turn) ||
+               more;
     }
     if (!lines.empty() && m_output.audit_lines) m_output.audit_lines(lines);
+    if (more && !m_follow_posted) {
+        m_follow_posted = true;
+        asio::post(m_io, [this, alive = std::weak_ptr<bool>(m_alive)] {
+            if (auto still = alive.lock(); !still || !*still) return;
+            m_follow_posted = false;
+            follow_audit();
+        });
+    }
+}
+
+void RootService::resume_audit(ConnectionId connection) {
+    auto first = m_subscriptions.lower_bound({connection, 0});
+    if (first != m_subscriptions.end() && first->first.first == connection) follow_audit();
 }
 
 }  // namespace lokt::daemon

@@ -17,6 +17,7 @@
 #include "common/audit_follower.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/engine_file_ops.hpp"
+#include "daemon/file_event_hub.hpp"
 #include "daemon/root_state.hpp"
 #include "daemon/root_watcher.hpp"
 #include "daemon/wakeup_timer.hpp"
@@ -57,11 +58,14 @@ struct RootOutput {
     std::function<void(Effects&)> effects;
     std::function<void(std::vector<AuditLine>&)> audit_lines;
     std::function<void()> state_changed;  // for the idle check
+    // Whether a connection is not reading what it is sent (its subscriptions then pause).
+    std::function<bool(ConnectionId)> congested;
 };
 
 class RootService {
 public:
-    RootService(asio::io_context& io, std::filesystem::path root, std::string host, RootOutput output);
+    // file_events: the daemon's one file event queue, shared by every root.
+    RootService(asio::io_context& io, FileEventHub& file_events, std::filesystem::path root, std::string host, RootOutput output);
     RootService(const RootService&) = delete;
     RootService& operator=(const RootService&) = delete;
 
@@ -86,20 +90,32 @@ public:
     Result<StatusReport> status(const std::string& name, bool prune_expired, const Identity& actor);
     void connection_closed(ConnectionId connection, bool keep_holds);
 
-    // Starts following audit.log for a subscription; returns the lines from
-    // `since` (none without it), for the caller to send after its reply.
-    Result<std::vector<AuditLine>> subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since,
-                                             std::string name);
+    // Starts following audit.log for a subscription, from the first line at
+    // or after `since`, or from its end. The caller sends its reply, then
+    // calls follow_audit().
+    Result<void> subscribe(ConnectionId connection, std::uint64_t id, std::optional<WallTime> since, std::string name);
     bool unsubscribe(ConnectionId connection, std::uint64_t id);
     std::size_t subscription_count() const { return m_subscriptions.size(); }
-    // Sends subscribers the lines written since they last got some.
+    // Sends subscribers the lines written since they last got some: at most
+    // k_audit_bytes_per_turn of the log per subscription and turn of the
+    // event loop (a long history goes out over many turns, between other
+    // work), and nothing to a connection that does not read what it is sent:
+    // the log is its buffer, and it goes on from there once it reads again.
     void follow_audit();
+    // The connection reads again: its subscriptions go on.
+    void resume_audit(ConnectionId connection);
     bool idle() const { return m_state.idle() && m_subscriptions.empty(); }
+    // Why the root is looked at on a timer rather than watched; empty while watched.
+    const std::string& unwatched() const { return m_watcher.unwatched(); }
 
 private:
     struct Subscription {
         AuditQuery filter;       // its name, if it asked for one
         AuditFollower follower;  // how far audit.log has been sent
+        // The history asked for (since): the lines before history_end are
+        // sent only from that time on.
+        std::optional<WallTime> since;
+        std::size_t history_end = 0;
     };
     using SubscriptionKey = std::pair<ConnectionId, std::uint64_t>;
 
@@ -124,6 +140,7 @@ private:
     WakeupTimer m_timer;
     std::optional<SteadyTime> m_armed_for;
     std::map<SubscriptionKey, Subscription> m_subscriptions;
+    bool m_follow_posted = false;  // follow_audit() comes again on the next turn
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 
 public:

@@ -12,6 +12,8 @@ namespace {
 constexpr Nanoseconds k_being_written_retry = k_empty_file_grace;
 // How soon to retry a guard renewal that failed for a reason other than loss.
 constexpr Nanoseconds k_renew_retry = std::chrono::seconds(1);
+// How soon to try a name again whose mutex another process held (never waited for).
+constexpr Nanoseconds k_busy_retry = std::chrono::milliseconds(50);
 
 void earliest(std::optional<SteadyTime>& current, SteadyTime candidate) {
     if (!current || candidate < *current) current = candidate;
@@ -271,6 +273,10 @@ void RootState::pump(const std::string& name, Effects& out) {
     while (!queue.waiters.empty()) {
         Waiter& head = queue.waiters.front();
         auto tried = m_files.try_acquire(head.ticket.spec, head.ticket.actor);
+        if (!tried && tried.error().busy) {
+            retry_within(name, k_busy_retry);  // the head keeps its place
+            break;
+        }
         if (tried && !tried->granted()) {
             head.refusal = tried->refusal;
             note_blocker(name, queue, head.refusal);
@@ -310,6 +316,7 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
     const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
     if (ours) note.acquired = held->second.record.acquired;
     auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{}, note);
+    if (!released && released.error().busy) return released;  // nothing changed: asked again later
     if (ours) erase_hold(held);
     pump(name, out);
     return released;
@@ -420,6 +427,10 @@ void RootState::check_detached(const std::string& name, Effects& out) {
     if (held == m_holds.end() || !held->second.detached) return;
     Hold& hold = held->second;
     auto checked = m_files.end_if_stale(name, hold.lock_id(), hold.actor());
+    if (!checked && checked.error().busy) {
+        retry_within(name, k_busy_retry);  // looked at again with its queue, if it has one
+        return;
+    }
     if (checked && checked->state == HoldState::live) {
         hold.kept_by_command = checked->kept_by_command;
         hold_changed(held);
@@ -481,6 +492,11 @@ void RootState::advance(Effects& out) {
                 continue;
             }
             auto tried = m_files.try_acquire(w->ticket.spec, w->ticket.actor);
+            if (!tried && tried.error().busy) {
+                AcquireResult refused;
+                refused.refusal = w->refusal;
+                tried = std::move(refused);
+            }
             if (tried && tried->granted()) {
                 note_granted(w->ticket, *tried);
             } else if (tried) {
@@ -506,7 +522,7 @@ void RootState::advance(Effects& out) {
         set_retry(name, it->second, std::nullopt);
         due.push_back(name);
     }
-    for (const auto& name : due) pump(name, out);
+    for (const auto& name : due) files_changed(name, out);
 
     // Guard holds renewed every TTL/2 while their connection is open (by us
     // alone: the guard then only reads its file back); manual TTL holds

@@ -6,10 +6,10 @@
 
 #include "common/hold_handle.hpp"
 #include "common/lock_name.hpp"
-#include "daemon/log.hpp"
 #include "common/platform/file_events.hpp"
 #include "common/platform/processes.hpp"
 #include "common/sys_error.hpp"
+#include "daemon/log.hpp"
 
 namespace lokt::daemon {
 namespace {
@@ -20,57 +20,126 @@ constexpr std::uint32_t k_area_events = platform::file_created | platform::file_
 constexpr std::uint32_t k_root_events = platform::file_modified | platform::file_created | platform::file_moved_in |
                                         platform::file_deleted | platform::only_directory;
 
+// Errors that say the user has no watches (or queues) left, rather than
+// that the directory is missing.
+bool out_of_watches(int error) { return error == ENOSPC || error == ENOMEM || error == EMFILE || error == ENFILE; }
+
 }  // namespace
 
-RootWatcher::RootWatcher(asio::io_context& io, std::filesystem::path root, WatcherCallbacks callbacks)
-    : m_io(io), m_root(std::move(root)), m_callbacks(std::move(callbacks)) {}
+RootWatcher::RootWatcher(asio::io_context& io, FileEventHub& hub, std::filesystem::path root, WatcherCallbacks callbacks)
+    : m_io(io),
+      m_hub(hub),
+      m_listener(hub.listen([this](const std::vector<FileEvent>& events) { on_events(events); })),
+      m_root(std::move(root)),
+      m_callbacks(std::move(callbacks)),
+      m_poll_timer(io.get_executor()) {}
 
-RootWatcher::~RootWatcher() { *m_alive = false; }
+RootWatcher::~RootWatcher() {
+    *m_alive = false;
+    m_hub.unlisten(m_listener);
+}
+
+int RootWatcher::add_watch(const std::filesystem::path& path, std::uint32_t events) {
+    const int watch = m_hub.add(m_listener, path, events);
+    if (watch < 0 && out_of_watches(errno)) {
+        const int error = errno;
+        if (m_unwatched.empty()) {
+            log::warn("root {}: cannot watch {}: {} (fs.inotify.max_user_watches); looking at it every {} ms instead",
+                      m_root.string(), path.string(), std::strerror(error), k_unwatched_poll.count());
+        }
+        m_unwatched = "cannot watch " + path.string() + ": " + std::strerror(error) +
+                      " (raise fs.inotify.max_user_watches); looked at every " + std::to_string(k_unwatched_poll.count()) +
+                      " ms instead";
+        poll_later();
+        errno = error;
+    }
+    return watch;
+}
+
+void RootWatcher::drop_watch(int& watch) {
+    if (watch >= 0) m_hub.remove(m_listener, watch);
+    watch = -1;
+}
 
 Result<void> RootWatcher::start() {
     if (m_started) return {};
-    if (!m_events) {
-        UniqueFd queue = platform::open_file_event_queue();
-        if (!queue) return sys_error("cannot start inotify for", m_root.string(), errno);
-        m_events = std::make_unique<asio::posix::stream_descriptor>(m_io, queue.release());
+    for (auto [watch, area] : {std::pair{&m_locks_watch, "locks"}, std::pair{&m_freezes_watch, "freezes"}}) {
+        if (*watch >= 0) continue;
+        const auto path = m_root / area;
+        *watch = add_watch(path, k_area_events);
+        if (*watch < 0) {
+            const int error = errno;
+            // Out of watches: polled (add_watch said so). Otherwise not there yet.
+            if (out_of_watches(error)) break;
+            return sys_error("cannot watch", path.string(), error);
+        }
     }
-    const int native = m_events->native_handle();
-    const auto locks = m_root / "locks";
-    const auto freezes = m_root / "freezes";
-    m_locks_watch = platform::add_file_watch(native, locks, k_area_events);
-    if (m_locks_watch < 0) return sys_error("cannot watch", locks.string(), errno);
-    m_freezes_watch = platform::add_file_watch(native, freezes, k_area_events);
-    if (m_freezes_watch < 0) return sys_error("cannot watch", freezes.string(), errno);
     m_started = true;
-    read_events();
     return {};
 }
 
+bool RootWatcher::add_missing_watches() {
+    if (m_started) {
+        if (m_locks_watch < 0) m_locks_watch = add_watch(m_root / "locks", k_area_events);
+        if (m_locks_watch < 0 && out_of_watches(errno)) return false;
+        if (m_freezes_watch < 0) m_freezes_watch = add_watch(m_root / "freezes", k_area_events);
+        if (m_freezes_watch < 0 && out_of_watches(errno)) return false;
+    }
+    if (m_audit_wanted && m_root_watch < 0) {
+        m_root_watch = add_watch(m_root, k_root_events);
+        if (m_root_watch < 0 && out_of_watches(errno)) return false;
+    }
+    if (!m_handles.empty() && m_live_watch < 0) {
+        m_live_watch =
+            add_watch(m_root / std::string(k_handle_directory), platform::file_closed_written | platform::only_directory);
+        if (m_live_watch < 0 && out_of_watches(errno)) return false;
+    }
+    return true;
+}
+
+void RootWatcher::poll_later() {
+    if (m_poll_armed) return;
+    m_poll_armed = true;
+    m_poll_timer.expires_after(k_unwatched_poll);
+    m_poll_timer.async_wait([this, alive = m_alive](const asio::error_code& error) {
+        if (!*alive || error) return;
+        m_poll_armed = false;
+        if (add_missing_watches()) {
+            log::info("root {}: watched again", m_root.string());
+            m_unwatched.clear();
+        } else {
+            poll_later();
+        }
+        // Whatever changed meanwhile raised no event: look at everything.
+        if (m_callbacks.overflow) m_callbacks.overflow();
+        if (m_callbacks.handle_closed) {
+            const auto tokens = m_handles;
+            for (const auto& token : tokens) m_callbacks.handle_closed(token);
+        }
+    });
+}
+
 void RootWatcher::watch_audit(bool on) {
-    if (!m_events) return;
+    m_audit_wanted = on;
     if (on && m_root_watch < 0) {
-        m_root_watch = platform::add_file_watch(m_events->native_handle(), m_root, k_root_events);
-        if (m_root_watch < 0) log::warn("cannot watch {}: {}", m_root.string(), std::strerror(errno));
-    } else if (!on && m_root_watch >= 0) {
-        platform::remove_file_watch(m_events->native_handle(), m_root_watch);
-        m_root_watch = -1;
+        m_root_watch = add_watch(m_root, k_root_events);
+        if (m_root_watch < 0 && !out_of_watches(errno)) log::warn("cannot watch {}: {}", m_root.string(), std::strerror(errno));
+    } else if (!on) {
+        drop_watch(m_root_watch);
     }
 }
 
 std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>& tokens) {
     std::vector<std::string> fresh;
-    if (!m_events) return fresh;
     if (tokens.empty()) {
-        if (m_live_watch >= 0) platform::remove_file_watch(m_events->native_handle(), m_live_watch);
-        m_live_watch = -1;
+        drop_watch(m_live_watch);
         m_handles.clear();
         return fresh;
     }
     if (m_live_watch < 0) {
         const auto live = m_root / std::string(k_handle_directory);
-        m_live_watch =
-            platform::add_file_watch(m_events->native_handle(), live, platform::file_closed_written | platform::only_directory);
-        if (m_live_watch < 0) {
+        m_live_watch = add_watch(live, platform::file_closed_written | platform::only_directory);
+        if (m_live_watch < 0 && !out_of_watches(errno)) {
             // No live/: no handle can be held there, and the next look says so.
             log::warn("cannot watch {}: {}", live.string(), std::strerror(errno));
         }
@@ -83,45 +152,38 @@ std::vector<std::string> RootWatcher::watch_handles(const std::set<std::string>&
     return fresh;
 }
 
-void RootWatcher::read_events() {
-    auto alive = m_alive;
-    m_events->async_read_some(asio::buffer(m_buffer), [this, alive](const asio::error_code& error, std::size_t bytes) {
-        if (!*alive || error) return;
-        on_events(bytes);
-        read_events();
-    });
-}
-
-void RootWatcher::on_events(std::size_t bytes) {
+void RootWatcher::on_events(const std::vector<FileEvent>& events) {
     std::set<std::string> names;
     std::vector<std::string> closed_handles;
     bool overflow = false;
     bool audit = false;
-    platform::decode_file_events(m_buffer.data(), bytes, [&](const platform::FileEventRecord& event) {
+    for (const FileEvent& event : events) {
         const std::string_view file = event.name;
         if ((event.events & platform::events_lost) != 0) {
             overflow = true;
-            return;
+            continue;
         }
         if ((event.events & (platform::watched_deleted | platform::watched_moved | platform::watch_ended)) != 0 &&
-            (event.watch == m_locks_watch || event.watch == m_freezes_watch)) {
+            event.watch >= 0 && (event.watch == m_locks_watch || event.watch == m_freezes_watch)) {
             // The directory went away (the root was removed): watch again when it is back.
+            drop_watch(m_locks_watch);
+            drop_watch(m_freezes_watch);
             m_started = false;
             overflow = true;
-            return;
+            continue;
         }
         if (event.watch == m_root_watch) {
             if (file == "audit.log") audit = true;
-            return;
+            continue;
         }
-        if (event.watch == m_live_watch && m_live_watch >= 0) {
+        if (event.watch == m_live_watch) {
             if ((event.events & platform::file_closed_written) != 0 && m_handles.count(std::string(file)) != 0) {
                 closed_handles.emplace_back(file);
             }
-            return;
+            continue;
         }
         if (auto name = lock_name_from_file(file)) names.insert(*name);
-    });
+    }
     if (overflow && m_callbacks.overflow) m_callbacks.overflow();
     for (const auto& name : names) {
         if (m_callbacks.name_changed) m_callbacks.name_changed(name);

@@ -8,14 +8,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "common/platform/peer_credentials.hpp"
+#include "common/sys_error.hpp"
 #include "daemon/log.hpp"
-#include "protocol/messages.hpp"
 #include "daemon/socket_activation.hpp"
 #include "daemon/socket_path.hpp"
-#include "common/sys_error.hpp"
+#include "protocol/messages.hpp"
 
 namespace lokt::daemon {
 namespace {
@@ -121,20 +123,43 @@ void Server::accept_next() {
                 });
                 return;
             }
-        } else if (m_dispatcher.connection_count() >= m_options.max_connections) {
-            refuse(std::move(socket));
         } else {
-            m_dispatcher.add_session(std::move(socket));
+            admit(std::move(socket));
         }
         accept_next();
     });
 }
 
-void Server::refuse(asio::local::stream_protocol::socket socket) {
-    log::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
+void Server::admit(asio::local::stream_protocol::socket socket) {
+    // Another user's connection is closed by the session before a byte is
+    // read; it takes no place from ours.
+    const auto peer = platform::peer_credentials(socket.native_handle());
+    if (peer && peer->uid == ::geteuid()) {
+        const std::size_t per_process =
+            m_options.max_connections_per_process != 0
+                ? m_options.max_connections_per_process
+                : std::max(m_options.max_connections / 4, std::min<std::size_t>(m_options.max_connections, 64));
+        if (m_dispatcher.connections_of(peer->pid) >= per_process) {
+            log::warn("refusing a connection from pid {}: it has {} open, the limit per process", peer->pid, per_process);
+            refuse(std::move(socket), "loktd serves at most " + std::to_string(per_process) +
+                                          " connections at once from one process, and pid " + std::to_string(peer->pid) +
+                                          " has that many; close some, or try again later");
+            return;
+        }
+    }
+    if (m_dispatcher.connection_count() >= m_options.max_connections && !m_dispatcher.make_room()) {
+        log::warn("refusing a connection: {} are open, the limit", m_options.max_connections);
+        refuse(std::move(socket),
+               "loktd serves at most " + std::to_string(m_options.max_connections) + " connections at once; try again later");
+        return;
+    }
+    m_dispatcher.add_session(std::move(socket));
+}
+
+void Server::refuse(asio::local::stream_protocol::socket socket, const std::string& message) {
     protocol::ErrorReply body;
     body.code = ErrorCode::unavailable;
-    body.message = "loktd serves at most " + std::to_string(m_options.max_connections) + " connections at once; try again later";
+    body.message = message;
     const std::string line = protocol::encode(protocol::Reply{0, body});
     // Best effort and never blocking: a fresh socket's buffer takes one short line.
     asio::error_code ignored;

@@ -10,9 +10,9 @@
 #include <memory>
 #include <optional>
 
-#include "daemon/dispatcher.hpp"
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
+#include "daemon/dispatcher.hpp"
 #include "daemon/wakeup_timer.hpp"
 
 namespace lokt::daemon {
@@ -24,6 +24,10 @@ struct ServerOptions {
     // Connections served at once; more are answered with an error and closed.
     // Lowered at start so that two descriptors per connection fit the fd limit.
     std::size_t max_connections = 1024;
+    // Connections served at once from one process: a process that opens
+    // connections in a loop leaves the others room. 0: the default,
+    // max_connections / 4, but at least min(max_connections, 64).
+    std::size_t max_connections_per_process = 0;
 };
 
 class Server {
@@ -41,7 +45,8 @@ public:
 
 private:
     void accept_next();
-    void refuse(asio::local::stream_protocol::socket socket);
+    void admit(asio::local::stream_protocol::socket socket);
+    void refuse(asio::local::stream_protocol::socket socket, const std::string& message);
     void check_idle();
 
     asio::io_context& m_io;

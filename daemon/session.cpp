@@ -5,9 +5,9 @@
 
 #include <vector>
 
+#include "common/platform/peer_credentials.hpp"
 #include "daemon/log.hpp"
 #include "protocol/messages.hpp"
-#include "common/platform/peer_credentials.hpp"
 
 namespace lokt::daemon {
 
@@ -66,21 +66,44 @@ void Session::on_read(const asio::error_code& error, std::size_t bytes) {
         return;
     }
     m_framer.feed(std::string_view(m_read_buffer.data(), bytes));
+    handle_lines();
+}
+
+void Session::handle_lines() {
+    if (m_closed || m_closing) return;
     m_handling_read = true;
-    while (auto line = m_framer.next_line()) {
+    std::size_t handled = 0;
+    bool more = false;
+    while (may_handle()) {
+        if (handled == k_lines_per_turn) {
+            more = true;
+            break;
+        }
+        auto line = m_framer.next_line();
+        if (!line) break;
+        ++handled;
         if (!m_got_line) {
             m_got_line = true;
             m_host.on_first_line(*this);
         }
         m_host.on_line(*this, std::move(*line));
-        if (m_closed || m_closing) {
-            m_handling_read = false;
-            write_more();
-            return;
-        }
     }
     m_handling_read = false;
     write_more();
+    if (m_closed || m_closing) return;
+    if (!may_handle()) {
+        m_input_stopped = true;  // resume_input() carries on
+        return;
+    }
+    if (more) {
+        // The others' turn first; this connection's next lines come after them.
+        m_turn_posted = true;
+        asio::post(m_socket.get_executor(), [self = shared_from_this()] {
+            self->m_turn_posted = false;
+            self->handle_lines();
+        });
+        return;
+    }
     if (m_framer.too_long()) {
         log::warn("connection {}: line longer than {} bytes; closing", m_id, m_framer.max_line_bytes());
         protocol::ErrorReply body;
@@ -94,6 +117,21 @@ void Session::on_read(const asio::error_code& error, std::size_t bytes) {
     read_more();
 }
 
+void Session::release_input() {
+    if (m_input_holds > 0) --m_input_holds;
+    resume_input();
+}
+
+void Session::resume_input() {
+    if (!m_input_stopped || m_turn_posted || !may_handle()) return;
+    m_input_stopped = false;
+    m_turn_posted = true;
+    asio::post(m_socket.get_executor(), [self = shared_from_this()] {
+        self->m_turn_posted = false;
+        self->handle_lines();
+    });
+}
+
 void Session::send(std::string line) {
     if (m_closed || m_closing) return;
     m_out_bytes += line.size();
@@ -102,6 +140,11 @@ void Session::send(std::string line) {
         log::warn("connection {}: client does not read ({} bytes queued); closing", m_id, m_out_bytes);
         close();
         return;
+    }
+    if (m_out_bytes > k_output_high_water && !m_congested) {
+        m_congested = true;
+        log::at(log::Level::trace, "connection {}: client does not read its answers ({} bytes queued); its requests wait", m_id,
+                m_out_bytes);
     }
     write_more();
 }
@@ -131,6 +174,11 @@ void Session::write_more() {
             self->m_out.pop_front();
         }
         self->write_more();
+        if (self->m_congested && self->m_out_bytes <= k_output_low_water && !self->m_closed) {
+            self->m_congested = false;
+            self->resume_input();
+            self->m_host.on_drained(*self);
+        }
     });
 }
 

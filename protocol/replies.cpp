@@ -74,6 +74,7 @@ void fields(auto& v, Like<RootStatus> auto& m) {
     v.number("holds", m.holds, k_count);
     v.number("waiters", m.waiters, k_count);
     v.number("subscriptions", m.subscriptions, k_count);
+    v.optional_text("unwatched", m.unwatched);
 }
 
 void fields(auto& v, Like<DaemonStatusReply> auto& m) {

@@ -121,6 +121,9 @@ struct RootStatus {
     std::uint32_t holds = 0;
     std::uint32_t waiters = 0;
     std::uint32_t subscriptions = 0;
+    // Why the daemon looks at this root on a timer instead of being told of
+    // its changes (no inotify watch left); empty (left out) while it is watched.
+    std::string unwatched;
     bool operator==(const RootStatus&) const = default;
 };
 

@@ -18,9 +18,9 @@
 #include "client/commands/commands.hpp"
 #include "client/daemon_backend.hpp"
 #include "common/platform/processes.hpp"
-#include "protocol/socket_location.hpp"
 #include "common/sys_error.hpp"
 #include "common/unique_fd.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -159,6 +159,7 @@ int run_status() {
     for (const auto& root : status.roots) {
         std::printf("root %s: %u held, %u waiting, %u following the audit log\n", root.root.c_str(), root.holds, root.waiters,
                     root.subscriptions);
+        if (!root.unwatched.empty()) std::printf("  not watched: %s\n", root.unwatched.c_str());
     }
     return 0;
 }

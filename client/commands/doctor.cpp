@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <lokt/build_info.hpp>
 #include <memory>
+#include <optional>
 
 #include "client/backend_factory.hpp"
 #include "client/commands/commands.hpp"
@@ -15,6 +16,7 @@
 #include "client/json_views.hpp"
 #include "common/platform/files.hpp"
 #include "common/sys_error.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -66,6 +68,25 @@ Check daemon_check() {
                     "); restart it with 'lokt daemon stop && lokt daemon start'"};
     }
     return {"daemon", Verdict::ok, detail};
+}
+
+// Does the daemon watch this root, or look at it on a timer (no inotify watch
+// left for it)? Nothing to say when it does not serve the root now.
+std::optional<Check> root_watch_check(const std::filesystem::path& root) {
+    auto chosen = client::daemon_mode();
+    if (!chosen || *chosen == "off") return std::nullopt;
+    auto connection = DaemonConnection::open(protocol::default_socket_path(), k_auto_hello_timeout);
+    if (!connection) return std::nullopt;
+    auto reply = connection->call(protocol::DaemonStatusRequest{}, Millis(5'000));
+    if (!reply || !reply->ok()) return std::nullopt;
+    for (const auto& served : std::get<protocol::DaemonStatusReply>(reply->body).roots) {
+        if (served.root != root.lexically_normal().string() || served.unwatched.empty()) continue;
+        return Check{"watch", Verdict::warn,
+                     "loktd does not watch this root: " + served.unwatched +
+                         "; waiters are granted up to that much later (raise the limit: sysctl fs.inotify.max_user_watches=N, "
+                         "then 'lokt daemon restart')"};
+    }
+    return std::nullopt;
 }
 
 std::vector<Check> run_checks(CliContext& cli) {
@@ -157,6 +178,9 @@ std::vector<Check> run_checks(CliContext& cli) {
          owner_at_host(me.owner, me.host) + (me.owner_explicit ? " (LOKT_OWNER)" : " (OS user; set LOKT_OWNER per agent)")});
 
     checks.push_back(daemon_check());
+    // Only a daemon that answered is asked (a silent one already cost its wait).
+    const bool answered = checks.back().detail.rfind("loktd ", 0) == 0;
+    if (auto watch = answered ? root_watch_check(path) : std::nullopt) checks.push_back(std::move(*watch));
     auto backend = cli.backend(true);
     if (!backend) checks.push_back({"backend", Verdict::fail, backend.error().message});
     if (backend) {

@@ -23,10 +23,11 @@ struct ServiceFixture {
     fs::path scratch = make_scratch();
     fs::path root = scratch / "root";
     asio::io_context io;  // never run: nothing reaches the service but its calls
+    FileEventHub file_events{io};
     std::vector<AcquireAnswer> answers;
     Identity me = current_identity();
     Identity other = as_owner("agent-2");
-    RootService service{io, root, me.host,
+    RootService service{io, file_events, root, me.host,
                         RootOutput{[this](Effects& effects) {
                                        for (auto& answer : effects.answers) answers.push_back(std::move(answer));
                                    },
