@@ -131,8 +131,9 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
             kill_at.reset();
         }
         if (beating && !outcome.lost && now >= next_beat) {
-            next_beat = now + spec.heartbeat_interval;
-            if (!spec.heartbeat()) {
+            const bool kept = spec.heartbeat();
+            next_beat = Clock::now() + (spec.next_interval ? spec.next_interval() : spec.heartbeat_interval);
+            if (!kept) {
                 outcome.lost = true;
                 if (spec.terminate_on_lost) {
                     signal_command(SIGTERM);

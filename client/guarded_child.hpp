@@ -34,6 +34,9 @@ struct ChildSpec {
     // the hold is lost; the child is then terminated if terminate_on_lost.
     std::chrono::nanoseconds heartbeat_interval{0};
     std::function<bool()> heartbeat;
+    // When set, asked after each beat for the time to the next one (the
+    // backend may change how often it must look: see Backend::renew_interval).
+    std::function<std::chrono::nanoseconds()> next_interval;
     bool terminate_on_lost = true;
     // The hold's liveness handle, inherited by the command (-1: none).
     int handle_fd = -1;

@@ -65,7 +65,9 @@ RootService::RootService(asio::io_context& io, std::filesystem::path root, std::
                         settle(effects);
                     },
                 }),
-      m_timer(io.get_executor()) {}
+      m_timer(io.get_executor()) {
+    if (m_output.still_connected) m_state.set_connection_check(m_output.still_connected);
+}
 
 void RootService::ensure_watching() {
     if (m_watcher.started()) return;

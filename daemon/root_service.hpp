@@ -57,6 +57,8 @@ struct RootOutput {
     std::function<void(Effects&)> effects;
     std::function<void(std::vector<AuditLine>&)> audit_lines;
     std::function<void()> state_changed;  // for the idle check
+    // Is the client of a connection still there? (RootState::set_connection_check)
+    std::function<bool(ConnectionId)> still_connected;
 };
 
 class RootService {

@@ -52,7 +52,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     child.terminate_on_lost = flags.on_lost == "terminate";
     if (plan->spec.ttl) {
         const Nanoseconds ttl = *plan->spec.ttl;
-        child.heartbeat_interval = ttl / 2;
+        child.heartbeat_interval = store.renew_interval(lease, ttl);
+        child.next_interval = [&store, &lease, ttl] { return store.renew_interval(lease, ttl); };
         child.heartbeat = [&store, &lease, ttl, &child] {
             auto renewed = store.renew(lease, ttl);
             if (renewed) return true;
