@@ -19,8 +19,8 @@
 #include "client/daemon_change_feed.hpp"
 #include "client/file_audit_follow.hpp"
 #include "common/hold_state.hpp"
-#include "protocol/socket_location.hpp"
 #include "common/sys_error.hpp"
+#include "protocol/socket_location.hpp"
 
 namespace lokt::client {
 namespace {
@@ -376,7 +376,11 @@ DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files, bool
 std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody body, Millis timeout,
                                                           const DaemonConnection::ProgressHandler& on_progress,
                                                           bool before_hello) {
-    if (!m_connection.alive()) return std::nullopt;
+    if (!m_connection.alive()) {
+        // Gone earlier in this command (or given up on by a guard's heartbeat).
+        if (m_required) return Result<protocol::Reply>(daemon_required_error(unavailable("loktd stopped answering")));
+        return std::nullopt;
+    }
     auto reply = before_hello ? m_connection.call_before_hello(std::move(body), timeout, on_progress)
                               : m_connection.call(std::move(body), timeout, on_progress);
     if (!reply && m_connection.hello_failed()) {
@@ -585,7 +589,11 @@ Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note)
         audited_since(lease.name(), lease.lock_id(), asked_at, {"release"})) {
         released = {};
     }
-    if (answered) return answered->take_error();
+    if (answered) {
+        Error error = answered->take_error();
+        if (released) error.message += "; lock \"" + lease.name() + "\" was released on the files";
+        return error;
+    }
     return released;
 }
 

@@ -16,9 +16,9 @@
 
 #include "client/backend.hpp"
 #include "client/file_backend.hpp"
+#include "common/unique_fd.hpp"
 #include "protocol/line_framer.hpp"
 #include "protocol/messages.hpp"
-#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 

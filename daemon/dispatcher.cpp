@@ -8,8 +8,8 @@
 
 #include "common/identity.hpp"
 #include "common/lock_name.hpp"
-#include "daemon/log.hpp"
 #include "common/process_liveness.hpp"
+#include "daemon/log.hpp"
 #include "daemon/wire.hpp"
 
 namespace lokt::daemon {

@@ -16,9 +16,9 @@
 #include <string>
 
 #include "daemon/first_line_deadlines.hpp"
-#include "protocol/messages.hpp"
 #include "daemon/root_service.hpp"
 #include "daemon/session.hpp"
+#include "protocol/messages.hpp"
 
 namespace lokt::daemon {
 

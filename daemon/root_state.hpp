@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "common/lock_engine.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/deadline_index.hpp"
-#include "common/lock_engine.hpp"
 
 namespace lokt::daemon {
 
@@ -36,8 +36,8 @@ public:
     // expected: when known, renew only if the lock file is still that version
     // (ErrorCode::not_owner otherwise: see LockEngine::renew). written: set to
     // the file written now.
-    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                                     const Identity& actor, WrittenFile expected = {}, WrittenFile* written = nullptr) = 0;
+    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor,
+                                     WrittenFile expected = {}, WrittenFile* written = nullptr) = 0;
     // written: the lock file as the hold wrote it, when known (see LockEngine::release).
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
                                  const ReleaseNote& note) = 0;

@@ -6,9 +6,9 @@
 
 #include <vector>
 
+#include "common/platform/peer_credentials.hpp"
 #include "daemon/log.hpp"
 #include "protocol/messages.hpp"
-#include "common/platform/peer_credentials.hpp"
 
 namespace lokt::daemon {
 

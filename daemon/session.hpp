@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "protocol/line_framer.hpp"
 #include "daemon/root_state.hpp"
+#include "protocol/line_framer.hpp"
 
 namespace lokt::daemon {
 
