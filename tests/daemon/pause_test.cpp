@@ -150,13 +150,15 @@ TEST_SUITE("daemon_pause") {
             waiters.emplace_back(on_files);
             REQUIRE(f.daemon_counts_reach(1, 2));
             {
-                // Longer than a client waits for a silent daemon; every other
-                // round longer than the holder's command, so that it ends and
-                // releases on the files while the daemon is stopped.
+                // Longer than a client waits for a silent daemon (and than the
+                // second it used to wait); every other round longer than the
+                // holder's TTL and its command, so that it takes the renewing
+                // over, and ends and releases on the files while the daemon is
+                // stopped.
                 Paused paused(f.daemon().pid());
                 waiters.emplace_back(auto_lokt(f, {"guard", "paused", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh",
                                                    "-c", witnessed_section("0.01")}));
-                std::this_thread::sleep_for(round % 2 == 0 ? 300ms : 800ms);
+                std::this_thread::sleep_for(round % 2 == 0 ? 1200ms : 400ms);
             }
             CHECK_MESSAGE(holder.wait_status(Millis(30'000)) == 0, holder.output());
             for (auto& waiter : waiters) CHECK_MESSAGE(waiter.wait_status(Millis(30'000)) == 0, waiter.output());
@@ -235,7 +237,7 @@ TEST_SUITE("daemon_pause") {
         SUBCASE("unlock") {
             REQUIRE(run_process(f.lokt({"lock", "unlocked", "--ttl", "1m"}), Millis(20'000)).status() == 0);
             {
-                KillAtReply kill_at(f, 1);
+                KillAtReply kill_at(f, 2);  // the first reply is the hello's
                 ProcessSpec unlock = f.lokt({"unlock", "unlocked"});
                 unlock.env.set("LOKT_DAEMON", "auto");
                 const auto result = run_process(unlock, Millis(20'000));
