@@ -155,7 +155,7 @@ Result<void> DaemonConnection::finish_hello() {
     }
     if (!reply) {
         m_hello_failed = true;
-        m_hello_silent = reply.error().code == ErrorCode::unavailable && Clock::now() >= m_hello_deadline;
+        m_hello_silent = m_timed_out;
         return reply.take_error();
     }
     m_hello = std::get<protocol::HelloReply>(reply->body);
@@ -210,6 +210,7 @@ Result<protocol::ServerMessage> DaemonConnection::read_message(Clock::time_point
         }
         const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
         if (left <= 0) {
+            m_timed_out = true;
             drop("timeout");
             return unavailable("loktd did not answer in time");
         }

@@ -109,6 +109,7 @@ private:
     std::chrono::steady_clock::time_point m_hello_deadline;
     bool m_hello_failed = false;
     bool m_hello_silent = false;
+    bool m_timed_out = false;  // a read reached its deadline with nothing
     std::filesystem::path m_socket;
 };
 
