@@ -510,6 +510,18 @@ Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
     protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl), m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.renew(lease, ttl);
+    if (!*answered && m_required && !m_connection.alive()) {
+        // LOKT_DAEMON=require, and the daemon has gone while the command runs:
+        // letting the hold lapse under it would be worse than the files. Said
+        // once; the release reports the error.
+        Error error = answered->take_error();
+        LOKT_TRY(m_files.renew(lease, ttl));
+        if (!m_said_renewing_on_files) {
+            warn(error.message + "; renewing lock \"" + lease.name() + "\" on the files until the command ends");
+            m_said_renewing_on_files = true;
+        }
+        return {};
+    }
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);

@@ -193,6 +193,7 @@ private:
 
     DaemonConnection m_connection;
     bool m_required = false;
+    bool m_said_renewing_on_files = false;
     Identity m_actor;
     std::string m_root;
     FileBackend m_files;  // the same operations on the files, when the daemon is gone

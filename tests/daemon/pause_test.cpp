@@ -251,21 +251,33 @@ TEST_SUITE("daemon_pause") {
 
     TEST_CASE("LOKT_DAEMON=require: a daemon that goes away after hello is an error, not a silent switch to the files") {
         DaemonFixture f;
-        ProcessSpec spec = f.lokt(
-            {"guard", "required", "--ttl", "30s", "--", "sh", "-c", "touch started; while [ ! -f go ]; do sleep 0.01; done"});
+        const fs::path witness = f.scratch() / "witness";
+        // The command outlives its 1s TTL after the daemon is gone: the guard must
+        // keep renewing on the files, and say so, while a waiter on the files waits.
+        ProcessSpec spec = f.lokt({"guard", "required", "--ttl", "1s", "--", "sh", "-c",
+                                   "touch started; while [ ! -f go ]; do sleep 0.01; done; " + witnessed_section("1.5")});
         spec.output_file = f.scratch() / "required.out";
         ChildProcess guard(spec);
         REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / "started"); }));
         f.daemon().crash();
+        ProcessSpec waiter_spec =
+            f.lokt({"guard", "required", "--wait", "--timeout", "30s", "--", "sh", "-c", witnessed_section("0.01")});
+        waiter_spec.env = f.files_env();
+        ChildProcess waiter(waiter_spec);
         std::ofstream(f.scratch() / "go").put('\n');
         CHECK(guard.wait_status(Millis(20'000)) == 1);
+        CHECK(waiter.wait_status(Millis(20'000)) == 0);
+        CHECK(overlap_count(witness) == 0);
+        CHECK(lines_starting(witness, "enter ") == 2u);
         const std::string out = read_text(f.scratch() / "required.out");
         CHECK_MESSAGE(out.find("LOKT_DAEMON=require") != std::string::npos, out);
         CHECK_MESSAGE(out.find("stopped answering") != std::string::npos, out);
+        CHECK_MESSAGE(out.find("renewing lock \"required\" on the files") != std::string::npos, out);
+        CHECK(audit_event_count(f.root() / "audit.log", "lost", "required") == 0u);
         // Nothing is left held by a guard that has exited.
         CHECK_FALSE(fs::exists(f.root() / "locks" / "required.json"));
 
-        // A new command in require mode fails too, with the same words.
+        // A new command in require mode fails too.
         auto lock = run_process(f.lokt({"lock", "required", "--ttl", "1m"}), Millis(20'000));
         CHECK(lock.status() == 1);
         CHECK_FALSE(fs::exists(f.root() / "locks" / "required.json"));
