@@ -105,6 +105,12 @@ public:
     // Extends the hold to ttl from now if it is still ours (ErrorCode::lost
     // otherwise); the lease then describes the renewed lock.
     virtual Result<void> renew(Lease& lease, Nanoseconds ttl) = 0;
+    // How long a holder waits between two renew() calls of a lease with this
+    // TTL: TTL/2, unless the backend renews on its own and renew() only checks.
+    virtual Nanoseconds renew_interval(const Lease& lease, Nanoseconds ttl) const {
+        (void)lease;
+        return ttl / 2;
+    }
     // Ends the hold if it is still ours (ErrorCode::lost otherwise). note: what
     // the release line says about how the hold ended (exit status, duration).
     virtual Result<void> release(const Lease& lease, const ReleaseNote& note = {}) = 0;

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <lokt/build_info.hpp>
 
+#include "client/backend_factory.hpp"
+#include "client/cli_context.hpp"
 #include "client/daemon_audit_follow.hpp"
 #include "client/daemon_change_feed.hpp"
 #include "client/file_audit_follow.hpp"
@@ -154,6 +156,7 @@ Result<void> DaemonConnection::finish_hello() {
     }
     if (!reply) {
         m_hello_failed = true;
+        m_hello_silent = m_timed_out;
         return reply.take_error();
     }
     m_hello = std::get<protocol::HelloReply>(reply->body);
@@ -208,6 +211,7 @@ Result<protocol::ServerMessage> DaemonConnection::read_message(Clock::time_point
         }
         const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
         if (left <= 0) {
+            m_timed_out = true;
             drop("timeout");
             return unavailable("loktd did not answer in time");
         }
@@ -374,18 +378,31 @@ DaemonBackend::DaemonBackend(DaemonConnection connection, LockEngine files, bool
 std::optional<Result<protocol::Reply>> DaemonBackend::ask(protocol::RequestBody body, Millis timeout,
                                                           const DaemonConnection::ProgressHandler& on_progress,
                                                           bool before_hello) {
-    if (!m_connection.alive()) return std::nullopt;
+    if (!m_connection.alive()) {
+        // Gone earlier in this command (or given up on by a guard's heartbeat).
+        if (m_required) return Result<protocol::Reply>(daemon_required_error(unavailable("loktd stopped answering")));
+        return std::nullopt;
+    }
     auto reply = before_hello ? m_connection.call_before_hello(std::move(body), timeout, on_progress)
                               : m_connection.call(std::move(body), timeout, on_progress);
     if (!reply && m_connection.hello_failed()) {
         // What choosing the backend at start would have concluded.
         if (m_required) return Result<protocol::Reply>(daemon_required_error(reply.take_error()));
-        if (std::getenv("LOKT_LOG") != nullptr) {
+        if (m_connection.hello_silent()) {
+            // Not an absent daemon (which costs nothing): one that costs every command this wait.
+            warn("loktd at " + m_connection.socket().string() + " accepted the connection but did not answer in " +
+                 std::to_string(k_auto_hello_timeout.count()) + "ms; using the files (see 'lokt doctor')");
+        } else if (std::getenv("LOKT_LOG") != nullptr) {
             std::fprintf(stderr, "lokt: no daemon (%s); using the files\n", reply.error().message.c_str());
         }
         return std::nullopt;
     }
     if (!reply && reply.error().code == ErrorCode::unavailable && !m_connection.alive()) {
+        // LOKT_DAEMON=require never goes on with the files behind the user's back.
+        if (m_required) {
+            return Result<protocol::Reply>(
+                daemon_required_error(unavailable("loktd stopped answering (" + reply.error().message + ")")));
+        }
         if (std::getenv("LOKT_LOG") != nullptr) {
             std::fprintf(stderr, "lokt: %s; carrying on with the files\n", reply.error().message.c_str());
         }
@@ -409,10 +426,15 @@ std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& 
     auto view = m_files.inspect(spec.name);
     if (!view || view->stored.kind != StoredRecord::Kind::record) return std::nullopt;
     const LockRecord& record = view->stored.record;
+    // A guard's hold names the liveness handle this guard created for this very
+    // acquire: nobody else's can. Other holds: our identity, written after we asked.
+    const bool our_handle = spec.binding == Binding::guard && !spec.handle.empty() && record.handle == spec.handle &&
+                            record.bound_to == Binding::guard && record.pid == spec.holder.pid;
     const bool ours =
-        record.owner == spec.holder.owner && record.host == spec.holder.host && record.acquired >= asked_at &&
-        record.bound_to == spec.binding &&
-        (spec.binding == Binding::ttl || (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start));
+        our_handle ||
+        (spec.binding != Binding::guard && record.owner == spec.holder.owner && record.host == spec.holder.host &&
+         record.acquired >= asked_at && record.bound_to == spec.binding &&
+         (spec.binding == Binding::ttl || (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start)));
     if (!ours) return std::nullopt;
     return record;
 }
@@ -444,12 +466,16 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     // A guard's hold ends with its connection, so its acquire may follow the hello unanswered.
     auto answered = ask(request, timeout, on_progress, spec.binding == Binding::guard);
     if (!answered) {
-        // The daemon went away: whatever it granted us is ours; otherwise wait on the files.
-        // (A daemon that never answered the hello granted nothing that lasts.)
-        if (auto record = m_connection.hello_failed() ? std::nullopt : granted_before_loss(spec, asked_at)) {
+        // The daemon went away, or never answered: whatever it granted us is
+        // ours (it may have granted and died before its replies went out, the
+        // hello's included); otherwise wait on the files.
+        if (auto record = granted_before_loss(spec, asked_at)) {
             Acquired result;
             result.outcome = AcquireResult::Outcome::acquired;
             result.lease.record = *record;
+            // Rewritten as ours: a daemon that wakes up finds a file it did not
+            // write and leaves the hold to us (design.md).
+            if (spec.ttl) (void)m_files.renew(result.lease, *spec.ttl);
             return result;
         }
         AcquireSpec rest = spec;
@@ -485,6 +511,18 @@ Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
     protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl), m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.renew(lease, ttl);
+    if (!*answered && m_required && !m_connection.alive()) {
+        // LOKT_DAEMON=require, and the daemon has gone while the command runs:
+        // letting the hold lapse under it would be worse than the files. Said
+        // once; the release reports the error.
+        Error error = answered->take_error();
+        LOKT_TRY(m_files.renew(lease, ttl));
+        if (!m_said_renewing_on_files) {
+            warn(error.message + "; renewing lock \"" + lease.name() + "\" on the files until the command ends");
+            m_said_renewing_on_files = true;
+        }
+        return {};
+    }
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::RenewReply>(&(*answered)->body);
@@ -498,29 +536,79 @@ Result<void> DaemonBackend::check_kept_hold(Lease& lease, Nanoseconds ttl) {
     // Read back, as a renewal on the files would: gone or someone else's is lost.
     LOKT_TRY_LET(record, m_files.held(lease));
     const auto left = time_left(*record, wall_now());
-    if (left && *left < ttl / 4) {
-        // The daemon renews every TTL/2, so a hold this close to its end is no
-        // longer kept (a hung or stopped daemon): carry on with the files, as
-        // when it is gone. Closing the connection tells the daemon so.
+    if (left && *left < ttl * 3 / 8) {
+        // The daemon renews every TTL/2, so it never lets less than TTL/2 be
+        // left; below 3/8 it has missed a renewal by TTL/8 (it hangs, or is
+        // stopped). We look every TTL/8 (renew_interval), so at least TTL/4 is
+        // left when we take over. Taking over is a renewal on the files under
+        // the name's mutex, which gives the file a new inode: a daemon that
+        // wakes up sees a file it did not write and leaves the hold alone.
+        // Only then is the connection closed.
         if (std::getenv("LOKT_LOG") != nullptr) {
             std::fprintf(stderr, "lokt: loktd stopped renewing lock \"%s\"; carrying on with the files\n", lease.name().c_str());
         }
+        auto renewed = m_files.renew(lease, ttl);
         m_connection.close();
-        return m_files.renew(lease, ttl);
+        return renewed;
     }
     lease.record = std::move(record.value());
     lease.file = {};  // the daemon wrote it
     return {};
 }
 
+Nanoseconds DaemonBackend::renew_interval(const Lease& lease, Nanoseconds ttl) const {
+    // While the daemon renews the hold we only look, and look often enough to
+    // take over in time (check_kept_hold); on the files we renew every TTL/2.
+    if (lease.record.bound_to == Binding::guard && m_connection.alive()) return ttl / 8;
+    return ttl / 2;
+}
+
+bool DaemonBackend::audited_since(const std::string& name, const std::string& lock_id, WallTime since,
+                                  std::initializer_list<std::string_view> events) {
+    bool found = false;
+    AuditQuery query;
+    query.since = since;
+    query.name = name;
+    (void)read_audit(std::filesystem::path(m_root) / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
+        if (event.pid != m_actor.pid || (!lock_id.empty() && event.lock_id != lock_id)) return;
+        for (auto word : events) {
+            if (event.event == word) found = true;
+        }
+    });
+    return found;
+}
+
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
     protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
-    auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.release(lease, note);
-    if (!*answered) return answered->take_error();
-    if (!(*answered)->ok()) return error_of(answered->value());
-    return {};
+    // A live daemon answers at once. A stopped one must not keep us past the
+    // hold's TTL, which nobody renews once the command has ended: then the
+    // files, well before it lapses.
+    Millis timeout = k_call_timeout;
+    if (auto expiry = lease.record.expiry()) {
+        const auto left = std::chrono::duration_cast<Millis>(*expiry - wall_now());
+        timeout = std::clamp(left / 4, k_auto_hello_timeout, k_call_timeout);
+    }
+    const WallTime asked_at = wall_now();
+    auto answered = ask(request, timeout);
+    if (answered && *answered) {
+        if (!(*answered)->ok()) return error_of(answered->value());
+        return {};
+    }
+    // The daemon is gone (or, with LOKT_DAEMON=require, an error to report):
+    // the hold is ended on the files either way, so nobody waits for a dead
+    // guard's file. If the daemon released it before it went, that was our release.
+    auto released = m_files.release(lease, note);
+    if (!released && released.error().code == ErrorCode::lost &&
+        audited_since(lease.name(), lease.lock_id(), asked_at, {"release"})) {
+        released = {};
+    }
+    if (answered) {
+        Error error = answered->take_error();
+        if (released) error.message += "; lock \"" + lease.name() + "\" was released on the files";
+        return error;
+    }
+    return released;
 }
 
 Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mode) {
@@ -529,8 +617,21 @@ Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mod
     request.name = name;
     request.mode = mode;
     request.identity = m_actor;
+    // What is there now: if the daemon removes it and dies before it answers,
+    // the files alone would say "not held", and that would not be the truth.
+    auto before = m_files.inspect(name);
+    const WallTime asked_at = wall_now();
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.unlock(name, mode);
+    if (!answered) {
+        auto removed = m_files.unlock(name, mode);
+        if (!removed && removed.error().code == ErrorCode::not_found && before &&
+            before->stored.kind == StoredRecord::Kind::record &&
+            audited_since(name, before->stored.record.lock_id, asked_at,
+                          {"release", "stale-break", "force-break", "corrupt-break"})) {
+            return before->stored.record;  // the daemon did it before it went
+        }
+        return removed;
+    }
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockReply>(&(*answered)->body);

@@ -10,14 +10,15 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
 #include "client/backend.hpp"
 #include "client/file_backend.hpp"
+#include "common/unique_fd.hpp"
 #include "protocol/line_framer.hpp"
 #include "protocol/messages.hpp"
-#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 
@@ -43,6 +44,9 @@ public:
     Result<void> finish_hello();
     // The hello was answered with an error or not in time.
     bool hello_failed() const { return m_hello_failed; }
+    // ... because nothing came before the deadline: something accepted the
+    // connection and stayed silent (a hung or stopped loktd).
+    bool hello_silent() const { return m_hello_silent; }
 
     const protocol::HelloReply& hello() const { return m_hello; }
     bool alive() const { return m_fd.valid(); }
@@ -104,6 +108,8 @@ private:
     std::string m_unsent;                      // lines not yet written
     std::chrono::steady_clock::time_point m_hello_deadline;
     bool m_hello_failed = false;
+    bool m_hello_silent = false;
+    bool m_timed_out = false;  // a read reached its deadline with nothing
     std::filesystem::path m_socket;
 };
 
@@ -136,6 +142,9 @@ public:
     // then this sends nothing and only checks that the hold is still ours.
     Result<void> renew(Lease& lease, Nanoseconds ttl) override;
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
+    // TTL/8 while the daemon renews a guard's hold (the heartbeat only looks),
+    // else TTL/2.
+    Nanoseconds renew_interval(const Lease& lease, Nanoseconds ttl) const override;
     void record_lost(const Lease& lease, const std::string& detail) override { m_files.record_lost(lease, detail); }
     // In the root, as the files backend makes it: the daemon watches it there.
     Result<HoldHandle> create_hold_handle() override { return m_files.create_hold_handle(); }
@@ -177,9 +186,14 @@ private:
     bool denial_recorded_since(const std::string& name, WallTime since);
     // A guard's heartbeat while the daemon keeps its hold (see renew).
     Result<void> check_kept_hold(Lease& lease, Nanoseconds ttl);
+    // Did we (our pid) write one of these events for name (and lock_id, when
+    // given) since then? Through the daemon, before it went away.
+    bool audited_since(const std::string& name, const std::string& lock_id, WallTime since,
+                       std::initializer_list<std::string_view> events);
 
     DaemonConnection m_connection;
     bool m_required = false;
+    bool m_said_renewing_on_files = false;
     Identity m_actor;
     std::string m_root;
     FileBackend m_files;  // the same operations on the files, when the daemon is gone

@@ -175,6 +175,16 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             }
             case HoldState::live: {
                 const LockRecord& holder = seen.record;
+                if (spec.binding == Binding::guard && !spec.handle.empty() && holder.handle == spec.handle &&
+                    holder.bound_to == Binding::guard && holder.host == spec.holder.host && holder.pid == spec.holder.pid) {
+                    // Our own hold: a daemon we gave up on granted it after all
+                    // (it names the liveness handle we created for this very
+                    // acquire). It is ours; waiting for it would wait forever.
+                    result.outcome = AcquireResult::Outcome::acquired;
+                    result.record = holder;
+                    result.file = seen.file;
+                    return result;
+                }
                 if (!spec.inherited_lock_id.empty() && holder.lock_id == spec.inherited_lock_id) {
                     result.outcome = AcquireResult::Outcome::nested;
                     result.record = holder;
@@ -317,8 +327,17 @@ Result<LockRecord> LockEngine::held(const std::string& name, const std::string& 
     return std::move(current->record);
 }
 
-Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written) {
+Result<LockRecord> LockEngine::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written,
+                                     WrittenFile expected) {
     LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    if (expected.known()) {
+        LOKT_TRY_LET(now, m_store.identify(Area::locks, name));
+        if (!*now || !expected.is(**now)) {
+            // Gone, someone else's, or rewritten by its own holder: not ours to renew
+            // any more. The caller looks at the file afresh.
+            return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is no longer the file we wrote");
+        }
+    }
     LOKT_TRY_LET(current, held(name, lock_id));
     LockRecord record = std::move(current.value());
     const WallTime now = wall_now();

@@ -138,8 +138,12 @@ public:
     Result<LockRecord> held(const std::string& name, const std::string& lock_id);
     // Rewrites our lock with a new expiry if it is still ours; ErrorCode::lost otherwise.
     // `written`, if given, is set to the file written now (for a later release).
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                             WrittenFile* written = nullptr);
+    // `expected`, if known, must be the file there now: loktd renews a guard's
+    // hold only while the file is the version it wrote itself, and otherwise
+    // (the guard took the renewing over, see design.md) gets
+    // ErrorCode::not_owner and leaves the file alone.
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, WrittenFile* written = nullptr,
+                             WrittenFile expected = {});
     // Removes our lock if it is still ours; ErrorCode::lost otherwise. A
     // holder that knows the file it wrote passes it: while that very file is
     // still there, unchanged, it is ours without reading it back.

@@ -187,7 +187,8 @@ RootService& Dispatcher::root_service(const std::string& root) {
                       [this](ConnectionId connection) {
                           auto session = m_sessions.find(connection);
                           return session != m_sessions.end() && session->second->congested();
-                      }};
+                      },
+                      [this](ConnectionId connection) { return client_still_there(connection); }};
     auto service = std::make_unique<RootService>(m_io, m_file_events, key, m_host, std::move(output));
     prune_later(key);
     return *m_roots.emplace(key, std::move(service)).first->second;
@@ -402,8 +403,20 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
     return protocol::Reply{id, reply};
 }
 
+bool Dispatcher::client_still_there(ConnectionId connection) const {
+    auto it = m_sessions.find(connection);
+    return it != m_sessions.end() && it->second->open() && !it->second->peer_hung_up();
+}
+
 std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uint64_t id,
                                                       const protocol::AcquireRequest& request) {
+    if (session.peer_hung_up()) {
+        // Read late (we were stopped, say): the client gave up on us and went
+        // on with the files before we saw this. Acting on it would make a hold,
+        // or a place in a queue, for nobody. The closed connection comes next.
+        log::info("connection {}: acquire {} of \"{}\" dropped: the client has gone", session.id(), id, request.name);
+        return std::nullopt;
+    }
     if (auto valid = validate_lock_name(request.name); !valid) return error_reply(id, protocol::Op::acquire, valid.error());
     std::optional<Nanoseconds> ttl;
     if (request.ttl_ms) {

@@ -67,6 +67,8 @@ private:
     void deliver_audit(std::vector<AuditLine>& lines);
     void send_to(ConnectionId connection, std::string line);
     void state_changed();
+    // The connection is open and its client has not closed its end.
+    bool client_still_there(ConnectionId connection) const;
 
     protocol::Reply on_hello(Session& session, std::uint64_t id, const protocol::HelloRequest& hello);
     std::optional<protocol::Reply> on_acquire(Session& session, std::uint64_t id, const protocol::AcquireRequest& request);

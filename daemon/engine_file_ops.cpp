@@ -44,9 +44,9 @@ Result<AcquireResult> EngineFileOps::try_acquire(const AcquireSpec& spec, const 
 }
 
 Result<LockRecord> EngineFileOps::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                                        const Identity& actor) {
+                                        const Identity& actor, WrittenFile expected, WrittenFile* written) {
     LOKT_TRY_LET(engine, engine_for(actor));
-    return (*engine)->renew(name, lock_id, ttl);
+    return (*engine)->renew(name, lock_id, ttl, written, expected);
 }
 
 Result<void> EngineFileOps::release(const std::string& name, const std::string& lock_id, const Identity& actor,

@@ -38,8 +38,8 @@ public:
         : m_root(std::move(root)), m_at_turn_end(std::move(at_turn_end)) {}
 
     Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) override;
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                             const Identity& actor) override;
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor,
+                             WrittenFile expected = {}, WrittenFile* written = nullptr) override;
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
                          const ReleaseNote& note) override;
     Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) override;

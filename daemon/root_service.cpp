@@ -68,7 +68,9 @@ RootService::RootService(asio::io_context& io, FileEventHub& file_events, std::f
                         settle(effects);
                     },
                 }),
-      m_timer(io.get_executor()) {}
+      m_timer(io.get_executor()) {
+    if (m_output.still_connected) m_state.set_connection_check(m_output.still_connected);
+}
 
 void RootService::ensure_watching() {
     if (m_watcher.started()) return;

@@ -60,6 +60,8 @@ struct RootOutput {
     std::function<void()> state_changed;  // for the idle check
     // Whether a connection is not reading what it is sent (its subscriptions then pause).
     std::function<bool(ConnectionId)> congested;
+    // Is the client of a connection still there? (RootState::set_connection_check)
+    std::function<bool(ConnectionId)> still_connected;
 };
 
 class RootService {

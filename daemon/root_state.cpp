@@ -272,6 +272,14 @@ void RootState::pump(const std::string& name, Effects& out) {
     bool moved = false;
     while (!queue.waiters.empty()) {
         Waiter& head = queue.waiters.front();
+        if (m_still_there && !m_still_there(head.ticket.connection)) {
+            // Its client gave up on us (we were stopped, say) and carries on
+            // with the files: granting it now would make a hold nobody runs.
+            waiter_leaves(head);
+            queue.waiters.pop_front();
+            moved = true;
+            continue;
+        }
         auto tried = m_files.try_acquire(head.ticket.spec, head.ticket.actor);
         if (!tried && tried.error().busy) {
             retry_within(name, k_busy_retry);  // the head keeps its place
@@ -326,11 +334,12 @@ Result<LockRecord> RootState::renew(const std::string& name, const std::string& 
     auto held = m_holds.find(name);
     const bool tracked = held != m_holds.end() && held->second.lock_id() == lock_id;
     const SteadyTime now = m_clock.steady_now();
-    auto renewed = m_files.renew(name, lock_id, ttl, actor);
+    WrittenFile written;
+    auto renewed = m_files.renew(name, lock_id, ttl, actor, {}, &written);
     if (!tracked) return renewed;
     if (renewed) {
         held->second.record = *renewed;
-        held->second.file = {};  // rewritten: no longer the file we know
+        held->second.file = written;
         held->second.ttl = ttl;
         held->second.renewed = now;
         if (!held->second.guard) {
@@ -404,6 +413,7 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
     if (bound == m_holds_of.end()) return;
     const std::set<std::string> names = std::move(bound->second);
     m_holds_of.erase(bound);
+    std::vector<std::string> taken_back;
     for (const auto& name : names) {
         auto held = m_holds.find(name);
         if (held == m_holds.end()) continue;
@@ -411,15 +421,25 @@ void RootState::connection_closed(ConnectionId connection, bool keep_holds, Effe
             erase_hold(held);
             continue;
         }
+        // A guard that gave up on us (we were stopped or too slow) rewrote its
+        // file before it closed the connection: the hold is its own now, and
+        // nothing we remember about it counts (design.md, "Handing a hold
+        // back to its guard").
+        if (held->second.file.known() && !m_files.lock_file_is(name, held->second.file)) {
+            taken_back.push_back(name);
+            erase_hold(held);
+            continue;
+        }
         // Whether the guard is gone is for the files to say: its command may
         // still run on its liveness handle, or the guard may carry on without
-        // us (it gave up on a daemon that did not answer in time).
+        // us (an older lokt that did not rewrite its file).
         held->second.connection = 0;
         held->second.detached = true;
         hold_changed(held);
     }
     if (keep_holds) return;
     for (const auto& name : names) check_detached(name, out);
+    for (const auto& name : taken_back) pump(name, out);
 }
 
 void RootState::check_detached(const std::string& name, Effects& out) {
@@ -491,6 +511,12 @@ void RootState::advance(Effects& out) {
                 ++w;
                 continue;
             }
+            if (m_still_there && !m_still_there(w->ticket.connection)) {
+                waiter_leaves(*w);  // nobody to answer (see pump)
+                w = waiters.erase(w);
+                removed = true;
+                continue;
+            }
             auto tried = m_files.try_acquire(w->ticket.spec, w->ticket.actor);
             if (!tried && tried.error().busy) {
                 AcquireResult refused;
@@ -528,6 +554,7 @@ void RootState::advance(Effects& out) {
     // alone: the guard then only reads its file back); manual TTL holds
     // forgotten when they lapse.
     std::vector<std::string> lost;
+    std::vector<std::string> handed_over;
     for (const auto& name : due_names(DueItem::Kind::hold)) {
         auto it = m_holds.find(name);
         if (it == m_holds.end()) continue;
@@ -538,11 +565,18 @@ void RootState::advance(Effects& out) {
             erase_hold(it);
             continue;
         }
-        auto renewed = m_files.renew(name, hold.lock_id(), *hold.ttl, hold.actor());
+        // Only while the file is still the version we wrote: a guard that gave
+        // up on us (we were stopped) has rewritten it and renews it itself.
+        WrittenFile written;
+        auto renewed = m_files.renew(name, hold.lock_id(), *hold.ttl, hold.actor(), hold.file, &written);
         if (renewed) {
             hold.record = *renewed;
-            hold.file = {};  // rewritten: no longer the file we know
+            hold.file = written;
             hold.renewed = now;
+        } else if (renewed.error().code == ErrorCode::not_owner) {
+            handed_over.push_back(name);
+            erase_hold(it);
+            continue;
         } else if (renewed.error().code == ErrorCode::lost) {
             lost.push_back(name);
             erase_hold(it);
@@ -554,6 +588,7 @@ void RootState::advance(Effects& out) {
         hold_changed(it);
     }
     for (const auto& name : lost) pump(name, out);
+    for (const auto& name : handed_over) pump(name, out);
 }
 
 std::optional<SteadyTime> RootState::next_deadline() const { return m_deadlines.earliest(); }

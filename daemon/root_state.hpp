@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "common/lock_engine.hpp"
 #include "daemon/clock.hpp"
 #include "daemon/deadline_index.hpp"
-#include "common/lock_engine.hpp"
 
 namespace lokt::daemon {
 
@@ -32,8 +33,11 @@ class FileOps {
 public:
     virtual ~FileOps() = default;
     virtual Result<AcquireResult> try_acquire(const AcquireSpec& spec, const Identity& actor) = 0;
-    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                                     const Identity& actor) = 0;
+    // expected: when known, renew only if the lock file is still that version
+    // (ErrorCode::not_owner otherwise: see LockEngine::renew). written: set to
+    // the file written now.
+    virtual Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor,
+                                     WrittenFile expected = {}, WrittenFile* written = nullptr) = 0;
     // written: the lock file as the hold wrote it, when known (see LockEngine::release).
     virtual Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
                                  const ReleaseNote& note) = 0;
@@ -84,6 +88,12 @@ struct Effects {
 class RootState {
 public:
     RootState(FileOps& files, const Clock& clock, std::string host);
+
+    // Is the client at the other end of a connection still there? Asked before
+    // a waiter is granted: a daemon that was stopped (SIGSTOP, a hung disk)
+    // may hold waiters whose clients gave up on it meanwhile and carry on with
+    // the files; such a waiter is dropped, never granted. Unset: always.
+    void set_connection_check(std::function<bool(ConnectionId)> still_there) { m_still_there = std::move(still_there); }
 
     // Tries at once; a waiter that cannot have it joins the back of the name's queue.
     void acquire(AcquireTicket ticket, Effects& out);
@@ -199,6 +209,7 @@ private:
     void note_granted(const AcquireTicket& ticket, const AcquireResult& result);
     // A detached hold: end it if the files say it has ended (and try the queue).
     void check_detached(const std::string& name, Effects& out);
+
     void note_blocker(const std::string& name, Queue& queue, const Refusal& refusal);
     void report_positions(const std::string& name, const Queue& queue, Effects& out, std::size_t from) const;
     SteadyTime steady_at(WallTime when) const;
@@ -216,6 +227,7 @@ private:
     void erase_queue(QueueIt it);              // an empty queue
 
     FileOps& m_files;
+    std::function<bool(ConnectionId)> m_still_there;
     const Clock& m_clock;
     std::string m_host;
     std::map<std::string, Hold> m_holds;

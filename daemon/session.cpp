@@ -1,6 +1,7 @@
 // See session.hpp.
 #include "daemon/session.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <vector>
@@ -28,6 +29,15 @@ bool Session::admit() {
         return false;
     }
     return true;
+}
+
+bool Session::peer_hung_up() const {
+    if (m_closed) return true;
+    // POLLHUP on a Unix stream socket: both directions are shut, which a
+    // peer's close() does (a peer's shutdown(SHUT_WR) alone raises only
+    // POLLRDHUP, and such a client still reads its answers).
+    struct pollfd pfd = {const_cast<Socket&>(m_socket).native_handle(), POLLRDHUP, 0};
+    return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) != 0;
 }
 
 void Session::begin_reading() {

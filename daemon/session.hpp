@@ -76,6 +76,9 @@ public:
 
     ConnectionId id() const { return m_id; }
     bool open() const { return !m_closed; }
+    // The client has closed its end, whether or not we have read up to it yet
+    // (one poll, no read): what it sent before is stale.
+    bool peer_hung_up() const;
     uid_t peer_uid() const { return m_peer_uid; }
     pid_t peer_pid() const { return m_peer_pid; }
 

@@ -6,6 +6,7 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/guarded_child.hpp"
+#include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 
 namespace lokt::client {
@@ -56,15 +57,16 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     bool gave_up = false;
     if (plan->spec.ttl) {
         const Nanoseconds ttl = *plan->spec.ttl;
-        child.heartbeat_interval = ttl / 2;
+        child.heartbeat_interval = store.renew_interval(lease, ttl);
         child.heartbeat = [&store, &lease, ttl, &child, &gave_up]() -> Beat {
             auto renewed = store.renew(lease, ttl);
-            const auto expiry = lease.record.expiry();
-            const Nanoseconds left = expiry ? *expiry - wall_now() : ttl;
-            // A hold is never let come within TTL/4 of its end unrenewed.
+            const Nanoseconds left = time_left(lease.record, wall_now()).value_or(ttl);
+            // A hold is never let come within TTL/4 of its end unrenewed. How
+            // often to look is the backend's (through the daemon, which
+            // renews, more often than it would renew itself: renew_interval).
             const Nanoseconds margin = ttl / 4;
             const Nanoseconds soon = std::chrono::milliseconds(10);
-            if (renewed) return Beat{true, std::max(soon, std::min(ttl / 2, left - margin))};
+            if (renewed) return Beat{true, std::max(soon, std::min(store.renew_interval(lease, ttl), left - margin))};
             const std::string& cause = renewed.error().message;
             if (renewed.error().code == ErrorCode::lost) {
                 report(renewed.error());

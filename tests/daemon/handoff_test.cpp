@@ -150,7 +150,10 @@ TEST_SUITE("daemon_handoff") {
 
     TEST_CASE("stopping the daemon leaves a guard's hold valid, and the guard releases it itself") {
         DaemonFixture f;
-        ChildProcess holder(f.holding_guard("keep", {"--ttl", "4s"}));
+        // LOKT_DAEMON=auto: with require, a daemon that goes away is an error (daemon_pause).
+        ProcessSpec spec = f.holding_guard("keep", {"--ttl", "4s"});
+        spec.env.set("LOKT_DAEMON", "auto");
+        ChildProcess holder(spec);
         REQUIRE(f.daemon_counts_reach(1, 0));
         f.daemon().stop();
         CHECK(fs::exists(f.root() / "locks" / "keep.json"));

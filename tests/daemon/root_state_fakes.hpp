@@ -76,11 +76,16 @@ public:
         log.push_back(std::string(refusal.freeze ? "freeze-deny " : "deny ") + spec.name + " by " + std::to_string(actor.pid));
     }
 
-    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl,
-                             const Identity& actor) override {
+    Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor,
+                             WrittenFile expected = {}, WrittenFile* written = nullptr) override {
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
+        if (expected.known() && !(versions[name] == expected.inode && expected.change_ns == 1)) {
+            return make_error(ErrorCode::not_owner, "not the file we wrote");
+        }
         held->second.expires_at = m_clock.wall_now() + ttl;
+        ++versions[name];
+        if (written != nullptr) *written = WrittenFile{static_cast<ino_t>(versions[name]), 1};
         log.push_back("renew " + name + " by " + std::to_string(actor.pid));
         return held->second;
     }

@@ -187,7 +187,7 @@ TEST_SUITE("root_state") {
         CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
     }
 
-    TEST_CASE("a release names the file the hold wrote, and not once a renewal rewrote it") {
+    TEST_CASE("a release names the file the hold wrote, its latest renewal's included") {
         Fixture f;
         Effects effects;
         f.state.acquire(ticket(1, "build", false), effects);
@@ -199,7 +199,74 @@ TEST_SUITE("root_state") {
         f.state.acquire(ticket(1, "build", false), effects);
         REQUIRE(f.state.renew("build", f.lock_id("build"), std::chrono::seconds(30), f.actor(1)).ok());
         REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, effects).ok());
-        CHECK(f.files.log.back() == "release build by 1001");
+        CHECK(f.files.log.back() == "release build by 1001 of version 3");
+    }
+
+    TEST_CASE("a guard that rewrote its file took its hold back: its closed connection ends nothing") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+        f.state.acquire(ticket(2, "build", true), effects);
+        // We were stopped; the guard renewed on the files (a new file version) and closed.
+        f.files.alive_pids.insert(1001);
+        ++f.files.versions["build"];
+        Effects step;
+        f.state.connection_closed(1, false, step);
+        CHECK(Fixture::granted(step).empty());
+        CHECK(f.state.hold_count() == 0);  // nothing remembered about it counts any more
+        CHECK(f.files.stale_checks == 0);  // and nothing was judged from memory
+        CHECK(f.state.blocker_pids().count(1001) == 1);
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(step);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 0);
+        CHECK(f.files.locks.count("build") == 1);
+        // Its guard releases it on the files: the queue moves on.
+        f.files.locks.erase("build");
+        f.state.files_changed("build", step);
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+        CHECK(f.state.indexes_consistent());
+    }
+
+    TEST_CASE("the daemon renews a guard's hold only while the file is the version it wrote") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "build", false, std::chrono::seconds(10)), effects);
+        f.state.acquire(ticket(2, "build", true), effects);
+        f.clock.advance(std::chrono::seconds(5));
+        Effects step;
+        f.state.advance(step);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        // The guard took over before we saw its connection close.
+        ++f.files.versions["build"];
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(step);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew build by 1001") == 1);
+        CHECK(f.state.hold_count() == 0);
+        CHECK(Fixture::granted(step).empty());  // the file is still held: the queue waits
+        CHECK(f.state.waiters_for("build") == 1);
+        CHECK(f.state.indexes_consistent());
+    }
+
+    TEST_CASE("a waiter whose client has gone (unread while we were stopped) is dropped, never granted") {
+        Fixture f;
+        std::set<ConnectionId> gone{2};
+        f.state.set_connection_check([&](ConnectionId c) { return gone.count(c) == 0; });
+        Effects effects;
+        f.holder_and_waiter(effects);
+        f.state.acquire(ticket(3, "build", true), effects);
+        Effects step;
+        REQUIRE(f.state.release("build", f.lock_id("build"), f.actor(1), {}, step).ok());
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{3});
+        CHECK(f.state.waiters_for("build") == 0);
+        // One whose time ran out gets no answer either: nobody reads it.
+        f.state.acquire(ticket(4, "build", true, std::nullopt, std::chrono::seconds(1)), effects);
+        gone.insert(4);
+        f.clock.advance(std::chrono::seconds(2));
+        Effects late;
+        f.state.advance(late);
+        CHECK(late.answers.empty());
+        CHECK(f.state.waiters_for("build") == 0);
+        CHECK(f.state.indexes_consistent());
     }
 
     TEST_CASE("a closed connection's waiters leave the queue") {

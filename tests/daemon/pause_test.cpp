@@ -1,0 +1,288 @@
+// A daemon that stops answering: stopped with SIGSTOP for longer than a
+// client waits for it (and, with a short TTL, for longer than the TTL), or
+// killed between granting a lock and replying. The guards give up on it and
+// carry on with the files; the daemon, when it resumes, must act on nothing it
+// believed before the pause. The witness is a log of `enter` and `leave`
+// lines appended with O_APPEND by every guarded section: two `enter` lines
+// without a `leave` between them are an overlap.
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/daemon/daemon_fixture.hpp"
+
+namespace lokt::daemon_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A guarded section that leaves its marks in `witness`.
+std::string witnessed_section(const std::string& hold_for) {
+    return "echo \"enter $$\" >> witness; sleep " + hold_for + "; echo \"leave $$\" >> witness";
+}
+
+std::vector<std::string> witness_lines(const fs::path& path) {
+    std::vector<std::string> lines;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+// Overlaps in the witness: an `enter` while another section is inside.
+int overlap_count(const fs::path& witness) {
+    int inside = 0;
+    int found = 0;
+    for (const auto& line : witness_lines(witness)) {
+        if (line.rfind("enter ", 0) == 0) {
+            if (inside > 0) ++found;
+            ++inside;
+        } else if (line.rfind("leave ", 0) == 0) {
+            --inside;
+        }
+    }
+    return found;
+}
+
+std::size_t lines_starting(const fs::path& witness, const std::string& prefix) {
+    std::size_t n = 0;
+    for (const auto& line : witness_lines(witness)) {
+        if (line.rfind(prefix, 0) == 0) ++n;
+    }
+    return n;
+}
+
+// Every audit line is one JSON object; returns the first that is not.
+std::string first_bad_audit_line(const fs::path& log) {
+    for (const auto& line : witness_lines(log)) {
+        const auto json = nlohmann::json::parse(line, nullptr, false);
+        if (!json.is_object()) return line.empty() ? "(an empty line)" : line;
+    }
+    return "";
+}
+
+std::size_t audit_event_count(const fs::path& log, const std::string& event, const std::string& name) {
+    std::size_t n = 0;
+    for (const auto& line : witness_lines(log)) {
+        const auto json = nlohmann::json::parse(line, nullptr, false);
+        if (json.is_object() && json.value("event", "") == event && json.value("name", "") == name) ++n;
+    }
+    return n;
+}
+
+// Stops the daemon until destroyed (or resume()): an early REQUIRE never leaves it stopped.
+class Paused {
+public:
+    explicit Paused(pid_t pid) : m_pid(pid) { ::kill(m_pid, SIGSTOP); }
+    ~Paused() { resume(); }
+    void resume() {
+        if (m_pid > 0) ::kill(m_pid, SIGCONT);
+        m_pid = -1;
+    }
+
+private:
+    pid_t m_pid;
+};
+
+// strace on the daemon that kills it at its n-th reply (the sendmsg that
+// carries it), with nothing else changed: the daemon does everything a
+// request asks and dies before the client hears of it.
+class KillAtReply {
+public:
+    KillAtReply(DaemonFixture& f, int nth) : m_log(f.scratch() / ("strace-" + std::to_string(nth) + ".log")) {
+        ProcessSpec spec;
+        spec.argv = {find_program("strace"),
+                     "-f",
+                     "-p",
+                     std::to_string(f.daemon().pid()),
+                     "-e",
+                     "trace=sendmsg,writev,sendto",
+                     "-e",
+                     "inject=sendmsg,writev,sendto:signal=SIGKILL:when=" + std::to_string(nth)};
+        spec.env = lokt::test::Environment::inherited();
+        spec.cwd = f.scratch();
+        spec.output_file = m_log;
+        m_strace.emplace(spec);
+        // Attached once it says so; only then may the request go out.
+        REQUIRE_MESSAGE(
+            DaemonFixture::eventually([&] { return read_text(m_log).find("attached") != std::string::npos; }, Millis(10'000)),
+            read_text(m_log));
+    }
+    ~KillAtReply() {
+        if (m_strace) m_strace->finish(Millis(5'000));
+    }
+
+private:
+    fs::path m_log;
+    std::optional<ChildProcess> m_strace;
+};
+
+// lokt with the daemon if it answers, else the files (LOKT_DAEMON=auto).
+ProcessSpec auto_lokt(const DaemonFixture& f, std::vector<std::string> args) {
+    ProcessSpec spec = f.lokt(std::move(args));
+    spec.env.set("LOKT_DAEMON", "auto");
+    return spec;
+}
+
+}  // namespace
+
+TEST_SUITE("daemon_pause") {
+    TEST_CASE("a daemon stopped and resumed 20 times under a guard with waiters: no overlap, every guard finishes") {
+        DaemonFixture f;
+        const fs::path witness = f.scratch() / "witness";
+        for (int round = 0; round < 20; ++round) {
+            CAPTURE(round);
+            const std::string marker = "held." + std::to_string(round);
+            // The holder: through the daemon, with a TTL the daemon renews.
+            ChildProcess holder(auto_lokt(f, {"guard", "paused", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c",
+                                              "touch " + marker + "; " + witnessed_section("0.5")}));
+            REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / marker); }));
+            std::vector<ChildProcess> waiters;
+            for (int i = 0; i < 2; ++i) {
+                waiters.emplace_back(auto_lokt(f, {"guard", "paused", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh",
+                                                   "-c", witnessed_section("0.01")}));
+            }
+            ProcessSpec on_files = f.lokt(
+                {"guard", "paused", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c", witnessed_section("0.01")});
+            on_files.env = f.files_env();
+            waiters.emplace_back(on_files);
+            REQUIRE(f.daemon_counts_reach(1, 2));
+            {
+                // Longer than a client waits for a silent daemon (and than the
+                // second it used to wait); every other round longer than the
+                // holder's TTL and its command, so that it takes the renewing
+                // over, and ends and releases on the files while the daemon is
+                // stopped.
+                Paused paused(f.daemon().pid());
+                waiters.emplace_back(auto_lokt(f, {"guard", "paused", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh",
+                                                   "-c", witnessed_section("0.01")}));
+                std::this_thread::sleep_for(round % 2 == 0 ? 1200ms : 400ms);
+            }
+            CHECK_MESSAGE(holder.wait_status(Millis(30'000)) == 0, holder.output());
+            for (auto& waiter : waiters) CHECK_MESSAGE(waiter.wait_status(Millis(30'000)) == 0, waiter.output());
+            REQUIRE(lines_starting(witness, "enter ") == 5u * static_cast<std::size_t>(round + 1));
+            REQUIRE(overlap_count(witness) == 0);
+        }
+        CHECK(lines_starting(witness, "leave ") == 100u);
+        CHECK(first_bad_audit_line(f.root() / "audit.log") == "");
+        CHECK(audit_event_count(f.root() / "audit.log", "lost", "paused") == 0u);
+        // Nothing is left held, and the daemon agrees.
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "paused.json"));
+        CHECK(f.daemon_counts_reach(0, 0));
+    }
+
+    TEST_CASE("a TTL of 1s and a daemon stopped for 2.5s: the guard renews in time, nobody breaks its hold") {
+        DaemonFixture f;
+        const fs::path witness = f.scratch() / "witness";
+        for (int round = 0; round < 3; ++round) {
+            CAPTURE(round);
+            const std::string marker = "held." + std::to_string(round);
+            ChildProcess holder(auto_lokt(f, {"guard", "short", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c",
+                                              "touch " + marker + "; " + witnessed_section("2.5")}));
+            REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / marker); }));
+            std::vector<ChildProcess> others;
+            {
+                Paused paused(f.daemon().pid());
+                // Waiters on the files break a hold the moment its TTL lapses.
+                for (int i = 0; i < 3; ++i) {
+                    ProcessSpec spec = f.lokt({"guard", "short", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c",
+                                               witnessed_section("0.01")});
+                    spec.env = f.files_env();
+                    others.emplace_back(spec);
+                }
+                std::this_thread::sleep_for(2500ms);
+            }
+            CHECK_MESSAGE(holder.wait_status(Millis(30'000)) == 0, holder.output());
+            for (auto& other : others) CHECK_MESSAGE(other.wait_status(Millis(30'000)) == 0, other.output());
+            REQUIRE(overlap_count(witness) == 0);
+        }
+        CHECK(audit_event_count(f.root() / "audit.log", "lost", "short") == 0u);
+        CHECK(audit_event_count(f.root() / "audit.log", "stale-break", "short") == 0u);
+        CHECK(first_bad_audit_line(f.root() / "audit.log") == "");
+    }
+
+    TEST_CASE("loktd killed after granting, before replying: the guard carries on with its own hold") {
+        DaemonFixture f;
+        {
+            KillAtReply kill_at(f, 1);
+            ProcessSpec guard = f.lokt({"guard", "granted", "--", "sh", "-c", "echo ran > ran"});
+            guard.env.set("LOKT_DAEMON", "auto");
+            const auto result = run_process(guard, Millis(20'000));
+            CHECK_MESSAGE(result.status() == 0, result.describe());
+        }
+        CHECK_FALSE(f.daemon().running());
+        CHECK(read_text(f.scratch() / "ran") == "ran\n");
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "granted.json"));
+        CHECK(audit_event_count(f.root() / "audit.log", "acquire", "granted") == 1u);
+        CHECK(audit_event_count(f.root() / "audit.log", "release", "granted") == 1u);
+    }
+
+    TEST_CASE("loktd killed after releasing, before replying: guard and unlock report the truth") {
+        DaemonFixture f;
+        SUBCASE("a guard's release") {
+            {
+                KillAtReply kill_at(f, 2);  // the first reply is the acquire's
+                ProcessSpec guard = f.lokt({"guard", "released", "--ttl", "30s", "--", "true"});
+                guard.env.set("LOKT_DAEMON", "auto");
+                const auto result = run_process(guard, Millis(20'000));
+                CHECK_MESSAGE(result.status() == 0, result.describe());
+            }
+            CHECK_FALSE(f.daemon().running());
+            CHECK_FALSE(fs::exists(f.root() / "locks" / "released.json"));
+            CHECK(audit_event_count(f.root() / "audit.log", "release", "released") == 1u);
+            CHECK(audit_event_count(f.root() / "audit.log", "lost", "released") == 0u);
+        }
+        SUBCASE("unlock") {
+            REQUIRE(run_process(f.lokt({"lock", "unlocked", "--ttl", "1m"}), Millis(20'000)).status() == 0);
+            {
+                KillAtReply kill_at(f, 2);  // the first reply is the hello's
+                ProcessSpec unlock = f.lokt({"unlock", "unlocked"});
+                unlock.env.set("LOKT_DAEMON", "auto");
+                const auto result = run_process(unlock, Millis(20'000));
+                CHECK_MESSAGE(result.status() == 0, result.describe());
+            }
+            CHECK_FALSE(f.daemon().running());
+            CHECK_FALSE(fs::exists(f.root() / "locks" / "unlocked.json"));
+            CHECK(audit_event_count(f.root() / "audit.log", "release", "unlocked") == 1u);
+        }
+    }
+
+    TEST_CASE("LOKT_DAEMON=require: a daemon that goes away after hello is an error, not a silent switch to the files") {
+        DaemonFixture f;
+        const fs::path witness = f.scratch() / "witness";
+        // The command outlives its 1s TTL after the daemon is gone: the guard must
+        // keep renewing on the files, and say so, while a waiter on the files waits.
+        ProcessSpec spec = f.lokt({"guard", "required", "--ttl", "1s", "--", "sh", "-c",
+                                   "touch started; while [ ! -f go ]; do sleep 0.01; done; " + witnessed_section("1.5")});
+        spec.output_file = f.scratch() / "required.out";
+        ChildProcess guard(spec);
+        REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / "started"); }));
+        f.daemon().crash();
+        ProcessSpec waiter_spec =
+            f.lokt({"guard", "required", "--wait", "--timeout", "30s", "--", "sh", "-c", witnessed_section("0.01")});
+        waiter_spec.env = f.files_env();
+        ChildProcess waiter(waiter_spec);
+        std::ofstream(f.scratch() / "go").put('\n');
+        CHECK(guard.wait_status(Millis(20'000)) == 1);
+        CHECK(waiter.wait_status(Millis(20'000)) == 0);
+        CHECK(overlap_count(witness) == 0);
+        CHECK(lines_starting(witness, "enter ") == 2u);
+        const std::string out = read_text(f.scratch() / "required.out");
+        CHECK_MESSAGE(out.find("LOKT_DAEMON=require") != std::string::npos, out);
+        CHECK_MESSAGE(out.find("stopped answering") != std::string::npos, out);
+        CHECK_MESSAGE(out.find("renewing lock \"required\" on the files") != std::string::npos, out);
+        CHECK(audit_event_count(f.root() / "audit.log", "lost", "required") == 0u);
+        // Nothing is left held by a guard that has exited.
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "required.json"));
+
+        // A new command in require mode fails too.
+        auto lock = run_process(f.lokt({"lock", "required", "--ttl", "1m"}), Millis(20'000));
+        CHECK(lock.status() == 1);
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "required.json"));
+    }
+
+}  // TEST_SUITE
+
+}  // namespace lokt::daemon_test
