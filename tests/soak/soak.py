@@ -69,8 +69,12 @@ class Daemon:
     def start(self) -> None:
         self.starts += 1
         log_file = open(self.work / f"loktd-{self.starts}.log", "wb")
+        # A session of its own, as `lokt daemon start` gives it: a stopped loktd in the driver's own
+        # process group would have the kernel send the whole group SIGHUP when that group is
+        # orphaned (under ctest it is, from the start) and some member exits.
         self.process = subprocess.Popen([str(self.loktd), "--socket", str(self.socket)], env=self.env,
-                                        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
         log_file.close()
         deadline = time.monotonic() + 10
         while not self.accepting():
