@@ -37,6 +37,17 @@ void require_mounted(const TmpfsMount& disk) {
     if (!disk.mounted()) skip_disk_suite("cannot mount a tmpfs here: " + disk.error());
 }
 
+// A lock root (DISK/lokt) on a tmpfs of its own; the suite is skipped where none can be mounted.
+struct RootOnTmpfs {
+    TmpfsMount disk;
+    fs::path where;
+    RootOnTmpfs(LoktFixture& f, const std::string& options)
+        : disk(f.scratch() / "disk", options), where(f.scratch() / "disk" / "lokt") {
+        require_mounted(disk);
+        f.use_root(where);
+    }
+};
+
 std::size_t bytes_in(const fs::path& path) {
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
@@ -88,10 +99,8 @@ TEST_SUITE("disk_faults") {
     TEST_CASE("a full disk: each command fails with the root and the cause, nothing half-written, then works again") {
         require_root_for_tmpfs();
         LoktFixture f;
-        TmpfsMount disk(f.scratch() / "disk", "size=64k,mode=0700");
-        require_mounted(disk);
-        const fs::path where = f.scratch() / "disk" / "lokt";
-        f.use_root(where);
+        const RootOnTmpfs tmpfs(f, "size=64k,mode=0700");
+        const fs::path& where = tmpfs.where;
         REQUIRE_EXIT(f.lokt({"lock", "held", "--ttl", "5m"}), 0);
         const fs::path log = where / "audit.log";
         // Only the start of the next line fits: a write cut short.
@@ -138,10 +147,8 @@ TEST_SUITE("disk_faults") {
     TEST_CASE("an audit line that cannot be written: the grant is undone, the release not made") {
         require_root_for_tmpfs();
         LoktFixture f;
-        TmpfsMount disk(f.scratch() / "disk", "size=64k,mode=0700");
-        require_mounted(disk);
-        const fs::path where = f.scratch() / "disk" / "lokt";
-        f.use_root(where);
+        const RootOnTmpfs tmpfs(f, "size=64k,mode=0700");
+        const fs::path& where = tmpfs.where;
         REQUIRE_EXIT(f.lokt({"lock", "held", "--ttl", "5m"}), 0);
         ChildProcess guard = f.start_holder("guarded");
         const fs::path log = where / "audit.log";
@@ -184,10 +191,8 @@ TEST_SUITE("disk_faults") {
     TEST_CASE("no free inodes: a running guard still releases; new holds fail with the cause") {
         require_root_for_tmpfs();
         LoktFixture f;
-        TmpfsMount disk(f.scratch() / "disk", "size=1m,nr_inodes=64,mode=0700");
-        require_mounted(disk);
-        const fs::path where = f.scratch() / "disk" / "lokt";
-        f.use_root(where);
+        const RootOnTmpfs tmpfs(f, "size=1m,nr_inodes=64,mode=0700");
+        const fs::path& where = tmpfs.where;
         ChildProcess guard = f.start_holder("build", {}, {"--ttl", "1m"});
         REQUIRE(use_up_inodes(f.scratch() / "disk" / "fill"));
 
@@ -210,9 +215,7 @@ TEST_SUITE("disk_faults") {
     TEST_CASE("guard --wait on a full disk waits for the holder instead of failing") {
         require_root_for_tmpfs();
         LoktFixture f;
-        TmpfsMount disk(f.scratch() / "disk", "size=64k,mode=0700");
-        require_mounted(disk);
-        f.use_root(f.scratch() / "disk" / "lokt");
+        const RootOnTmpfs tmpfs(f, "size=64k,mode=0700");
         ChildProcess holder = f.start_holder("build", k_agent1);
         const fs::path filler = f.scratch() / "disk" / "filler";
         REQUIRE(fill_disk(filler));
@@ -235,10 +238,8 @@ TEST_SUITE("disk_faults") {
     TEST_CASE("a hold that cannot be renewed: guard stops its command before the TTL lapses, and nobody overlaps") {
         require_root_for_tmpfs();
         LoktFixture f;
-        TmpfsMount disk(f.scratch() / "disk", "size=64k,mode=0755");
-        require_mounted(disk);
-        const fs::path where = f.scratch() / "disk" / "lokt";
-        f.use_root(where);
+        const RootOnTmpfs tmpfs(f, "size=64k,mode=0755");
+        const fs::path& where = tmpfs.where;
         const fs::path shared = f.scratch() / "shared";  // the witness and a working directory, for any uid
         fs::create_directories(shared);
         ::chmod(f.scratch().c_str(), 0711);

@@ -86,12 +86,7 @@ TEST_SUITE("daemon_abuse") {
     }
 
     TEST_CASE("a 1 MiB line, malformed JSON, 240 idle connections and a stalled half line disturb nobody") {
-        struct rlimit limit {};
-        ::getrlimit(RLIMIT_NOFILE, &limit);
-        if (limit.rlim_cur < 2048 && limit.rlim_max >= 2048) {
-            limit.rlim_cur = 2048;
-            ::setrlimit(RLIMIT_NOFILE, &limit);
-        }
+        raise_open_file_limit(2048);
         DaemonFixture f;
         const fs::path& socket = f.daemon().socket();
 

@@ -198,12 +198,7 @@ TEST_SUITE("daemon_bounds") {
     }
 
     TEST_CASE("a flood of connections from one process leaves room for every other client") {
-        struct rlimit limit {};
-        ::getrlimit(RLIMIT_NOFILE, &limit);
-        if (limit.rlim_cur < 2048 && limit.rlim_max >= 2048) {
-            limit.rlim_cur = 2048;
-            ::setrlimit(RLIMIT_NOFILE, &limit);
-        }
+        raise_open_file_limit(2048);
         DaemonFixture f;
         DaemonInstance limited(f.scratch() / "limited", {"--max-connections", "200"});
         limited.start();

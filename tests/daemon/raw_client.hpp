@@ -3,6 +3,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,6 +15,16 @@
 #include <utility>
 
 namespace lokt::daemon_test {
+
+// Room for many raw connections in this process, as far as the hard limit allows.
+inline void raise_open_file_limit(rlim_t wanted) {
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted && limit.rlim_max >= wanted) {
+        limit.rlim_cur = wanted;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
 
 class RawClient {
 public:
