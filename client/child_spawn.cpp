@@ -62,6 +62,9 @@ int spawn_command(const SpawnRequest& request, pid_t* child) {
     if (pid == 0) {
         // Only this child's descriptor table changes: vfork shares memory, not descriptors.
         if (request.inherit_fd >= 0) ::fcntl(request.inherit_fd, F_SETFD, 0);
+        // Back into the caller's group, which the parent has just left: the
+        // command is in it from its first instruction on.
+        if (request.process_group != 0) ::setpgid(0, request.process_group);
         for (int sig = 1; sig < NSIG; ++sig) {
             if (sigismember(&request.defaults, sig) == 1) ::sigaction(sig, &default_action, nullptr);
         }

@@ -22,6 +22,7 @@ struct SpawnRequest {
     sigset_t mask;                  // the child's signal mask
     sigset_t defaults;              // signals whose disposition is reset to SIG_DFL
     int inherit_fd = -1;            // a close-on-exec descriptor the command inherits all the same
+    pid_t process_group = 0;        // nonzero: the group the child joins before exec (ours otherwise)
 };
 
 // The executables argv0 may name, in the order execvp tries them.

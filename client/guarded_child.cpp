@@ -78,18 +78,30 @@ ChildOutcome run_guarded_child(const ChildSpec& spec) {
     sigaddset(&request.defaults, SIGTTIN);
     request.inherit_fd = spec.handle_fd;
 
+    // The command has the caller's group; guard leaves it when it may (see
+    // guarded_child.hpp), before the command starts: left after, a group kill
+    // sent the moment the command is running could still reach guard.
+    const pid_t self = ::getpid();
+    const pid_t caller_group = ::getpgrp();
+    bool shares_group = caller_group == self;
+    if (!shares_group) {
+        if (::setpgid(0, 0) == 0) {
+            request.process_group = caller_group;
+        } else {
+            shares_group = true;
+        }
+    }
+
     pid_t child = 0;
     const int spawned = spawn_command(request, &child);
     if (spawned != 0) {
+        if (request.process_group != 0) ::setpgid(0, caller_group);  // nothing runs: back where we were
         std::fprintf(stderr, "error: cannot run \"%s\": %s\n", spec.argv[0].c_str(), std::strerror(spawned));
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);
         outcome.spawn_failed = true;
         outcome.exit_status = spawned == ENOENT ? 127 : 126;
         return outcome;
     }
-    // The command has the caller's group; guard leaves it when it may (see guarded_child.hpp).
-    const pid_t self = ::getpid();
-    const bool shares_group = ::getpgrp() == self || ::setpgid(0, 0) != 0;
     // Sharing our group, the command's processes are the group (with us, who
     // skip our own copy); otherwise they share the caller's group, which is
     // not ours to signal, and only the command's first process is told.

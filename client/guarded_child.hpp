@@ -3,10 +3,11 @@
 // The command stays in the process group guard was started in, as with
 // flock(1): a kill of the agent's whole group, a key typed at its terminal
 // (^C, ^Z) and job control (fg, bg) reach the command directly. When guard is
-// not that group's leader it steps into a group of its own once the command
-// runs, so that such a group kill ends the command while guard lives on to
-// release the lock at once, and ^Z stops the job while guard keeps renewing
-// the hold. When guard leads the group (a shell's job, a harness's session)
+// not that group's leader it steps into a group of its own as it starts the
+// command (which joins the caller's group before it runs), so that such a
+// group kill ends the command while guard lives on to release the lock at
+// once, and ^Z stops the job while guard keeps renewing the hold. When guard
+// leads the group (a shell's job, a harness's session)
 // it shares the group's fate: ^Z stops guard and command together, and a
 // group kill ends both (the hold then ends when the command's last process
 // lets go of the liveness handle).
