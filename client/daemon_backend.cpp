@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,9 @@ namespace lokt::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// See request_daemon_progress().
+std::atomic<bool> g_progress_requested{false};
 
 // Replies to everything but a waiting acquire come at once; this only bounds a hung daemon.
 constexpr Millis k_call_timeout{30'000};
@@ -87,6 +91,8 @@ Result<void> check_socket_directory(const std::filesystem::path& directory) {
 
 // ---- DaemonConnection ----
 
+void request_daemon_progress() { g_progress_requested = true; }
+
 Result<DaemonConnection> DaemonConnection::open(const std::filesystem::path& socket, Millis timeout) {
     auto connection = connect(socket, timeout);
     if (!connection) return connection;
@@ -128,7 +134,8 @@ Result<DaemonConnection> DaemonConnection::connect(const std::filesystem::path& 
     hello.client_build = k_build_id;
     // Progress lines feed the live waiting line, which is drawn on a terminal
     // only (acquire_options.cpp); elsewhere they would wake us for nothing.
-    if (::isatty(STDERR_FILENO)) hello.capabilities = {std::string(protocol::k_capability_progress)};
+    if (::isatty(STDERR_FILENO) || g_progress_requested.load())
+        hello.capabilities = {std::string(protocol::k_capability_progress)};
     // Sent with the first request, in one write (see send_request).
     connection.m_hello_due = connection.m_next_id++;
     connection.m_unsent = protocol::encode(protocol::Request{*connection.m_hello_due, std::move(hello)});

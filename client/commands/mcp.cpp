@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "client/commands/commands.hpp"
+#include "client/daemon_backend.hpp"
 #include "client/mcp/server.hpp"
 
 namespace lokt::client {
@@ -14,6 +15,8 @@ namespace {
 struct McpFlags {};
 
 int run_mcp(CliContext& cli, const McpFlags&) {
+    // A waiting acquire reports its place in the daemon's queue to the client.
+    request_daemon_progress();
     auto backend = cli.backend(false);
     if (!backend) return report(backend.error());
     return mcp::serve(**backend, cli.identity(), STDIN_FILENO, STDOUT_FILENO, cli.options().quiet);
