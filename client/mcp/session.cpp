@@ -32,6 +32,33 @@ constexpr const char* k_instructions =
     "done; renew it if the work outlasts its TTL. Holds taken here end at once when this session ends. The why tool "
     "explains a refusal and the status tool lists every hold.";
 
+// How deeply a message may nest arrays and objects. The JSON library parses,
+// copies and prints values recursively, so a line of a million '[' would
+// overflow the stack; no MCP request comes near this.
+constexpr int k_max_depth = 128;
+
+// Whether a JSON text nests deeper than k_max_depth (strings skipped).
+bool nests_too_deep(std::string_view text) {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > k_max_depth) return true;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return false;
+}
+
 std::string dump(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 bool is_legacy(std::string_view version) {
@@ -247,6 +274,7 @@ Result<void> Session::reject_oversized() {
 Result<void> Session::handle(std::string_view line) {
     // Blank lines between messages carry nothing.
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return {};
+    if (nests_too_deep(line)) return m_impl->send_error(nullptr, k_parse_error, "Parse error: nested too deeply");
     Json message = Json::parse(line, nullptr, false);
     if (message.is_discarded()) return m_impl->send_error(nullptr, k_parse_error, "Parse error");
     if (message.is_array()) return m_impl->send_error(nullptr, k_invalid_request, "Invalid Request: batches are not supported");

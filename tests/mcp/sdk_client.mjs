@@ -214,6 +214,8 @@ await checks.run('malformed JSON-RPC gets the JSON-RPC error it calls for', asyn
   assert.deepEqual(ping.result, {});
   const args2 = await raw.request({ jsonrpc: '2.0', id: 13, method: 'tools/call', params: { name: 'acquire', arguments: [1] } });
   assert.equal(args2.result.isError, true);
+  // Nesting that would exhaust a recursive parser's stack is refused, not fatal.
+  await expect(`{"jsonrpc":"2.0","id":15,"method":"ping","params":{"a":${'['.repeat(1000000)}${']'.repeat(1000000)}}}`, -32700, null);
   raw.writeLine('x'.repeat(5 * 1024 * 1024));
   const big = await raw.next((m) => m.error && m.error.code === -32700);
   assert.equal(big.id, null);
