@@ -22,7 +22,10 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
     spec.holder = m_holder;
     spec.look_first = wait.wait;
     spec.waiting = wait.wait;
-    LOKT_TRY_LET(acquired, m_backend.acquire(spec, wait, observer));
+    if (wait.wait && m_waiting) m_waiting(true);
+    auto acquired = m_backend.acquire(spec, wait, observer);
+    if (wait.wait && m_waiting) m_waiting(false);
+    if (!acquired) return acquired.take_error();
     if (acquired->granted()) {
         SessionHold hold;
         hold.lease = acquired->lease;

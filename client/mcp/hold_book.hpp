@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,7 +28,9 @@ struct SessionHold {
 
 class HoldBook {
 public:
-    HoldBook(Backend& backend, Identity holder) : m_backend(backend), m_holder(std::move(holder)) {}
+    // waiting: told true before an acquire starts to wait and false once it is answered.
+    HoldBook(Backend& backend, Identity holder, std::function<void(bool)> waiting = {})
+        : m_backend(backend), m_holder(std::move(holder)), m_waiting(std::move(waiting)) {}
     ~HoldBook() { release_all(); }
     HoldBook(const HoldBook&) = delete;
     HoldBook& operator=(const HoldBook&) = delete;
@@ -58,6 +61,7 @@ public:
 private:
     Backend& m_backend;
     Identity m_holder;
+    std::function<void(bool)> m_waiting;
     std::map<std::string, SessionHold> m_holds;
 };
 

@@ -3,7 +3,6 @@
 
 #include <signal.h>
 
-#include <atomic>
 #include <cstdio>
 
 #include "client/mcp/hold_book.hpp"
@@ -14,8 +13,20 @@ namespace lokt::client::mcp {
 namespace {
 
 volatile sig_atomic_t g_stop_signal = 0;
+// Set while an acquire waits for its lock, which may take minutes.
+volatile sig_atomic_t g_waiting = 0;
 
-void note_stop(int signal_number) { g_stop_signal = signal_number; }
+// Otherwise a stop signal ends the loop, which releases every hold. During a
+// waiting acquire the server dies of the signal at once: its holds end with
+// it anyway (the daemon drops its connection, the files see its pid gone),
+// and the agent's client is not kept waiting.
+void note_stop(int signal_number) {
+    g_stop_signal = signal_number;
+    if (g_waiting != 0) {
+        ::signal(signal_number, SIG_DFL);
+        ::raise(signal_number);
+    }
+}
 
 // Stop signals interrupt the wait for input (no SA_RESTART), so the holds are
 // released before we exit; a closed stdout is an error from write, not a signal.
@@ -38,7 +49,11 @@ int serve(Backend& backend, const Identity& identity, int in_fd, int out_fd, boo
     };
     install_signal_handlers();
     StdioChannel channel(in_fd, out_fd);
-    HoldBook holds(backend, identity);
+    HoldBook holds(backend, identity, [](bool waiting) {
+        g_waiting = waiting ? 1 : 0;
+        // A signal that came just before the wait began is acted on now.
+        if (waiting && g_stop_signal != 0) note_stop(g_stop_signal);
+    });
     Session session(channel, make_tools(), holds);
     log("serving lock root " + backend.root() + " through " + (backend.kind() == "daemon" ? "loktd" : "the files") + " as pid " +
         std::to_string(identity.pid));
@@ -58,6 +73,7 @@ int serve(Backend& backend, const Identity& identity, int in_fd, int out_fd, boo
         const StdioChannel::Read read = channel.next(timeout, line);
         if (read == StdioChannel::Read::closed) break;
         if (read == StdioChannel::Read::timeout || read == StdioChannel::Read::interrupted) continue;
+        if (g_stop_signal != 0) continue;
         auto answered = read == StdioChannel::Read::oversized ? session.reject_oversized() : session.handle(line);
         if (!answered) {
             log(answered.error().message);

@@ -7,7 +7,7 @@
 //
 // Usage: node kill_server.mjs --lokt PATH --loktd PATH --backend files|daemon [--rounds N]
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 import { Checks, RawServer, auditEvents, envFor, makeRoot, parseArgs, stopRoot, until } from './support.mjs';
@@ -72,6 +72,47 @@ await checks.run(`kill -9 of lokt mcp hands its lock to the waiter at once (${ar
     `over ${latencies.length} rounds (limit ${LIMIT_MS} ms, TTL 10 min)`);
   for (const latency of latencies) assert.ok(latency < LIMIT_MS, `${latency.toFixed(1)} ms`);
   assert.ok(latencies[Math.floor(latencies.length / 2)] < GOAL_MS, 'median over the goal');
+});
+
+async function startServer(owner) {
+  const server = new RawServer(args.lokt, envFor(root, owner));
+  await server.request({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'kill-test', version: '1' } } });
+  return server;
+}
+const acquireCall = (id, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'acquire', arguments: args } });
+
+await checks.run(`SIGTERM between requests: the server releases its holds and exits 0 (${args.backend})`, async () => {
+  const server = await startServer('agent-term');
+  const got = await server.request(acquireCall(2, { name: 'term-idle', ttl: '10m' }));
+  assert.equal(got.result.structuredContent.acquired, true);
+  server.proc.kill('SIGTERM');
+  const { code } = await server.exited;
+  assert.equal(code, 0);
+  const ended = auditEvents(root).filter((e) => e.name === 'term-idle').map((e) => e.event);
+  assert.deepEqual(ended, ['acquire', 'release']);
+});
+
+await checks.run(`SIGTERM during a waiting acquire: the server ends at once, not after the wait (${args.backend})`, async () => {
+  const holder = await startServer('agent-holder');
+  const held = await holder.request(acquireCall(2, { name: 'term-wait', ttl: '10m' }));
+  assert.equal(held.result.structuredContent.acquired, true);
+  const waiter = await startServer('agent-waiting');
+  const other = await waiter.request(acquireCall(2, { name: 'term-mine', ttl: '10m' }));
+  assert.equal(other.result.structuredContent.acquired, true);
+  waiter.writeLine(JSON.stringify(acquireCall(3, { name: 'term-wait', wait: '5m' })));
+  await until(() => auditEvents(root).some((e) => e.event === 'deny' && e.name === 'term-wait' && e.pid === waiter.pid),
+    'the acquire to wait');
+  const sentAt = Date.now();
+  waiter.proc.kill('SIGTERM');
+  const { signal } = await waiter.exited;
+  assert.equal(signal, 'SIGTERM');
+  assert.ok(Date.now() - sentAt < 5000, 'it did not sit out the wait');
+  // Its own hold ended with it, however it died (on the files: stale, so not held).
+  await until(() => spawnSync(args.lokt, ['exists', 'term-mine'], { env: envFor(root, 'checker') }).status === 3, 'its hold to end');
+  const still = await holder.request({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'status', arguments: { name: 'term-wait' } } });
+  assert.equal(still.result.structuredContent.locks[0].mine, true, 'the other session keeps its hold');
+  await holder.close();
 });
 
 stopRoot(root);
