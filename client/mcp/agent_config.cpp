@@ -77,13 +77,18 @@ Result<std::string> merge_toml(const fs::path& path, const std::string& before, 
     static const std::regex header(R"(^\s*\[\s*mcp_servers\s*\.\s*("lokt"|lokt)\s*\]\s*(#.*)?$)");
     static const std::regex any_header(R"(^\s*\[)");
     static const std::regex elsewhere(R"(^\s*mcp_servers\s*(\.|=))");
+    static const std::regex servers_header(R"(^\s*\[\s*mcp_servers\s*\]\s*(#.*)?$)");
+    static const std::regex key_in_servers(R"(^\s*("lokt"|lokt)\s*(\.|=))");
     std::size_t start = lines.size();
+    bool in_servers = false;  // inside a [mcp_servers] table, where `lokt = {...}` would define it too
     for (std::size_t i = 0; i < lines.size(); ++i) {
         if (std::regex_search(lines[i], header)) {
             start = i;
             break;
         }
-        if (std::regex_search(lines[i], elsewhere)) {
+        if (std::regex_search(lines[i], any_header)) in_servers = std::regex_search(lines[i], servers_header);
+        if ((!in_servers && std::regex_search(lines[i], elsewhere)) ||
+            (in_servers && std::regex_search(lines[i], key_in_servers))) {
             return make_error(ErrorCode::usage, path.string() +
                                                     " sets mcp_servers with dotted keys or an inline table; add lokt by hand "
                                                     "(see lokt mcp install --codex --print)");

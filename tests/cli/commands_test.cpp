@@ -1005,6 +1005,11 @@ TEST_SUITE("commands") {
         CHECK_EXIT(commented, 64);
         CHECK(contains(commented.err, "comments"));
         CHECK(read_text(repo() / ".gemini" / "settings.json") == "{\n  // mine\n  \"theme\": \"dark\"\n}\n");
+        // lokt already defined inside an [mcp_servers] table: adding a table would define it twice.
+        const std::string inline_lokt = "[mcp_servers]\nlokt = { command = \"x\" }\n";
+        write_text(repo() / ".codex" / "config.toml", inline_lokt);
+        CHECK_EXIT(lokt({"mcp", "install", "--codex"}, k_agent1), 64);
+        CHECK(read_text(repo() / ".codex" / "config.toml") == inline_lokt);
         CHECK_EXIT(lokt({"mcp", "install"}, k_agent1), 64);
     }
 

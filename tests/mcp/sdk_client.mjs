@@ -273,6 +273,18 @@ await checks.run('2026-07-28: server/discover and stateless requests with the ve
   await raw.close();
 });
 
+await checks.run('a hold not renewed within its TTL is released by the server', async () => {
+  const got = await call(a, 'acquire', { name: 'short-lease', ttl: 1 });
+  assert.equal(got.structuredContent.acquired, true);
+  // Through the daemon nothing else would end it: loktd renews a session's holds while it is connected.
+  await until(() => auditEvents(root).some((e) => e.name === 'short-lease' && e.event === 'release' && e.pid === a.pid),
+    'the lapsed hold to be released', 5000);
+  const status = await call(a, 'status', {});
+  assert.equal(status.structuredContent.session_holds.includes('short-lease'), false);
+  const renew = await call(a, 'renew', { name: 'short-lease' });
+  assert.equal(renew.isError, true);
+});
+
 await checks.run('holds end with the server: closing the client releases them', async () => {
   const got = await call(a, 'acquire', { name: 'session-bound', ttl: '10m' });
   assert.equal(got.structuredContent.acquired, true);
