@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "client/multi_acquire.hpp"
 #include "common/hold_state.hpp"
 #include "common/lock_name.hpp"
 
@@ -138,11 +139,7 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
         if (!timeout) return timeout.take_error();
         plan.wait.timeout = *timeout;
     }
-    const char* inherited_name = std::getenv("LOKT_LOCK_NAME");
-    const char* inherited_id = std::getenv("LOKT_LOCK_ID");
-    if (inherited_name != nullptr && inherited_id != nullptr && flags.name == inherited_name) {
-        plan.spec.inherited_lock_id = inherited_id;
-    }
+    plan.spec.inherited_lock_id = inherited_lock_id(flags.name);  // from an enclosing guard of one name or several
     return plan;
 }
 

@@ -455,6 +455,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     }
     if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
     if (spec.binding == Binding::guard) request.handle = spec.handle;
+    request.group = spec.group;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
@@ -579,8 +580,9 @@ bool DaemonBackend::audited_since(const std::string& name, const std::string& lo
 }
 
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
-    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor};
+    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor, {}};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
+    request.group = note.group;
     // A live daemon answers at once. A stopped one must not keep us past the
     // hold's TTL, which nobody renews once the command has ended: then the
     // files, well before it lapses.

@@ -41,6 +41,9 @@ struct AcquireSpec {
     std::string handle;
     // The acquire waits when refused: its `deny` line says so (extra.waiting).
     bool waiting = false;
+    // One acquire of several names at once (`lokt guard db,cache`): the same
+    // 32 hex digits on each name's acquire line (extra.group). Empty: alone.
+    std::string group;
 };
 
 // How a hold whose holder left without releasing stands after a look at the files.
@@ -53,6 +56,7 @@ struct HoldCheck {
 struct ReleaseNote {
     std::optional<int> exit_status;    // the guarded command's exit status
     std::optional<WallTime> acquired;  // when the hold began: extra.held_ms
+    std::string group;                 // as AcquireSpec::group: extra.group
 };
 
 // Why an acquire did not succeed now.

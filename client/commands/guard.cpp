@@ -6,6 +6,8 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/guarded_child.hpp"
+#include "client/multi_acquire.hpp"
+#include "client/multi_hold_commands.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 
@@ -18,6 +20,7 @@ struct GuardFlags {
 };
 
 int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::string>& command) {
+    if (is_name_list(flags.acquire.name)) return run_multi_guard(cli, flags.acquire, flags.on_lost == "terminate", command);
     if (command.empty())
         return report(make_error(ErrorCode::usage, "guard needs a command after \"--\", e.g. lokt guard build -- make"));
     auto plan = plan_acquire(flags.acquire, Binding::guard, cli.identity());

@@ -8,6 +8,8 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
+#include "client/multi_acquire.hpp"
+#include "client/multi_hold_commands.hpp"
 
 namespace lokt::client {
 namespace {
@@ -18,6 +20,7 @@ struct LockFlags {
 };
 
 int run_lock(CliContext& cli, const LockFlags& flags) {
+    if (is_name_list(flags.acquire.name)) return run_multi_lock(cli, flags.acquire, flags.json);
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     const Binding binding = flags.acquire.ttl.empty() ? Binding::process : Binding::ttl;
     const Identity holder = identity_for_process(cli.identity(), ::getppid());
