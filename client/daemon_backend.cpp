@@ -491,7 +491,8 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (!reply.ok()) {
         const auto& error = std::get<protocol::ErrorReply>(reply.body);
         const bool refusal = error.code == ErrorCode::held || error.code == ErrorCode::frozen ||
-                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported;
+                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported ||
+                             error.code == ErrorCode::deadlock;
         if (!refusal) return error.to_error();
         result.outcome = AcquireResult::Outcome::refused;
         result.refusal.code = error.code;
@@ -663,7 +664,7 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     UnlockManyResult result;
     for (const auto& record : body->released) result.released.push_back(record);
     for (const auto& refused : body->refused) {
-        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt});
+        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt, false, {}});
     }
     return result;
 }

@@ -233,6 +233,11 @@ void LockEngine::record_denial(const std::string& name, const Refusal& refusal, 
     }
     // An incident review must tell a refusal from a place in a queue.
     if (waiting) extra["waiting"] = true;
+    if (refusal.code == ErrorCode::deadlock) {
+        event_name = "deadlock";
+        extra.erase("waiting");  // refused, not waiting
+        extra["cycle"] = Json::parse(cycle_json(refusal.cycle));
+    }
     AuditEvent event = make_audit_event(event_name, name, m_actor);
     if (!extra.empty()) event.extra_json = extra.dump();
     (void)audit(std::move(event));
@@ -507,7 +512,7 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
             event_name = "force-break";
             reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
         } else if (refusal) {
-            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt});
+            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt, false, {}});
             continue;
         }
 

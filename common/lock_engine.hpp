@@ -20,6 +20,7 @@
 #include "common/lock_record.hpp"
 #include "common/lock_store.hpp"
 #include "common/result.hpp"
+#include "common/wait_for_graph.hpp"
 
 namespace lokt {
 
@@ -68,6 +69,8 @@ struct Refusal {
     // The holder is a guard that is gone; its command's processes carry the
     // hold on through its liveness handle (watch the handle, not the pid).
     bool kept_by_command = false;
+    // code deadlock: the cycle this waiter would have closed, request first.
+    std::vector<WaitEdge> cycle;
 };
 
 struct AcquireResult {
