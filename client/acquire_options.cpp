@@ -111,7 +111,7 @@ private:
 }  // namespace
 
 void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
-    command.option("name", flags.name, "Lock name").required();
+    command.option("name", flags.name, "Lock name, or several: a,b (all or none)").required();
     command.option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
     command.flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
     command.option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");

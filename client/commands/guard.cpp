@@ -144,10 +144,11 @@ Examples:
   lokt guard build --ttl 5m -- make build
   lokt guard deploy --wait --timeout 10m -- ./deploy.sh
   lokt guard test -E 75 -- make test      exit 75 (not 2) if the lock is busy
+  lokt guard staging-db,deploy --wait -- ./deploy.sh   both locks or neither
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
-is held or frozen or --wait timed out (-E N to change it), 1 error, 64 usage
-error.)";
+is held or frozen or --wait timed out (-E N to change it), 5 deadlock (the
+wait would close a cycle of holds and waits), 1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); };
     return command;
 }

@@ -73,11 +73,13 @@ CommandSpec lock_command(CommandEnv env) {
     command.footer = R"(Examples:
   lokt lock db-migrate --ttl 10m && ./migrate.sh; lokt unlock db-migrate
   lokt lock deploy --wait --timeout 5m --json
+  lokt lock staging-db,deploy --ttl 10m  both or neither; unlock staging-db,deploy
 
 Without --ttl the lock lasts as long as the shell or script that ran lokt.
 
 Exit status: 0 acquired, 2 held by another, frozen or --wait timed out (-E N
-to change it), 1 error, 64 usage error.)";
+to change it), 5 deadlock (the wait would close a cycle of holds and waits),
+1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_lock(*env.cli, *flags); };
     return command;
 }
