@@ -134,4 +134,26 @@ TEST_SUITE("deadlock") {
         CHECK_EXIT(finish(on_b), 0);
         for (const auto& event : audit_events()) CHECK(event.value("event", "") != "deadlock");
     }
+
+    TEST_CASE_FIXTURE(LoktFixture, "without LOKT_OWNER the shell a lock without TTL is bound to is the agent") {
+        const fs::path w = scratch() / "sync";
+        fs::create_directories(w);
+        RunOptions options = RunOptions().set("W", w.string()).unset("LOKT_OWNER");
+        // Two shells, each holding one name with `lokt lock` (bound to the shell) and waiting for the other's.
+        ChildProcess first = start_sh(
+            "lokt lock a > /dev/null; touch \"$W/a\"; until [ -e \"$W/b\" ]; do sleep 0.02; done\n"
+            "lokt lock b --wait --timeout 60s > /dev/null; echo \"first $?\"\n",
+            options);
+        const auto second =
+            sh("lokt lock b > /dev/null; until [ -e \"$W/a\" ]; do sleep 0.02; done; touch \"$W/b\"\n"
+               "until lokt audit --name b | grep -q '\"waiting\":true'; do sleep 0.02; done\n"
+               "lokt lock a --wait --timeout 60s 2>&1; echo \"second $?\"\n",
+               RunOptions(options).within(k_at_once));
+        CHECK(contains(second.out, "second 5"));
+        CHECK(contains(second.out, "error: deadlock: waiting for lock \"a\" would never end"));
+        CHECK(matches(second.out, "\\(pid [0-9]+\\) waits for lock \"b\""));
+        // The second shell has exited, and its hold of b with it: the first gets b.
+        const auto done = finish(first);
+        CHECK(contains(done.out, "first 0"));
+    }
 }
