@@ -12,13 +12,13 @@
 
 #include "client/atomic_file.hpp"
 #include "client/audit_analysis.hpp"
+#include "common/audit_log.hpp"
 #include "client/audit_scan.hpp"
 #include "client/audit_stats_format.hpp"
 #include "client/commands/commands.hpp"
+#include "common/lock_name.hpp"
 #include "client/since_time.hpp"
 #include "client/timeline_html.hpp"
-#include "common/audit_log.hpp"
-#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {

@@ -5,12 +5,12 @@
 #include <memory>
 
 #include "client/commands/commands.hpp"
-#include "client/json_views.hpp"
-#include "client/terminal_screen.hpp"
-#include "client/top_snapshot.hpp"
 #include "common/duration.hpp"
+#include "client/json_views.hpp"
 #include "common/lock_name.hpp"
 #include "common/parallel_chunks.hpp"
+#include "client/terminal_screen.hpp"
+#include "client/top_snapshot.hpp"
 
 #include <poll.h>
 #include <unistd.h>

@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "client/commands/commands.hpp"
-#include "client/json_views.hpp"
 #include "common/duration.hpp"
+#include "client/json_views.hpp"
 #include "common/lock_name.hpp"
 
 namespace lokt::client {
