@@ -462,6 +462,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     }
     if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
     if (spec.binding == Binding::guard) request.handle = spec.handle;
+    request.group = spec.group;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
@@ -497,7 +498,8 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (!reply.ok()) {
         const auto& error = std::get<protocol::ErrorReply>(reply.body);
         const bool refusal = error.code == ErrorCode::held || error.code == ErrorCode::frozen ||
-                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported;
+                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported ||
+                             error.code == ErrorCode::deadlock;
         if (!refusal) return error.to_error();
         result.outcome = AcquireResult::Outcome::refused;
         result.refusal.code = error.code;
@@ -586,8 +588,9 @@ bool DaemonBackend::audited_since(const std::string& name, const std::string& lo
 }
 
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
-    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor};
+    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor, {}};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
+    request.group = note.group;
     // A live daemon answers at once. A stopped one must not keep us past the
     // hold's TTL, which nobody renews once the command has ended: then the
     // files, well before it lapses.
@@ -668,7 +671,7 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     UnlockManyResult result;
     for (const auto& record : body->released) result.released.push_back(record);
     for (const auto& refused : body->refused) {
-        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt});
+        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt, false, {}});
     }
     return result;
 }
