@@ -32,5 +32,8 @@ CommandSpec daemon_command(CommandEnv env);
 CommandSpec version_command(CommandEnv env);
 CommandSpec prime_command(CommandEnv env);
 CommandSpec top_command(CommandEnv env);
+CommandSpec reserve_command(CommandEnv env);
+CommandSpec unreserve_command(CommandEnv env);
+CommandSpec hook_command(CommandEnv env);
 
 }  // namespace lokt::client
