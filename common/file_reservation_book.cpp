@@ -223,7 +223,8 @@ public:
     }
 
     Result<std::vector<PathCheck>> check(std::string_view owner, const std::vector<std::string>& paths) override {
-        LOKT_TRY_LET(table, read_table());
+        // Only the reservations that cover one of the paths matter.
+        LOKT_TRY_LET(table, read_table(&paths));
         const WallTime now = wall_now();
         std::vector<PathCheck> checks;
         for (const auto& path : paths) {
@@ -263,7 +264,7 @@ private:
     }
 
     // The table as it is; none at all is an empty one.
-    Result<std::vector<Reservation>> read_table() const {
+    Result<std::vector<Reservation>> read_table(const std::vector<std::string>* covering = nullptr) const {
         const fs::path path = m_directory / k_reservation_table;
         UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         if (!fd) {
@@ -286,7 +287,7 @@ private:
             done += static_cast<std::size_t>(n);
         }
         text.resize(done);
-        auto table = parse_reservation_table(text);
+        auto table = parse_reservation_table(text, covering);
         if (!table) {
             Error error = table.take_error();
             error.message = path.string() + ": " + error.message;

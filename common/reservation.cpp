@@ -1,9 +1,11 @@
 // See reservation.hpp.
 #include "common/reservation.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/hold_state.hpp"
+#include "common/json_line_cursor.hpp"
 
 namespace lokt {
 namespace {
@@ -97,6 +99,129 @@ Result<Reservation> reservation_from(const TableJson& j) {
     return r;
 }
 
+// A glob's text (as stored: normalized) can match only paths that begin with
+// its whole literal segments before the first wildcard or escape. A test of
+// that prefix spares parsing the globs that cannot matter.
+bool could_cover_any(std::string_view glob_text, const std::vector<std::string>& paths) {
+    std::string_view prefix = glob_text.substr(0, glob_text.find_first_of("*?[\\"));
+    if (prefix.size() < glob_text.size()) {
+        const std::size_t slash = prefix.rfind('/');
+        prefix = slash == std::string_view::npos ? std::string_view() : prefix.substr(0, slash);
+    }
+    return std::any_of(paths.begin(), paths.end(), [&](const std::string& path) {
+        return path.compare(0, prefix.size(), prefix) == 0 &&
+               (path.size() == prefix.size() || prefix.empty() || path[prefix.size()] == '/' || prefix.size() < glob_text.size());
+    });
+}
+
+bool covers_any(const PathGlob& glob, const std::vector<std::string>* paths) {
+    if (paths == nullptr) return true;
+    return std::any_of(paths->begin(), paths->end(), [&](const std::string& path) { return glob.matches(path); });
+}
+
+// The fast path: a reservation line exactly as serialize_reservation_table
+// writes it (compact, no escapes), read in place. False when the line is
+// anything else, and the general parser decides instead. `skipped` is set
+// when the reservation covers none of `covering`, after its glob.
+bool read_reservation_line(std::string_view line, const std::vector<std::string>* covering, Reservation& r, bool& skipped) {
+    JsonLineCursor c(line);
+    if (!c.eat('{')) return false;
+    LockRecord& h = r.holder;
+    bool has_glob = false, has_mode = false, has_acquired = false;
+    do {
+        std::string_view key, text;
+        if (!c.string(key) || !c.eat(':')) return false;
+        std::int64_t number = 0;
+        if (key == "glob") {
+            if (!c.string(text)) return false;
+            if (covering != nullptr && !could_cover_any(text, *covering)) {
+                skipped = true;
+                return true;
+            }
+            auto glob = PathGlob::parse(text);
+            if (!glob) return false;
+            if (!covers_any(*glob, covering)) {
+                skipped = true;
+                return true;
+            }
+            r.glob = std::move(*glob);
+            h.name = r.glob.text();
+            has_glob = true;
+        } else if (key == "mode") {
+            if (!c.string(text)) return false;
+            const auto mode = value_of(k_reservation_mode_words, text);
+            if (!mode) return false;
+            r.mode = *mode;
+            has_mode = true;
+        } else if (key == "id" || key == "owner" || key == "host" || key == "agent_id" || key == "boot_id") {
+            if (!c.string(text)) return false;
+            std::string& field = key == "id"         ? h.lock_id
+                                 : key == "owner"    ? h.owner
+                                 : key == "host"     ? h.host
+                                 : key == "agent_id" ? h.agent_id
+                                                     : h.boot_id;
+            field = text;
+        } else if (key == "bound_to") {
+            if (!c.string(text)) return false;
+            h.bound_to = value_of(k_binding_words, text);
+            if (!h.bound_to) return false;
+        } else if (key == "acquired_ts" || key == "expires_at") {
+            if (!c.string(text)) return false;
+            const auto time = parse_rfc3339(text);
+            if (!time) return false;
+            if (key == "acquired_ts") {
+                h.acquired = *time;
+                has_acquired = true;
+            } else {
+                h.expires_at = *time;
+            }
+        } else if (key == "owner_set") {
+            if (c.word("true")) {
+                h.owner_explicit = true;
+            } else if (!c.word("false")) {
+                return false;
+            }
+        } else if (key == "pid" || key == "ttl_sec") {
+            if (!c.integer(number)) return false;
+            (key == "pid" ? h.pid : h.ttl_sec) = number;
+        } else if (key == "pid_start_ns" || key == "expires_boot_ns") {
+            if (!c.integer(number) || number < 0) return false;
+            (key == "pid_start_ns" ? h.pid_start : h.expires_boot_ns) = static_cast<std::uint64_t>(number);
+        } else if (!skip_json_value(c)) {
+            return false;
+        }
+    } while (c.eat(','));
+    return c.eat('}') && c.at_end() && has_glob && has_mode && has_acquired && !h.lock_id.empty() && !h.owner.empty() &&
+           !h.host.empty();
+}
+
+// The whole table through the fast path; nullopt when any part of it is not
+// as lokt writes it.
+std::optional<std::vector<Reservation>> read_table_fast(std::string_view text, const std::vector<std::string>* covering) {
+    constexpr std::string_view head = "{\n  \"version\": 1,\n  \"reservations\": [";
+    if (text.substr(0, head.size()) != head) return std::nullopt;
+    text.remove_prefix(head.size());
+    std::vector<Reservation> table;
+    if (text == "]\n}\n") return table;
+    for (;;) {
+        if (text.substr(0, 5) != "\n    ") return std::nullopt;
+        text.remove_prefix(5);
+        const std::size_t end = text.find('\n');
+        if (end == std::string_view::npos) return std::nullopt;
+        std::string_view line = text.substr(0, end);
+        text.remove_prefix(end);
+        const bool more = !line.empty() && line.back() == ',';
+        if (more) line.remove_suffix(1);
+        Reservation r;
+        bool skipped = false;
+        if (!read_reservation_line(line, covering, r, skipped)) return std::nullopt;
+        if (!skipped) table.push_back(std::move(r));
+        if (!more) break;
+    }
+    if (text != "\n  ]\n}\n") return std::nullopt;
+    return table;
+}
+
 }  // namespace
 
 std::string_view to_string(ReservationMode mode) { return word_of(k_reservation_mode_words, mode).value_or("unknown"); }
@@ -144,7 +269,8 @@ std::string serialize_reservation_table(const std::vector<Reservation>& table) {
     return out;
 }
 
-Result<std::vector<Reservation>> parse_reservation_table(std::string_view text) {
+Result<std::vector<Reservation>> parse_reservation_table(std::string_view text, const std::vector<std::string>* covering) {
+    if (auto fast = read_table_fast(text, covering)) return std::move(*fast);
     TableJson document;
     try {
         document = TableJson::parse(text.begin(), text.end());
@@ -163,7 +289,7 @@ Result<std::vector<Reservation>> parse_reservation_table(std::string_view text) 
     table.reserve(list->size());
     for (const auto& item : *list) {
         LOKT_TRY_LET(reservation, reservation_from(item));
-        table.push_back(std::move(*reservation));
+        if (covers_any(reservation->glob, covering)) table.push_back(std::move(*reservation));
     }
     return table;
 }

@@ -61,8 +61,11 @@ std::vector<const Reservation*> path_blockers(const std::vector<Reservation>& ta
 // versions shows the reservations that changed.
 std::string serialize_reservation_table(const std::vector<Reservation>& table);
 // ErrorCode::corrupt with the reason when the text is not a table; a table of
-// a newer version is ErrorCode::unsupported.
-Result<std::vector<Reservation>> parse_reservation_table(std::string_view text);
+// a newer version is ErrorCode::unsupported. With `covering`, only the
+// reservations whose glob covers one of those paths are returned, and the
+// others are read no further than their glob (a check before every edit).
+Result<std::vector<Reservation>> parse_reservation_table(std::string_view text,
+                                                         const std::vector<std::string>* covering = nullptr);
 
 // "src/auth/** (exclusive) by agent-1@devbox (pid 7271) for 12s": who holds
 // a reservation, for messages and hook answers.
