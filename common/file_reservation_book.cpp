@@ -268,7 +268,7 @@ private:
         const fs::path path = m_directory / k_reservation_table;
         UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         if (!fd) {
-            if (errno == ENOENT || errno == ENOTDIR) return std::vector<Reservation>();
+            if (errno == ENOENT) return std::vector<Reservation>();
             return sys_error("cannot open", path.string(), errno);
         }
         struct stat info {};
