@@ -2,6 +2,7 @@
 // reservations/table.json, changed only under the flock of reservations/lock.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -277,17 +278,16 @@ private:
         if (static_cast<std::size_t>(info.st_size) > k_max_reservation_table_bytes) {
             return make_error(ErrorCode::corrupt, path.string() + " is larger than the limit of 64 MiB");
         }
-        std::string text(static_cast<std::size_t>(info.st_size), '\0');
-        std::size_t done = 0;
-        while (done < text.size()) {
-            const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return sys_error("cannot read", path.string(), errno);
-            if (n == 0) break;
-            done += static_cast<std::size_t>(n);
-        }
-        text.resize(done);
+        // Mapped, not read: a check before every edit should not copy (or
+        // first zero) a table of a thousand reservations to look at a few.
+        // lokt never truncates a table in place (a new one is renamed over
+        // it), so the mapped file keeps its pages while we read them.
+        const auto size = static_cast<std::size_t>(info.st_size);
+        void* mapped = size == 0 ? nullptr : ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+        if (mapped == MAP_FAILED) return sys_error("cannot map", path.string(), errno);
+        const std::string_view text(static_cast<const char*>(mapped), mapped == nullptr ? 0 : size);
         auto table = parse_reservation_table(text, covering);
+        if (mapped != nullptr) ::munmap(mapped, size);
         if (!table) {
             Error error = table.take_error();
             error.message = path.string() + ": " + error.message;
