@@ -326,8 +326,9 @@ private:
     // table stays as it was.
     Result<void> publish(const std::vector<Reservation>& table, const std::vector<Reservation>& stale,
                          std::vector<AuditEvent> lines) {
-        const std::string temp_name = ".table." + std::to_string(::getpid()) + ".tmp";
-        const fs::path temp = m_directory / temp_name;
+        // One name for every writer: only the lock's holder writes it, and a
+        // writer killed before the rename leaves a file the next one replaces.
+        const fs::path temp = m_directory / ".table.tmp";
         const fs::path target = m_directory / k_reservation_table;
         {
             UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
