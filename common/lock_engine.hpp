@@ -36,7 +36,6 @@ struct AcquireSpec {
     // Read before trying to create: cheaper for a waiter that is likely to find
     // the lock still held.
     bool look_first = false;
-    std::optional<std::uint64_t> fence;
     // A guard's liveness handle token (hold_handle.hpp), written into the record.
     std::string handle;
     // The acquire waits when refused: its `deny` line says so (extra.waiting).
@@ -189,6 +188,9 @@ public:
 
 private:
     LockRecord build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const;
+    // Creates the lock file of a new hold with the name's next fencing token
+    // (fence_counter.hpp), under the name's mutex; false when the name is held.
+    Result<bool> publish_fenced(const std::string& name, LockRecord& record, FileIdentity* created);
     // Removes the file judged in `seen` if it is still that file; audits `event`.
     Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen, const std::string& event,
                                     const std::string& reason);

@@ -469,6 +469,13 @@ Result<void> LockStore::prepare_mutex(std::string_view name) {
     return {};
 }
 
+void LockStore::unlock_and_keep(std::string_view name, NameMutex mutex) {
+    if (!mutex.m_fd) return;
+    (void)::flock(mutex.m_fd.get(), LOCK_UN);
+    m_prepared = std::move(mutex.m_fd);
+    m_prepared_name = name;
+}
+
 Result<NameMutex> LockStore::lock_name(std::string_view name) {
     UniqueFd fd;
     if (m_prepared.valid() && m_prepared_name == name) fd = std::move(m_prepared);  // opened at the acquire

@@ -404,3 +404,48 @@ TEST_CASE_FIXTURE(Fixture, "an expired freeze of another owner is simply replace
     CHECK(replaced->owner == "agent-7");
     CHECK(events() == std::vector<std::string>{"freeze", "freeze"});
 }
+
+TEST_CASE_FIXTURE(Fixture, "every grant of a name carries a greater fencing token; refusals and re-entry take none") {
+    auto e = engine();
+    auto first = e.try_acquire(spec("db"));
+    REQUIRE(first->granted());
+    CHECK(first->record.fence == 1u);
+    auto refused = e.try_acquire(spec("db"));
+    CHECK(refused->outcome == Outcome::refused);
+    REQUIRE(e.release("db", first->record.lock_id).ok());
+    auto other = e.try_acquire(spec("other"));
+    CHECK(other->record.fence == 1u);  // per name
+
+    lokt::AcquireSpec manual = spec("db", lokt::Binding::ttl);
+    manual.ttl = 60s;
+    manual.holder.owner = "agent-1";
+    manual.holder.owner_explicit = true;
+    auto second = e.try_acquire(manual);
+    CHECK(second->record.fence == 2u);  // the refusal gave its token back
+    auto again = e.try_acquire(manual);
+    CHECK(again->outcome == Outcome::refreshed);
+    CHECK(again->record.fence == 2u);
+    auto renewed = e.renew("db", second->record.lock_id, 60s);
+    CHECK(renewed->fence == 2u);
+    REQUIRE(e.unlock("db", lokt::UnlockMode::force).ok());
+
+    // The counter is the name's mutex file, which a new engine (a new process, a restarted daemon) reads.
+    auto later = engine();
+    CHECK(later.try_acquire(spec("db"))->record.fence == 3u);
+    std::ifstream counter(dir / "root/mutex/db.lock");
+    std::string text;
+    std::getline(counter, text);
+    CHECK(text == "00000000000000000003");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a fence counter that is not a number refuses the grant instead of starting again") {
+    auto e = engine();
+    REQUIRE(e.try_acquire(spec("db"))->granted());
+    REQUIRE(e.unlock("db", lokt::UnlockMode::force).ok());
+    std::ofstream(dir / "root/mutex/db.lock") << "garbage\n";
+    auto refused = e.try_acquire(spec("db"));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::corrupt);
+    CHECK(refused.error().message.find("mutex/db.lock") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "root/locks/db.json"));
+}
