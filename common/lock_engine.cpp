@@ -153,6 +153,8 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         return result;
     }
 
+    if (spec.slots) return try_acquire_slot(spec);
+
     // Before anything is published: ending the hold must not need a new inode.
     LOKT_TRY(m_store.prepare_mutex(spec.name));
     const std::string lock_id = new_lock_id();

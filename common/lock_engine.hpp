@@ -40,6 +40,9 @@ struct AcquireSpec {
     std::string handle;
     // The acquire waits when refused: its `deny` line says so (extra.waiting).
     bool waiting = false;
+    // Take a slot of the pool `name` of this many slots (slot_pool.hpp)
+    // instead of the name itself.
+    std::optional<std::uint64_t> slots;
 };
 
 // How a hold whose holder left without releasing stands after a look at the files.
@@ -191,6 +194,10 @@ private:
     // Creates the lock file of a new hold with the name's next fencing token
     // (fence_counter.hpp), under the name's mutex; false when the name is held.
     Result<bool> publish_fenced(const std::string& name, LockRecord& record, FileIdentity* created);
+    // try_acquire of a slot of the pool spec.name (lock_engine_pool.cpp).
+    Result<AcquireResult> try_acquire_slot(const AcquireSpec& spec);
+    Refusal pool_refusal(const std::string& pool, std::uint64_t slots, const std::vector<StoredRecord>& seen,
+                         const std::vector<HoldState>& states) const;
     // Removes the file judged in `seen` if it is still that file; audits `event`.
     Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen, const std::string& event,
                                     const std::string& reason);

@@ -156,6 +156,11 @@ public:
     // Lets go of a name's mutex and keeps its file open for the next
     // lock_name(name), as prepare_mutex does.
     void unlock_and_keep(std::string_view name, NameMutex mutex);
+    // The size recorded for the pool NAME (mutex/NAME.pool, see slot_pool.hpp);
+    // nullopt when there is none or it cannot be read. Both are called with
+    // the pool name's mutex held.
+    std::optional<std::uint64_t> pool_size(std::string_view name);
+    Result<void> set_pool_size(std::string_view name, std::uint64_t slots);
     // mutex/NAME.lock, for messages.
     std::filesystem::path mutex_path(std::string_view name) const { return m_root / "mutex" / (std::string(name) + ".lock"); }
     void never_wait_for_mutex() { m_mutex_try_once = true; }

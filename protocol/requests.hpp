@@ -47,6 +47,8 @@ struct AcquireRequest {
     // A guard's liveness handle (live/HANDLE in the root, flock'd by the guard
     // and inherited by its command); only with mode guard.
     std::string handle;
+    // A slot of a pool of this many slots (1-1024), instead of the name itself.
+    std::optional<std::uint64_t> slots;
     bool operator==(const AcquireRequest&) const = default;
 };
 

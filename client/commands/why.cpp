@@ -3,8 +3,9 @@
 #include <memory>
 
 #include "client/commands/commands.hpp"
-#include "common/duration.hpp"
 #include "client/json_views.hpp"
+#include "client/pool_view.hpp"
+#include "common/duration.hpp"
 #include "common/lock_name.hpp"
 
 namespace lokt::client {
@@ -108,6 +109,32 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
     return e;
 }
 
+// For a pool: who holds every slot, and where a new waiter would stand.
+Explanation explain_pool(const PoolView& pool, const QueueView& queue, WallTime now) {
+    Explanation e;
+    const std::string quoted = "\"" + pool.name + "\"";
+    const std::string size = std::to_string(pool.slots);
+    e.acquirable = pool.held_count() < pool.slots;
+    e.summary = "pool " + quoted + ": " + std::to_string(pool.held_count()) + "/" + size + " slots held" +
+                (e.acquirable ? "; a slot is free" : "");
+    for (std::uint64_t k = 0; k < pool.slots; ++k) {
+        const LockView* view = pool.slot(k);
+        e.reasons.push_back(
+            "slot " + std::to_string(k) +
+            (view ? " is held by " + describe_holder(view->stored.record, now, view->kept_by) + " (lock \"" + view->name + "\")"
+                  : std::string(" is free")));
+    }
+    if (e.acquirable) {
+        e.suggestions.push_back("acquire a slot: lokt guard " + pool.name + " --slots " + size + " -- COMMAND");
+    } else {
+        e.reasons.push_back(queue_reason(queue));
+        e.suggestions.push_back("wait for a slot: lokt guard " + pool.name + " --slots " + size +
+                                " --wait --timeout 10m -- COMMAND");
+        e.suggestions.push_back("see its history: lokt audit --since 1h");
+    }
+    return e;
+}
+
 int run_why(CliContext& cli, const WhyFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
@@ -118,14 +145,26 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
     auto queue = (*backend)->queue(flags.name);
     if (!queue) return fail(queue.error());
     const WallTime now = wall_now();
-    const Explanation e = explain(*view, *queue, now, cli.identity());
+    std::optional<PoolView> pool;
+    if (view->state == HoldState::absent && !view->freeze) {
+        auto found = inspect_pool(**backend, flags.name);
+        if (!found) return fail(found.error());
+        pool = std::move(found.value());
+    }
+    const Explanation e = pool ? explain_pool(*pool, *queue, now) : explain(*view, *queue, now, cli.identity());
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
         out.field("name", flags.name);
         out.field("acquirable", e.acquirable);
-        out.field("state", shown_state(*view));
+        out.field("state", pool ? std::string_view(e.acquirable ? "free" : "held") : shown_state(*view));
         out.field("summary", e.summary);
+        if (pool) {
+            out.field("slots", pool->slots);
+            out.key("holders").begin_array();
+            for (const auto& held : pool->held) write_lock_record(out, held.stored.record);
+            out.end_array();
+        }
         if (view->stored.kind == StoredRecord::Kind::record) {
             out.key("holder");
             write_lock_record(out, view->stored.record);

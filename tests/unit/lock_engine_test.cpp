@@ -449,3 +449,38 @@ TEST_CASE_FIXTURE(Fixture, "a fence counter that is not a number refuses the gra
     CHECK(refused.error().message.find("mutex/db.lock") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "root/locks/db.json"));
 }
+
+TEST_CASE_FIXTURE(Fixture, "a pool's slots: the lowest free one, each a plain lock; full; another size refused while in use") {
+    auto e = engine();
+    lokt::AcquireSpec pool = spec("gpu");
+    pool.slots = 2;
+    auto first = e.try_acquire(pool);
+    REQUIRE(first->granted());
+    CHECK(first->record.name == "gpu.slot-0");
+    CHECK(first->record.slot == 0u);
+    CHECK(first->record.slots == 2u);
+    CHECK(first->record.pool == "gpu");
+    CHECK(first->record.fence == 1u);  // each slot's own counter
+    auto second = e.try_acquire(pool);
+    CHECK(second->record.name == "gpu.slot-1");
+    CHECK(fs::exists(dir / "root/locks/gpu.slot-1.json"));
+    auto full = e.try_acquire(pool);
+    CHECK(full->outcome == Outcome::refused);
+    CHECK(full->refusal.message.find("all 2 slots of pool \"gpu\" are held") == 0);
+
+    lokt::AcquireSpec bigger = pool;
+    bigger.slots = 3;
+    auto mismatch = e.try_acquire(bigger);
+    REQUIRE_FALSE(mismatch.ok());
+    CHECK(mismatch.error().code == ErrorCode::usage);
+    CHECK(mismatch.error().message.find("has 2 slots, not 3") != std::string::npos);
+
+    REQUIRE(e.release("gpu.slot-0", first->record.lock_id).ok());
+    auto again = e.try_acquire(pool);
+    CHECK(again->record.name == "gpu.slot-0");
+    CHECK(again->record.fence == 2u);
+    REQUIRE(e.release("gpu.slot-0", again->record.lock_id).ok());
+    REQUIRE(e.release("gpu.slot-1", second->record.lock_id).ok());
+    // Idle: the pool takes the size it is asked for now.
+    CHECK(e.try_acquire(bigger)->granted());
+}
