@@ -164,7 +164,12 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const bool try_create = round > 0 || !spec.look_first;
-        LOKT_TRY_LET(published, try_create ? publish_fenced(spec.name, record, &result.file) : Result<bool>(false));
+        // A lock file already there is judged without taking the mutex: waiters
+        // woken by one release do not queue on the mutex only to find it held.
+        LOKT_TRY_LET(present,
+                     try_create ? m_store.identify(Area::locks, spec.name) : Result<std::optional<FileIdentity>>(std::nullopt));
+        const bool create = try_create && !present->has_value();
+        LOKT_TRY_LET(published, create ? publish_fenced(spec.name, record, &result.file) : Result<bool>(false));
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
             event.lock_id = record.lock_id;

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -519,6 +520,10 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
     // forever behind a stopped process.
     auto delay = std::chrono::microseconds(50);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // A few yields first: the holder is usually a releaser a few system calls
+    // from letting go (waiters wake at its unlink, while it still holds the
+    // mutex), and on a busy machine even a 50 us sleep can cost a time slice.
+    int yields = m_mutex_try_once ? 0 : 16;
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return sys_error("cannot lock", (m_root / "mutex" / file).string(), errno);
@@ -528,6 +533,11 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
                                                        " (another lokt process is stuck while changing this lock)");
             busy.busy = m_mutex_try_once;
             return busy;
+        }
+        if (yields > 0) {
+            --yields;
+            sched_yield();
+            continue;
         }
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, std::chrono::microseconds(5000));
