@@ -141,4 +141,13 @@ std::string joined_lock_ids(const MultiAcquired& held) {
     return text;
 }
 
+std::string joined_fences(const MultiAcquired& held) {
+    std::string text;
+    for (const auto& hold : held.holds) {
+        const auto& fence = hold.lease.record.fence;
+        text += (text.empty() ? "" : ",") + (fence ? std::to_string(*fence) : std::string());
+    }
+    return text;
+}
+
 }  // namespace lokt::client

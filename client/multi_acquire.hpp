@@ -51,5 +51,7 @@ Result<void> release_all(Backend& backend, const MultiAcquired& held, ReleaseNot
 // LOKT_LOCK_NAME and LOKT_LOCK_ID for a guarded command.
 std::string joined_names(const MultiAcquired& held);
 std::string joined_lock_ids(const MultiAcquired& held);
+// Their fencing tokens, in the same order and joined the same way (LOKT_FENCE).
+std::string joined_fences(const MultiAcquired& held);
 
 }  // namespace lokt::client

@@ -18,6 +18,7 @@ namespace {
 // The flags as planned for the first name (the names are checked apart).
 Result<AcquirePlan> plan_for_list(const AcquireFlags& flags, const std::vector<std::string>& names, Binding binding,
                                   const Identity& holder) {
+    if (flags.slots > 0) return make_error(ErrorCode::usage, "--slots takes one pool name, not a list (\"" + flags.name + "\")");
     AcquireFlags first = flags;
     first.name = names.front();
     return plan_acquire(first, binding, holder);
@@ -104,8 +105,10 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     child.argv = command;
     child.handle_fd = handle->fd();
     // The names as given, and each one's id in the same order.
-    child.extra_env = {
-        {"LOKT_LOCK_NAME", flags.name}, {"LOKT_LOCK_ID", joined_lock_ids(held)}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
+    child.extra_env = {{"LOKT_LOCK_NAME", flags.name},
+                       {"LOKT_LOCK_ID", joined_lock_ids(held)},
+                       {"LOKT_FENCE", joined_fences(held)},
+                       {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     child.terminate_on_lost = terminate_on_lost;
     bool gave_up = false;
     if (plan->spec.ttl) {

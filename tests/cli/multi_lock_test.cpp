@@ -139,16 +139,22 @@ TEST_SUITE("multi_lock") {
 
     TEST_CASE_FIXTURE(LoktFixture, "the command sees every name and id, and a nested guard of one of them just runs") {
         const auto run = lokt({"guard", "db,cache", "--", "sh", "-c",
-                               "echo \"$LOKT_LOCK_NAME $LOKT_LOCK_ID\"; lokt guard cache -- echo nested-ran"},
+                               "echo \"$LOKT_LOCK_NAME $LOKT_LOCK_ID $LOKT_FENCE\"; lokt guard cache -- echo nested-ran"},
                               k_agent1);
         REQUIRE_EXIT(run, 0);
         const auto lines = split_lines(run.out);
         REQUIRE(lines.size() == 2);
-        CHECK(matches(lines[0], "^db,cache [0-9a-f]{32},[0-9a-f]{32}$"));
+        CHECK(matches(lines[0], "^db,cache [0-9a-f]{32},[0-9a-f]{32} [0-9]+,[0-9]+$"));
         CHECK(lines[1] == "nested-ran");
         const auto acquires = audit_events("acquire", "db");
         REQUIRE(acquires.size() == 1);
         CHECK(contains(lines[0], acquires[0]["lock_id"].get<std::string>()));
+        // Each name's fencing token, in the order given, as its acquire line has it.
+        const auto cache_acquires = audit_events("acquire", "cache");
+        REQUIRE(cache_acquires.size() == 1);
+        CHECK(lines[0].substr(lines[0].rfind(' ') + 1) ==
+              std::to_string(acquires[0]["extra"]["fence"].get<std::uint64_t>()) + "," +
+                  std::to_string(cache_acquires[0]["extra"]["fence"].get<std::uint64_t>()));
         CHECK(audit_events("acquire", "cache").size() == 1);  // the nested guard took nothing
         CHECK(audit_events("release", "db").size() == 1);
         CHECK(audit_events("release", "cache").size() == 1);
@@ -158,6 +164,7 @@ TEST_SUITE("multi_lock") {
         CHECK_EXIT(lokt({"guard", "a,a", "--", "true"}), 64);
         CHECK_EXIT(lokt({"lock", "a,,b"}), 64);
         CHECK_EXIT(lokt({"lock", "a,b/c"}), 64);
+        CHECK_EXIT(lokt({"lock", "a,b", "--slots", "2"}), 64);  // a pool is one name
         CHECK_FALSE(fs::exists(lock_path("a")));
     }
 }
