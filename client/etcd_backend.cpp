@@ -230,7 +230,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
     }
 
     LOKT_TRY_LET(lease_id, lease_for(spec));
-    const std::int64_t lease = *lease_id;
+    std::int64_t lease = *lease_id;
     const std::string lock_id = new_lock_id();
     const std::string key = queue_prefix(spec.name) + lock_id;
     LockRecord record;
@@ -291,8 +291,12 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
     };
 
     bool denied = false;
+    int lease_renewals = 0;
     std::optional<KeyValue> mine;  // our queue entry, once put
-    auto next_keepalive = Clock::now() + std::chrono::seconds(std::max<std::int64_t>(1, m_process_lease_ttl / 3));
+    // A waiter keeps its lease alive too (a third of its TTL apart), or its
+    // place in the queue goes with it.
+    const std::chrono::milliseconds keepalive_every{lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)) * 1000 / 3};
+    auto next_keepalive = Clock::now() + keepalive_every;
     for (int stale_breaks = 0;;) {
         LOKT_TRY_LET(freeze, live_freeze(spec.name));
         if (*freeze) {
@@ -330,6 +334,10 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             head.limit = 1;
             txn.failure.push_back(Operation::of(std::move(head)));
             LOKT_TRY_LET(done, m_client.txn(txn));
+            if (done->succeeded && !m_client.last_call_retried()) {
+                audit(acquire_event(done->revision));
+                return granted(done->revision);
+            }
             if (done->succeeded || m_client.last_call_retried()) {
                 // Our key's create_revision is the transaction's revision, unless
                 // this was a retry: then read it back.
@@ -373,7 +381,11 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             put.lease = lease;
             auto done = m_client.put(put);
             if (!done) {
-                return done.take_error();
+                if (done.error().code != ErrorCode::not_found || lease_renewals++ > k_etcd_rounds) return done.take_error();
+                // Our lease ran out (etcd was unreachable for longer than its TTL): a new one.
+                LOKT_TRY_LET(fresh, lease_for(spec));
+                lease = *fresh;
+                continue;
             }
             RangeRequest back;
             back.key = key;
@@ -389,8 +401,12 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             // broken): we hold nothing. Queue again, at the back.
             mine.reset();
             if (lease != 0 && !m_client.lease_keepalive(lease)) {
-                return make_error(ErrorCode::lost,
-                                  "lock " + etcd_quoted(spec.name) + ": our etcd lease ran out while we waited; try again");
+                if (lease_renewals++ > k_etcd_rounds) {
+                    return make_error(ErrorCode::lost,
+                                      "lock " + etcd_quoted(spec.name) + ": our etcd lease keeps running out while we wait");
+                }
+                LOKT_TRY_LET(fresh, lease_for(spec));
+                lease = *fresh;
             }
             continue;
         }
@@ -452,7 +468,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         if (lease != 0 && now >= next_keepalive) {
             auto kept = m_client.lease_keepalive(lease);
             if (!kept && kept.error().code != ErrorCode::lost) return kept.take_error();
-            next_keepalive = now + std::chrono::seconds(std::max<std::int64_t>(1, m_process_lease_ttl / 3));
+            next_keepalive = now + keepalive_every;
         }
         auto until = std::min({deadline, now + k_etcd_recheck, lease != 0 ? next_keepalive : deadline});
         wait_for_delete((at - 1)->key, revision + 1, until);
