@@ -250,7 +250,8 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
         if (auto connected = ensure_connected(index, timeout); !connected) {
             last = connected.take_error();
             // A refused password or certificate is not cured by another member.
-            if (last.message.find("refused user") != std::string::npos || last.message.find("cannot load") != std::string::npos) {
+            if (last.message.find("refused user") != std::string::npos || last.message.find("cannot load") != std::string::npos ||
+                last.message.find("TLS") != std::string::npos) {
                 return last;
             }
         } else {
@@ -260,6 +261,14 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
             if (!reply) {
                 last = reply.take_error();
                 m_connection.close();
+                if (last.message.find("bad certificate") != std::string::npos ||
+                    last.message.find("certificate required") != std::string::npos) {
+                    // The member wants a certificate we did not (or could not) show.
+                    last.message +=
+                        " (the member asks for a client certificate signed by its CA: set LOKT_ETCD_CERT and "
+                        "LOKT_ETCD_KEY)";
+                    return last;
+                }
             } else {
                 const json parsed = json::parse(reply->body, nullptr, false);
                 if (parsed.is_discarded()) {

@@ -133,14 +133,14 @@ void EtcdCluster::start(int index, bool fresh) {
                  "--initial-cluster", m_initial_cluster, "--initial-cluster-state", fresh ? "new" : "existing",
                  "--initial-cluster-token", "lokt-test",
                  // Fast elections: a lost leader is replaced in a fraction of a second.
-                 "--heartbeat-interval", "20", "--election-timeout", "200", "--logger", "zap", "--log-level", "warn"};
+                 "--heartbeat-interval", "20", "--election-timeout", "200", "--logger", "zap", "--log-level",
+                 m_tls ? "info" : "warn"};  // with TLS, readiness is read from the log
     if (m_tls) {
         spec.argv.insert(spec.argv.end(), {"--cert-file", m_tls->cert.string(), "--key-file", m_tls->key.string(),
                                            "--trusted-ca-file", m_tls->ca.string()});
         if (m_tls->client_cert_auth) spec.argv.emplace_back("--client-cert-auth");
     }
     spec.env = Environment::inherited();
-    spec.env.set("ETCD_UNSUPPORTED_ARCH", "");
     spec.cwd = m_dir;
     spec.output_file = member.log;
     member.process = std::make_unique<ChildProcess>(spec);
