@@ -83,10 +83,10 @@ EtcdBackend::EtcdBackend(EtcdSettings settings, Identity actor)
       m_prefix(m_settings.key_prefix()),
       m_client(m_settings.client) {}
 
-EtcdBackend::~EtcdBackend() {
-    // A lease of a process that holds nothing any more (waited, gave up).
-    if (m_process_lease != 0) (void)m_client.lease_revoke(m_process_lease);
-}
+// The process lease is not revoked as the process ends: by then it holds no
+// key (releases and timed-out waits delete theirs), and revoking it would be
+// one more write etcd syncs to disk before lokt may exit. It runs out by itself.
+EtcdBackend::~EtcdBackend() = default;
 
 std::string EtcdBackend::root() const { return "etcd " + m_settings.endpoints + " " + m_prefix; }
 
@@ -367,6 +367,34 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
                 LOKT_TRY(remove_entry(kvs.front(), broke));
                 continue;
+            }
+            const bool both_manual =
+                spec.binding != Binding::guard && holder->bound_to != Binding::guard && holder->bound_to.has_value();
+            if (both_manual && spec.holder.owner_explicit && holder->owner_explicit && holder->owner == spec.holder.owner) {
+                // Re-entry by the same explicit owner: the same hold (lock_id and
+                // fence), with a new TTL on a lease of its own.
+                LockRecord renewed = *holder;
+                clear_deadline(renewed);
+                if (spec.ttl) set_deadline(renewed, wall_now(), *spec.ttl);
+                renewed.bound_to = spec.binding;
+                renewed.fence.reset();
+                TxnRequest txn;
+                txn.compare.push_back(Compare::created_at(kvs.front().key, kvs.front().create_revision));
+                PutRequest put;
+                put.key = kvs.front().key;
+                put.value = serialize_lock_record(renewed);
+                put.lease = lease;
+                txn.success.push_back(Operation::of(std::move(put)));
+                AuditEvent event = make_audit_event("renew", spec.name, m_actor);
+                event.lock_id = renewed.lock_id;
+                event.ttl_sec = renewed.ttl_sec;
+                for (auto& operation : audit_operations(event)) txn.success.push_back(std::move(operation));
+                LOKT_TRY_LET(refreshed, m_client.txn(txn));
+                if (!refreshed->succeeded) continue;  // changed meanwhile: look again
+                renewed.fence = static_cast<std::uint64_t>(kvs.front().create_revision);
+                acquired.outcome = Acquired::Outcome::refreshed;
+                acquired.lease.record = renewed;
+                return acquired;
             }
             Refusal refusal = refusal_for(spec.name, *holder);
             deny(refusal);
