@@ -449,23 +449,25 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                     return kept.take_error();
                 }
             }
-            if (denied) {
-                // The hold begins now, not when we joined the queue.
-                record.acquired = wall_now();
-                TxnRequest txn;
-                txn.compare.push_back(Compare::created_at(key, at->create_revision));
-                PutRequest put;
-                put.key = key;
-                put.value = serialize_lock_record(record);
-                put.lease = lease;
-                txn.success.push_back(Operation::of(std::move(put)));
-                LOKT_TRY_LET(rewritten, m_client.txn(txn));
-                if (!rewritten->succeeded && !m_client.last_call_retried()) {
-                    mine.reset();
-                    continue;  // gone meanwhile: queue again
-                }
+            // The hold begins now, not when we joined the queue: the record is
+            // written again with its start, in one transaction with the line.
+            record.acquired = wall_now();
+            if (spec.binding == Binding::ttl && spec.ttl) set_deadline(record, record.acquired, *spec.ttl);
+            TxnRequest txn;
+            txn.compare.push_back(Compare::created_at(key, at->create_revision));
+            PutRequest put;
+            put.key = key;
+            put.value = serialize_lock_record(record);
+            put.lease = lease;
+            txn.success.push_back(Operation::of(std::move(put)));
+            for (auto& operation : audit_operations(acquire_event(at->create_revision))) {
+                txn.success.push_back(std::move(operation));
             }
-            audit(acquire_event(at->create_revision));
+            LOKT_TRY_LET(rewritten, m_client.txn(txn));
+            if (!rewritten->succeeded && !m_client.last_call_retried()) {
+                mine.reset();
+                continue;  // gone meanwhile: queue again
+            }
             return granted(at->create_revision);
         }
         const KeyValue& head_kv = entries->front();
