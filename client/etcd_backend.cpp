@@ -328,7 +328,6 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             put.value = value;
             put.lease = lease;
             txn.success.push_back(Operation::of(std::move(put)));
-            AuditEvent event = acquire_event(0);
             RangeRequest head = range_of_prefix(queue_prefix(spec.name));
             head.sort_by_create = true;
             head.limit = 1;
@@ -351,7 +350,6 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 }
                 if (done->succeeded) return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) + " was lost at once");
             }
-            (void)event;
             const auto& kvs = done->responses.at(0).range.kvs;
             if (kvs.empty()) continue;  // released in between
             auto holder = record_of(kvs.front());
@@ -378,18 +376,18 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 if (spec.ttl) set_deadline(renewed, wall_now(), *spec.ttl);
                 renewed.bound_to = spec.binding;
                 renewed.fence.reset();
-                TxnRequest txn;
-                txn.compare.push_back(Compare::created_at(kvs.front().key, kvs.front().create_revision));
-                PutRequest put;
-                put.key = kvs.front().key;
-                put.value = serialize_lock_record(renewed);
-                put.lease = lease;
-                txn.success.push_back(Operation::of(std::move(put)));
+                TxnRequest refresh;
+                refresh.compare.push_back(Compare::created_at(kvs.front().key, kvs.front().create_revision));
+                PutRequest rewrite;
+                rewrite.key = kvs.front().key;
+                rewrite.value = serialize_lock_record(renewed);
+                rewrite.lease = lease;
+                refresh.success.push_back(Operation::of(std::move(rewrite)));
                 AuditEvent event = make_audit_event("renew", spec.name, m_actor);
                 event.lock_id = renewed.lock_id;
                 event.ttl_sec = renewed.ttl_sec;
-                for (auto& operation : audit_operations(event)) txn.success.push_back(std::move(operation));
-                LOKT_TRY_LET(refreshed, m_client.txn(txn));
+                for (auto& operation : audit_operations(event)) refresh.success.push_back(std::move(operation));
+                LOKT_TRY_LET(refreshed, m_client.txn(refresh));
                 if (!refreshed->succeeded) continue;  // changed meanwhile: look again
                 renewed.fence = static_cast<std::uint64_t>(kvs.front().create_revision);
                 acquired.outcome = Acquired::Outcome::refreshed;
