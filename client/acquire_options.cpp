@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "client/multi_acquire.hpp"
 #include "common/hold_state.hpp"
 #include "common/lock_name.hpp"
 
@@ -110,7 +111,7 @@ private:
 }  // namespace
 
 void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
-    command.option("name", flags.name, "Lock name").required();
+    command.option("name", flags.name, "Lock name, or several: a,b (all or none)").required();
     command.option("--ttl", flags.ttl, "Hold expires after this long without renewal (e.g. 30s, 5m, 300)");
     command.flag("--wait", flags.wait, "Wait for the lock instead of failing with exit 2");
     command.option("--timeout", flags.timeout, "With --wait: give up after this long (default 10m)");
@@ -138,11 +139,7 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
         if (!timeout) return timeout.take_error();
         plan.wait.timeout = *timeout;
     }
-    const char* inherited_name = std::getenv("LOKT_LOCK_NAME");
-    const char* inherited_id = std::getenv("LOKT_LOCK_ID");
-    if (inherited_name != nullptr && inherited_id != nullptr && flags.name == inherited_name) {
-        plan.spec.inherited_lock_id = inherited_id;
-    }
+    plan.spec.inherited_lock_id = inherited_lock_id(flags.name);  // from an enclosing guard of one name or several
     return plan;
 }
 

@@ -254,7 +254,7 @@ void AuditAnalyzer::add(const AuditEvent& e, const AuditExtra& extra) {
         }
         return;
     }
-    if (event == "deny" || event == "freeze-deny") {
+    if (event == "deny" || event == "freeze-deny" || event == "deadlock") {  // a deadlock: refused at once
         if (extra.waiting) {
             m_open_waits[name].push_back(OpenWait{agent, e.pid, e.ts});
             return;

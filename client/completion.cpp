@@ -104,7 +104,17 @@ int print_completions(const std::vector<CommandSpec>& specs, CliContext& cli, co
         emit_matching(flags, current);
         return 0;
     }
-    if (k_commands_taking_names.count(command) != 0) emit_matching(lock_names(cli, command == "unfreeze"), current);
+    if (k_commands_taking_names.count(command) == 0) return 0;
+    const auto comma = current.rfind(',');
+    const bool takes_list = command == "guard" || command == "lock" || command == "unlock";
+    if (takes_list && comma != std::string::npos) {
+        // A list of names (`lokt guard db,ca`): the name after the last comma.
+        std::vector<std::string> lists;
+        for (const auto& name : lock_names(cli, false)) lists.push_back(current.substr(0, comma + 1) + name);
+        emit_matching(lists, current);
+        return 0;
+    }
+    emit_matching(lock_names(cli, command == "unfreeze"), current);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,9 @@ namespace lokt::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// See request_daemon_progress().
+std::atomic<bool> g_progress_requested{false};
 
 // Replies to everything but a waiting acquire come at once; this only bounds a hung daemon.
 constexpr Millis k_call_timeout{30'000};
@@ -87,6 +91,8 @@ Result<void> check_socket_directory(const std::filesystem::path& directory) {
 
 // ---- DaemonConnection ----
 
+void request_daemon_progress() { g_progress_requested = true; }
+
 Result<DaemonConnection> DaemonConnection::open(const std::filesystem::path& socket, Millis timeout) {
     auto connection = connect(socket, timeout);
     if (!connection) return connection;
@@ -128,7 +134,8 @@ Result<DaemonConnection> DaemonConnection::connect(const std::filesystem::path& 
     hello.client_build = k_build_id;
     // Progress lines feed the live waiting line, which is drawn on a terminal
     // only (acquire_options.cpp); elsewhere they would wake us for nothing.
-    if (::isatty(STDERR_FILENO)) hello.capabilities = {std::string(protocol::k_capability_progress)};
+    if (::isatty(STDERR_FILENO) || g_progress_requested.load())
+        hello.capabilities = {std::string(protocol::k_capability_progress)};
     // Sent with the first request, in one write (see send_request).
     connection.m_hello_due = connection.m_next_id++;
     connection.m_unsent = protocol::encode(protocol::Request{*connection.m_hello_due, std::move(hello)});
@@ -455,6 +462,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     }
     if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
     if (spec.binding == Binding::guard) request.handle = spec.handle;
+    request.group = spec.group;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();
@@ -490,7 +498,8 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (!reply.ok()) {
         const auto& error = std::get<protocol::ErrorReply>(reply.body);
         const bool refusal = error.code == ErrorCode::held || error.code == ErrorCode::frozen ||
-                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported;
+                             error.code == ErrorCode::timeout || error.code == ErrorCode::unsupported ||
+                             error.code == ErrorCode::deadlock;
         if (!refusal) return error.to_error();
         result.outcome = AcquireResult::Outcome::refused;
         result.refusal.code = error.code;
@@ -579,8 +588,9 @@ bool DaemonBackend::audited_since(const std::string& name, const std::string& lo
 }
 
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
-    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor};
+    protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor, {}};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
+    request.group = note.group;
     // A live daemon answers at once. A stopped one must not keep us past the
     // hold's TTL, which nobody renews once the command has ended: then the
     // files, well before it lapses.
@@ -661,7 +671,7 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     UnlockManyResult result;
     for (const auto& record : body->released) result.released.push_back(record);
     for (const auto& refused : body->refused) {
-        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt});
+        result.refused.push_back(Refusal{refused.code, refused.message, refused.holder, std::nullopt, false, {}});
     }
     return result;
 }

@@ -30,6 +30,11 @@ using Millis = std::chrono::milliseconds;
 // request, and its reply is read with that request's: one round trip instead
 // of two (the daemon answers a connection's lines in order). Only a request whose effect ends with the connection may go out
 // before the hello is answered: see call_before_hello().
+// Asks the daemon for progress lines on every connection opened from now on,
+// whether or not stderr is a terminal: `lokt mcp` passes a waiter's queue
+// position on to its client.
+void request_daemon_progress();
+
 class DaemonConnection {
 public:
     // Connects and prepares hello; its reply must come within the timeout.

@@ -5,6 +5,7 @@
 #include "client/audit_log_tail.hpp"
 #include "client/file_audit_follow.hpp"
 #include "client/file_change_feed.hpp"
+#include "client/file_wait_records.hpp"
 #include "common/hold_deadline.hpp"
 
 #include <algorithm>
@@ -52,12 +53,28 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
     // Look before creating: waiting behind a holder needs no write, so a
     // full disk does not stop a waiter from waiting its turn.
     attempt.look_first = true;
+    // One `deny` per wait, not one per look: written after the first look,
+    // once the wait is known not to close a cycle.
+    attempt.audit_denial = false;
+    bool first_look = true;
+    std::optional<WaitRecord> wait_record;  // this wait, for other waiters' deadlock checks
     for (;;) {
         auto result = m_engine.try_acquire(attempt);
         if (!result) return result.take_error();
         if (result->granted()) return acquired_of(std::move(result.value()));
-        attempt.audit_denial = false;  // one `deny` per wait, not one per look
-        attempt.look_first = true;     // while someone holds it, do not even try to create
+        attempt.look_first = true;  // while someone holds it, do not even try to create
+        if (first_look) {
+            first_look = false;
+            Refusal& first = result->refusal;
+            if (auto cycle = closes_wait_cycle(spec, first, wait_record)) {
+                first.code = ErrorCode::deadlock;
+                first.message = deadlock_message(*cycle, wall_now());
+                first.cycle = std::move(*cycle);
+                if (spec.audit_denial) m_engine.record_denial(spec.name, first, false);
+                return acquired_of(std::move(result.value()));
+            }
+            if (spec.audit_denial) m_engine.record_denial(spec.name, first, true);
+        }
 
         const Refusal& refusal = result->refusal;
         const auto now = Clock::now();
@@ -90,6 +107,20 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
         }
         watcher.wait(sleep);
     }
+}
+
+std::optional<std::vector<WaitEdge>> FileBackend::closes_wait_cycle(const AcquireSpec& spec, const Refusal& refusal,
+                                                                    std::optional<WaitRecord>& record) {
+    const auto waiter = wait_agent_of(spec.holder, spec.binding);
+    if (!waiter) return std::nullopt;
+    const WallTime now = wall_now();
+    // Our own wait goes on disk first: of two waiters that close a cycle at
+    // the same moment, at least one sees the other.
+    if (auto written = WaitRecord::write(m_engine.store().root(), *waiter, spec.name, now)) record.emplace(std::move(*written));
+    if (!refusal.holder) return std::nullopt;
+    const auto holder = holding_agent_of(*refusal.holder);
+    if (!holder) return std::nullopt;
+    return file_wait_cycle(m_engine, WaitEdge{*waiter, spec.name, *holder, refusal.holder->acquired, std::nullopt});
 }
 
 Result<void> FileBackend::renew(Lease& lease, Nanoseconds ttl) {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "client/backend.hpp"
+#include "client/file_wait_records.hpp"
 #include "client/release_watcher.hpp"
 
 namespace lokt::client {
@@ -54,6 +55,11 @@ public:
     Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) override;
 
 private:
+    // Before a wait begins: puts it on disk (record) and returns the cycle of
+    // waits and manual holds it closes, if any (file_wait_records.hpp).
+    std::optional<std::vector<WaitEdge>> closes_wait_cycle(const AcquireSpec& spec, const Refusal& refusal,
+                                                           std::optional<WaitRecord>& record);
+
     LockEngine m_engine;
     // Kept until the process exits: closing an inotify instance waits for the
     // kernel (milliseconds), which would delay the command we just won the lock for.

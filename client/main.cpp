@@ -68,6 +68,7 @@ constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
     {"audit", lokt::client::audit_command},   {"doctor", lokt::client::doctor_command},
     {"daemon", lokt::client::daemon_command}, {"version", lokt::client::version_command},
     {"prime", lokt::client::prime_command},   {"top", lokt::client::top_command},
+    {"mcp", lokt::client::mcp_command},
 };
 
 bool is_command(std::string_view word) {

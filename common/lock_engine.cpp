@@ -29,12 +29,20 @@ bool same_version(const StoredRecord& a, const StoredRecord& b) {
     return a.record.lock_id == b.record.lock_id && a.record.acquired == b.record.acquired && a.record.pid == b.record.pid;
 }
 
+// An acquire line's extra with the group of a several-name acquire added.
+std::string with_group(const std::string& extra_json, const std::string& group) {
+    Json extra = extra_json.empty() ? Json::object() : Json::parse(extra_json);
+    extra["group"] = group;
+    return extra.dump();
+}
+
 }  // namespace
 
 std::string release_extra(const ReleaseNote& note, WallTime now) {
-    if (!note.exit_status && !note.acquired) return {};
+    if (!note.exit_status && !note.acquired && note.group.empty()) return {};
     Json extra = Json::object();
     if (note.exit_status) extra["exit_status"] = *note.exit_status;
+    if (!note.group.empty()) extra["group"] = note.group;
     if (note.acquired) {
         extra["held_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - *note.acquired).count();
     }
@@ -148,6 +156,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             event.lock_id = record.lock_id;
             event.ttl_sec = record.ttl_sec;
             if (spec.fence) event.extra_json = Json{{"fence", *spec.fence}}.dump();
+            if (!spec.group.empty()) event.extra_json = with_group(event.extra_json, spec.group);
             if (auto logged = audit(std::move(event)); !logged) {
                 // No grant without its line: the lock file goes again.
                 take_back(Area::locks, spec.name, result.file);
@@ -224,6 +233,11 @@ void LockEngine::record_denial(const std::string& name, const Refusal& refusal, 
     }
     // An incident review must tell a refusal from a place in a queue.
     if (waiting) extra["waiting"] = true;
+    if (refusal.code == ErrorCode::deadlock) {
+        event_name = "deadlock";
+        extra.erase("waiting");  // refused, not waiting
+        extra["cycle"] = Json::parse(cycle_json(refusal.cycle));
+    }
     AuditEvent event = make_audit_event(event_name, name, m_actor);
     if (!extra.empty()) event.extra_json = extra.dump();
     (void)audit(std::move(event));
@@ -498,7 +512,7 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
             event_name = "force-break";
             reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
         } else if (refusal) {
-            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt});
+            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt, false, {}});
             continue;
         }
 

@@ -20,6 +20,7 @@
 #include "common/lock_record.hpp"
 #include "common/lock_store.hpp"
 #include "common/result.hpp"
+#include "common/wait_for_graph.hpp"
 
 namespace lokt {
 
@@ -41,6 +42,9 @@ struct AcquireSpec {
     std::string handle;
     // The acquire waits when refused: its `deny` line says so (extra.waiting).
     bool waiting = false;
+    // One acquire of several names at once (`lokt guard db,cache`): the same
+    // 32 hex digits on each name's acquire line (extra.group). Empty: alone.
+    std::string group;
 };
 
 // How a hold whose holder left without releasing stands after a look at the files.
@@ -53,6 +57,7 @@ struct HoldCheck {
 struct ReleaseNote {
     std::optional<int> exit_status;    // the guarded command's exit status
     std::optional<WallTime> acquired;  // when the hold began: extra.held_ms
+    std::string group;                 // as AcquireSpec::group: extra.group
 };
 
 // Why an acquire did not succeed now.
@@ -64,6 +69,8 @@ struct Refusal {
     // The holder is a guard that is gone; its command's processes carry the
     // hold on through its liveness handle (watch the handle, not the pid).
     bool kept_by_command = false;
+    // code deadlock: the cycle this waiter would have closed, request first.
+    std::vector<WaitEdge> cycle;
 };
 
 struct AcquireResult {

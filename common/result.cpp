@@ -24,7 +24,8 @@ constexpr std::array k_codes{
     CodeInfo{ErrorCode::unsupported, "unsupported", 1},
     CodeInfo{ErrorCode::lost, "lost", 1},
     CodeInfo{ErrorCode::unavailable, "unavailable", 1},
-    CodeInfo{ErrorCode::internal, "internal", 1},
+    CodeInfo{ErrorCode::deadlock, "deadlock", 5},
+    CodeInfo{ErrorCode::internal, "internal", 1},  // last: the answer for a code not listed
 };
 
 const CodeInfo& info(ErrorCode code) {

@@ -23,6 +23,7 @@ enum class ErrorCode {
     lost,         // a hold we had was taken away (exit 1)
     unavailable,  // a required service (the daemon) is not there (exit 1)
     internal,     // a bug (exit 1)
+    deadlock,     // waiting would close a cycle of holds and waits (exit 5)
 };
 
 // The stable snake_case word for a code, as used on the wire and in docs.

@@ -439,6 +439,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     spec.name = request.name;
     spec.ttl = ttl;
     spec.inherited_lock_id = request.nested_lock_id;
+    spec.group = request.group;
     spec.waiting = request.wait;
     spec.look_first = request.wait;  // waiting behind a holder writes nothing (a full disk does not stop it)
     if (request.mode == protocol::AcquireMode::guard) {
@@ -477,6 +478,7 @@ protocol::Reply Dispatcher::on_release(std::uint64_t id, const protocol::Release
     const Identity actor = actor_for(request.root, request.name, request.lock_id, request.identity);
     ReleaseNote note;
     if (request.exit_status) note.exit_status = static_cast<int>(*request.exit_status);
+    note.group = request.group;
     auto released = root_service(request.root).release(request.name, request.lock_id, actor, note);
     if (!released) return error_reply(id, protocol::Op::release, noted(released.error()));
     return protocol::Reply{id, protocol::ReleaseReply{}};

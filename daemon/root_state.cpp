@@ -223,6 +223,36 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
     }
 }
 
+std::optional<std::vector<WaitEdge>> RootState::wait_cycle(const AcquireTicket& ticket, const Refusal& refusal) const {
+    if (!refusal.holder) return std::nullopt;
+    const auto waiter = wait_agent_of(ticket.spec.holder, ticket.spec.binding);
+    const auto holder = holding_agent_of(*refusal.holder);
+    if (!waiter || !holder) return std::nullopt;
+    // Every queued waiter points at its name's holder: the one this state
+    // granted, else the one its queue last found on the files.
+    WaitForGraph graph;
+    const WallTime wall = m_clock.wall_now();
+    const SteadyTime now = m_clock.steady_now();
+    for (const auto& [name, queue] : m_queues) {
+        if (queue.waiters.empty()) continue;
+        auto held = m_holds.find(name);
+        const LockRecord* record = held != m_holds.end()                  ? &held->second.record
+                                   : queue.waiters.front().refusal.holder ? &*queue.waiters.front().refusal.holder
+                                                                          : nullptr;
+        if (record == nullptr) continue;
+        const auto queue_holder = holding_agent_of(*record);
+        if (!queue_holder) continue;
+        for (const Waiter& queued : queue.waiters) {
+            const auto agent = wait_agent_of(queued.ticket.spec.holder, queued.ticket.spec.binding);
+            if (!agent) continue;
+            const auto started = queued.deadline - std::chrono::duration_cast<SteadyTime::duration>(queued.ticket.timeout);
+            const WallTime since = wall - std::chrono::duration_cast<Nanoseconds>(now - started);
+            graph.add(WaitEdge{*agent, name, *queue_holder, record->acquired, since});
+        }
+    }
+    return graph.cycle_closed_by(WaitEdge{*waiter, ticket.spec.name, *holder, refusal.holder->acquired, std::nullopt});
+}
+
 bool RootState::joins_without_trying(const AcquireTicket& ticket) const {
     if (!ticket.wait || !ticket.spec.inherited_lock_id.empty()) return false;  // a nested guard may pass
     auto queued = m_queues.find(ticket.spec.name);
@@ -243,9 +273,10 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
         // newcomer queues behind them for the reason they wait, without
         // reading the files again (the head is retried whenever they change).
         refusal = m_queues[ticket.spec.name].waiters.front().refusal;
-        m_files.record_denial(ticket.spec, refusal, ticket.actor);
     } else {
-        ticket.spec.audit_denial = true;  // one `deny` when a waiter starts waiting
+        // One `deny` when a waiter starts waiting: written below, once its
+        // wait is known not to close a cycle.
+        ticket.spec.audit_denial = !ticket.wait;
         auto tried = m_files.try_acquire(ticket.spec, ticket.actor);
         if (!tried || tried->granted() || !ticket.wait) {
             if (tried && tried->granted()) note_granted(ticket, *tried);
@@ -254,6 +285,18 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
         }
         refusal = std::move(tried->refusal);
     }
+    if (auto cycle = wait_cycle(ticket, refusal)) {
+        // Waiting would never end: refused now, and the others keep waiting.
+        refusal.code = ErrorCode::deadlock;
+        refusal.message = deadlock_message(*cycle, m_clock.wall_now());
+        refusal.cycle = std::move(*cycle);
+        m_files.record_denial(ticket.spec, refusal, ticket.actor);
+        AcquireResult refused;
+        refused.refusal = std::move(refusal);
+        out.answers.push_back(AcquireAnswer{ticket.connection, ticket.request_id, std::move(refused)});
+        return;
+    }
+    m_files.record_denial(ticket.spec, refusal, ticket.actor);
     Queue& queue = m_queues[ticket.spec.name];
     Waiter waiter;
     waiter.deadline = m_clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(ticket.timeout);

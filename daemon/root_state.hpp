@@ -202,6 +202,9 @@ private:
         std::string blocker_handle;          // or its guard's liveness handle, when only that lives
     };
 
+    // The cycle of waits and manual holds this waiter would close, if any
+    // (wait_for_graph.hpp): it would never be granted.
+    std::optional<std::vector<WaitEdge>> wait_cycle(const AcquireTicket& ticket, const Refusal& refusal) const;
     // A waiting acquire that queues behind others without trying the files.
     bool joins_without_trying(const AcquireTicket& ticket) const;
     // Tries the head of a name's queue until one is granted or the head is blocked.

@@ -35,6 +35,7 @@ void fields(auto& v, Like<AcquireRequest> auto& m) {
     v.optional_number("bound_pid_start", m.bound_pid_start, k_any);
     v.optional_lock_id("nested_lock_id", m.nested_lock_id);
     v.optional_lock_id("handle", m.handle);
+    v.optional_lock_id("group", m.group);
     v.check([&](Reader& in) {
         const bool bound_to_pid = m.mode == AcquireMode::manual && !m.ttl_ms;
         if (m.timeout_ms && !m.wait) {
@@ -57,6 +58,7 @@ void fields(auto& v, Like<ReleaseRequest> auto& m) {
     v.lock_id("lock_id", m.lock_id);
     v.optional_number("exit_status", m.exit_status, Range{0, 255});
     v.optional_object("identity", m.identity);
+    v.optional_lock_id("group", m.group);
 }
 
 void fields(auto& v, Like<RenewRequest> auto& m) {

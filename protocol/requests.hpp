@@ -47,6 +47,9 @@ struct AcquireRequest {
     // A guard's liveness handle (live/HANDLE in the root, flock'd by the guard
     // and inherited by its command); only with mode guard.
     std::string handle;
+    // Names one acquire of several names (`lokt guard db,cache`): 32 hex
+    // digits, the same on each name's request; empty when alone.
+    std::string group;
     bool operator==(const AcquireRequest&) const = default;
 };
 
@@ -60,6 +63,8 @@ struct ReleaseRequest {
     // Who releases (the audit line's actor). Optional on the wire for an older
     // client: the daemon then names the holder it knows, if any.
     std::optional<Identity> identity;
+    // The group the hold was acquired in, for the release line; empty when none.
+    std::string group;
     bool operator==(const ReleaseRequest&) const = default;
 };
 

@@ -32,5 +32,6 @@ CommandSpec daemon_command(CommandEnv env);
 CommandSpec version_command(CommandEnv env);
 CommandSpec prime_command(CommandEnv env);
 CommandSpec top_command(CommandEnv env);
+CommandSpec mcp_command(CommandEnv env);
 
 }  // namespace lokt::client

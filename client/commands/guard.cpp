@@ -6,6 +6,8 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/guarded_child.hpp"
+#include "client/multi_acquire.hpp"
+#include "client/multi_hold_commands.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 
@@ -18,6 +20,7 @@ struct GuardFlags {
 };
 
 int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::string>& command) {
+    if (is_name_list(flags.acquire.name)) return run_multi_guard(cli, flags.acquire, flags.on_lost == "terminate", command);
     if (command.empty())
         return report(make_error(ErrorCode::usage, "guard needs a command after \"--\", e.g. lokt guard build -- make"));
     auto plan = plan_acquire(flags.acquire, Binding::guard, cli.identity());
@@ -143,10 +146,11 @@ Examples:
   lokt guard build --ttl 5m -- make build
   lokt guard deploy --wait --timeout 10m -- ./deploy.sh
   lokt guard test -E 75 -- make test      exit 75 (not 2) if the lock is busy
+  lokt guard staging-db,deploy --wait -- ./deploy.sh   both locks or neither
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
-is held or frozen or --wait timed out (-E N to change it), 1 error, 64 usage
-error.)";
+is held or frozen or --wait timed out (-E N to change it), 5 deadlock (the
+wait would close a cycle of holds and waits), 1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); };
     return command;
 }

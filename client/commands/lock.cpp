@@ -8,6 +8,8 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
+#include "client/multi_acquire.hpp"
+#include "client/multi_hold_commands.hpp"
 
 namespace lokt::client {
 namespace {
@@ -18,6 +20,7 @@ struct LockFlags {
 };
 
 int run_lock(CliContext& cli, const LockFlags& flags) {
+    if (is_name_list(flags.acquire.name)) return run_multi_lock(cli, flags.acquire, flags.json);
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
     const Binding binding = flags.acquire.ttl.empty() ? Binding::process : Binding::ttl;
     const Identity holder = identity_for_process(cli.identity(), ::getppid());
@@ -70,11 +73,13 @@ CommandSpec lock_command(CommandEnv env) {
     command.footer = R"(Examples:
   lokt lock db-migrate --ttl 10m && ./migrate.sh; lokt unlock db-migrate
   lokt lock deploy --wait --timeout 5m --json
+  lokt lock staging-db,deploy --ttl 10m  both or neither; unlock staging-db,deploy
 
 Without --ttl the lock lasts as long as the shell or script that ran lokt.
 
 Exit status: 0 acquired, 2 held by another, frozen or --wait timed out (-E N
-to change it), 1 error, 64 usage error.)";
+to change it), 5 deadlock (the wait would close a cycle of holds and waits),
+1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_lock(*env.cli, *flags); };
     return command;
 }

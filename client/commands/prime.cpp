@@ -1,6 +1,8 @@
 // `lokt prime [--format F]`: prints the text an AI agent should have in its
 // context file (CLAUDE.md, .cursorrules, ...) to use lokt in this repository:
-// the rules, the guarded operations found in scripts/ and bin/, and the holds now.
+// the rules and the guarded operations found in scripts/ and bin/. Not the
+// holds: a context file is committed and read for weeks, and a list of holds
+// in it is stale within minutes, so it tells agents to ask `lokt status`.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include <sstream>
 
 #include "client/commands/commands.hpp"
-#include "common/duration.hpp"
 #include "common/lock_name.hpp"
 
 namespace lokt::client {
@@ -100,8 +101,7 @@ fs::path repository_top() {
     return cwd;
 }
 
-std::string render(const Format& format, const std::vector<GuardedOperation>& operations, const std::vector<LockView>& holds,
-                   const std::vector<FreezeView>& freezes) {
+std::string render(const Format& format, const std::vector<GuardedOperation>& operations) {
     const std::string h2 = format.markdown ? "## " : "";
     const std::string h3 = format.markdown ? "### " : "";
     const std::string code = format.markdown ? "`" : "";
@@ -136,34 +136,24 @@ std::string render(const Format& format, const std::vector<GuardedOperation>& op
                    (op.verb == "lock" ? " (manual lock)" : "") + "\n";
         }
     }
-    out += "\n" + h3 + "Current holds\n\n";
-    if (holds.empty() && freezes.empty()) out += "None right now. Check again with " + code + "lokt status" + code + ".\n";
-    const WallTime now = wall_now();
-    for (const auto& view : holds) {
-        if (view.stored.kind != StoredRecord::Kind::record || view.state != HoldState::live) continue;
-        out += "- " + code + view.name + code + ": held by " + describe_holder(view.stored.record, now) + "\n";
-    }
-    for (const auto& freeze : freezes) {
-        out += "- " + code + freeze.name + code + ": frozen by " + owner_at_host(freeze.record.owner, freeze.record.host) +
-               (freeze.record.expiry() ? " until " + format_rfc3339_seconds(*freeze.record.expiry()) : "") + "\n";
-    }
+    out += "\n" + h3 + "Who holds what\n\n";
+    out += "Holds change by the minute, so none are listed here. Ask when it matters: " + code + "lokt status" + code +
+           " lists every hold and freeze now, " + code + "lokt why NAME" + code + " explains one. With lokt's MCP server (" +
+           code + "lokt mcp install --claude" + code + ", " + code + "--cursor" + code + ", " + code + "--codex" + code + " or " +
+           code + "--gemini" + code +
+           "), use its acquire, release, renew, status and why tools instead: holds taken "
+           "through it end when your session ends.\n";
     return out;
 }
 
-int run_prime(CliContext& cli, const std::string& format_name) {
+int run_prime(const std::string& format_name) {
     const auto format = std::find_if(k_formats.begin(), k_formats.end(), [&](const Format& f) { return f.name == format_name; });
     if (format == k_formats.end()) {
         std::string known;
         for (const auto& f : k_formats) known += (known.empty() ? "" : ", ") + std::string(f.name);
         return report(make_error(ErrorCode::usage, "unknown format \"" + format_name + "\" (use one of: " + known + ")"));
     }
-    auto backend = cli.backend(true);
-    if (!backend) return report(backend.error());
-    auto holds = (*backend)->list(false);
-    if (!holds) return report(holds.error());
-    auto freezes = (*backend)->list_freezes();
-    if (!freezes) return report(freezes.error());
-    const std::string text = render(*format, find_guarded_operations(repository_top()), *holds, *freezes);
+    const std::string text = render(*format, find_guarded_operations(repository_top()));
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
 }
@@ -179,7 +169,7 @@ CommandSpec prime_command(CommandEnv env) {
   lokt prime --format cursorrules >> .cursorrules
 
 Exit status: 0 success, 1 error, 64 usage error (an unknown format).)";
-    command.run = [env, format] { *env.exit_status = run_prime(*env.cli, *format); };
+    command.run = [env, format] { *env.exit_status = run_prime(*format); };
     return command;
 }
 

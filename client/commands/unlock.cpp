@@ -5,6 +5,8 @@
 
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
+#include "client/multi_acquire.hpp"
+#include "client/multi_hold_commands.hpp"
 #include "common/lock_name.hpp"
 
 namespace lokt::client {
@@ -32,6 +34,10 @@ Blocker blocker_of(Backend& backend, const std::string& name, const Error& error
 
 int run_unlock(CliContext& cli, const UnlockFlags& flags) {
     auto fail = [&](const Error& error) { return flags.json ? report_json(error) : report(error); };
+    if (flags.has_name && is_name_list(flags.name) && flags.owner.empty() && !flags.all && !(flags.break_stale && flags.force)) {
+        const UnlockMode mode = flags.force ? UnlockMode::force : flags.break_stale ? UnlockMode::break_stale : UnlockMode::owner;
+        return run_multi_unlock(cli, flags.name, mode, flags.json);
+    }
     if (flags.has_name) {
         if (auto valid = validate_lock_name(flags.name); !valid) return fail(valid.error());
     }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "tests/cli/support/lokt_fixture.hpp"
@@ -916,7 +917,8 @@ TEST_SUITE("commands") {
         CHECK_EXIT(release_holder(holder), 0);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "prime lists the guarded scripts and the current holds, in every format") {
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "prime lists the guarded scripts, in every format, and sends agents to lokt status for holds") {
         fs::create_directories(repo() / "scripts");
         write_text(repo() / "scripts/build.sh", "#!/bin/sh\nexec lokt guard build --ttl 5m -- make build\n");
         write_text(repo() / "scripts/migrate.sh", "lokt lock --ttl 10m db-migrate\n./migrate\nlokt unlock db-migrate\n");
@@ -931,13 +933,84 @@ TEST_SUITE("commands") {
                 r.out.find("lock `build`") != std::string::npos || r.out.find("lock build") != std::string::npos;
             CHECK(names_build);
             CHECK(r.out.find("db-migrate") != std::string::npos);
-            CHECK(r.out.find("held by agent-1@") != std::string::npos);
+            // A context file is committed: live holds in it would be stale at once.
+            CHECK(r.out.find("held by agent-1@") == std::string::npos);
+            CHECK(r.out.find("lokt status") != std::string::npos);
+            CHECK(r.out.find("lokt mcp install") != std::string::npos);
         }
         const auto markdown = lokt({"prime"}, k_agent2);
         CHECK(markdown.out.rfind("## ", 0) == 0);  // claude-md by default
         const auto bad = lokt({"prime", "--format", "emacs"}, k_agent2);
         CHECK_EXIT(bad, 64);
         CHECK(bad.err.find("unknown format \"emacs\"") != std::string::npos);
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "mcp install merges lokt into each agent's file, keeps the rest, and a second run changes nothing") {
+        fs::create_directories(repo() / "sub" / "dir");
+        fs::create_directories(repo() / ".codex");
+        fs::create_directories(repo() / ".gemini");
+        const std::string claude_before =
+            "{\n  \"mcpServers\": {\n    \"github\": {\"command\": \"gh-mcp\", \"env\": {\"T\": \"1\"}}\n  },\n  \"zeta\": 1,\n  "
+            "\"alpha\": [1, 2]\n}\n";
+        write_text(repo() / ".mcp.json", claude_before);
+        const std::string codex_before =
+            "# ours\nmodel = \"o3\"\n\n[mcp_servers.github]\ncommand = \"gh-mcp\"\n\n[mcp_servers.lokt]\ncommand = "
+            "\"old-lokt\"\nenv = { A = \"1\" }\n\n[profiles.fast]\nmodel = \"mini\"\n";
+        write_text(repo() / ".codex" / "config.toml", codex_before);
+        write_text(repo() / ".gemini" / "settings.json", "{\"theme\": \"dark\", \"mcpServers\": {}}");
+
+        // From a subfolder: the files go to the top of the work tree.
+        const auto first = lokt({"mcp", "install", "--claude", "--cursor", "--codex", "--gemini"},
+                                RunOptions(k_agent1).in(repo() / "sub" / "dir"));
+        CHECK_EXIT(first, 0);
+        const auto claude = nlohmann::ordered_json::parse(read_text(repo() / ".mcp.json"));
+        CHECK(claude["mcpServers"]["github"]["command"] == "gh-mcp");
+        CHECK(claude["mcpServers"]["github"]["env"]["T"] == "1");
+        CHECK(claude["mcpServers"]["lokt"]["command"] == "lokt");
+        CHECK(claude["mcpServers"]["lokt"]["args"].dump() == "[\"mcp\"]");
+        CHECK(claude["zeta"] == 1);
+        CHECK(claude.begin().key() == "mcpServers");  // the keys keep their order
+        const auto cursor = nlohmann::json::parse(read_text(repo() / ".cursor" / "mcp.json"));
+        CHECK(cursor["mcpServers"]["lokt"]["args"][0] == "mcp");
+        const auto gemini = nlohmann::json::parse(read_text(repo() / ".gemini" / "settings.json"));
+        CHECK(gemini["theme"] == "dark");
+        CHECK(gemini["mcpServers"]["lokt"]["command"] == "lokt");
+        const std::string codex = read_text(repo() / ".codex" / "config.toml");
+        CHECK(codex ==
+              "# ours\nmodel = \"o3\"\n\n[mcp_servers.github]\ncommand = \"gh-mcp\"\n\n[mcp_servers.lokt]\ncommand = "
+              "\"lokt\"\nargs = [\"mcp\"]\n\n[profiles.fast]\nmodel = \"mini\"\n");
+
+        // The second run finds every file as it wants it and writes nothing.
+        std::vector<std::pair<fs::path, std::string>> files;
+        for (const char* file : {".mcp.json", ".cursor/mcp.json", ".codex/config.toml", ".gemini/settings.json"})
+            files.emplace_back(repo() / file, read_text(repo() / file));
+        const auto mtime = fs::last_write_time(repo() / ".mcp.json");
+        const auto second = lokt({"mcp", "install", "--claude", "--cursor", "--codex", "--gemini"}, k_agent1);
+        CHECK_EXIT(second, 0);
+        CHECK(contains(second.out, "left as it was"));
+        for (const auto& [path, text] : files) CHECK(read_text(path) == text);
+        CHECK(fs::last_write_time(repo() / ".mcp.json") == mtime);
+
+        // --print shows the merged file and writes nothing.
+        const auto printed =
+            lokt({"mcp", "install", "--codex", "--print", "--dir", (scratch() / "elsewhere").string()}, k_agent1);
+        CHECK_EXIT(printed, 0);
+        CHECK(printed.out == "[mcp_servers.lokt]\ncommand = \"lokt\"\nargs = [\"mcp\"]\n");
+        CHECK(!fs::exists(scratch() / "elsewhere"));
+
+        // A file it cannot merge safely is left alone, with a reason.
+        write_text(repo() / ".gemini" / "settings.json", "{\n  // mine\n  \"theme\": \"dark\"\n}\n");
+        const auto commented = lokt({"mcp", "install", "--gemini"}, k_agent1);
+        CHECK_EXIT(commented, 64);
+        CHECK(contains(commented.err, "comments"));
+        CHECK(read_text(repo() / ".gemini" / "settings.json") == "{\n  // mine\n  \"theme\": \"dark\"\n}\n");
+        // lokt already defined inside an [mcp_servers] table: adding a table would define it twice.
+        const std::string inline_lokt = "[mcp_servers]\nlokt = { command = \"x\" }\n";
+        write_text(repo() / ".codex" / "config.toml", inline_lokt);
+        CHECK_EXIT(lokt({"mcp", "install", "--codex"}, k_agent1), 64);
+        CHECK(read_text(repo() / ".codex" / "config.toml") == inline_lokt);
+        CHECK_EXIT(lokt({"mcp", "install"}, k_agent1), 64);
     }
 
 }  // TEST_SUITE

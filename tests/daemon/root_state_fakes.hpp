@@ -50,6 +50,7 @@ public:
         record.name = spec.name;
         record.lock_id = "id" + std::to_string(++m_next_id);
         record.owner = spec.holder.owner;
+        record.owner_explicit = spec.holder.owner_explicit;
         record.host = spec.holder.host;
         record.pid = spec.holder.pid;
         record.acquired = m_clock.wall_now();

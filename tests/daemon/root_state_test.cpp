@@ -96,6 +96,39 @@ TEST_SUITE("root_state") {
         CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
     }
 
+    TEST_CASE("a waiter that would close a cycle of manual holds is refused at once; the others wait on") {
+        Fixture f;
+        Effects effects;
+        const auto manual = [](ConnectionId connection, const std::string& name, bool wait, const std::string& owner) {
+            AcquireTicket t = ticket(connection, name, wait, std::chrono::seconds(60));
+            t.spec.binding = Binding::ttl;
+            t.actor.owner = owner;
+            t.actor.owner_explicit = true;
+            t.spec.holder = t.actor;
+            return t;
+        };
+        f.state.acquire(manual(1, "a", false, "agent-1"), effects);
+        f.state.acquire(manual(2, "b", false, "agent-2"), effects);
+        f.state.acquire(manual(3, "b", true, "agent-1"), effects);  // agent-1 holds a, waits for b
+        f.state.acquire(manual(4, "a", true, "agent-3"), effects);  // a plain queue behind agent-1
+        CHECK(f.state.waiters_for("a") == 1);
+        CHECK(f.state.waiters_for("b") == 1);
+
+        Effects closing;
+        f.state.acquire(manual(5, "a", true, "agent-2"), closing);  // agent-2 holds b: a cycle
+        REQUIRE(closing.answers.size() == 1);
+        REQUIRE(closing.answers[0].result.ok());
+        const Refusal& refusal = closing.answers[0].result->refusal;
+        CHECK(refusal.code == ErrorCode::deadlock);
+        REQUIRE(refusal.cycle.size() == 2);
+        CHECK(refusal.cycle[0].waiter.key == "agent-2@testhost");
+        CHECK(refusal.cycle[1].waiter.key == "agent-1@testhost");
+        CHECK(refusal.cycle[1].name == "b");
+        CHECK(f.state.waiters_for("a") == 1);  // not queued; the others still wait
+        CHECK(f.state.waiters_for("b") == 1);
+        CHECK(f.state.indexes_consistent());
+    }
+
     TEST_CASE("a waiter writes one deny when it starts waiting, not one per retry") {
         Fixture f;
         Effects effects;

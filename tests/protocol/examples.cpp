@@ -151,7 +151,7 @@ GoldenFile progress() {
 
 GoldenFile release() {
     return {"release",
-            {Request{8, ReleaseRequest{k_root, "build", k_lock_id, 0, example_identity()}}, reply(8, ReleaseReply{}),
+            {Request{8, ReleaseRequest{k_root, "build", k_lock_id, 0, example_identity(), {}}}, reply(8, ReleaseReply{}),
              reply(9, error(Op::release, ErrorCode::lost,
                             "lock \"build\" is no longer ours: it is held by alice@devbox (pid 5501)"))}};
 }

@@ -1,7 +1,7 @@
 // Every message survives encode then decode unchanged, and the encoder's output
 // has the shape the framing needs (one line, fixed key order).
-#include "tests/protocol/examples.hpp"
 #include "protocol/messages.hpp"
+#include "tests/protocol/examples.hpp"
 
 #include <doctest/doctest.h>
 
@@ -64,8 +64,8 @@ TEST_CASE("messages with only their required fields round-trip") {
     check_round_trip(Request{1, StatusRequest{"/r", "", false, identity}});
     check_round_trip(Request{18446744073709551615ULL, DaemonStatusRequest{}});
     // An older client sends release and renew without an identity.
-    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, std::nullopt}});
-    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, identity}});
+    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, std::nullopt, {}}});
+    check_round_trip(Request{1, ReleaseRequest{"/r", "n", k_lock_id, std::nullopt, identity, {}}});
     check_round_trip(Request{1, RenewRequest{"/r", "n", k_lock_id, 1000, std::nullopt}});
     check_round_trip(Request{1, RenewRequest{"/r", "n", k_lock_id, 1000, identity}});
 
@@ -101,7 +101,7 @@ TEST_CASE("text outside ASCII and control characters survive a round trip") {
 }
 
 TEST_CASE("encode writes compact JSON with keys in a fixed order") {
-    ReleaseRequest release{k_root, "build", k_lock_id, {}, {}};
+    ReleaseRequest release{k_root, "build", k_lock_id, {}, {}, {}};
     CHECK(encode(Request{7, release}) ==
           "{\"id\":7,\"op\":\"release\",\"root\":\"/home/dev/repo/.git/lokt\",\"name\":\"build\","
           "\"lock_id\":\"035b9c0ac2e782764cda6a0e58b77cf8\"}\n");
@@ -290,4 +290,30 @@ TEST_CASE("error replies with codes of every kind round-trip") {
         error.message = "m";
         check_round_trip(ServerMessage{Reply{1, error}});
     }
+}
+
+TEST_CASE("an acquire and a release of several names carry their group, and a deadlock refusal its code") {
+    Identity identity;
+    identity.owner = "o";
+    identity.host = "h";
+    identity.pid = 1;
+    AcquireRequest acquire;
+    acquire.root = "/";
+    acquire.name = "n";
+    acquire.identity = identity;
+    acquire.group = k_lock_id;
+    check_round_trip(Request{1, acquire});
+    CHECK(encode(Request{1, acquire}).find(std::string("\"group\":\"") + k_lock_id + "\"") != std::string::npos);
+    ReleaseRequest release{"/r", "n", k_lock_id, std::nullopt, identity, k_lock_id};
+    check_round_trip(Request{1, release});
+    // Not 32 hex digits: refused.
+    CHECK_FALSE(decode_request(R"({"id":1,"op":"release","root":"/r","name":"n","lock_id":")" + std::string(k_lock_id) +
+                               R"(","group":"nope"})")
+                    .ok());
+    CHECK(lokt::error_code_from_string("deadlock") == ErrorCode::deadlock);
+    CHECK(lokt::exit_code_for(ErrorCode::deadlock) == 5);
+    ErrorReply deadlock;
+    deadlock.code = ErrorCode::deadlock;
+    deadlock.message = "deadlock: waiting for lock \"a\" would never end:\n  ...";
+    check_round_trip(ServerMessage{Reply{1, deadlock}});
 }

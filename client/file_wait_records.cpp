@@ -1,0 +1,95 @@
+// See file_wait_records.hpp.
+#include "client/file_wait_records.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "client/atomic_file.hpp"
+#include "common/process_liveness.hpp"
+#include "common/sys_error.hpp"
+
+namespace lokt::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path waits_dir(const fs::path& root) { return root / "waits"; }
+
+// A side file bigger than this is not one of ours.
+constexpr std::size_t k_max_wait_file_bytes = 16 * 1024;
+
+std::optional<std::string> read_small_file(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    std::string text;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) <= k_max_wait_file_bytes) {
+        text.resize(static_cast<std::size_t>(st.st_size));
+        const ssize_t got = ::read(fd, text.data(), text.size());
+        text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    }
+    ::close(fd);
+    return text;
+}
+
+}  // namespace
+
+Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agent, const std::string& name, WallTime since) {
+    const fs::path dir = waits_dir(root);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create", dir.string(), errno);
+    nlohmann::ordered_json record;
+    record["agent"] = agent.key;
+    record["label"] = agent.label;
+    record["name"] = name;
+    record["pid"] = ::getpid();
+    if (auto start = process_start_ticks(::getpid())) record["pid_start"] = *start;
+    record["since"] = format_rfc3339(since);
+    const fs::path path = dir / (new_lock_id() + ".json");
+    LOKT_TRY(write_file_atomically(path, record.dump() + "\n"));
+    return WaitRecord(path);
+}
+
+WaitRecord::~WaitRecord() {
+    if (!m_path.empty()) ::unlink(m_path.c_str());
+}
+
+std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const WaitEdge& request) {
+    const fs::path dir = waits_dir(engine.store().root());
+    std::error_code error;
+    WaitForGraph graph;
+    for (const auto& entry : fs::directory_iterator(dir, error)) {
+        if (entry.path().extension() != ".json") continue;
+        const auto text = read_small_file(entry.path());
+        if (!text) continue;
+        const auto record = nlohmann::json::parse(*text, nullptr, false);
+        if (!record.is_object() || !record.contains("agent") || !record.contains("name") || !record.contains("pid")) continue;
+        try {
+            const auto pid = record["pid"].get<pid_t>();
+            std::optional<std::uint64_t> start;
+            if (record.contains("pid_start")) start = record["pid_start"].get<std::uint64_t>();
+            if (process_liveness(pid, start) == Liveness::dead) {
+                ::unlink(entry.path().c_str());  // a waiter killed while it waited
+                continue;
+            }
+            const std::string name = record["name"].get<std::string>();
+            auto view = engine.inspect(name);
+            if (!view || view->state != HoldState::live || view->stored.kind != StoredRecord::Kind::record) continue;
+            const auto holder = holding_agent_of(view->stored.record);
+            if (!holder) continue;
+            WaitEdge edge{WaitAgent{record["agent"].get<std::string>(), record.value("label", std::string())}, name, *holder,
+                          view->stored.record.acquired, std::nullopt};
+            if (auto since = parse_rfc3339(record.value("since", std::string()))) edge.waiting_since = *since;
+            if (edge.waiter.key == request.waiter.key && edge.name == request.name) continue;  // our own
+            graph.add(std::move(edge));
+        } catch (const nlohmann::json::exception&) {
+            continue;  // not one of ours, or damaged: ignored
+        }
+    }
+    return graph.cycle_closed_by(request);
+}
+
+}  // namespace lokt::client

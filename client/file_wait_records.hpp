@@ -1,0 +1,38 @@
+// Deadlock reports without a daemon. Nobody keeps the queues in file mode, so
+// each waiter that can be told apart (wait_for_graph.hpp) writes a side file,
+// waits/TOKEN.json in the root, for as long as it waits: who waits (the
+// agent), for which name, since when, and its own pid to be judged by. A new
+// waiter writes its own first, then reads every live waiter's file and the
+// lock file of the name each waits for: the wait-for graph at that moment.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/lock_engine.hpp"
+#include "common/wait_for_graph.hpp"
+
+namespace lokt::client {
+
+// This process's wait, on disk while the object lives.
+class WaitRecord {
+public:
+    // Writes waits/TOKEN.json (0600; the directory 0700), atomically.
+    static Result<WaitRecord> write(const std::filesystem::path& root, const WaitAgent& agent, const std::string& name,
+                                    WallTime since);
+    WaitRecord(WaitRecord&& other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
+    WaitRecord& operator=(WaitRecord&&) = delete;
+    ~WaitRecord();
+
+private:
+    explicit WaitRecord(std::filesystem::path path) : m_path(std::move(path)) {}
+    std::filesystem::path m_path;
+};
+
+// The cycle `request` closes with the waits on disk and the holds they wait
+// for, if any. Side files of waiters that are gone are removed on the way.
+std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const WaitEdge& request);
+
+}  // namespace lokt::client

@@ -1,0 +1,106 @@
+// See hold_book.hpp.
+#include "client/mcp/hold_book.hpp"
+
+namespace lokt::client::mcp {
+
+Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait,
+                                   const WaitObserver& observer) {
+    if (m_holds.count(name) != 0) {
+        LOKT_TRY_LET(renewed, renew(name, ttl));
+        Acquired result;
+        result.outcome = Acquired::Outcome::refreshed;
+        result.lease = renewed->lease;
+        return result;
+    }
+    AcquireSpec spec;
+    spec.name = name;
+    // Guard-bound without a liveness handle: the daemon ends such a hold when
+    // the connection that took it closes; on the files it is stale as soon as
+    // its holder (this process) is gone. Nothing but this process carries it.
+    spec.binding = Binding::guard;
+    spec.ttl = ttl;
+    spec.holder = m_holder;
+    spec.look_first = wait.wait;
+    spec.waiting = wait.wait;
+    if (wait.wait && m_waiting) m_waiting(true);
+    auto acquired = m_backend.acquire(spec, wait, observer);
+    if (wait.wait && m_waiting) m_waiting(false);
+    if (!acquired) return acquired.take_error();
+    if (acquired->granted()) {
+        SessionHold hold;
+        hold.lease = acquired->lease;
+        hold.ttl = ttl;
+        hold.lapses_at = std::chrono::steady_clock::now() + ttl;
+        hold.acquired = wall_now();
+        m_holds[name] = std::move(hold);
+    }
+    return acquired;
+}
+
+Result<SessionHold> HoldBook::renew(const std::string& name, Nanoseconds ttl) {
+    auto it = m_holds.find(name);
+    if (it == m_holds.end()) return make_error(ErrorCode::not_found, "lock \"" + name + "\" is not held by this MCP server");
+    SessionHold& hold = it->second;
+    if (auto renewed = m_backend.renew(hold.lease, ttl); !renewed) {
+        if (renewed.error().code == ErrorCode::lost) {
+            m_backend.record_lost(hold.lease, renewed.error().message);
+            m_holds.erase(it);
+        }
+        return renewed.take_error();
+    }
+    hold.ttl = ttl;
+    hold.lapses_at = std::chrono::steady_clock::now() + ttl;
+    return hold;
+}
+
+Result<SessionHold> HoldBook::release(const std::string& name) {
+    auto it = m_holds.find(name);
+    if (it == m_holds.end()) return make_error(ErrorCode::not_found, "lock \"" + name + "\" is not held by this MCP server");
+    SessionHold hold = std::move(it->second);
+    m_holds.erase(it);
+    ReleaseNote note;
+    note.acquired = hold.acquired;
+    LOKT_TRY(m_backend.release(hold.lease, note));
+    return hold;
+}
+
+const SessionHold* HoldBook::find(const std::string& name) const {
+    auto it = m_holds.find(name);
+    return it == m_holds.end() ? nullptr : &it->second;
+}
+
+bool HoldBook::holds_lock_id(const std::string& lock_id) const {
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.lease.lock_id() == lock_id) return true;
+    }
+    return false;
+}
+
+std::vector<std::string> HoldBook::names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, hold] : m_holds) out.push_back(name);
+    return out;
+}
+
+std::vector<std::string> HoldBook::release_lapsed(SteadyTime now) {
+    std::vector<std::string> lapsed;
+    for (const auto& [name, hold] : m_holds) {
+        if (hold.lapses_at <= now) lapsed.push_back(name);
+    }
+    for (const auto& name : lapsed) (void)release(name);
+    return lapsed;
+}
+
+std::optional<SteadyTime> HoldBook::next_lapse() const {
+    std::optional<SteadyTime> next;
+    for (const auto& [name, hold] : m_holds) {
+        if (!next || hold.lapses_at < *next) next = hold.lapses_at;
+    }
+    return next;
+}
+
+void HoldBook::release_all() {
+    for (const auto& name : names()) (void)release(name);
+}
+
+}  // namespace lokt::client::mcp
