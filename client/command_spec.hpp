@@ -17,8 +17,8 @@
 namespace lokt::client {
 
 // A flag (bool), an option with a value (string or number), or a positional
-// argument (a name without a leading '-').
-using OptionTarget = std::variant<bool*, std::string*, int*, std::size_t*>;
+// argument (a name without a leading '-'); a list takes every value given.
+using OptionTarget = std::variant<bool*, std::string*, int*, std::size_t*, std::vector<std::string>*>;
 
 struct OptionSpec {
     std::string names;  // "name", "--ttl", "-E,--conflict-exit-code"

@@ -60,6 +60,7 @@ using lokt::client::CommandSpec;
 using DescribeCommand = CommandSpec (*)(lokt::client::CommandEnv);
 
 // Every command, by name, in the order `lokt --help` lists them.
+// clang-format off
 constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
     {"guard", lokt::client::guard_command},   {"lock", lokt::client::lock_command},
     {"unlock", lokt::client::unlock_command}, {"status", lokt::client::status_command},
@@ -69,7 +70,10 @@ constexpr std::pair<std::string_view, DescribeCommand> k_commands[] = {
     {"daemon", lokt::client::daemon_command}, {"version", lokt::client::version_command},
     {"prime", lokt::client::prime_command},   {"top", lokt::client::top_command},
     {"mcp", lokt::client::mcp_command},
+    {"reserve", lokt::client::reserve_command}, {"unreserve", lokt::client::unreserve_command},
+    {"hook", lokt::client::hook_command},
 };
+// clang-format on
 
 bool is_command(std::string_view word) {
     return std::any_of(std::begin(k_commands), std::end(k_commands), [&](const auto& entry) { return entry.first == word; });

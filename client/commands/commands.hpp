@@ -33,5 +33,8 @@ CommandSpec version_command(CommandEnv env);
 CommandSpec prime_command(CommandEnv env);
 CommandSpec top_command(CommandEnv env);
 CommandSpec mcp_command(CommandEnv env);
+CommandSpec reserve_command(CommandEnv env);
+CommandSpec unreserve_command(CommandEnv env);
+CommandSpec hook_command(CommandEnv env);
 
 }  // namespace lokt::client

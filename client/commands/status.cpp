@@ -5,12 +5,13 @@
 #include <memory>
 
 #include "client/commands/commands.hpp"
-#include "common/duration.hpp"
 #include "client/json_views.hpp"
-#include "common/lock_name.hpp"
-#include "common/parallel_chunks.hpp"
+#include "client/reservation_views.hpp"
 #include "client/terminal_screen.hpp"
 #include "client/top_snapshot.hpp"
+#include "common/duration.hpp"
+#include "common/lock_name.hpp"
+#include "common/parallel_chunks.hpp"
 
 #include <poll.h>
 #include <unistd.h>
@@ -324,6 +325,16 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
     if (!locks) return fail(locks.error());
     auto freezes = (*backend)->list_freezes();
     if (!freezes) return fail(freezes.error());
+    // Path reservations live beside the locks; a table that cannot be read
+    // does not hide the locks.
+    std::vector<Reservation> reservations;
+    if (auto book = open_reservations(cli, true); book) {
+        if (auto listed = (*book)->list(); listed) {
+            reservations = std::move(*listed);
+        } else {
+            warn("reservations: " + listed.error().message);
+        }
+    }
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
@@ -334,11 +345,15 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         out.key("freezes").begin_array();
         for (const auto& freeze : *freezes) write_freeze(out, freeze.name, freeze.record);
         out.end_array();
+        out.key("reservations").begin_array();
+        for (const auto& reservation : reservations) write_reservation(out, reservation);
+        out.end_array();
         out.end_object();
         const std::string text = out.finish();
         std::fwrite(text.data(), 1, text.size(), stdout);
     } else {
         print_table(*locks, *freezes, now);
+        for (const auto& reservation : reservations) std::printf("reserved: %s\n", reservation_text(reservation, now).c_str());
     }
     return 0;
 }
