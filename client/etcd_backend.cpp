@@ -645,7 +645,11 @@ Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool
             event_name = "force-break";
             reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
         } else if (refusal) {
-            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt});
+            Refusal kept;
+            kept.code = refusal->code;
+            kept.message = std::move(refusal->message);
+            kept.holder = record;
+            result.refused.push_back(std::move(kept));
             continue;
         }
         AuditEvent event = make_audit_event(event_name, name, m_actor);
