@@ -14,6 +14,7 @@
 #include "client/multi_acquire.hpp"
 #include "common/hold_state.hpp"
 #include "common/lock_name.hpp"
+#include "common/slot_pool.hpp"
 
 namespace lokt::client {
 namespace {
@@ -119,6 +120,10 @@ void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
         .option("-E,--conflict-exit-code", flags.conflict_exit_code,
                 "Exit with N (0-255) instead of 2 when the lock is held or frozen or --wait times out")
         .range(0, 255);
+    command
+        .option("--slots", flags.slots,
+                "Take one of N slots of the pool NAME (up to N holders at once; the slot is in LOKT_SLOT)")
+        .range(1, static_cast<int>(k_max_pool_slots));
 }
 
 Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder) {
@@ -127,6 +132,10 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
     plan.spec.name = flags.name;
     plan.spec.binding = binding;
     plan.spec.holder = holder;
+    if (flags.slots > 0) {
+        if (auto valid = validate_pool(flags.name, static_cast<std::uint64_t>(flags.slots)); !valid) return valid.take_error();
+        plan.spec.slots = static_cast<std::uint64_t>(flags.slots);
+    }
     if (!flags.ttl.empty()) {
         auto ttl = parse_ttl(flags.ttl, "--ttl");
         if (!ttl) return ttl.take_error();

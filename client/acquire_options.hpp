@@ -19,6 +19,8 @@ struct AcquireFlags {
     std::string timeout;
     // -E: the exit status for "busy" (held, frozen, --wait timed out), like flock -E.
     int conflict_exit_code = 2;
+    // --slots N: a slot of the pool NAME of N slots (0: not a pool).
+    int slots = 0;
 };
 
 void add_acquire_flags(CommandSpec& command, AcquireFlags& flags);

@@ -463,6 +463,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (is_lock_id(spec.inherited_lock_id)) request.nested_lock_id = spec.inherited_lock_id;
     if (spec.binding == Binding::guard) request.handle = spec.handle;
     request.group = spec.group;
+    request.slots = spec.slots;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();

@@ -44,7 +44,7 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
     }
 
     // Watch before the first attempt so a release between attempt and sleep is not missed.
-    m_watcher = std::make_unique<ReleaseWatcher>(m_engine.store().root(), spec.name);
+    m_watcher = std::make_unique<ReleaseWatcher>(m_engine.store().root(), spec.name, spec.slots.has_value());
     ReleaseWatcher& watcher = *m_watcher;
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;

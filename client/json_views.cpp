@@ -24,6 +24,9 @@ void write_lock_members(JsonWriter& out, const LockRecord& r, bool with_name) {
         out.null();
     out.field("bound_to", r.bound_to ? to_string(*r.bound_to) : std::string_view("unknown"));
     if (r.fence) out.field("fence", *r.fence);
+    if (!r.pool.empty()) out.field("pool", r.pool);
+    if (r.slots) out.field("slots", *r.slots);
+    if (r.slot) out.field("slot", *r.slot);
     if (r.version != 1) out.field("version", r.version);
 }
 

@@ -2,6 +2,7 @@
 #include "client/lock_explanation.hpp"
 
 #include "client/json_views.hpp"
+#include "client/pool_view.hpp"
 #include "common/duration.hpp"
 
 namespace lokt::client {
@@ -91,6 +92,32 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
         e.suggestions.insert(e.suggestions.begin(), "acquire it: lokt guard " + name + " -- COMMAND");
     } else {
         e.reasons.push_back(queue_reason(queue));
+    }
+    return e;
+}
+
+// For a pool: who holds every slot, and where a new waiter would stand.
+Explanation explain_pool(const PoolView& pool, const QueueView& queue, WallTime now) {
+    Explanation e;
+    const std::string quoted = "\"" + pool.name + "\"";
+    const std::string size = std::to_string(pool.slots);
+    e.acquirable = pool.held_count() < pool.slots;
+    e.summary = "pool " + quoted + ": " + std::to_string(pool.held_count()) + "/" + size + " slots held" +
+                (e.acquirable ? "; a slot is free" : "");
+    for (std::uint64_t k = 0; k < pool.slots; ++k) {
+        const LockView* view = pool.slot(k);
+        e.reasons.push_back(
+            "slot " + std::to_string(k) +
+            (view ? " is held by " + describe_holder(view->stored.record, now, view->kept_by) + " (lock \"" + view->name + "\")"
+                  : std::string(" is free")));
+    }
+    if (e.acquirable) {
+        e.suggestions.push_back("acquire a slot: lokt guard " + pool.name + " --slots " + size + " -- COMMAND");
+    } else {
+        e.reasons.push_back(queue_reason(queue));
+        e.suggestions.push_back("wait for a slot: lokt guard " + pool.name + " --slots " + size +
+                                " --wait --timeout 10m -- COMMAND");
+        e.suggestions.push_back("see its history: lokt audit --since 1h");
     }
     return e;
 }

@@ -9,6 +9,8 @@
 
 namespace lokt::client {
 
+struct PoolView;
+
 struct Explanation {
     bool acquirable = true;
     std::string summary;
@@ -18,5 +20,8 @@ struct Explanation {
 
 // The explanation of a lock as it stands (view), with its daemon queue, for `me`.
 Explanation explain(const LockView& view, const QueueView& queue, WallTime now, const Identity& me);
+
+// For a slot pool: who holds every slot, and where a new waiter would stand.
+Explanation explain_pool(const PoolView& pool, const QueueView& queue, WallTime now);
 
 }  // namespace lokt::client

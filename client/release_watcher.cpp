@@ -18,8 +18,9 @@ constexpr std::chrono::milliseconds k_fallback_poll{50};
 
 }  // namespace
 
-ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name)
+ReleaseWatcher::ReleaseWatcher(const std::filesystem::path& root, const std::string& name, bool pool)
     : m_root(root), m_file_name(name + ".json"), m_events(platform::open_file_event_queue()) {
+    if (pool) m_slot_prefix = name + ".slot-";
     if (!m_events) return;
     // Only a removal (or rename away) of the name can let us through; a holder
     // renewing or a new holder appearing cannot.
@@ -50,6 +51,7 @@ bool ReleaseWatcher::drain_events() {
     platform::read_file_events(m_events.get(), [&](const platform::FileEventRecord& event) {
         if ((event.events & platform::events_lost) != 0) relevant = true;
         if (!event.name.empty() && event.name == m_file_name) relevant = true;
+        if (!m_slot_prefix.empty() && event.name.starts_with(m_slot_prefix) && event.name.ends_with(".json")) relevant = true;
         if (m_handle_watch >= 0 && event.watch == m_handle_watch) relevant = true;
     });
     return relevant;

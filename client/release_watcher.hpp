@@ -17,7 +17,8 @@ namespace lokt::client {
 class ReleaseWatcher {
 public:
     // Watches root/locks and root/freezes for changes to NAME.json.
-    ReleaseWatcher(const std::filesystem::path& root, const std::string& name);
+    // pool: NAME is a pool (slot_pool.hpp): the removal of any of its slots counts.
+    ReleaseWatcher(const std::filesystem::path& root, const std::string& name, bool pool = false);
 
     // Also wake when this process exits (replaces any earlier holder).
     void watch_process(pid_t pid);
@@ -35,6 +36,7 @@ private:
 
     std::filesystem::path m_root;
     std::string m_file_name;
+    std::string m_slot_prefix;  // a pool's: "NAME.slot-"
     std::string m_handle;
     int m_handle_watch = -1;
     UniqueFd m_events;  // lock, freeze and handle changes (platform/file_events.hpp)

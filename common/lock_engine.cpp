@@ -2,9 +2,11 @@
 #include "common/lock_engine.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/fence_counter.hpp"
 #include "common/file_owner.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
@@ -92,9 +94,28 @@ LockRecord LockEngine::build_record(const AcquireSpec& spec, WallTime now, std::
     r.owner_explicit = spec.holder.owner_explicit;
     r.boot_id = platform::this_boot_id();
     if (spec.ttl) set_deadline(r, now, *spec.ttl);
-    r.fence = spec.fence;
     if (spec.binding == Binding::guard) r.handle = spec.handle;
     return r;
+}
+
+Result<bool> LockEngine::publish_fenced(const std::string& name, LockRecord& record, FileIdentity* created) {
+    // The token is drawn and the lock published under the name's mutex, so no
+    // later grant can carry a smaller token than an earlier one. It is drawn
+    // (written) before the lock file exists: a kill in between leaves a gap in
+    // the numbers, never a token granted twice.
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    const std::filesystem::path path = m_store.mutex_path(name);
+    LOKT_TRY_LET(last, read_fence(mutex->fd(), path));
+    if (*last == std::numeric_limits<std::uint64_t>::max()) {
+        return make_error(ErrorCode::corrupt, "the fence counter in " + path.string() + " has no greater token left");
+    }
+    LOKT_TRY(write_fence(mutex->fd(), path, *last + 1));
+    record.fence = *last + 1;
+    auto published = m_store.publish(Area::locks, name, serialize_lock_record(record), created);
+    // Not granted (the name is held): nobody drew a token meanwhile, so this one goes back.
+    if (published && !*published) (void)write_fence(mutex->fd(), path, *last);
+    m_store.unlock_and_keep(name, std::move(mutex.value()));
+    return published;
 }
 
 Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const {
@@ -140,6 +161,8 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         return result;
     }
 
+    if (spec.slots) return try_acquire_slot(spec);
+
     // Before anything is published: ending the hold must not need a new inode.
     LOKT_TRY(m_store.prepare_mutex(spec.name));
     const std::string lock_id = new_lock_id();
@@ -149,13 +172,17 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const WallTime now = wall_now();
         LockRecord record = build_record(spec, now, lock_id);
         const bool try_create = round > 0 || !spec.look_first;
-        LOKT_TRY_LET(published, try_create ? m_store.publish(Area::locks, spec.name, serialize_lock_record(record), &result.file)
-                                           : Result<bool>(false));
+        // A lock file already there is judged without taking the mutex: waiters
+        // woken by one release do not queue on the mutex only to find it held.
+        LOKT_TRY_LET(present,
+                     try_create ? m_store.identify(Area::locks, spec.name) : Result<std::optional<FileIdentity>>(std::nullopt));
+        const bool create = try_create && !present->has_value();
+        LOKT_TRY_LET(published, create ? publish_fenced(spec.name, record, &result.file) : Result<bool>(false));
         if (*published) {
             AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
             event.lock_id = record.lock_id;
             event.ttl_sec = record.ttl_sec;
-            if (spec.fence) event.extra_json = Json{{"fence", *spec.fence}}.dump();
+            event.extra_json = Json{{"fence", *record.fence}}.dump();
             if (!spec.group.empty()) event.extra_json = with_group(event.extra_json, spec.group);
             if (auto logged = audit(std::move(event)); !logged) {
                 // No grant without its line: the lock file goes again.

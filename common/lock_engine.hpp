@@ -37,7 +37,6 @@ struct AcquireSpec {
     // Read before trying to create: cheaper for a waiter that is likely to find
     // the lock still held.
     bool look_first = false;
-    std::optional<std::uint64_t> fence;
     // A guard's liveness handle token (hold_handle.hpp), written into the record.
     std::string handle;
     // The acquire waits when refused: its `deny` line says so (extra.waiting).
@@ -45,6 +44,9 @@ struct AcquireSpec {
     // One acquire of several names at once (`lokt guard db,cache`): the same
     // 32 hex digits on each name's acquire line (extra.group). Empty: alone.
     std::string group;
+    // Take a slot of the pool `name` of this many slots (slot_pool.hpp)
+    // instead of the name itself.
+    std::optional<std::uint64_t> slots;
 };
 
 // How a hold whose holder left without releasing stands after a look at the files.
@@ -196,6 +198,13 @@ public:
 
 private:
     LockRecord build_record(const AcquireSpec& spec, WallTime now, std::string lock_id) const;
+    // Creates the lock file of a new hold with the name's next fencing token
+    // (fence_counter.hpp), under the name's mutex; false when the name is held.
+    Result<bool> publish_fenced(const std::string& name, LockRecord& record, FileIdentity* created);
+    // try_acquire of a slot of the pool spec.name (lock_engine_pool.cpp).
+    Result<AcquireResult> try_acquire_slot(const AcquireSpec& spec);
+    Refusal pool_refusal(const std::string& pool, std::uint64_t slots, const std::vector<StoredRecord>& seen,
+                         const std::vector<HoldState>& states) const;
     // Removes the file judged in `seen` if it is still that file; audits `event`.
     Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen, const std::string& event,
                                     const std::string& reason);

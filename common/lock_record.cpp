@@ -44,6 +44,9 @@ void file_fields(V& v, R& r) {
     v.optional_count("expires_boot_ns", r.expires_boot_ns, Zero::left_out);
     v.optional_count("fence", r.fence);
     v.optional_text("handle", r.handle);
+    v.optional_text("pool", r.pool);
+    v.optional_count("slots", r.slots);
+    v.optional_count("slot", r.slot);
 }
 
 // Writes a record's fields into a JSON object, in the list's order.

@@ -56,6 +56,11 @@ struct LockRecord {
     // the guard and inherited by its command. While any process holds that
     // lock, the hold is alive even after the guard itself is gone.
     std::string handle;
+    // A slot of a pool (slot_pool.hpp): the pool's name, its size, and which
+    // slot this file holds (0 .. slots-1). Empty and absent for a plain lock.
+    std::string pool;
+    std::optional<std::uint64_t> slots;
+    std::optional<std::uint64_t> slot;
 
     // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
     std::optional<WallTime> expiry() const;

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -469,6 +470,44 @@ Result<void> LockStore::prepare_mutex(std::string_view name) {
     return {};
 }
 
+std::optional<std::uint64_t> LockStore::pool_size(std::string_view name) {
+    if (!m_mutex) return std::nullopt;
+    const std::string file = std::string(name) + ".pool";
+    UniqueFd fd(::openat(m_mutex.get(), file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd) return std::nullopt;
+    char text[32];
+    const ssize_t got = ::read(fd.get(), text, sizeof text - 1);
+    if (got <= 0) return std::nullopt;
+    std::uint64_t value = 0;
+    ssize_t i = 0;
+    for (; i < got && text[i] >= '0' && text[i] <= '9' && i < 8; ++i)
+        value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    if (i == 0 || i >= got || text[i] != '\n') return std::nullopt;
+    return value;
+}
+
+Result<void> LockStore::set_pool_size(std::string_view name, std::uint64_t slots) {
+    if (!m_mutex) return make_error(ErrorCode::io, "the mutex directory is not open");
+    const std::string file = std::string(name) + ".pool";
+    const fs::path path = m_root / "mutex" / file;
+    UniqueFd fd(
+        ::openat(m_mutex.get(), file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, k_file_mode));
+    if (!fd) return sys_error("cannot open", path.string(), errno);
+    LOKT_TRY(hand_over(fd.get(), m_owner, path));
+    const std::string text = std::to_string(slots) + "\n";
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        return sys_error("cannot write", path.string(), errno);
+    }
+    return {};
+}
+
+void LockStore::unlock_and_keep(std::string_view name, NameMutex mutex) {
+    if (!mutex.m_fd) return;
+    (void)::flock(mutex.m_fd.get(), LOCK_UN);
+    m_prepared = std::move(mutex.m_fd);
+    m_prepared_name = name;
+}
+
 Result<NameMutex> LockStore::lock_name(std::string_view name) {
     UniqueFd fd;
     if (m_prepared.valid() && m_prepared_name == name) fd = std::move(m_prepared);  // opened at the acquire
@@ -481,6 +520,10 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
     // forever behind a stopped process.
     auto delay = std::chrono::microseconds(50);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // A few yields first: the holder is usually a releaser a few system calls
+    // from letting go (waiters wake at its unlink, while it still holds the
+    // mutex), and on a busy machine even a 50 us sleep can cost a time slice.
+    int yields = m_mutex_try_once ? 0 : 16;
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return sys_error("cannot lock", (m_root / "mutex" / file).string(), errno);
@@ -490,6 +533,11 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
                                                        " (another lokt process is stuck while changing this lock)");
             busy.busy = m_mutex_try_once;
             return busy;
+        }
+        if (yields > 0) {
+            --yields;
+            sched_yield();
+            continue;
         }
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, std::chrono::microseconds(5000));

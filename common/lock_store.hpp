@@ -64,8 +64,11 @@ public:
     NameMutex() = default;
     explicit NameMutex(UniqueFd fd) : m_fd(std::move(fd)) {}
     bool held() const { return m_fd.valid(); }
+    // The locked mutex file, which also keeps the name's fence counter (fence_counter.hpp).
+    int fd() const { return m_fd.get(); }
 
 private:
+    friend class LockStore;
     UniqueFd m_fd;
 };
 
@@ -150,6 +153,16 @@ public:
     // later needs no new inode (a file system out of inodes can still
     // release) and a root that cannot take it refuses the hold up front.
     Result<void> prepare_mutex(std::string_view name);
+    // Lets go of a name's mutex and keeps its file open for the next
+    // lock_name(name), as prepare_mutex does.
+    void unlock_and_keep(std::string_view name, NameMutex mutex);
+    // The size recorded for the pool NAME (mutex/NAME.pool, see slot_pool.hpp);
+    // nullopt when there is none or it cannot be read. Both are called with
+    // the pool name's mutex held.
+    std::optional<std::uint64_t> pool_size(std::string_view name);
+    Result<void> set_pool_size(std::string_view name, std::uint64_t slots);
+    // mutex/NAME.lock, for messages.
+    std::filesystem::path mutex_path(std::string_view name) const { return m_root / "mutex" / (std::string(name) + ".lock"); }
     void never_wait_for_mutex() { m_mutex_try_once = true; }
     bool never_waits() const { return m_mutex_try_once; }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common/hold_deadline.hpp"
+#include "common/slot_pool.hpp"
 
 namespace lokt::daemon {
 namespace {
@@ -154,7 +155,8 @@ void RootState::Hold::set_actor(const Identity& actor) {
 
 void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& result) {
     if (result.outcome == AcquireResult::Outcome::nested) return;  // the outer hold is unchanged
-    const std::string& name = ticket.spec.name;
+    // A pool's hold is its slot's lock file, named in the record.
+    const std::string& name = result.record.pool.empty() ? ticket.spec.name : result.record.name;
     if (ticket.spec.binding == Binding::guard) {
         Hold hold;
         hold.connection = ticket.connection;
@@ -198,6 +200,8 @@ void RootState::note_blocker(const std::string& name, Queue& queue, const Refusa
                 queue.blocker_handle = holder.handle;
             } else {
                 if (auto expiry = local_expiry(holder, m_clock.wall_now())) earliest(retry_at, steady_at(*expiry));
+                // Only the first slot's holder is watched: the others are looked at now and then.
+                if (!holder.pool.empty()) earliest(retry_at, now + std::chrono::seconds(1));
                 if (holder.host == m_host && holder.pid > 0 && holder.bound_to != Binding::ttl) {
                     queue.blocker_pid = static_cast<pid_t>(holder.pid);
                 }
@@ -308,9 +312,15 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
     report_positions(queue.waiters.back().ticket.spec.name, queue, out, queue.waiters.size() - 1);
 }
 
-void RootState::pump(const std::string& name, Effects& out) {
-    auto it = m_queues.find(name);
-    if (it == m_queues.end()) return;
+void RootState::pump(const std::string& changed, Effects& out) {
+    auto it = m_queues.find(changed);
+    if (it == m_queues.end()) {
+        // A slot of a pool changed: the pool's queue is the one to try.
+        auto slot = slot_of_lock_name(changed);
+        if (slot) it = m_queues.find(slot->pool);
+        if (it == m_queues.end()) return;
+    }
+    const std::string name = it->first;
     Queue& queue = it->second;
     bool moved = false;
     while (!queue.waiters.empty()) {
@@ -335,6 +345,8 @@ void RootState::pump(const std::string& name, Effects& out) {
         }
         const bool granted = tried && tried->granted();
         const bool nested = granted && tried->outcome == AcquireResult::Outcome::nested;
+        // Another slot of a pool may still be free: the next waiter tries too.
+        const bool pool_slot = granted && !tried->record.pool.empty();
         Refusal next_blocker;
         if (granted) {
             note_granted(head.ticket, *tried);
@@ -346,7 +358,7 @@ void RootState::pump(const std::string& name, Effects& out) {
         waiter_leaves(head);
         queue.waiters.pop_front();
         moved = true;
-        if (granted && !nested) {
+        if (granted && !nested && !pool_slot) {
             if (!queue.waiters.empty()) {
                 queue.waiters.front().refusal = next_blocker;
                 note_blocker(name, queue, next_blocker);

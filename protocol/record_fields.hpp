@@ -39,6 +39,9 @@ inline void fields(auto& v, Like<LockRecord> auto& m) {
     v.optional_number("expires_boot_ns", m.expires_boot_ns, k_any);
     v.optional_number("fence", m.fence, k_any);
     v.optional_text("handle", m.handle);
+    v.optional_text("pool", m.pool);
+    v.optional_number("slots", m.slots, k_any);
+    v.optional_number("slot", m.slot, k_any);
 }
 
 }  // namespace lokt::protocol::wire

@@ -3,6 +3,8 @@
 // This is where untrusted bytes from a socket become typed requests.
 #include "protocol/requests.hpp"
 
+#include "common/slot_pool.hpp"
+
 #include "protocol/field_codec.hpp"
 #include "protocol/record_fields.hpp"
 #include "protocol/wire_words.hpp"
@@ -36,6 +38,7 @@ void fields(auto& v, Like<AcquireRequest> auto& m) {
     v.optional_lock_id("nested_lock_id", m.nested_lock_id);
     v.optional_lock_id("handle", m.handle);
     v.optional_lock_id("group", m.group);
+    v.optional_number("slots", m.slots, Range{1, k_max_pool_slots});
     v.check([&](Reader& in) {
         const bool bound_to_pid = m.mode == AcquireMode::manual && !m.ttl_ms;
         if (m.timeout_ms && !m.wait) {

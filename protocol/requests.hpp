@@ -50,6 +50,8 @@ struct AcquireRequest {
     // Names one acquire of several names (`lokt guard db,cache`): 32 hex
     // digits, the same on each name's request; empty when alone.
     std::string group;
+    // A slot of a pool of this many slots (1-1024), instead of the name itself.
+    std::optional<std::uint64_t> slots;
     bool operator==(const AcquireRequest&) const = default;
 };
 

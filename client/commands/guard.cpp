@@ -53,9 +53,12 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         return run_guarded_child(child).exit_status;
     }
     child.handle_fd = handle->fd();
+    // A slot's hold is named after its pool, so that a nested guard of the pool finds it.
+    const std::string& held_name = lease.record.pool.empty() ? lease.name() : lease.record.pool;
     child.extra_env = {
-        {"LOKT_LOCK_NAME", lease.name()}, {"LOKT_LOCK_ID", lease.lock_id()}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
+        {"LOKT_LOCK_NAME", held_name}, {"LOKT_LOCK_ID", lease.lock_id()}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     if (lease.record.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*lease.record.fence));
+    if (lease.record.slot) child.extra_env.emplace_back("LOKT_SLOT", std::to_string(*lease.record.slot));
     child.terminate_on_lost = flags.on_lost == "terminate";
     // Set when renewing failed until the hold was about to lapse: the command
     // was stopped (or warned about), but the hold is still ours to release.
@@ -147,6 +150,10 @@ Examples:
   lokt guard deploy --wait --timeout 10m -- ./deploy.sh
   lokt guard test -E 75 -- make test      exit 75 (not 2) if the lock is busy
   lokt guard staging-db,deploy --wait -- ./deploy.sh   both locks or neither
+  lokt guard gpu --slots 3 --wait -- sh -c 'CUDA_VISIBLE_DEVICES=$LOKT_SLOT ./train.sh'
+
+The command gets LOKT_LOCK_NAME, LOKT_LOCK_ID, LOKT_FENCE (the hold's fencing
+token: greater than every earlier holder's) and, with --slots, LOKT_SLOT.
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
 is held or frozen or --wait timed out (-E N to change it), 5 deadlock (the

@@ -54,6 +54,10 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
         return 0;
     }
     std::string line = std::string("lock \"") + hold.name + "\" " + outcome;
+    if (hold.slot) {
+        line = "slot " + std::to_string(*hold.slot) + " of pool \"" + hold.pool + "\" " + outcome + " as lock \"" + hold.name +
+               "\" (unlock it by that name)";
+    }
     if (auto expiry = hold.expiry()) {
         line += ", expires " + format_rfc3339_seconds(*expiry);
     } else if (acquired->outcome != Acquired::Outcome::nested) {
@@ -74,6 +78,7 @@ CommandSpec lock_command(CommandEnv env) {
   lokt lock db-migrate --ttl 10m && ./migrate.sh; lokt unlock db-migrate
   lokt lock deploy --wait --timeout 5m --json
   lokt lock staging-db,deploy --ttl 10m  both or neither; unlock staging-db,deploy
+  lokt lock test-db --slots 2 --ttl 30m --json     one of 2 slots; unlock its "name"
 
 Without --ttl the lock lasts as long as the shell or script that ran lokt.
 

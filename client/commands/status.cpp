@@ -7,6 +7,7 @@
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
 #include "client/reservation_views.hpp"
+#include "client/pool_view.hpp"
 #include "client/terminal_screen.hpp"
 #include "client/top_snapshot.hpp"
 #include "common/duration.hpp"
@@ -105,6 +106,10 @@ void print_table(const std::vector<LockView>& held, const std::vector<FreezeView
         }
         std::fwrite(out.data(), 1, out.size(), stdout);
     }
+    for (const auto& pool : pools_among(held)) {
+        std::printf("pool: %s %zu/%llu held: %s\n", pool.name.c_str(), pool.held_count(),
+                    static_cast<unsigned long long>(pool.slots), describe_slots(pool, now).c_str());
+    }
     for (const auto& freeze : freezes) {
         std::printf("frozen: %s by %s until %s\n", freeze.name.c_str(),
                     owner_at_host(freeze.record.owner, freeze.record.host).c_str(),
@@ -135,6 +140,10 @@ void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
             std::printf("  bound to:  %s\n", rule);
         }
         if (r.fence) std::printf("  fence:     %llu\n", static_cast<unsigned long long>(*r.fence));
+        if (r.slot) {
+            std::printf("  pool:      slot %llu of %llu of pool \"%s\"\n", static_cast<unsigned long long>(*r.slot),
+                        static_cast<unsigned long long>(r.slots.value_or(0)), r.pool.c_str());
+        }
     } else if (!view.stored.problem.empty()) {
         std::printf("  problem:   %s\n", view.stored.problem.c_str());
     }
@@ -151,6 +160,47 @@ void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
         for (const auto& waiter : queue.waiters) {
             std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
         }
+    }
+}
+
+// `status POOL`: how many of its slots are held, each holder with its slot, and who waits.
+void print_pool(const PoolView& pool, const QueueView& queue, WallTime now, bool json) {
+    if (json) {
+        JsonWriter out;
+        out.begin_object();
+        out.field("name", pool.name);
+        out.field("state", "held");
+        out.field("slots", pool.slots);
+        out.field("held", static_cast<std::uint64_t>(pool.held_count()));
+        out.key("holders").begin_array();
+        for (const auto& view : pool.held) write_lock_view(out, view, now);
+        out.end_array();
+        write_queue_members(out, queue);
+        out.end_object();
+        std::fputs(out.finish().c_str(), stdout);
+        return;
+    }
+    std::printf("pool \"%s\": %zu/%llu held\n", pool.name.c_str(), pool.held_count(),
+                static_cast<unsigned long long>(pool.slots));
+    for (std::uint64_t k = 0; k < pool.slots; ++k) {
+        const LockView* view = pool.slot(k);
+        if (view == nullptr) {
+            std::printf("  slot %llu:    free\n", static_cast<unsigned long long>(k));
+            continue;
+        }
+        const LockRecord& r = view->stored.record;
+        std::printf("  slot %llu:    %s, lock \"%s\"", static_cast<unsigned long long>(k),
+                    describe_holder(r, now, view->kept_by).c_str(), view->name.c_str());
+        if (r.fence) std::printf(", fence %llu", static_cast<unsigned long long>(*r.fence));
+        std::printf("\n");
+    }
+    if (!queue.known) {
+        std::printf("  waiting:   not known (no daemon: waiters poll the files, nobody keeps a queue)\n");
+    } else if (queue.waiters.empty()) {
+        std::printf("  waiting:   nobody\n");
+    } else {
+        std::printf("  waiting:   %zu in the daemon's queue\n", queue.waiters.size());
+        for (const auto& waiter : queue.waiters) std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
     }
 }
 
@@ -304,6 +354,14 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         auto view = (*backend)->inspect(flags.name);
         if (!view) return fail(view.error());
         if (view->state == HoldState::absent && !view->freeze) {
+            auto pool = inspect_pool(**backend, flags.name);
+            if (!pool) return fail(pool.error());
+            if (*pool) {
+                auto queue = (*backend)->queue(flags.name);
+                if (!queue) return fail(queue.error());
+                print_pool(**pool, *queue, now, flags.json);
+                return 0;
+            }
             return fail(make_error(ErrorCode::not_found, "lock \"" + flags.name + "\" is not held"));
         }
         auto queue = (*backend)->queue(flags.name);

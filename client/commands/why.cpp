@@ -5,6 +5,7 @@
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
 #include "client/lock_explanation.hpp"
+#include "client/pool_view.hpp"
 #include "common/duration.hpp"
 #include "common/lock_name.hpp"
 
@@ -26,14 +27,26 @@ int run_why(CliContext& cli, const WhyFlags& flags) {
     auto queue = (*backend)->queue(flags.name);
     if (!queue) return fail(queue.error());
     const WallTime now = wall_now();
-    const Explanation e = explain(*view, *queue, now, cli.identity());
+    std::optional<PoolView> pool;
+    if (view->state == HoldState::absent && !view->freeze) {
+        auto found = inspect_pool(**backend, flags.name);
+        if (!found) return fail(found.error());
+        pool = std::move(found.value());
+    }
+    const Explanation e = pool ? explain_pool(*pool, *queue, now) : explain(*view, *queue, now, cli.identity());
     if (flags.json) {
         JsonWriter out;
         out.begin_object();
         out.field("name", flags.name);
         out.field("acquirable", e.acquirable);
-        out.field("state", shown_state(*view));
+        out.field("state", pool ? std::string_view(e.acquirable ? "free" : "held") : shown_state(*view));
         out.field("summary", e.summary);
+        if (pool) {
+            out.field("slots", pool->slots);
+            out.key("holders").begin_array();
+            for (const auto& held : pool->held) write_lock_record(out, held.stored.record);
+            out.end_array();
+        }
         if (view->stored.kind == StoredRecord::Kind::record) {
             out.key("holder");
             write_lock_record(out, view->stored.record);

@@ -19,7 +19,6 @@ namespace {
 
 const RunOptions k_agent3 = as_owner("agent-3");
 
-
 std::optional<Json> snapshot(LoktFixture& t) { return parse_json(t.lokt({"top", "--json"}, k_ops).out); }
 
 const Json* held_entry(const Json& snap, const std::string& name) {
@@ -124,8 +123,9 @@ TEST_SUITE("top") {
         CHECK(build["lock_id"] == (*lock)["lock_id"]);
         CHECK_MESSAGE(contains(build["command"].get<std::string>(), "guard build"), build.dump());
         CHECK(build["held_ms"].get<long long>() >= 0);
-        CHECK(build["ttl_left_ms"].is_null());  // a guard without --ttl lasts as long as its command
-        CHECK(build["fence"].is_null());
+        CHECK(build["ttl_left_ms"].is_null());      // a guard without --ttl lasts as long as its command
+        CHECK(build["fence"] == (*lock)["fence"]);  // every grant carries a fencing token
+        CHECK(build["fence"].get<long long>() >= 1);
         if (daemon_backend()) {
             REQUIRE(build["waiters"].size() == 2);
             CHECK(build["waiters"][0]["position"] == 1);

@@ -142,6 +142,34 @@ GoldenFile acquire() {
              reply(7, timed_out)}};
 }
 
+// A slot of a pool: the request names the pool and its size, the reply the slot's lock.
+GoldenFile acquire_slot() {
+    AcquireRequest request;
+    request.root = k_root;
+    request.name = "gpu";
+    request.mode = AcquireMode::guard;
+    request.wait = true;
+    request.timeout_ms = 600000;
+    request.identity = example_identity();
+    request.handle = "7d2e9a41c03b58f6e1a2b3c4d5e6f708";
+    request.slots = 3;
+
+    LockRecord slot = example_lock();
+    slot.name = "gpu.slot-1";
+    slot.ttl_sec = 0;
+    slot.expires_at.reset();
+    slot.fence = 7;
+    slot.pool = "gpu";
+    slot.slots = 3;
+    slot.slot = 1;
+
+    ErrorReply mismatch = error(Op::acquire, ErrorCode::usage,
+                                "pool \"gpu\" has 3 slots, not 4 (slot 0 is held by agent-1@devbox (pid 7271) for 12s); use "
+                                "--slots 3, or change the size once the pool is idle");
+    return {"acquire_slot",
+            {Request{12, request}, reply(12, AcquireReply{slot, AcquireResult::Outcome::acquired}), reply(13, mismatch)}};
+}
+
 GoldenFile progress() {
     Progress behind_holder{2, 2, 3, example_lock(), std::nullopt};
     Progress behind_freeze{2, 1, 1, std::nullopt, example_freeze()};
@@ -299,8 +327,9 @@ GoldenFile errors() {
 }  // namespace
 
 std::vector<GoldenFile> golden_files() {
-    return {hello(),  acquire(),  progress(),        release(), renew(),       unlock(),        unlock_many(), status(),
-            freeze(), unfreeze(), subscribe_audit(), event(),   unsubscribe(), daemon_status(), shutdown(),    errors()};
+    return {hello(),  acquire(),     acquire_slot(),  progress(), release(),  renew(),
+            unlock(), unlock_many(), status(),        freeze(),   unfreeze(), subscribe_audit(),
+            event(),  unsubscribe(), daemon_status(), shutdown(), errors()};
 }
 
 std::string encode_example(const Example& example) {

@@ -404,3 +404,83 @@ TEST_CASE_FIXTURE(Fixture, "an expired freeze of another owner is simply replace
     CHECK(replaced->owner == "agent-7");
     CHECK(events() == std::vector<std::string>{"freeze", "freeze"});
 }
+
+TEST_CASE_FIXTURE(Fixture, "every grant of a name carries a greater fencing token; refusals and re-entry take none") {
+    auto e = engine();
+    auto first = e.try_acquire(spec("db"));
+    REQUIRE(first->granted());
+    CHECK(first->record.fence == 1u);
+    auto refused = e.try_acquire(spec("db"));
+    CHECK(refused->outcome == Outcome::refused);
+    REQUIRE(e.release("db", first->record.lock_id).ok());
+    auto other = e.try_acquire(spec("other"));
+    CHECK(other->record.fence == 1u);  // per name
+
+    lokt::AcquireSpec manual = spec("db", lokt::Binding::ttl);
+    manual.ttl = 60s;
+    manual.holder.owner = "agent-1";
+    manual.holder.owner_explicit = true;
+    auto second = e.try_acquire(manual);
+    CHECK(second->record.fence == 2u);  // the refusal gave its token back
+    auto again = e.try_acquire(manual);
+    CHECK(again->outcome == Outcome::refreshed);
+    CHECK(again->record.fence == 2u);
+    auto renewed = e.renew("db", second->record.lock_id, 60s);
+    CHECK(renewed->fence == 2u);
+    REQUIRE(e.unlock("db", lokt::UnlockMode::force).ok());
+
+    // The counter is the name's mutex file, which a new engine (a new process, a restarted daemon) reads.
+    auto later = engine();
+    CHECK(later.try_acquire(spec("db"))->record.fence == 3u);
+    std::ifstream counter(dir / "root/mutex/db.lock");
+    std::string text;
+    std::getline(counter, text);
+    CHECK(text == "00000000000000000003");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a fence counter that is not a number refuses the grant instead of starting again") {
+    auto e = engine();
+    REQUIRE(e.try_acquire(spec("db"))->granted());
+    REQUIRE(e.unlock("db", lokt::UnlockMode::force).ok());
+    std::ofstream(dir / "root/mutex/db.lock") << "garbage\n";
+    auto refused = e.try_acquire(spec("db"));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::corrupt);
+    CHECK(refused.error().message.find("mutex/db.lock") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "root/locks/db.json"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "a pool's slots: the lowest free one, each a plain lock; full; another size refused while in use") {
+    auto e = engine();
+    lokt::AcquireSpec pool = spec("gpu");
+    pool.slots = 2;
+    auto first = e.try_acquire(pool);
+    REQUIRE(first->granted());
+    CHECK(first->record.name == "gpu.slot-0");
+    CHECK(first->record.slot == 0u);
+    CHECK(first->record.slots == 2u);
+    CHECK(first->record.pool == "gpu");
+    CHECK(first->record.fence == 1u);  // each slot's own counter
+    auto second = e.try_acquire(pool);
+    CHECK(second->record.name == "gpu.slot-1");
+    CHECK(fs::exists(dir / "root/locks/gpu.slot-1.json"));
+    auto full = e.try_acquire(pool);
+    CHECK(full->outcome == Outcome::refused);
+    CHECK(full->refusal.message.find("all 2 slots of pool \"gpu\" are held") == 0);
+
+    lokt::AcquireSpec bigger = pool;
+    bigger.slots = 3;
+    auto mismatch = e.try_acquire(bigger);
+    REQUIRE_FALSE(mismatch.ok());
+    CHECK(mismatch.error().code == ErrorCode::usage);
+    CHECK(mismatch.error().message.find("has 2 slots, not 3") != std::string::npos);
+
+    REQUIRE(e.release("gpu.slot-0", first->record.lock_id).ok());
+    auto again = e.try_acquire(pool);
+    CHECK(again->record.name == "gpu.slot-0");
+    CHECK(again->record.fence == 2u);
+    REQUIRE(e.release("gpu.slot-0", again->record.lock_id).ok());
+    REQUIRE(e.release("gpu.slot-1", second->record.lock_id).ok());
+    // Idle: the pool takes the size it is asked for now.
+    CHECK(e.try_acquire(bigger)->granted());
+}
