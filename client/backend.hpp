@@ -96,7 +96,7 @@ using AuditPrinter = std::function<void(std::string_view line, const AuditEvent&
 class Backend {
 public:
     virtual ~Backend() = default;
-    virtual std::string_view kind() const = 0;  // "files" or "daemon"
+    virtual std::string_view kind() const = 0;  // "files", "daemon" or "etcd"
     // The lock root as commands show it (status --json, lokt top).
     virtual std::string root() const = 0;
 
@@ -111,6 +111,9 @@ public:
         (void)lease;
         return ttl / 2;
     }
+    // The TTL a guard without --ttl renews its hold with, when the backend's
+    // holds need renewing to stay alive (etcd's leases); none otherwise.
+    virtual std::optional<Nanoseconds> guard_lease_ttl() const { return std::nullopt; }
     // Ends the hold if it is still ours (ErrorCode::lost otherwise). note: what
     // the release line says about how the hold ended (exit status, duration).
     virtual Result<void> release(const Lease& lease, const ReleaseNote& note = {}) = 0;
@@ -140,6 +143,14 @@ public:
     virtual std::vector<AuditEvent> latest_audit_events(std::size_t count) = 0;
     // When the count-th last event matching query happened; nullopt when fewer match.
     virtual Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) = 0;
+    // Visits every audit event matching query, oldest first, for a backend
+    // that keeps its audit events itself rather than in the root's audit.log
+    // (etcd); nullopt for one that does not, whose log the command reads.
+    virtual std::optional<Result<void>> read_own_audit(const AuditQuery& query, const AuditPrinter& visit) {
+        (void)query;
+        (void)visit;
+        return std::nullopt;
+    }
     // Prints every audit event matching query as it is written, starting with
     // those since query.since when that is set, until printing to stdout fails
     // (then returns). An error: the log cannot be followed.

@@ -1,4 +1,5 @@
-// See backend_factory.hpp. LOKT_DAEMON decides: off (the files only), auto (the
+// See backend_factory.hpp. LOKT_BACKEND=etcd (or .lokt.toml) picks etcd;
+// otherwise LOKT_DAEMON decides: off (the files only), auto (the
 // default: the daemon if it answers hello quickly, else the files) or require
 // (the daemon, or exit 1 saying why not).
 #include "client/backend_factory.hpp"
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "client/daemon_backend.hpp"
+#include "client/etcd_backend.hpp"
 #include "client/file_backend.hpp"
 #include "protocol/socket_location.hpp"
 
@@ -21,7 +23,24 @@ Result<std::string> daemon_mode() {
     return mode;
 }
 
+bool backend_is_remote() {
+    std::error_code ec;
+    auto etcd = etcd_settings(std::filesystem::current_path(ec));
+    return !etcd || etcd->has_value();  // a bad setting: let the backend report it
+}
+
 Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only, bool verbose) {
+    // etcd, when LOKT_BACKEND or the repository's .lokt.toml asks for it.
+    std::error_code ec;
+    auto etcd = etcd_settings(std::filesystem::current_path(ec));
+    if (!etcd) return etcd.take_error();
+    if (*etcd) {
+        if (verbose) {
+            std::fprintf(stderr, "lokt: backend etcd (%s, namespace %s from %s)\n", (*etcd)->endpoints.c_str(),
+                         (*etcd)->name_space.c_str(), (*etcd)->name_space_source.c_str());
+        }
+        return std::unique_ptr<Backend>(std::make_unique<EtcdBackend>(std::move(**etcd), identity));
+    }
     auto chosen = daemon_mode();
     if (!chosen) return chosen.take_error();
     const std::string mode = *chosen;

@@ -27,6 +27,11 @@ inline constexpr std::chrono::milliseconds k_require_hello_timeout{5000};
 // anything but auto, off or require.
 Result<std::string> daemon_mode();
 
+// Whether this run's backend keeps locks and audit away from the lock root
+// (etcd, from LOKT_BACKEND or .lokt.toml): commands that read the root's
+// files directly ask the backend instead.
+bool backend_is_remote();
+
 // read_only: the command never creates the lock root.
 Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only, bool verbose);
 

@@ -12,13 +12,14 @@
 
 #include "client/atomic_file.hpp"
 #include "client/audit_analysis.hpp"
-#include "common/audit_log.hpp"
 #include "client/audit_scan.hpp"
 #include "client/audit_stats_format.hpp"
+#include "client/backend_factory.hpp"
 #include "client/commands/commands.hpp"
-#include "common/lock_name.hpp"
 #include "client/since_time.hpp"
 #include "client/timeline_html.hpp"
+#include "common/audit_log.hpp"
+#include "common/lock_name.hpp"
 
 namespace lokt::client {
 namespace {
@@ -145,6 +146,23 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
         return 0;
     }
 
+    if (backend_is_remote()) {
+        // etcd keeps the events as keys: read them through the backend.
+        if (flags.has_timeline || flags.stats) {
+            return fail(make_error(ErrorCode::usage, "--stats and --timeline read a local audit.log; not yet with etcd"));
+        }
+        auto backend = cli.backend(true);
+        if (!backend) return fail(backend.error());
+        auto read = (*backend)->read_own_audit(*query, [&](std::string_view line, const AuditEvent& event) {
+            if (table)
+                std::fputs(text_line(event).c_str(), stdout);
+            else
+                std::fwrite(line.data(), 1, line.size(), stdout);
+            std::fputc('\n', stdout);
+        });
+        if (read && !*read) return fail(read->error());
+        return 0;
+    }
     auto root = cli.root();
     if (!root) return fail(root.error());
     const auto log = root->path / "audit.log";

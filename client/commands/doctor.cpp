@@ -13,6 +13,8 @@
 #include "client/backend_factory.hpp"
 #include "client/commands/commands.hpp"
 #include "client/daemon_backend.hpp"
+#include "client/etcd_backend.hpp"
+#include "client/etcd_settings.hpp"
 #include "client/json_views.hpp"
 #include "common/platform/files.hpp"
 #include "common/sys_error.hpp"
@@ -32,6 +34,32 @@ struct Check {
 const char* word(Verdict v) { return v == Verdict::ok ? "ok" : v == Verdict::warn ? "warn" : "fail"; }
 
 std::string milliseconds_text(Millis ms) { return std::to_string(ms.count()) + "ms"; }
+
+// With etcd configured: where it is, the namespace every clone shares (and
+// where that came from), and whether a member answers.
+std::vector<Check> etcd_checks(Backend* backend) {
+    std::error_code ec;
+    auto settings = etcd_settings(std::filesystem::current_path(ec));
+    if (!settings) return {{"etcd", Verdict::fail, settings.error().message}};
+    if (!*settings) return {};
+    std::vector<Check> checks;
+    checks.push_back(
+        {"etcd namespace", Verdict::ok, (*settings)->key_prefix() + " (from " + (*settings)->name_space_source + ")"});
+    auto* etcd = dynamic_cast<EtcdBackend*>(backend);
+    if (etcd == nullptr) return checks;
+    const auto started = std::chrono::steady_clock::now();
+    auto revision = etcd->ping();
+    const auto took = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
+    if (!revision) {
+        checks.push_back(
+            {"etcd", Verdict::fail, revision.error().message + " (endpoints from " + (*settings)->endpoints_source + ")"});
+    } else {
+        checks.push_back({"etcd", Verdict::ok,
+                          (*settings)->endpoints + " answered in " + milliseconds_text(took) + " (revision " +
+                              std::to_string(*revision) + ", endpoints from " + (*settings)->endpoints_source + ")"});
+    }
+    return checks;
+}
 
 // Is loktd answering, is it the same build as this lokt, and does that fit LOKT_DAEMON?
 Check daemon_check() {
@@ -202,6 +230,9 @@ std::vector<Check> run_checks(CliContext& cli) {
             if (v == Verdict::warn) detail += " (lokt status --prune-expired, lokt unlock NAME --break-stale)";
             checks.push_back({"locks", v, detail});
         }
+    }
+    if (auto etcd = etcd_checks(backend ? *backend : nullptr); !etcd.empty()) {
+        checks.insert(checks.end(), etcd.begin(), etcd.end());
     }
     checks.push_back({"version", Verdict::ok, std::string("lokt ") + k_version + " (build " + k_build_id + ")"});
     return checks;

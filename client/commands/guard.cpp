@@ -28,6 +28,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     auto backend = cli.backend(false);
     if (!backend) return report(backend.error());
     Backend& store = **backend;
+    // A backend whose holds live on renewed leases gives a guard without --ttl one.
+    if (!plan->spec.ttl) plan->spec.ttl = store.guard_lease_ttl();
 
     // The liveness handle exists and is locked before the hold names it: from
     // the first moment anyone can read the hold, its command keeps it alive.

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <string>
 
-#include "tests/support/process.hpp"
 #include "tests/cli/support/test_backend.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_main.hpp"
 
 namespace lokt::cli_test {

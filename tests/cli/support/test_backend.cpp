@@ -3,11 +3,15 @@
 #include "tests/cli/support/test_backend.hpp"
 
 #include "tests/daemon/support/daemon_instance.hpp"
+#include "tests/support/etcd_cluster.hpp"
+#include "tests/support/scratch_dir.hpp"
+#include "tests/support/test_main.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace lokt::cli_test {
 namespace {
@@ -51,6 +55,41 @@ private:
     lokt::daemon_test::DaemonInstance m_daemon;
 };
 
+// One etcd member for the whole test program, started with the first case
+// that needs it and stopped (by pid) when the tests end; each case gets a
+// namespace of its own in it, so cases never see each other's locks.
+struct SharedEtcd {
+    std::unique_ptr<lokt::test::ScratchDir> dir;
+    std::unique_ptr<lokt::test::EtcdCluster> cluster;
+};
+
+SharedEtcd& shared_etcd() {
+    static SharedEtcd etcd;
+    return etcd;
+}
+
+const bool g_etcd_hooks = lokt::test::add_run_hooks({{}, [] {
+                                                         shared_etcd().cluster.reset();
+                                                         shared_etcd().dir.reset();
+                                                     }});
+
+class EtcdSession : public BackendSession {
+public:
+    explicit EtcdSession(Environment& env) {
+        SharedEtcd& etcd = shared_etcd();
+        if (!etcd.cluster) {
+            etcd.dir = std::make_unique<lokt::test::ScratchDir>("lokt-etcd");
+            etcd.cluster = std::make_unique<lokt::test::EtcdCluster>(etcd.dir->path());
+        }
+        static std::mt19937_64 random{std::random_device{}()};
+        env.set("LOKT_BACKEND", "etcd");
+        env.set("LOKT_ETCD_ENDPOINTS", etcd.cluster->endpoints());
+        env.set("LOKT_ETCD_PREFIX", "test/" + std::to_string(random()));
+        env.set("LOKT_DAEMON", "off");
+    }
+    std::string diagnostics() const override { return shared_etcd().cluster ? shared_etcd().cluster->logs() : std::string(); }
+};
+
 struct BackendEntry {
     const char* name;
     std::function<std::unique_ptr<BackendSession>(Environment&, const std::filesystem::path&)> start;
@@ -61,6 +100,7 @@ const std::vector<BackendEntry>& backends() {
         {"files", [](Environment& env, const std::filesystem::path&) { return std::make_unique<FilesSession>(env); }},
         {"daemon",
          [](Environment& env, const std::filesystem::path& scratch) { return std::make_unique<DaemonSession>(env, scratch); }},
+        {"etcd", [](Environment& env, const std::filesystem::path&) { return std::make_unique<EtcdSession>(env); }},
     };
     return k_backends;
 }

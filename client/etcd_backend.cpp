@@ -1,0 +1,987 @@
+// See etcd_backend.hpp: acquiring (at once, or queued FIFO behind the
+// predecessor's key), renewing and releasing through leases and
+// transactions on create_revision; unlock, freeze and status over the queue
+// keys; the audit events as keys, read by range and followed by watch.
+#include "client/etcd_backend.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "common/hold_deadline.hpp"
+#include "common/hold_state.hpp"
+#include "common/lock_name.hpp"
+#include "common/platform/processes.hpp"
+
+namespace lokt::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using etcd::Compare;
+using etcd::DeleteRequest;
+using etcd::KeyValue;
+using etcd::Operation;
+using etcd::PutRequest;
+using etcd::RangeRequest;
+using etcd::TxnRequest;
+using Json = nlohmann::json;
+
+// Audit events older than this are deleted by the writers of new ones.
+constexpr std::chrono::hours k_audit_retention{24 * 30};
+// How often a waiter looks again even without news (a holder on this host
+// that died without its lease running out is judged by pid).
+constexpr std::chrono::milliseconds k_etcd_recheck{1000};
+constexpr int k_etcd_rounds = 50;
+
+std::string etcd_quoted(const std::string& name) { return "\"" + name + "\""; }
+
+std::int64_t lease_seconds(Nanoseconds ttl) {
+    return std::max<std::int64_t>(2, std::chrono::ceil<std::chrono::seconds>(ttl).count());
+}
+
+// The record a queue entry holds, with its fence.
+std::optional<LockRecord> record_of(const KeyValue& kv) {
+    auto parsed = parse_lock_record(kv.value);
+    if (!parsed) return std::nullopt;
+    LockRecord record = std::move(parsed.value());
+    record.fence = static_cast<std::uint64_t>(kv.create_revision);
+    return record;
+}
+
+std::string random_hex(std::size_t digits) {
+    static std::mt19937_64 generator{std::random_device{}()};
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string text;
+    for (std::size_t i = 0; i < digits; ++i) text += k_hex[generator() & 15];
+    return text;
+}
+
+// Audit keys sort by time: nanoseconds since the epoch, twenty digits.
+std::string time_key(WallTime time) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+    char text[32];
+    std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(std::max<std::int64_t>(ns, 0)));
+    return text;
+}
+
+RangeRequest range_of_prefix(const std::string& prefix) {
+    RangeRequest request;
+    request.key = prefix;
+    request.range_end = etcd::prefix_end(prefix);
+    return request;
+}
+
+}  // namespace
+
+EtcdBackend::EtcdBackend(EtcdSettings settings, Identity actor)
+    : m_settings(std::move(settings)),
+      m_actor(std::move(actor)),
+      m_prefix(m_settings.key_prefix()),
+      m_client(m_settings.client) {}
+
+// The process lease is not revoked as the process ends: by then it holds no
+// key (releases and timed-out waits delete theirs), and revoking it would be
+// one more write etcd syncs to disk before lokt may exit. It runs out by itself.
+EtcdBackend::~EtcdBackend() = default;
+
+std::string EtcdBackend::root() const { return "etcd " + m_settings.endpoints + " " + m_prefix; }
+
+std::string EtcdBackend::queue_prefix(const std::string& name) const { return m_prefix + "q/" + name + "/"; }
+std::string EtcdBackend::freeze_key(const std::string& name) const { return m_prefix + "f/" + name; }
+
+Result<std::int64_t> EtcdBackend::ping() {
+    RangeRequest request = range_of_prefix(m_prefix);
+    request.count_only = true;
+    LOKT_TRY_LET(read, m_client.range(request));
+    return read->revision;
+}
+
+Result<std::vector<KeyValue>> EtcdBackend::queue_entries(const std::string& name, std::int64_t* revision) {
+    RangeRequest request = range_of_prefix(queue_prefix(name));
+    request.sort_by_create = true;
+    LOKT_TRY_LET(read, m_client.range(request));
+    if (revision != nullptr) *revision = read->revision;
+    return std::move(read->kvs);
+}
+
+Result<std::vector<KeyValue>> EtcdBackend::all_queue_entries() {
+    RangeRequest request = range_of_prefix(m_prefix + "q/");
+    request.sort_by_create = true;
+    LOKT_TRY_LET(read, m_client.range(request));
+    return std::move(read->kvs);
+}
+
+Result<std::optional<LockRecord>> EtcdBackend::live_freeze(const std::string& name) {
+    RangeRequest request;
+    request.key = freeze_key(name);
+    LOKT_TRY_LET(read, m_client.range(request));
+    if (read->kvs.empty()) return std::optional<LockRecord>();
+    auto record = record_of(read->kvs.front());
+    if (!record || has_lapsed(*record, wall_now())) return std::optional<LockRecord>();
+    return record;
+}
+
+std::vector<Operation> EtcdBackend::audit_operations(const AuditEvent& event) const {
+    std::vector<Operation> operations;
+    PutRequest put;
+    put.key = m_prefix + "a/" + time_key(event.ts) + "-" + random_hex(8);
+    put.value = serialize_audit_event(event);
+    operations.push_back(Operation::of(std::move(put)));
+    DeleteRequest trim;
+    trim.key = m_prefix + "a/";
+    trim.range_end = m_prefix + "a/" + time_key(event.ts - k_audit_retention);
+    operations.push_back(Operation::of(std::move(trim)));
+    return operations;
+}
+
+void EtcdBackend::audit(const AuditEvent& event) {
+    TxnRequest txn;
+    txn.success = audit_operations(event);
+    (void)m_client.txn(txn);
+}
+
+Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec) {
+    if (spec.binding == Binding::process) return std::int64_t{0};
+    if (spec.binding == Binding::ttl) {
+        // Its own lease of the hold's TTL, renewed by nobody.
+        return m_client.lease_grant(lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)));
+    }
+    const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
+    if (m_process_lease != 0 && m_process_lease_ttl == wanted) {
+        if (m_client.lease_keepalive(m_process_lease)) return m_process_lease;
+    }
+    LOKT_TRY_LET(lease, m_client.lease_grant(wanted));
+    m_process_lease = *lease;
+    m_process_lease_ttl = wanted;
+    return *lease;
+}
+
+void EtcdBackend::drop_lease(std::int64_t lease) {
+    if (lease == 0) return;
+    (void)m_client.lease_revoke(lease);
+    if (lease == m_process_lease) m_process_lease = 0;
+}
+
+Refusal EtcdBackend::refusal_for(const std::string& name, const LockRecord& holder) const {
+    Refusal refusal;
+    refusal.code = holder.version > 1 ? ErrorCode::unsupported : ErrorCode::held;
+    refusal.holder = holder;
+    refusal.message = "lock " + etcd_quoted(name) + " held by " + describe_holder(holder, wall_now());
+    return refusal;
+}
+
+Result<bool> EtcdBackend::remove_entry(const KeyValue& entry, const std::optional<AuditEvent>& event) {
+    TxnRequest txn;
+    txn.compare.push_back(Compare::created_at(entry.key, entry.create_revision));
+    DeleteRequest erase;
+    erase.key = entry.key;
+    txn.success.push_back(Operation::of(std::move(erase)));
+    if (event) {
+        for (auto& operation : audit_operations(*event)) txn.success.push_back(std::move(operation));
+    }
+    LOKT_TRY_LET(done, m_client.txn(txn));
+    if (done->succeeded) return true;
+    // Sent twice (a member failed mid-call): the first may have removed it.
+    return m_client.last_call_retried();
+}
+
+void EtcdBackend::wait_for_delete(const std::string& key, std::int64_t revision, Clock::time_point until) {
+    etcd::WatchRequest request;
+    request.key = key;
+    request.start_revision = revision;
+    auto watch = m_client.watch(request);
+    if (!watch) {
+        // No member to watch with: look again in a moment.
+        std::this_thread::sleep_for(
+            std::min(std::chrono::milliseconds(100), std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now())));
+        return;
+    }
+    for (;;) {
+        const auto now = Clock::now();
+        if (now >= until) return;
+        auto batch = watch->next(std::chrono::ceil<std::chrono::milliseconds>(until - now));
+        if (!batch || !*batch) return;   // broken or timed out: the caller reads again
+        if ((*batch)->canceled) return;  // compacted: read again
+        for (const auto& event : (*batch)->events) {
+            if (event.type == etcd::WatchEvent::Type::erase) return;
+        }
+    }
+}
+
+Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+    const auto started = Clock::now();
+    const auto deadline = started + wait.timeout;
+    Acquired acquired;
+
+    // Inside a guard of this very lock: nothing to do.
+    if (!spec.inherited_lock_id.empty()) {
+        LOKT_TRY_LET(entries, queue_entries(spec.name));
+        if (!entries->empty()) {
+            if (auto head = record_of(entries->front()); head && head->lock_id == spec.inherited_lock_id) {
+                acquired.outcome = Acquired::Outcome::nested;
+                acquired.lease.record = *head;
+                return acquired;
+            }
+        }
+    }
+
+    LOKT_TRY_LET(lease_id, lease_for(spec));
+    std::int64_t lease = *lease_id;
+    const std::string lock_id = new_lock_id();
+    const std::string key = queue_prefix(spec.name) + lock_id;
+    LockRecord record;
+    record.name = spec.name;
+    record.lock_id = lock_id;
+    record.owner = spec.holder.owner;
+    record.owner_explicit = spec.holder.owner_explicit;
+    record.host = spec.holder.host;
+    record.pid = spec.holder.pid;
+    record.pid_start = spec.holder.pid_start;
+    record.agent_id = spec.holder.agent_id;
+    record.acquired = wall_now();
+    record.bound_to = spec.binding;
+    record.boot_id = platform::this_boot_id();
+    // Only a TTL-bound lock shows an expiry: the lease of a guard is renewed
+    // and its record is never rewritten, so its deadline lives in etcd.
+    if (spec.binding == Binding::ttl && spec.ttl) set_deadline(record, record.acquired, *spec.ttl);
+    const std::string value = serialize_lock_record(record);
+
+    auto granted = [&](std::int64_t fence) -> Result<Acquired> {
+        record.fence = static_cast<std::uint64_t>(fence);
+        acquired.outcome = Acquired::Outcome::acquired;
+        acquired.lease.record = record;
+        return acquired;
+    };
+    auto acquire_event = [&](std::int64_t fence) {
+        AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
+        event.lock_id = lock_id;
+        event.ttl_sec = spec.ttl ? std::chrono::ceil<std::chrono::seconds>(*spec.ttl).count() : 0;
+        event.extra_json = Json{{"fence", fence}}.dump();
+        return event;
+    };
+    auto refused = [&](Refusal refusal) -> Result<Acquired> {
+        if (lease != m_process_lease) drop_lease(lease);
+        acquired.outcome = Acquired::Outcome::refused;
+        acquired.refusal = std::move(refusal);
+        return acquired;
+    };
+    auto deny = [&](const Refusal& refusal) {
+        if (!spec.audit_denial) return;
+        Json extra = Json::object();
+        std::string event_name = "deny";
+        if (refusal.freeze) {
+            event_name = "freeze-deny";
+            extra["frozen_by"] = owner_at_host(refusal.freeze->owner, refusal.freeze->host);
+        } else if (refusal.holder) {
+            extra = Json::parse(holder_extra(*refusal.holder, ""));
+        }
+        if (wait.wait) extra["waiting"] = true;
+        AuditEvent event = make_audit_event(event_name, spec.name, m_actor);
+        if (!extra.empty()) event.extra_json = extra.dump();
+        audit(event);
+    };
+    auto timed_out = [&](Refusal refusal) -> Result<Acquired> {
+        refusal.code = ErrorCode::timeout;
+        refusal.message = "timed out after " + format_duration(wait.timeout) + " waiting: " + refusal.message;
+        return refused(std::move(refusal));
+    };
+
+    bool denied = false;
+    int lease_renewals = 0;
+    std::optional<KeyValue> mine;  // our queue entry, once put
+    // A waiter keeps its lease alive too (a third of its TTL apart), or its
+    // place in the queue goes with it.
+    const std::chrono::milliseconds keepalive_every{lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)) * 1000 / 3};
+    auto next_keepalive = Clock::now() + keepalive_every;
+    for (int stale_breaks = 0;;) {
+        LOKT_TRY_LET(freeze, live_freeze(spec.name));
+        if (*freeze) {
+            const LockRecord& f = **freeze;
+            Refusal refusal;
+            refusal.code = ErrorCode::frozen;
+            refusal.freeze = f;
+            refusal.message = "lock " + etcd_quoted(spec.name) + " is frozen";
+            if (auto expiry = f.expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
+            refusal.message += " (by " + owner_at_host(f.owner, f.host) + ")";
+            if (!denied) deny(refusal);
+            denied = true;
+            if (!wait.wait || Clock::now() >= deadline) {
+                if (mine) (void)remove_entry(*mine, std::nullopt);
+                return wait.wait ? timed_out(std::move(refusal)) : refused(std::move(refusal));
+            }
+            if (observer) observer(WaitProgress{refusal, Clock::now() - started, std::nullopt});
+            auto until = std::min(deadline, Clock::now() + k_etcd_recheck);
+            wait_for_delete(freeze_key(spec.name), 0, until);
+            continue;
+        }
+
+        if (!wait.wait) {
+            // One transaction: ours if nobody is queued, else who holds it.
+            TxnRequest txn;
+            txn.compare.push_back(Compare::none_in(queue_prefix(spec.name), etcd::prefix_end(queue_prefix(spec.name))));
+            PutRequest put;
+            put.key = key;
+            put.value = value;
+            put.lease = lease;
+            txn.success.push_back(Operation::of(std::move(put)));
+            RangeRequest head = range_of_prefix(queue_prefix(spec.name));
+            head.sort_by_create = true;
+            head.limit = 1;
+            txn.failure.push_back(Operation::of(std::move(head)));
+            LOKT_TRY_LET(done, m_client.txn(txn));
+            if (done->succeeded && !m_client.last_call_retried()) {
+                audit(acquire_event(done->revision));
+                return granted(done->revision);
+            }
+            if (done->succeeded || m_client.last_call_retried()) {
+                // Our key's create_revision is the transaction's revision, unless
+                // this was a retry: then read it back.
+                RangeRequest back;
+                back.key = key;
+                LOKT_TRY_LET(again, m_client.range(back));
+                if (!again->kvs.empty()) {
+                    const std::int64_t fence = again->kvs.front().create_revision;
+                    audit(acquire_event(fence));
+                    return granted(fence);
+                }
+                if (done->succeeded) return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) + " was lost at once");
+            }
+            const auto& kvs = done->responses.at(0).range.kvs;
+            if (kvs.empty()) continue;  // released in between
+            auto holder = record_of(kvs.front());
+            if (!holder) {
+                Refusal refusal;
+                refusal.message = "lock " + etcd_quoted(spec.name) + " holds a record lokt cannot read";
+                return refused(std::move(refusal));
+            }
+            const HoldState state = judge_record(*holder, wall_now(), m_actor.host);
+            if (is_stale(state) && stale_breaks++ < k_etcd_rounds) {
+                AuditEvent broke = make_audit_event("stale-break", spec.name, m_actor);
+                broke.lock_id = holder->lock_id;
+                broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
+                LOKT_TRY(remove_entry(kvs.front(), broke));
+                continue;
+            }
+            const bool both_manual =
+                spec.binding != Binding::guard && holder->bound_to != Binding::guard && holder->bound_to.has_value();
+            if (both_manual && spec.holder.owner_explicit && holder->owner_explicit && holder->owner == spec.holder.owner) {
+                // Re-entry by the same explicit owner: the same hold (lock_id and
+                // fence), with a new TTL on a lease of its own.
+                LockRecord renewed = *holder;
+                clear_deadline(renewed);
+                if (spec.ttl) set_deadline(renewed, wall_now(), *spec.ttl);
+                renewed.bound_to = spec.binding;
+                renewed.fence.reset();
+                TxnRequest refresh;
+                refresh.compare.push_back(Compare::created_at(kvs.front().key, kvs.front().create_revision));
+                PutRequest rewrite;
+                rewrite.key = kvs.front().key;
+                rewrite.value = serialize_lock_record(renewed);
+                rewrite.lease = lease;
+                refresh.success.push_back(Operation::of(std::move(rewrite)));
+                AuditEvent event = make_audit_event("renew", spec.name, m_actor);
+                event.lock_id = renewed.lock_id;
+                event.ttl_sec = renewed.ttl_sec;
+                for (auto& operation : audit_operations(event)) refresh.success.push_back(std::move(operation));
+                LOKT_TRY_LET(refreshed, m_client.txn(refresh));
+                if (!refreshed->succeeded) continue;  // changed meanwhile: look again
+                renewed.fence = static_cast<std::uint64_t>(kvs.front().create_revision);
+                acquired.outcome = Acquired::Outcome::refreshed;
+                acquired.lease.record = renewed;
+                return acquired;
+            }
+            Refusal refusal = refusal_for(spec.name, *holder);
+            deny(refusal);
+            return refused(std::move(refusal));
+        }
+
+        // Waiting: our key joins the queue, and keeps its place.
+        if (!mine) {
+            PutRequest put;
+            put.key = key;
+            put.value = value;
+            put.lease = lease;
+            auto done = m_client.put(put);
+            if (!done) {
+                if (done.error().code != ErrorCode::not_found || lease_renewals++ > k_etcd_rounds) return done.take_error();
+                // Our lease ran out (etcd was unreachable for longer than its TTL): a new one.
+                LOKT_TRY_LET(fresh, lease_for(spec));
+                lease = *fresh;
+                continue;
+            }
+            RangeRequest back;
+            back.key = key;
+            LOKT_TRY_LET(again, m_client.range(back));
+            if (again->kvs.empty()) continue;  // the lease ran out at once: try again
+            mine = again->kvs.front();
+        }
+        std::int64_t revision = 0;
+        LOKT_TRY_LET(entries, queue_entries(spec.name, &revision));
+        const auto at = std::find_if(entries->begin(), entries->end(), [&](const KeyValue& kv) { return kv.key == key; });
+        if (at == entries->end()) {
+            // Our entry is gone (its lease ran out while we waited, or it was
+            // broken): we hold nothing. Queue again, at the back.
+            mine.reset();
+            if (lease != 0 && !m_client.lease_keepalive(lease)) {
+                if (lease_renewals++ > k_etcd_rounds) {
+                    return make_error(ErrorCode::lost,
+                                      "lock " + etcd_quoted(spec.name) + ": our etcd lease keeps running out while we wait");
+                }
+                LOKT_TRY_LET(fresh, lease_for(spec));
+                lease = *fresh;
+            }
+            continue;
+        }
+        const std::size_t position = static_cast<std::size_t>(at - entries->begin());
+        if (position == 0) {
+            // First in line, as read just now: ours.
+            if (lease != 0) {
+                auto kept = m_client.lease_keepalive(lease);
+                if (!kept) {
+                    mine.reset();
+                    if (kept.error().code == ErrorCode::lost) continue;
+                    return kept.take_error();
+                }
+            }
+            // The hold begins now, not when we joined the queue: the record is
+            // written again with its start, in one transaction with the line.
+            record.acquired = wall_now();
+            if (spec.binding == Binding::ttl && spec.ttl) set_deadline(record, record.acquired, *spec.ttl);
+            TxnRequest txn;
+            txn.compare.push_back(Compare::created_at(key, at->create_revision));
+            PutRequest put;
+            put.key = key;
+            put.value = serialize_lock_record(record);
+            put.lease = lease;
+            txn.success.push_back(Operation::of(std::move(put)));
+            for (auto& operation : audit_operations(acquire_event(at->create_revision))) {
+                txn.success.push_back(std::move(operation));
+            }
+            LOKT_TRY_LET(rewritten, m_client.txn(txn));
+            if (!rewritten->succeeded && !m_client.last_call_retried()) {
+                mine.reset();
+                continue;  // gone meanwhile: queue again
+            }
+            return granted(at->create_revision);
+        }
+        const KeyValue& head_kv = entries->front();
+        auto holder = record_of(head_kv);
+        Refusal refusal;
+        if (holder) {
+            const HoldState state = judge_record(*holder, wall_now(), m_actor.host);
+            if (is_stale(state) && stale_breaks++ < k_etcd_rounds) {
+                AuditEvent broke = make_audit_event("stale-break", spec.name, m_actor);
+                broke.lock_id = holder->lock_id;
+                broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
+                LOKT_TRY(remove_entry(head_kv, broke));
+                continue;
+            }
+            refusal = refusal_for(spec.name, *holder);
+        } else {
+            refusal.message = "lock " + etcd_quoted(spec.name) + " holds a record lokt cannot read";
+        }
+        if (!denied) deny(refusal);
+        denied = true;
+        const auto now = Clock::now();
+        if (now >= deadline) {
+            (void)remove_entry(*at, std::nullopt);
+            mine.reset();
+            return timed_out(std::move(refusal));
+        }
+        if (observer) observer(WaitProgress{refusal, now - started, position});
+        if (lease != 0 && now >= next_keepalive) {
+            auto kept = m_client.lease_keepalive(lease);
+            if (!kept && kept.error().code != ErrorCode::lost) return kept.take_error();
+            next_keepalive = now + keepalive_every;
+        }
+        auto until = std::min({deadline, now + k_etcd_recheck, lease != 0 ? next_keepalive : deadline});
+        wait_for_delete((at - 1)->key, revision + 1, until);
+    }
+}
+
+Result<void> EtcdBackend::renew(Lease& lease, Nanoseconds ttl) {
+    (void)ttl;
+    const std::string key = queue_prefix(lease.name()) + lease.lock_id();
+    if (m_process_lease != 0) {
+        auto kept = m_client.lease_keepalive(m_process_lease);
+        if (!kept) {
+            if (kept.error().code == ErrorCode::lost) {
+                return make_error(ErrorCode::lost, "lock " + etcd_quoted(lease.name()) + " was lost: " + kept.error().message);
+            }
+            return kept.take_error();
+        }
+    }
+    RangeRequest request;
+    request.key = key;
+    LOKT_TRY_LET(read, m_client.range(request));
+    if (read->kvs.empty() || static_cast<std::uint64_t>(read->kvs.front().create_revision) != lease.record.fence) {
+        std::string message = "lock " + etcd_quoted(lease.name()) + " was lost: its key in etcd is gone";
+        std::int64_t revision = 0;
+        if (auto entries = queue_entries(lease.name(), &revision); entries && !entries->empty()) {
+            if (auto holder = record_of(entries->front())) {
+                message = "lock " + etcd_quoted(lease.name()) + " was lost: now held by " + describe_holder(*holder, wall_now());
+            }
+        }
+        return make_error(ErrorCode::lost, std::move(message));
+    }
+    return {};
+}
+
+Result<void> EtcdBackend::release(const Lease& lease, const ReleaseNote& note) {
+    KeyValue entry;
+    entry.key = queue_prefix(lease.name()) + lease.lock_id();
+    entry.create_revision = static_cast<std::int64_t>(lease.record.fence.value_or(0));
+    AuditEvent event = make_audit_event("release", lease.name(), m_actor);
+    event.lock_id = lease.lock_id();
+    event.extra_json = release_extra(note, wall_now());
+    LOKT_TRY_LET(removed, remove_entry(entry, event));
+    if (!*removed) {
+        std::string message = "lock " + etcd_quoted(lease.name()) + " was lost before release";
+        if (auto entries = queue_entries(lease.name()); entries && !entries->empty()) {
+            if (auto holder = record_of(entries->front())) message += ": now held by " + describe_holder(*holder, wall_now());
+        }
+        return make_error(ErrorCode::lost, std::move(message));
+    }
+    // The process lease is revoked as the process ends (a TTL-bound hold's
+    // lease, now empty, runs out by itself).
+    return {};
+}
+
+void EtcdBackend::record_lost(const Lease& lease, const std::string& detail) {
+    AuditEvent event = make_audit_event("lost", lease.name(), m_actor);
+    event.lock_id = lease.lock_id();
+    event.extra_json = Json{{"reason", detail}}.dump();
+    audit(event);
+}
+
+std::optional<Error> EtcdBackend::not_ours(const std::string& name, const LockRecord& holder, HoldState state) const {
+    const WallTime now = wall_now();
+    if (holder.bound_to == Binding::guard && state == HoldState::live) {
+        return make_error(ErrorCode::not_owner,
+                          "lock " + etcd_quoted(name) + " is held by a running guard (" + describe_holder(holder, now) +
+                              "); it is released when the guarded command ends; a human may break it with --force");
+    }
+    if (holder.owner != m_actor.owner) {
+        return make_error(ErrorCode::not_owner, "lock " + etcd_quoted(name) + " is held by " + describe_holder(holder, now) +
+                                                    ", not by " + m_actor.owner + "; a human may break it with --force");
+    }
+    return std::nullopt;
+}
+
+Result<LockRecord> EtcdBackend::unlock(const std::string& name, UnlockMode mode) {
+    for (int round = 0; round < k_etcd_rounds; ++round) {
+        LOKT_TRY_LET(entries, queue_entries(name));
+        if (entries->empty()) return make_error(ErrorCode::not_found, "lock " + etcd_quoted(name) + " is not held");
+        const KeyValue head = entries->front();
+        auto holder = record_of(head);
+        if (!holder && mode == UnlockMode::owner) {
+            return make_error(ErrorCode::corrupt, "lock " + etcd_quoted(name) +
+                                                      " holds a record lokt cannot read; remove it with 'lokt unlock " + name +
+                                                      " --break-stale'");
+        }
+        LockRecord record = holder.value_or(LockRecord{});
+        const HoldState state = holder ? judge_record(record, wall_now(), m_actor.host) : HoldState::corrupt;
+        std::string event_name;
+        std::string reason;
+        if (mode == UnlockMode::force) {
+            event_name = "force-break";
+            reason = "unlock --force";
+        } else if (state == HoldState::corrupt) {
+            event_name = "corrupt-break";
+            reason = "not a lock record";
+        } else if (state == HoldState::unsupported) {
+            return make_error(ErrorCode::unsupported, refusal_for(name, record).message);
+        } else if (mode == UnlockMode::break_stale) {
+            if (!is_stale(state)) {
+                return make_error(ErrorCode::held, "lock " + etcd_quoted(name) + " is not stale: held by " +
+                                                       describe_holder(record, wall_now()) +
+                                                       "; a human may break it anyway with --force");
+            }
+            event_name = "stale-break";
+            reason = stale_reason(record, state);
+        } else {
+            if (auto refusal = not_ours(name, record, state)) return std::move(*refusal);
+            event_name = "release";
+        }
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
+        event.lock_id = record.lock_id;
+        if (event_name != "release") event.extra_json = holder_extra(record, reason);
+        LOKT_TRY_LET(removed, remove_entry(head, event));
+        if (!*removed) continue;
+        if (record.bound_to == Binding::ttl && head.lease != 0) (void)m_client.lease_revoke(head.lease);
+        return record;
+    }
+    return make_error(ErrorCode::held, "lock " + etcd_quoted(name) + " keeps changing; try again");
+}
+
+Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool force) {
+    UnlockManyResult result;
+    LOKT_TRY_LET(entries, all_queue_entries());
+    std::map<std::string, KeyValue> heads;  // the first entry of each name
+    for (const auto& kv : *entries) {
+        const std::string rest = kv.key.substr(m_prefix.size() + 2);
+        const std::string name = rest.substr(0, rest.find('/'));
+        heads.emplace(name, kv);
+    }
+    for (const auto& [name, head] : heads) {
+        auto holder = record_of(head);
+        if (!holder) continue;
+        LockRecord record = *holder;
+        record.name = name;
+        const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
+        if (!selected) continue;
+        const HoldState state = judge_record(record, wall_now(), m_actor.host);
+        std::optional<Error> refusal = not_ours(name, record, state);
+        std::string event_name = "release";
+        std::string reason;
+        if (refusal && is_stale(state)) {
+            event_name = "stale-break";
+            reason = stale_reason(record, state);
+        } else if (refusal && force) {
+            event_name = "force-break";
+            reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
+        } else if (refusal) {
+            Refusal kept;
+            kept.code = refusal->code;
+            kept.message = std::move(refusal->message);
+            kept.holder = record;
+            result.refused.push_back(std::move(kept));
+            continue;
+        }
+        AuditEvent event = make_audit_event(event_name, name, m_actor);
+        event.lock_id = record.lock_id;
+        if (!reason.empty()) event.extra_json = holder_extra(record, reason);
+        LOKT_TRY_LET(removed, remove_entry(head, event));
+        if (*removed) result.released.push_back(std::move(record));
+    }
+    return result;
+}
+
+Result<LockRecord> EtcdBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {
+    for (int round = 0; round < k_etcd_rounds; ++round) {
+        RangeRequest request;
+        request.key = freeze_key(name);
+        LOKT_TRY_LET(read, m_client.range(request));
+        std::optional<LockRecord> overridden;
+        std::int64_t seen_revision = 0;
+        if (!read->kvs.empty()) {
+            seen_revision = read->kvs.front().create_revision;
+            if (auto current = record_of(read->kvs.front());
+                current && !has_lapsed(*current, wall_now()) && current->owner != m_actor.owner) {
+                if (!force) {
+                    std::string message = "lock " + etcd_quoted(name) + " is already frozen";
+                    if (auto expiry = current->expiry()) message += " until " + format_rfc3339_seconds(*expiry);
+                    message += " (by " + owner_at_host(current->owner, current->host) +
+                               "); a human may replace it with 'lokt freeze " + name + " --ttl D --force'";
+                    return make_error(ErrorCode::frozen, std::move(message));
+                }
+                overridden = current;
+            }
+        }
+        LockRecord record;
+        record.name = name;
+        record.lock_id = new_lock_id();
+        record.owner = m_actor.owner;
+        record.owner_explicit = m_actor.owner_explicit;
+        record.host = m_actor.host;
+        record.pid = m_actor.pid;
+        record.pid_start = m_actor.pid_start;
+        record.agent_id = m_actor.agent_id;
+        record.acquired = wall_now();
+        record.bound_to = Binding::ttl;
+        record.boot_id = platform::this_boot_id();
+        set_deadline(record, record.acquired, ttl);
+        LOKT_TRY_LET(lease, m_client.lease_grant(lease_seconds(ttl)));
+        TxnRequest txn;
+        txn.compare.push_back(Compare::created_at(freeze_key(name), seen_revision));
+        PutRequest put;
+        put.key = freeze_key(name);
+        put.value = serialize_lock_record(record);
+        put.lease = *lease;
+        txn.success.push_back(Operation::of(std::move(put)));
+        AuditEvent event = make_audit_event(overridden ? "force-freeze" : "freeze", name, m_actor);
+        event.lock_id = record.lock_id;
+        event.ttl_sec = record.ttl_sec;
+        if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
+        for (auto& operation : audit_operations(event)) txn.success.push_back(std::move(operation));
+        LOKT_TRY_LET(done, m_client.txn(txn));
+        if (done->succeeded) {
+            if (!read->kvs.empty() && read->kvs.front().lease != 0) (void)m_client.lease_revoke(read->kvs.front().lease);
+            return record;
+        }
+        (void)m_client.lease_revoke(*lease);
+    }
+    return make_error(ErrorCode::held, "the freeze of " + etcd_quoted(name) + " keeps changing; try again");
+}
+
+Result<LockRecord> EtcdBackend::unfreeze(const std::string& name, bool force) {
+    RangeRequest request;
+    request.key = freeze_key(name);
+    LOKT_TRY_LET(read, m_client.range(request));
+    if (read->kvs.empty()) return make_error(ErrorCode::not_found, "lock " + etcd_quoted(name) + " is not frozen");
+    const KeyValue seen = read->kvs.front();
+    auto record = record_of(seen);
+    const bool own = record && record->owner == m_actor.owner;
+    if (!own && !force) {
+        const std::string by = record ? owner_at_host(record->owner, record->host) : "an unreadable freeze";
+        return make_error(ErrorCode::not_owner, "lock " + etcd_quoted(name) + " was frozen by " + by +
+                                                    "; a human may lift it with 'lokt unfreeze " + name + " --force'");
+    }
+    AuditEvent event = make_audit_event(own ? "unfreeze" : "force-unfreeze", name, m_actor);
+    if (record) {
+        event.lock_id = record->lock_id;
+        if (!own) event.extra_json = holder_extra(*record, "unfreeze --force");
+    }
+    LOKT_TRY_LET(removed, remove_entry(seen, event));
+    if (!*removed) return make_error(ErrorCode::held, "the freeze of " + etcd_quoted(name) + " changed meanwhile; look again");
+    if (seen.lease != 0) (void)m_client.lease_revoke(seen.lease);
+    return record.value_or(LockRecord{});
+}
+
+Result<LockView> EtcdBackend::inspect(const std::string& name) {
+    LockView view;
+    view.name = name;
+    LOKT_TRY_LET(entries, queue_entries(name));
+    if (!entries->empty()) {
+        if (auto record = record_of(entries->front())) {
+            view.stored.kind = StoredRecord::Kind::record;
+            view.stored.record = std::move(*record);
+            view.state = judge_record(view.stored.record, wall_now(), m_actor.host);
+        } else {
+            view.stored.kind = StoredRecord::Kind::corrupt;
+            view.stored.problem = "not a lock record";
+            view.state = HoldState::corrupt;
+        }
+    }
+    LOKT_TRY_LET(freeze, live_freeze(name));
+    view.freeze = std::move(freeze.value());
+    return view;
+}
+
+Result<std::vector<LockView>> EtcdBackend::list(bool prune) {
+    LOKT_TRY_LET(entries, all_queue_entries());
+    std::map<std::string, KeyValue> heads;
+    for (const auto& kv : *entries) {
+        const std::string rest = kv.key.substr(m_prefix.size() + 2);
+        heads.emplace(rest.substr(0, rest.find('/')), kv);
+    }
+    std::vector<LockView> views;
+    for (const auto& [name, head] : heads) {
+        LockView view;
+        view.name = name;
+        if (auto record = record_of(head)) {
+            view.stored.kind = StoredRecord::Kind::record;
+            view.stored.record = std::move(*record);
+            view.state = judge_record(view.stored.record, wall_now(), m_actor.host);
+            if (prune && is_stale(view.state)) {
+                AuditEvent event = make_audit_event("stale-break", name, m_actor);
+                event.lock_id = view.stored.record.lock_id;
+                event.extra_json = holder_extra(view.stored.record, stale_reason(view.stored.record, view.state));
+                LOKT_TRY_LET(removed, remove_entry(head, event));
+                if (*removed) continue;
+            }
+        } else {
+            view.stored.kind = StoredRecord::Kind::corrupt;
+            view.stored.problem = "not a lock record";
+            view.state = HoldState::corrupt;
+        }
+        views.push_back(std::move(view));
+    }
+    LOKT_TRY_LET(freezes, list_freezes());
+    for (auto& view : views) {
+        for (const auto& f : *freezes) {
+            if (f.name == view.name) view.freeze = f.record;
+        }
+    }
+    return views;
+}
+
+Result<std::vector<FreezeView>> EtcdBackend::list_freezes() {
+    LOKT_TRY_LET(read, m_client.range(range_of_prefix(m_prefix + "f/")));
+    std::vector<FreezeView> freezes;
+    for (const auto& kv : read->kvs) {
+        auto record = record_of(kv);
+        if (!record || has_lapsed(*record, wall_now())) continue;
+        record->fence.reset();
+        freezes.push_back(FreezeView{kv.key.substr(m_prefix.size() + 2), std::move(*record)});
+    }
+    return freezes;
+}
+
+Result<std::vector<std::string>> EtcdBackend::names(Area area) {
+    std::vector<std::string> found;
+    if (area == Area::freezes) {
+        LOKT_TRY_LET(freezes, list_freezes());
+        for (const auto& f : *freezes) found.push_back(f.name);
+    } else {
+        LOKT_TRY_LET(entries, all_queue_entries());
+        for (const auto& kv : *entries) {
+            const std::string rest = kv.key.substr(m_prefix.size() + 2);
+            found.push_back(rest.substr(0, rest.find('/')));
+        }
+    }
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    return found;
+}
+
+Result<QueueView> EtcdBackend::queue(const std::string& name) {
+    LOKT_TRY_LET(entries, queue_entries(name));
+    QueueView view;
+    view.known = true;
+    const WallTime now = wall_now();
+    for (std::size_t i = 1; i < entries->size(); ++i) {
+        auto record = record_of((*entries)[i]);
+        if (!record) continue;
+        view.waiters.push_back(QueuedWaiter{i, holder_identity(*record), now - record->acquired});
+    }
+    return view;
+}
+
+Result<QueuesView> EtcdBackend::queues() {
+    LOKT_TRY_LET(entries, all_queue_entries());
+    QueuesView view;
+    view.known = true;
+    std::map<std::string, std::size_t> seen;
+    const WallTime now = wall_now();
+    for (const auto& kv : *entries) {
+        const std::string rest = kv.key.substr(m_prefix.size() + 2);
+        const std::string name = rest.substr(0, rest.find('/'));
+        const std::size_t position = seen[name]++;
+        if (position == 0) continue;  // the holder
+        auto record = record_of(kv);
+        if (!record) continue;
+        view.by_name[name].push_back(QueuedWaiter{position, holder_identity(*record), now - record->acquired});
+    }
+    return view;
+}
+
+namespace {
+
+// Wakes the live views on every change under the namespace (a watch).
+class EtcdChangeFeed final : public ChangeFeed {
+public:
+    explicit EtcdChangeFeed(etcd::Watch watch) : m_watch(std::move(watch)) {}
+    int fd() const override { return m_watch.fd(); }
+    bool drain() override {
+        bool changed = false;
+        for (;;) {
+            auto batch = m_watch.next(std::chrono::milliseconds(0));
+            if (!batch) return true;  // broken: the view reads again (and every reread_every)
+            if (!*batch) return changed;
+            changed = true;
+        }
+    }
+    std::string_view source() const override { return "etcd events"; }
+    std::chrono::milliseconds reread_every() const override { return std::chrono::milliseconds(1000); }
+
+private:
+    etcd::Watch m_watch;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ChangeFeed>> EtcdBackend::watch_changes() {
+    etcd::WatchRequest request;
+    request.key = m_prefix;
+    request.range_end = etcd::prefix_end(m_prefix);
+    LOKT_TRY_LET(watch, m_client.watch(request));
+    return std::unique_ptr<ChangeFeed>(std::make_unique<EtcdChangeFeed>(std::move(watch.value())));
+}
+
+std::vector<AuditEvent> EtcdBackend::latest_audit_events(std::size_t count) {
+    RangeRequest request = range_of_prefix(m_prefix + "a/");
+    request.descending = true;
+    request.limit = static_cast<std::int64_t>(count);
+    std::vector<AuditEvent> events;
+    auto read = m_client.range(request);
+    if (!read) return events;
+    for (auto it = read->kvs.rbegin(); it != read->kvs.rend(); ++it) {
+        if (auto event = parse_audit_line(it->value)) events.push_back(std::move(*event));
+    }
+    return events;
+}
+
+Result<std::optional<WallTime>> EtcdBackend::audit_time_of_last(const AuditQuery& query, std::size_t count) {
+    RangeRequest request = range_of_prefix(m_prefix + "a/");
+    if (query.since) request.key = m_prefix + "a/" + time_key(*query.since);
+    request.descending = true;
+    LOKT_TRY_LET(read, m_client.range(request));
+    std::size_t matched = 0;
+    for (const auto& kv : read->kvs) {
+        auto event = parse_audit_line(kv.value);
+        if (!event || !audit_event_matches(*event, query)) continue;
+        if (++matched == count) return std::optional<WallTime>(event->ts);
+    }
+    return std::optional<WallTime>();
+}
+
+std::optional<Result<void>> EtcdBackend::read_own_audit(const AuditQuery& query, const AuditPrinter& visit) {
+    RangeRequest request = range_of_prefix(m_prefix + "a/");
+    if (query.since) request.key = m_prefix + "a/" + time_key(*query.since);
+    auto read = m_client.range(request);
+    if (!read) return Result<void>(read.take_error());
+    for (const auto& kv : read->kvs) {
+        auto event = parse_audit_line(kv.value);
+        if (!event || !audit_event_matches(*event, query)) continue;
+        visit(kv.value, *event);
+    }
+    return Result<void>();
+}
+
+Result<void> EtcdBackend::follow_audit(const AuditQuery& query, const AuditPrinter& print) {
+    std::int64_t revision = 0;
+    if (query.since) {
+        RangeRequest request = range_of_prefix(m_prefix + "a/");
+        request.key = m_prefix + "a/" + time_key(*query.since);
+        LOKT_TRY_LET(read, m_client.range(request));
+        revision = read->revision;
+        for (const auto& kv : read->kvs) {
+            auto event = parse_audit_line(kv.value);
+            if (!event || !audit_event_matches(*event, query)) continue;
+            print(kv.value, *event);
+        }
+        std::fflush(stdout);
+        if (std::ferror(stdout)) return {};
+    } else {
+        LOKT_TRY_LET(now, ping());
+        revision = *now;
+    }
+    for (;;) {
+        etcd::WatchRequest request;
+        request.key = m_prefix + "a/";
+        request.range_end = etcd::prefix_end(request.key);
+        request.start_revision = revision + 1;
+        LOKT_TRY_LET(watch, m_client.watch(request));
+        for (;;) {
+            auto batch = watch->next(std::chrono::milliseconds(1000));
+            if (!batch) break;  // a member went away: watch again from where we were
+            if (!*batch) {
+                // Nobody wrote: is the reader still there?
+                pollfd out{1, 0, 0};
+                if (::poll(&out, 1, 0) == 1 && (out.revents & (POLLERR | POLLHUP)) != 0) return {};
+                continue;
+            }
+            if ((*batch)->canceled) {
+                // Compacted past where we were: carry on from the compaction.
+                revision = std::max(revision, (*batch)->compact_revision - 1);
+                break;
+            }
+            for (const auto& change : (*batch)->events) {
+                revision = std::max(revision, change.kv.mod_revision);
+                if (change.type != etcd::WatchEvent::Type::put) continue;
+                auto event = parse_audit_line(change.kv.value);
+                if (!event || !audit_event_matches(*event, query)) continue;
+                print(change.kv.value, *event);
+            }
+            std::fflush(stdout);
+            if (std::ferror(stdout)) return {};
+        }
+    }
+}
+
+}  // namespace lokt::client

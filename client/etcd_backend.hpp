@@ -1,0 +1,104 @@
+// The backend that keeps locks in etcd, shared by every host that points at
+// the same cluster and namespace (docs/distributed.md). lokt talks to etcd
+// itself; loktd is not involved.
+//
+// Keys under the namespace's prefix P:
+//   P q/NAME/LOCK_ID   a queue entry: the hold when it has the lowest
+//                      create_revision under P q/NAME/, else a waiter. Its
+//                      value is the lock record; its create_revision is the
+//                      fence (LOKT_FENCE), which only grows.
+//   P f/NAME           a freeze, on a lease of the freeze's TTL.
+//   P a/TIME-RANDOM    one audit event (the JSON line of the local log).
+// Holds of `guard` and waiters live on one lease per process, kept alive by
+// guard's renew loop; `lock --ttl D` puts its hold on a lease of TTL D that
+// nobody renews. A hold is released only by a transaction that compares its
+// create_revision, so it can never delete a newer holder's key.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client/backend.hpp"
+#include "client/etcd_settings.hpp"
+#include "etcd/client.hpp"
+
+namespace lokt::client {
+
+// How long a guard without --ttl keeps its lease alive between keepalives
+// at most: its holds end this long after its host dies or is cut off.
+inline constexpr std::chrono::seconds k_etcd_guard_lease_ttl{15};
+
+class EtcdBackend final : public Backend {
+public:
+    EtcdBackend(EtcdSettings settings, Identity actor);
+    ~EtcdBackend() override;
+
+    std::string_view kind() const override { return "etcd"; }
+    std::string root() const override;
+    const EtcdSettings& settings() const { return m_settings; }
+    // One cheap read, for doctor: the revision, or why etcd cannot be used.
+    Result<std::int64_t> ping();
+
+    Result<Acquired> acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) override;
+    // A keepalive of the hold's lease, and a look that its key is still there.
+    Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    // A third of the TTL: two keepalives may fail (a member stopping, an
+    // election) before the lease is in danger.
+    Nanoseconds renew_interval(const Lease&, Nanoseconds ttl) const override { return ttl / 3; }
+    std::optional<Nanoseconds> guard_lease_ttl() const override { return k_etcd_guard_lease_ttl; }
+    Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
+    void record_lost(const Lease& lease, const std::string& detail) override;
+    // No liveness handle: the lease is what keeps a hold alive across hosts.
+    Result<HoldHandle> create_hold_handle() override { return HoldHandle{}; }
+
+    Result<LockRecord> unlock(const std::string& name, UnlockMode mode) override;
+    Result<UnlockManyResult> unlock_many(const std::string& owner, bool force) override;
+    Result<LockRecord> freeze(const std::string& name, Nanoseconds ttl, bool force) override;
+    Result<LockRecord> unfreeze(const std::string& name, bool force) override;
+
+    Result<LockView> inspect(const std::string& name) override;
+    Result<std::vector<LockView>> list(bool prune) override;
+    Result<std::vector<FreezeView>> list_freezes() override;
+    Result<std::vector<std::string>> names(Area area) override;
+    Result<QueueView> queue(const std::string& name) override;
+    Result<QueuesView> queues() override;
+    Result<std::unique_ptr<ChangeFeed>> watch_changes() override;
+
+    std::vector<AuditEvent> latest_audit_events(std::size_t count) override;
+    Result<std::optional<WallTime>> audit_time_of_last(const AuditQuery& query, std::size_t count) override;
+    Result<void> follow_audit(const AuditQuery& query, const AuditPrinter& print) override;
+    std::optional<Result<void>> read_own_audit(const AuditQuery& query, const AuditPrinter& visit) override;
+
+private:
+    struct Head;
+    std::string queue_prefix(const std::string& name) const;
+    std::string freeze_key(const std::string& name) const;
+    // Every queue entry of a name (or of every name), oldest first.
+    Result<std::vector<etcd::KeyValue>> queue_entries(const std::string& name, std::int64_t* revision = nullptr);
+    Result<std::vector<etcd::KeyValue>> all_queue_entries();
+    Result<std::optional<LockRecord>> live_freeze(const std::string& name);
+    // The audit event's key and value, as an operation for a transaction,
+    // with the deletion of events past retention.
+    std::vector<etcd::Operation> audit_operations(const AuditEvent& event) const;
+    void audit(const AuditEvent& event);
+    Result<std::int64_t> lease_for(const AcquireSpec& spec);
+    void drop_lease(std::int64_t lease);
+    Refusal refusal_for(const std::string& name, const LockRecord& holder) const;
+    // Removes a queue entry if it is still the one created at that revision,
+    // writing event (if any) in the same transaction. False: it changed.
+    Result<bool> remove_entry(const etcd::KeyValue& entry, const std::optional<AuditEvent>& event);
+    // Waits until key is deleted (watched from revision) or until the deadline.
+    void wait_for_delete(const std::string& key, std::int64_t revision, std::chrono::steady_clock::time_point until);
+    std::optional<Error> not_ours(const std::string& name, const LockRecord& holder, HoldState state) const;
+
+    EtcdSettings m_settings;
+    Identity m_actor;
+    std::string m_prefix;
+    etcd::Client m_client;
+    std::int64_t m_process_lease = 0;  // 0: none yet
+    std::int64_t m_process_lease_ttl = 0;
+};
+
+}  // namespace lokt::client
