@@ -13,6 +13,7 @@
 #include "client/daemon_backend.hpp"
 #include "client/mcp/agent_config.hpp"
 #include "client/mcp/server.hpp"
+#include "client/reservation_views.hpp"
 
 namespace lokt::client {
 namespace {
@@ -86,7 +87,9 @@ int run_mcp(CliContext& cli, const McpFlags& flags) {
     request_daemon_progress();
     auto backend = cli.backend(false);
     if (!backend) return report(backend.error());
-    return mcp::serve(**backend, cli.identity(), STDIN_FILENO, STDOUT_FILENO, cli.options().quiet);
+    // Path reservations are kept in the root's files, with or without loktd.
+    auto open_book = [&cli] { return open_reservations(cli, false); };
+    return mcp::serve(**backend, cli.identity(), open_book, STDIN_FILENO, STDOUT_FILENO, cli.options().quiet);
 }
 
 }  // namespace
@@ -111,7 +114,8 @@ CommandSpec mcp_command(CommandEnv env) {
 lokt mcp itself is started by the agent's MCP client, not by hand. It speaks
 MCP 2025-03-26, 2025-06-18, 2025-11-25 (initialize) and 2026-07-28
 (server/discover, the version in _meta). Tools: acquire, release, renew,
-status, why. Holds taken through it end when it exits, however it exits.
+status, why, reserve, unreserve, check_paths. Holds and path reservations
+taken through it end when it exits, however it exits.
 install merges lokt's entry into the file, keeping every other server and
 key; a second run changes nothing.
 
