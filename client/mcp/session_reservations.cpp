@@ -1,15 +1,16 @@
 // See session_reservations.hpp.
 #include "client/mcp/session_reservations.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <chrono>
+
+#include "common/reservation_wait.hpp"
 
 namespace lokt::client::mcp {
 namespace {
 
-// A holder's death changes no file: a waiter looks again this often anyway.
+// A waiter wakes at a change of the table or a blocker's exit on this host, and
+// looks again this often anyway (a holder on another host, a pid it missed).
 constexpr auto k_reserve_relook = std::chrono::milliseconds(250);
 // While waiting, progress is repeated this often, so a client that resets its
 // request timeout on progress keeps waiting.
@@ -71,12 +72,7 @@ Result<ReserveResult> SessionReservations::reserve(const SessionReserve& wanted,
         }
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
         const int wait_ms = static_cast<int>(std::max<long>(1, std::min<long>(left.count(), k_reserve_relook.count())));
-        if (feed) {
-            struct pollfd fd = {feed.get(), POLLIN, 0};
-            if (::poll(&fd, 1, wait_ms) > 0) reservations.drain_changes(feed.get());
-        } else {
-            ::poll(nullptr, 0, wait_ms);
-        }
+        await_reservation_change(reservations, feed ? feed.get() : -1, result->conflicts, m_holder.host, wait_ms);
     }
 }
 
