@@ -114,16 +114,22 @@ async function startServer(owner) {
   return server;
 }
 const acquireCall = (id, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'acquire', arguments: args } });
+const reserveCall = (id, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'reserve', arguments: args } });
 
-await checks.run(`SIGTERM between requests: the server releases its holds and exits 0 (${args.backend})`, async () => {
+await checks.run(`SIGTERM between requests: the server releases its holds, removes its reservations and exits 0 (${args.backend})`, async () => {
   const server = await startServer('agent-term');
   const got = await server.request(acquireCall(2, { name: 'term-idle', ttl: '10m' }));
   assert.equal(got.result.structuredContent.acquired, true);
+  const reserved = await server.request(reserveCall(3, { globs: ['term-idle/**'], ttl: '10m' }));
+  assert.equal(reserved.result.structuredContent.reserved, true);
   server.proc.kill('SIGTERM');
   const { code } = await server.exited;
   assert.equal(code, 0);
   const ended = auditEvents(root).filter((e) => e.name === 'term-idle').map((e) => e.event);
   assert.deepEqual(ended, ['acquire', 'release']);
+  const unreserved = auditEvents(root).filter((e) => e.name === 'term-idle/**');
+  assert.deepEqual(unreserved.map((e) => e.event), ['reserve', 'unreserve']);
+  assert.equal(unreserved[1].extra.pruned, undefined, 'removed by the server, not pruned later');
 });
 
 await checks.run(`SIGTERM during a waiting acquire: the server ends at once, not after the wait (${args.backend})`, async () => {
@@ -145,6 +151,29 @@ await checks.run(`SIGTERM during a waiting acquire: the server ends at once, not
   await until(() => spawnSync(args.lokt, ['exists', 'term-mine'], { env: envFor(root, 'checker') }).status === 3, 'its hold to end');
   const still = await holder.request({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'status', arguments: { name: 'term-wait' } } });
   assert.equal(still.result.structuredContent.locks[0].mine, true, 'the other session keeps its hold');
+  await holder.close();
+});
+
+await checks.run(`SIGTERM during a waiting reserve: the server ends at once, not after the wait (${args.backend})`, async () => {
+  const holder = await startServer('agent-holder');
+  const held = await holder.request(reserveCall(2, { globs: ['term-wait/**'], ttl: '10m' }));
+  assert.equal(held.result.structuredContent.reserved, true);
+  const waiter = await startServer('agent-waiting');
+  const own = await waiter.request(reserveCall(2, { globs: ['term-own/**'], ttl: '10m' }));
+  assert.equal(own.result.structuredContent.reserved, true);
+  waiter.writeLine(JSON.stringify(reserveCall(3, { globs: ['term-wait/x.c'], wait: '5m' })));
+  await until(() => auditEvents(root).some((e) => e.event === 'reserve-deny' && e.name === 'term-wait/x.c' && e.pid === waiter.pid),
+    'the reserve to wait');
+  const sentAt = Date.now();
+  waiter.proc.kill('SIGTERM');
+  const { signal } = await waiter.exited;
+  assert.equal(signal, 'SIGTERM');
+  assert.ok(Date.now() - sentAt < 5000, 'it did not sit out the wait');
+  // Its own reservation ended with it: another owner may write there now.
+  const check = spawnSync(args.lokt, ['reserve', '--check', 'term-own/a.c'], { env: envFor(root, 'checker'), cwd: root.dir });
+  assert.equal(check.status, 0, check.stdout.toString() + check.stderr.toString());
+  const still = spawnSync(args.lokt, ['reserve', '--check', 'term-wait/x.c'], { env: envFor(root, 'checker'), cwd: root.dir });
+  assert.equal(still.status, 2, 'the other session keeps its reservation');
   await holder.close();
 });
 
