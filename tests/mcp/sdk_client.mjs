@@ -2,8 +2,8 @@
 // or through loktd (--backend): the initialize handshake and the 2026-07-28
 // requests, tools/list, every tool with good and bad input (structured output
 // checked against the declared outputSchema by the SDK's own validation and by
-// Ajv's 2020-12 validator), malformed JSON-RPC, and holds that end with the
-// server. The 1.x SDK has no 2026-07-28 client, so that era is spoken through
+// Ajv's 2020-12 validator), the path reservation tools, malformed JSON-RPC,
+// and holds and reservations that end with the server. The 1.x SDK has no 2026-07-28 client, so that era is spoken through
 // raw lines and its results checked with the SDK's result schemas.
 //
 // Usage: node sdk_client.mjs --lokt PATH --loktd PATH --backend files|daemon
