@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/lock_name.hpp"
 #include "protocol/messages.hpp"
 
 namespace lokt::client {
@@ -56,7 +57,9 @@ Result<DaemonFollowEnd> follow_audit_through_daemon(DaemonConnection& connection
                                                     const AuditQuery& query, const AuditPrinter& print) {
     protocol::SubscribeAuditRequest request;
     request.root = root.string();
-    request.name = query.name;
+    // loktd filters by a lock's name; a reservation glob's events are picked
+    // out here, from every line it sends.
+    if (validate_lock_name(query.name)) request.name = query.name;
     if (query.since) request.since = format_rfc3339(*query.since);
     DaemonFollowEnd end{false, AuditResume(query.since.value_or(wall_now()))};
     auto on_line = [&](const std::string& line) {

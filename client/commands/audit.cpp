@@ -20,6 +20,7 @@
 #include "client/timeline_html.hpp"
 #include "common/audit_log.hpp"
 #include "common/lock_name.hpp"
+#include "common/path_glob.hpp"
 
 namespace lokt::client {
 namespace {
@@ -57,7 +58,14 @@ std::string text_line(const AuditEvent& e) {
 Result<AuditQuery> build_query(const AuditFlags& flags) {
     AuditQuery query;
     if (flags.has_name) {
-        if (auto valid = validate_lock_name(flags.name); !valid) return valid.take_error();
+        // A lock's name, or a reservation's glob as it was reserved (its
+        // events carry the glob as their name).
+        if (auto valid = validate_lock_name(flags.name); !valid) {
+            if (auto glob = PathGlob::parse(flags.name); !glob) {
+                return make_error(ErrorCode::usage, "--name: " + flags.name + " is neither a lock name nor a reservation glob: " +
+                                                        valid.error().message + "; " + glob.error().message);
+            }
+        }
         query.name = flags.name;
     }
     if (!flags.since.empty()) {
@@ -201,7 +209,8 @@ CommandSpec audit_command(CommandEnv env) {
     CommandSpec command{"audit", "Show or follow the audit log"};
     command.option("--since", flags->since,
                    "Only events since then: 8h, 2d12h, 2026-12-02, \"2026-12-02 14:00\", today, yesterday, RFC 3339");
-    command.option("--name", flags->name, "Only events of this lock").record_given(flags->has_name);
+    command.option("--name", flags->name, "Only events of this lock, or of this reservation glob (as reserved)")
+        .record_given(flags->has_name);
     command.flag("--tail", flags->tail, "Show the last lines, then follow new events as they are written");
     command.option("-n,--lines", flags->lines_given, "With --tail: start with the last N lines (default 10)")
         .record_given(flags->has_lines);

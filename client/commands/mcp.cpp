@@ -12,7 +12,9 @@
 #include "client/commands/commands.hpp"
 #include "client/daemon_backend.hpp"
 #include "client/mcp/agent_config.hpp"
+#include "client/mcp/claude_hook_config.hpp"
 #include "client/mcp/server.hpp"
+#include "client/reservation_views.hpp"
 
 namespace lokt::client {
 namespace {
@@ -49,20 +51,26 @@ int run_install(const McpFlags& flags) {
     if (flags.gemini) agents.push_back(mcp::Agent::gemini);
     if (agents.empty()) return report(make_error(ErrorCode::usage, "name an agent: --claude, --cursor, --codex or --gemini"));
     const fs::path project = flags.dir.empty() ? project_top() : fs::path(flags.dir);
-    int status = 0;
+    // Claude Code gets two files: the MCP server, and the hook that refuses
+    // edits of paths another agent reserved.
+    std::vector<std::pair<mcp::Agent, Result<mcp::ConfigPlan>>> plans;
     for (const mcp::Agent agent : agents) {
-        auto plan = mcp::plan_agent_config(agent, project, flags.command);
+        plans.emplace_back(agent, mcp::plan_agent_config(agent, project, flags.command));
+        if (agent == mcp::Agent::claude) plans.emplace_back(agent, mcp::plan_claude_hook_config(project, flags.command));
+    }
+    int status = 0;
+    for (auto& [agent, plan] : plans) {
         if (!plan) {
             status = report(plan.error());
             continue;
         }
         if (flags.print) {
-            if (agents.size() > 1) std::printf("# %s\n", plan->path.string().c_str());
+            if (plans.size() > 1) std::printf("# %s\n", plan->path.string().c_str());
             std::fputs(plan->after.c_str(), stdout);
             continue;
         }
         if (!plan->changed()) {
-            std::printf("%s: %s already starts lokt mcp; left as it was\n", std::string(mcp::agent_title(agent)).c_str(),
+            std::printf("%s: %s already has lokt's entry; left as it was\n", std::string(mcp::agent_title(agent)).c_str(),
                         plan->path.string().c_str());
             continue;
         }
@@ -86,7 +94,9 @@ int run_mcp(CliContext& cli, const McpFlags& flags) {
     request_daemon_progress();
     auto backend = cli.backend(false);
     if (!backend) return report(backend.error());
-    return mcp::serve(**backend, cli.identity(), STDIN_FILENO, STDOUT_FILENO, cli.options().quiet);
+    // Path reservations are kept in the root's files, with or without loktd.
+    auto open_book = [&cli] { return open_reservations(cli, false); };
+    return mcp::serve(**backend, cli.identity(), open_book, STDIN_FILENO, STDOUT_FILENO, cli.options().quiet);
 }
 
 }  // namespace
@@ -95,7 +105,7 @@ CommandSpec mcp_command(CommandEnv env) {
     auto flags = std::make_shared<McpFlags>();
     CommandSpec command{"mcp", "Serve lokt's locks to an AI agent over the Model Context Protocol (stdio), or install it"};
     command.option("action", flags->action, "install: write an agent's MCP configuration for this project").choices({"install"});
-    command.flag("--claude", flags->claude, "install: Claude Code (.mcp.json)");
+    command.flag("--claude", flags->claude, "install: Claude Code (.mcp.json, and the edit hook in .claude/settings.json)");
     command.flag("--cursor", flags->cursor, "install: Cursor (.cursor/mcp.json)");
     command.flag("--codex", flags->codex, "install: Codex (.codex/config.toml)");
     command.flag("--gemini", flags->gemini, "install: Gemini CLI (.gemini/settings.json)");
@@ -111,8 +121,10 @@ CommandSpec mcp_command(CommandEnv env) {
 lokt mcp itself is started by the agent's MCP client, not by hand. It speaks
 MCP 2025-03-26, 2025-06-18, 2025-11-25 (initialize) and 2026-07-28
 (server/discover, the version in _meta). Tools: acquire, release, renew,
-status, why. Holds taken through it end when it exits, however it exits.
-install merges lokt's entry into the file, keeping every other server and
+status, why, reserve, unreserve, check_paths. Holds and path reservations
+taken through it end when it exits, however it exits.
+install merges lokt's entries into the files (for --claude also the
+PreToolUse hook in .claude/settings.json), keeping every other server, hook and
 key; a second run changes nothing.
 
 Exit status: 0 success (serving: the client closed the connection), 1 error,

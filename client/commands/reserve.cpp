@@ -2,7 +2,6 @@
 // claim repository paths for this owner, all globs or none; and
 // `lokt reserve --check PATH... [--owner O] [--json]`: may this owner write
 // these files now? (the question every edit hook asks).
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "client/commands/commands.hpp"
 #include "client/reservation_views.hpp"
 #include "common/repo_path.hpp"
+#include "common/reservation_wait.hpp"
 
 namespace lokt::client {
 namespace {
@@ -31,7 +31,8 @@ struct ReserveFlags {
 };
 
 constexpr auto k_default_wait = std::chrono::minutes(10);
-// A holder's death changes no file: a waiter looks again this often anyway.
+// A waiter wakes at a change of the table or a blocker's exit on this host, and
+// looks again this often anyway (a holder on another host, a pid it missed).
 constexpr auto k_reservation_relook = std::chrono::milliseconds(250);
 
 void write_conflicts_json(const std::vector<ReservationConflict>& conflicts, const Error& error) {
@@ -137,12 +138,7 @@ int run_reserve(CliContext& cli, const ReserveFlags& flags) {
         }
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         const int wait_ms = static_cast<int>(std::max<long>(1, std::min<long>(left.count(), k_reservation_relook.count())));
-        if (feed) {
-            struct pollfd fd = {feed.get(), POLLIN, 0};
-            if (::poll(&fd, 1, wait_ms) > 0) (*book)->drain_changes(feed.get());
-        } else {
-            ::poll(nullptr, 0, wait_ms);
-        }
+        await_reservation_change(**book, feed ? feed.get() : -1, result->conflicts, cli.identity().host, wait_ms);
     }
 }
 

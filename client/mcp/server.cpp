@@ -43,18 +43,23 @@ void install_signal_handlers() {
 
 }  // namespace
 
-int serve(Backend& backend, const Identity& identity, int in_fd, int out_fd, bool quiet) {
+int serve(Backend& backend, const Identity& identity, SessionReservations::Opener open_reservations, int in_fd, int out_fd,
+          bool quiet) {
     auto log = [quiet](const std::string& message) {
         if (!quiet) std::fprintf(stderr, "lokt mcp: %s\n", message.c_str());
     };
     install_signal_handlers();
     StdioChannel channel(in_fd, out_fd);
-    HoldBook holds(backend, identity, [](bool waiting) {
+    auto note_waiting = [](bool waiting) {
         g_waiting = waiting ? 1 : 0;
         // A signal that came just before the wait began is acted on now.
         if (waiting && g_stop_signal != 0) note_stop(g_stop_signal);
-    });
-    Session session(channel, make_tools(), holds);
+    };
+    HoldBook holds(backend, identity, note_waiting);
+    // Its reservations are bound to this process like its holds: declared
+    // after them, they are removed first when the server returns.
+    SessionReservations reservations(std::move(open_reservations), identity, note_waiting);
+    Session session(channel, make_tools(), holds, reservations);
     log("serving lock root " + backend.root() + " through " + (backend.kind() == "daemon" ? "loktd" : "the files") + " as pid " +
         std::to_string(identity.pid));
 
@@ -83,6 +88,9 @@ int serve(Backend& backend, const Identity& identity, int in_fd, int out_fd, boo
     const auto held = holds.names();
     holds.release_all();
     if (!held.empty()) log("released " + std::to_string(held.size()) + (held.size() == 1 ? " hold" : " holds") + " on exit");
+    if (const std::size_t removed = reservations.release_all(); removed != 0) {
+        log("removed " + std::to_string(removed) + (removed == 1 ? " reservation" : " reservations") + " on exit");
+    }
     return 0;
 }
 

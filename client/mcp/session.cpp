@@ -30,7 +30,9 @@ constexpr const char* k_instructions =
     "lokt coordinates agents that share this machine and repository with named locks. Take a lock with the acquire "
     "tool before work that must not run twice at once (a build, a migration, a push, a deploy) and release it when "
     "done; renew it if the work outlasts its TTL. Holds taken here end at once when this session ends. The why tool "
-    "explains a refusal and the status tool lists every hold.";
+    "explains a refusal and the status tool lists every hold. Before editing an area of the repository another agent "
+    "could be editing, reserve its paths (globs) with the reserve tool and unreserve them when done; check_paths says "
+    "whether files may be written, and by whom they are reserved if not.";
 
 // How deeply a message may nest arrays and objects. The JSON library parses,
 // copies and prints values recursively, so a line of a million '[' would
@@ -97,6 +99,7 @@ struct Session::Impl {
     StdioChannel& channel;
     std::vector<std::unique_ptr<Tool>> tools;
     HoldBook& holds;
+    SessionReservations& reservations;
     std::string& negotiated;
 
     Result<void> send(const Json& message) { return channel.send(dump(message)); }
@@ -201,7 +204,7 @@ struct Session::Impl {
         }
         int progress_count = 0;
         ToolContext context{
-            holds, [&](const std::string& message) {
+            holds, reservations, [&](const std::string& message) {
                 if (progress_token.is_null()) return;
                 Json note{{"progressToken", progress_token}, {"progress", ++progress_count}, {"message", message}};
                 (void)send(Json{{"jsonrpc", "2.0"}, {"method", "notifications/progress"}, {"params", note}});
@@ -262,8 +265,9 @@ struct Session::Impl {
     }
 };
 
-Session::Session(StdioChannel& channel, std::vector<std::unique_ptr<Tool>> tools, HoldBook& holds)
-    : m_impl(std::make_unique<Impl>(Impl{channel, std::move(tools), holds, m_negotiated})) {}
+Session::Session(StdioChannel& channel, std::vector<std::unique_ptr<Tool>> tools, HoldBook& holds,
+                 SessionReservations& reservations)
+    : m_impl(std::make_unique<Impl>(Impl{channel, std::move(tools), holds, reservations, m_negotiated})) {}
 
 Session::~Session() = default;
 

@@ -24,7 +24,7 @@ inline constexpr std::string_view k_modern_version = "2026-07-28";
 
 class Session {
 public:
-    Session(StdioChannel& channel, std::vector<std::unique_ptr<Tool>> tools, HoldBook& holds);
+    Session(StdioChannel& channel, std::vector<std::unique_ptr<Tool>> tools, HoldBook& holds, SessionReservations& reservations);
     ~Session();
 
     // Handles one message (a line from the client) and sends what it calls for.

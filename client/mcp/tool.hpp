@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/mcp/hold_book.hpp"
+#include "client/mcp/session_reservations.hpp"
 #include "client/mcp/tool_args.hpp"
 
 namespace lokt::client::mcp {
@@ -35,9 +36,10 @@ struct ToolResult {
 };
 
 // What a call may use: the session's holds (and through them the backend),
-// and a way to report progress while it waits.
+// its path reservations, and a way to report progress while it waits.
 struct ToolContext {
     HoldBook& holds;
+    SessionReservations& reservations;
     // Sends a progress notification when the client asked for them (a no-op otherwise).
     std::function<void(const std::string& message)> progress;
 };

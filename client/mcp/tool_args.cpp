@@ -56,6 +56,32 @@ Result<std::string> ToolArgs::required_string(std::string_view key) const {
     return std::move(**value);
 }
 
+Result<std::optional<bool>> ToolArgs::boolean(std::string_view key) const {
+    auto it = m_impl->object.find(std::string(key));
+    if (it == m_impl->object.end() || it->is_null()) return std::optional<bool>{};
+    if (!it->is_boolean()) return make_error(ErrorCode::usage, "\"" + std::string(key) + "\" must be true or false");
+    return std::optional<bool>(it->get<bool>());
+}
+
+Result<std::optional<std::vector<std::string>>> ToolArgs::string_list(std::string_view key, std::size_t max_items) const {
+    auto it = m_impl->object.find(std::string(key));
+    if (it == m_impl->object.end() || it->is_null()) return std::optional<std::vector<std::string>>{};
+    const std::string name(key);
+    if (it->is_string()) return std::optional<std::vector<std::string>>(std::vector<std::string>{it->get<std::string>()});
+    if (!it->is_array()) return make_error(ErrorCode::usage, "\"" + name + "\" must be an array of strings");
+    if (it->empty()) return make_error(ErrorCode::usage, "\"" + name + "\" must not be empty");
+    if (it->size() > max_items) {
+        return make_error(ErrorCode::usage, "\"" + name + "\" has " + std::to_string(it->size()) + " items; at most " +
+                                                std::to_string(max_items) + " are accepted");
+    }
+    std::vector<std::string> items;
+    for (const auto& item : *it) {
+        if (!item.is_string()) return make_error(ErrorCode::usage, "\"" + name + "\" must contain only strings");
+        items.push_back(item.get<std::string>());
+    }
+    return std::optional<std::vector<std::string>>(std::move(items));
+}
+
 Result<std::optional<Nanoseconds>> ToolArgs::duration(std::string_view key, Nanoseconds min, Nanoseconds max) const {
     auto it = m_impl->object.find(std::string(key));
     if (it == m_impl->object.end() || it->is_null()) return std::optional<Nanoseconds>{};

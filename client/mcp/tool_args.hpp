@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/duration.hpp"
 #include "common/result.hpp"
@@ -28,6 +29,11 @@ public:
     // A string argument; an error when present with another type.
     Result<std::optional<std::string>> string(std::string_view key) const;
     Result<std::string> required_string(std::string_view key) const;
+    // A boolean argument; an error when present with another type.
+    Result<std::optional<bool>> boolean(std::string_view key) const;
+    // An array of strings (a lone string is one item); an error for another
+    // type, an empty array, or more than max_items items.
+    Result<std::optional<std::vector<std::string>>> string_list(std::string_view key, std::size_t max_items) const;
     // A duration: a string lokt reads ("30s", "10m", "1h30m") or a whole
     // number of seconds; within [min, max].
     Result<std::optional<Nanoseconds>> duration(std::string_view key, Nanoseconds min, Nanoseconds max) const;

@@ -12,6 +12,9 @@ std::vector<std::unique_ptr<Tool>> make_tools() {
     tools.push_back(make_renew_tool());
     tools.push_back(make_status_tool());
     tools.push_back(make_why_tool());
+    tools.push_back(make_reserve_tool());
+    tools.push_back(make_unreserve_tool());
+    tools.push_back(make_check_paths_tool());
     return tools;
 }
 

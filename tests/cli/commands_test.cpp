@@ -1013,4 +1013,64 @@ TEST_SUITE("commands") {
         CHECK_EXIT(lokt({"mcp", "install"}, k_agent1), 64);
     }
 
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "mcp install --claude adds the edit hook to .claude/settings.json, keeps other hooks and keys, once") {
+        fs::create_directories(repo() / ".claude");
+        const std::string before =
+            "{\n  \"permissions\": {\"allow\": [\"Bash(make:*)\"]},\n  \"hooks\": {\n    \"PreToolUse\": [\n      "
+            "{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"./check-bash.sh\"}]}\n    ],\n"
+            "    \"PostToolUse\": [{\"matcher\": \"Edit\", \"hooks\": [{\"type\": \"command\", \"command\": \"fmt\"}]}]\n  "
+            "},\n  \"env\": {\"LOKT_OWNER\": \"agent-1\"}\n}\n";
+        write_text(repo() / ".claude" / "settings.json", before);
+        const auto first = lokt({"mcp", "install", "--claude"}, k_agent1);
+        CHECK_EXIT(first, 0);
+        CHECK(contains(first.out, "settings.json"));
+        const auto settings = nlohmann::ordered_json::parse(read_text(repo() / ".claude" / "settings.json"));
+        CHECK(settings.begin().key() == "permissions");  // the keys keep their order
+        CHECK(settings["permissions"]["allow"][0] == "Bash(make:*)");
+        CHECK(settings["env"]["LOKT_OWNER"] == "agent-1");
+        CHECK(settings["hooks"]["PostToolUse"][0]["hooks"][0]["command"] == "fmt");
+        const auto& pre = settings["hooks"]["PreToolUse"];
+        REQUIRE(pre.size() == 2);
+        CHECK(pre[0]["matcher"] == "Bash");
+        CHECK(pre[0]["hooks"][0]["command"] == "./check-bash.sh");
+        CHECK(pre[1]["matcher"] == "Edit|Write|MultiEdit|NotebookEdit");
+        CHECK(pre[1]["hooks"][0]["type"] == "command");
+        CHECK(pre[1]["hooks"][0]["command"] == "lokt hook claude-pretooluse");
+        CHECK(pre[1]["hooks"][0]["timeout"] == 10);
+        // The MCP server went to .mcp.json as before.
+        CHECK(nlohmann::json::parse(read_text(repo() / ".mcp.json"))["mcpServers"]["lokt"]["command"] == "lokt");
+
+        // A second run changes nothing: no second entry, the same bytes.
+        const std::string written = read_text(repo() / ".claude" / "settings.json");
+        const auto mtime = fs::last_write_time(repo() / ".claude" / "settings.json");
+        const auto second = lokt({"mcp", "install", "--claude"}, k_agent1);
+        CHECK_EXIT(second, 0);
+        CHECK(contains(second.out, "left as it was"));
+        CHECK(read_text(repo() / ".claude" / "settings.json") == written);
+        CHECK(fs::last_write_time(repo() / ".claude" / "settings.json") == mtime);
+
+        // Another lokt binary updates the entry's command in place instead of adding one.
+        CHECK_EXIT(lokt({"mcp", "install", "--claude", "--command", "/opt/my lokt/lokt"}, k_agent1), 0);
+        const auto moved = nlohmann::json::parse(read_text(repo() / ".claude" / "settings.json"));
+        REQUIRE(moved["hooks"]["PreToolUse"].size() == 2);
+        CHECK(moved["hooks"]["PreToolUse"][1]["hooks"][0]["command"] == "'/opt/my lokt/lokt' hook claude-pretooluse");
+
+        // A fresh project gets both files; --print shows both and writes nothing.
+        const fs::path fresh = scratch() / "fresh";
+        const auto printed = lokt({"mcp", "install", "--claude", "--print", "--dir", fresh.string()}, k_agent1);
+        CHECK_EXIT(printed, 0);
+        CHECK(contains(printed.out, "\"mcpServers\""));
+        CHECK(contains(printed.out, "lokt hook claude-pretooluse"));
+        CHECK(!fs::exists(fresh));
+
+        // Settings it cannot merge safely are left alone, with a reason.
+        const std::string odd = "{\"hooks\": []}\n";
+        write_text(repo() / ".claude" / "settings.json", odd);
+        const auto refused = lokt({"mcp", "install", "--claude"}, k_agent1);
+        CHECK_EXIT(refused, 64);
+        CHECK(contains(refused.err, "\"hooks\" is not an object"));
+        CHECK(read_text(repo() / ".claude" / "settings.json") == odd);
+    }
+
 }  // TEST_SUITE

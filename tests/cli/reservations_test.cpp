@@ -4,6 +4,8 @@
 // recorded payloads, and the git pre-commit guard in a real repository.
 #include <sys/stat.h>
 
+#include <sstream>
+
 #include "tests/cli/support/lokt_fixture.hpp"
 
 namespace lokt::cli_test {
@@ -96,6 +98,32 @@ TEST_SUITE("reservations") {
         // Bad globs are usage errors.
         CHECK(lokt({"reserve", "../x", "--ttl", "1m"}, k_agent1).exit_code == 64);
         CHECK(lokt({"reserve", "src/[ab", "--ttl", "1m"}, k_agent1).exit_code == 64);
+    }
+
+    TEST_CASE_FIXTURE(ReservationFixture, "audit --name takes a reservation glob and lists that reservation's events") {
+        CHECK(lokt({"reserve", "src/auth/**", "--ttl", "10m"}, k_agent1).exit_code == 0);
+        CHECK(lokt({"reserve", "src/**/*.c", "--ttl", "10m"}, k_agent2).exit_code == 2);
+        CHECK(lokt({"reserve", "docs/**", "--ttl", "10m"}, k_agent2).exit_code == 0);
+        CHECK(lokt({"unreserve", "src/auth/**"}, k_agent1).exit_code == 0);
+        auto events = [&](const std::string& name) {
+            const auto r = lokt({"audit", "--name", name, "--json"});
+            CHECK_MESSAGE(r.exit_code == 0, r.err);
+            std::vector<std::string> seen;
+            std::istringstream lines(r.out);
+            for (std::string line; std::getline(lines, line);) {
+                const Json event = Json::parse(line);
+                CHECK(event["name"] == name);
+                seen.push_back(event["event"]);
+            }
+            return seen;
+        };
+        CHECK(events("src/auth/**") == std::vector<std::string>{"reserve", "unreserve"});
+        CHECK(events("src/**/*.c") == std::vector<std::string>{"reserve-deny"});
+        CHECK(events("docs/**") == std::vector<std::string>{"reserve"});
+        // Neither a lock name nor a glob: a usage error naming both readings.
+        const auto bad = lokt({"audit", "--name", "../x"});
+        CHECK(bad.exit_code == 64);
+        CHECK_MESSAGE(contains(bad.err, "neither a lock name nor a reservation glob"), bad.err);
     }
 
     TEST_CASE_FIXTURE(ReservationFixture, "the check answers in stable JSON, naming the holder") {

@@ -2,8 +2,8 @@
 // or through loktd (--backend): the initialize handshake and the 2026-07-28
 // requests, tools/list, every tool with good and bad input (structured output
 // checked against the declared outputSchema by the SDK's own validation and by
-// Ajv's 2020-12 validator), malformed JSON-RPC, and holds that end with the
-// server. The 1.x SDK has no 2026-07-28 client, so that era is spoken through
+// Ajv's 2020-12 validator), the path reservation tools, malformed JSON-RPC,
+// and holds and reservations that end with the server. The 1.x SDK has no 2026-07-28 client, so that era is spoken through
 // raw lines and its results checked with the SDK's result schemas.
 //
 // Usage: node sdk_client.mjs --lokt PATH --loktd PATH --backend files|daemon
@@ -22,7 +22,7 @@ const args = parseArgs(process.argv);
 const root = await makeRoot(args);
 const checks = new Checks();
 const ajv = new Ajv2020({ strict: true, allowUnionTypes: true, allErrors: true });
-const TOOL_NAMES = ['acquire', 'release', 'renew', 'status', 'why'];
+const TOOL_NAMES = ['acquire', 'release', 'renew', 'status', 'why', 'reserve', 'unreserve', 'check_paths'];
 const LEGACY = ['2025-11-25', '2025-06-18', '2025-03-26'];
 
 async function connect(owner) {
@@ -92,7 +92,7 @@ await checks.run('2025-03-26: no output schemas or structured content, which tha
   await raw.close();
 });
 
-await checks.run('tools/list: five tools, each with valid 2020-12 input and output schemas', async () => {
+await checks.run('tools/list: eight tools, each with valid 2020-12 input and output schemas', async () => {
   toolList = (await a.client.listTools()).tools;
   assert.deepEqual(toolList.map((t) => t.name), TOOL_NAMES);
   for (const tool of toolList) {
@@ -181,7 +181,7 @@ await checks.run('bad input: a tool error (isError), never a protocol error or a
     const result = await call(a, name, input);
     assert.equal(result.isError, true, `${name} ${JSON.stringify(input)} was accepted`);
   }
-  assert.equal((await a.client.listTools()).tools.length, 5, 'still serving');
+  assert.equal((await a.client.listTools()).tools.length, TOOL_NAMES.length, 'still serving');
   assert.equal(auditEvents(root).some((e) => e.name === 'x'), false, 'nothing was taken');
 });
 
@@ -285,15 +285,124 @@ await checks.run('a hold not renewed within its TTL is released by the server', 
   assert.equal(renew.isError, true);
 });
 
+await checks.run('reserve, check_paths, unreserve: good input', async () => {
+  const got = await call(a, 'reserve', { globs: ['src/auth/**', 'docs/auth.md'], ttl: '10m' });
+  assert.equal(got.isError, false);
+  assert.equal(got.structuredContent.reserved, true);
+  assert.equal(got.structuredContent.outcome, 'reserved');
+  assert.deepEqual(got.structuredContent.reservations.map((r) => r.glob), ['src/auth/**', 'docs/auth.md']);
+  for (const r of got.structuredContent.reservations) {
+    assert.equal(r.pid, a.pid, 'the holder is the MCP server process');
+    assert.equal(r.owner, 'agent-a', 'the owner is LOKT_OWNER, as for the commands');
+    assert.equal(r.bound_to, 'process');
+    assert.equal(r.ttl_sec, 600);
+    assert.equal(r.mine, true);
+  }
+  // The CLI sees it under the same owner, and another owner is refused by it.
+  const cliCheck = spawnSync(args.lokt, ['reserve', '--check', 'src/auth/login.c', '--json'], { env: envFor(root, 'agent-b'), cwd: root.dir });
+  assert.equal(cliCheck.status, 2, cliCheck.stderr.toString());
+  assert.equal(JSON.parse(cliCheck.stdout).paths[0].blockers[0].owner, 'agent-a');
+  const again = await call(a, 'reserve', { globs: 'src/auth', ttl: 1200 });
+  assert.equal(again.structuredContent.reservations[0].id, got.structuredContent.reservations[0].id, 'reserving again renews in place');
+  assert.equal(again.structuredContent.reservations[0].ttl_sec, 1200);
+
+  const mine = await call(a, 'check_paths', { paths: ['src/auth/login.c', 'README.md'] });
+  assert.equal(mine.structuredContent.allowed, true, 'an owner is never refused by its own reservations');
+  assert.equal(mine.structuredContent.owner, 'agent-a');
+  const theirs = await call(b, 'check_paths', { paths: ['src/auth/login.c', 'README.md', '/nowhere/else.c'] });
+  assert.equal(theirs.structuredContent.allowed, false);
+  const [login, readme, outside] = theirs.structuredContent.paths;
+  assert.equal(login.path, 'src/auth/login.c');
+  assert.equal(login.allowed, false);
+  assert.equal(login.blockers[0].owner, 'agent-a');
+  assert.equal(login.blockers[0].glob, 'src/auth', 'as last reserved');
+  assert.equal(login.blockers[0].mine, false);
+  assert.equal(readme.allowed, true);
+  assert.equal(outside.path, null);
+  assert.equal(outside.allowed, true);
+  assert.match(theirs.structuredContent.message, /reserved by agent-a/);
+
+  const refused = await call(b, 'reserve', { globs: ['src/**/*.c'] });
+  assert.equal(refused.isError, false, 'a refusal is an answer, not an error');
+  assert.equal(refused.structuredContent.reserved, false);
+  assert.equal(refused.structuredContent.outcome, 'held');
+  assert.equal(refused.structuredContent.reservations.length, 0);
+  assert.equal(refused.structuredContent.conflicts[0].glob, 'src/**/*.c');
+  assert.equal(refused.structuredContent.conflicts[0].holder.pid, a.pid);
+  const notes = [];
+  const timedOut = await call(b, 'reserve', { globs: ['src/auth/x.c'], wait: '300ms' }, { onprogress: (p) => notes.push(p) });
+  assert.equal(timedOut.structuredContent.outcome, 'timeout');
+  assert.ok(timedOut.structuredContent.waited_ms >= 250, `waited ${timedOut.structuredContent.waited_ms} ms`);
+  assert.ok(notes.length >= 1 && /overlaps/.test(notes[0].message), JSON.stringify(notes));
+
+  const sharedA = await call(a, 'reserve', { globs: ['CHANGELOG.md'], mode: 'shared' });
+  const sharedB = await call(b, 'reserve', { globs: ['CHANGELOG.md'], mode: 'shared' });
+  assert.equal(sharedA.structuredContent.reserved, true);
+  assert.equal(sharedB.structuredContent.reserved, true);
+  assert.equal(sharedB.structuredContent.reservations[0].expires_at, null, 'without a TTL it lasts the session');
+
+  // A waiting reserve is granted when the holder unreserves.
+  const waitDenials = () => auditEvents(root).filter((e) => e.event === 'reserve-deny' && e.pid === b.pid && e.extra?.waiting).length;
+  const before = waitDenials();
+  const waiting = call(b, 'reserve', { globs: ['docs/**'], wait: '20s', ttl: '1m' });
+  await until(() => waitDenials() > before, 'b to wait');
+  const done = await call(a, 'unreserve', { globs: ['docs/auth.md'] });
+  assert.deepEqual(done.structuredContent.unreserved.map((r) => r.glob), ['docs/auth.md']);
+  assert.deepEqual(done.structuredContent.not_found, []);
+  const granted = await waiting;
+  assert.equal(granted.structuredContent.reserved, true);
+  assert.ok(granted.structuredContent.waited_ms > 0);
+
+  const all = await call(b, 'unreserve', { all: true });
+  assert.deepEqual(all.structuredContent.unreserved.map((r) => r.glob).sort(), ['CHANGELOG.md', 'docs/**']);
+  const none = await call(b, 'unreserve', { all: true });
+  assert.deepEqual(none.structuredContent.unreserved, []);
+  const rest = await call(a, 'unreserve', { globs: ['src/auth/**', 'CHANGELOG.md'] });
+  assert.equal(rest.structuredContent.unreserved.length, 2);
+});
+
+await checks.run('reserve, unreserve, check_paths: bad input is a tool error', async () => {
+  const held = await call(a, 'reserve', { globs: ['held/**'] });
+  assert.equal(held.structuredContent.reserved, true);
+  const bad = [
+    ['reserve', {}], ['reserve', { globs: [] }], ['reserve', { globs: [5] }], ['reserve', { globs: 7 }],
+    ['reserve', { globs: ['../outside'] }], ['reserve', { globs: ['src/[a-'] }],
+    ['reserve', { globs: ['x'], ttl: 'soon' }], ['reserve', { globs: ['x'], ttl: 0 }], ['reserve', { globs: ['x'], wait: '1h' }],
+    ['reserve', { globs: ['x'], mode: 'sometimes' }], ['reserve', { globs: ['x'], shared: true }],
+    ['reserve', { globs: Array.from({ length: 300 }, (_, i) => `f${i}`) }],
+    ['unreserve', {}], ['unreserve', { globs: ['x'], all: true }], ['unreserve', { all: 'yes' }],
+    ['unreserve', { globs: ['never-reserved/**'] }], ['unreserve', { globs: ['../x'] }], ['unreserve', { colour: 1 }],
+    ['check_paths', {}], ['check_paths', { paths: [] }], ['check_paths', { paths: [''] }], ['check_paths', { paths: [1] }],
+    ['check_paths', { paths: ['a'], owner: 'someone' }],
+  ];
+  for (const [name, input] of bad) {
+    const result = await call(b, name, input);
+    assert.equal(result.isError, true, `${name} ${JSON.stringify(input)} was accepted`);
+  }
+  const notMine = await call(b, 'unreserve', { globs: ['held/**'] });
+  assert.equal(notMine.isError, true, 'another owner\'s reservation is left alone');
+  assert.match(notMine.content[0].text, /agent-a/);
+  assert.equal(auditEvents(root).some((e) => e.event === 'reserve' && e.name === 'x'), false, 'nothing was reserved');
+  await call(a, 'unreserve', { globs: ['held/**'] });
+});
+
 await checks.run('holds end with the server: closing the client releases them', async () => {
   const got = await call(a, 'acquire', { name: 'session-bound', ttl: '10m' });
   assert.equal(got.structuredContent.acquired, true);
+  const reserved = await call(a, 'reserve', { globs: ['session/**'], ttl: '10m' });
+  assert.equal(reserved.structuredContent.reserved, true);
   await a.client.close();
   // `lokt exists` exits 3 once nobody holds the name.
   await until(() => spawnSync(args.lokt, ['exists', 'session-bound'], { env: envFor(root, 'checker') }).status === 3,
     'the hold to end');
   const events = auditEvents(root).filter((e) => e.name === 'session-bound');
   assert.deepEqual(events.map((e) => e.event), ['acquire', 'release']);
+  // Its reservation too, removed by the server itself (not pruned later).
+  await until(() => auditEvents(root).some((e) => e.name === 'session/**' && e.event === 'unreserve'), 'the reservation to end');
+  const ended = auditEvents(root).filter((e) => e.name === 'session/**');
+  assert.deepEqual(ended.map((e) => e.event), ['reserve', 'unreserve']);
+  assert.equal(ended[1].extra.pruned, undefined);
+  assert.equal(ended[1].pid, a.pid);
 });
 
 await b.client.close();

@@ -13,5 +13,8 @@ std::unique_ptr<Tool> make_release_tool();
 std::unique_ptr<Tool> make_renew_tool();
 std::unique_ptr<Tool> make_status_tool();
 std::unique_ptr<Tool> make_why_tool();
+std::unique_ptr<Tool> make_reserve_tool();
+std::unique_ptr<Tool> make_unreserve_tool();
+std::unique_ptr<Tool> make_check_paths_tool();
 
 }  // namespace lokt::client::mcp
