@@ -22,7 +22,7 @@
 
 #include "client/backend.hpp"
 #include "client/etcd_settings.hpp"
-#include "etcd/client.hpp"
+#include "protocol/etcd/client.hpp"
 
 namespace lokt::client {
 

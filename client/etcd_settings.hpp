@@ -10,7 +10,7 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "etcd/client.hpp"
+#include "protocol/etcd/client.hpp"
 
 namespace lokt::client {
 

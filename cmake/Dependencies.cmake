@@ -36,7 +36,7 @@ target_include_directories(lokt_asio SYSTEM INTERFACE "${ASIO_INCLUDE_DIR}")
 target_compile_definitions(lokt_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
 target_link_libraries(lokt_asio INTERFACE Threads::Threads)
 
-# OpenSSL, for etcd over https:// (etcd/http_connection.cpp through asio::ssl).
+# OpenSSL, for etcd over https:// (protocol/etcd/http_connection.cpp through asio::ssl).
 # Linked statically into the static lokt (libssl-dev ships the archives).
 if(LOKT_SANITIZE STREQUAL "")
   set(OPENSSL_USE_STATIC_LIBS TRUE)

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <thread>
 
-#include "etcd/base64.hpp"
-#include "etcd/client.hpp"
+#include "protocol/etcd/base64.hpp"
+#include "protocol/etcd/client.hpp"
 #include "tests/support/etcd_cluster.hpp"
 #include "tests/support/scratch_dir.hpp"
 #include "tests/support/test_main.hpp"

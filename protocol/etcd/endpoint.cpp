@@ -1,5 +1,5 @@
 // See endpoint.hpp.
-#include "etcd/endpoint.hpp"
+#include "protocol/etcd/endpoint.hpp"
 
 #include <charconv>
 

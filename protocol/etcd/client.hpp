@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "etcd/endpoint.hpp"
-#include "etcd/http_connection.hpp"
-#include "etcd/tls_options.hpp"
+#include "protocol/etcd/endpoint.hpp"
+#include "protocol/etcd/http_connection.hpp"
+#include "protocol/etcd/tls_options.hpp"
 
 namespace lokt::etcd {
 

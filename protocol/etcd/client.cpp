@@ -1,11 +1,11 @@
 // See client.hpp: the gateway's JSON both ways, and fail-over.
-#include "etcd/client.hpp"
+#include "protocol/etcd/client.hpp"
 
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "etcd/base64.hpp"
+#include "protocol/etcd/base64.hpp"
 
 namespace lokt::etcd {
 namespace {

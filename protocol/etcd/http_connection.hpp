@@ -11,8 +11,8 @@
 #include <string_view>
 
 #include "common/result.hpp"
-#include "etcd/endpoint.hpp"
-#include "etcd/tls_options.hpp"
+#include "protocol/etcd/endpoint.hpp"
+#include "protocol/etcd/tls_options.hpp"
 
 namespace lokt::etcd {
 

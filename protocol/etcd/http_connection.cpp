@@ -2,7 +2,7 @@
 // operation and runs the io_context until it completes or the deadline passes;
 // a late operation is cancelled by closing the socket, which also ends the
 // connection (the next call reconnects through the client).
-#include "etcd/http_connection.hpp"
+#include "protocol/etcd/http_connection.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>

@@ -1,5 +1,5 @@
 // See base64.hpp.
-#include "etcd/base64.hpp"
+#include "protocol/etcd/base64.hpp"
 
 #include <array>
 #include <cstdint>
