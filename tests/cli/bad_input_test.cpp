@@ -222,8 +222,7 @@ TEST_SUITE("bad_input") {
                                                                           {"exists", bad.name},
                                                                           {"why", bad.name},
                                                                           {"freeze", bad.name, "--ttl", "1m"},
-                                                                          {"unfreeze", bad.name},
-                                                                          {"audit", "--name", bad.name}}) {
+                                                                          {"unfreeze", bad.name}}) {
                 const auto r = lokt(args, k_agent2_prompt);
                 CHECK_EXIT(r, 64);
                 CHECK_MESSAGE(matches(r.err, "^error: [^\\n]*name"), r.describe());
@@ -231,6 +230,13 @@ TEST_SUITE("bad_input") {
                                                                                                << r.describe());
             }
         }
+        // audit --name also takes a reservation's glob: only what is neither is refused.
+        for (const std::string bad : {"../x", ".."}) {
+            const auto r = lokt({"audit", "--name", bad}, k_agent2_prompt);
+            CHECK_EXIT(r, 64);
+            CHECK_MESSAGE(matches(r.err, "neither a lock name nor a reservation glob"), r.describe());
+        }
+        CHECK_EXIT(lokt({"audit", "--name", "a/b"}, k_agent2_prompt), 0);
         CHECK_FALSE(fs::exists(repo() / "ran"));
         CHECK_FALSE(fs::exists(root() / "x.json"));
         CHECK_FALSE(fs::exists("/etc.json"));

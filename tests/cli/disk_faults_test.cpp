@@ -166,9 +166,9 @@ TEST_SUITE("disk_faults") {
         r = f.release_holder(guard);
         CHECK_EXIT(r, 1);
         CHECK_MESSAGE(contains(r.err, "audit.log: No space left on device"), r.describe());
-        // One page free: a lock file fits, its audit line does not.
+        // Two pages free: the name's fence counter and its lock file fit, the audit line does not.
         const std::size_t pages = (bytes_in(filler) + k_tmpfs_page - 1) / k_tmpfs_page;
-        fs::resize_file(filler, (pages - 1) * k_tmpfs_page);
+        fs::resize_file(filler, (pages - 2) * k_tmpfs_page);
         r = f.lokt({"lock", "build", "--ttl", "1m"}, RunOptions().within(k_disk_prompt));
         CHECK_EXIT(r, 1);
         CHECK_MESSAGE(matches(r.err, "^error: cannot append to [^\\n]*disk/lokt/audit.log: No space left on device\\n"),
