@@ -558,20 +558,6 @@ void EtcdBackend::record_lost(const Lease& lease, const std::string& detail) {
     audit(event);
 }
 
-std::optional<Error> EtcdBackend::not_ours(const std::string& name, const LockRecord& holder, HoldState state) const {
-    const WallTime now = wall_now();
-    if (holder.bound_to == Binding::guard && state == HoldState::live) {
-        return make_error(ErrorCode::not_owner,
-                          "lock " + etcd_quoted(name) + " is held by a running guard (" + describe_holder(holder, now) +
-                              "); it is released when the guarded command ends; a human may break it with --force");
-    }
-    if (holder.owner != m_actor.owner) {
-        return make_error(ErrorCode::not_owner, "lock " + etcd_quoted(name) + " is held by " + describe_holder(holder, now) +
-                                                    ", not by " + m_actor.owner + "; a human may break it with --force");
-    }
-    return std::nullopt;
-}
-
 Result<LockRecord> EtcdBackend::unlock(const std::string& name, UnlockMode mode) {
     for (int round = 0; round < k_etcd_rounds; ++round) {
         LOKT_TRY_LET(entries, queue_entries(name));
@@ -604,7 +590,7 @@ Result<LockRecord> EtcdBackend::unlock(const std::string& name, UnlockMode mode)
             event_name = "stale-break";
             reason = stale_reason(record, state);
         } else {
-            if (auto refusal = not_ours(name, record, state)) return std::move(*refusal);
+            if (auto refusal = unlock_refusal(name, record, state, m_actor.owner, wall_now())) return std::move(*refusal);
             event_name = "release";
         }
         AuditEvent event = make_audit_event(event_name, name, m_actor);
@@ -635,7 +621,7 @@ Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool
         const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
         if (!selected) continue;
         const HoldState state = judge_record(record, wall_now(), m_actor.host);
-        std::optional<Error> refusal = not_ours(name, record, state);
+        std::optional<Error> refusal = unlock_refusal(name, record, state, m_actor.owner, wall_now());
         std::string event_name = "release";
         std::string reason;
         if (refusal && is_stale(state)) {

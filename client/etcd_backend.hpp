@@ -91,7 +91,6 @@ private:
     Result<bool> remove_entry(const etcd::KeyValue& entry, const std::optional<AuditEvent>& event);
     // Waits until key is deleted (watched from revision) or until the deadline.
     void wait_for_delete(const std::string& key, std::int64_t revision, std::chrono::steady_clock::time_point until);
-    std::optional<Error> not_ours(const std::string& name, const LockRecord& holder, HoldState state) const;
 
     EtcdSettings m_settings;
     Identity m_actor;

@@ -479,7 +479,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
             event_name = "stale-break";
             reason = stale_reason(seen.record, state);
         } else {
-            if (auto refusal = not_ours(name, seen.record, state, now)) return std::move(*refusal);
+            if (auto refusal = unlock_refusal(name, seen.record, state, m_actor.owner, now)) return std::move(*refusal);
             event_name = "release";
         }
 
@@ -500,16 +500,16 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
     return make_error(ErrorCode::held, "lock " + quoted(name) + " keeps changing; try again");
 }
 
-std::optional<Error> LockEngine::not_ours(const std::string& name, const LockRecord& holder, HoldState state,
-                                          WallTime now) const {
+std::optional<Error> unlock_refusal(const std::string& name, const LockRecord& holder, HoldState state,
+                                    const std::string& actor_owner, WallTime now) {
     if (holder.bound_to == Binding::guard && state == HoldState::live) {
         return make_error(ErrorCode::not_owner,
                           "lock " + quoted(name) + " is held by a running guard (" + describe_holder(holder, now) +
                               "); it is released when the guarded command ends; a human may break it with --force");
     }
-    if (holder.owner != m_actor.owner) {
+    if (holder.owner != actor_owner) {
         return make_error(ErrorCode::not_owner, "lock " + quoted(name) + " is held by " + describe_holder(holder, now) +
-                                                    ", not by " + m_actor.owner + "; a human may break it with --force");
+                                                    ", not by " + actor_owner + "; a human may break it with --force");
     }
     return std::nullopt;
 }
@@ -529,7 +529,7 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
         const HoldState state = judge(*seen, now, m_actor.host, judging());
         std::optional<Error> refusal = state == HoldState::unsupported
                                            ? make_error(ErrorCode::unsupported, refusal_for(name, *seen, state, now).message)
-                                           : not_ours(name, record, state, now);
+                                           : unlock_refusal(name, record, state, m_actor.owner, now);
         std::string event_name = "release";
         std::string reason;
         if (refusal && is_stale(state)) {

@@ -220,10 +220,6 @@ private:
     JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
-    // Why a plain unlock (no --force) must leave this hold alone, if it must:
-    // a running guard's hold belongs to the guard, whatever its owner string
-    // says; any other to its owner.
-    std::optional<Error> not_ours(const std::string& name, const LockRecord& holder, HoldState state, WallTime now) const;
 
     LockStore m_store;
     Identity m_actor;
@@ -235,5 +231,10 @@ private:
 std::string holder_extra(const LockRecord& record, std::string_view reason, std::string_view kept = {});
 // The `release` line's extra: the command's exit status and how long the hold lasted.
 std::string release_extra(const ReleaseNote& note, WallTime now);
+// Why a plain unlock (no --force) by `actor_owner` must leave this hold alone,
+// if it must: a running guard's hold belongs to the guard, whatever its owner
+// string says; any other to its owner. Every backend refuses in these words.
+std::optional<Error> unlock_refusal(const std::string& name, const LockRecord& holder, HoldState state,
+                                    const std::string& actor_owner, WallTime now);
 
 }  // namespace lokt
