@@ -5,9 +5,8 @@
 
 namespace lokt::client {
 
-void write_reservation(JsonWriter& out, const Reservation& r) {
+void write_reservation_fields(JsonWriter& out, const Reservation& r) {
     const LockRecord& h = r.holder;
-    out.begin_object();
     out.field("glob", r.glob.text());
     out.field("mode", to_string(r.mode));
     out.field("id", h.lock_id);
@@ -23,6 +22,11 @@ void write_reservation(JsonWriter& out, const Reservation& r) {
     else
         out.null();
     out.field("bound_to", h.bound_to ? to_string(*h.bound_to) : std::string_view("unknown"));
+}
+
+void write_reservation(JsonWriter& out, const Reservation& r) {
+    out.begin_object();
+    write_reservation_fields(out, r);
     out.end_object();
 }
 

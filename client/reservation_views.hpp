@@ -15,6 +15,8 @@ namespace lokt::client {
 // {"glob", "mode", "id", "owner", "host", "pid", "agent_id", "acquired_ts",
 //  "ttl_sec", "expires_at" (null without TTL), "bound_to"}
 void write_reservation(JsonWriter& out, const Reservation& reservation);
+// The same members, inside an object the caller opened (and may add to).
+void write_reservation_fields(JsonWriter& out, const Reservation& reservation);
 
 // "src/auth/** (exclusive) by agent-1@devbox (pid 7271) for 12s, until 15:30:00Z"
 std::string reservation_text(const Reservation& reservation, WallTime now);

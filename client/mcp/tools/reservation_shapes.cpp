@@ -1,6 +1,8 @@
 // See reservation_shapes.hpp.
 #include "client/mcp/tools/reservation_shapes.hpp"
 
+#include "client/reservation_views.hpp"
+
 namespace lokt::client::mcp {
 
 const char* const k_reservation_schema = R"js({"type":"object","description":"A path reservation and who holds it",
@@ -15,24 +17,9 @@ const char* const k_globs_schema =
 {"type":"string","minLength":1}],"description":"Globs relative to the top of the work tree: \"src/auth/**\", \"docs/*.md\", \"Makefile\". `*` and `?` stay within a path segment, `**` spans segments, a plain directory name or a trailing / covers everything under it."})js";
 
 void write_session_reservation(JsonWriter& out, const Reservation& r, const SessionReservations& session) {
-    const LockRecord& h = r.holder;
     out.begin_object();
-    out.field("glob", r.glob.text());
-    out.field("mode", to_string(r.mode));
-    out.field("id", h.lock_id);
-    out.field("owner", h.owner);
-    out.field("host", h.host);
-    out.field("pid", static_cast<std::int64_t>(h.pid));
-    out.field("agent_id", h.agent_id);
-    out.field("acquired_ts", format_rfc3339(h.acquired));
-    out.field("ttl_sec", h.ttl_sec);
-    out.key("expires_at");
-    if (auto expiry = h.expiry())
-        out.value(format_rfc3339(*expiry));
-    else
-        out.null();
-    out.field("bound_to", h.bound_to ? to_string(*h.bound_to) : std::string_view("unknown"));
-    out.field("mine", session.made(h.lock_id));
+    write_reservation_fields(out, r);
+    out.field("mine", session.made(r.holder.lock_id));
     out.end_object();
 }
 
