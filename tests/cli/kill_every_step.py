@@ -405,6 +405,9 @@ def main():
                 failures += 1
             print("%-30s %6d %7d %9d %8.2fs %9d" % (scenario.title, len(points), killed, left, slowest, len(bad)),
                   flush=True)
+            leaving = ["%s #%d" % p for p, (_, _, l, _) in results if l]
+            if leaving:
+                print("  temp file left at: " + ", ".join(leaving))
             for (name, k), probs in bad:
                 for problem in probs:
                     print("  kill at %s #%d: %s" % (name, k, problem))
