@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <lokt/build_info.hpp>
+#include <set>
 
 #include "client/backend_factory.hpp"
 #include "client/cli_context.hpp"
@@ -588,6 +589,27 @@ bool DaemonBackend::audited_since(const std::string& name, const std::string& lo
     return found;
 }
 
+void DaemonBackend::add_released_before_reply(const std::vector<LockView>& before, WallTime asked_at, UnlockManyResult& result) {
+    std::set<std::string> ended;  // lock ids our pid released or broke since asked_at
+    AuditQuery query;
+    query.since = asked_at;
+    (void)read_audit(std::filesystem::path(m_root) / "audit.log", query, [&](std::string_view, const AuditEvent& event) {
+        if (event.pid != m_actor.pid || event.lock_id.empty()) return;
+        if (event.event == "release" || event.event == "force-break" || event.event == "stale-break" ||
+            event.event == "corrupt-break") {
+            ended.insert(event.lock_id);
+        }
+    });
+    for (const LockView& view : before) {
+        if (view.stored.kind != StoredRecord::Kind::record || ended.count(view.stored.record.lock_id) == 0) continue;
+        const bool listed = std::any_of(result.released.begin(), result.released.end(),
+                                        [&](const LockRecord& record) { return record.lock_id == view.stored.record.lock_id; });
+        if (!listed) result.released.push_back(view.stored.record);
+    }
+    std::sort(result.released.begin(), result.released.end(),
+              [](const LockRecord& a, const LockRecord& b) { return a.name < b.name; });
+}
+
 Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note) {
     protocol::ReleaseRequest request{m_root, lease.name(), lease.lock_id(), std::nullopt, m_actor, {}};
     if (note.exit_status) request.exit_status = static_cast<std::uint64_t>(*note.exit_status);
@@ -662,8 +684,16 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     } else if (!force) {
         request.owner = actor.owner;
     }
+    // What is there now: if the daemon releases some of them and dies before it
+    // answers, the files alone would leave those out of what was released.
+    auto before = m_files.list(false);
+    const WallTime asked_at = wall_now();
     auto answered = ask(request, k_call_timeout);
-    if (!answered) return m_files.unlock_many(owner, force);
+    if (!answered) {
+        auto result = m_files.unlock_many(owner, force);
+        if (result && before) add_released_before_reply(*before, asked_at, *result);
+        return result;
+    }
     if (!*answered) return answered->take_error();
     if (!(*answered)->ok()) return error_of(answered->value());
     const auto* body = std::get_if<protocol::UnlockManyReply>(&(*answered)->body);

@@ -195,6 +195,9 @@ private:
     // given) since then? Through the daemon, before it went away.
     bool audited_since(const std::string& name, const std::string& lock_id, WallTime since,
                        std::initializer_list<std::string_view> events);
+    // unlock_many fell back to the files: the holds seen before asking that
+    // the daemon released or broke for us before it went join `result`.
+    void add_released_before_reply(const std::vector<LockView>& before, WallTime asked_at, UnlockManyResult& result);
 
     DaemonConnection m_connection;
     bool m_required = false;

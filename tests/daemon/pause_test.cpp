@@ -247,6 +247,28 @@ TEST_SUITE("daemon_pause") {
             CHECK_FALSE(fs::exists(f.root() / "locks" / "unlocked.json"));
             CHECK(audit_event_count(f.root() / "audit.log", "release", "unlocked") == 1u);
         }
+        SUBCASE("unlock --all") {
+            for (const char* name : {"first", "second"}) {
+                REQUIRE(run_process(f.lokt({"lock", name, "--ttl", "1m"}), Millis(20'000)).status() == 0);
+            }
+            ProcessSpec unlock = f.lokt({"unlock", "--all", "--json"});
+            unlock.env.set("LOKT_DAEMON", "auto");
+            unlock.output_file = f.scratch() / "unlock-all.out";
+            {
+                KillAtReply kill_at(f, 2);  // the first reply is the hello's
+                const auto result = run_process(unlock, Millis(20'000));
+                CHECK_MESSAGE(result.status() == 0, result.describe());
+            }
+            CHECK_FALSE(f.daemon().running());
+            for (const char* name : {"first", "second"}) {
+                CHECK_FALSE(fs::exists(f.root() / "locks" / (std::string(name) + ".json")));
+                CHECK(audit_event_count(f.root() / "audit.log", "release", name) == 1u);
+            }
+            // Both released, by the daemon before it went: the answer says so.
+            std::string out = read_text(f.scratch() / "unlock-all.out");
+            std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
+            CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
+        }
     }
 
     TEST_CASE("LOKT_DAEMON=require: a daemon that goes away after hello is an error, not a silent switch to the files") {
