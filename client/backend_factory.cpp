@@ -30,6 +30,9 @@ bool backend_is_remote() {
 }
 
 Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identity& identity, bool read_only, bool verbose) {
+    // A bad LOKT_DAEMON fails every command, whichever backend would run it.
+    auto chosen = daemon_mode();
+    if (!chosen) return chosen.take_error();
     // etcd, when LOKT_BACKEND or the repository's .lokt.toml asks for it.
     std::error_code ec;
     auto etcd = etcd_settings(std::filesystem::current_path(ec));
@@ -41,8 +44,6 @@ Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identi
         }
         return std::unique_ptr<Backend>(std::make_unique<EtcdBackend>(std::move(**etcd), identity));
     }
-    auto chosen = daemon_mode();
-    if (!chosen) return chosen.take_error();
     const std::string mode = *chosen;
     auto store = LockStore::open(root.path, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);
     if (!store) return store.take_error();

@@ -213,6 +213,9 @@ void EtcdBackend::wait_for_delete(const std::string& key, std::int64_t revision,
 }
 
 Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+    if (spec.slots) {  // rather than a silent plain lock of the pool's name
+        return make_error(ErrorCode::usage, "slot pools (--slots) are not available with the etcd backend yet");
+    }
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;
     Acquired acquired;
@@ -260,7 +263,9 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
         event.lock_id = lock_id;
         event.ttl_sec = spec.ttl ? std::chrono::ceil<std::chrono::seconds>(*spec.ttl).count() : 0;
-        event.extra_json = Json{{"fence", fence}}.dump();
+        Json extra{{"fence", fence}};
+        if (!spec.group.empty()) extra["group"] = spec.group;  // one of several names taken together
+        event.extra_json = extra.dump();
         return event;
     };
     auto refused = [&](Refusal refusal) -> Result<Acquired> {
@@ -270,19 +275,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         return acquired;
     };
     auto deny = [&](const Refusal& refusal) {
-        if (!spec.audit_denial) return;
-        Json extra = Json::object();
-        std::string event_name = "deny";
-        if (refusal.freeze) {
-            event_name = "freeze-deny";
-            extra["frozen_by"] = owner_at_host(refusal.freeze->owner, refusal.freeze->host);
-        } else if (refusal.holder) {
-            extra = Json::parse(holder_extra(*refusal.holder, ""));
-        }
-        if (wait.wait) extra["waiting"] = true;
-        AuditEvent event = make_audit_event(event_name, spec.name, m_actor);
-        if (!extra.empty()) event.extra_json = extra.dump();
-        audit(event);
+        if (spec.audit_denial) audit(denial_event(spec.name, refusal, wait.wait, m_actor));
     };
     auto timed_out = [&](Refusal refusal) -> Result<Acquired> {
         refusal.code = ErrorCode::timeout;
@@ -764,7 +757,7 @@ Result<std::vector<LockView>> EtcdBackend::list(bool prune) {
             view.stored.record = std::move(*record);
             view.state = judge_record(view.stored.record, wall_now(), m_actor.host);
             if (prune && is_stale(view.state)) {
-                AuditEvent event = make_audit_event("stale-break", name, m_actor);
+                AuditEvent event = make_audit_event("auto-prune", name, m_actor);  // as status --prune-expired on the files
                 event.lock_id = view.stored.record.lock_id;
                 event.extra_json = holder_extra(view.stored.record, stale_reason(view.stored.record, view.state));
                 LOKT_TRY_LET(removed, remove_entry(head, event));

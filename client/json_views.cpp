@@ -90,6 +90,8 @@ std::string describe_waiter(const QueuedWaiter& waiter) {
 void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& r) {
     out.begin_object();
     out.field("name", name);
+    // The freeze's id, as its audit lines carry it (lock_id, extra.holder_lock_id).
+    if (!r.lock_id.empty()) out.field("lock_id", r.lock_id);
     out.field("owner", r.owner);
     out.field("host", r.host);
     out.field("pid", r.pid);

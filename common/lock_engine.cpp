@@ -248,7 +248,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
     return result;
 }
 
-void LockEngine::record_denial(const std::string& name, const Refusal& refusal, bool waiting) {
+AuditEvent denial_event(const std::string& name, const Refusal& refusal, bool waiting, const Identity& actor) {
     Json extra = Json::object();
     std::string event_name = "deny";
     if (refusal.freeze) {
@@ -256,7 +256,7 @@ void LockEngine::record_denial(const std::string& name, const Refusal& refusal, 
         event_name = "freeze-deny";
         extra["frozen_by"] = owner_at_host(f.owner, f.host);
     } else if (refusal.holder) {
-        extra = Json::parse(holder_extra(*refusal.holder, "", kept_by(*refusal.holder, m_actor.host)));
+        extra = Json::parse(holder_extra(*refusal.holder, "", kept_by(*refusal.holder, actor.host)));
     }
     // An incident review must tell a refusal from a place in a queue.
     if (waiting) extra["waiting"] = true;
@@ -265,9 +265,13 @@ void LockEngine::record_denial(const std::string& name, const Refusal& refusal, 
         extra.erase("waiting");  // refused, not waiting
         extra["cycle"] = Json::parse(cycle_json(refusal.cycle));
     }
-    AuditEvent event = make_audit_event(event_name, name, m_actor);
+    AuditEvent event = make_audit_event(event_name, name, actor);
     if (!extra.empty()) event.extra_json = extra.dump();
-    (void)audit(std::move(event));
+    return event;
+}
+
+void LockEngine::record_denial(const std::string& name, const Refusal& refusal, bool waiting) {
+    (void)audit(denial_event(name, refusal, waiting, m_actor));
 }
 
 Result<AcquireResult> LockEngine::refresh(const AcquireSpec& spec, const StoredRecord& seen) {

@@ -229,6 +229,9 @@ private:
 // The audit `extra` object naming the holder a break or prune removed (and,
 // for a live guard hold, what keeps it: see kept_by).
 std::string holder_extra(const LockRecord& record, std::string_view reason, std::string_view kept = {});
+// The audit line of an acquire refused for this reason (deny, freeze-deny,
+// deadlock), written by actor; waiting: the acquire queues on.
+AuditEvent denial_event(const std::string& name, const Refusal& refusal, bool waiting, const Identity& actor);
 // The `release` line's extra: the command's exit status and how long the hold lasted.
 std::string release_extra(const ReleaseNote& note, WallTime now);
 // Why a plain unlock (no --force) by `actor_owner` must leave this hold alone,
