@@ -14,7 +14,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-
 // Plays the scenario; the summary numbers below follow from it.
 void play_scenario(LoktFixture& f) {
     REQUIRE_EXIT(f.lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);

@@ -67,7 +67,7 @@ void layout_for_permission_tests(const fs::path& scratch, const fs::path& root, 
 }  // namespace
 
 TEST_SUITE("bad_input") {
-    TEST_CASE_FIXTURE(LoktFixture, "corrupt lock files: every command answers, the next acquire removes them") {
+    TEST_CASE_FIXTURE(LoktFixture, "corrupt lock files: every command answers, the next acquire removes them" * files_only()) {
         struct Variant {
             const char* what;
             std::string text;
@@ -106,7 +106,7 @@ TEST_SUITE("bad_input") {
             r = lokt({"guard", "build", "--", "touch", "ran"}, k_agent2_prompt);
             CHECK_EXIT(r, 0);
             CHECK(fs::exists(repo() / "ran"));
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             fs::remove(repo() / "ran");
 
             // So does --break-stale, and --force.
@@ -114,14 +114,14 @@ TEST_SUITE("bad_input") {
                 CAPTURE(mode);
                 put();
                 CHECK_EXIT(lokt({"unlock", "build", mode}, k_agent2_prompt), 0);
-                CHECK_FALSE(fs::exists(lock_path("build")));
+                CHECK_FALSE(has_lock("build"));
             }
             CHECK(audit_events("corrupt-break", "build").size() >= 2);
             fs::remove(audit_path());
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a version 2 lock file is touched only by --force") {
+    TEST_CASE_FIXTURE(LoktFixture, "a version 2 lock file is touched only by --force" * files_only()) {
         // Expired and with a dead-looking holder, to tempt every cleanup path.
         Json record = foreign_record("build", ::getpid(), 1);
         record["version"] = 2;
@@ -154,11 +154,11 @@ TEST_SUITE("bad_input") {
 
         const auto r = lokt({"unlock", "build", "--force"}, k_agent2_prompt);
         CHECK_EXIT(r, 0);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         CHECK(audit_events("force-break", "build").size() == 1);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a FIFO or a symlink to /dev/zero in locks/ hangs nothing") {
+    TEST_CASE_FIXTURE(LoktFixture, "a FIFO or a symlink to /dev/zero in locks/ hangs nothing" * files_only()) {
         const std::vector<std::vector<std::string>> commands{
             {"status"},
             {"status", "--json"},
@@ -279,7 +279,7 @@ TEST_SUITE("bad_input") {
             }
         }
         CHECK_FALSE(fs::exists(repo() / "ran"));
-        CHECK_FALSE(fs::exists(lock_path("db")));
+        CHECK_FALSE(has_lock("db"));
         CHECK(directory_entries(root() / "freezes").empty());
         // The live lock is still agent-1's, readable by everyone.
         const auto r = lokt({"status", "build"}, k_agent2);
@@ -287,7 +287,7 @@ TEST_SUITE("bad_input") {
         CHECK(contains(r.out, "agent-1"));
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "an unreadable root gives exit 1 and the cause, promptly") {
+    TEST_CASE_FIXTURE(LoktFixture, "an unreadable root gives exit 1 and the cause, promptly" * files_only()) {
         const bool privileged = ::geteuid() == 0;
         if (privileged && !have_setpriv()) {
             MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
@@ -326,7 +326,7 @@ TEST_SUITE("bad_input") {
         ::chmod(where.c_str(), 0700);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a read-only root refuses to lock with the cause, and still answers queries") {
+    TEST_CASE_FIXTURE(LoktFixture, "a read-only root refuses to lock with the cause, and still answers queries" * files_only()) {
         const bool privileged = ::geteuid() == 0;
         if (privileged && !have_setpriv()) {
             MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
@@ -357,7 +357,8 @@ TEST_SUITE("bad_input") {
         CHECK_EXIT(run_lokt({"why", "build"}), 0);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a root that loses its permissions mid-hold: guard says so, fails, and audits no release") {
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "a root that loses its permissions mid-hold: guard says so, fails, and audits no release" * files_only()) {
         const bool privileged = ::geteuid() == 0;
         if (privileged && !have_setpriv()) {
             MESSAGE("skipped: running as root (which ignores permissions) and setpriv is not installed");
@@ -373,7 +374,7 @@ TEST_SUITE("bad_input") {
         const std::vector<std::string> args{"guard", "build", "--", "sh", "-c", "echo started; read line"};
         ChildProcess guard = privileged ? start(as_nobody(args), options) : start_lokt(args, options);
         REQUIRE_MESSAGE(guard.wait_for_stdout_containing("started", k_prompt), guard.stderr_text());
-        REQUIRE(fs::exists(lock_path("build")));
+        REQUIRE(has_lock("build"));
 
         REQUIRE(::chmod((where / "locks").c_str(), 0500) == 0);
         guard.write_stdin("go\n");
@@ -383,12 +384,13 @@ TEST_SUITE("bad_input") {
 
         CHECK_EXIT(r, 1);
         CHECK_MESSAGE(matches(r.err, "error: cannot [^\n]*: Permission denied"), r.describe());
-        CHECK(fs::exists(lock_path("build")));  // the file it could not remove is still there...
+        CHECK(has_lock("build"));  // the file it could not remove is still there...
         CHECK(audit_events("acquire", "build").size() == 1);
         CHECK(audit_events("release", "build").empty());  // ...and no line claims otherwise
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a read-only filesystem or a full disk: exit 1, the cause, no partial lock file") {
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "a read-only filesystem or a full disk: exit 1, the cause, no partial lock file" * files_only()) {
         if (::geteuid() != 0) {
             MESSAGE("skipped: mounting a small tmpfs needs root");
             return;

@@ -57,7 +57,7 @@ TEST_SUITE("commands") {
         const auto owner_of = [&](const RunOptions& options) {
             const auto r = lokt({"lock", "who", "--ttl", "5m"}, options);
             REQUIRE_EXIT(r, 0);
-            const auto record = parse_json(read_text(lock_path("who")));
+            const auto record = read_lock("who");
             REQUIRE(record);
             const std::string owner = (*record)["owner"].get<std::string>();
             REQUIRE_EXIT(lokt({"unlock", "who", "--force"}), 0);
@@ -77,7 +77,7 @@ TEST_SUITE("commands") {
         CHECK(owner_of(RunOptions().unset("LOKT_OWNER").unset("USER").unset("LOGNAME")) == expected);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "lock writes the lock file and the audit line the contract describes") {
+    TEST_CASE_FIXTURE(LoktFixture, "lock writes the lock file and the audit line the contract describes" * files_only()) {
         const auto r = lokt({"lock", "build", "--ttl", "5m"}, k_agent1);
         REQUIRE_EXIT(r, 0);
         CHECK(r.out.find("lock \"build\"") != std::string::npos);
@@ -191,7 +191,7 @@ TEST_SUITE("commands") {
         CHECK(read_lock("build") == record);  // the refused attempts changed nothing
         CHECK_FALSE(audit_events("deny", "build").empty());
         CHECK_EXIT(release_holder(holder), 0);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         CHECK_EXIT(lokt({"guard", "build", "--", "true"}, k_agent2), 0);
     }
 
@@ -204,44 +204,23 @@ TEST_SUITE("commands") {
             CHECK((*read_lock("first"))["ttl_sec"] == 300);
             CHECK((*read_lock("second"))["ttl_sec"] == 300);
         }
-        SUBCASE("guard --ttl, --wait and --timeout") {
-            CHECK_EXIT(lokt({"guard", "--ttl", "5m", "build", "--", "sh", "-c", "cat \"$0\" > before.json", lock_path("build")}),
-                       0);
-            CHECK_EXIT(lokt({"guard", "build", "--ttl", "5m", "--", "sh", "-c", "cat \"$0\" > after.json", lock_path("build")}),
-                       0);
-            CHECK_EXIT(lokt({"guard", "build", "--wait", "--ttl", "1m", "--timeout", "10s", "--", "true"}), 0);
-            const auto before = parse_json(read_text(repo() / "before.json"));
-            const auto after = parse_json(read_text(repo() / "after.json"));
-            REQUIRE(before);
-            REQUIRE(after);
-            CHECK((*before)["ttl_sec"] == 300);
-            CHECK((*after)["ttl_sec"] == 300);
-        }
         SUBCASE("unlock --force, someone else's lock") {
             CHECK_EXIT(lokt({"lock", "one", "--ttl", "5m"}, k_agent1), 0);
             CHECK_EXIT(lokt({"lock", "two", "--ttl", "5m"}, k_agent1), 0);
             CHECK_EXIT(lokt({"unlock", "one", "--force"}, k_agent2), 0);
             CHECK_EXIT(lokt({"unlock", "--force", "two"}, k_agent2), 0);
-            CHECK_FALSE(fs::exists(lock_path("one")));
-            CHECK_FALSE(fs::exists(lock_path("two")));
-        }
-        SUBCASE("unlock --break-stale") {
-            write_lock_file("one", expired_record(*this, "one").dump(2) + "\n");
-            write_lock_file("two", expired_record(*this, "two").dump(2) + "\n");
-            CHECK_EXIT(lokt({"unlock", "one", "--break-stale"}), 0);
-            CHECK_EXIT(lokt({"unlock", "--break-stale", "two"}), 0);
-            CHECK_FALSE(fs::exists(lock_path("one")));
-            CHECK_FALSE(fs::exists(lock_path("two")));
+            CHECK_FALSE(has_lock("one"));
+            CHECK_FALSE(has_lock("two"));
         }
         SUBCASE("freeze --ttl, unfreeze --force") {
             CHECK_EXIT(lokt({"freeze", "deploy", "--ttl", "30m"}, k_ops), 0);
             CHECK_EXIT(lokt({"freeze", "--ttl", "30m", "release"}, k_ops), 0);
-            CHECK(fs::exists(freeze_path("deploy")));
-            CHECK(fs::exists(freeze_path("release")));
+            CHECK(has_freeze("deploy"));
+            CHECK(has_freeze("release"));
             CHECK_EXIT(lokt({"unfreeze", "deploy", "--force"}, k_agent1), 0);
             CHECK_EXIT(lokt({"unfreeze", "--force", "release"}, k_agent1), 0);
-            CHECK_FALSE(fs::exists(freeze_path("deploy")));
-            CHECK_FALSE(fs::exists(freeze_path("release")));
+            CHECK_FALSE(has_freeze("deploy"));
+            CHECK_FALSE(has_freeze("release"));
         }
         SUBCASE("status, why and audit with --json or --name on either side") {
             CHECK_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
@@ -264,6 +243,30 @@ TEST_SUITE("commands") {
         }
     }
 
+    TEST_CASE_FIXTURE(LoktFixture, "flags may stand before or after the lock name, where the files show it" * files_only()) {
+        SUBCASE("guard --ttl, --wait and --timeout") {
+            CHECK_EXIT(lokt({"guard", "--ttl", "5m", "build", "--", "sh", "-c", "cat \"$0\" > before.json", lock_path("build")}),
+                       0);
+            CHECK_EXIT(lokt({"guard", "build", "--ttl", "5m", "--", "sh", "-c", "cat \"$0\" > after.json", lock_path("build")}),
+                       0);
+            CHECK_EXIT(lokt({"guard", "build", "--wait", "--ttl", "1m", "--timeout", "10s", "--", "true"}), 0);
+            const auto before = parse_json(read_text(repo() / "before.json"));
+            const auto after = parse_json(read_text(repo() / "after.json"));
+            REQUIRE(before);
+            REQUIRE(after);
+            CHECK((*before)["ttl_sec"] == 300);
+            CHECK((*after)["ttl_sec"] == 300);
+        }
+        SUBCASE("unlock --break-stale") {
+            write_lock_file("one", expired_record(*this, "one").dump(2) + "\n");
+            write_lock_file("two", expired_record(*this, "two").dump(2) + "\n");
+            CHECK_EXIT(lokt({"unlock", "one", "--break-stale"}), 0);
+            CHECK_EXIT(lokt({"unlock", "--break-stale", "two"}), 0);
+            CHECK_FALSE(has_lock("one"));
+            CHECK_FALSE(has_lock("two"));
+        }
+    }
+
     TEST_CASE_FIXTURE(LoktFixture, "unlock releases your own lock and refuses others'") {
         SUBCASE("by the owner, with LOKT_OWNER") {
             REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
@@ -271,7 +274,7 @@ TEST_SUITE("commands") {
             const auto r = lokt({"unlock", "build"}, k_agent1);
             CHECK_EXIT(r, 0);
             CHECK(r.err.empty());
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             const auto releases = audit_events("release", "build");
             REQUIRE(releases.size() == 1);
             CHECK(releases[0]["lock_id"] == id);
@@ -279,7 +282,7 @@ TEST_SUITE("commands") {
         SUBCASE("by the owner, without LOKT_OWNER") {
             REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}), 0);
             CHECK_EXIT(lokt({"unlock", "build"}), 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
         }
         SUBCASE("not the owner: exit 4, nothing removed") {
             REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
@@ -306,7 +309,7 @@ TEST_SUITE("commands") {
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "unlock --break-stale removes only stale locks") {
+    TEST_CASE_FIXTURE(LoktFixture, "unlock --break-stale removes only stale locks" * files_only()) {
         SUBCASE("a live lock stays") {
             REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
             const auto before = read_lock("build");
@@ -320,7 +323,7 @@ TEST_SUITE("commands") {
             const Json record = expired_record(*this, "build");
             write_lock_file("build", record.dump(2) + "\n");
             CHECK_EXIT(lokt({"unlock", "build", "--break-stale"}, k_agent2), 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             const auto breaks = audit_events("stale-break", "build");
             REQUIRE(breaks.size() == 1);
             CHECK(breaks[0]["lock_id"] == record["lock_id"]);
@@ -333,7 +336,7 @@ TEST_SUITE("commands") {
         const auto id = (*read_lock("build"))["lock_id"];
         const auto r = lokt({"unlock", "build", "--force"}, k_agent2);
         CHECK_EXIT(r, 0);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         const auto breaks = audit_events("force-break", "build");
         REQUIRE(breaks.size() == 1);
         CHECK(breaks[0]["lock_id"] == id);
@@ -350,9 +353,9 @@ TEST_SUITE("commands") {
         SUBCASE("--owner") {
             const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent1);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("a")));
-            CHECK_FALSE(fs::exists(lock_path("b")));
-            CHECK(fs::exists(lock_path("c")));
+            CHECK_FALSE(has_lock("a"));
+            CHECK_FALSE(has_lock("b"));
+            CHECK(has_lock("c"));
         }
         SUBCASE("--owner --json") {
             const auto r = lokt({"unlock", "--owner", "agent-1", "--json"}, k_agent1);
@@ -362,28 +365,28 @@ TEST_SUITE("commands") {
             CHECK(json->dump().find("\"a\"") != std::string::npos);
             CHECK(json->dump().find("\"b\"") != std::string::npos);
             CHECK(json->dump().find("\"c\"") == std::string::npos);
-            CHECK(fs::exists(lock_path("c")));
+            CHECK(has_lock("c"));
         }
         SUBCASE("--all releases only the caller's") {
             const auto r = lokt({"unlock", "--all"}, k_agent1);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("a")));
-            CHECK_FALSE(fs::exists(lock_path("b")));
-            CHECK(fs::exists(lock_path("c")));
+            CHECK_FALSE(has_lock("a"));
+            CHECK_FALSE(has_lock("b"));
+            CHECK(has_lock("c"));
             CHECK(audit_events("release", "a").size() == 1);
         }
         SUBCASE("--all --json") {
             const auto r = lokt({"unlock", "--all", "--json"}, k_agent2);
             CHECK_EXIT(r, 0);
             REQUIRE_MESSAGE(parse_json(r.out), r.describe());
-            CHECK(fs::exists(lock_path("a")));
-            CHECK_FALSE(fs::exists(lock_path("c")));
+            CHECK(has_lock("a"));
+            CHECK_FALSE(has_lock("c"));
         }
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "a name that begins with a dot is listed and released like any other") {
         REQUIRE_EXIT(lokt({"lock", ".cache", "--ttl", "5m"}, k_agent1), 0);
-        REQUIRE(fs::exists(lock_path(".cache")));
+        REQUIRE(has_lock(".cache"));
 
         auto r = lokt({"status"});
         CHECK_EXIT(r, 0);
@@ -396,7 +399,7 @@ TEST_SUITE("commands") {
 
         r = lokt({"unlock", "--all"}, k_agent1);
         CHECK_EXIT(r, 0);
-        CHECK_FALSE(fs::exists(lock_path(".cache")));
+        CHECK_FALSE(has_lock(".cache"));
         CHECK(audit_events("release", ".cache").size() == 1);
     }
 
@@ -454,7 +457,7 @@ TEST_SUITE("commands") {
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "status --prune-expired removes expired locks and keeps stdout pure JSON") {
+    TEST_CASE_FIXTURE(LoktFixture, "status --prune-expired removes expired locks and keeps stdout pure JSON" * files_only()) {
         REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "5m"}, k_agent1), 0);
         const Json old = expired_record(*this, "old");
         write_lock_file("old", old.dump(2) + "\n");
@@ -479,8 +482,8 @@ TEST_SUITE("commands") {
             CHECK(r.out.find("old") == std::string::npos);
             CHECK(r.out.find("build") != std::string::npos);
         }
-        CHECK_FALSE(fs::exists(lock_path("old")));
-        CHECK(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("old"));
+        CHECK(has_lock("build"));
         const auto prunes = audit_events("auto-prune", "old");
         REQUIRE(prunes.size() == 1);
         CHECK(prunes[0]["lock_id"] == old["lock_id"]);
@@ -504,11 +507,14 @@ TEST_SUITE("commands") {
         r = lokt({"exists", "build"});
         CHECK_EXIT(r, 3);
         check_silent(r);
+    }
 
+    TEST_CASE_FIXTURE(LoktFixture, "exists answers 3 for an expired lock file" * files_only()) {
         write_lock_file("old", expired_record(*this, "old").dump(2) + "\n");
-        r = lokt({"exists", "old"});
+        const auto r = lokt({"exists", "old"});
         CHECK_EXIT(r, 3);
-        check_silent(r);
+        CHECK_MESSAGE(r.out.empty(), r.describe());
+        CHECK_MESSAGE(r.err.empty(), r.describe());
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "why explains: 0 when free, 2 when held or frozen") {
@@ -543,11 +549,11 @@ TEST_SUITE("commands") {
             CHECK(r.err.find("--ttl") != std::string::npos);
             r = lokt({"freeze", "deploy", "--ttl", "500ms"}, k_ops);
             CHECK_EXIT(r, 64);
-            CHECK_FALSE(fs::exists(freeze_path("deploy")));
+            CHECK_FALSE(has_freeze("deploy"));
         }
         SUBCASE("blocked with the documented message") {
             REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "30m"}, k_ops), 0);
-            const auto freeze = parse_json(read_text(freeze_path("deploy")));
+            const auto freeze = read_freeze("deploy");
             REQUIRE(freeze);
             CHECK((*freeze)["ttl_sec"] == 1800);
             const std::string expected =
@@ -561,7 +567,7 @@ TEST_SUITE("commands") {
                 CHECK_MESSAGE(matches(r.err, expected), "expected " << expected << "\n" << r.describe());
             }
             CHECK_FALSE(fs::exists(repo() / "ran"));
-            CHECK_FALSE(fs::exists(lock_path("deploy")));
+            CHECK_FALSE(has_lock("deploy"));
             CHECK(audit_events("freeze", "deploy").size() == 1);
             CHECK_FALSE(audit_events("freeze-deny", "deploy").empty());
         }
@@ -576,19 +582,19 @@ TEST_SUITE("commands") {
             auto r = lokt({"unfreeze", "deploy"}, k_agent1);
             CHECK_EXIT(r, 4);
             CHECK(r.err.rfind("error: ", 0) == 0);
-            CHECK(fs::exists(freeze_path("deploy")));
+            CHECK(has_freeze("deploy"));
 
             r = lokt({"unfreeze", "deploy"}, k_ops);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(freeze_path("deploy")));
+            CHECK_FALSE(has_freeze("deploy"));
             CHECK(audit_events("unfreeze", "deploy").size() == 1);
             CHECK_EXIT(lokt({"guard", "deploy", "--", "true"}, k_agent1), 0);
 
             REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "300"}, k_ops), 0);
-            CHECK((*parse_json(read_text(freeze_path("deploy"))))["ttl_sec"] == 300);
+            CHECK((*read_freeze("deploy"))["ttl_sec"] == 300);
             r = lokt({"unfreeze", "deploy", "--force"}, k_agent1);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(freeze_path("deploy")));
+            CHECK_FALSE(has_freeze("deploy"));
             CHECK(audit_events("force-unfreeze", "deploy").size() == 1);
 
             r = lokt({"unfreeze", "deploy"}, k_ops);
@@ -598,8 +604,7 @@ TEST_SUITE("commands") {
 
     TEST_CASE_FIXTURE(LoktFixture, "a freeze belongs to whoever set it: others need --force to replace it") {
         REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "2h"}, k_ops), 0);
-        const std::string before = read_text(freeze_path("deploy"));
-        const auto freeze = parse_json(before);
+        const auto freeze = read_freeze("deploy");
         REQUIRE(freeze);
 
         SUBCASE("another owner is refused with exit 2, naming the freezer and the end; the freeze stays") {
@@ -608,14 +613,14 @@ TEST_SUITE("commands") {
             const std::string expected =
                 already_frozen_message_pattern("deploy", "ops", host(), (*freeze)["expires_at"].get<std::string>());
             CHECK_MESSAGE(matches(r.err, expected), "expected " << expected << "\n" << r.describe());
-            CHECK(read_text(freeze_path("deploy")) == before);
+            CHECK(read_freeze("deploy") == freeze);
             CHECK(audit_events("freeze", "deploy").size() == 1);
             CHECK_EXIT(lokt({"guard", "deploy", "--", "true"}, as_owner("agent-7")), 2);  // still frozen
         }
         SUBCASE("the same owner extends its own freeze") {
             const auto r = lokt({"freeze", "deploy", "--ttl", "3h"}, k_ops);
             CHECK_EXIT(r, 0);
-            const auto extended = parse_json(read_text(freeze_path("deploy")));
+            const auto extended = read_freeze("deploy");
             REQUIRE(extended);
             CHECK((*extended)["ttl_sec"] == 3 * 3600);
             CHECK((*extended)["owner"] == "ops");
@@ -625,7 +630,7 @@ TEST_SUITE("commands") {
         SUBCASE("--force replaces it, audited as force-freeze naming the freeze replaced") {
             const auto r = lokt({"freeze", "deploy", "--ttl", "10m", "--force"}, as_owner("release-manager"));
             CHECK_EXIT(r, 0);
-            const auto replaced = parse_json(read_text(freeze_path("deploy")));
+            const auto replaced = read_freeze("deploy");
             REQUIRE(replaced);
             CHECK((*replaced)["owner"] == "release-manager");
             CHECK((*replaced)["ttl_sec"] == 600);
@@ -639,20 +644,21 @@ TEST_SUITE("commands") {
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "an expired freeze of another owner is simply replaced") {
+    TEST_CASE_FIXTURE(LoktFixture, "an expired freeze of another owner is simply replaced" * files_only()) {
         Json expired = expired_record(*this, "deploy");
         expired["owner"] = "ops";
         write_freeze_file("deploy", expired.dump(2) + "\n");
         const auto r = lokt({"freeze", "deploy", "--ttl", "5m"}, k_agent1);
         CHECK_EXIT(r, 0);
-        const auto replaced = parse_json(read_text(freeze_path("deploy")));
+        const auto replaced = read_freeze("deploy");
         REQUIRE(replaced);
         CHECK((*replaced)["owner"] == "agent-1");
         CHECK(audit_events("freeze", "deploy").size() == 1);
         CHECK(audit_events("force-freeze", "deploy").empty());
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "unlock --owner leaves another owner's live holds without --force, and breaks stale ones") {
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "unlock --owner leaves another owner's live holds without --force, and breaks stale ones" * files_only()) {
         REQUIRE_EXIT(lokt({"lock", "live", "--ttl", "5m"}, k_agent1), 0);
         // This test's own pid with another start time: a recycled pid, so a dead holder.
         Json dead = foreign_record("dead", ::getpid(), process_start_ticks(::getpid()).value_or(0) + 12345);
@@ -670,7 +676,7 @@ TEST_SUITE("commands") {
             CHECK(r.out.find("released lock \"dead\"") != std::string::npos);
             CHECK(r.out.find("\"live\"") == std::string::npos);
             CHECK(read_lock("live") == live_before);
-            CHECK_FALSE(fs::exists(lock_path("dead")));
+            CHECK_FALSE(has_lock("dead"));
             const auto breaks = audit_events("stale-break", "dead");
             REQUIRE(breaks.size() == 1);
             CHECK(breaks[0]["owner"] == "agent-2");
@@ -689,13 +695,13 @@ TEST_SUITE("commands") {
             CHECK(refused["code"] == "not_owner");
             CHECK(refused["holder"]["owner"] == "agent-1");
             CHECK(refused["holder"]["lock_id"] == (*live_before)["lock_id"]);
-            CHECK(fs::exists(lock_path("live")));
+            CHECK(has_lock("live"));
         }
         SUBCASE("--force breaks them, audited as force-break") {
             const auto r = lokt({"unlock", "--owner", "agent-1", "--force"}, k_agent2);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("live")));
-            CHECK_FALSE(fs::exists(lock_path("dead")));
+            CHECK_FALSE(has_lock("live"));
+            CHECK_FALSE(has_lock("dead"));
             const auto breaks = audit_events("force-break", "live");
             REQUIRE(breaks.size() == 1);
             CHECK(breaks[0]["owner"] == "agent-2");
@@ -705,9 +711,21 @@ TEST_SUITE("commands") {
         SUBCASE("the owner itself releases both") {
             const auto r = lokt({"unlock", "--owner", "agent-1"}, k_agent1);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("live")));
+            CHECK_FALSE(has_lock("live"));
             CHECK(audit_events("release", "live").size() == 1);
         }
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "--slots is refused with etcd, not taken as a plain lock" * etcd_only()) {
+        for (const auto& args : std::vector<std::vector<std::string>>{{"guard", "gpu", "--slots", "3", "--", "touch", "ran"},
+                                                                      {"lock", "gpu", "--slots", "3", "--ttl", "1m"}}) {
+            const auto r = lokt(args, k_agent1);
+            CHECK_EXIT(r, 64);
+            CHECK_MESSAGE(contains(r.err, "error: slot pools (--slots) are not available with the etcd backend"), r.describe());
+        }
+        CHECK_FALSE(fs::exists(repo() / "ran"));
+        CHECK_FALSE(has_lock("gpu"));
+        CHECK(audit_events().empty());
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "--ttl and --timeout stop at 8760h, with one message and exit 64 in both backends") {
@@ -724,8 +742,8 @@ TEST_SUITE("commands") {
             CHECK_MESSAGE(r.err == "error: " + flag + ": at most 8760h (one year)\n", r.describe());
         }
         CHECK_FALSE(fs::exists(repo() / "ran"));
-        CHECK_FALSE(fs::exists(lock_path("build")));
-        CHECK_FALSE(fs::exists(freeze_path("build")));
+        CHECK_FALSE(has_lock("build"));
+        CHECK_FALSE(has_freeze("build"));
 
         const auto year = lokt({"lock", "build", "--ttl", "8760h"}, k_agent1);
         CHECK_EXIT(year, 0);
@@ -756,8 +774,8 @@ TEST_SUITE("commands") {
             CHECK_MESSAGE((*json)["error"]["code"] == "usage", *reply);
             CHECK_MESSAGE((*json)["error"]["message"] == message, *reply);
         }
-        CHECK_FALSE(fs::exists(freeze_path("deploy")));
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_freeze("deploy"));
+        CHECK_FALSE(has_lock("build"));
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "audit filters by time and name and prints JSON Lines") {
@@ -819,7 +837,8 @@ TEST_SUITE("commands") {
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "audit --tail shows events written after it starts, including the one creating the log") {
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "audit --tail shows events written after it starts, including the one creating the log" * files_only()) {
         bool json_lines = false;
         bool root_exists = false;
         SUBCASE("text, on a fresh root") {}

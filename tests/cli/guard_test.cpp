@@ -41,7 +41,7 @@ TEST_SUITE("guard") {
             CAPTURE(code);
             const auto r = lokt({"guard", "build", "--", "sh", "-c", "exit " + std::to_string(code)});
             CHECK_EXIT(r, code);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
         }
         CHECK(audit_events("acquire", "build").size() == 3);
         CHECK(audit_events("release", "build").size() == 3);
@@ -49,7 +49,7 @@ TEST_SUITE("guard") {
         const auto r = lokt({"guard", "build", "--", "/nonexistent/command"});
         CHECK(r.status() != 0);
         CHECK(r.err.find("/nonexistent/command") != std::string::npos);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "a command that cannot be started: 127 when not found, 126 otherwise; released either way") {
@@ -88,7 +88,7 @@ TEST_SUITE("guard") {
             const auto r = lokt({"guard", "build", "--", c.command}, with_path);
             CHECK_EXIT(r, c.status);
             CHECK_MESSAGE(r.err == c.message, r.describe());
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
         }
         CHECK(audit_events("acquire", "build").size() == 5);
         CHECK(audit_events("release", "build").size() == 5);
@@ -104,7 +104,7 @@ TEST_SUITE("guard") {
             CAPTURE(name);
             const auto r = lokt({"guard", "build", "--", "sh", "-c", "kill -" + name + " $$"});
             CHECK_EXIT(r, 128 + number);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
         }
     }
 
@@ -140,13 +140,13 @@ while :; do sleep 1; done
                     k_wait_timeout),
                 "CMD never started: " << guard.stderr_text());
             const auto cmd_pid = static_cast<pid_t>(read_pid_file(repo() / "cmd.pid"));
-            REQUIRE(fs::exists(lock_path("build")));
+            REQUIRE(has_lock("build"));
 
             guard.send_signal(number);
             const auto r = finish(guard);
             CHECK_EXIT(r, 42);
             CHECK(read_text(marker) == name + "\n");
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             if (name == "TERM" || name == "HUP") {
                 CHECK_MESSAGE(wait_until([&] { return fs::exists(child_marker); }, k_wait_timeout),
                               "the signal did not reach the rest of CMD's process group");
@@ -158,8 +158,8 @@ while :; do sleep 1; done
 
     TEST_CASE_FIXTURE(LoktFixture, "CMD sees LOKT_LOCK_NAME and LOKT_LOCK_ID; the file names the guard process") {
         const auto r = lokt({"guard", "build", "--ttl", "5m", "--", "sh", "-c",
-                             "echo \"$LOKT_LOCK_NAME $LOKT_LOCK_ID\" > env.txt; cp \"$0\" held.json; echo $PPID > guard.pid",
-                             lock_path("build")});
+                             "echo \"$LOKT_LOCK_NAME $LOKT_LOCK_ID\" > env.txt; eval \"$0\" > held.json; echo $PPID > guard.pid",
+                             lock_snapshot_command("build")});
         REQUIRE_EXIT(r, 0);
         const auto held = parse_json(read_text(repo() / "held.json"));
         REQUIRE(held);
@@ -191,15 +191,15 @@ while :; do sleep 1; done
         const std::string script = R"(
 lokt guard build -- sh -c 'echo "$LOKT_LOCK_ID" > inner-id; exit 5'
 echo "inner=$?" > inner-status
-cp "$0" after-inner.json
+eval "$0" > after-inner.json
 lokt exists build
 echo "exists=$?" >> inner-status
 lokt lock build --ttl 1m
 echo "lock=$?" >> inner-status
-cp "$0" after-lock.json
+eval "$0" > after-lock.json
 echo "$LOKT_LOCK_ID" > outer-id
 )";
-        const auto r = lokt({"guard", "build", "--", "sh", "-c", script, lock_path("build")}, k_agent1);
+        const auto r = lokt({"guard", "build", "--", "sh", "-c", script, lock_snapshot_command("build")}, k_agent1);
         CHECK_EXIT(r, 0);
         CHECK(read_text(repo() / "inner-status") == "inner=5\nexists=0\nlock=0\n");
         CHECK(read_text(repo() / "inner-id") == read_text(repo() / "outer-id"));
@@ -211,7 +211,7 @@ echo "$LOKT_LOCK_ID" > outer-id
         REQUIRE(after_lock);
         CHECK((*after_lock)["lock_id"] == (*after_inner)["lock_id"]);
         CHECK((*after_lock)["pid"] == (*after_inner)["pid"]);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         CHECK(audit_events("acquire", "build").size() == 1);
         CHECK(audit_events("release", "build").size() == 1);
         CHECK(audit_events("deny", "build").empty());
@@ -278,7 +278,7 @@ echo "$LOKT_LOCK_ID" > outer-id
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "with --ttl the heartbeat renews the lock while CMD runs") {
+    TEST_CASE_FIXTURE(LoktFixture, "with --ttl the heartbeat renews the lock while CMD runs" * files_only()) {
         // CMD ends once the lock file's expiry has moved on: no fixed sleep.
         const std::string script = R"SH(
 first=$(grep expires_at "$0")
@@ -290,7 +290,7 @@ while [ "$(grep expires_at "$0")" = "$first" ]; do sleep 0.1; done
         CHECK(audit_events("lost", "build").empty());
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "a guard whose lock is taken away says so, records `lost` and stops CMD") {
+    TEST_CASE_FIXTURE(LoktFixture, "a guard whose lock is taken away says so, records `lost` and stops CMD" * files_only()) {
         ChildProcess guard = start_lokt(
             {"guard", "build", "--ttl", "2s", "--", "sh", "-c", "echo $$ > cmd.pid; echo ready; exec sleep 600"}, k_agent1);
         REQUIRE_MESSAGE(guard.wait_for_stdout_containing("ready", k_wait_timeout), guard.stderr_text());

@@ -16,10 +16,8 @@ using namespace lokt::cli_test;
 
 namespace {
 
-
 const std::vector<std::string> k_command_names{"guard",    "lock",  "unlock", "status", "exists",  "why",  "freeze",
                                                "unfreeze", "audit", "doctor", "daemon", "version", "prime"};
-
 
 // One audit line as lokt writes it (keys in the contract's order).
 std::string audit_line(const std::string& ts, const std::string& event, const std::string& name) {
@@ -121,7 +119,7 @@ TEST_SUITE("habits") {
         CHECK_EXIT(r, 64);
         CHECK_MESSAGE(r.err.rfind("error: unknown flag \"--tll\"; did you mean \"--ttl\"?\n", 0) == 0, r.describe());
         CHECK_MESSAGE(contains(r.err, "run 'lokt lock --help'"), r.describe());
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         r = lokt({"guard", "build", "--wiat", "--", "touch", "ran"});
         CHECK_EXIT(r, 64);
         CHECK_MESSAGE(contains(r.err, "did you mean \"--wait\"?"), r.describe());
@@ -150,7 +148,9 @@ TEST_SUITE("habits") {
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "-v before or after the command names the root and the backend that ran") {
-        const std::string backend = backend_name() == "daemon" ? "lokt: backend daemon (loktd " : "lokt: backend files\n";
+        const std::string backend = backend_name() == "daemon" ? "lokt: backend daemon (loktd "
+                                    : etcd_backend()           ? "lokt: backend etcd ("
+                                                               : "lokt: backend files\n";
         auto r = lokt({"-v", "lock", "build", "--ttl", "1m"}, k_agent1);
         CHECK_EXIT(r, 0);
         CHECK_MESSAGE(contains(r.err, backend), r.describe());
@@ -206,7 +206,7 @@ TEST_SUITE("habits") {
             CHECK_EXIT(r, 64);
             CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.describe());
         }
-        CHECK_FALSE(fs::exists(lock_path("other")));
+        CHECK_FALSE(has_lock("other"));
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "a --json refusal carries the holder, or who froze it until when") {
@@ -243,7 +243,7 @@ TEST_SUITE("habits") {
         check_holder(json_of(r)["holder"]);
 
         REQUIRE_EXIT(lokt({"freeze", "deploy", "--ttl", "10m"}, k_ops), 0);
-        const auto freeze = parse_json(read_text(freeze_path("deploy")));
+        const auto freeze = read_freeze("deploy");
         REQUIRE(freeze);
         r = lokt({"lock", "deploy", "--json"}, k_agent2);
         CHECK_EXIT(r, 2);
@@ -258,7 +258,7 @@ TEST_SUITE("habits") {
         CHECK(json["until"] == (*freeze)["expires_at"]);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "audit prints the log's own lines into a pipe, and --json is JSON Lines") {
+    TEST_CASE_FIXTURE(LoktFixture, "audit prints the log's own lines into a pipe, and --json is JSON Lines" * files_only()) {
         const std::vector<std::string> lines{audit_line("2026-12-01T10:00:00Z", "acquire", "build"),
                                              audit_line("2026-12-01T10:00:01.5Z", "release", "build"),
                                              audit_line("2026-12-01T10:00:02Z", "acquire", "deploy")};
@@ -283,7 +283,7 @@ TEST_SUITE("habits") {
         CHECK((*parse_json(r.out))["error"]["code"] == "usage");
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "audit on a terminal prints a table") {
+    TEST_CASE_FIXTURE(LoktFixture, "audit on a terminal prints a table" * files_only()) {
         if (!have_script()) {
             MESSAGE("skipped: script(1) is not installed");
             return;
@@ -297,7 +297,7 @@ TEST_SUITE("habits") {
         CHECK_MESSAGE(contains(r.out, R"({"ts":"2026-12-01T10:00:00Z")"), r.describe());
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "audit --since takes dates, local times, RFC 3339, today, yesterday and days") {
+    TEST_CASE_FIXTURE(LoktFixture, "audit --since takes dates, local times, RFC 3339, today, yesterday and days" * files_only()) {
         const std::vector<std::string> lines{
             audit_line("2026-12-01T23:59:59Z", "acquire", "a"), audit_line("2026-12-02T00:00:00Z", "release", "a"),
             audit_line("2026-12-02T13:59:59Z", "acquire", "b"), audit_line("2026-12-02T14:00:00Z", "release", "b"),
@@ -353,7 +353,7 @@ TEST_SUITE("habits") {
         CHECK((*read_lock("build"))["ttl_sec"] == 86400);
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "audit --tail starts with the last 10 lines, or -n N, then follows") {
+    TEST_CASE_FIXTURE(LoktFixture, "audit --tail starts with the last 10 lines, or -n N, then follows" * files_only()) {
         std::vector<std::string> lines;
         const auto start = WallClock::now() - std::chrono::minutes(30);
         for (int i = 0; i < 15; ++i) {

@@ -73,8 +73,8 @@ TEST_SUITE("multi_lock") {
         for (auto& agent : agents) CHECK_EXIT(finish(agent, k_loop_timeout), 0);
         witness.check("a", 3 * k_rounds);
         witness.check("b", 3 * k_rounds);
-        CHECK_FALSE(fs::exists(lock_path("a")));
-        CHECK_FALSE(fs::exists(lock_path("b")));
+        CHECK_FALSE(has_lock("a"));
+        CHECK_FALSE(has_lock("b"));
         // Each pair's two acquire lines share a group id, and so do its releases.
         std::map<std::string, int> groups;
         for (const auto& event : audit_events()) {
@@ -110,8 +110,8 @@ TEST_SUITE("multi_lock") {
         CHECK(contains(refused.err, "lock \"b\" held by agent-1@" + host()));
         CHECK(contains(refused.err, "lock \"d\" held by agent-2@" + host()));
         // What was free was taken and given back: nothing of agent-3's is left.
-        CHECK_FALSE(fs::exists(lock_path("a")));
-        CHECK_FALSE(fs::exists(lock_path("c")));
+        CHECK_FALSE(has_lock("a"));
+        CHECK_FALSE(has_lock("c"));
         CHECK(read_lock("b").value()["owner"] == "agent-1");
 
         // -E applies as for one name; a list in lock --json is an error object too.
@@ -119,7 +119,7 @@ TEST_SUITE("multi_lock") {
         const auto json = lokt({"lock", "c,b", "--json"}, as_owner("agent-3"));
         CHECK_EXIT(json, 2);
         REQUIRE(parse_json(json.out).has_value());
-        CHECK_FALSE(fs::exists(lock_path("c")));
+        CHECK_FALSE(has_lock("c"));
 
         // Free now: both held, then both released by one unlock.
         REQUIRE_EXIT(lokt({"unlock", "b"}, k_agent1), 0);
@@ -133,8 +133,8 @@ TEST_SUITE("multi_lock") {
         CHECK(read_lock("b").value()["owner"] == "agent-3");
         CHECK(read_lock("c").value()["owner"] == "agent-3");
         CHECK_EXIT(lokt({"unlock", "c,b"}, as_owner("agent-3")), 0);
-        CHECK_FALSE(fs::exists(lock_path("b")));
-        CHECK_FALSE(fs::exists(lock_path("c")));
+        CHECK_FALSE(has_lock("b"));
+        CHECK_FALSE(has_lock("c"));
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "the command sees every name and id, and a nested guard of one of them just runs") {
@@ -165,6 +165,6 @@ TEST_SUITE("multi_lock") {
         CHECK_EXIT(lokt({"lock", "a,,b"}), 64);
         CHECK_EXIT(lokt({"lock", "a,b/c"}), 64);
         CHECK_EXIT(lokt({"lock", "a,b", "--slots", "2"}), 64);  // a pool is one name
-        CHECK_FALSE(fs::exists(lock_path("a")));
+        CHECK_FALSE(has_lock("a"));
     }
 }

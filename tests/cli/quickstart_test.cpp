@@ -12,7 +12,6 @@ using namespace lokt::cli_test;
 
 namespace {
 
-
 // The repository the quickstart assumes: a Makefile with a build target and a
 // migration script.
 struct QuickstartRepo : LoktFixture {
@@ -34,7 +33,7 @@ struct QuickstartRepo : LoktFixture {
     void make_expired_lock(const std::string& name) {
         REQUIRE_EXIT(sh("lokt lock " + name + " --ttl 1s"), 0);
         REQUIRE(wait_until([&] { return lokt({"exists", name}).status() == 3; }, k_wait_timeout, Millis(100)));
-        REQUIRE(fs::exists(lock_path(name)));
+        REQUIRE(has_lock(name));
     }
 };
 
@@ -46,7 +45,7 @@ TEST_SUITE("quickstart") {
         CHECK_EXIT(r, 0);
         CHECK(read_text(repo() / "built") == "build\n");
         CHECK(read_text(repo() / "build-status.txt").find("build") != std::string::npos);
-        CHECK_FALSE(fs::exists(lock_path("build")));
+        CHECK_FALSE(has_lock("build"));
         CHECK(audit_events("acquire", "build").size() == 1);
         CHECK(audit_events("release", "build").size() == 1);
     }
@@ -88,7 +87,7 @@ TEST_SUITE("quickstart") {
         SUBCASE("a dead holder is removed by the next acquire") {
             // Without a TTL the lock is bound to the shell that ran lokt; that shell is gone at once.
             REQUIRE_EXIT(sh("lokt lock build"), 0);
-            REQUIRE(fs::exists(lock_path("build")));
+            REQUIRE(has_lock("build"));
             const auto r = sh("lokt guard build --ttl 5m -- make build", k_agent2);
             CHECK_EXIT(r, 0);
             CHECK(fs::exists(repo() / "built"));
@@ -98,14 +97,14 @@ TEST_SUITE("quickstart") {
             make_expired_lock("build");
             const auto r = sh("lokt unlock build --break-stale", k_agent2);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             CHECK(audit_events("stale-break", "build").size() == 1);
         }
         SUBCASE("lokt unlock build --force") {
             ChildProcess holder = start_holder("build", k_agent1, {"--ttl", "5m"});
             const auto r = sh("lokt unlock build --force", k_agent2);
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             CHECK(audit_events("force-break", "build").size() == 1);
             release_holder(holder);
         }
@@ -113,7 +112,7 @@ TEST_SUITE("quickstart") {
             make_expired_lock("build");
             const auto r = sh("lokt status --prune-expired");
             CHECK_EXIT(r, 0);
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
             CHECK(audit_events("auto-prune", "build").size() == 1);
         }
     }
@@ -134,13 +133,13 @@ TEST_SUITE("quickstart") {
         CHECK_EXIT(sh("lokt guard db-migrate -- true", other), 2);
         const auto r = sh("# Release\nlokt unlock db-migrate", me);
         CHECK_EXIT(r, 0);
-        CHECK_FALSE(fs::exists(lock_path("db-migrate")));
+        CHECK_FALSE(has_lock("db-migrate"));
         CHECK(audit_events("release", "db-migrate").size() == 1);
     }
 
     TEST_CASE_FIXTURE(QuickstartRepo, "freeze: a human override with a TTL") {
         REQUIRE_EXIT(sh("# Block all guard commands for \"deploy\" for 30 minutes\nlokt freeze deploy --ttl 30m", k_ops), 0);
-        const auto freeze = parse_json(read_text(freeze_path("deploy")));
+        const auto freeze = read_freeze("deploy");
         REQUIRE(freeze);
         const auto r = sh("lokt guard deploy -- make build", k_agent1);
         CHECK_EXIT(r, 2);
@@ -204,7 +203,7 @@ TEST_SUITE("quickstart") {
         CHECK(acquires[0]["host"] == host());
     }
 
-    TEST_CASE_FIXTURE(QuickstartRepo, "where locks are stored") {
+    TEST_CASE_FIXTURE(QuickstartRepo, "where locks are stored" * files_only()) {
         SUBCASE("the git common dir, from anywhere in the repository") {
             fs::create_directories(repo() / "src" / "deep");
             CHECK_EXIT(sh("lokt lock build --ttl 5m", RunOptions().in(repo() / "src" / "deep")), 0);
@@ -226,7 +225,7 @@ TEST_SUITE("quickstart") {
             const fs::path elsewhere = scratch() / "elsewhere";
             CHECK_EXIT(sh("lokt lock build --ttl 5m", RunOptions().set("LOKT_ROOT", elsewhere.string())), 0);
             CHECK(fs::exists(elsewhere / "locks" / "build.json"));
-            CHECK_FALSE(fs::exists(lock_path("build")));
+            CHECK_FALSE(has_lock("build"));
         }
         SUBCASE(".lokt in the current directory outside a repository") {
             const fs::path plain = scratch() / "plain";
@@ -254,7 +253,10 @@ esac
         r = sh(script);  // another shell, no LOKT_OWNER: someone else's hold
         CHECK_EXIT(r, 0);
         CHECK(last_line(r) == "Build already running, skipping");
-        r = sh(script, RunOptions().set("LOKT_ROOT", "/dev/null/lokt"));
+        // A root that cannot be made, or with etcd an endpoint nobody answers.
+        const RunOptions broken = etcd_backend() ? RunOptions().set("LOKT_ETCD_ENDPOINTS", "http://127.0.0.1:1")
+                                                 : RunOptions().set("LOKT_ROOT", "/dev/null/lokt");
+        r = sh(script, broken);
         CHECK_EXIT(r, 1);
         CHECK(last_line(r) == "Unexpected error");
     }

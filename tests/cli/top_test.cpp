@@ -110,7 +110,7 @@ TEST_SUITE("top") {
         auto snap = parse_json(r.out);
         REQUIRE_MESSAGE(snap, r.out);
         CHECK((*snap)["backend"] == backend_name());
-        CHECK((*snap)["queues_known"] == daemon_backend());
+        CHECK((*snap)["queues_known"] == (daemon_backend() || etcd_backend()));  // loktd and etcd keep queues
         CHECK(held_names(*snap) == std::vector<std::string>{"build", "test-db"});
         const Json& build = *held_entry(*snap, "build");
         const auto lock = read_lock("build");
@@ -246,7 +246,10 @@ TEST_SUITE("top") {
                         tmux.pane());
         CHECK(tmux.alternate_on());
         std::string pane = tmux.pane();
-        CHECK_MESSAGE(contains(pane, daemon_backend() ? "[daemon events]" : "[file events]"), pane);
+        CHECK_MESSAGE(contains(pane, daemon_backend() ? "[daemon events]"
+                                     : etcd_backend() ? "[etcd events]"
+                                                      : "[file events]"),
+                      pane);
         CHECK_MESSAGE(matches(pane, "\nbuild +held +agent-1@" + regex_escape(host())), pane);
         CHECK(row_of(pane, "alpha") < row_of(pane, "build"));  // by name
         if (daemon_backend()) {

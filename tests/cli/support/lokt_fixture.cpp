@@ -223,9 +223,50 @@ std::vector<Json> LoktFixture::audit_events(std::string_view event, std::string_
 }
 
 std::optional<Json> LoktFixture::read_lock(std::string_view name) const {
+    if (etcd_backend()) {
+        ProcessSpec spec = spec_for({binary().string(), "status", std::string(name), "--json"}, RunOptions());
+        const ProcessResult read = run_process(spec, k_command_timeout);
+        auto shown = parse_json(read.out);
+        if (!shown || !shown->is_object() || !shown->contains("lock_id")) return std::nullopt;
+        for (const char* added : {"state", "age_sec", "queue_known", "waiters", "kept_by"}) shown->erase(added);
+        return shown;
+    }
     std::error_code ec;
     if (!fs::is_regular_file(lock_path(name), ec)) return std::nullopt;
     return parse_json(read_text(lock_path(name)));
+}
+
+std::string LoktFixture::lock_snapshot_command(std::string_view name) const {
+    auto quoted = [](const std::string& text) { return "'" + text + "'"; };
+    if (etcd_backend()) return quoted(binary().string()) + " status " + quoted(std::string(name)) + " --json";
+    return "cat " + quoted(lock_path(name).string());
+}
+
+bool LoktFixture::has_lock(std::string_view name) const {
+    if (etcd_backend()) return read_lock(name).has_value();
+    std::error_code ec;
+    return fs::exists(lock_path(name), ec);
+}
+
+std::optional<Json> LoktFixture::read_freeze(std::string_view name) const {
+    if (etcd_backend()) {
+        ProcessSpec spec = spec_for({binary().string(), "status", "--json"}, RunOptions());
+        const auto shown = parse_json(run_process(spec, k_command_timeout).out);
+        if (!shown || !shown->is_object()) return std::nullopt;
+        for (const auto& freeze : shown->value("freezes", Json::array())) {
+            if (freeze.value("name", "") == name) return freeze;
+        }
+        return std::nullopt;
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(freeze_path(name), ec)) return std::nullopt;
+    return parse_json(read_text(freeze_path(name)));
+}
+
+bool LoktFixture::has_freeze(std::string_view name) const {
+    if (etcd_backend()) return read_freeze(name).has_value();
+    std::error_code ec;
+    return fs::exists(freeze_path(name), ec);
 }
 
 void LoktFixture::write_lock_file(std::string_view name, const std::string& text) { write_record_file(lock_path(name), text); }
@@ -235,6 +276,9 @@ void LoktFixture::write_freeze_file(std::string_view name, const std::string& te
 }
 
 void LoktFixture::write_record_file(const fs::path& target, const std::string& text) {
+    // A scenario that plants files must be marked files_only(): against etcd
+    // the file would be ignored, and the scenario would test nothing.
+    REQUIRE_MESSAGE(!etcd_backend(), "this scenario writes the root's files itself: mark it files_only()");
     fs::create_directories(target.parent_path());
     ::chmod(m_root.c_str(), 0700);
     ::chmod(target.parent_path().c_str(), 0700);
