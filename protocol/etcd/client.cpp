@@ -175,6 +175,13 @@ Compare Compare::none_in(std::string key, std::string range_end) {
     return compare;
 }
 
+Compare Compare::none_created_before(std::string key, std::string range_end, std::int64_t revision) {
+    Compare compare = created_at(std::move(key), revision - 1);
+    compare.relation = Relation::greater;
+    compare.range_end = std::move(range_end);
+    return compare;
+}
+
 Operation Operation::of(RangeRequest request) {
     Operation operation;
     operation.kind = Kind::range;
@@ -195,6 +202,22 @@ Operation Operation::of(DeleteRequest request) {
 }
 
 Client::Client(ClientOptions options) : m_options(std::move(options)) {}
+
+Client::~Client() { settle(); }
+
+void Client::settle() {
+    if (!m_pending) return;
+    const std::string body = std::move(*m_pending);
+    m_pending.reset();
+    if (m_connection.open()) {
+        auto reply = m_connection.receive(m_options.attempt_timeout);
+        // Answered (whether its compare held is for later reads to find out),
+        // unless with an error: then once more, as any call.
+        if (reply && reply->body.find("\"error\"") == std::string::npos) return;
+        m_connection.close();
+    }
+    (void)call("/v3/kv/txn", body);
+}
 
 const Endpoint& Client::endpoint() const { return m_options.endpoints.at(m_current); }
 
@@ -235,6 +258,7 @@ Result<void> Client::ensure_connected(std::size_t index, Millis timeout) {
 }
 
 Result<std::string> Client::call(std::string_view path, const std::string& body) {
+    settle();
     m_retried = false;
     const auto deadline = Clock::now() + m_options.call_timeout;
     const std::size_t count = m_options.endpoints.size();
@@ -323,7 +347,9 @@ Result<DeleteResponse> Client::erase(const DeleteRequest& request) {
     return delete_of(json::parse(*reply));
 }
 
-Result<TxnResponse> Client::txn(const TxnRequest& request) {
+namespace {
+
+std::string txn_json(const TxnRequest& request) {
     json body = json::object();
     body["compare"] = json::array();
     for (const auto& compare : request.compare) body["compare"].push_back(compare_json(compare));
@@ -331,7 +357,25 @@ Result<TxnResponse> Client::txn(const TxnRequest& request) {
     for (const auto& operation : request.success) body["success"].push_back(operation_json(operation));
     body["failure"] = json::array();
     for (const auto& operation : request.failure) body["failure"].push_back(operation_json(operation));
-    LOKT_TRY_LET(reply, call("/v3/kv/txn", body.dump()));
+    return body.dump();
+}
+
+}  // namespace
+
+Result<void> Client::txn_later(const TxnRequest& request) {
+    settle();
+    std::string body = txn_json(request);
+    if (m_connection.open() && m_connection.send("/v3/kv/txn", body, auth_header(), m_options.attempt_timeout)) {
+        m_pending = std::move(body);
+        return {};
+    }
+    // No connection to leave it on: sent and answered now.
+    LOKT_TRY(call("/v3/kv/txn", body));
+    return {};
+}
+
+Result<TxnResponse> Client::txn(const TxnRequest& request) {
+    LOKT_TRY_LET(reply, call("/v3/kv/txn", txn_json(request)));
     const json parsed = json::parse(*reply);
     TxnResponse response;
     response.succeeded = parsed.value("succeeded", false);  // omitted when false
@@ -391,6 +435,7 @@ Result<Watch> Client::watch(const WatchRequest& request) {
     if (request.start_revision > 0) create["start_revision"] = std::to_string(request.start_revision);
     if (request.prev_kv) create["prev_kv"] = true;
     const std::string body = json{{"create_request", create}}.dump();
+    settle();
     const auto deadline = Clock::now() + m_options.call_timeout;
     const std::size_t count = m_options.endpoints.size();
     Error last = make_error(ErrorCode::unavailable, "no etcd endpoint");

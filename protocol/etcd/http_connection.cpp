@@ -299,10 +299,21 @@ void HttpConnection::close() {
 
 Result<HttpResponse> HttpConnection::post(std::string_view path, std::string_view body, std::string_view headers,
                                           Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    LOKT_TRY(send(path, body, headers, timeout));
+    return receive(std::chrono::ceil<Millis>(deadline - Clock::now()));
+}
+
+Result<void> HttpConnection::send(std::string_view path, std::string_view body, std::string_view headers, Millis timeout) {
+    Impl& s = *m_impl;
+    if (!s.is_open()) return s.failure("not connected");
+    return s.write_all(s.request(path, body, headers), Clock::now() + timeout);
+}
+
+Result<HttpResponse> HttpConnection::receive(Millis timeout) {
     Impl& s = *m_impl;
     if (!s.is_open()) return s.failure("not connected");
     const auto deadline = Clock::now() + timeout;
-    LOKT_TRY(s.write_all(s.request(path, body, headers), deadline));
     LOKT_TRY_LET(head, s.read_head(deadline));
     HttpResponse response;
     response.status = head->status;
