@@ -864,6 +864,7 @@ Result<QueueView> EtcdBackend::queue(const std::string& name) {
     LOKT_TRY_LET(entries, queue_entries(name));
     QueueView view;
     view.known = true;
+    view.keeper = "the etcd queue";
     const WallTime now = wall_now();
     for (std::size_t i = 1; i < entries->size(); ++i) {
         auto record = record_of((*entries)[i]);

@@ -1,7 +1,8 @@
 // A guard that loses its lock through etcd (its key broken with --force, or
 // its lease run out while the guard was paused) stops its command, audits
 // `lost` and exits 6, the status of its own that the files and the daemon
-// give too (tests/cli/guard_test.cpp).
+// give too (tests/cli/guard_test.cpp). Also the views that name the etcd
+// queue, and the audit analyses read from etcd.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -94,5 +95,43 @@ TEST_SUITE("etcd_lost_lock") {
         REQUIRE_MESSAGE(audit.status() == 0, audit.describe());
         CHECK_MESSAGE(count_of(audit.out, "\"event\":\"lost\"") == 1, audit.out);
         CHECK_MESSAGE(count_of(audit.out, "\"event\":\"release\"") == 0, audit.out);
+    }
+}
+
+TEST_SUITE("etcd_views") {
+    TEST_CASE("why and status speak of the etcd queue; audit --stats and --timeline read etcd's events") {
+        ScratchDir dir("lokt-etcd-views");
+        EtcdCluster cluster(dir / "etcd", 1);
+        const fs::path cwd = dir.path();
+        const auto run = [&](const std::string& owner, const std::vector<std::string>& args) {
+            return run_process(lokt_spec(cwd, cluster.endpoints(), owner, args), k_timeout);
+        };
+        const auto held = run("agent-1", {"lock", "build", "--ttl", "1m"});
+        REQUIRE_MESSAGE(held.status() == 0, held.describe());
+        ChildProcess waiter(
+            lokt_spec(cwd, cluster.endpoints(), "agent-2", {"guard", "build", "--wait", "--timeout", "20s", "--", "true"}));
+        std::string why;
+        REQUIRE_MESSAGE(wait_until(
+                            [&] {
+                                why = run("agent-3", {"why", "build"}).out;
+                                return why.find("1 acquire waits in the etcd queue") != std::string::npos;
+                            },
+                            k_timeout, milliseconds(100)),
+                        why);
+        CHECK(why.find("daemon") == std::string::npos);
+        const auto status = run("agent-3", {"status", "build"});
+        CHECK_MESSAGE(status.out.find("waiting:   1 in the etcd queue") != std::string::npos, status.describe());
+
+        const auto released = run("agent-1", {"unlock", "build"});
+        REQUIRE_MESSAGE(released.status() == 0, released.describe());
+        const auto waited = waiter.finish(k_timeout);
+        REQUIRE_MESSAGE(waited.status() == 0, waited.describe());
+
+        const auto stats = run("agent-3", {"audit", "--stats", "--json"});
+        REQUIRE_MESSAGE(stats.status() == 0, stats.describe());
+        CHECK_MESSAGE(stats.out.find("\"build\"") != std::string::npos, stats.out);
+        const auto timeline = run("agent-3", {"audit", "--name", "build", "--timeline", "incident.html"});
+        REQUIRE_MESSAGE(timeline.status() == 0, timeline.describe());
+        CHECK(read_text(cwd / "incident.html").find("build") != std::string::npos);
     }
 }
