@@ -52,6 +52,12 @@ std::optional<LockRecord> record_of(const KeyValue& kv) {
     return record;
 }
 
+// A lease id of our choosing: positive, never 0, and 62 random bits.
+std::int64_t random_lease_id() {
+    static std::mt19937_64 generator{std::random_device{}()};
+    return static_cast<std::int64_t>((generator() >> 2) | 1);
+}
+
 std::string random_hex(std::size_t digits) {
     static std::mt19937_64 generator{std::random_device{}()};
     static constexpr char k_hex[] = "0123456789abcdef";
@@ -164,15 +170,26 @@ void EtcdBackend::audit(const AuditEvent& event) {
     (void)m_client.txn(txn);
 }
 
-Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec) {
+Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec, bool may_defer) {
     if (spec.binding == Binding::process) return std::int64_t{0};
+    const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
+    const auto chosen = [&] {
+        m_ungranted_lease = random_lease_id();
+        m_ungranted_ttl = wanted;
+        return m_ungranted_lease;
+    };
     if (spec.binding == Binding::ttl) {
         // Its own lease of the hold's TTL, renewed by nobody.
-        return m_client.lease_grant(lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)));
+        if (may_defer) return chosen();
+        return m_client.lease_grant(wanted);
     }
-    const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
     if (m_process_lease != 0 && m_process_lease_ttl == wanted) {
         if (m_client.lease_keepalive(m_process_lease)) return m_process_lease;
+    }
+    if (may_defer) {
+        m_process_lease = chosen();
+        m_process_lease_ttl = wanted;
+        return m_process_lease;
     }
     LOKT_TRY_LET(lease, m_client.lease_grant(wanted));
     m_process_lease = *lease;
@@ -182,6 +199,10 @@ Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec) {
 
 void EtcdBackend::drop_lease(std::int64_t lease) {
     if (lease == 0) return;
+    if (lease == m_ungranted_lease) {
+        m_ungranted_lease = 0;  // never granted: nothing to revoke
+        return;
+    }
     (void)m_client.lease_revoke(lease);
     if (lease == m_process_lease) m_process_lease = 0;
 }
@@ -249,7 +270,8 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         }
     }
 
-    LOKT_TRY_LET(lease_id, lease_for(spec));
+    // A new lease is granted with the first transaction (one request fewer).
+    LOKT_TRY_LET(lease_id, lease_for(spec, true));
     std::int64_t lease = *lease_id;
     const std::string lock_id = new_lock_id();
     const std::string key = queue_prefix(spec.name) + lock_id;
@@ -389,7 +411,9 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             if (wait.wait) txn.failure.push_back(Operation::of(std::move(put)));
             txn.failure.push_back(Operation::of(std::move(entries_now)));
             txn.failure.push_back(Operation::of(std::move(freeze_now)));
-            auto done = m_client.txn(txn);
+            const bool grant_first = lease != 0 && lease == m_ungranted_lease;
+            auto done = grant_first ? m_client.grant_then_txn(lease, m_ungranted_ttl, txn) : m_client.txn(txn);
+            if (grant_first) m_ungranted_lease = 0;
             if (!done) {
                 // Our lease ran out (etcd was unreachable for longer than its
                 // TTL, or we were paused): a new one.

@@ -374,9 +374,9 @@ Result<void> Client::txn_later(const TxnRequest& request) {
     return {};
 }
 
-Result<TxnResponse> Client::txn(const TxnRequest& request) {
-    LOKT_TRY_LET(reply, call("/v3/kv/txn", txn_json(request)));
-    const json parsed = json::parse(*reply);
+namespace {
+
+TxnResponse txn_response_of(const json& parsed) {
     TxnResponse response;
     response.succeeded = parsed.value("succeeded", false);  // omitted when false
     response.revision = header_revision(parsed);
@@ -395,12 +395,93 @@ Result<TxnResponse> Client::txn(const TxnRequest& request) {
     return response;
 }
 
+}  // namespace
+
+Result<TxnResponse> Client::txn(const TxnRequest& request) {
+    LOKT_TRY_LET(reply, call("/v3/kv/txn", txn_json(request)));
+    return txn_response_of(json::parse(*reply));
+}
+
 Result<std::int64_t> Client::lease_grant(std::int64_t ttl_sec) {
     LOKT_TRY_LET(reply, call("/v3/lease/grant", json{{"TTL", std::to_string(ttl_sec)}}.dump()));
     const json parsed = json::parse(*reply);
     const std::int64_t id = int_of(parsed, "ID");
     if (id == 0) return make_error(ErrorCode::io, "etcd granted no lease: " + parsed.value("error", std::string("no ID")));
     return id;
+}
+
+namespace {
+
+// Deletes each key the transaction (either branch) may have put on the lease
+// id, if it is still on that lease: one small transaction per key.
+std::vector<TxnRequest> undo_puts(const TxnRequest& request, std::int64_t id) {
+    std::vector<TxnRequest> undo;
+    for (const auto* branch : {&request.success, &request.failure}) {
+        for (const auto& operation : *branch) {
+            if (operation.kind != Operation::Kind::put || operation.put.lease != id) continue;
+            TxnRequest one;
+            Compare on_lease = Compare::created_at(operation.put.key, 0);
+            on_lease.target = Compare::Target::lease;
+            on_lease.number = id;
+            one.compare.push_back(std::move(on_lease));
+            one.success.push_back(Operation::of(DeleteRequest{operation.put.key, {}, false}));
+            undo.push_back(std::move(one));
+        }
+    }
+    return undo;
+}
+
+}  // namespace
+
+Result<TxnResponse> Client::grant_then_txn(std::int64_t id, std::int64_t ttl_sec, const TxnRequest& request) {
+    settle();
+    m_retried = false;
+    const std::string grant = json{{"TTL", std::to_string(ttl_sec)}, {"ID", std::to_string(id)}}.dump();
+    const std::string body = txn_json(request);
+    if (!ensure_connected(m_current, m_options.attempt_timeout) ||
+        !m_connection.send("/v3/lease/grant", grant, auth_header(), m_options.attempt_timeout) ||
+        !m_connection.send("/v3/kv/txn", body, auth_header(), m_options.attempt_timeout)) {
+        // Not sent as a pair: one after the other, as any calls.
+        m_connection.close();
+        auto granted = call("/v3/lease/grant", grant);
+        if (!granted) {
+            if (granted.error().code == ErrorCode::io) return make_error(ErrorCode::not_found, granted.error().message);
+            return granted.take_error();
+        }
+        return txn(request);
+    }
+    auto granted = m_connection.receive(m_options.attempt_timeout);
+    if (granted) {
+        const json reply = json::parse(granted->body, nullptr, false);
+        if (reply.is_discarded() || gateway_error(reply) || int_of(reply, "ID") != id) {
+            // Refused (a lease of that id is someone else's, or the member
+            // cannot grant now): whatever the transaction put on a lease of
+            // that id is taken back, and the caller grants one the usual way.
+            auto done = m_connection.receive(m_options.attempt_timeout);
+            if (!done) m_connection.close();
+            for (const auto& undo : undo_puts(request, id)) (void)txn(undo);
+            std::string why = reply.is_discarded() ? std::string("no JSON") : reply.value("message", std::string("no ID"));
+            return make_error(ErrorCode::not_found, "etcd at " + endpoint().text + " refused the lease: " + why);
+        }
+    }
+    auto done = granted ? m_connection.receive(m_options.attempt_timeout) : Result<HttpResponse>(granted.error());
+    if (!granted || !done) {
+        // The connection broke: what was applied is not known. The grant
+        // again (refused if it was applied, which is as good), then the
+        // transaction, as a call sent twice.
+        m_connection.close();
+        (void)call("/v3/lease/grant", grant);
+        auto again = txn(request);
+        m_retried = true;
+        return again;
+    }
+    const json parsed = json::parse(done->body, nullptr, false);
+    if (parsed.is_discarded()) return make_error(ErrorCode::io, "etcd at " + endpoint().text + " answered with no JSON");
+    if (auto error = gateway_error(parsed)) {
+        if (error->code == 5) return make_error(ErrorCode::not_found, "etcd at " + endpoint().text + ": " + error->message);
+        return make_error(ErrorCode::io, "etcd at " + endpoint().text + ": " + error->message);
+    }
+    return txn_response_of(parsed);
 }
 
 Result<std::int64_t> Client::lease_keepalive(std::int64_t id) {

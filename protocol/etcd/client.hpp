@@ -193,6 +193,13 @@ public:
 
     // A new lease; returns its id (the TTL granted may be larger than asked).
     Result<std::int64_t> lease_grant(std::int64_t ttl_sec);
+    // Grants the lease `id` (chosen by the caller, at random) and runs request
+    // right after it on the same connection, without waiting in between: the
+    // member takes them in order, so the transaction may put keys on the
+    // lease. If the grant was refused, the answer is ErrorCode::not_found (as
+    // for any lease that is not there), and keys the transaction put on a
+    // lease of that id are deleted again.
+    Result<TxnResponse> grant_then_txn(std::int64_t id, std::int64_t ttl_sec, const TxnRequest& request);
     // One keepalive; the lease's TTL now. ErrorCode::lost when the lease is gone.
     Result<std::int64_t> lease_keepalive(std::int64_t id);
     // Seconds left; ErrorCode::lost when the lease is gone.
