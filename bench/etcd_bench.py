@@ -7,9 +7,16 @@
            transactions lokt sends, without process start).
 3 members: handoff between two holders (the first's command ends -> the second's
            command starts) against etcd's own release-to-watch latency (a delete
-           -> a watcher sees it), p50 and p90.
+           -> a watcher sees it), p50 and p90; then throughput and fairness at
+           N=8: two simulated hosts (each its own UTS and PID namespace when run
+           as root, else only its own LOKT_OWNER and host name) of four workers,
+           each looping `lokt guard x --wait -- true` for a fixed time, beside
+           eight workers looping `etcdctl lock x -- true` on the same cluster.
 
 Usage: python3 bench/etcd_bench.py --lokt build/client/lokt [--runs 30]
+           [--baseline OTHER_LOKT] [--seconds 10]
+--baseline runs the lokt measures with a second binary too (an older build), in
+the same run on the same clusters, for a before/after.
 Needs etcd and etcdctl (apt-get install etcd-server etcd-client).
 """
 import argparse
@@ -152,55 +159,101 @@ def etcd_release_to_watch(cluster, runs):
 
 
 def lokt_handoff(lokt, env, runs, workdir):
-    """Holder's command ends -> waiter's command starts, both on monotonic clock."""
+    """Holder's command ends -> waiter's command starts, as bash's $EPOCHREALTIME
+    sees them (the holder's bash writes it as its last act; the waiter's bash
+    prints it as its first, and bash's own start, measured alone, is subtracted)."""
     times = []
     mark = os.path.join(workdir, "mark")
     for i in range(runs):
         name = f"handoff{i}"
         holder = subprocess.Popen(
-            [lokt, "guard", name, "--", "sh", "-c",
-             f"cat /proc/uptime >/dev/null; sleep 0.3; python3 -I -c 'import time;print(time.monotonic())' > {mark}.end"],
-            env=env)
+            [lokt, "guard", name, "--", "bash", "-c", f"sleep 0.3; echo $EPOCHREALTIME > {mark}.end"], env=env)
         time.sleep(0.1)
         waiter = subprocess.Popen(
-            [lokt, "guard", name, "--wait", "--", "python3", "-I", "-c",
-             f"import time;print(time.monotonic())"], env=env, stdout=subprocess.PIPE, text=True)
+            [lokt, "guard", name, "--wait", "--", "bash", "-c", "echo $EPOCHREALTIME"],
+            env=env, stdout=subprocess.PIPE, text=True)
         out, _ = waiter.communicate(30)
         holder.wait(30)
         with open(mark + ".end") as f:
             ended = float(f.read())
-        # The waiter's python starts after the grant; subtract its own start-up, measured alone.
         times.append((float(out) - ended) * 1000)
     return times
 
 
-def python_start_ms(runs=10):
+def bash_start_ms(runs=10):
+    """From fork to bash's first word, as lokt's waiter sees its command start."""
     times = []
     for _ in range(runs):
-        start = time.monotonic()
-        out = subprocess.run(["python3", "-I", "-c", "import time;print(time.monotonic())"],
-                             capture_output=True, text=True).stdout
+        start = time.time()
+        out = subprocess.run(["bash", "-c", "echo $EPOCHREALTIME"], capture_output=True, text=True).stdout
         times.append((float(out) - start) * 1000)
     return statistics.median(times)
+
+
+def host_script(argv_loop, workers, seconds, host, out):
+    """A shell script for one simulated host: `workers` loops of argv_loop for
+    `seconds`, each appending "HOST WORKER SECTIONS" to out when done."""
+    script = f"hostname {host} 2>/dev/null\n"
+    for w in range(workers):
+        script += (f"( n=0; SECONDS=0; while [ $SECONDS -lt {seconds} ]; do "
+                   f"{argv_loop} && n=$((n+1)); done; echo \"{host} {w} $n\" >> {out} ) &\n")
+    return script + "wait\n"
+
+
+def throughput(loop, env, hosts, workers, seconds, workdir, label):
+    """Sections per second and per worker: every host's workers loop at once."""
+    out = os.path.join(workdir, f"sections-{label}")
+    if os.path.exists(out):
+        os.remove(out)
+    isolate = os.geteuid() == 0 and shutil.which("unshare") is not None
+    procs = []
+    for h in range(hosts):
+        host = f"bench-host{h}"
+        henv = dict(env, LOKT_OWNER=f"{label}-h{h}")
+        script = host_script(loop, workers, seconds, host, out)
+        argv = ["bash", "-c", script]
+        if isolate:
+            argv = ["unshare", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child"] + argv
+        procs.append(subprocess.Popen(argv, env=henv, stderr=subprocess.DEVNULL))
+    for p in procs:
+        p.wait(seconds + 60)
+    counts = []
+    with open(out) as f:
+        for line in f:
+            counts.append(int(line.split()[2]))
+    return {"total_per_s": sum(counts) / seconds, "min": min(counts), "max": max(counts),
+            "workers": len(counts), "isolated": isolate}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lokt", required=True)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--baseline", help="a second lokt to measure beside --lokt (before/after)")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each N=8 throughput run")
     args = parser.parse_args()
     if not shutil.which("etcd") or not shutil.which("etcdctl"):
         raise SystemExit("needs etcd and etcdctl: apt-get install etcd-server etcd-client")
     lokt = os.path.abspath(args.lokt)
+    binaries = [("lokt", lokt)]
+    if args.baseline:
+        binaries.append(("baseline", os.path.abspath(args.baseline)))
     results = {}
+    flows = {}
     with tempfile.TemporaryDirectory(prefix="lokt-etcd-bench-") as root:
         one = Cluster(os.path.join(root, "one"), 1)
         try:
             env = dict(os.environ, LOKT_BACKEND="etcd", LOKT_ETCD_ENDPOINTS=one.endpoints,
                        LOKT_ETCD_PREFIX="bench/one", ETCDCTL_API="3")
-            for _ in range(3):
-                timed([lokt, "guard", "warm", "--", "true"], env)
-            results["lokt guard -- true (ms)"] = [timed([lokt, "guard", "u", "--", "true"], env) for _ in range(args.runs)]
+            for label, binary in binaries:
+                for _ in range(3):
+                    timed([binary, "guard", "warm", "--", "true"], env)
+            # Interleaved, so that a busy moment of the machine hits both alike.
+            for label, _ in binaries:
+                results[f"{label} guard -- true (ms)"] = []
+            for _ in range(args.runs):
+                for label, binary in binaries:
+                    results[f"{label} guard -- true (ms)"].append(timed([binary, "guard", "u", "--", "true"], env))
             results["etcdctl lock -- true (ms)"] = [
                 timed(["etcdctl", "--endpoints", one.endpoints, "lock", "u-etcdctl", "--", "true"], env)
                 for _ in range(max(5, args.runs // 2))]
@@ -212,18 +265,33 @@ def main():
             env = dict(os.environ, LOKT_BACKEND="etcd", LOKT_ETCD_ENDPOINTS=three.endpoints, LOKT_ETCD_PREFIX="bench/three")
             results["gateway lock+unlock round trip, 3 members (ms)"] = gateway_round_trip(three, args.runs)
             results["etcd release-to-watch, 3 members (ms)"] = etcd_release_to_watch(three, args.runs)
-            py = python_start_ms()
-            raw = lokt_handoff(lokt, env, max(5, args.runs // 3), root)
-            results["lokt handoff, 3 members (ms)"] = [t - py for t in raw]
+            shell = bash_start_ms()
+            for label, binary in binaries:
+                raw = lokt_handoff(binary, env, max(5, args.runs // 3), root)
+                results[f"{label} handoff, 3 members (ms)"] = [t - shell for t in raw]
+            loop_env = dict(env, ETCDCTL_API="3")
+            for label, binary in binaries:
+                flows[f"{label} guard x --wait -- true"] = throughput(
+                    f"{binary} -q guard x --wait -- true", loop_env, 2, 4, args.seconds, root, label)
+            flows["etcdctl lock x -- true"] = throughput(
+                f"etcdctl --endpoints {three.endpoints} lock x-etcdctl -- true >/dev/null",
+                loop_env, 2, 4, args.seconds, root, "etcdctl")
         finally:
             three.stop()
     print(f"{'measure':55} {'p50':>8} {'p90':>8} {'runs':>5}")
     for name, values in results.items():
         print(f"{name:55} {pct(values, 50):8.2f} {pct(values, 90):8.2f} {len(values):5d}")
-    ratio = pct(results["lokt guard -- true (ms)"], 50) / pct(results["etcdctl lock -- true (ms)"], 50)
-    print(f"uncontended lokt guard / etcdctl lock, p50: {ratio:.3f}x")
-    hand = pct(results["lokt handoff, 3 members (ms)"], 50) / pct(results["etcd release-to-watch, 3 members (ms)"], 50)
-    print(f"lokt handoff / etcd release-to-watch, p50: {hand:.2f}x")
+    for label, _ in binaries:
+        ratio = pct(results[f"{label} guard -- true (ms)"], 50) / pct(results["etcdctl lock -- true (ms)"], 50)
+        print(f"uncontended {label} guard / etcdctl lock, p50: {ratio:.3f}x")
+        hand = pct(results[f"{label} handoff, 3 members (ms)"], 50) / pct(results["etcd release-to-watch, 3 members (ms)"], 50)
+        print(f"{label} handoff / etcd release-to-watch, p50: {hand:.2f}x")
+    print()
+    print(f"N=8 (2 hosts x 4 workers, 3 members, {args.seconds} s each):")
+    print(f"{'loop':45} {'sections/s':>10} {'min/worker':>10} {'max/worker':>10} {'workers':>7}")
+    for name, flow in flows.items():
+        print(f"{name:45} {flow['total_per_s']:10.1f} {flow['min']:10d} {flow['max']:10d} {flow['workers']:7d}"
+              + ("" if flow["isolated"] else "  (hosts not isolated: not root)"))
 
 
 if __name__ == "__main__":

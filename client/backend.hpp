@@ -41,6 +41,8 @@ struct QueuedWaiter {
 struct QueueView {
     bool known = false;
     std::vector<QueuedWaiter> waiters;
+    // Who keeps the queue, in the words `why` and `status` use.
+    std::string keeper = "the daemon's queue";
 };
 
 // Every name's queue at once, for `lokt top` and `status --watch`: names

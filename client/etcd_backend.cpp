@@ -52,6 +52,12 @@ std::optional<LockRecord> record_of(const KeyValue& kv) {
     return record;
 }
 
+// A lease id of our choosing: positive, never 0, and 62 random bits.
+std::int64_t random_lease_id() {
+    static std::mt19937_64 generator{std::random_device{}()};
+    return static_cast<std::int64_t>((generator() >> 2) | 1);
+}
+
 std::string random_hex(std::size_t digits) {
     static std::mt19937_64 generator{std::random_device{}()};
     static constexpr char k_hex[] = "0123456789abcdef";
@@ -66,6 +72,26 @@ std::string time_key(WallTime time) {
     char text[32];
     std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(std::max<std::int64_t>(ns, 0)));
     return text;
+}
+
+// An audit entry's line and event. The acquire line written in the
+// transaction that created its queue entry could not name the fence, which is
+// that transaction's revision: the audit key's own create_revision, put in
+// here as the writer would have.
+struct AuditEntry {
+    std::string line;
+    AuditEvent event;
+};
+
+std::optional<AuditEntry> audit_entry(const KeyValue& kv) {
+    auto event = parse_audit_line(kv.value);
+    if (!event) return std::nullopt;
+    if (event->event == "acquire" && event->extra_json.empty() && kv.create_revision > 0) {
+        event->extra_json = Json{{"fence", kv.create_revision}}.dump();
+        std::string line = serialize_audit_event(*event);
+        return AuditEntry{std::move(line), std::move(*event)};
+    }
+    return AuditEntry{kv.value, std::move(*event)};
 }
 
 RangeRequest range_of_prefix(const std::string& prefix) {
@@ -144,15 +170,26 @@ void EtcdBackend::audit(const AuditEvent& event) {
     (void)m_client.txn(txn);
 }
 
-Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec) {
+Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec, bool may_defer) {
     if (spec.binding == Binding::process) return std::int64_t{0};
+    const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
+    const auto chosen = [&] {
+        m_ungranted_lease = random_lease_id();
+        m_ungranted_ttl = wanted;
+        return m_ungranted_lease;
+    };
     if (spec.binding == Binding::ttl) {
         // Its own lease of the hold's TTL, renewed by nobody.
-        return m_client.lease_grant(lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)));
+        if (may_defer) return chosen();
+        return m_client.lease_grant(wanted);
     }
-    const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
     if (m_process_lease != 0 && m_process_lease_ttl == wanted) {
         if (m_client.lease_keepalive(m_process_lease)) return m_process_lease;
+    }
+    if (may_defer) {
+        m_process_lease = chosen();
+        m_process_lease_ttl = wanted;
+        return m_process_lease;
     }
     LOKT_TRY_LET(lease, m_client.lease_grant(wanted));
     m_process_lease = *lease;
@@ -162,6 +199,10 @@ Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec) {
 
 void EtcdBackend::drop_lease(std::int64_t lease) {
     if (lease == 0) return;
+    if (lease == m_ungranted_lease) {
+        m_ungranted_lease = 0;  // never granted: nothing to revoke
+        return;
+    }
     (void)m_client.lease_revoke(lease);
     if (lease == m_process_lease) m_process_lease = 0;
 }
@@ -232,7 +273,8 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         }
     }
 
-    LOKT_TRY_LET(lease_id, lease_for(spec));
+    // A new lease is granted with the first transaction (one request fewer).
+    LOKT_TRY_LET(lease_id, lease_for(spec, true));
     std::int64_t lease = *lease_id;
     const std::string lock_id = new_lock_id();
     const std::string key = queue_prefix(spec.name) + lock_id;
@@ -263,9 +305,10 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
         event.lock_id = lock_id;
         event.ttl_sec = spec.ttl ? std::chrono::ceil<std::chrono::seconds>(*spec.ttl).count() : 0;
-        Json extra{{"fence", fence}};
+        Json extra = Json::object();
+        if (fence > 0) extra["fence"] = fence;
         if (!spec.group.empty()) extra["group"] = spec.group;  // one of several names taken together
-        event.extra_json = extra.dump();
+        if (!extra.empty()) event.extra_json = extra.dump();
         return event;
     };
     auto refused = [&](Refusal refusal) -> Result<Acquired> {
@@ -285,80 +328,184 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
 
     bool denied = false;
     int lease_renewals = 0;
-    std::optional<KeyValue> mine;  // our queue entry, once put
+    std::optional<KeyValue> mine;  // our queue entry, once it waits in the queue
+    // The create_revision of a lapsed freeze (its lease not yet run out) that
+    // may be ignored; 0: none may be there.
+    std::int64_t lapsed_freeze = 0;
+    const std::string queue = queue_prefix(spec.name);
+    const std::string queue_end = etcd::prefix_end(queue);
     // A waiter keeps its lease alive too (a third of its TTL apart), or its
     // place in the queue goes with it.
     const std::chrono::milliseconds keepalive_every{lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl)) * 1000 / 3};
     auto next_keepalive = Clock::now() + keepalive_every;
     for (int stale_breaks = 0;;) {
-        LOKT_TRY_LET(freeze, live_freeze(spec.name));
-        if (*freeze) {
-            const LockRecord& f = **freeze;
-            Refusal refusal;
-            refusal.code = ErrorCode::frozen;
-            refusal.freeze = f;
-            refusal.message = "lock " + etcd_quoted(spec.name) + " is frozen";
-            if (auto expiry = f.expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
-            refusal.message += " (by " + owner_at_host(f.owner, f.host) + ")";
-            if (!denied) deny(refusal);
-            denied = true;
-            if (!wait.wait || Clock::now() >= deadline) {
-                if (mine) (void)remove_entry(*mine, std::nullopt);
-                return wait.wait ? timed_out(std::move(refusal)) : refused(std::move(refusal));
+        record.acquired = wall_now();
+        if (spec.binding == Binding::ttl && spec.ttl) set_deadline(record, record.acquired, *spec.ttl);
+        PutRequest put;
+        put.key = key;
+        put.value = serialize_lock_record(record);
+        put.lease = lease;
+        RangeRequest entries_now = range_of_prefix(queue);
+        entries_now.sort_by_create = true;
+        if (!wait.wait) entries_now.limit = 1;
+        RangeRequest freeze_now;
+        freeze_now.key = freeze_key(spec.name);
+
+        std::int64_t revision = 0;
+        std::vector<KeyValue> entries;
+        std::vector<KeyValue> freezes;
+        bool retried = false;
+        if (mine) {
+            // Queued, after a wake-up: one read of the queue and the freeze
+            // (reads only, so etcd answers without a write to its log). Our
+            // own entry must be there and first: an entry whose lease ran out
+            // while it waited is gone, and is never told it holds the lock.
+            TxnRequest look;
+            look.success.push_back(Operation::of(std::move(entries_now)));
+            look.success.push_back(Operation::of(std::move(freeze_now)));
+            LOKT_TRY_LET(seen, m_client.txn(look));
+            if (seen->responses.size() < 2) return make_error(ErrorCode::io, "etcd answered a read without its ranges");
+            revision = seen->revision;
+            entries = std::move(seen->responses[0].range.kvs);
+            freezes = std::move(seen->responses[1].range.kvs);
+            const bool first =
+                !entries.empty() && entries.front().key == key && entries.front().create_revision == mine->create_revision;
+            bool frozen = false;
+            if (!freezes.empty()) {
+                auto f = record_of(freezes.front());
+                frozen = f && !has_lapsed(*f, wall_now());
             }
-            if (observer) observer(WaitProgress{refusal, Clock::now() - started, std::nullopt});
-            auto until = std::min(deadline, Clock::now() + k_etcd_recheck);
-            wait_for_delete(freeze_key(spec.name), 0, until);
-            continue;
+            if (first && !frozen) {
+                // Ours. The record is written again with the hold's start, with
+                // the acquire line, if our entry is still the one queued; the
+                // command need not wait for etcd's answer (read before the
+                // next call, which is sent again if the connection broke).
+                TxnRequest begin;
+                begin.compare.push_back(Compare::created_at(key, mine->create_revision));
+                begin.success.push_back(Operation::of(std::move(put)));
+                for (auto& operation : audit_operations(acquire_event(mine->create_revision))) {
+                    begin.success.push_back(std::move(operation));
+                }
+                LOKT_TRY(m_client.txn_later(begin));
+                return granted(mine->create_revision);
+            }
+        } else {
+            // One transaction decides: the lock is ours when nobody is queued
+            // and no live freeze is on the name. Then our entry is put with the
+            // acquire line beside it. Otherwise it answers who is queued and
+            // the freeze, and a waiter joins the queue in the same transaction.
+            TxnRequest txn;
+            txn.compare.push_back(Compare::none_in(queue, queue_end));
+            txn.compare.push_back(Compare::created_at(freeze_key(spec.name), lapsed_freeze));
+            txn.success.push_back(Operation::of(put));
+            // The fence is this transaction's revision, not known yet: the
+            // acquire line leaves it out, and the readers of the audit take it
+            // from the line's own create_revision (the same).
+            for (auto& operation : audit_operations(acquire_event(0))) txn.success.push_back(std::move(operation));
+            if (wait.wait) txn.failure.push_back(Operation::of(std::move(put)));
+            txn.failure.push_back(Operation::of(std::move(entries_now)));
+            txn.failure.push_back(Operation::of(std::move(freeze_now)));
+            const bool grant_first = lease != 0 && lease == m_ungranted_lease;
+            auto done = grant_first ? m_client.grant_then_txn(lease, m_ungranted_ttl, txn) : m_client.txn(txn);
+            if (grant_first) m_ungranted_lease = 0;
+            if (!done) {
+                // Our lease ran out (etcd was unreachable for longer than its
+                // TTL, or we were paused): a new one.
+                if (done.error().code != ErrorCode::not_found || lease == 0 || lease_renewals++ > k_etcd_rounds) {
+                    return done.take_error();
+                }
+                LOKT_TRY_LET(fresh, lease_for(spec));
+                lease = *fresh;
+                continue;
+            }
+            if (done->succeeded) return granted(done->revision);
+            retried = m_client.last_call_retried();
+            revision = done->revision;
+            const std::size_t reads = wait.wait ? 1 : 0;  // after the joining put's answer
+            if (done->responses.size() < reads + 2) {
+                return make_error(ErrorCode::io, "etcd answered a transaction without its reads");
+            }
+            entries = std::move(done->responses[reads].range.kvs);
+            freezes = std::move(done->responses[reads + 1].range.kvs);
+        }
+        const auto at = std::find_if(entries.begin(), entries.end(), [&](const KeyValue& kv) { return kv.key == key; });
+        if (!wait.wait && at == entries.begin() && at != entries.end()) {
+            // Only a transaction sent twice finds our entry first: the first
+            // attempt was granted, with its acquire line.
+            return granted(at->create_revision);
+        }
+        if (wait.wait) {
+            if (at == entries.end()) {
+                if (mine || retried) {
+                    // Our entry is gone (its lease ran out while we waited, or
+                    // it was broken): we hold nothing. Queue again, at the back.
+                    mine.reset();
+                    if (lease != 0 && !m_client.lease_keepalive(lease)) {
+                        if (lease_renewals++ > k_etcd_rounds) {
+                            return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) +
+                                                                   ": our etcd lease keeps running out while we wait");
+                        }
+                        LOKT_TRY_LET(fresh, lease_for(spec));
+                        lease = *fresh;
+                    }
+                    continue;
+                }
+                return make_error(ErrorCode::io, "lock " + etcd_quoted(spec.name) + ": etcd did not queue our entry");
+            }
+            mine = *at;
         }
 
-        if (!wait.wait) {
-            // One transaction: ours if nobody is queued, else who holds it.
-            TxnRequest txn;
-            txn.compare.push_back(Compare::none_in(queue_prefix(spec.name), etcd::prefix_end(queue_prefix(spec.name))));
-            PutRequest put;
-            put.key = key;
-            put.value = value;
-            put.lease = lease;
-            txn.success.push_back(Operation::of(std::move(put)));
-            RangeRequest head = range_of_prefix(queue_prefix(spec.name));
-            head.sort_by_create = true;
-            head.limit = 1;
-            txn.failure.push_back(Operation::of(std::move(head)));
-            LOKT_TRY_LET(done, m_client.txn(txn));
-            if (done->succeeded && !m_client.last_call_retried()) {
-                audit(acquire_event(done->revision));
-                return granted(done->revision);
-            }
-            if (done->succeeded || m_client.last_call_retried()) {
-                // Our key's create_revision is the transaction's revision, unless
-                // this was a retry: then read it back.
-                RangeRequest back;
-                back.key = key;
-                LOKT_TRY_LET(again, m_client.range(back));
-                if (!again->kvs.empty()) {
-                    const std::int64_t fence = again->kvs.front().create_revision;
-                    audit(acquire_event(fence));
-                    return granted(fence);
+        // A freeze: refused, or waited out.
+        if (!freezes.empty()) {
+            const KeyValue& f_kv = freezes.front();
+            auto f = record_of(f_kv);
+            if (!f || has_lapsed(*f, wall_now())) {
+                // Lapsed, its lease about to run out: not in the way.
+                if (lapsed_freeze != f_kv.create_revision) {
+                    lapsed_freeze = f_kv.create_revision;
+                    continue;
                 }
-                if (done->succeeded) return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) + " was lost at once");
-            }
-            const auto& kvs = done->responses.at(0).range.kvs;
-            if (kvs.empty()) continue;  // released in between
-            auto holder = record_of(kvs.front());
-            if (!holder) {
+            } else {
                 Refusal refusal;
-                refusal.message = "lock " + etcd_quoted(spec.name) + " holds a record lokt cannot read";
-                return refused(std::move(refusal));
+                refusal.code = ErrorCode::frozen;
+                refusal.freeze = *f;
+                refusal.message = "lock " + etcd_quoted(spec.name) + " is frozen";
+                if (auto expiry = f->expiry()) refusal.message += " until " + format_rfc3339_seconds(*expiry);
+                refusal.message += " (by " + owner_at_host(f->owner, f->host) + ")";
+                if (!denied) deny(refusal);
+                denied = true;
+                if (!wait.wait || Clock::now() >= deadline) {
+                    if (mine) (void)remove_entry(*mine, std::nullopt);
+                    return wait.wait ? timed_out(std::move(refusal)) : refused(std::move(refusal));
+                }
+                if (observer) observer(WaitProgress{refusal, Clock::now() - started, std::nullopt});
+                auto until = std::min(deadline, Clock::now() + k_etcd_recheck);
+                wait_for_delete(freeze_key(spec.name), revision + 1, until);
+                continue;
             }
+        } else {
+            lapsed_freeze = 0;
+        }
+        if (entries.empty() || at == entries.begin()) continue;  // released in between, or sent twice: again
+
+        const KeyValue& head_kv = entries.front();
+        auto holder = record_of(head_kv);
+        if (!holder) {
+            Refusal refusal;
+            refusal.message = "lock " + etcd_quoted(spec.name) + " holds a record lokt cannot read";
+            if (!wait.wait) return refused(std::move(refusal));
+        }
+        if (holder) {
             const HoldState state = judge_record(*holder, wall_now(), m_actor.host);
             if (is_stale(state) && stale_breaks++ < k_etcd_rounds) {
                 AuditEvent broke = make_audit_event("stale-break", spec.name, m_actor);
                 broke.lock_id = holder->lock_id;
                 broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
-                LOKT_TRY(remove_entry(kvs.front(), broke));
+                LOKT_TRY(remove_entry(head_kv, broke));
                 continue;
             }
+        }
+        if (!wait.wait) {
             const bool both_manual =
                 spec.binding != Binding::guard && holder->bound_to != Binding::guard && holder->bound_to.has_value();
             if (both_manual && spec.holder.owner_explicit && holder->owner_explicit && holder->owner == spec.holder.owner) {
@@ -370,9 +517,9 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 renewed.bound_to = spec.binding;
                 renewed.fence.reset();
                 TxnRequest refresh;
-                refresh.compare.push_back(Compare::created_at(kvs.front().key, kvs.front().create_revision));
+                refresh.compare.push_back(Compare::created_at(head_kv.key, head_kv.create_revision));
                 PutRequest rewrite;
-                rewrite.key = kvs.front().key;
+                rewrite.key = head_kv.key;
                 rewrite.value = serialize_lock_record(renewed);
                 rewrite.lease = lease;
                 refresh.success.push_back(Operation::of(std::move(rewrite)));
@@ -382,7 +529,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 for (auto& operation : audit_operations(event)) refresh.success.push_back(std::move(operation));
                 LOKT_TRY_LET(refreshed, m_client.txn(refresh));
                 if (!refreshed->succeeded) continue;  // changed meanwhile: look again
-                renewed.fence = static_cast<std::uint64_t>(kvs.front().create_revision);
+                renewed.fence = static_cast<std::uint64_t>(head_kv.create_revision);
                 acquired.outcome = Acquired::Outcome::refreshed;
                 acquired.lease.record = renewed;
                 return acquired;
@@ -392,87 +539,10 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             return refused(std::move(refusal));
         }
 
-        // Waiting: our key joins the queue, and keeps its place.
-        if (!mine) {
-            PutRequest put;
-            put.key = key;
-            put.value = value;
-            put.lease = lease;
-            auto done = m_client.put(put);
-            if (!done) {
-                if (done.error().code != ErrorCode::not_found || lease_renewals++ > k_etcd_rounds) return done.take_error();
-                // Our lease ran out (etcd was unreachable for longer than its TTL): a new one.
-                LOKT_TRY_LET(fresh, lease_for(spec));
-                lease = *fresh;
-                continue;
-            }
-            RangeRequest back;
-            back.key = key;
-            LOKT_TRY_LET(again, m_client.range(back));
-            if (again->kvs.empty()) continue;  // the lease ran out at once: try again
-            mine = again->kvs.front();
-        }
-        std::int64_t revision = 0;
-        LOKT_TRY_LET(entries, queue_entries(spec.name, &revision));
-        const auto at = std::find_if(entries->begin(), entries->end(), [&](const KeyValue& kv) { return kv.key == key; });
-        if (at == entries->end()) {
-            // Our entry is gone (its lease ran out while we waited, or it was
-            // broken): we hold nothing. Queue again, at the back.
-            mine.reset();
-            if (lease != 0 && !m_client.lease_keepalive(lease)) {
-                if (lease_renewals++ > k_etcd_rounds) {
-                    return make_error(ErrorCode::lost,
-                                      "lock " + etcd_quoted(spec.name) + ": our etcd lease keeps running out while we wait");
-                }
-                LOKT_TRY_LET(fresh, lease_for(spec));
-                lease = *fresh;
-            }
-            continue;
-        }
-        const std::size_t position = static_cast<std::size_t>(at - entries->begin());
-        if (position == 0) {
-            // First in line, as read just now: ours.
-            if (lease != 0) {
-                auto kept = m_client.lease_keepalive(lease);
-                if (!kept) {
-                    mine.reset();
-                    if (kept.error().code == ErrorCode::lost) continue;
-                    return kept.take_error();
-                }
-            }
-            // The hold begins now, not when we joined the queue: the record is
-            // written again with its start, in one transaction with the line.
-            record.acquired = wall_now();
-            if (spec.binding == Binding::ttl && spec.ttl) set_deadline(record, record.acquired, *spec.ttl);
-            TxnRequest txn;
-            txn.compare.push_back(Compare::created_at(key, at->create_revision));
-            PutRequest put;
-            put.key = key;
-            put.value = serialize_lock_record(record);
-            put.lease = lease;
-            txn.success.push_back(Operation::of(std::move(put)));
-            for (auto& operation : audit_operations(acquire_event(at->create_revision))) {
-                txn.success.push_back(std::move(operation));
-            }
-            LOKT_TRY_LET(rewritten, m_client.txn(txn));
-            if (!rewritten->succeeded && !m_client.last_call_retried()) {
-                mine.reset();
-                continue;  // gone meanwhile: queue again
-            }
-            return granted(at->create_revision);
-        }
-        const KeyValue& head_kv = entries->front();
-        auto holder = record_of(head_kv);
+        // Waiting behind the entry just before ours.
+        const std::size_t position = static_cast<std::size_t>(at - entries.begin());
         Refusal refusal;
         if (holder) {
-            const HoldState state = judge_record(*holder, wall_now(), m_actor.host);
-            if (is_stale(state) && stale_breaks++ < k_etcd_rounds) {
-                AuditEvent broke = make_audit_event("stale-break", spec.name, m_actor);
-                broke.lock_id = holder->lock_id;
-                broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
-                LOKT_TRY(remove_entry(head_kv, broke));
-                continue;
-            }
             refusal = refusal_for(spec.name, *holder);
         } else {
             refusal.message = "lock " + etcd_quoted(spec.name) + " holds a record lokt cannot read";
@@ -812,6 +882,7 @@ Result<QueueView> EtcdBackend::queue(const std::string& name) {
     LOKT_TRY_LET(entries, queue_entries(name));
     QueueView view;
     view.known = true;
+    view.keeper = "the etcd queue";
     const WallTime now = wall_now();
     for (std::size_t i = 1; i < entries->size(); ++i) {
         auto record = record_of((*entries)[i]);
@@ -880,7 +951,7 @@ std::vector<AuditEvent> EtcdBackend::latest_audit_events(std::size_t count) {
     auto read = m_client.range(request);
     if (!read) return events;
     for (auto it = read->kvs.rbegin(); it != read->kvs.rend(); ++it) {
-        if (auto event = parse_audit_line(it->value)) events.push_back(std::move(*event));
+        if (auto entry = audit_entry(*it)) events.push_back(std::move(entry->event));
     }
     return events;
 }
@@ -905,9 +976,9 @@ std::optional<Result<void>> EtcdBackend::read_own_audit(const AuditQuery& query,
     auto read = m_client.range(request);
     if (!read) return Result<void>(read.take_error());
     for (const auto& kv : read->kvs) {
-        auto event = parse_audit_line(kv.value);
-        if (!event || !audit_event_matches(*event, query)) continue;
-        visit(kv.value, *event);
+        auto entry = audit_entry(kv);
+        if (!entry || !audit_event_matches(entry->event, query)) continue;
+        visit(entry->line, entry->event);
     }
     return Result<void>();
 }
@@ -920,9 +991,9 @@ Result<void> EtcdBackend::follow_audit(const AuditQuery& query, const AuditPrint
         LOKT_TRY_LET(read, m_client.range(request));
         revision = read->revision;
         for (const auto& kv : read->kvs) {
-            auto event = parse_audit_line(kv.value);
-            if (!event || !audit_event_matches(*event, query)) continue;
-            print(kv.value, *event);
+            auto entry = audit_entry(kv);
+            if (!entry || !audit_event_matches(entry->event, query)) continue;
+            print(entry->line, entry->event);
         }
         std::fflush(stdout);
         if (std::ferror(stdout)) return {};
@@ -953,9 +1024,9 @@ Result<void> EtcdBackend::follow_audit(const AuditQuery& query, const AuditPrint
             for (const auto& change : (*batch)->events) {
                 revision = std::max(revision, change.kv.mod_revision);
                 if (change.type != etcd::WatchEvent::Type::put) continue;
-                auto event = parse_audit_line(change.kv.value);
-                if (!event || !audit_event_matches(*event, query)) continue;
-                print(change.kv.value, *event);
+                auto entry = audit_entry(change.kv);
+                if (!entry || !audit_event_matches(entry->event, query)) continue;
+                print(entry->line, entry->event);
             }
             std::fflush(stdout);
             if (std::ferror(stdout)) return {};

@@ -83,7 +83,9 @@ private:
     // with the deletion of events past retention.
     std::vector<etcd::Operation> audit_operations(const AuditEvent& event) const;
     void audit(const AuditEvent& event);
-    Result<std::int64_t> lease_for(const AcquireSpec& spec);
+    // The lease a hold of spec goes on. may_defer: a new lease is only chosen,
+    // and granted with the first transaction that uses it (grant_then_txn).
+    Result<std::int64_t> lease_for(const AcquireSpec& spec, bool may_defer = false);
     void drop_lease(std::int64_t lease);
     Refusal refusal_for(const std::string& name, const LockRecord& holder) const;
     // Removes a queue entry if it is still the one created at that revision,
@@ -98,6 +100,9 @@ private:
     etcd::Client m_client;
     std::int64_t m_process_lease = 0;  // 0: none yet
     std::int64_t m_process_lease_ttl = 0;
+    // A lease chosen and not granted yet (0: none), and its TTL.
+    std::int64_t m_ungranted_lease = 0;
+    std::int64_t m_ungranted_ttl = 0;
 };
 
 }  // namespace lokt::client

@@ -61,4 +61,15 @@ struct ChildOutcome {
 
 ChildOutcome run_guarded_child(const ChildSpec& spec);
 
+// guard's own exit status when its lock was lost while the command ran, or
+// could not be renewed before it lapsed (docs/design.md, "Lost locks").
+inline constexpr int k_exit_lost = 6;
+
+// How guard exits after such a loss: 6 when it stopped the command; when the
+// command ran on to its end (--on-lost warn, or a loss found only at the
+// release), the command's own status if it failed, else 6.
+inline int exit_status_after_loss(int command_status, bool command_stopped) {
+    return !command_stopped && command_status != 0 ? command_status : k_exit_lost;
+}
+
 }  // namespace lokt::client

@@ -11,9 +11,9 @@ namespace {
 // Where a new waiter would stand.
 std::string queue_reason(const QueueView& queue) {
     if (!queue.known) return "the queue is not known: without a daemon, waiters poll the files and nobody keeps a queue";
-    if (queue.waiters.empty()) return "nobody waits in the daemon's queue: a waiter would be next (position 1)";
+    if (queue.waiters.empty()) return "nobody waits in " + queue.keeper + ": a waiter would be next (position 1)";
     std::string text = std::to_string(queue.waiters.size()) + (queue.waiters.size() == 1 ? " acquire waits" : " acquires wait") +
-                       " in the daemon's queue (first: " + describe_waiter(queue.waiters.front()) +
+                       " in " + queue.keeper + " (first: " + describe_waiter(queue.waiters.front()) +
                        "): a new waiter would be number " + std::to_string(queue.waiters.size() + 1);
     return text;
 }

@@ -235,7 +235,8 @@ void add_to_parser(CLI::App& app, const CommandSpec& spec) {
 constexpr const char* k_main_footer = R"(Run 'lokt help COMMAND' (or 'lokt COMMAND --help') for a command's options and examples.
 
 Exit status: 0 success, 1 error, 2 held by another (or frozen, or --wait timed
-out), 3 not found, 4 not the owner, 64 usage error; guard exits as its command.)";
+out), 3 not found, 4 not the owner, 5 deadlock, 64 usage error; guard exits as
+its command, or 6 when it lost its lock while the command ran.)";
 
 int run(int argc, char** argv) {
     SplitArguments split = split_at_dashes(argc, argv);

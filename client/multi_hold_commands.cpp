@@ -120,7 +120,7 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     }
     const ChildOutcome outcome = run_guarded_child(child);
     const int status = outcome.exit_status;
-    const int unprotected_status = status != 0 && !terminate_on_lost ? status : 1;
+    const int unprotected_status = exit_status_after_loss(status, terminate_on_lost);
     if (outcome.lost && !gave_up) {
         // The holds that are still ours end with the command all the same.
         (void)release_all(store, held, ReleaseNote{status, std::nullopt, {}});
@@ -134,6 +134,7 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     if (!released) {
         report(released.error());
         if (gave_up) return unprotected_status;
+        if (released.error().code == ErrorCode::lost) return exit_status_after_loss(status, false);
         return status != 0 ? status : 1;
     }
     return gave_up ? unprotected_status : status;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -84,10 +85,11 @@ std::string filter_text(const AuditFlags& flags) {
     return text;
 }
 
-// --stats and --timeline: the whole window analysed at once.
-int run_analysis(const std::filesystem::path& log, const AuditQuery& query, const AuditFlags& flags) {
+// --stats and --timeline: the whole window analysed at once. feed gives the
+// analyzer the window's events, oldest first (from audit.log, or from etcd).
+int run_analysis(const std::function<Result<void>(AuditAnalyzer&)>& feed, const AuditQuery& query, const AuditFlags& flags) {
     AuditAnalyzer analyzer(query.since);
-    auto read = scan_audit_into(log, query, analyzer);
+    auto read = feed(analyzer);
     if (!read) return flags.json ? report_json(read.error()) : report(read.error());
     const AuditAnalysis analysis = analyzer.finish(wall_now());
     const AuditSummary summary = summarize(analysis);
@@ -156,11 +158,17 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
 
     if (backend_is_remote()) {
         // etcd keeps the events as keys: read them through the backend.
-        if (flags.has_timeline || flags.stats) {
-            return fail(make_error(ErrorCode::usage, "--stats and --timeline read a local audit.log; not yet with etcd"));
-        }
         auto backend = cli.backend(true);
         if (!backend) return fail(backend.error());
+        if (flags.has_timeline || flags.stats) {
+            auto feed = [&](AuditAnalyzer& analyzer) -> Result<void> {
+                auto read =
+                    (*backend)->read_own_audit(*query, [&](std::string_view, const AuditEvent& event) { analyzer.add(event); });
+                if (!read) return make_error(ErrorCode::io, "this backend keeps no audit events of its own");
+                return *read;
+            };
+            return run_analysis(feed, *query, flags);
+        }
         auto read = (*backend)->read_own_audit(*query, [&](std::string_view line, const AuditEvent& event) {
             if (table)
                 std::fputs(text_line(event).c_str(), stdout);
@@ -174,7 +182,9 @@ int run_audit(CliContext& cli, const AuditFlags& flags) {
     auto root = cli.root();
     if (!root) return fail(root.error());
     const auto log = root->path / "audit.log";
-    if (flags.has_timeline || flags.stats) return run_analysis(log, *query, flags);
+    if (flags.has_timeline || flags.stats) {
+        return run_analysis([&](AuditAnalyzer& analyzer) { return scan_audit_into(log, *query, analyzer); }, *query, flags);
+    }
     std::string out;
     auto visit = [&](std::string_view line, const AuditEvent& event) {
         if (table)

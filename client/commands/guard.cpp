@@ -112,7 +112,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     const ChildOutcome outcome = run_guarded_child(child);
     int status = outcome.exit_status;
     // Unprotected at the end: the command was stopped, or ran on with --on-lost warn.
-    const int unprotected_status = status != 0 && !child.terminate_on_lost ? status : 1;
+    const int unprotected_status = exit_status_after_loss(status, child.terminate_on_lost);
     if (outcome.lost && !gave_up) return unprotected_status;
     ReleaseNote note;
     note.exit_status = status;
@@ -126,10 +126,11 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         // removal: either way the release did not happen as asked, and a
         // successful exit would hide it.
         report(released.error());
+        if (gave_up) return unprotected_status;
         if (released.error().code == ErrorCode::lost) {
             store.record_lost(lease, released.error().message);
+            return exit_status_after_loss(status, false);
         }
-        if (gave_up) return unprotected_status;
         return status != 0 ? status : 1;
     }
     return gave_up ? unprotected_status : status;
@@ -157,7 +158,9 @@ token: greater than every earlier holder's) and, with --slots, LOKT_SLOT.
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
 is held or frozen or --wait timed out (-E N to change it), 5 deadlock (the
-wait would close a cycle of holds and waits), 1 error, 64 usage error.)";
+wait would close a cycle of holds and waits), 6 the lock was lost while the
+command ran (the command was stopped; with --on-lost warn, 6 only if the
+command succeeded), 1 error, 64 usage error.)";
     command.run = [env, flags] { *env.exit_status = run_guard(*env.cli, *flags, *env.after_dashes); };
     return command;
 }

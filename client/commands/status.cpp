@@ -6,8 +6,8 @@
 
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
-#include "client/reservation_views.hpp"
 #include "client/pool_view.hpp"
+#include "client/reservation_views.hpp"
 #include "client/terminal_screen.hpp"
 #include "client/top_snapshot.hpp"
 #include "common/duration.hpp"
@@ -156,7 +156,7 @@ void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
     } else if (queue.waiters.empty()) {
         std::printf("  waiting:   nobody\n");
     } else {
-        std::printf("  waiting:   %zu in the daemon's queue\n", queue.waiters.size());
+        std::printf("  waiting:   %zu in %s\n", queue.waiters.size(), queue.keeper.c_str());
         for (const auto& waiter : queue.waiters) {
             std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
         }
@@ -199,7 +199,7 @@ void print_pool(const PoolView& pool, const QueueView& queue, WallTime now, bool
     } else if (queue.waiters.empty()) {
         std::printf("  waiting:   nobody\n");
     } else {
-        std::printf("  waiting:   %zu in the daemon's queue\n", queue.waiters.size());
+        std::printf("  waiting:   %zu in %s\n", queue.waiters.size(), queue.keeper.c_str());
         for (const auto& waiter : queue.waiters) std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
     }
 }

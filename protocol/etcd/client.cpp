@@ -175,6 +175,13 @@ Compare Compare::none_in(std::string key, std::string range_end) {
     return compare;
 }
 
+Compare Compare::none_created_before(std::string key, std::string range_end, std::int64_t revision) {
+    Compare compare = created_at(std::move(key), revision - 1);
+    compare.relation = Relation::greater;
+    compare.range_end = std::move(range_end);
+    return compare;
+}
+
 Operation Operation::of(RangeRequest request) {
     Operation operation;
     operation.kind = Kind::range;
@@ -195,6 +202,22 @@ Operation Operation::of(DeleteRequest request) {
 }
 
 Client::Client(ClientOptions options) : m_options(std::move(options)) {}
+
+Client::~Client() { settle(); }
+
+void Client::settle() {
+    if (!m_pending) return;
+    const std::string body = std::move(*m_pending);
+    m_pending.reset();
+    if (m_connection.open()) {
+        auto reply = m_connection.receive(m_options.attempt_timeout);
+        // Answered (whether its compare held is for later reads to find out),
+        // unless with an error: then once more, as any call.
+        if (reply && reply->body.find("\"error\"") == std::string::npos) return;
+        m_connection.close();
+    }
+    (void)call("/v3/kv/txn", body);
+}
 
 const Endpoint& Client::endpoint() const { return m_options.endpoints.at(m_current); }
 
@@ -235,6 +258,7 @@ Result<void> Client::ensure_connected(std::size_t index, Millis timeout) {
 }
 
 Result<std::string> Client::call(std::string_view path, const std::string& body) {
+    settle();
     m_retried = false;
     const auto deadline = Clock::now() + m_options.call_timeout;
     const std::size_t count = m_options.endpoints.size();
@@ -323,7 +347,9 @@ Result<DeleteResponse> Client::erase(const DeleteRequest& request) {
     return delete_of(json::parse(*reply));
 }
 
-Result<TxnResponse> Client::txn(const TxnRequest& request) {
+namespace {
+
+std::string txn_json(const TxnRequest& request) {
     json body = json::object();
     body["compare"] = json::array();
     for (const auto& compare : request.compare) body["compare"].push_back(compare_json(compare));
@@ -331,8 +357,26 @@ Result<TxnResponse> Client::txn(const TxnRequest& request) {
     for (const auto& operation : request.success) body["success"].push_back(operation_json(operation));
     body["failure"] = json::array();
     for (const auto& operation : request.failure) body["failure"].push_back(operation_json(operation));
-    LOKT_TRY_LET(reply, call("/v3/kv/txn", body.dump()));
-    const json parsed = json::parse(*reply);
+    return body.dump();
+}
+
+}  // namespace
+
+Result<void> Client::txn_later(const TxnRequest& request) {
+    settle();
+    std::string body = txn_json(request);
+    if (m_connection.open() && m_connection.send("/v3/kv/txn", body, auth_header(), m_options.attempt_timeout)) {
+        m_pending = std::move(body);
+        return {};
+    }
+    // No connection to leave it on: sent and answered now.
+    LOKT_TRY(call("/v3/kv/txn", body));
+    return {};
+}
+
+namespace {
+
+TxnResponse txn_response_of(const json& parsed) {
     TxnResponse response;
     response.succeeded = parsed.value("succeeded", false);  // omitted when false
     response.revision = header_revision(parsed);
@@ -351,12 +395,93 @@ Result<TxnResponse> Client::txn(const TxnRequest& request) {
     return response;
 }
 
+}  // namespace
+
+Result<TxnResponse> Client::txn(const TxnRequest& request) {
+    LOKT_TRY_LET(reply, call("/v3/kv/txn", txn_json(request)));
+    return txn_response_of(json::parse(*reply));
+}
+
 Result<std::int64_t> Client::lease_grant(std::int64_t ttl_sec) {
     LOKT_TRY_LET(reply, call("/v3/lease/grant", json{{"TTL", std::to_string(ttl_sec)}}.dump()));
     const json parsed = json::parse(*reply);
     const std::int64_t id = int_of(parsed, "ID");
     if (id == 0) return make_error(ErrorCode::io, "etcd granted no lease: " + parsed.value("error", std::string("no ID")));
     return id;
+}
+
+namespace {
+
+// Deletes each key the transaction (either branch) may have put on the lease
+// id, if it is still on that lease: one small transaction per key.
+std::vector<TxnRequest> undo_puts(const TxnRequest& request, std::int64_t id) {
+    std::vector<TxnRequest> undo;
+    for (const auto* branch : {&request.success, &request.failure}) {
+        for (const auto& operation : *branch) {
+            if (operation.kind != Operation::Kind::put || operation.put.lease != id) continue;
+            TxnRequest one;
+            Compare on_lease = Compare::created_at(operation.put.key, 0);
+            on_lease.target = Compare::Target::lease;
+            on_lease.number = id;
+            one.compare.push_back(std::move(on_lease));
+            one.success.push_back(Operation::of(DeleteRequest{operation.put.key, {}, false}));
+            undo.push_back(std::move(one));
+        }
+    }
+    return undo;
+}
+
+}  // namespace
+
+Result<TxnResponse> Client::grant_then_txn(std::int64_t id, std::int64_t ttl_sec, const TxnRequest& request) {
+    settle();
+    m_retried = false;
+    const std::string grant = json{{"TTL", std::to_string(ttl_sec)}, {"ID", std::to_string(id)}}.dump();
+    const std::string body = txn_json(request);
+    if (!ensure_connected(m_current, m_options.attempt_timeout) ||
+        !m_connection.send("/v3/lease/grant", grant, auth_header(), m_options.attempt_timeout) ||
+        !m_connection.send("/v3/kv/txn", body, auth_header(), m_options.attempt_timeout)) {
+        // Not sent as a pair: one after the other, as any calls.
+        m_connection.close();
+        auto granted = call("/v3/lease/grant", grant);
+        if (!granted) {
+            if (granted.error().code == ErrorCode::io) return make_error(ErrorCode::not_found, granted.error().message);
+            return granted.take_error();
+        }
+        return txn(request);
+    }
+    auto granted = m_connection.receive(m_options.attempt_timeout);
+    if (granted) {
+        const json reply = json::parse(granted->body, nullptr, false);
+        if (reply.is_discarded() || gateway_error(reply) || int_of(reply, "ID") != id) {
+            // Refused (a lease of that id is someone else's, or the member
+            // cannot grant now): whatever the transaction put on a lease of
+            // that id is taken back, and the caller grants one the usual way.
+            auto done = m_connection.receive(m_options.attempt_timeout);
+            if (!done) m_connection.close();
+            for (const auto& undo : undo_puts(request, id)) (void)txn(undo);
+            std::string why = reply.is_discarded() ? std::string("no JSON") : reply.value("message", std::string("no ID"));
+            return make_error(ErrorCode::not_found, "etcd at " + endpoint().text + " refused the lease: " + why);
+        }
+    }
+    auto done = granted ? m_connection.receive(m_options.attempt_timeout) : Result<HttpResponse>(granted.error());
+    if (!granted || !done) {
+        // The connection broke: what was applied is not known. The grant
+        // again (refused if it was applied, which is as good), then the
+        // transaction, as a call sent twice.
+        m_connection.close();
+        (void)call("/v3/lease/grant", grant);
+        auto again = txn(request);
+        m_retried = true;
+        return again;
+    }
+    const json parsed = json::parse(done->body, nullptr, false);
+    if (parsed.is_discarded()) return make_error(ErrorCode::io, "etcd at " + endpoint().text + " answered with no JSON");
+    if (auto error = gateway_error(parsed)) {
+        if (error->code == 5) return make_error(ErrorCode::not_found, "etcd at " + endpoint().text + ": " + error->message);
+        return make_error(ErrorCode::io, "etcd at " + endpoint().text + ": " + error->message);
+    }
+    return txn_response_of(parsed);
 }
 
 Result<std::int64_t> Client::lease_keepalive(std::int64_t id) {
@@ -391,6 +516,7 @@ Result<Watch> Client::watch(const WatchRequest& request) {
     if (request.start_revision > 0) create["start_revision"] = std::to_string(request.start_revision);
     if (request.prev_kv) create["prev_kv"] = true;
     const std::string body = json{{"create_request", create}}.dump();
+    settle();
     const auto deadline = Clock::now() + m_options.call_timeout;
     const std::size_t count = m_options.endpoints.size();
     Error last = make_error(ErrorCode::unavailable, "no etcd endpoint");

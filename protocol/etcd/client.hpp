@@ -86,6 +86,9 @@ struct Compare {
     static Compare created_at(std::string key, std::int64_t revision);
     // No key of [key, range_end) exists.
     static Compare none_in(std::string key, std::string range_end);
+    // No key of [key, range_end) was created before revision (and one is
+    // there: an empty range fails).
+    static Compare none_created_before(std::string key, std::string range_end, std::int64_t revision);
 };
 
 struct Operation {
@@ -173,14 +176,30 @@ struct ClientOptions {
 class Client {
 public:
     explicit Client(ClientOptions options);
+    // Reads the answer of a transaction sent with txn_later, if any.
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
 
     Result<RangeResponse> range(const RangeRequest& request);
     Result<std::int64_t> put(const PutRequest& request);  // the new revision
     Result<DeleteResponse> erase(const DeleteRequest& request);
     Result<TxnResponse> txn(const TxnRequest& request);
+    // Sends a transaction whose answer is read only before the next call (or
+    // as the client goes), for a write nobody waits for: the caller goes on
+    // while the member commits it. A transaction whose answer cannot be read
+    // then (the connection broke) is sent again, so it may be applied twice.
+    Result<void> txn_later(const TxnRequest& request);
 
     // A new lease; returns its id (the TTL granted may be larger than asked).
     Result<std::int64_t> lease_grant(std::int64_t ttl_sec);
+    // Grants the lease `id` (chosen by the caller, at random) and runs request
+    // right after it on the same connection, without waiting in between: the
+    // member takes them in order, so the transaction may put keys on the
+    // lease. If the grant was refused, the answer is ErrorCode::not_found (as
+    // for any lease that is not there), and keys the transaction put on a
+    // lease of that id are deleted again.
+    Result<TxnResponse> grant_then_txn(std::int64_t id, std::int64_t ttl_sec, const TxnRequest& request);
     // One keepalive; the lease's TTL now. ErrorCode::lost when the lease is gone.
     Result<std::int64_t> lease_keepalive(std::int64_t id);
     // Seconds left; ErrorCode::lost when the lease is gone.
@@ -203,12 +222,15 @@ private:
     Result<void> ensure_connected(std::size_t index, Millis timeout);
     Result<void> authenticate(HttpConnection& connection, Millis timeout);
     std::string auth_header() const;
+    // Reads the answer txn_later left waiting, or sends that request again.
+    void settle();
 
     ClientOptions m_options;
     std::size_t m_current = 0;
     HttpConnection m_connection;
     std::string m_token;
     bool m_retried = false;
+    std::optional<std::string> m_pending;  // the body of a txn_later whose answer is unread
 };
 
 }  // namespace lokt::etcd

@@ -199,13 +199,22 @@ struct HttpConnection::Impl {
                 return failure("bad chunked framing");
             }
             (void)ptr;
-            in.erase(0, line_end + 2);
             if (size == 0) {
-                // Trailers, then the final CRLF: consume what is there.
-                const auto final_end = in.find("\r\n");
-                if (final_end != std::string::npos) in.erase(0, final_end + 2);
+                // Trailer lines (the gateway sends one with an error), then an
+                // empty line: all of it consumed, or nothing until it is all
+                // here, so that the next reply starts clean.
+                const std::size_t rest = line_end + 2;
+                std::size_t end = std::string::npos;
+                if (in.compare(rest, 2, "\r\n") == 0) {
+                    end = rest + 2;
+                } else if (const auto blank = in.find("\r\n\r\n", rest); blank != std::string::npos) {
+                    end = blank + 4;
+                }
+                if (end == std::string::npos) return false;
+                in.erase(0, end);
                 return true;
             }
+            in.erase(0, line_end + 2);
             in_chunk = true;
             chunk_left = size;
         }
@@ -299,10 +308,21 @@ void HttpConnection::close() {
 
 Result<HttpResponse> HttpConnection::post(std::string_view path, std::string_view body, std::string_view headers,
                                           Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    LOKT_TRY(send(path, body, headers, timeout));
+    return receive(std::chrono::ceil<Millis>(deadline - Clock::now()));
+}
+
+Result<void> HttpConnection::send(std::string_view path, std::string_view body, std::string_view headers, Millis timeout) {
+    Impl& s = *m_impl;
+    if (!s.is_open()) return s.failure("not connected");
+    return s.write_all(s.request(path, body, headers), Clock::now() + timeout);
+}
+
+Result<HttpResponse> HttpConnection::receive(Millis timeout) {
     Impl& s = *m_impl;
     if (!s.is_open()) return s.failure("not connected");
     const auto deadline = Clock::now() + timeout;
-    LOKT_TRY(s.write_all(s.request(path, body, headers), deadline));
     LOKT_TRY_LET(head, s.read_head(deadline));
     HttpResponse response;
     response.status = head->status;

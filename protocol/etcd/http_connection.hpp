@@ -40,6 +40,10 @@ public:
     // POSTs body to path and reads the whole reply. headers: extra lines, each
     // "Name: value\r\n". A broken connection is closed (open() turns false).
     Result<HttpResponse> post(std::string_view path, std::string_view body, std::string_view headers, Millis timeout);
+    // post() in two halves: send the request now, read its reply later (the
+    // member works on it meanwhile). Nothing else may be sent in between.
+    Result<void> send(std::string_view path, std::string_view body, std::string_view headers, Millis timeout);
+    Result<HttpResponse> receive(Millis timeout);
 
     // POSTs and reads the reply's head; the body is then read with next_message.
     Result<int> post_streaming(std::string_view path, std::string_view body, std::string_view headers, Millis timeout);

@@ -322,7 +322,7 @@ while [ "$(grep expires_at "$0")" = "$first" ]; do sleep 0.1; done
         const auto exited = guard.wait_exit(k_wait_timeout);
         REQUIRE_MESSAGE(exited, "guard kept running after its lock was taken; stderr so far:\n" << guard.stderr_text());
         const auto r = finish(guard);
-        CHECK(r.status() != 0);
+        CHECK_EXIT(r, 6);  // a status of its own: the command was stopped
         CHECK_MESSAGE(matches(r.err, "error: [^\\n]*\"build\"[^\\n]*lost"), r.describe());
         CHECK_MESSAGE(wait_until([&] { return !process_alive(cmd_pid); }, k_wait_timeout), "CMD was left running");
 
@@ -354,7 +354,7 @@ while [ "$(grep expires_at "$0")" = "$first" ]; do sleep 0.1; done
         const auto exited = guard.wait_exit(k_wait_timeout);
         REQUIRE_MESSAGE(exited, guard.stderr_text());
         const auto r = finish(guard);
-        CHECK_EXIT(r, 1);
+        CHECK_EXIT(r, 6);
         CHECK_MESSAGE(matches(r.err, "error: lock \"build\" was lost before release: now held by agent-2@"), r.describe());
         const auto lost = audit_events("lost", "build");
         REQUIRE(lost.size() == 1);
@@ -363,6 +363,36 @@ while [ "$(grep expires_at "$0")" = "$first" ]; do sleep 0.1; done
         const auto now = read_lock("build");
         REQUIRE(now);
         CHECK((*now)["lock_id"] == (*theirs)["lock_id"]);
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture, "with --on-lost warn a lost lock lets CMD finish; guard exits 6 unless CMD failed") {
+        std::string code;
+        int expected = 0;
+        SUBCASE("CMD succeeds: 6 says the lock was lost") {
+            code = "0";
+            expected = 6;
+        }
+        SUBCASE("CMD fails: its own status") {
+            code = "3";
+            expected = 3;
+        }
+        ChildProcess guard = start_lokt({"guard", "build", "--ttl", "2s", "--on-lost", "warn", "--", "sh", "-c",
+                                         "echo ready; while [ ! -e go ]; do sleep 0.05; done; exit " + code},
+                                        k_agent1);
+        REQUIRE_MESSAGE(guard.wait_for_stdout_containing("ready", k_wait_timeout), guard.stderr_text());
+        REQUIRE_EXIT(lokt({"unlock", "build", "--force"}, k_agent2), 0);
+        REQUIRE_EXIT(lokt({"lock", "build", "--ttl", "1m"}, k_agent2), 0);
+        // The heartbeat notices the loss; the command runs on.
+        REQUIRE_MESSAGE(wait_until([&] { return audit_events("lost", "build").size() == 1; }, k_wait_timeout),
+                        guard.stderr_text());
+        CHECK_FALSE(guard.has_exited());
+        write_text(repo() / "go", "");
+        const auto exited = guard.wait_exit(k_wait_timeout);
+        REQUIRE_MESSAGE(exited, guard.stderr_text());
+        const auto r = finish(guard);
+        CHECK_EXIT(r, expected);
+        CHECK(audit_events("lost", "build").size() == 1);
+        CHECK(audit_events("release", "build").empty());
     }
 
 }  // TEST_SUITE

@@ -131,10 +131,11 @@ TEST_SUITE("truthful") {
             release_holder(holder);
             return;
         }
+        const std::string queue = etcd_backend() ? "the etcd queue" : "the daemon's queue";
         auto r = lokt({"status", "build"}, k_agent2);
         CHECK_MESSAGE(contains(r.out, "waiting:   nobody\n"), r.out);
         r = lokt({"why", "build"}, k_agent2);
-        CHECK_MESSAGE(contains(r.out, "nobody waits in the daemon's queue: a waiter would be next (position 1)"), r.out);
+        CHECK_MESSAGE(contains(r.out, "nobody waits in " + queue + ": a waiter would be next (position 1)"), r.out);
 
         auto waiter = start_lokt({"guard", "build", "--wait", "--timeout", "60s", "--", "true"}, k_agent2);
         std::optional<Json> seen;
@@ -151,11 +152,11 @@ TEST_SUITE("truthful") {
         CHECK((*seen)["waiters"][0]["pid"] == waiter.pid());
 
         r = lokt({"status", "build"}, k_ops);
-        CHECK_MESSAGE(contains(r.out, "waiting:   1 in the daemon's queue\n"), r.out);
+        CHECK_MESSAGE(contains(r.out, "waiting:   1 in " + queue + "\n"), r.out);
         CHECK_MESSAGE(matches(r.out, "\n    1\\. agent-2@" + regex_escape(host()) + " \\(pid " + std::to_string(waiter.pid())),
                       r.out);
         r = lokt({"why", "build"}, k_ops);
-        CHECK_MESSAGE(contains(r.out, "1 acquire waits in the daemon's queue (first: agent-2@"), r.out);
+        CHECK_MESSAGE(contains(r.out, "1 acquire waits in " + queue + " (first: agent-2@"), r.out);
         CHECK_MESSAGE(contains(r.out, "a new waiter would be number 2"), r.out);
         r = lokt({"why", "build", "--json"}, k_ops);
         auto why = parse_json(r.out);

@@ -191,6 +191,42 @@ TEST_SUITE("etcd_client") {
         CHECK_FALSE(orphan);
     }
 
+    TEST_CASE("grant_then_txn: the transaction sees the lease; a refused grant takes its puts back") {
+        ScratchDir dir("etcd-grant-txn");
+        EtcdCluster cluster(dir.path());
+        Client client(options_for(cluster));
+        const std::int64_t id = 0x1234abcd5678LL;
+        TxnRequest put_on_lease;
+        put_on_lease.compare.push_back(Compare::none_in("g/", prefix_end("g/")));
+        put_on_lease.success.push_back(Operation::of(PutRequest{"g/1", "x", id}));
+        auto done = client.grant_then_txn(id, 5, put_on_lease);
+        REQUIRE(done);
+        CHECK(done->succeeded);
+        auto read = client.range(key("g/1"));
+        REQUIRE(read);
+        REQUIRE(read->kvs.size() == 1);
+        CHECK(read->kvs.front().lease == id);
+        CHECK(client.lease_keepalive(id));
+
+        // The same id again: the grant is refused (the lease is someone's),
+        // so what the transaction put on it is deleted and the caller told.
+        TxnRequest second;
+        second.success.push_back(Operation::of(PutRequest{"g/2", "y", id}));
+        auto refused = client.grant_then_txn(id, 5, second);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == ErrorCode::not_found);
+        auto gone = client.range(key("g/2"));
+        REQUIRE(gone);
+        CHECK(gone->kvs.empty());
+        // A transaction sent later: its answer is read before the next call.
+        TxnRequest later;
+        later.success.push_back(Operation::of(PutRequest{"g/3", "z"}));
+        REQUIRE(client.txn_later(later));
+        auto seen = client.range(key("g/3"));
+        REQUIRE(seen);
+        CHECK(seen->kvs.size() == 1);
+    }
+
     TEST_CASE("watch: puts and deletes of a prefix arrive in order; a compacted start is cancelled") {
         ScratchDir dir("etcd-watch");
         EtcdCluster cluster(dir.path());

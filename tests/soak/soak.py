@@ -316,9 +316,9 @@ def main() -> int:
             sections += n
             overlaps += o
         succeeded = sum(codes.get(0, 0) for codes in tally.exit_codes.values())
-        lost_guards = sum(codes.get(1, 0) for codes in tally.exit_codes.values())
+        lost_guards = sum(codes.get(1, 0) + codes.get(6, 0) for codes in tally.exit_codes.values())
         # A guard that exited 0 ran its command to the end, so it left a line; a guard reporting
-        # `lost` (1) may or may not have let its command finish.
+        # `lost` (6, or 1 for another error) may or may not have let its command finish.
         lost_sections = max(0, succeeded - sections)
         unaccounted = max(0, sections - succeeded - lost_guards)
         audit = check_audit(root / "audit.log", set(names))
