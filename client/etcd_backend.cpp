@@ -86,8 +86,16 @@ struct AuditEntry {
 std::optional<AuditEntry> audit_entry(const KeyValue& kv) {
     auto event = parse_audit_line(kv.value);
     if (!event) return std::nullopt;
-    if (event->event == "acquire" && event->extra_json.empty() && kv.create_revision > 0) {
-        event->extra_json = Json{{"fence", kv.create_revision}}.dump();
+    if (event->event == "acquire" && kv.create_revision > 0 &&
+        (event->extra_json.empty() || event->extra_json.find("\"fence\"") == std::string::npos)) {
+        Json extra{{"fence", kv.create_revision}};  // first, as the writer puts it
+        if (!event->extra_json.empty()) {
+            const Json written = Json::parse(event->extra_json, nullptr, false);
+            if (written.is_object()) {
+                for (const auto& [key, value] : written.items()) extra[key] = value;  // a group, for one
+            }
+        }
+        event->extra_json = extra.dump();
         std::string line = serialize_audit_event(*event);
         return AuditEntry{std::move(line), std::move(*event)};
     }
