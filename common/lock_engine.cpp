@@ -740,7 +740,9 @@ Result<LockView> LockEngine::inspect(const std::string& name) {
     LOKT_TRY_LET(stored, m_store.read(Area::locks, name));
     view.stored = std::move(stored.value());
     view.state = judge(view.stored, wall_now(), m_actor.host, judging());
-    if (view.state == HoldState::live) view.kept_by = kept_by(view.stored.record, m_actor.host);
+    // A shared group's top-level holder is one member among several: its members say what keeps them.
+    if (view.state == HoldState::live && !view.stored.record.is_shared())
+        view.kept_by = kept_by(view.stored.record, m_actor.host);
     LOKT_TRY_LET(freeze, live_freeze(name));
     view.freeze = std::move(freeze.value());
     return view;
@@ -765,7 +767,9 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
             views[i].state = judge(views[i].stored, now, m_actor.host, JudgeContext{&m_store.root(), &holders});
-            if (views[i].state == HoldState::live) views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
+            if (views[i].state == HoldState::live && !views[i].stored.record.is_shared()) {
+                views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
+            }
         }
     });
     for (auto& failure : failures) {
