@@ -140,9 +140,14 @@ std::optional<std::vector<WaitEdge>> FileBackend::closes_wait_cycle(const Acquir
         record.emplace(std::move(*written));
     }
     if (!refusal.holder) return std::nullopt;
-    const auto holder = holding_agent_of(*refusal.holder);
-    if (!holder) return std::nullopt;
-    return file_wait_cycle(m_engine, WaitEdge{*waiter, spec.name, *holder, refusal.holder->acquired, std::nullopt});
+    for (const LockRecord* hold : holds_waited_for(*refusal.holder)) {
+        const auto holder = holding_agent_of(*hold);
+        if (!holder) continue;
+        if (auto cycle = file_wait_cycle(m_engine, WaitEdge{*waiter, spec.name, *holder, hold->acquired, std::nullopt})) {
+            return cycle;
+        }
+    }
+    return std::nullopt;
 }
 
 Result<void> FileBackend::renew(Lease& lease, Nanoseconds ttl) {

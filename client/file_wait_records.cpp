@@ -112,13 +112,16 @@ std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const W
             const std::string name = record["name"].get<std::string>();
             auto view = engine.inspect(name);
             if (!view || view->state != HoldState::live || view->stored.kind != StoredRecord::Kind::record) continue;
-            const auto holder = holding_agent_of(view->stored.record);
-            if (!holder) continue;
-            WaitEdge edge{WaitAgent{record["agent"].get<std::string>(), record.value("label", std::string())}, name, *holder,
-                          view->stored.record.acquired, std::nullopt};
-            if (auto since = parse_rfc3339(record.value("since", std::string()))) edge.waiting_since = *since;
-            if (edge.waiter.key == request.waiter.key && edge.name == request.name) continue;  // our own
-            graph.add(std::move(edge));
+            // A waiter for a shared group waits for every member.
+            for (const LockRecord* hold : holds_waited_for(view->stored.record)) {
+                const auto holder = holding_agent_of(*hold);
+                if (!holder) continue;
+                WaitEdge edge{WaitAgent{record["agent"].get<std::string>(), record.value("label", std::string())}, name, *holder,
+                              hold->acquired, std::nullopt};
+                if (auto since = parse_rfc3339(record.value("since", std::string()))) edge.waiting_since = *since;
+                if (edge.waiter.key == request.waiter.key && edge.name == request.name) continue;  // our own
+                graph.add(std::move(edge));
+            }
         } catch (const nlohmann::json::exception&) {
             continue;  // not one of ours, or damaged: ignored
         }

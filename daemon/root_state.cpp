@@ -273,8 +273,13 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
 std::optional<std::vector<WaitEdge>> RootState::wait_cycle(const AcquireTicket& ticket, const Refusal& refusal) const {
     if (!refusal.holder) return std::nullopt;
     const auto waiter = wait_agent_of(ticket.spec.holder, ticket.spec.binding);
-    const auto holder = holding_agent_of(*refusal.holder);
-    if (!waiter || !holder) return std::nullopt;
+    if (!waiter) return std::nullopt;
+    // A waiter for a shared group waits for every member: an edge to each.
+    std::vector<std::pair<WaitAgent, WallTime>> holders;
+    for (const LockRecord* hold : holds_waited_for(*refusal.holder)) {
+        if (auto agent = holding_agent_of(*hold)) holders.emplace_back(std::move(*agent), hold->acquired);
+    }
+    if (holders.empty()) return std::nullopt;
     // Every queued waiter points at its name's holder: the one this state
     // granted, else the one its queue last found on the files.
     WaitForGraph graph;
@@ -287,17 +292,22 @@ std::optional<std::vector<WaitEdge>> RootState::wait_cycle(const AcquireTicket& 
                                    : queue.waiters.front().refusal.holder ? &*queue.waiters.front().refusal.holder
                                                                           : nullptr;
         if (record == nullptr) continue;
-        const auto queue_holder = holding_agent_of(*record);
-        if (!queue_holder) continue;
-        for (const Waiter& queued : queue.waiters) {
-            const auto agent = wait_agent_of(queued.ticket.spec.holder, queued.ticket.spec.binding);
-            if (!agent) continue;
-            const auto started = queued.deadline - std::chrono::duration_cast<SteadyTime::duration>(queued.ticket.timeout);
-            const WallTime since = wall - std::chrono::duration_cast<Nanoseconds>(now - started);
-            graph.add(WaitEdge{*agent, name, *queue_holder, record->acquired, since});
+        for (const LockRecord* hold : holds_waited_for(*record)) {
+            const auto queue_holder = holding_agent_of(*hold);
+            if (!queue_holder) continue;
+            for (const Waiter& queued : queue.waiters) {
+                const auto agent = wait_agent_of(queued.ticket.spec.holder, queued.ticket.spec.binding);
+                if (!agent) continue;
+                const auto started = queued.deadline - std::chrono::duration_cast<SteadyTime::duration>(queued.ticket.timeout);
+                const WallTime since = wall - std::chrono::duration_cast<Nanoseconds>(now - started);
+                graph.add(WaitEdge{*agent, name, *queue_holder, hold->acquired, since});
+            }
         }
     }
-    return graph.cycle_closed_by(WaitEdge{*waiter, ticket.spec.name, *holder, refusal.holder->acquired, std::nullopt});
+    for (const auto& [holder, since] : holders) {
+        if (auto cycle = graph.cycle_closed_by(WaitEdge{*waiter, ticket.spec.name, holder, since, std::nullopt})) return cycle;
+    }
+    return std::nullopt;
 }
 
 bool RootState::joins_without_trying(const AcquireTicket& ticket) const {

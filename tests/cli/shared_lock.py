@@ -303,6 +303,29 @@ def maintenance(setup, problems):
               "--force of the group: as described" % setup.backend, flush=True)
 
 
+def deadlock_through_a_member(setup, problems):
+    """agent-1 holds "a" shared (beside agent-3) and waits for "b"; agent-2
+    holds "b" and asks for "a": it waits for every member, agent-1 included,
+    so its wait closes a cycle and is refused at once (exit 5)."""
+    setup.run("agent-1", ["lock", "a", "--shared", "--ttl", "2m"])
+    setup.run("agent-3", ["lock", "a", "--shared", "--ttl", "2m"])
+    setup.run("agent-2", ["lock", "b", "--ttl", "2m"])
+    waiter = setup.start("agent-1", ["lock", "b", "--wait", "--timeout", "60s", "--ttl", "2m"])
+    wait_for(lambda: audit_has(setup, lambda e: e["event"] == "deny" and e.get("owner") == "agent-1" and
+                               e["name"] == "b" and e.get("extra", {}).get("waiting")), 20, "agent-1's wait for b")
+    closing = setup.run("agent-2", ["lock", "a", "--wait", "--timeout", "60s", "--ttl", "2m"])
+    if closing.returncode != 5 or 'agent-1@' not in closing.stderr:
+        problems.append("%s: the wait through a shared member exited %d: %s" % (setup.backend, closing.returncode,
+                                                                                closing.stderr.strip()))
+    setup.run("agent-2", ["unlock", "b"])
+    _, err = waiter.communicate(timeout=60)
+    if waiter.returncode != 0:
+        problems.append("%s: agent-1's wait for b exited %d: %s" % (setup.backend, waiter.returncode, err.strip()))
+    elif closing.returncode == 5:
+        print("%-6s a wait for a shared group that closes a cycle through one member is refused (exit 5)" % setup.backend,
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lokt", required=True)
@@ -322,7 +345,7 @@ def main():
             f.write(WITNESS)
         try:
             for scenario in (readers_overlap, lambda s, p: writer_alone(s, args.rounds, p), writer_not_starved,
-                             maintenance):
+                             maintenance, deadlock_through_a_member):
                 try:
                     scenario(setup, problems)
                 except (AssertionError, subprocess.TimeoutExpired) as error:
