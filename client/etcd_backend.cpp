@@ -213,6 +213,8 @@ void EtcdBackend::wait_for_delete(const std::string& key, std::int64_t revision,
 }
 
 Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+    // Taken exclusively, a shared hold would silently exclude other readers: say so instead.
+    if (spec.shared) return make_error(ErrorCode::unsupported, "shared holds (--shared) are not supported with etcd yet");
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;
     Acquired acquired;
