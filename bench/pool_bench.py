@@ -7,6 +7,8 @@
   flock -x FILE-(i mod 3)  three at a time: each worker pinned to one of three files
   lokt guard --slots 3     three at a time, any free slot (files, and through loktd)
   flock -s FILE            all at once (shared): the ceiling
+  sem -j 3                 three at a time with GNU parallel's semaphore
+                           (Debian package `parallel`), when it is installed
 
 Windows of each contender are interleaved over rounds, so that a change in the
 machine's load hits every contender alike. Prints a table and writes JSON.
@@ -85,6 +87,12 @@ def main():
              [[lokt, "guard", "gpu", "--slots", "3", "--wait", "--"] + SECTION for _ in range(w)], 3),
             ("flock -s (shared)", env, [[flock, "-s", f] + SECTION for _ in range(w)], w),
         ]
+        sem = shutil.which("sem")
+        if sem:
+            # Its semaphores live under $HOME/.parallel: a home of its own for the run.
+            env_sem = dict(env, HOME=work)
+            contenders.append(("sem -j 3 (GNU parallel)", env_sem,
+                               [[sem, "--will-cite", "--id", "pool", "-j", "3", "--fg"] + SECTION for _ in range(w)], 3))
         if args.loktd:
             daemon = subprocess.Popen([os.path.abspath(args.loktd), "--socket", env_daemon["LOKT_SOCKET"]],
                                       env=env_daemon, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -124,6 +124,8 @@ void add_acquire_flags(CommandSpec& command, AcquireFlags& flags) {
         .option("--slots", flags.slots,
                 "Take one of N slots of the pool NAME (up to N holders at once; the slot is in LOKT_SLOT)")
         .range(1, static_cast<int>(k_max_pool_slots));
+    command.flag("--shared", flags.shared,
+                 "Hold NAME in shared mode: with any number of shared holders, never with an exclusive one");
 }
 
 Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, const Identity& holder) {
@@ -132,6 +134,8 @@ Result<AcquirePlan> plan_acquire(const AcquireFlags& flags, Binding binding, con
     plan.spec.name = flags.name;
     plan.spec.binding = binding;
     plan.spec.holder = holder;
+    if (flags.shared && flags.slots > 0) return make_error(ErrorCode::usage, "--shared cannot be combined with --slots");
+    plan.spec.shared = flags.shared;
     if (flags.slots > 0) {
         if (auto valid = validate_pool(flags.name, static_cast<std::uint64_t>(flags.slots)); !valid) return valid.take_error();
         plan.spec.slots = static_cast<std::uint64_t>(flags.slots);

@@ -21,6 +21,8 @@ struct AcquireFlags {
     int conflict_exit_code = 2;
     // --slots N: a slot of the pool NAME of N slots (0: not a pool).
     int slots = 0;
+    // --shared: hold NAME together with other shared holders (never with an exclusive one).
+    bool shared = false;
 };
 
 void add_acquire_flags(CommandSpec& command, AcquireFlags& flags);

@@ -465,6 +465,7 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
     if (spec.binding == Binding::guard) request.handle = spec.handle;
     request.group = spec.group;
     request.slots = spec.slots;
+    request.shared = spec.shared;
 
     const auto started = Clock::now();
     const WallTime asked_at = wall_now();

@@ -262,9 +262,10 @@ void EtcdBackend::wait_for_delete(const std::string& key, std::int64_t revision,
 }
 
 Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
-    if (spec.slots) {  // rather than a silent plain lock of the pool's name
-        return make_error(ErrorCode::usage, "slot pools (--slots) are not available with the etcd backend yet");
-    }
+    // Taken as a plain lock of the name, a slot or a shared hold would silently
+    // exclude its fellow holders: say so instead.
+    if (spec.slots) return make_error(ErrorCode::usage, "slot pools (--slots) are not available with the etcd backend yet");
+    if (spec.shared) return make_error(ErrorCode::usage, "shared holds (--shared) are not available with the etcd backend yet");
     const auto started = Clock::now();
     const auto deadline = started + wait.timeout;
     Acquired acquired;

@@ -37,7 +37,15 @@ Acquired acquired_of(AcquireResult result) {
 
 }  // namespace
 
-Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
+Result<Acquired> FileBackend::acquire(const AcquireSpec& asked, const WaitOptions& wait, const WaitObserver& observer) {
+    AcquireSpec spec = asked;
+    if (spec.shared) {
+        // No queue on the files: a shared request gives way to the exclusive
+        // waiters whose wait began before it did (their side files in waits/).
+        spec.exclusive_ahead = [root = m_engine.store().root(), name = spec.name, since = wall_now()] {
+            return exclusive_waiter_ahead(root, name, since);
+        };
+    }
     if (!wait.wait) {
         LOKT_TRY_LET(result, m_engine.try_acquire(spec));
         return acquired_of(std::move(result.value()));
@@ -112,15 +120,34 @@ Result<Acquired> FileBackend::acquire(const AcquireSpec& spec, const WaitOptions
 std::optional<std::vector<WaitEdge>> FileBackend::closes_wait_cycle(const AcquireSpec& spec, const Refusal& refusal,
                                                                     std::optional<WaitRecord>& record) {
     const auto waiter = wait_agent_of(spec.holder, spec.binding);
-    if (!waiter) return std::nullopt;
     const WallTime now = wall_now();
+    if (!waiter) {
+        // Not an agent, so no deadlock report; an exclusive waiter still says
+        // that it waits, so that later shared requests do not overtake it.
+        if (!spec.shared) {
+            const std::string who =
+                owner_at_host(spec.holder.owner, spec.holder.host) + " (pid " + std::to_string(spec.holder.pid) + ")";
+            if (auto written = WaitRecord::write(m_engine.store().root(), WaitAgent{}, spec.name, now, false, who)) {
+                record.emplace(std::move(*written));
+            }
+        }
+        return std::nullopt;
+    }
     // Our own wait goes on disk first: of two waiters that close a cycle at
     // the same moment, at least one sees the other.
-    if (auto written = WaitRecord::write(m_engine.store().root(), *waiter, spec.name, now)) record.emplace(std::move(*written));
+    const std::string who = owner_at_host(spec.holder.owner, spec.holder.host) + " (pid " + std::to_string(spec.holder.pid) + ")";
+    if (auto written = WaitRecord::write(m_engine.store().root(), *waiter, spec.name, now, spec.shared, who)) {
+        record.emplace(std::move(*written));
+    }
     if (!refusal.holder) return std::nullopt;
-    const auto holder = holding_agent_of(*refusal.holder);
-    if (!holder) return std::nullopt;
-    return file_wait_cycle(m_engine, WaitEdge{*waiter, spec.name, *holder, refusal.holder->acquired, std::nullopt});
+    for (const LockRecord* hold : holds_waited_for(*refusal.holder)) {
+        const auto holder = holding_agent_of(*hold);
+        if (!holder) continue;
+        if (auto cycle = file_wait_cycle(m_engine, WaitEdge{*waiter, spec.name, *holder, hold->acquired, std::nullopt})) {
+            return cycle;
+        }
+    }
+    return std::nullopt;
 }
 
 Result<void> FileBackend::renew(Lease& lease, Nanoseconds ttl) {

@@ -38,7 +38,8 @@ std::optional<std::string> read_small_file(const fs::path& path) {
 
 }  // namespace
 
-Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agent, const std::string& name, WallTime since) {
+Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agent, const std::string& name, WallTime since,
+                                     bool shared, const std::string& who) {
     const fs::path dir = waits_dir(root);
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create", dir.string(), errno);
     nlohmann::ordered_json record;
@@ -48,6 +49,8 @@ Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agen
     record["pid"] = ::getpid();
     if (auto start = process_start_ticks(::getpid())) record["pid_start"] = *start;
     record["since"] = format_rfc3339(since);
+    if (shared) record["mode"] = "shared";  // absent: exclusive (older waiters' files say nothing)
+    if (!who.empty()) record["who"] = who;
     const fs::path path = dir / (new_lock_id() + ".json");
     LOKT_TRY(write_file_atomically(path, record.dump() + "\n"));
     return WaitRecord(path);
@@ -55,6 +58,36 @@ Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agen
 
 WaitRecord::~WaitRecord() {
     if (!m_path.empty()) ::unlink(m_path.c_str());
+}
+
+std::optional<std::string> exclusive_waiter_ahead(const fs::path& root, const std::string& name, WallTime before) {
+    std::error_code error;
+    std::optional<std::pair<WallTime, std::string>> earliest;
+    for (const auto& entry : fs::directory_iterator(waits_dir(root), error)) {
+        if (entry.path().extension() != ".json") continue;
+        const auto text = read_small_file(entry.path());
+        if (!text) continue;
+        const auto record = nlohmann::json::parse(*text, nullptr, false);
+        if (!record.is_object() || record.value("name", std::string()) != name ||
+            record.value("mode", std::string()) == "shared") {
+            continue;
+        }
+        try {
+            const auto since = parse_rfc3339(record.value("since", std::string()));
+            if (!since || *since >= before) continue;
+            const auto pid = record["pid"].get<pid_t>();
+            std::optional<std::uint64_t> start;
+            if (record.contains("pid_start")) start = record["pid_start"].get<std::uint64_t>();
+            if (process_liveness(pid, start) == Liveness::dead) continue;  // removed by the next deadlock check
+            std::string who = record.value("who", record.value("label", std::string()));
+            if (who.empty()) who = "pid " + std::to_string(pid);
+            if (!earliest || *since < earliest->first) earliest.emplace(*since, std::move(who));
+        } catch (const nlohmann::json::exception&) {
+            continue;
+        }
+    }
+    if (!earliest) return std::nullopt;
+    return earliest->second + " waiting since " + format_duration_seconds(wall_now() - earliest->first);
 }
 
 std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const WaitEdge& request) {
@@ -68,6 +101,7 @@ std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const W
         const auto record = nlohmann::json::parse(*text, nullptr, false);
         if (!record.is_object() || !record.contains("agent") || !record.contains("name") || !record.contains("pid")) continue;
         try {
+            if (record["agent"].get<std::string>().empty()) continue;  // a waiter for fairness only
             const auto pid = record["pid"].get<pid_t>();
             std::optional<std::uint64_t> start;
             if (record.contains("pid_start")) start = record["pid_start"].get<std::uint64_t>();
@@ -78,13 +112,16 @@ std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const W
             const std::string name = record["name"].get<std::string>();
             auto view = engine.inspect(name);
             if (!view || view->state != HoldState::live || view->stored.kind != StoredRecord::Kind::record) continue;
-            const auto holder = holding_agent_of(view->stored.record);
-            if (!holder) continue;
-            WaitEdge edge{WaitAgent{record["agent"].get<std::string>(), record.value("label", std::string())}, name, *holder,
-                          view->stored.record.acquired, std::nullopt};
-            if (auto since = parse_rfc3339(record.value("since", std::string()))) edge.waiting_since = *since;
-            if (edge.waiter.key == request.waiter.key && edge.name == request.name) continue;  // our own
-            graph.add(std::move(edge));
+            // A waiter for a shared group waits for every member.
+            for (const LockRecord* hold : holds_waited_for(view->stored.record)) {
+                const auto holder = holding_agent_of(*hold);
+                if (!holder) continue;
+                WaitEdge edge{WaitAgent{record["agent"].get<std::string>(), record.value("label", std::string())}, name, *holder,
+                              hold->acquired, std::nullopt};
+                if (auto since = parse_rfc3339(record.value("since", std::string()))) edge.waiting_since = *since;
+                if (edge.waiter.key == request.waiter.key && edge.name == request.name) continue;  // our own
+                graph.add(std::move(edge));
+            }
         } catch (const nlohmann::json::exception&) {
             continue;  // not one of ours, or damaged: ignored
         }

@@ -19,9 +19,12 @@ namespace lokt::client {
 // This process's wait, on disk while the object lives.
 class WaitRecord {
 public:
-    // Writes waits/TOKEN.json (0600; the directory 0700), atomically.
+    // Writes waits/TOKEN.json (0600; the directory 0700), atomically. An
+    // agent with an empty key is a waiter that takes no part in deadlock
+    // reports but must be seen by shared requests (an exclusive waiter);
+    // `who` names it in their refusal.
     static Result<WaitRecord> write(const std::filesystem::path& root, const WaitAgent& agent, const std::string& name,
-                                    WallTime since);
+                                    WallTime since, bool shared = false, const std::string& who = {});
     WaitRecord(WaitRecord&& other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
     WaitRecord& operator=(WaitRecord&&) = delete;
     ~WaitRecord();
@@ -30,6 +33,11 @@ private:
     explicit WaitRecord(std::filesystem::path path) : m_path(std::move(path)) {}
     std::filesystem::path m_path;
 };
+
+// Fairness without a queue (docs/design.md, "Shared locks"): a live
+// exclusive waiter for `name` whose wait began before `before`, described for
+// a refusal ("agent-1@host (pid 42) since 3s"); nullopt when there is none.
+std::optional<std::string> exclusive_waiter_ahead(const std::filesystem::path& root, const std::string& name, WallTime before);
 
 // The cycle `request` closes with the waits on disk and the holds they wait
 // for, if any. Side files of waiters that are gone are removed on the way.

@@ -28,6 +28,18 @@ void write_lock_members(JsonWriter& out, const LockRecord& r, bool with_name) {
     if (r.slots) out.field("slots", *r.slots);
     if (r.slot) out.field("slot", *r.slot);
     if (r.version != 1) out.field("version", r.version);
+    if (r.is_shared()) {
+        // The top-level holder fields above are the representative's.
+        out.field("mode", "shared");
+        out.key("holders");
+        out.begin_array();
+        for (const LockRecord& member : r.holders) {
+            out.begin_object();
+            write_lock_members(out, member, false);
+            out.end_object();
+        }
+        out.end_array();
+    }
 }
 
 void write_lock_record(JsonWriter& out, const LockRecord& record) {

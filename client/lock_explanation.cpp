@@ -29,6 +29,25 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
         case HoldState::absent: e.summary = "lock " + quoted + " is free"; break;
         case HoldState::live:
             e.acquirable = false;
+            if (r.is_shared()) {
+                // Shared holders: another shared request may join, an exclusive one waits for every member.
+                const auto live = live_members(r, now, me.host);
+                e.summary = "lock " + quoted + " is held in shared mode by " + describe_shared(r, now, me.host);
+                for (const LockRecord* member : live) {
+                    std::string line = "shared holder " + describe_holder(*member, now, kept_by(*member, me.host));
+                    if (auto expiry = member->expiry()) line += ", TTL until " + format_rfc3339_seconds(*expiry);
+                    if (member->fence) line += ", fence " + std::to_string(*member->fence);
+                    e.reasons.push_back(std::move(line));
+                }
+                e.reasons.push_back(
+                    "an exclusive acquire waits until every shared holder has left; a shared one (--shared) "
+                    "joins them unless an exclusive request waits ahead of it");
+                e.suggestions.push_back("join them: lokt guard " + name + " --shared -- COMMAND");
+                e.suggestions.push_back("wait for all of them: lokt guard " + name + " --wait --timeout 10m -- COMMAND");
+                e.suggestions.push_back("see its history: lokt audit --name " + name + " --since 1h");
+                e.suggestions.push_back("if a holder is stuck, a human may break the group: lokt unlock " + name + " --force");
+                break;
+            }
             e.summary = "lock " + quoted + " is held by " + describe_holder(r, now, view.kept_by);
             if (view.kept_by == "command") {
                 e.reasons.push_back("its guard (pid " + std::to_string(r.pid) +

@@ -19,6 +19,7 @@ namespace {
 Result<AcquirePlan> plan_for_list(const AcquireFlags& flags, const std::vector<std::string>& names, Binding binding,
                                   const Identity& holder) {
     if (flags.slots > 0) return make_error(ErrorCode::usage, "--slots takes one pool name, not a list (\"" + flags.name + "\")");
+    if (flags.shared) return make_error(ErrorCode::usage, "--shared takes one lock name, not a list (\"" + flags.name + "\")");
     AcquireFlags first = flags;
     first.name = names.front();
     return plan_acquire(first, binding, holder);

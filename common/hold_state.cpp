@@ -42,6 +42,17 @@ bool same_boot(const LockRecord& record) {
 
 HoldState judge_record(const LockRecord& record, WallTime now, const std::string& this_host, JudgeContext context) {
     if (record.version > 1) return HoldState::unsupported;
+    if (record.is_shared()) {
+        // A group lives while any member does, each judged as a plain hold;
+        // with none, it is stale as a whole (dead unless every member expired).
+        HoldState group = HoldState::expired;
+        for (const LockRecord& member : record.holders) {
+            const HoldState state = judge_record(member, now, this_host, context);
+            if (state == HoldState::live) return HoldState::live;
+            if (state != HoldState::expired) group = HoldState::dead_holder;
+        }
+        return record.holders.empty() ? HoldState::dead_holder : group;
+    }
     const bool expired = has_lapsed(record, now);
     const bool has_handle = !record.handle.empty() && record.bound_to == Binding::guard;
     if (expired && !has_handle) return HoldState::expired;
@@ -71,6 +82,7 @@ HoldState judge(const StoredRecord& stored, WallTime now, const std::string& thi
 }
 
 std::string_view stale_reason(const LockRecord& record, HoldState state) {
+    if (record.is_shared()) return state == HoldState::expired ? "every shared holder expired" : "no shared holder is alive";
     if (state == HoldState::expired) return "expired";
     if (!record.handle.empty() && record.bound_to == Binding::guard) return "guard and its command have exited";
     return "holder process is dead";
@@ -81,6 +93,25 @@ std::string_view kept_by(const LockRecord& record, const std::string& this_host,
         return {};
     }
     return holder_gone(record, memo) ? "command" : "guard";
+}
+
+std::vector<const LockRecord*> live_members(const LockRecord& group, WallTime now, const std::string& this_host,
+                                            JudgeContext context) {
+    std::vector<const LockRecord*> live;
+    for (const LockRecord& member : group.holders) {
+        if (judge_record(member, now, this_host, context) == HoldState::live) live.push_back(&member);
+    }
+    return live;
+}
+
+std::string describe_shared(const LockRecord& group, WallTime now, const std::string& this_host, JudgeContext context) {
+    const auto live = live_members(group, now, this_host, context);
+    std::string text = std::to_string(live.size()) + (live.size() == 1 ? " holder: " : " holders: ");
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        if (i > 0) text += ", ";
+        text += describe_holder(*live[i], now, kept_by(*live[i], this_host, context.memo));
+    }
+    return text;
 }
 
 std::string describe_holder(const LockRecord& record, WallTime now, std::string_view kept) {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/lock_record.hpp"
 #include "common/lock_store.hpp"
@@ -58,5 +59,12 @@ std::string_view kept_by(const LockRecord& record, const std::string& this_host,
 // explicitly, and "(pid 48201, exited; kept by its command)" for a guard
 // whose command carries the hold on.
 std::string describe_holder(const LockRecord& record, WallTime now, std::string_view kept = {});
+
+// The members of a shared group (LockRecord::holders) that are live, in the
+// file's order.
+std::vector<const LockRecord*> live_members(const LockRecord& group, WallTime now, const std::string& this_host,
+                                            JudgeContext context = {});
+// "3 holders: a@h (pid 10) for 5s, b@h (pid 11) for 2s, ...": the live members.
+std::string describe_shared(const LockRecord& group, WallTime now, const std::string& this_host, JudgeContext context = {});
 
 }  // namespace lokt

@@ -136,6 +136,11 @@ Refusal LockEngine::refusal_for(const std::string& name, const StoredRecord& see
     refusal.holder = seen.record;
     const std::string_view kept = kept_by(seen.record, m_actor.host);
     refusal.kept_by_command = kept == "command";
+    if (seen.record.is_shared()) {
+        refusal.message =
+            "lock " + quoted(name) + " held in shared mode by " + describe_shared(seen.record, now, m_actor.host, judging());
+        return refusal;
+    }
     refusal.message = "lock " + quoted(name) + " held by " + describe_holder(seen.record, now, kept);
     return refusal;
 }
@@ -162,6 +167,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
     }
 
     if (spec.slots) return try_acquire_slot(spec);
+    if (spec.shared) return try_acquire_shared(spec);
 
     // Before anything is published: ending the hold must not need a new inode.
     LOKT_TRY(m_store.prepare_mutex(spec.name));
@@ -211,6 +217,24 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
             }
             case HoldState::live: {
                 const LockRecord& holder = seen.record;
+                if (holder.is_shared()) {
+                    // No silent upgrade: a holder of a shared membership asking
+                    // for NAME alone would wait for itself.
+                    const bool manual = spec.binding != Binding::guard;
+                    for (const LockRecord& member : holder.holders) {
+                        const bool nested_in = !spec.inherited_lock_id.empty() && member.lock_id == spec.inherited_lock_id;
+                        const bool same_owner = manual && spec.holder.owner_explicit && member.owner_explicit &&
+                                                member.owner == spec.holder.owner && member.bound_to != Binding::guard;
+                        if ((nested_in || same_owner) && judge_record(member, now, m_actor.host, judging()) == HoldState::live) {
+                            return make_error(ErrorCode::usage,
+                                              "lock " + quoted(spec.name) + " is held in shared mode by this holder (" +
+                                                  describe_holder(member, now) +
+                                                  "); lokt does not upgrade a shared hold to exclusive: release it, then "
+                                                  "acquire it without --shared");
+                        }
+                    }
+                    break;
+                }
                 if (spec.binding == Binding::guard && !spec.handle.empty() && holder.handle == spec.handle &&
                     holder.bound_to == Binding::guard && holder.host == spec.holder.host && holder.pid == spec.holder.pid) {
                     // Our own hold: a daemon we gave up on granted it after all
@@ -360,7 +384,10 @@ Result<bool> LockEngine::remove_hold_audited(const std::string& name, const Stor
 
 Result<LockRecord> LockEngine::held(const std::string& name, const std::string& lock_id) {
     LOKT_TRY_LET(current, m_store.read(Area::locks, name));
-    if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
+    if (current->kind == StoredRecord::Kind::record && current->record.is_shared()) {
+        if (const LockRecord* member = shared_member(current->record, lock_id)) return *member;
+    }
+    if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id || current->record.is_shared()) {
         std::string message = "lock " + quoted(name) + " was lost";
         if (current->kind == StoredRecord::Kind::record) {
             message += ": now held by " + describe_holder(current->record, wall_now());
@@ -387,6 +414,25 @@ Result<LockRecord> LockEngine::renew(const std::string& name, const std::string&
     LockRecord record = std::move(current.value());
     const WallTime now = wall_now();
     set_deadline(record, now, ttl);
+    LOKT_TRY_LET(file_now, m_store.read(Area::locks, name));
+    if (file_now->kind == StoredRecord::Kind::record && file_now->record.is_shared()) {
+        // A member's renewal rewrites the group with its new deadline (and the
+        // representative picked again); the file is not this holder's alone.
+        std::vector<LockRecord> members = file_now->record.holders;
+        for (LockRecord& member : members) {
+            if (member.lock_id == lock_id) member = record;
+        }
+        AuditEvent event = make_audit_event("renew", name, m_actor);
+        event.lock_id = lock_id;
+        event.ttl_sec = record.ttl_sec;
+        event.extra_json = Json{{"mode", "shared"}}.dump();
+        LOKT_TRY_LET(staged, m_store.stage(
+                                 Area::locks, name,
+                                 serialize_lock_record(shared_group_record(name, file_now->record.lock_id, std::move(members)))));
+        LOKT_TRY(commit_audited(*staged, event, nullptr));
+        if (written != nullptr) *written = WrittenFile{};
+        return record;
+    }
     // Written first (a full disk shows here), then the line, then put in
     // place: no renewal without its line, no line without the renewal.
     LOKT_TRY_LET(staged, m_store.stage(Area::locks, name, serialize_lock_record(record)));
@@ -409,6 +455,13 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
     }
     if (!ours) {
         LOKT_TRY_LET(current, m_store.read(Area::locks, name));
+        if (current->kind == StoredRecord::Kind::record && current->record.is_shared() &&
+            shared_member(current->record, lock_id) != nullptr) {
+            m_store.unlock_and_keep(name, std::move(mutex.value()));
+            LOKT_TRY_LET(left, leave_group(name, lock_id, "release", "", note));
+            if (*left) return {};
+            return make_error(ErrorCode::lost, "lock " + quoted(name) + " was lost before release");
+        }
         if (current->kind != StoredRecord::Kind::record || current->record.lock_id != lock_id) {
             std::string message = "lock " + quoted(name) + " was lost before release";
             if (current->kind == StoredRecord::Kind::record) {
@@ -429,6 +482,19 @@ Result<HoldCheck> LockEngine::end_if_stale(const std::string& name, const std::s
     for (int round = 0; round < k_max_acquire_rounds; ++round) {
         LOKT_TRY_LET(read, m_store.read(Area::locks, name));
         const StoredRecord& seen = *read;
+        if (seen.kind == StoredRecord::Kind::record && seen.record.is_shared()) {
+            const LockRecord* member = shared_member(seen.record, lock_id);
+            if (member == nullptr) return HoldCheck{};
+            const bool member_connection_only = member->bound_to == Binding::guard && member->handle.empty();
+            const HoldState member_state =
+                member_connection_only ? HoldState::dead_holder : judge_record(*member, wall_now(), m_actor.host, judging());
+            if (!is_stale(member_state)) return HoldCheck{member_state, kept_by(*member, m_actor.host) == "command"};
+            const std::string reason = member_connection_only ? std::string("its connection to loktd closed")
+                                                              : std::string(stale_reason(*member, member_state));
+            LOKT_TRY_LET(left, leave_group(name, lock_id, "stale-break", reason, {}, seen));
+            if (*left) return HoldCheck{member_state, false};
+            continue;
+        }
         if (seen.kind != StoredRecord::Kind::record || seen.record.lock_id != lock_id) return HoldCheck{};
         // A guard without a liveness handle (an older client) was bound to its connection alone.
         const bool connection_only = seen.record.bound_to == Binding::guard && seen.record.handle.empty();
@@ -456,6 +522,7 @@ Result<LockRecord> LockEngine::unlock(const std::string& name, UnlockMode mode) 
         const WallTime now = wall_now();
         const HoldState state = judge(seen, now, m_actor.host, judging());
         if (state == HoldState::absent) return make_error(ErrorCode::not_found, "lock " + quoted(name) + " is not held");
+        if (state == HoldState::live && seen.record.is_shared()) return unlock_shared(name, mode, seen);
 
         std::string event_name;
         std::string reason;
@@ -524,6 +591,32 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
     for (const auto& name : *names) {
         LOKT_TRY_LET(seen, m_store.read(Area::locks, name));
         if (seen->kind != StoredRecord::Kind::record) continue;
+        if (seen->record.is_shared() && judge(*seen, wall_now(), m_actor.host, judging()) == HoldState::live) {
+            // Each membership is judged as a hold of its own and leaves the group alone.
+            for (const LockRecord& member : seen->record.holders) {
+                const bool chosen = owner.empty() ? (force || member.owner == m_actor.owner) : member.owner == owner;
+                if (!chosen) continue;
+                const WallTime now = wall_now();
+                const HoldState state = judge_record(member, now, m_actor.host, judging());
+                std::optional<Error> refusal = unlock_refusal(name, member, state, m_actor.owner, now);
+                std::string event_name = "release";
+                std::string reason;
+                if (refusal && is_stale(state)) {
+                    event_name = "stale-break";
+                    reason = stale_reason(member, state);
+                } else if (refusal && force) {
+                    event_name = "force-break";
+                    reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
+                } else if (refusal) {
+                    result.refused.push_back(
+                        Refusal{refusal->code, std::move(refusal->message), member, std::nullopt, false, {}});
+                    continue;
+                }
+                LOKT_TRY_LET(left, leave_group(name, member.lock_id, event_name, reason, {}));
+                if (*left) result.released.push_back(member);
+            }
+            continue;
+        }
         LockRecord record = seen->record;
         record.name = name;  // reported under its file's name, whatever another tool wrote inside
         const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
@@ -651,7 +744,9 @@ Result<LockView> LockEngine::inspect(const std::string& name) {
     LOKT_TRY_LET(stored, m_store.read(Area::locks, name));
     view.stored = std::move(stored.value());
     view.state = judge(view.stored, wall_now(), m_actor.host, judging());
-    if (view.state == HoldState::live) view.kept_by = kept_by(view.stored.record, m_actor.host);
+    // A shared group's top-level holder is one member among several: its members say what keeps them.
+    if (view.state == HoldState::live && !view.stored.record.is_shared())
+        view.kept_by = kept_by(view.stored.record, m_actor.host);
     LOKT_TRY_LET(freeze, live_freeze(name));
     view.freeze = std::move(freeze.value());
     return view;
@@ -676,7 +771,9 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
             views[i].state = judge(views[i].stored, now, m_actor.host, JudgeContext{&m_store.root(), &holders});
-            if (views[i].state == HoldState::live) views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
+            if (views[i].state == HoldState::live && !views[i].stored.record.is_shared()) {
+                views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
+            }
         }
     });
     for (auto& failure : failures) {

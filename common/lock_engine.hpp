@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,13 @@ struct AcquireSpec {
     // Take a slot of the pool `name` of this many slots (slot_pool.hpp)
     // instead of the name itself.
     std::optional<std::uint64_t> slots;
+    // Join the name's group of shared holders (docs/design.md, "Shared locks")
+    // instead of taking it alone.
+    bool shared = false;
+    // Fairness without a queue: asked before a shared acquire adds a new
+    // member; when it names someone (an exclusive request that waits ahead),
+    // the shared request is refused instead of overtaking it.
+    std::function<std::optional<std::string>()> exclusive_ahead;
 };
 
 // How a hold whose holder left without releasing stands after a look at the files.
@@ -203,6 +211,21 @@ private:
     Result<bool> publish_fenced(const std::string& name, LockRecord& record, FileIdentity* created);
     // try_acquire of a slot of the pool spec.name (lock_engine_pool.cpp).
     Result<AcquireResult> try_acquire_slot(const AcquireSpec& spec);
+    // try_acquire in shared mode (lock_engine_shared.cpp).
+    Result<AcquireResult> try_acquire_shared(const AcquireSpec& spec);
+    // Rewrites a shared group with `members` (or removes its file when none is
+    // left), with `event` as the change's line; `removed` are the members taken
+    // out, the first the one `event` names, the others pruned (each its own
+    // stale-break line), with the reason. Call with the name's mutex held,
+    // after re-reading `seen`.
+    Result<bool> rewrite_group(const std::string& name, const StoredRecord& seen, std::vector<LockRecord> members,
+                               AuditEvent event, const std::vector<std::pair<LockRecord, std::string>>& removed);
+    // Takes the member lock_id out of NAME's group under the name's mutex
+    // (and prunes dead members on the way); false when it is not there (or
+    // the file is no longer `judged`).
+    Result<bool> leave_group(const std::string& name, const std::string& lock_id, const std::string& event_name,
+                             const std::string& reason, const ReleaseNote& note, std::optional<StoredRecord> judged = {});
+    Result<LockRecord> unlock_shared(const std::string& name, UnlockMode mode, const StoredRecord& seen);
     Refusal pool_refusal(const std::string& pool, std::uint64_t slots, const std::vector<StoredRecord>& seen,
                          const std::vector<HoldState>& states) const;
     // Removes the file judged in `seen` if it is still that file; audits `event`.
@@ -225,6 +248,14 @@ private:
     Identity m_actor;
     AuditWriter m_audit;
 };
+
+// The member of a shared group with this lock id, if any.
+const LockRecord* shared_member(const LockRecord& group, const std::string& lock_id);
+// The file record of NAME's shared group with these members: the top-level
+// holder fields are the representative's (a guard's before a shell's before a
+// TTL hold's), the TTL covers the latest member expiry (none when a member has
+// none), lock_id is the group's.
+LockRecord shared_group_record(const std::string& name, const std::string& group_id, std::vector<LockRecord> members);
 
 // The audit `extra` object naming the holder a break or prune removed (and,
 // for a live guard hold, what keeps it: see kept_by).

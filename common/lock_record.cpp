@@ -47,6 +47,7 @@ void file_fields(V& v, R& r) {
     v.optional_text("pool", r.pool);
     v.optional_count("slots", r.slots);
     v.optional_count("slot", r.slot);
+    v.optional_text("mode", r.mode);
 }
 
 // Writes a record's fields into a JSON object, in the list's order.
@@ -221,6 +222,17 @@ std::string serialize_lock_record(const LockRecord& r) {
     Json json = Json::object();
     FileWriter writer(json);
     file_fields(writer, r);
+    // A shared group's members, each a complete record, after every other key.
+    if (r.is_shared()) {
+        Json members = Json::array();
+        for (const LockRecord& member : r.holders) {
+            Json one = Json::object();
+            FileWriter member_writer(one);
+            file_fields(member_writer, member);
+            members.push_back(std::move(one));
+        }
+        json["holders"] = std::move(members);
+    }
     std::string text = json.dump(2);
     text.push_back('\n');
     return text;
@@ -451,6 +463,32 @@ Result<LockRecord> finish(RecordReader& reader, bool parsed) {
     return std::move(reader.record);
 }
 
+// The members of a shared group's file: `holders`, each read as a record of
+// its own. A group without a readable member list is corrupt.
+Result<void> read_members(std::string_view text, LockRecord& group) {
+    const Json json = Json::parse(text, nullptr, false);
+    if (!json.is_object() || !json.contains("holders") || !json["holders"].is_array()) {
+        return corrupt("\"holders\" is missing from a shared lock");
+    }
+    for (const Json& member : json["holders"]) {
+        if (!member.is_object()) return corrupt("\"holders\" has a member that is not an object");
+        RecordReader reader;
+        reader.record.version = 0;
+        const std::string member_text = member.dump();
+        const bool parsed = Json::sax_parse(member_text.begin(), member_text.end(), &reader);
+        auto record = finish(reader, parsed);
+        if (!record) return corrupt("a member of \"holders\": " + record.error().message);
+        group.holders.push_back(std::move(record.value()));
+    }
+    return {};
+}
+
+Result<LockRecord> with_members(Result<LockRecord> read, std::string_view text) {
+    if (!read || !read->is_shared()) return read;
+    LOKT_TRY(read_members(text, read.value()));
+    return read;
+}
+
 }  // namespace
 
 Result<LockRecord> parse_lock_record(std::string_view text) {
@@ -459,7 +497,7 @@ Result<LockRecord> parse_lock_record(std::string_view text) {
         reader.record.version = 0;  // absent means 0
         const auto outcome = FlatRecordScanner(text).scan(reader);
         if (outcome != FlatRecordScanner::Outcome::not_flat) {
-            return finish(reader, outcome == FlatRecordScanner::Outcome::accepted);
+            return with_members(finish(reader, outcome == FlatRecordScanner::Outcome::accepted), text);
         }
     }
     return parse_lock_record_with_library(text);
@@ -469,7 +507,7 @@ Result<LockRecord> parse_lock_record_with_library(std::string_view text) {
     RecordReader reader;
     reader.record.version = 0;  // absent means 0
     const bool parsed = Json::sax_parse(text.begin(), text.end(), &reader);
-    return finish(reader, parsed);
+    return with_members(finish(reader, parsed), text);
 }
 
 std::string new_lock_id() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/enum_words.hpp"
 #include "common/identity.hpp"
@@ -61,7 +62,15 @@ struct LockRecord {
     std::string pool;
     std::optional<std::uint64_t> slots;
     std::optional<std::uint64_t> slot;
+    // A shared hold (docs/design.md, "Shared locks"): "shared" for the one
+    // file of a group of shared holders, whose top-level holder fields
+    // describe one live member (the representative) and whose `holders` lists
+    // every member as a record of its own. Empty for an exclusive hold and
+    // for a member.
+    std::string mode;
+    std::vector<LockRecord> holders;
 
+    bool is_shared() const { return mode == "shared"; }
     // When the hold lapses: expires_at, else acquired + ttl_sec, else never.
     std::optional<WallTime> expiry() const;
 

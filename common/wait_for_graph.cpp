@@ -28,6 +28,16 @@ std::optional<WaitAgent> wait_agent_of(const Identity& who, Binding binding) {
     return std::nullopt;
 }
 
+std::vector<const LockRecord*> holds_waited_for(const LockRecord& record) {
+    std::vector<const LockRecord*> holds;
+    if (!record.is_shared()) {
+        holds.push_back(&record);
+        return holds;
+    }
+    for (const LockRecord& member : record.holders) holds.push_back(&member);
+    return holds;
+}
+
 std::optional<WaitAgent> holding_agent_of(const LockRecord& record) {
     if (!record.bound_to || *record.bound_to == Binding::guard) return std::nullopt;
     return wait_agent_of(holder_identity(record), *record.bound_to);

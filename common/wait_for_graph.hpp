@@ -32,6 +32,9 @@ std::optional<WaitAgent> wait_agent_of(const Identity& who, Binding binding);
 // The agent of a hold, for manual holds only (`lokt lock`): a guard's hold
 // ends with its command, so waiting for it never deadlocks.
 std::optional<WaitAgent> holding_agent_of(const LockRecord& record);
+// The holds a waiter for this lock file waits for: every member of a shared
+// group (a waiter waits until each has left), else the record itself.
+std::vector<const LockRecord*> holds_waited_for(const LockRecord& record);
 
 // One edge: waiter waits for name, held by holder.
 struct WaitEdge {

@@ -441,6 +441,7 @@ std::optional<protocol::Reply> Dispatcher::on_acquire(Session& session, std::uin
     spec.inherited_lock_id = request.nested_lock_id;
     spec.group = request.group;
     spec.slots = request.slots;
+    spec.shared = request.shared;
     spec.waiting = request.wait;
     spec.look_first = request.wait;  // waiting behind a holder writes nothing (a full disk does not stop it)
     if (request.mode == protocol::AcquireMode::guard) {

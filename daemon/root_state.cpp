@@ -2,6 +2,7 @@
 #include "daemon/root_state.hpp"
 
 #include <algorithm>
+#include <ranges>
 
 #include "common/hold_deadline.hpp"
 #include "common/slot_pool.hpp"
@@ -18,6 +19,27 @@ constexpr Nanoseconds k_busy_retry = std::chrono::milliseconds(50);
 
 void earliest(std::optional<SteadyTime>& current, SteadyTime candidate) {
     if (!current || candidate < *current) current = candidate;
+}
+
+// A shared member's hold is kept under NAME, a newline (never in a lock
+// name) and its lock id, so that every member of a name has an entry of its own.
+constexpr char k_member_mark = '\n';
+
+std::string member_key(const std::string& name, const std::string& lock_id) { return name + k_member_mark + lock_id; }
+
+// The lock name a key of m_holds stands for.
+std::string name_of_key(const std::string& key) {
+    const auto mark = key.find(k_member_mark);
+    return mark == std::string::npos ? key : key.substr(0, mark);
+}
+
+// An exclusive acquire waits in the queue: shared requests behind it may not pass it.
+template <class Waiters>
+const AcquireTicket* exclusive_waiter(const Waiters& waiters) {
+    for (const auto& waiter : waiters) {
+        if (!waiter.ticket.spec.shared) return &waiter.ticket;
+    }
+    return nullptr;
 }
 
 }  // namespace
@@ -65,8 +87,26 @@ std::vector<std::string> RootState::queued_names() const {
 
 std::optional<Identity> RootState::hold_actor(const std::string& name, const std::string& lock_id) const {
     auto it = m_holds.find(name);
+    if (it == m_holds.end() || it->second.lock_id() != lock_id) it = m_holds.find(member_key(name, lock_id));
     if (it == m_holds.end() || it->second.lock_id() != lock_id) return std::nullopt;
     return it->second.actor();
+}
+
+RootState::HoldIt RootState::find_hold(const std::string& name, const std::string& lock_id) {
+    auto it = m_holds.find(name);
+    if (it != m_holds.end() && it->second.lock_id() == lock_id) return it;
+    it = m_holds.find(member_key(name, lock_id));
+    if (it != m_holds.end() && it->second.lock_id() == lock_id) return it;
+    return m_holds.end();
+}
+
+std::vector<std::string> RootState::member_keys(const std::string& name) const {
+    std::vector<std::string> keys;
+    const std::string prefix = name + k_member_mark;
+    for (auto it = m_holds.lower_bound(prefix); it != m_holds.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        keys.push_back(it->first);
+    }
+    return keys;
 }
 
 std::optional<SteadyTime> RootState::Hold::due() const {
@@ -155,8 +195,11 @@ void RootState::Hold::set_actor(const Identity& actor) {
 
 void RootState::note_granted(const AcquireTicket& ticket, const AcquireResult& result) {
     if (result.outcome == AcquireResult::Outcome::nested) return;  // the outer hold is unchanged
-    // A pool's hold is its slot's lock file, named in the record.
-    const std::string& name = result.record.pool.empty() ? ticket.spec.name : result.record.name;
+    // A pool's hold is its slot's lock file, named in the record; a shared
+    // member's is kept apart from the name's other members.
+    const std::string name = ticket.spec.shared           ? member_key(ticket.spec.name, result.record.lock_id)
+                             : result.record.pool.empty() ? ticket.spec.name
+                                                          : result.record.name;
     if (ticket.spec.binding == Binding::guard) {
         Hold hold;
         hold.connection = ticket.connection;
@@ -230,8 +273,13 @@ void RootState::report_positions(const std::string& name, const Queue& queue, Ef
 std::optional<std::vector<WaitEdge>> RootState::wait_cycle(const AcquireTicket& ticket, const Refusal& refusal) const {
     if (!refusal.holder) return std::nullopt;
     const auto waiter = wait_agent_of(ticket.spec.holder, ticket.spec.binding);
-    const auto holder = holding_agent_of(*refusal.holder);
-    if (!waiter || !holder) return std::nullopt;
+    if (!waiter) return std::nullopt;
+    // A waiter for a shared group waits for every member: an edge to each.
+    std::vector<std::pair<WaitAgent, WallTime>> holders;
+    for (const LockRecord* hold : holds_waited_for(*refusal.holder)) {
+        if (auto agent = holding_agent_of(*hold)) holders.emplace_back(std::move(*agent), hold->acquired);
+    }
+    if (holders.empty()) return std::nullopt;
     // Every queued waiter points at its name's holder: the one this state
     // granted, else the one its queue last found on the files.
     WaitForGraph graph;
@@ -244,17 +292,22 @@ std::optional<std::vector<WaitEdge>> RootState::wait_cycle(const AcquireTicket& 
                                    : queue.waiters.front().refusal.holder ? &*queue.waiters.front().refusal.holder
                                                                           : nullptr;
         if (record == nullptr) continue;
-        const auto queue_holder = holding_agent_of(*record);
-        if (!queue_holder) continue;
-        for (const Waiter& queued : queue.waiters) {
-            const auto agent = wait_agent_of(queued.ticket.spec.holder, queued.ticket.spec.binding);
-            if (!agent) continue;
-            const auto started = queued.deadline - std::chrono::duration_cast<SteadyTime::duration>(queued.ticket.timeout);
-            const WallTime since = wall - std::chrono::duration_cast<Nanoseconds>(now - started);
-            graph.add(WaitEdge{*agent, name, *queue_holder, record->acquired, since});
+        for (const LockRecord* hold : holds_waited_for(*record)) {
+            const auto queue_holder = holding_agent_of(*hold);
+            if (!queue_holder) continue;
+            for (const Waiter& queued : queue.waiters) {
+                const auto agent = wait_agent_of(queued.ticket.spec.holder, queued.ticket.spec.binding);
+                if (!agent) continue;
+                const auto started = queued.deadline - std::chrono::duration_cast<SteadyTime::duration>(queued.ticket.timeout);
+                const WallTime since = wall - std::chrono::duration_cast<Nanoseconds>(now - started);
+                graph.add(WaitEdge{*agent, name, *queue_holder, hold->acquired, since});
+            }
         }
     }
-    return graph.cycle_closed_by(WaitEdge{*waiter, ticket.spec.name, *holder, refusal.holder->acquired, std::nullopt});
+    for (const auto& [holder, since] : holders) {
+        if (auto cycle = graph.cycle_closed_by(WaitEdge{*waiter, ticket.spec.name, holder, since, std::nullopt})) return cycle;
+    }
+    return std::nullopt;
 }
 
 bool RootState::joins_without_trying(const AcquireTicket& ticket) const {
@@ -272,6 +325,23 @@ bool RootState::joins_without_trying(const AcquireTicket& ticket) const {
 
 void RootState::acquire(AcquireTicket ticket, Effects& out) {
     Refusal refusal;
+    if (ticket.spec.shared && !ticket.wait && ticket.spec.inherited_lock_id.empty()) {
+        // A shared request never overtakes a queued exclusive one.
+        auto queued = m_queues.find(ticket.spec.name);
+        const AcquireTicket* ahead = queued == m_queues.end() ? nullptr : exclusive_waiter(queued->second.waiters);
+        if (ahead != nullptr) {
+            AcquireResult refused;
+            refused.refusal = queued->second.waiters.front().refusal;
+            refused.refusal.code = ErrorCode::held;
+            refused.refusal.message = "lock \"" + ticket.spec.name +
+                                      "\" has an exclusive request waiting ahead of this shared one (" +
+                                      owner_at_host(ahead->spec.holder.owner, ahead->spec.holder.host) + " (pid " +
+                                      std::to_string(ahead->spec.holder.pid) + ")); shared requests do not overtake it";
+            m_files.record_denial(ticket.spec, refused.refusal, ticket.actor);
+            out.answers.push_back(AcquireAnswer{ticket.connection, ticket.request_id, std::move(refused)});
+            return;
+        }
+    }
     if (joins_without_trying(ticket)) {
         // Others already wait for this name: first come, first served, so the
         // newcomer queues behind them for the reason they wait, without
@@ -312,7 +382,8 @@ void RootState::acquire(AcquireTicket ticket, Effects& out) {
     report_positions(queue.waiters.back().ticket.spec.name, queue, out, queue.waiters.size() - 1);
 }
 
-void RootState::pump(const std::string& changed, Effects& out) {
+void RootState::pump(const std::string& changed_key, Effects& out) {
+    const std::string changed = name_of_key(changed_key);
     auto it = m_queues.find(changed);
     if (it == m_queues.end()) {
         // A slot of a pool changed: the pool's queue is the one to try.
@@ -345,8 +416,10 @@ void RootState::pump(const std::string& changed, Effects& out) {
         }
         const bool granted = tried && tried->granted();
         const bool nested = granted && tried->outcome == AcquireResult::Outcome::nested;
-        // Another slot of a pool may still be free: the next waiter tries too.
+        // Another slot of a pool may still be free: the next waiter tries too;
+        // after a shared grant, so may the shared waiters right behind it.
         const bool pool_slot = granted && !tried->record.pool.empty();
+        const bool shared_grant = granted && head.ticket.spec.shared;
         Refusal next_blocker;
         if (granted) {
             note_granted(head.ticket, *tried);
@@ -358,7 +431,7 @@ void RootState::pump(const std::string& changed, Effects& out) {
         waiter_leaves(head);
         queue.waiters.pop_front();
         moved = true;
-        if (granted && !nested && !pool_slot) {
+        if (granted && !nested && !pool_slot && !shared_grant) {
             if (!queue.waiters.empty()) {
                 queue.waiters.front().refusal = next_blocker;
                 note_blocker(name, queue, next_blocker);
@@ -375,8 +448,8 @@ void RootState::pump(const std::string& changed, Effects& out) {
 
 Result<void> RootState::release(const std::string& name, const std::string& lock_id, const Identity& actor, ReleaseNote note,
                                 Effects& out) {
-    auto held = m_holds.find(name);
-    const bool ours = held != m_holds.end() && held->second.lock_id() == lock_id;
+    auto held = find_hold(name, lock_id);
+    const bool ours = held != m_holds.end();
     if (ours) note.acquired = held->second.record.acquired;
     auto released = m_files.release(name, lock_id, actor, ours ? held->second.file : WrittenFile{}, note);
     if (!released && released.error().busy) return released;  // nothing changed: asked again later
@@ -386,8 +459,8 @@ Result<void> RootState::release(const std::string& name, const std::string& lock
 }
 
 Result<LockRecord> RootState::renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor) {
-    auto held = m_holds.find(name);
-    const bool tracked = held != m_holds.end() && held->second.lock_id() == lock_id;
+    auto held = find_hold(name, lock_id);
+    const bool tracked = held != m_holds.end();
     const SteadyTime now = m_clock.steady_now();
     WrittenFile written;
     auto renewed = m_files.renew(name, lock_id, ttl, actor, {}, &written);
@@ -412,6 +485,20 @@ void RootState::files_changed(const std::string& name, Effects& out) {
         check_detached(name, out);
         return;
     }
+    if (name.find(k_member_mark) == std::string::npos) {
+        // A shared group's file changed: its detached members look again.
+        bool looked = false;
+        for (const auto& key : member_keys(name)) {
+            if (m_holds.at(key).detached) {
+                check_detached(key, out);
+                looked = true;
+            }
+        }
+        if (looked) {
+            pump(name, out);
+            return;
+        }
+    }
     // Most changes are the daemon's own (the lock it just wrote for the head
     // of the queue): while that file is still in place, the queue has nothing
     // new to try, and one stat spares reading and judging the lock again.
@@ -431,6 +518,12 @@ void RootState::all_files_changed(Effects& out) {
 
 void RootState::forget_hold(const std::string& name) {
     if (auto held = m_holds.find(name); held != m_holds.end()) erase_hold(held);
+    // Manual shared members are looked up on the files when needed; guards'
+    // members stay, renewed until their renewal finds them gone.
+    for (const auto& key : member_keys(name)) {
+        auto member = m_holds.find(key);
+        if (!member->second.guard) erase_hold(member);
+    }
 }
 
 void RootState::retry_within(const std::string& name, Nanoseconds after) {
@@ -501,7 +594,7 @@ void RootState::check_detached(const std::string& name, Effects& out) {
     auto held = m_holds.find(name);
     if (held == m_holds.end() || !held->second.detached) return;
     Hold& hold = held->second;
-    auto checked = m_files.end_if_stale(name, hold.lock_id(), hold.actor());
+    auto checked = m_files.end_if_stale(name_of_key(name), hold.lock_id(), hold.actor());
     if (!checked && checked.error().busy) {
         retry_within(name, k_busy_retry);  // looked at again with its queue, if it has one
         return;
@@ -572,7 +665,12 @@ void RootState::advance(Effects& out) {
                 removed = true;
                 continue;
             }
-            auto tried = m_files.try_acquire(w->ticket.spec, w->ticket.actor);
+            // A shared waiter behind an exclusive one takes no last look: it would overtake it.
+            const bool behind_exclusive =
+                w->ticket.spec.shared && exclusive_waiter(std::ranges::subrange(waiters.begin(), w)) != nullptr;
+            auto tried =
+                behind_exclusive ? Result<AcquireResult>(AcquireResult{}) : m_files.try_acquire(w->ticket.spec, w->ticket.actor);
+            if (tried && behind_exclusive) tried->refusal = w->refusal;
             if (!tried && tried.error().busy) {
                 AcquireResult refused;
                 refused.refusal = w->refusal;
@@ -623,7 +721,7 @@ void RootState::advance(Effects& out) {
         // Only while the file is still the version we wrote: a guard that gave
         // up on us (we were stopped) has rewritten it and renews it itself.
         WrittenFile written;
-        auto renewed = m_files.renew(name, hold.lock_id(), *hold.ttl, hold.actor(), hold.file, &written);
+        auto renewed = m_files.renew(name_of_key(name), hold.lock_id(), *hold.ttl, hold.actor(), hold.file, &written);
         if (renewed) {
             hold.record = *renewed;
             hold.file = written;

@@ -222,6 +222,10 @@ private:
     using HoldIt = std::map<std::string, Hold>::iterator;
     using QueueIt = std::map<std::string, Queue>::iterator;
     HoldIt put_hold(const std::string& name, Hold hold);  // replaces a hold of that name
+    // The hold with this lock id: NAME's exclusive one, or a shared member's.
+    HoldIt find_hold(const std::string& name, const std::string& lock_id);
+    // The keys of NAME's shared members' holds (m_holds keeps each apart).
+    std::vector<std::string> member_keys(const std::string& name) const;
     void erase_hold(HoldIt it);
     void hold_changed(HoldIt it);  // after its times, detached or kept_by_command changed
     void set_retry(const std::string& name, Queue& queue, std::optional<SteadyTime> when);
@@ -233,6 +237,7 @@ private:
     std::function<bool(ConnectionId)> m_still_there;
     const Clock& m_clock;
     std::string m_host;
+    // Keyed by lock name; a shared member by NAME '\n' LOCK_ID (member_key).
     std::map<std::string, Hold> m_holds;
     std::map<std::string, Queue> m_queues;
 

@@ -39,6 +39,7 @@ void fields(auto& v, Like<AcquireRequest> auto& m) {
     v.optional_lock_id("handle", m.handle);
     v.optional_lock_id("group", m.group);
     v.optional_number("slots", m.slots, Range{1, k_max_pool_slots});
+    v.optional_flag("shared", m.shared);
     v.check([&](Reader& in) {
         const bool bound_to_pid = m.mode == AcquireMode::manual && !m.ttl_ms;
         if (m.timeout_ms && !m.wait) {
@@ -51,6 +52,8 @@ void fields(auto& v, Like<AcquireRequest> auto& m) {
             in.fail_field("bound_pid_start", "needs \"bound_pid\"");
         } else if (!m.handle.empty() && m.mode != AcquireMode::guard) {
             in.fail_field("handle", "is only for a guard");
+        } else if (m.shared && m.slots) {
+            in.fail_field("shared", "cannot be combined with \"slots\"");
         }
     });
 }

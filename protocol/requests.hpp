@@ -52,6 +52,8 @@ struct AcquireRequest {
     std::string group;
     // A slot of a pool of this many slots (1-1024), instead of the name itself.
     std::optional<std::uint64_t> slots;
+    // Join the name's group of shared holders; absent (false) for an exclusive hold.
+    bool shared = false;
     bool operator==(const AcquireRequest&) const = default;
 };
 

@@ -59,6 +59,7 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
         {"LOKT_LOCK_NAME", held_name}, {"LOKT_LOCK_ID", lease.lock_id()}, {"LOKT_HOLD_FD", std::to_string(handle->fd())}};
     if (lease.record.fence) child.extra_env.emplace_back("LOKT_FENCE", std::to_string(*lease.record.fence));
     if (lease.record.slot) child.extra_env.emplace_back("LOKT_SLOT", std::to_string(*lease.record.slot));
+    if (plan->spec.shared) child.extra_env.emplace_back("LOKT_LOCK_MODE", "shared");
     child.terminate_on_lost = flags.on_lost == "terminate";
     // Set when renewing failed until the hold was about to lapse: the command
     // was stopped (or warned about), but the hold is still ours to release.
@@ -152,9 +153,11 @@ Examples:
   lokt guard test -E 75 -- make test      exit 75 (not 2) if the lock is busy
   lokt guard staging-db,deploy --wait -- ./deploy.sh   both locks or neither
   lokt guard gpu --slots 3 --wait -- sh -c 'CUDA_VISIBLE_DEVICES=$LOKT_SLOT ./train.sh'
+  lokt guard dataset --shared -- ./read-only-report.sh   readers together, writers alone
 
 The command gets LOKT_LOCK_NAME, LOKT_LOCK_ID, LOKT_FENCE (the hold's fencing
-token: greater than every earlier holder's) and, with --slots, LOKT_SLOT.
+token: greater than every earlier holder's), with --slots, LOKT_SLOT, and with
+--shared, LOKT_LOCK_MODE=shared.
 
 Exit status: the command's own (128+N if signal N killed it); 2 when the lock
 is held or frozen or --wait timed out (-E N to change it), 5 deadlock (the

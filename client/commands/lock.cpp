@@ -48,12 +48,14 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
         JsonWriter out;
         out.begin_object();
         write_lock_members(out, hold, true);
+        if (plan->spec.shared) out.field("mode", "shared");
         out.field("outcome", outcome);
         out.end_object();
         std::fputs(out.finish().c_str(), stdout);
         return 0;
     }
     std::string line = std::string("lock \"") + hold.name + "\" " + outcome;
+    if (plan->spec.shared && acquired->outcome != Acquired::Outcome::nested) line += " in shared mode";
     if (hold.slot) {
         line = "slot " + std::to_string(*hold.slot) + " of pool \"" + hold.pool + "\" " + outcome + " as lock \"" + hold.name +
                "\" (unlock it by that name)";
@@ -79,6 +81,7 @@ CommandSpec lock_command(CommandEnv env) {
   lokt lock deploy --wait --timeout 5m --json
   lokt lock staging-db,deploy --ttl 10m  both or neither; unlock staging-db,deploy
   lokt lock test-db --slots 2 --ttl 30m --json     one of 2 slots; unlock its "name"
+  lokt lock dataset --shared --ttl 1h   with other shared holders, never with an exclusive one
 
 Without --ttl the lock lasts as long as the shell or script that ran lokt.
 

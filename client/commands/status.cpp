@@ -106,6 +106,11 @@ void print_table(const std::vector<LockView>& held, const std::vector<FreezeView
         }
         std::fwrite(out.data(), 1, out.size(), stdout);
     }
+    for (const auto& view : held) {
+        if (view.state != HoldState::live || !view.stored.record.is_shared()) continue;
+        std::printf("shared: %s held by %s\n", view.name.c_str(),
+                    describe_shared(view.stored.record, now, view.stored.record.host).c_str());
+    }
     for (const auto& pool : pools_among(held)) {
         std::printf("pool: %s %zu/%llu held: %s\n", pool.name.c_str(), pool.held_count(),
                     static_cast<unsigned long long>(pool.slots), describe_slots(pool, now).c_str());
@@ -143,6 +148,16 @@ void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
         if (r.slot) {
             std::printf("  pool:      slot %llu of %llu of pool \"%s\"\n", static_cast<unsigned long long>(*r.slot),
                         static_cast<unsigned long long>(r.slots.value_or(0)), r.pool.c_str());
+        }
+        if (r.is_shared()) {
+            // The lines above describe the representative member; every member follows.
+            std::printf("  mode:      shared, %zu %s\n", r.holders.size(), r.holders.size() == 1 ? "member" : "members");
+            for (const LockRecord& member : r.holders) {
+                std::printf("    %s, lock id %s", describe_holder(member, now).c_str(), member.lock_id.c_str());
+                if (member.fence) std::printf(", fence %llu", static_cast<unsigned long long>(*member.fence));
+                if (auto expiry = member.expiry()) std::printf(", expires in %s", expires_text(member, now).c_str());
+                std::printf("\n");
+            }
         }
     } else if (!view.stored.problem.empty()) {
         std::printf("  problem:   %s\n", view.stored.problem.c_str());

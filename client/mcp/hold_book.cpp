@@ -4,7 +4,13 @@
 namespace lokt::client::mcp {
 
 Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait,
-                                   const WaitObserver& observer) {
+                                   const WaitObserver& observer, bool shared) {
+    if (auto held = m_holds.find(name); held != m_holds.end() && held->second.shared != shared) {
+        return make_error(ErrorCode::usage, "lock \"" + name + "\" is held by this session in " +
+                                                (held->second.shared ? "shared" : "exclusive") +
+                                                " mode; release it before asking for it in the other mode (lokt does not "
+                                                "upgrade a shared hold)");
+    }
     if (m_holds.count(name) != 0) {
         LOKT_TRY_LET(renewed, renew(name, ttl));
         Acquired result;
@@ -22,6 +28,7 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
     spec.holder = m_holder;
     spec.look_first = wait.wait;
     spec.waiting = wait.wait;
+    spec.shared = shared;
     if (wait.wait && m_waiting) m_waiting(true);
     auto acquired = m_backend.acquire(spec, wait, observer);
     if (wait.wait && m_waiting) m_waiting(false);
@@ -32,6 +39,7 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
         hold.ttl = ttl;
         hold.lapses_at = std::chrono::steady_clock::now() + ttl;
         hold.acquired = wall_now();
+        hold.shared = shared;
         m_holds[name] = std::move(hold);
     }
     return acquired;

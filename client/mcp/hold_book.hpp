@@ -24,6 +24,7 @@ struct SessionHold {
     Nanoseconds ttl{};
     SteadyTime lapses_at{};  // the TTL without a renew, on the steady clock
     WallTime acquired{};
+    bool shared = false;  // a member of the name's group of shared holders
 };
 
 class HoldBook {
@@ -39,8 +40,10 @@ public:
     const Identity& holder() const { return m_holder; }
 
     // Acquires name for this server. A name this server already holds is
-    // renewed instead (outcome refreshed): one agent session, one hold per name.
-    Result<Acquired> acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait, const WaitObserver& observer);
+    // renewed instead (outcome refreshed): one agent session, one hold per name
+    // (asked in the other mode, a usage error: no upgrade, no downgrade).
+    Result<Acquired> acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait, const WaitObserver& observer,
+                             bool shared = false);
     // Extends a hold of this server to ttl from now. not_found: not ours;
     // lost: someone broke it (it is forgotten, and the loss audited).
     Result<SessionHold> renew(const std::string& name, Nanoseconds ttl);

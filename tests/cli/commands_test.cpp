@@ -716,12 +716,17 @@ TEST_SUITE("commands") {
         }
     }
 
-    TEST_CASE_FIXTURE(LoktFixture, "--slots is refused with etcd, not taken as a plain lock" * etcd_only()) {
+    TEST_CASE_FIXTURE(LoktFixture, "--slots and --shared are refused with etcd, not taken as a plain lock" * etcd_only()) {
         for (const auto& args : std::vector<std::vector<std::string>>{{"guard", "gpu", "--slots", "3", "--", "touch", "ran"},
-                                                                      {"lock", "gpu", "--slots", "3", "--ttl", "1m"}}) {
+                                                                      {"lock", "gpu", "--slots", "3", "--ttl", "1m"},
+                                                                      {"guard", "gpu", "--shared", "--", "touch", "ran"},
+                                                                      {"lock", "gpu", "--shared", "--ttl", "1m"}}) {
             const auto r = lokt(args, k_agent1);
             CHECK_EXIT(r, 64);
-            CHECK_MESSAGE(contains(r.err, "error: slot pools (--slots) are not available with the etcd backend"), r.describe());
+            CHECK_MESSAGE(matches(r.err,
+                                  "^error: (slot pools \\(--slots\\)|shared holds \\(--shared\\)) are not available with "
+                                  "the etcd backend yet"),
+                          r.describe());
         }
         CHECK_FALSE(fs::exists(repo() / "ran"));
         CHECK_FALSE(has_lock("gpu"));

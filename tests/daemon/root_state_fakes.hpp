@@ -39,6 +39,14 @@ public:
             if (spec.audit_denial) log.push_back("freeze-deny " + spec.name + " by " + std::to_string(actor.pid));
             return result;
         }
+        if (spec.shared) return try_shared(spec, actor);
+        if (auto group = shared.find(spec.name); group != shared.end() && !group->second.empty()) {
+            result.refusal.code = ErrorCode::held;
+            result.refusal.message = "lock \"" + spec.name + "\" held in shared mode";
+            result.refusal.holder = group->second.begin()->second;
+            if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
+            return result;
+        }
         if (auto held = locks.find(spec.name); held != locks.end()) {
             result.refusal.code = ErrorCode::held;
             result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
@@ -79,6 +87,12 @@ public:
 
     Result<LockRecord> renew(const std::string& name, const std::string& lock_id, Nanoseconds ttl, const Identity& actor,
                              WrittenFile expected = {}, WrittenFile* written = nullptr) override {
+        if (auto member = find_member(name, lock_id)) {
+            member->expires_at = m_clock.wall_now() + ttl;
+            if (written != nullptr) *written = WrittenFile{};
+            log.push_back("renew " + name + " by " + std::to_string(actor.pid));
+            return *member;
+        }
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
         if (expected.known() && !(versions[name] == expected.inode && expected.change_ns == 1)) {
@@ -93,6 +107,11 @@ public:
 
     Result<void> release(const std::string& name, const std::string& lock_id, const Identity& actor, WrittenFile written,
                          const ReleaseNote& note) override {
+        if (find_member(name, lock_id) != nullptr) {
+            shared[name].erase(lock_id);
+            log.push_back("release " + name + " by " + std::to_string(actor.pid));
+            return {};
+        }
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return make_error(ErrorCode::lost, "lost");
         locks.erase(held);
@@ -106,6 +125,12 @@ public:
     // carries its hold while its handle is in held_handles.
     Result<HoldCheck> end_if_stale(const std::string& name, const std::string& lock_id, const Identity& actor) override {
         ++stale_checks;
+        if (LockRecord* member = find_member(name, lock_id)) {
+            if (alive_pids.count(static_cast<pid_t>(member->pid)) != 0) return HoldCheck{HoldState::live, false};
+            shared[name].erase(lock_id);
+            log.push_back("stale-break " + name + " by " + std::to_string(actor.pid));
+            return HoldCheck{HoldState::dead_holder, false};
+        }
         auto held = locks.find(name);
         if (held == locks.end() || held->second.lock_id != lock_id) return HoldCheck{};
         if (alive_pids.count(static_cast<pid_t>(held->second.pid)) != 0) return HoldCheck{HoldState::live, false};
@@ -117,7 +142,47 @@ public:
         return HoldCheck{HoldState::dead_holder, false};
     }
 
+    // A shared acquire joins NAME's group unless an exclusive lock is there.
+    Result<AcquireResult> try_shared(const AcquireSpec& spec, const Identity& actor) {
+        AcquireResult result;
+        if (auto held = locks.find(spec.name); held != locks.end()) {
+            result.refusal.code = ErrorCode::held;
+            result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
+            result.refusal.holder = held->second;
+            if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
+            return result;
+        }
+        LockRecord record;
+        record.name = spec.name;
+        record.lock_id = "id" + std::to_string(++m_next_id);
+        record.owner = spec.holder.owner;
+        record.host = spec.holder.host;
+        record.pid = spec.holder.pid;
+        record.acquired = m_clock.wall_now();
+        record.bound_to = spec.binding;
+        if (spec.ttl) record.expires_at = m_clock.wall_now() + *spec.ttl;
+        shared[spec.name][record.lock_id] = record;
+        log.push_back("acquire shared " + spec.name + " by " + std::to_string(actor.pid));
+        result.outcome = AcquireResult::Outcome::acquired;
+        result.record = record;
+        return result;  // no file identity: a group's file is not one member's
+    }
+    LockRecord* find_member(const std::string& name, const std::string& lock_id) {
+        auto group = shared.find(name);
+        if (group == shared.end()) return nullptr;
+        auto member = group->second.find(lock_id);
+        return member == group->second.end() ? nullptr : &member->second;
+    }
+    // The lock id of the member held by a connection's pid.
+    std::string member_id(const std::string& name, pid_t pid) {
+        for (const auto& [id, member] : shared[name]) {
+            if (member.pid == pid) return id;
+        }
+        return {};
+    }
+
     std::map<std::string, LockRecord> locks;
+    std::map<std::string, std::map<std::string, LockRecord>> shared;  // name -> lock id -> member
     std::map<std::string, LockRecord> freezes;
     std::vector<std::string> log;
     int tries = 0;  // try_acquire calls

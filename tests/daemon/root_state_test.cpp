@@ -450,6 +450,105 @@ TEST_SUITE("root_state") {
         CHECK(f.state.idle());
     }
 
+    TEST_CASE("shared waiters behind a shared head are granted together; an exclusive waiter waits for all of them") {
+        Fixture f;
+        Effects effects;
+        f.state.acquire(ticket(1, "data", false), effects);  // exclusive holder
+        auto reader = [](ConnectionId c) {
+            AcquireTicket t = ticket(c, "data", true);
+            t.spec.shared = true;
+            return t;
+        };
+        f.state.acquire(reader(2), effects);
+        f.state.acquire(reader(3), effects);
+        f.state.acquire(ticket(4, "data", true), effects);  // exclusive waiter
+        f.state.acquire(reader(5), effects);
+        CHECK(f.state.waiters_for("data") == 4);
+        CHECK(f.state.indexes_consistent());
+
+        Effects step;
+        REQUIRE(f.state.release("data", f.lock_id("data"), f.actor(1), {}, step).ok());
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2, 3});
+        CHECK(f.state.waiters_for("data") == 2);  // the writer, then reader 5 behind it
+        CHECK(f.state.hold_count() == 2);
+        CHECK(f.state.indexes_consistent());
+
+        Effects first_out;
+        REQUIRE(f.state.release("data", f.files.member_id("data", 1002), f.actor(2), {}, first_out).ok());
+        CHECK(Fixture::granted(first_out).empty());  // reader 3 is still inside
+        Effects last_out;
+        REQUIRE(f.state.release("data", f.files.member_id("data", 1003), f.actor(3), {}, last_out).ok());
+        CHECK(Fixture::granted(last_out) == std::vector<ConnectionId>{4});
+        Effects writer_out;
+        REQUIRE(f.state.release("data", f.lock_id("data"), f.actor(4), {}, writer_out).ok());
+        CHECK(Fixture::granted(writer_out) == std::vector<ConnectionId>{5});
+        CHECK(f.state.waiters_for("data") == 0);
+        CHECK(f.state.indexes_consistent());
+    }
+
+    TEST_CASE("a shared request never overtakes a queued exclusive one") {
+        Fixture f;
+        Effects effects;
+        AcquireTicket first = ticket(1, "data", false);
+        first.spec.shared = true;
+        f.state.acquire(first, effects);
+        REQUIRE(Fixture::granted(effects) == std::vector<ConnectionId>{1});
+        f.state.acquire(ticket(2, "data", true), effects);  // the writer waits
+        const int tries = f.files.tries;
+
+        // Without --wait: refused, though the files alone would let it join.
+        Effects refused;
+        AcquireTicket eager = ticket(3, "data", false);
+        eager.spec.shared = true;
+        f.state.acquire(eager, refused);
+        REQUIRE(refused.answers.size() == 1);
+        REQUIRE(refused.answers[0].result);
+        CHECK_FALSE(refused.answers[0].result->granted());
+        CHECK(refused.answers[0].result->refusal.message.find("exclusive request waiting ahead") != std::string::npos);
+        // With --wait: behind the writer, without trying the files.
+        AcquireTicket patient = ticket(4, "data", true);
+        patient.spec.shared = true;
+        f.state.acquire(patient, effects);
+        CHECK(f.files.tries == tries);
+        CHECK(f.state.waiters_for("data") == 2);
+
+        Effects step;
+        REQUIRE(f.state.release("data", f.files.member_id("data", 1001), f.actor(1), {}, step).ok());
+        CHECK(Fixture::granted(step) == std::vector<ConnectionId>{2});
+        Effects next;
+        REQUIRE(f.state.release("data", f.lock_id("data"), f.actor(2), {}, next).ok());
+        CHECK(Fixture::granted(next) == std::vector<ConnectionId>{4});
+        CHECK(f.state.indexes_consistent());
+    }
+
+    TEST_CASE("each shared member is a hold of its own: renewed apart, ended apart when its connection closes") {
+        Fixture f;
+        Effects effects;
+        for (ConnectionId c = 1; c <= 2; ++c) {
+            AcquireTicket t = ticket(c, "data", false, std::chrono::seconds(10));
+            t.spec.shared = true;
+            f.state.acquire(t, effects);
+        }
+        f.state.acquire(ticket(3, "data", true), effects);  // a writer waits for both
+        CHECK(f.state.hold_count() == 2);
+        CHECK(f.state.hold_actor("data", f.files.member_id("data", 1002)).has_value());
+        f.clock.advance(std::chrono::seconds(5));
+        f.state.advance(effects);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew data by 1001") == 1);
+        CHECK(std::count(f.files.log.begin(), f.files.log.end(), "renew data by 1002") == 1);
+
+        Effects first_gone;
+        f.state.connection_closed(1, false, first_gone);  // its guard is dead: only its member ends
+        CHECK(Fixture::granted(first_gone).empty());
+        CHECK(f.files.shared["data"].size() == 1);
+        CHECK(f.state.hold_count() == 1);
+        CHECK(f.state.indexes_consistent());
+        Effects second_gone;
+        f.state.connection_closed(2, false, second_gone);
+        CHECK(Fixture::granted(second_gone) == std::vector<ConnectionId>{3});
+        CHECK(f.state.indexes_consistent());
+    }
+
 }  // TEST_SUITE
 
 }  // namespace lokt::daemon

@@ -167,11 +167,31 @@ await checks.run('acquire with wait: granted when the holder releases', async ()
   assert.equal(done.structuredContent.lock_id, got.structuredContent.lock_id);
 });
 
+await checks.run('mode shared: two sessions hold a name together, an exclusive request meets both, no upgrade', async () => {
+  const first = await call(a, 'acquire', { name: 'dataset', mode: 'shared', ttl: '1m' });
+  const second = await call(b, 'acquire', { name: 'dataset', mode: 'shared', ttl: '1m' });
+  assert.equal(first.structuredContent.acquired, true);
+  assert.equal(second.structuredContent.acquired, true);
+  assert.equal(second.structuredContent.mode, 'shared');
+  assert.ok(second.structuredContent.fence > first.structuredContent.fence, 'each member has its own token');
+  const upgrade = await call(a, 'acquire', { name: 'dataset', mode: 'exclusive' });
+  assert.equal(upgrade.isError, true, 'a shared hold is not upgraded');
+  assert.match(upgrade.content[0].text, /does not upgrade/);
+  const other = spawnSync(args.lokt, ['lock', 'dataset', '--ttl', '1m'], { env: envFor(root, 'writer'), encoding: 'utf8' });
+  assert.equal(other.status, 2);
+  assert.match(other.stderr, /shared mode by 2 holders/);
+  await call(a, 'release', { name: 'dataset' });
+  await call(b, 'release', { name: 'dataset' });
+  const events = auditEvents(root).filter((e) => e.name === 'dataset' && e.event === 'acquire');
+  assert.deepEqual(events.map((e) => e.extra.mode), ['shared', 'shared']);
+  assert.equal(spawnSync(args.lokt, ['exists', 'dataset'], { env: envFor(root, 'checker') }).status, 3);
+});
+
 await checks.run('bad input: a tool error (isError), never a protocol error or a crash', async () => {
   const bad = [
     ['acquire', {}], ['acquire', { name: 5 }], ['acquire', { name: 'bad name!' }], ['acquire', { name: 'x', ttl: 'soon' }],
     ['acquire', { name: 'x', ttl: 0 }], ['acquire', { name: 'x', ttl: -5 }], ['acquire', { name: 'x', wait: '1h' }],
-    ['acquire', { name: 'x', mode: 'shared' }], ['acquire', { name: 'x', colour: 'red' }], ['acquire', { name: 'x', ttl: {} }],
+    ['acquire', { name: 'x', mode: 'sometimes' }], ['acquire', { name: 'x', colour: 'red' }], ['acquire', { name: 'x', ttl: {} }],
     ['release', {}], ['release', { name: 'never-held' }], ['release', { name: '../etc' }],
     ['renew', {}], ['renew', { name: 'never-held' }], ['renew', { name: 'never-held', ttl: 'x' }],
     ['status', { name: 7 }], ['status', { extra: 1 }],

@@ -170,6 +170,31 @@ GoldenFile acquire_slot() {
             {Request{12, request}, reply(12, AcquireReply{slot, AcquireResult::Outcome::acquired}), reply(13, mismatch)}};
 }
 
+// A shared hold: the request says so; the reply is the member's own record
+// (its lock id and fence), and an exclusive request meets the group.
+GoldenFile acquire_shared() {
+    AcquireRequest request;
+    request.root = k_root;
+    request.name = "dataset";
+    request.mode = AcquireMode::guard;
+    request.wait = false;
+    request.identity = example_identity();
+    request.handle = "7d2e9a41c03b58f6e1a2b3c4d5e6f708";
+    request.shared = true;
+
+    LockRecord member = example_lock();
+    member.name = "dataset";
+    member.ttl_sec = 0;
+    member.expires_at.reset();
+    member.fence = 9;
+
+    ErrorReply exclusive = error(Op::acquire, ErrorCode::held,
+                                 "lock \"dataset\" held in shared mode by 2 holders: agent-1@devbox (pid 7271) for 12s, "
+                                 "agent-2@devbox (pid 7302) for 3s");
+    return {"acquire_shared",
+            {Request{14, request}, reply(14, AcquireReply{member, AcquireResult::Outcome::acquired}), reply(15, exclusive)}};
+}
+
 GoldenFile progress() {
     Progress behind_holder{2, 2, 3, example_lock(), std::nullopt};
     Progress behind_freeze{2, 1, 1, std::nullopt, example_freeze()};
@@ -327,9 +352,9 @@ GoldenFile errors() {
 }  // namespace
 
 std::vector<GoldenFile> golden_files() {
-    return {hello(),  acquire(),     acquire_slot(),  progress(), release(),  renew(),
-            unlock(), unlock_many(), status(),        freeze(),   unfreeze(), subscribe_audit(),
-            event(),  unsubscribe(), daemon_status(), shutdown(), errors()};
+    return {hello(),           acquire(), acquire_slot(), acquire_shared(), progress(), release(),
+            renew(),           unlock(),  unlock_many(),  status(),         freeze(),   unfreeze(),
+            subscribe_audit(), event(),   unsubscribe(),  daemon_status(),  shutdown(), errors()};
 }
 
 std::string encode_example(const Example& example) {

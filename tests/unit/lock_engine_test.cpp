@@ -484,3 +484,72 @@ TEST_CASE_FIXTURE(Fixture, "a pool's slots: the lowest free one, each a plain lo
     // Idle: the pool takes the size it is asked for now.
     CHECK(e.try_acquire(bigger)->granted());
 }
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a shared group: one file of members, each with its own token; exclusive refused; the last leave removes it") {
+    auto e = engine();
+    lokt::AcquireSpec reader = spec("data");
+    reader.shared = true;
+    auto first = e.try_acquire(reader);
+    auto second = e.try_acquire(reader);
+    REQUIRE(first->granted());
+    REQUIRE(second->granted());
+    CHECK(first->record.fence == 1u);
+    CHECK(second->record.fence == 2u);
+    CHECK_FALSE(first->file.inode != 0);  // the group's file is not one holder's
+
+    auto stored = e.store().read(lokt::Area::locks, "data");
+    REQUIRE(stored->kind == lokt::StoredRecord::Kind::record);
+    const lokt::LockRecord& group = stored->record;
+    CHECK(group.is_shared());
+    REQUIRE(group.holders.size() == 2);
+    CHECK(group.holders[0].lock_id == first->record.lock_id);
+    CHECK(group.lock_id != first->record.lock_id);  // the group's own id
+    CHECK(group.pid == me.pid);                     // the representative: a live member
+    // The text round-trips, members and all, by both parsers.
+    const std::string text = lokt::serialize_lock_record(group);
+    CHECK(lokt::parse_lock_record(text).value() == group);
+    CHECK(lokt::parse_lock_record_with_library(text).value() == group);
+
+    auto exclusive = e.try_acquire(spec("data"));
+    CHECK(exclusive->outcome == Outcome::refused);
+    CHECK(exclusive->refusal.message.find("held in shared mode by 2 holders") != std::string::npos);
+    lokt::AcquireSpec nested = spec("data");
+    nested.inherited_lock_id = first->record.lock_id;
+    auto upgrade = e.try_acquire(nested);
+    REQUIRE_FALSE(upgrade.ok());
+    CHECK(upgrade.error().code == ErrorCode::usage);
+
+    REQUIRE(e.release("data", first->record.lock_id).ok());
+    auto left = e.store().read(lokt::Area::locks, "data");
+    REQUIRE(left->record.holders.size() == 1);
+    CHECK(left->record.holders[0].lock_id == second->record.lock_id);
+    CHECK(e.held("data", second->record.lock_id).ok());
+    CHECK_FALSE(e.held("data", first->record.lock_id).ok());
+    REQUIRE(e.release("data", second->record.lock_id).ok());
+    CHECK_FALSE(fs::exists(dir / "root/locks/data.json"));
+}
+
+TEST_CASE("a group's top-level TTL covers the latest member's expiry, and is left out when a member has none") {
+    lokt::LockRecord guard;
+    guard.lock_id = "a";
+    guard.bound_to = lokt::Binding::guard;
+    guard.acquired = lokt::WallTime(std::chrono::seconds(1000));
+    lokt::LockRecord ttl = guard;
+    ttl.lock_id = "b";
+    ttl.bound_to = lokt::Binding::ttl;
+    ttl.pid = 77;
+    ttl.expires_at = lokt::WallTime(std::chrono::seconds(1600));
+    ttl.ttl_sec = 600;
+    lokt::LockRecord shorter = ttl;
+    shorter.lock_id = "c";
+    shorter.expires_at = lokt::WallTime(std::chrono::seconds(1100));
+
+    const auto with_guard = lokt::shared_group_record("data", "g", {ttl, guard});
+    CHECK(with_guard.bound_to == lokt::Binding::guard);  // the guard stands for the group
+    CHECK_FALSE(with_guard.expires_at.has_value());      // a member without TTL: none at the top
+    const auto manual = lokt::shared_group_record("data", "g", {shorter, ttl});
+    CHECK(manual.expires_at == ttl.expires_at);
+    CHECK(manual.lock_id == "g");
+    CHECK(manual.holders.size() == 2);
+}

@@ -1,7 +1,7 @@
 // The acquire tool: takes a named lock for this agent session, waiting in line
 // for a bounded time if asked, with progress that reports the queue position.
-// Its arguments leave room for what comes later: a `mode` (only "exclusive"
-// so far; "shared" and slots later) and, beside `name`, path globs.
+// Its `mode` is "exclusive" (one holder, the default) or "shared" (with other
+// shared holders, never with an exclusive one: docs/design.md, "Shared locks").
 #include "client/mcp/tools/lock_shapes.hpp"
 #include "client/mcp/tools/tools.hpp"
 #include "common/hold_state.hpp"
@@ -21,12 +21,12 @@ public:
         m_input = std::string(R"({"type":"object","properties":{"name":)") + k_name_schema + R"(,
 "ttl":{"anyOf":[{"type":"string"},{"type":"integer","minimum":1}],"description":"How long the hold lasts without a renew: a duration (\"30s\", \"10m\", \"2h\") or seconds. Default \"10m\". The hold also ends when this MCP server exits."},
 "wait":{"anyOf":[{"type":"string"},{"type":"integer","minimum":0}],"description":"How long to wait in line if the lock is held: a duration or seconds, at most \"5m\". Default 0: answer at once."},
-"mode":{"type":"string","enum":["exclusive"],"description":"How the lock is held: \"exclusive\" (one holder), the only mode so far."}},
+"mode":{"type":"string","enum":["exclusive","shared"],"description":"How the lock is held: \"exclusive\" (one holder, the default) or \"shared\" (together with other shared holders, never with an exclusive one; a shared request does not overtake an exclusive one that waits)."}},
 "required":["name"],"additionalProperties":false})";
         m_output = std::string(R"({"type":"object","properties":{
 "acquired":{"type":"boolean","description":"true when this session holds the lock now"},
 "outcome":{"type":"string","enum":["acquired","refreshed","held","frozen","timeout","unsupported"]},
-"name":{"type":"string"},"mode":{"type":"string","enum":["exclusive"]},
+"name":{"type":"string"},"mode":{"type":"string","enum":["exclusive","shared"]},
 "lock_id":{"type":"string"},"ttl_sec":{"type":"integer"},"expires_at":{"type":"string"},"fence":{"type":"integer"},
 "waited_ms":{"type":"integer"},
 "queue_position":{"type":"integer","description":"the last place in the daemon's queue while waiting, 1 being next"},
@@ -56,8 +56,10 @@ public:
         if (auto valid = validate_lock_name(*name); !valid) return ToolResult::error(valid.error().message);
         auto mode = args.string("mode");
         if (!mode) return ToolResult::error(mode.error().message);
-        if (*mode && **mode != "exclusive")
-            return ToolResult::error("\"mode\": only \"exclusive\" exists so far, not \"" + **mode + "\"");
+        if (*mode && **mode != "exclusive" && **mode != "shared")
+            return ToolResult::error("\"mode\": \"exclusive\" or \"shared\", not \"" + **mode + "\"");
+        const bool shared = *mode && **mode == "shared";
+        const char* mode_word = shared ? "shared" : "exclusive";
         auto ttl = args.duration("ttl", k_min_ttl, k_max_duration);
         if (!ttl) return ToolResult::error(ttl.error().message);
         auto wait_for = args.duration("wait", Nanoseconds::zero(), k_max_wait);
@@ -75,7 +77,7 @@ public:
             context.progress(text);
         };
         const auto started = std::chrono::steady_clock::now();
-        auto acquired = context.holds.acquire(*name, hold_ttl, wait, observer);
+        auto acquired = context.holds.acquire(*name, hold_ttl, wait, observer, shared);
         if (!acquired) return ToolResult::error(acquired.error().message);
         const Nanoseconds waited = std::chrono::steady_clock::now() - started;
 
@@ -87,7 +89,7 @@ public:
             const std::string expires = format_rfc3339(wall_now() + hold_ttl);
             out.field("outcome", acquired->outcome == Acquired::Outcome::refreshed ? "refreshed" : "acquired");
             out.field("name", *name);
-            out.field("mode", "exclusive");
+            out.field("mode", mode_word);
             out.field("lock_id", record.lock_id);
             out.field("ttl_sec", static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(hold_ttl).count()));
             out.field("expires_at", expires);
@@ -105,7 +107,7 @@ public:
                                                                        : "unsupported";
             out.field("outcome", outcome);
             out.field("name", *name);
-            out.field("mode", "exclusive");
+            out.field("mode", mode_word);
             out.field("waited_ms", to_ms(waited));
             if (position) out.field("queue_position", static_cast<std::uint64_t>(*position));
             if (refusal.holder) {
