@@ -4,7 +4,7 @@
 Each section starts its own private loktd (a socket in a 0700 directory of
 the scratch area, a scratch lock root) and speaks the line protocol to it
 directly (docs/protocol.md), so the figures are the daemon's and not a
-client's start-up. Daemon CPU is the run time of all its threads from /proc/PID/task/*/schedstat, memory
+client's start-up. Daemon CPU is utime+stime from /proc/PID/stat (held_roots: schedstat, finer), memory
 VmRSS from /proc/PID/status. Every section is a curve over several sizes:
 
   guard    guard holds taken over a few connections, in steps up to each size:
@@ -55,16 +55,17 @@ class ScaleError(Exception):
 
 
 def daemon_cpu_s(pid: int) -> float:
-    """CPU time of all the daemon's threads, in nanoseconds from schedstat (utime+stime tick at 10 ms)."""
-    total = 0
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
-        return total / 1e9
-    except (FileNotFoundError, ProcessLookupError):
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text[text.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    """utime+stime of all the daemon's threads, those that have exited included (10 ms ticks)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def daemon_cpu_precise_s(pid: int) -> float:
+    """Run time of the daemon's live threads in nanoseconds (schedstat): precise, but blind to
+    threads that have exited, so only for operations the event loop does alone."""
+    return sum(int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+               for task in os.listdir(f"/proc/{pid}/task")) / 1e9
 
 
 def rss_kib(pid: int) -> int:
@@ -451,7 +452,7 @@ def section_held_roots(args, work: Path) -> dict:
         rss_fresh = rss_kib(daemon.pid)
         for size in args.held_roots:
             log(f"held_roots: holds in roots {len(clients)} to {size}")
-            cpu_before = daemon.cpu()
+            cpu_before = daemon_cpu_precise_s(daemon.pid)
             started = time.monotonic()
             taken = 0
             for i in range(len(clients), size):
@@ -467,11 +468,11 @@ def section_held_roots(args, work: Path) -> dict:
                 clients.append((root, client))
             wall = time.monotonic() - started
             daemon.settle()
-            cpu = daemon.cpu() - cpu_before
+            cpu = daemon_cpu_precise_s(daemon.pid) - cpu_before
             status = daemon.probe.call({"op": "daemon_status"})
             # One acquire and release of another name in every held root, one at a time.
             latencies = []
-            cpu_before = daemon.cpu()
+            cpu_before = daemon_cpu_precise_s(daemon.pid)
             for root, client in clients:
                 sent = time.monotonic()
                 answer = client.call({**request, "root": str(root), "name": "probe"})
@@ -482,7 +483,7 @@ def section_held_roots(args, work: Path) -> dict:
                 client.call({"op": "release", "root": str(root), "name": "probe", "lock_id": answer["lock"]["lock_id"]})
                 latencies.append(time.monotonic() - sent)
             daemon.settle()
-            op_cpu = daemon.cpu() - cpu_before
+            op_cpu = daemon_cpu_precise_s(daemon.pid) - cpu_before
             latencies.sort()
             pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
             step = {"roots": size, "holds": status.get("holds"), "take_wall_ms_per_hold": wall * 1000 / max(1, taken),

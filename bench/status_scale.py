@@ -6,7 +6,8 @@ that grows with a busy root, and issue 17 asks for 100,000 held locks in under a
 driver writes the lock files directly (SPEC.md section 5's format, as run_bench.py's status
 section does), held by live processes of its own (--holders of them, round robin, each with its
 real start time) with a TTL a day ahead, so every lock is live and judged. Then, per size, it
-times `lokt status` and `lokt status --json`, with the files (LOKT_DAEMON=off) and through a
+times `lokt status` and `lokt status --json` (wall time, and CPU time of all their threads, which
+a loaded machine disturbs less), with the files (LOKT_DAEMON=off) and through a
 private loktd (LOKT_DAEMON=require), interleaved, and checks that every run lists every lock as
 held (a fast answer that drops locks fails the run).
 
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -130,13 +132,17 @@ def main() -> int:
             write_locks(root / "locks", written, size, holders)
             written = size
             times: dict[str, list[float]] = {f"{b}:{w}": [] for b, w, _ in variants}
+            cpus: dict[str, list[float]] = {f"{b}:{w}": [] for b, w, _ in variants}  # user+system, all threads
             for run in range(args.runs + 1):  # the first round warms the caches and checks
                 for backend, what, command in variants:
                     run_env = daemon_env if backend == "daemon" else env
                     lokt = args.baseline if backend.startswith("baseline") else args.lokt
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     started = time.perf_counter()
                     done = subprocess.run([str(lokt), *command], env=run_env, cwd=repo, capture_output=True)
                     elapsed = time.perf_counter() - started
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
                     if done.returncode != 0:
                         raise SystemExit(f"lokt {' '.join(command)} failed: {done.stderr.decode()[:500]}")
                     if run == 0:
@@ -145,9 +151,11 @@ def main() -> int:
                             raise SystemExit(f"lokt {' '.join(command)} listed {held} held, expected {size}")
                     else:
                         times[f"{backend}:{what}"].append(elapsed)
+                        cpus[f"{backend}:{what}"].append(cpu_s)
             row = {"locks": size}
             for key, values in times.items():
-                row[key] = {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values)}
+                row[key] = {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
+                            "cpu_median_s": statistics.median(cpus[key])}
             results["sizes"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
         results["loadavg_end"] = os.getloadavg()
@@ -162,7 +170,8 @@ def main() -> int:
     lines = ["| locks | " + " | ".join(f"`{k}` median (min–max)" for k in times) + " |",
              "|---:|" + "---:|" * len(times)]
     for row in results["sizes"]:
-        cells = [f"{row[k]['median_s'] * 1000:.0f} ms ({row[k]['min_s'] * 1000:.0f}–{row[k]['max_s'] * 1000:.0f})"
+        cells = [f"{row[k]['median_s'] * 1000:.0f} ms ({row[k]['min_s'] * 1000:.0f}–{row[k]['max_s'] * 1000:.0f}), "
+                 f"CPU {row[k]['cpu_median_s'] * 1000:.0f} ms"
                  for k in times]
         lines.append(f"| {row['locks']:,} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
