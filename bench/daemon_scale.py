@@ -4,7 +4,7 @@
 Each section starts its own private loktd (a socket in a 0700 directory of
 the scratch area, a scratch lock root) and speaks the line protocol to it
 directly (docs/protocol.md), so the figures are the daemon's and not a
-client's start-up. Daemon CPU is utime+stime from /proc/PID/stat, memory
+client's start-up. Daemon CPU is utime+stime from /proc/PID/stat (held_roots: schedstat, finer), memory
 VmRSS from /proc/PID/status. Every section is a curve over several sizes:
 
   guard    guard holds taken over a few connections, in steps up to each size:
@@ -20,6 +20,11 @@ VmRSS from /proc/PID/status. Every section is a curve over several sizes:
            order, daemon RSS while they wait and CPU per handoff
   roots    one guard (acquire, release, close) in each of N roots: daemon CPU
            per guard, RSS, open descriptors and the roots it still serves
+  held_roots  holds kept in N roots at once (--holds-per-root guard holds in each,
+           one connection per root), in steps up to each N: loktd RSS, open
+           descriptors and roots served with them all held; then one acquire and
+           release of another name in every held root, timed per operation
+           (p50/p99) with daemon CPU per operation, and a guard in a new root
 
 Standard library only. Example:
 
@@ -50,9 +55,17 @@ class ScaleError(Exception):
 
 
 def daemon_cpu_s(pid: int) -> float:
+    """utime+stime of all the daemon's threads, those that have exited included (10 ms ticks)."""
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def daemon_cpu_precise_s(pid: int) -> float:
+    """Run time of the daemon's live threads in nanoseconds (schedstat): precise, but blind to
+    threads that have exited, so only for operations the event loop does alone."""
+    return sum(int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+               for task in os.listdir(f"/proc/{pid}/task")) / 1e9
 
 
 def rss_kib(pid: int) -> int:
@@ -83,7 +96,7 @@ class Client:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(300)
         self.sock.connect(str(path))
-        self.buffer = b""
+        self.pending: list[bytes] = []  # the start of a line not yet complete, in pieces
         self.next_id = 1
         self.replies: dict[int, dict] = {}
 
@@ -110,9 +123,14 @@ class Client:
         chunk = self.sock.recv(1 << 16)
         if not chunk:
             raise ScaleError("loktd closed the connection")
-        self.buffer += chunk
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
+        # Linear in the reply: a 30 MB status reply comes in 64 KiB pieces, and
+        # searching and copying the whole buffer for each took minutes.
+        if b"\n" not in chunk:
+            self.pending.append(chunk)
+            return
+        *lines, rest = (b"".join(self.pending) + chunk).split(b"\n")
+        self.pending = [rest] if rest else []
+        for line in lines:
             message = json.loads(line)
             if "ok" in message:
                 self.replies[message["id"]] = message
@@ -299,7 +317,7 @@ def section_holds(args, work: Path, kind: str) -> dict:
                 log(f"{kind}: stopped at {reached} holds: the step took longer than --budget {args.budget:g} s")
                 break
         result = {"connections": len(clients), "steps": steps}
-        if kind == "guard":
+        if kind == "guard" and not args.no_close:
             log(f"guard: closing the connections that hold {held}")
             cpu_before = daemon.cpu()
             started = time.monotonic()
@@ -427,6 +445,68 @@ def section_roots(args, work: Path) -> dict:
         daemon.stop()
 
 
+def section_held_roots(args, work: Path) -> dict:
+    """Why: one daemon serves every repository of a user; what it keeps per root must stay small."""
+    daemon = Daemon(args.loktd, work, "held-roots")
+    try:
+        who = identity()
+        request = {"op": "acquire", "mode": "guard", "wait": False, "identity": who}
+        clients: list[tuple[Path, Client]] = []
+        steps = []
+        fds_fresh = open_fds(daemon.pid)
+        rss_fresh = rss_kib(daemon.pid)
+        for size in args.held_roots:
+            log(f"held_roots: holds in roots {len(clients)} to {size}")
+            cpu_before = daemon_cpu_precise_s(daemon.pid)
+            started = time.monotonic()
+            taken = 0
+            for i in range(len(clients), size):
+                root = daemon.root(f"h{i:05d}")
+                client = daemon.connect()
+                ids = client.send_many([{**request, "root": str(root), "name": f"held-{k:03d}"}
+                                        for k in range(args.holds_per_root)])
+                for request_id in ids:
+                    answer = client.reply(request_id)
+                    if not answer.get("ok"):
+                        raise ScaleError(f"acquire refused: {answer.get('error')}")
+                    taken += 1
+                clients.append((root, client))
+            wall = time.monotonic() - started
+            daemon.settle()
+            cpu = daemon_cpu_precise_s(daemon.pid) - cpu_before
+            status = daemon.probe.call({"op": "daemon_status"})
+            # One acquire and release of another name in every held root, one at a time.
+            latencies = []
+            cpu_before = daemon_cpu_precise_s(daemon.pid)
+            for root, client in clients:
+                sent = time.monotonic()
+                answer = client.call({**request, "root": str(root), "name": "probe"})
+                if not answer.get("ok"):
+                    raise ScaleError(f"probe acquire refused: {answer.get('error')}")
+                latencies.append(time.monotonic() - sent)
+                sent = time.monotonic()
+                client.call({"op": "release", "root": str(root), "name": "probe", "lock_id": answer["lock"]["lock_id"]})
+                latencies.append(time.monotonic() - sent)
+            daemon.settle()
+            op_cpu = daemon_cpu_precise_s(daemon.pid) - cpu_before
+            latencies.sort()
+            pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+            step = {"roots": size, "holds": status.get("holds"), "take_wall_ms_per_hold": wall * 1000 / max(1, taken),
+                    "take_daemon_cpu_us_per_hold": cpu * 1e6 / max(1, taken), "rss_kib": rss_kib(daemon.pid),
+                    "rss_kib_fresh": rss_fresh, "open_fds": open_fds(daemon.pid), "open_fds_fresh": fds_fresh,
+                    "roots_in_daemon_status": len(status.get("roots", [])),
+                    "op_latency_ms": {"p50": pick(0.5) * 1000, "p99": pick(0.99) * 1000, "max": latencies[-1] * 1000},
+                    "op_daemon_cpu_us": op_cpu * 1e6 / len(latencies),
+                    "guard_in_new_root": guard_elsewhere(daemon, daemon.root("fresh"), args.rounds)}
+            steps.append(step)
+            log(f"held_roots: {json.dumps(step)}")
+        for _, client in clients:
+            client.close()
+        return {"holds_per_root": args.holds_per_root, "steps": steps}
+    finally:
+        daemon.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loktd", type=Path, required=True)
@@ -435,6 +515,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="hold counts (guard, manual)")
     parser.add_argument("--waiters", default="100,1000,5000", help="queue lengths (waiters)")
     parser.add_argument("--roots", default="20,200,1000", help="root counts (roots)")
+    parser.add_argument("--no-close", action="store_true",
+                        help="guard: stop the daemon instead of timing the close of the connections that hold the holds")
+    parser.add_argument("--held-roots", default="10,50,200", help="root counts (held_roots)")
+    parser.add_argument("--holds-per-root", type=int, default=10, help="guard holds kept in each root (held_roots)")
     parser.add_argument("--connections", type=int, default=4, help="connections the guard holds are spread over")
     parser.add_argument("--rounds", type=int, default=20, help="guards timed in an empty root")
     parser.add_argument("--budget", type=float, default=300, help="seconds one step of holds may take before it stops")
@@ -448,13 +532,14 @@ def main() -> int:
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.waiters = [int(x) for x in args.waiters.split(",") if x]
     args.roots = [int(x) for x in args.roots.split(",") if x]
+    args.held_roots = [int(x) for x in args.held_roots.split(",") if x]
     sections = set(args.only.split(","))
 
     # Thousands of connections: raise the descriptor limit (loktd inherits it).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    work = Path(tempfile.mkdtemp(prefix="lokt-scale-", dir=args.workdir))
+    work = Path(tempfile.mkdtemp(prefix="lokt-scale-", dir=args.workdir)).resolve()
     results: dict = {"label": args.label, "loktd": str(args.loktd), "cpus": os.cpu_count(),
                      "loadavg_start": os.getloadavg()}
     try:
@@ -466,6 +551,8 @@ def main() -> int:
             results["waiters"] = [section_waiters(args, work, count) for count in args.waiters]
         if "roots" in sections:
             results["roots"] = section_roots(args, work)
+        if "held_roots" in sections:
+            results["held_roots"] = section_held_roots(args, work)
     finally:
         results["loadavg_end"] = os.getloadavg()
         if args.keep:

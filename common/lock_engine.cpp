@@ -11,6 +11,7 @@
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
 #include "common/parallel_chunks.hpp"
+#include "common/platform/huge_pages.hpp"
 #include "common/platform/processes.hpp"
 #include "common/process_liveness.hpp"
 
@@ -754,7 +755,11 @@ Result<LockView> LockEngine::inspect(const std::string& name) {
 
 Result<std::vector<LockView>> LockEngine::list(bool prune) {
     LOKT_TRY_LET(names, m_store.list(Area::locks));
-    std::vector<LockView> views(names->size());
+    std::vector<LockView> views;
+    views.reserve(names->size());
+    // 100,000 views are 90 MB of fresh memory: huge pages, asked for before it is touched.
+    platform::prefer_huge_pages(views.data(), views.capacity() * sizeof(LockView));
+    views.resize(names->size());
     const WallTime now = wall_now();
 
     // Reading and judging thousands of files is independent work: split it
@@ -762,11 +767,10 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
     std::vector<std::optional<Error>> failures(views.size());
     for_each_chunk(views.size(), 512, [&](std::size_t, std::size_t begin, std::size_t end) {
         LivenessMemo holders;  // locks are usually held by a few processes: ask /proc once per pid
-        for (std::size_t i = begin; i < end; ++i) {
-            auto stored = m_store.read(Area::locks, (*names)[i]);
+        auto take = [&](std::size_t i, Result<StoredRecord> stored) {
             if (!stored) {
                 failures[i] = stored.take_error();
-                continue;
+                return;
             }
             views[i].name = std::move((*names)[i]);
             views[i].stored = std::move(stored.value());
@@ -774,6 +778,13 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
             if (views[i].state == HoldState::live && !views[i].stored.record.is_shared()) {
                 views[i].kept_by = kept_by(views[i].stored.record, m_actor.host, &holders);
             }
+        };
+        // A prune breaks files by what was read: each is read the one careful
+        // way; a listing takes the batched reads.
+        if (prune) {
+            for (std::size_t i = begin; i < end; ++i) take(i, m_store.read(Area::locks, (*names)[i]));
+        } else {
+            m_store.read_many(Area::locks, *names, begin, end, take);
         }
     });
     for (auto& failure : failures) {

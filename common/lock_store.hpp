@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,6 +113,11 @@ public:
     const std::optional<FileOwner>& owner() const { return m_owner; }
 
     Result<StoredRecord> read(Area area, std::string_view name) const;
+    // read() of names[begin, end), handing each result to visit(i, result), in
+    // order: the same results, with a fraction of the system calls where the
+    // kernel can batch them (platform/batch_reads.hpp). For listing a root.
+    void read_many(Area area, const std::vector<std::string>& names, std::size_t begin, std::size_t end,
+                   const std::function<void(std::size_t, Result<StoredRecord>)>& visit) const;
     // Creates NAME.json with these contents unless it exists; false when it does.
     // `created`, if given, is set to the new file's identity.
     Result<bool> publish(Area area, std::string_view name, std::string_view contents, FileIdentity* created = nullptr);

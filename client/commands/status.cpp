@@ -13,6 +13,7 @@
 #include "common/duration.hpp"
 #include "common/lock_name.hpp"
 #include "common/parallel_chunks.hpp"
+#include "common/platform/huge_pages.hpp"
 
 #include <poll.h>
 #include <unistd.h>
@@ -33,28 +34,26 @@ std::string state_text(const LockView& view) {
     return text;
 }
 
-// The rows of the table: every lock, with its freeze if any, and then the
-// frozen names nobody holds (they cannot be taken either).
-// (Without `with_unheld`: only the freezes of the locks, for --json's "locks".)
-std::vector<LockView> rows_of(const std::vector<LockView>& locks, const std::vector<FreezeView>& freezes,
-                              bool with_unheld = true) {
-    std::vector<LockView> rows = locks;
-    std::map<std::string_view, std::size_t> index;
-    for (std::size_t i = 0; i < rows.size(); ++i) index.emplace(rows[i].name, i);
+// Puts each freeze on the lock of its name, in place, and returns the frozen
+// names nobody holds (rows of their own in the table: they cannot be taken
+// either). In place, because a copy of 100,000 views is most of the cost of
+// listing them.
+std::vector<LockView> attach_freezes(std::vector<LockView>& locks, const std::vector<FreezeView>& freezes) {
     std::vector<LockView> unheld;
+    if (freezes.empty()) return unheld;
+    std::map<std::string_view, std::size_t> index;
+    for (std::size_t i = 0; i < locks.size(); ++i) index.emplace(locks[i].name, i);
     for (const auto& freeze : freezes) {
         if (auto held = index.find(freeze.name); held != index.end()) {
-            rows[held->second].freeze = freeze.record;
+            locks[held->second].freeze = freeze.record;
             continue;
         }
-        if (!with_unheld) continue;
         LockView frozen;
         frozen.name = freeze.name;
         frozen.freeze = freeze.record;
         unheld.push_back(std::move(frozen));
     }
-    for (auto& view : unheld) rows.push_back(std::move(view));
-    return rows;
+    return unheld;
 }
 
 struct StatusFlags {
@@ -79,27 +78,35 @@ std::string holder_text(const LockView& view) {
     return "(corrupt: " + view.stored.problem + ")";
 }
 
-void print_table(const std::vector<LockView>& held, const std::vector<FreezeView>& freezes, WallTime now) {
-    const std::vector<LockView> locks = rows_of(held, freezes);
-    if (locks.empty()) {
+// The table's text, one row per lock and then the frozen names nobody holds,
+// built in one buffer and written at once.
+void print_table(std::vector<LockView>& held, const std::vector<FreezeView>& freezes, WallTime now) {
+    const std::vector<LockView> unheld = attach_freezes(held, freezes);
+    const std::size_t rows = held.size() + unheld.size();
+    auto row = [&](std::size_t i) -> const LockView& { return i < held.size() ? held[i] : unheld[i - held.size()]; };
+    if (rows == 0) {
         std::printf("no locks held\n");
     } else {
+        std::vector<std::string> holders(rows);
         std::size_t name_width = 4, holder_width = 6;
-        for (const auto& view : locks) {
-            name_width = std::max(name_width, view.name.size());
-            holder_width = std::max(holder_width, holder_text(view).size());
+        for (std::size_t i = 0; i < rows; ++i) {
+            holders[i] = holder_text(row(i));
+            name_width = std::max(name_width, row(i).name.size());
+            holder_width = std::max(holder_width, holders[i].size());
         }
         std::string out;
-        out.reserve(locks.size() * 96);
+        out.reserve((rows + 1) * (name_width + holder_width + 48));
+        platform::prefer_huge_pages(out.data(), out.capacity());
         char line[1024];
         std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), "NAME", int(holder_width), "HOLDER",
                       "PID", "AGE", "EXPIRES IN", "STATE");
         out += line;
-        for (const auto& view : locks) {
+        for (std::size_t i = 0; i < rows; ++i) {
+            const LockView& view = row(i);
             const bool has_record = view.stored.kind == StoredRecord::Kind::record;
             const LockRecord& r = view.stored.record;
             std::snprintf(line, sizeof line, "%-*s  %-*s  %8s  %9s  %10s  %s\n", int(name_width), view.name.c_str(),
-                          int(holder_width), holder_text(view).c_str(), has_record ? std::to_string(r.pid).c_str() : "-",
+                          int(holder_width), holders[i].c_str(), has_record ? std::to_string(r.pid).c_str() : "-",
                           has_record ? format_duration(now - r.acquired).c_str() : "-",
                           has_record ? expires_text(r, now).c_str() : "-", state_text(view).c_str());
             out += line;
@@ -230,6 +237,7 @@ void write_lock_views(JsonWriter& out, const std::vector<LockView>& locks, WallT
         // A lock object is a few hundred bytes: room for all at once, instead
         // of growing (and copying into fresh pages) a dozen times.
         piece.text().reserve((end - begin) * k_bytes_per_lock);
+        platform::prefer_huge_pages(piece.text().data(), piece.text().capacity());
         for (std::size_t i = begin; i < end; ++i) write_lock_view(piece, locks[i], now);
         pieces[chunk] = std::move(piece.text());
     });
@@ -413,7 +421,8 @@ int run_status(CliContext& cli, const StatusFlags& flags) {
         out.begin_object();
         out.field("root", (*backend)->root());
         out.key("locks").begin_array();
-        write_lock_views(out, freezes->empty() ? *locks : rows_of(*locks, *freezes, false), now);
+        attach_freezes(*locks, *freezes);  // --json's "locks" lists held names only
+        write_lock_views(out, *locks, now);
         out.end_array();
         out.key("freezes").begin_array();
         for (const auto& freeze : *freezes) write_freeze(out, freeze.name, freeze.record);

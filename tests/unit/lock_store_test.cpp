@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
+#include <vector>
 
 #include "common/lock_store.hpp"
 #include "tests/support/scratch_dir.hpp"
@@ -128,6 +130,65 @@ TEST_CASE("hostile and broken lock files read as corrupt without hanging") {
     auto zero = store.read(Area::locks, "zero");
     CHECK(*store.remove_if_same(Area::locks, "zero", zero->file));
     CHECK(fs::exists("/dev/zero"));
+}
+
+TEST_CASE("read_many gives what read gives, for every kind of file, and reads no FIFO") {
+    lokt::test::ScratchDir dir;
+    LockStore store = open_store(dir / "root");
+    const fs::path locks = dir / "root/locks";
+    // Enough records for batches of several rounds, with odd files among them.
+    for (int i = 0; i < 300; ++i) {
+        const std::string name = "held-" + std::to_string(1000 + i);
+        REQUIRE(*store.publish(Area::locks, name, record_text(name)));
+    }
+    REQUIRE(::mkfifo((locks / "fifo.json").c_str(), 0600) == 0);
+    // A writer on the FIFO: a read from it would take these bytes.
+    const int writer_end = ::open((locks / "fifo.json").c_str(), O_RDWR | O_NONBLOCK);
+    REQUIRE(writer_end >= 0);
+    const std::string in_fifo = record_text("fifo");
+    REQUIRE(::write(writer_end, in_fifo.data(), in_fifo.size()) == static_cast<ssize_t>(in_fifo.size()));
+    fs::create_symlink("/dev/zero", locks / "zero.json");
+    fs::create_symlink("held-1000.json", locks / "link.json");
+    fs::create_directory(locks / "dir.json");
+    {
+        lokt::LockRecord r;
+        r.name = "padded";
+        r.owner = std::string(6000, 'o');  // above the batch's 4 KiB, below 64 KiB
+        r.host = "here";
+        r.pid = 1;
+        r.acquired = lokt::wall_now();
+        std::ofstream(locks / "padded.json") << lokt::serialize_lock_record(r);
+    }
+    std::ofstream(locks / "big.json") << std::string(1 << 17, ' ');
+    std::ofstream(locks / "truncated.json") << "{\"name\": \"trun";
+    std::ofstream(locks / "empty-old.json");
+    set_old_mtime(locks / "empty-old.json");
+    std::ofstream(locks / "empty-new.json");
+
+    auto names = store.list(Area::locks);
+    REQUIRE(names.ok());
+    names->push_back("gone");  // listed, then removed before the read
+    std::vector<std::optional<lokt::StoredRecord>> many(names->size());
+    std::vector<std::size_t> order;
+    store.read_many(Area::locks, *names, 0, names->size(), [&](std::size_t i, lokt::Result<lokt::StoredRecord> stored) {
+        REQUIRE(stored.ok());
+        many[i] = std::move(stored.value());
+        order.push_back(i);
+    });
+    REQUIRE(order.size() == names->size());
+    for (std::size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        INFO((*names)[i]);
+        auto one = store.read(Area::locks, (*names)[i]);
+        REQUIRE(one.ok());
+        CHECK(many[i]->kind == one->kind);
+        CHECK(many[i]->problem == one->problem);
+        CHECK(many[i]->record == one->record);
+        CHECK(many[i]->file == one->file);
+    }
+    char left[4096];
+    CHECK(::read(writer_end, left, sizeof left) == static_cast<ssize_t>(in_fifo.size()));
+    ::close(writer_end);
 }
 
 TEST_CASE("list returns sorted names and ignores hidden and foreign files") {
