@@ -91,7 +91,8 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     if (allow_unnamed) {
         auto unnamed = platform::create_unnamed_file(dir_fd, k_file_mode);
         if (unnamed.fd) {
-            LOKT_TRY(hand_over(unnamed.fd.get(), owner, display()));
+            // The path for messages is built only when there is someone to hand over to.
+            if (owner) LOKT_TRY(hand_over(unnamed.fd.get(), owner, display()));
             LOKT_TRY(write_all(unnamed.fd.get(), contents, display));
             return std::pair{std::move(unnamed.fd), std::string()};
         }
@@ -100,7 +101,8 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     std::string temp = temp_name(name);
     UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
     if (!fd) return sys_error("cannot create", display(), errno);
-    auto wrote = hand_over(fd.get(), owner, display());
+    Result<void> wrote;
+    if (owner) wrote = hand_over(fd.get(), owner, display());
     if (wrote) wrote = write_all(fd.get(), contents, display);
     if (!wrote) {
         ::unlinkat(dir_fd, temp.c_str(), 0);
