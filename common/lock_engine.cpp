@@ -358,7 +358,8 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
     return remove_audited(area, name, seen.file, std::move(event));
 }
 
-Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event) {
+Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event,
+                                        bool just_identified) {
     // The line goes first: a reader of the log must never see the next holder's
     // `acquire` before this removal. We hold the name's mutex and have just
     // re-read the file, so the removal that follows is ours to make, unless the
@@ -369,8 +370,11 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     LOKT_TRY(m_store.check_removable(area));
     // Nor for a file that is no longer the one judged: under the mutex that
     // takes another tool, but a line per failed attempt would be a storm.
-    LOKT_TRY_LET(current, m_store.identify(area, name));
-    if (!*current || **current != file) return false;
+    // (The removal itself checks the file once more, right before it.)
+    if (!just_identified) {
+        LOKT_TRY_LET(current, m_store.identify(area, name));
+        if (!*current || **current != file) return false;
+    }
     // A release leaves at most its own renewal's temp file behind to look for;
     // a break (rare) also looks for temp files of publishers that were killed.
     const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
@@ -466,7 +470,7 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
     event.extra_json = release_extra(note, wall_now());
-    LOKT_TRY_LET(removed, remove_audited(Area::locks, name, *ours, std::move(event)));
+    LOKT_TRY_LET(removed, remove_audited(Area::locks, name, *ours, std::move(event), true));
     // Kept open: the name's next acquire (the next waiter's, in the daemon) needs no open.
     m_store.unlock_and_keep(name, std::move(mutex.value()));
     return {};
