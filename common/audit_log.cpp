@@ -15,6 +15,7 @@
 
 #include "common/audit_line_scan.hpp"
 #include "common/audit_seek.hpp"
+#include "common/json_text.hpp"
 #include "common/substring_finder.hpp"
 #include "common/sys_error.hpp"
 
@@ -43,21 +44,55 @@ AuditEvent make_audit_event(std::string_view event, std::string_view name, const
 }
 
 std::string serialize_audit_event(const AuditEvent& e) {
-    Json json;
-    json["ts"] = format_rfc3339(e.ts);
-    json["event"] = e.event;
-    json["name"] = e.name;
-    if (!e.lock_id.empty()) json["lock_id"] = e.lock_id;
-    if (!e.owner.empty()) json["owner"] = e.owner;
-    if (!e.host.empty()) json["host"] = e.host;
-    if (e.pid != 0) json["pid"] = e.pid;
-    if (!e.agent_id.empty()) json["agent_id"] = e.agent_id;
-    if (e.ttl_sec != 0) json["ttl_sec"] = e.ttl_sec;
-    if (!e.extra_json.empty()) {
-        Json extra = Json::parse(e.extra_json, nullptr, false);
-        if (extra.is_object() && !extra.empty()) json["extra"] = std::move(extra);
+    // Written directly, as the JSON library would write the object with these
+    // keys (json_text.hpp); only an extra object not in compact form goes
+    // through the library.
+    std::string line;
+    line.reserve(192 + e.extra_json.size());
+    line += "{\"ts\":";
+    append_json_string(line, format_rfc3339(e.ts));
+    line += ",\"event\":";
+    append_json_string(line, e.event);
+    line += ",\"name\":";
+    append_json_string(line, e.name);
+    if (!e.lock_id.empty()) {
+        line += ",\"lock_id\":";
+        append_json_string(line, e.lock_id);
     }
-    return json.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+    if (!e.owner.empty()) {
+        line += ",\"owner\":";
+        append_json_string(line, e.owner);
+    }
+    if (!e.host.empty()) {
+        line += ",\"host\":";
+        append_json_string(line, e.host);
+    }
+    if (e.pid != 0) {
+        line += ",\"pid\":";
+        append_json_integer(line, e.pid);
+    }
+    if (!e.agent_id.empty()) {
+        line += ",\"agent_id\":";
+        append_json_string(line, e.agent_id);
+    }
+    if (e.ttl_sec != 0) {
+        line += ",\"ttl_sec\":";
+        append_json_integer(line, e.ttl_sec);
+    }
+    if (!e.extra_json.empty()) {
+        if (is_compact_json_object(e.extra_json)) {
+            line += ",\"extra\":";
+            line += e.extra_json;
+        } else {
+            Json extra = Json::parse(e.extra_json, nullptr, false);
+            if (extra.is_object() && !extra.empty()) {
+                line += ",\"extra\":";
+                line += extra.dump(-1, ' ', false, nlohmann::detail::error_handler_t::replace);
+            }
+        }
+    }
+    line.push_back('}');
+    return line;
 }
 
 std::optional<AuditEvent> parse_audit_line(std::string_view line) {

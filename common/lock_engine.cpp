@@ -10,6 +10,7 @@
 #include "common/file_owner.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
+#include "common/json_text.hpp"
 #include "common/parallel_chunks.hpp"
 #include "common/platform/huge_pages.hpp"
 #include "common/platform/processes.hpp"
@@ -41,26 +42,57 @@ std::string with_group(const std::string& extra_json, const std::string& group) 
 
 }  // namespace
 
+// The extras below are written by hand (json_text.hpp): one goes with
+// nearly every audit line, and building each as a document cost more than
+// writing the line.
+
 std::string release_extra(const ReleaseNote& note, WallTime now) {
     if (!note.exit_status && !note.acquired && note.group.empty()) return {};
-    Json extra = Json::object();
-    if (note.exit_status) extra["exit_status"] = *note.exit_status;
-    if (!note.group.empty()) extra["group"] = note.group;
-    if (note.acquired) {
-        extra["held_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - *note.acquired).count();
+    std::string extra = "{";
+    if (note.exit_status) {
+        extra += "\"exit_status\":";
+        append_json_integer(extra, *note.exit_status);
+        extra += ',';
     }
-    return extra.dump();
+    if (!note.group.empty()) {
+        extra += "\"group\":";
+        append_json_string(extra, note.group);
+        extra += ',';
+    }
+    if (note.acquired) {
+        extra += "\"held_ms\":";
+        append_json_integer(extra, std::chrono::duration_cast<std::chrono::milliseconds>(now - *note.acquired).count());
+        extra += ',';
+    }
+    extra.back() = '}';
+    return extra;
 }
 
 std::string holder_extra(const LockRecord& record, std::string_view reason, std::string_view kept) {
-    Json extra;
-    if (!reason.empty()) extra["reason"] = reason;
-    extra["holder"] = owner_at_host(record.owner, record.host);
-    extra["holder_pid"] = record.pid;
-    if (!record.agent_id.empty()) extra["holder_agent_id"] = record.agent_id;
-    if (!record.lock_id.empty()) extra["holder_lock_id"] = record.lock_id;
-    if (!kept.empty()) extra["kept_by"] = kept;
-    return extra.dump();
+    std::string extra = "{";
+    if (!reason.empty()) {
+        extra += "\"reason\":";
+        append_json_string(extra, reason);
+        extra += ',';
+    }
+    extra += "\"holder\":";
+    append_json_string(extra, owner_at_host(record.owner, record.host));
+    extra += ",\"holder_pid\":";
+    append_json_integer(extra, record.pid);
+    if (!record.agent_id.empty()) {
+        extra += ",\"holder_agent_id\":";
+        append_json_string(extra, record.agent_id);
+    }
+    if (!record.lock_id.empty()) {
+        extra += ",\"holder_lock_id\":";
+        append_json_string(extra, record.lock_id);
+    }
+    if (!kept.empty()) {
+        extra += ",\"kept_by\":";
+        append_json_string(extra, kept);
+    }
+    extra += '}';
+    return extra;
 }
 
 LockEngine::LockEngine(LockStore store, Identity actor)
@@ -274,6 +306,22 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
 }
 
 AuditEvent denial_event(const std::string& name, const Refusal& refusal, bool waiting, const Identity& actor) {
+    if (!refusal.freeze && refusal.code != ErrorCode::deadlock) {
+        // The usual line (a waiter behind a holder), written without a document.
+        std::string extra;
+        if (refusal.holder) extra = holder_extra(*refusal.holder, "", kept_by(*refusal.holder, actor.host));
+        if (waiting) {
+            if (extra.empty()) {
+                extra = "{\"waiting\":true}";
+            } else {
+                extra.back() = ',';
+                extra += "\"waiting\":true}";
+            }
+        }
+        AuditEvent event = make_audit_event("deny", name, actor);
+        event.extra_json = std::move(extra);
+        return event;
+    }
     Json extra = Json::object();
     std::string event_name = "deny";
     if (refusal.freeze) {
@@ -338,7 +386,8 @@ Result<bool> LockEngine::break_if_unchanged(Area area, const std::string& name, 
     return remove_audited(area, name, seen.file, std::move(event));
 }
 
-Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event) {
+Result<bool> LockEngine::remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event,
+                                        bool just_identified) {
     // The line goes first: a reader of the log must never see the next holder's
     // `acquire` before this removal. We hold the name's mutex and have just
     // re-read the file, so the removal that follows is ours to make, unless the
@@ -349,8 +398,11 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     LOKT_TRY(m_store.check_removable(area));
     // Nor for a file that is no longer the one judged: under the mutex that
     // takes another tool, but a line per failed attempt would be a storm.
-    LOKT_TRY_LET(current, m_store.identify(area, name));
-    if (!*current || **current != file) return false;
+    // (The removal itself checks the file once more, right before it.)
+    if (!just_identified) {
+        LOKT_TRY_LET(current, m_store.identify(area, name));
+        if (!*current || **current != file) return false;
+    }
     // A release leaves at most its own renewal's temp file behind to look for;
     // a break (rare) also looks for temp files of publishers that were killed.
     const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
@@ -475,7 +527,9 @@ Result<void> LockEngine::release(const std::string& name, const std::string& loc
     AuditEvent event = make_audit_event("release", name, m_actor);
     event.lock_id = lock_id;
     event.extra_json = release_extra(note, wall_now());
-    LOKT_TRY_LET(removed, remove_audited(Area::locks, name, *ours, std::move(event)));
+    LOKT_TRY_LET(removed, remove_audited(Area::locks, name, *ours, std::move(event), true));
+    // Kept open: the name's next acquire (the next waiter's, in the daemon) needs no open.
+    m_store.unlock_and_keep(name, std::move(mutex.value()));
     return {};
 }
 

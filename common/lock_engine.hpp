@@ -232,8 +232,10 @@ private:
     Result<bool> break_if_unchanged(Area area, const std::string& name, const StoredRecord& seen, const std::string& event,
                                     const std::string& reason);
     // Writes the audit line, then removes the file if it is still `file`.
-    // Call with the name's mutex held, after re-reading.
-    Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event);
+    // Call with the name's mutex held, after re-reading. `just_identified`:
+    // the caller found `file` at the name a moment ago, under the mutex.
+    Result<bool> remove_audited(Area area, const std::string& name, const FileIdentity& file, AuditEvent event,
+                                bool just_identified = false);
     // remove_audited for a lock file as judged in `seen`, and the liveness handle it names.
     Result<bool> remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event);
     // Writes the audit line and puts the staged file in place, both or neither.

@@ -93,7 +93,8 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     if (allow_unnamed) {
         auto unnamed = platform::create_unnamed_file(dir_fd, k_file_mode);
         if (unnamed.fd) {
-            LOKT_TRY(hand_over(unnamed.fd.get(), owner, display()));
+            // The path for messages is built only when there is someone to hand over to.
+            if (owner) LOKT_TRY(hand_over(unnamed.fd.get(), owner, display()));
             LOKT_TRY(write_all(unnamed.fd.get(), contents, display));
             return std::pair{std::move(unnamed.fd), std::string()};
         }
@@ -102,7 +103,8 @@ Result<std::pair<UniqueFd, std::string>> write_temp(int dir_fd, std::string_view
     std::string temp = temp_name(name);
     UniqueFd fd(::openat(dir_fd, temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, k_file_mode));
     if (!fd) return sys_error("cannot create", display(), errno);
-    auto wrote = hand_over(fd.get(), owner, display());
+    Result<void> wrote;
+    if (owner) wrote = hand_over(fd.get(), owner, display());
     if (wrote) wrote = write_all(fd.get(), contents, display);
     if (!wrote) {
         ::unlinkat(dir_fd, temp.c_str(), 0);
@@ -153,13 +155,18 @@ Result<void> LockStore::open_directories() {
         out->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!out->valid()) return sys_error("cannot open directory", path.string(), errno);
     }
-    m_locks_id = fd_id(m_locks.get());
-    m_freezes_id = fd_id(m_freezes.get());
+    // Their identities are asked only by unchanged_on_disk (a store kept
+    // open, as the daemon's): an fd names the same directory for its life.
+    m_locks_id = {};
+    m_freezes_id = {};
     return {};
 }
 
 bool LockStore::unchanged_on_disk() {
     if (!m_locks.valid() || !m_freezes.valid()) return false;
+    if (m_locks_id == std::pair<dev_t, ino_t>{}) m_locks_id = fd_id(m_locks.get());
+    if (m_freezes_id == std::pair<dev_t, ino_t>{}) m_freezes_id = fd_id(m_freezes.get());
+    if (m_mutex.valid() && m_mutex_id == std::pair<dev_t, ino_t>{}) m_mutex_id = fd_id(m_mutex.get());
     if (!still_names(m_root / "locks", m_locks_id) || !still_names(m_root / "freezes", m_freezes_id)) return false;
     if (m_mutex.valid() && !still_names(m_root / "mutex", m_mutex_id)) m_mutex.reset();
     return true;
@@ -492,11 +499,15 @@ Result<std::vector<std::string>> LockStore::list(Area area) const {
 
 Result<UniqueFd> LockStore::open_mutex_file(std::string_view name) {
     if (!m_mutex) {
+        // Opened first: the directory is there but for the first lock of a root.
         const fs::path dir = m_root / "mutex";
-        LOKT_TRY(make_directory(dir, m_owner));
         m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!m_mutex && errno == ENOENT) {
+            LOKT_TRY(make_directory(dir, m_owner));
+            m_mutex.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        }
         if (!m_mutex) return sys_error("cannot open directory", dir.string(), errno);
-        m_mutex_id = fd_id(m_mutex.get());
+        m_mutex_id = {};  // see unchanged_on_disk
     }
     const std::string file = std::string(name) + ".lock";
     UniqueFd fd(::openat(m_mutex.get(), file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, k_file_mode));

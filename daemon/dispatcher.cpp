@@ -93,11 +93,11 @@ Dispatcher::Dispatcher(asio::io_context& io, std::function<void()> request_stop)
       m_file_events(io),
       m_busy_retries(io.get_executor()) {}
 
-std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket) {
+std::shared_ptr<Session> Dispatcher::add_session(Session::Socket socket, const std::optional<platform::PeerCredentials>& peer) {
     const ConnectionId id = m_next_connection++;
     auto session = std::make_shared<Session>(std::move(socket), id, *this);
     m_sessions.emplace(id, session);
-    if (session->admit()) {
+    if (session->admit(peer, m_uid)) {
         ++m_per_process[session->peer_pid()];
         session->counted = true;
         log::debug("connection {}: open (pid {})", id, session->peer_pid());
@@ -397,7 +397,7 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
     reply.protocol = *version;
     reply.daemon_version = k_version;
     reply.daemon_build = k_build_id;
-    reply.daemon_pid = static_cast<std::int32_t>(::getpid());
+    reply.daemon_pid = static_cast<std::int32_t>(m_pid);
     reply.capabilities = {std::string(protocol::k_capability_progress)};
     log::debug("connection {}: hello from lokt {} ({})", session.id(), hello.client_version, hello.client_build);
     return protocol::Reply{id, reply};
@@ -596,7 +596,7 @@ protocol::Reply Dispatcher::on_unsubscribe(Session& session, std::uint64_t id, c
 
 protocol::Reply Dispatcher::on_daemon_status(std::uint64_t id) {
     protocol::DaemonStatusReply reply;
-    reply.daemon_pid = static_cast<std::int32_t>(::getpid());
+    reply.daemon_pid = static_cast<std::int32_t>(m_pid);
     reply.daemon_version = k_version;
     reply.uptime_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<Milliseconds>(std::chrono::steady_clock::now() - m_started).count());

@@ -28,8 +28,9 @@ public:
     // request_stop is called (once, from the loop) when a client asks for shutdown.
     Dispatcher(asio::io_context& io, std::function<void()> request_stop);
 
-    // Registers a new connection; the session then starts itself.
-    std::shared_ptr<Session> add_session(Session::Socket socket);
+    // Registers a new connection, whose peer the server read at accept
+    // (nullopt: unreadable); the session then starts itself.
+    std::shared_ptr<Session> add_session(Session::Socket socket, const std::optional<platform::PeerCredentials>& peer);
 
     void on_first_line(Session& session) override;
     void on_line(Session& session, std::string line) override;
@@ -93,6 +94,7 @@ private:
     std::function<void()> m_state_observer;
     std::string m_host;
     const uid_t m_uid = ::geteuid();  // the only user served
+    const pid_t m_pid = ::getpid();   // named in hello and daemon_status replies
     std::chrono::steady_clock::time_point m_started;
     ConnectionId m_next_connection = 1;
     std::map<ConnectionId, std::shared_ptr<Session>> m_sessions;

@@ -134,7 +134,7 @@ void Server::admit(asio::local::stream_protocol::socket socket) {
     // Another user's connection is closed by the session before a byte is
     // read; it takes no place from ours.
     const auto peer = platform::peer_credentials(socket.native_handle());
-    if (peer && peer->uid == ::geteuid()) {
+    if (peer && peer->uid == m_uid) {
         const std::size_t per_process =
             m_options.max_connections_per_process != 0
                 ? m_options.max_connections_per_process
@@ -153,7 +153,7 @@ void Server::admit(asio::local::stream_protocol::socket socket) {
                "loktd serves at most " + std::to_string(m_options.max_connections) + " connections at once; try again later");
         return;
     }
-    m_dispatcher.add_session(std::move(socket));
+    m_dispatcher.add_session(std::move(socket), peer);
 }
 
 void Server::refuse(asio::local::stream_protocol::socket socket, const std::string& message) {

@@ -4,6 +4,8 @@
 // same socket means this one does not start.
 #pragma once
 
+#include <unistd.h>
+
 #include <asio.hpp>
 #include <chrono>
 #include <filesystem>
@@ -62,6 +64,7 @@ private:
     bool m_bound = false;  // we created the socket file (and remove it on exit)
     bool m_stopped = false;
     bool m_idle_armed = false;
+    const uid_t m_uid = ::geteuid();  // the only user served
 };
 
 }  // namespace lokt::daemon

@@ -6,7 +6,6 @@
 
 #include <vector>
 
-#include "common/platform/peer_credentials.hpp"
 #include "daemon/log.hpp"
 #include "protocol/messages.hpp"
 
@@ -14,8 +13,7 @@ namespace lokt::daemon {
 
 Session::Session(Socket socket, ConnectionId id, SessionHost& host) : m_socket(std::move(socket)), m_id(id), m_host(host) {}
 
-bool Session::admit() {
-    const auto cred = platform::peer_credentials(m_socket.native_handle());
+bool Session::admit(const std::optional<platform::PeerCredentials>& cred, uid_t served_uid) {
     if (!cred) {
         log::warn("connection {}: cannot read peer credentials; closing", m_id);
         close();
@@ -23,8 +21,8 @@ bool Session::admit() {
     }
     m_peer_uid = cred->uid;
     m_peer_pid = cred->pid;
-    if (cred->uid != ::geteuid()) {
-        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred->uid, cred->pid, ::geteuid());
+    if (cred->uid != served_uid) {
+        log::warn("connection {}: refused uid {} (pid {}): only uid {} may connect", m_id, cred->uid, cred->pid, served_uid);
         close();
         return false;
     }

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "common/platform/peer_credentials.hpp"
 #include "daemon/root_state.hpp"
 #include "protocol/line_framer.hpp"
 
@@ -51,8 +52,9 @@ public:
 
     Session(Socket socket, ConnectionId id, SessionHost& host);
 
-    // Checks the peer; false when it was refused (and the connection closed).
-    bool admit();
+    // Checks the peer, as the server read it at accept (nullopt: it could
+    // not be read); false when it was refused (and the connection closed).
+    bool admit(const std::optional<platform::PeerCredentials>& peer, uid_t served_uid);
     // Handles the lines already sent, then reads on.
     void begin_reading();
     // Queues one encoded line (ending in '\n').

@@ -6,6 +6,7 @@
 #include "common/slot_pool.hpp"
 
 #include "protocol/field_codec.hpp"
+#include "protocol/flat_json.hpp"
 #include "protocol/record_fields.hpp"
 #include "protocol/wire_words.hpp"
 
@@ -152,6 +153,24 @@ Result<Request> decode_request_checked(std::string_view line) {
     return request;
 }
 
+// The same without a document, for the lines lokt sends (see flat_json.hpp);
+// nullopt for any other line.
+std::optional<Request> decode_request_flat_checked(std::string_view line) {
+    FlatDocument document;
+    if (!document.parse(line)) return std::nullopt;
+    bool declined = false;
+    FlatFieldReader in(document, document.top(), declined);
+    Request request;
+    in.number("id", request.id, k_from_one);
+    Op op = Op::hello;
+    in.word("op", op, k_op_words);
+    if (declined) return std::nullopt;
+    request.body = variant_at<RequestBody>(static_cast<std::size_t>(op));
+    std::visit([&in](auto& body) { fields(in, body); }, request.body);
+    if (declined) return std::nullopt;
+    return request;
+}
+
 }  // namespace
 }  // namespace wire
 
@@ -164,6 +183,13 @@ std::string encode(const Request& request) {
 }
 
 Result<Request> decode_request(std::string_view line) {
+    if (auto flat = decode_request_flat(line)) return std::move(*flat);
+    return decode_request_document(line);
+}
+
+std::optional<Request> decode_request_flat(std::string_view line) { return wire::decode_request_flat_checked(line); }
+
+Result<Request> decode_request_document(std::string_view line) {
     try {
         return wire::decode_request_checked(line);
     } catch (const nlohmann::json::exception& error) {

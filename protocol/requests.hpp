@@ -167,6 +167,12 @@ std::string encode(const Request& request);
 // ignored. Never throws: errors are ErrorCode::usage, worded
 // `invalid request: ...` and naming the field at fault.
 Result<Request> decode_request(std::string_view line);
+// The two ways decode_request reads a line (exposed for the tests and the fuzz
+// target, which check that they agree): without building a JSON document,
+// for the compact lines lokt sends (nullopt for any other line, or one that
+// would be refused), and through the full parser, for every line.
+std::optional<Request> decode_request_flat(std::string_view line);
+Result<Request> decode_request_document(std::string_view line);
 
 // What can be read of a request that decode_request refused: its id (0 when
 // unreadable) and its op (nullopt when unknown), to address the error reply.

@@ -3,6 +3,8 @@
 // on every line. Beyond "no crash", it checks the properties the daemon relies
 // on, and traps if one fails:
 //  - framing does not depend on how the stream is cut into reads;
+//  - the request decoder's reading without a JSON document accepts only
+//    lines the full parser accepts, as the same request;
 //  - a decoded request re-encodes to one line that decodes to the same request;
 //  - a refused line gets an error reply that is itself a valid line;
 //  - the same holds for lines read as daemon messages (the client's side).
@@ -55,6 +57,11 @@ bool is_one_line(const std::string& encoded) {
 
 void check_request_line(const std::string& line) {
     const auto request = decode_request(line);
+    // The reading without a document accepts only what the full parser
+    // accepts, as the same request.
+    const auto document = decode_request_document(line);
+    require(request.ok() == document.ok());
+    if (const auto flat = decode_request_flat(line)) require(document.ok() && document.value() == *flat);
     if (!request) {
         require(request.error().code == lokt::ErrorCode::usage);
         require(!request.error().message.empty());

@@ -2,8 +2,8 @@
 // compared byte for byte with tests/protocol/golden/<type>.jsonl, so any change
 // to what goes over the socket shows up as a diff in review. Run the tests with
 // LOKT_TEST_ACCEPT=1 to rewrite the files from the current encoder.
-#include "tests/protocol/examples.hpp"
 #include "protocol/messages.hpp"
+#include "tests/protocol/examples.hpp"
 #include "tests/protocol/test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -182,4 +182,54 @@ TEST_CASE("the examples cover every request, every reply and every unsolicited m
     CHECK(error_reply);
     CHECK(progress);
     CHECK(event);
+}
+
+TEST_CASE("every golden request is read without a JSON document, as the full parser reads it") {
+    for (const auto& file : golden_files()) {
+        CAPTURE(file.name);
+        const auto golden = read_file(golden_path(file.name));
+        REQUIRE(golden.has_value());
+        const auto lines = split_lines(*golden);
+        for (std::size_t i = 0; i < lines.size() && i < file.messages.size(); ++i) {
+            if (!std::holds_alternative<Request>(file.messages[i])) continue;
+            CAPTURE(lines[i]);
+            const auto flat = decode_request_flat(lines[i]);
+            REQUIRE(flat.has_value());
+            const auto document = decode_request_document(lines[i]);
+            REQUIRE(document.ok());
+            CHECK(*flat == document.value());
+        }
+    }
+}
+
+TEST_CASE("the reading without a document declines what it does not know, and the full parser decides") {
+    const std::string release = R"({"id":3,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})";
+    REQUIRE(decode_request_flat(release).has_value());
+    for (
+        const std::string line : {
+            std::string(R"({"id":3, "op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":3,"op":"release","root":"/r","name":"\u0078","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(
+                R"({"id":3,"op":"release","root":"/r","name":"x","name":"y","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(
+                R"({"id":3,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8","exit_status":-1})"),
+            std::string(
+                R"({"id":3,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8","exit_status":256})"),
+            std::string(R"({"id":3,"op":"release","root":"/r","name":"x","lock_id":"035B9C0AC2E782764CDA6A0E58B77CF8"})"),
+            std::string(R"({"id":3,"op":"release","root":"r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":03,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":3.0,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":3,"op":"release","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"} )"),
+            std::string(R"({"id":3,"op":"release","root":"/r","name":"é","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":3,"op":"relax","root":"/r","name":"x","lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+            std::string(R"({"id":3,"op":"release","root":"/r","name":null,"lock_id":"035b9c0ac2e782764cda6a0e58b77cf8"})"),
+        }) {
+        CAPTURE(line);
+        CHECK_FALSE(decode_request_flat(line).has_value());
+        const auto full = decode_request(line);
+        const auto document = decode_request_document(line);
+        CHECK(full.ok() == document.ok());
+        if (full.ok() && document.ok()) CHECK(full.value() == document.value());
+        if (!full.ok() && !document.ok()) CHECK(full.error().message == document.error().message);
+    }
 }
