@@ -19,16 +19,15 @@ them are an overlap.
 Usage: clock_skew.py --lokt PATH --lokt-dynamic PATH --loktd PATH
 """
 
-import argparse
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import script_setup  # noqa: E402
 
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
@@ -48,19 +47,8 @@ class Root:
         self.backend = backend
         self.daemon = None
         if backend == "daemon":
-            log = open(os.path.join(self.dir, "loktd.log"), "w")
-            self.daemon = subprocess.Popen([args.loktd, "--socket", self.sock], env=self.env("real"), stdout=log,
-                                           stderr=log, start_new_session=True)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    with socket.socket(socket.AF_UNIX) as s:
-                        s.connect(self.sock)
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or self.daemon.poll() is not None:
-                        raise AssertionError("loktd did not start")
-                    time.sleep(0.005)
+            self.daemon = script_setup.start_loktd(args.loktd, self.sock, self.env("real"),
+                                                     os.path.join(self.dir, "loktd.log"), "w")
 
     def env(self, clock, owner="agent"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOKT_") and not k.startswith("FAKETIME")}
@@ -227,14 +215,7 @@ def faking_works(args, problems):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lokt", required=True)
-    parser.add_argument("--lokt-dynamic", required=True)
-    parser.add_argument("--loktd", required=True)
-    args = parser.parse_args()
-    args.lokt = os.path.abspath(args.lokt)
-    args.lokt_dynamic = os.path.abspath(args.lokt_dynamic)
-    args.loktd = os.path.abspath(args.loktd)
+    args = script_setup.parse_args(paths=("--lokt-dynamic",))
     args.faketime_lib = next((p for p in FAKETIME_LIBS if os.path.exists(p)), None)
     if args.faketime_lib is None:
         print("libfaketime is not installed (package faketime)")

@@ -15,18 +15,17 @@ a newer holder has been accepted: the stale token is what fencing is for.
 Usage: fence_tokens.py --lokt PATH --loktd PATH [--grants N]
 """
 
-import argparse
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import script_setup  # noqa: E402
 
 WITNESS = r'''#!/bin/sh
 # The resource: refuses any token not greater than the highest it has seen.
@@ -69,19 +68,8 @@ class Setup:
         return env
 
     def start_daemon(self):
-        log = open(os.path.join(self.dir, "loktd.log"), "a")
-        self.daemon = subprocess.Popen([self.args.loktd, "--socket", self.sock], env=self.env("files", "loktd"),
-                                       stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.sock)
-                    return
-            except OSError:
-                if time.monotonic() > deadline or self.daemon.poll() is not None:
-                    raise AssertionError("loktd did not start")
-                time.sleep(0.005)
+        self.daemon = script_setup.start_loktd(self.args.loktd, self.sock, self.env("files", "loktd"),
+                                                 os.path.join(self.dir, "loktd.log"), "a")
 
     def stop_daemon(self, sig):
         if self.daemon is None:
@@ -144,15 +132,8 @@ def killer(setup, stop, kills):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lokt", required=True)
-    parser.add_argument("--loktd", required=True)
-    parser.add_argument("--grants", type=int, default=1000)
-    args = parser.parse_args()
-    args.lokt = os.path.abspath(args.lokt)
-    args.loktd = os.path.abspath(args.loktd)
-    if shutil.which("flock") is None:
-        print("flock(1) is not installed (package util-linux)")
+    args = script_setup.parse_args(counts=(("--grants", 1000),))
+    if not script_setup.have_flock():
         return 1
     started = time.monotonic()
     setup = Setup(args)

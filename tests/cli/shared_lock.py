@@ -22,10 +22,8 @@ Witnesses that cannot lie, in both backends:
 Usage: shared_lock.py --lokt PATH --loktd PATH
 """
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from slot_pool import Setup, go_tool_verdict, wait_for  # noqa: E402
+import script_setup  # noqa: E402
 
 WORKERS = 6
 
@@ -327,15 +326,8 @@ def deadlock_through_a_member(setup, problems):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lokt", required=True)
-    parser.add_argument("--loktd", required=True)
-    parser.add_argument("--rounds", type=int, default=9)
-    args = parser.parse_args()
-    args.lokt = os.path.abspath(args.lokt)
-    args.loktd = os.path.abspath(args.loktd)
-    if shutil.which("flock") is None:
-        print("flock(1) is not installed (package util-linux)")
+    args = script_setup.parse_args(counts=(("--rounds", 9),))
+    if not script_setup.have_flock():
         return 1
     started = time.monotonic()
     problems = []

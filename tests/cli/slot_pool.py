@@ -17,7 +17,6 @@ a caller asking for another size is refused with exit 64, naming both sizes.
 Usage: slot_pool.py --lokt PATH --loktd PATH
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import script_setup  # noqa: E402
 
 SLOTS = 3
 WORKERS = 12
@@ -113,19 +113,8 @@ class Setup:
         os.chmod(self.script, 0o755)
         self.daemon = None
         if backend == "daemon":
-            log = open(os.path.join(self.dir, "loktd.log"), "w")
-            self.daemon = subprocess.Popen([args.loktd, "--socket", self.sock], env=self.env("loktd"), stdout=log,
-                                           stderr=log, start_new_session=True)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    with socket.socket(socket.AF_UNIX) as s:
-                        s.connect(self.sock)
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or self.daemon.poll() is not None:
-                        raise AssertionError("loktd did not start")
-                    time.sleep(0.005)
+            self.daemon = script_setup.start_loktd(args.loktd, self.sock, self.env("loktd"),
+                                                   os.path.join(self.dir, "loktd.log"))
 
     def env(self, owner):
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOKT_")}
@@ -303,15 +292,8 @@ def fifo_and_mismatch(setup, problems):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lokt", required=True)
-    parser.add_argument("--loktd", required=True)
-    parser.add_argument("--rounds", type=int, default=8)
-    args = parser.parse_args()
-    args.lokt = os.path.abspath(args.lokt)
-    args.loktd = os.path.abspath(args.loktd)
-    if shutil.which("flock") is None:
-        print("flock(1) is not installed (package util-linux)")
+    args = script_setup.parse_args(counts=(("--rounds", 8),))
+    if not script_setup.have_flock():
         return 1
     started = time.monotonic()
     problems = []

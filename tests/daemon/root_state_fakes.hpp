@@ -47,24 +47,10 @@ public:
             if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
             return result;
         }
-        if (auto held = locks.find(spec.name); held != locks.end()) {
-            result.refusal.code = ErrorCode::held;
-            result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
-            result.refusal.holder = held->second;
-            if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
-            return result;
-        }
-        LockRecord record;
-        record.name = spec.name;
-        record.lock_id = "id" + std::to_string(++m_next_id);
-        record.owner = spec.holder.owner;
+        if (refused_by_holder(spec, actor, result)) return result;
+        LockRecord record = new_record(spec);
         record.owner_explicit = spec.holder.owner_explicit;
-        record.host = spec.holder.host;
-        record.pid = spec.holder.pid;
-        record.acquired = m_clock.wall_now();
-        record.bound_to = spec.binding;
         record.handle = spec.handle;
-        if (spec.ttl) record.expires_at = m_clock.wall_now() + *spec.ttl;
         locks[spec.name] = record;
         log.push_back("acquire " + spec.name + " by " + std::to_string(actor.pid));
         result.outcome = AcquireResult::Outcome::acquired;
@@ -142,16 +128,18 @@ public:
         return HoldCheck{HoldState::dead_holder, false};
     }
 
-    // A shared acquire joins NAME's group unless an exclusive lock is there.
-    Result<AcquireResult> try_shared(const AcquireSpec& spec, const Identity& actor) {
-        AcquireResult result;
-        if (auto held = locks.find(spec.name); held != locks.end()) {
-            result.refusal.code = ErrorCode::held;
-            result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
-            result.refusal.holder = held->second;
-            if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
-            return result;
-        }
+    // An exclusive holder of spec.name refuses the acquire: fills result, writes the deny line.
+    bool refused_by_holder(const AcquireSpec& spec, const Identity& actor, AcquireResult& result) {
+        auto held = locks.find(spec.name);
+        if (held == locks.end()) return false;
+        result.refusal.code = ErrorCode::held;
+        result.refusal.message = "lock \"" + spec.name + "\" held by pid " + std::to_string(held->second.pid);
+        result.refusal.holder = held->second;
+        if (spec.audit_denial) log.push_back("deny " + spec.name + " by " + std::to_string(actor.pid));
+        return true;
+    }
+    // A new hold's record, as a grant writes it.
+    LockRecord new_record(const AcquireSpec& spec) {
         LockRecord record;
         record.name = spec.name;
         record.lock_id = "id" + std::to_string(++m_next_id);
@@ -161,6 +149,14 @@ public:
         record.acquired = m_clock.wall_now();
         record.bound_to = spec.binding;
         if (spec.ttl) record.expires_at = m_clock.wall_now() + *spec.ttl;
+        return record;
+    }
+
+    // A shared acquire joins NAME's group unless an exclusive lock is there.
+    Result<AcquireResult> try_shared(const AcquireSpec& spec, const Identity& actor) {
+        AcquireResult result;
+        if (refused_by_holder(spec, actor, result)) return result;
+        LockRecord record = new_record(spec);
         shared[spec.name][record.lock_id] = record;
         log.push_back("acquire shared " + spec.name + " by " + std::to_string(actor.pid));
         result.outcome = AcquireResult::Outcome::acquired;
