@@ -693,23 +693,18 @@ Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool
         const bool selected = owner.empty() ? (force || record.owner == m_actor.owner) : record.owner == owner;
         if (!selected) continue;
         const HoldState state = judge_record(record, wall_now(), m_actor.host);
-        std::optional<Error> refusal = unlock_refusal(name, record, state, m_actor.owner, wall_now());
-        std::string event_name = "release";
-        std::string reason;
-        if (refusal && is_stale(state)) {
-            event_name = "stale-break";
-            reason = stale_reason(record, state);
-        } else if (refusal && force) {
-            event_name = "force-break";
-            reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
-        } else if (refusal) {
+        UnlockManyStep step = unlock_many_step(unlock_refusal(name, record, state, m_actor.owner, wall_now()), record, state,
+                                               force, !owner.empty());
+        if (step.refused) {
             Refusal kept;
-            kept.code = refusal->code;
-            kept.message = std::move(refusal->message);
+            kept.code = step.refused->code;
+            kept.message = std::move(step.refused->message);
             kept.holder = record;
             result.refused.push_back(std::move(kept));
             continue;
         }
+        const std::string& event_name = step.event;
+        const std::string& reason = step.reason;
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
         if (!reason.empty()) event.extra_json = holder_extra(record, reason);

@@ -46,6 +46,22 @@ std::string with_group(const std::string& extra_json, const std::string& group) 
 // nearly every audit line, and building each as a document cost more than
 // writing the line.
 
+UnlockManyStep unlock_many_step(std::optional<Error> refusal, const LockRecord& holder, HoldState state, bool force,
+                                bool by_owner) {
+    UnlockManyStep step;
+    step.event = "release";
+    if (refusal && is_stale(state)) {
+        step.event = "stale-break";
+        step.reason = stale_reason(holder, state);
+    } else if (refusal && force) {
+        step.event = "force-break";
+        step.reason = by_owner ? "unlock --owner --force" : "unlock --all --force";
+    } else if (refusal) {
+        step.refused = std::move(refusal);
+    }
+    return step;
+}
+
 std::string release_extra(const ReleaseNote& note, WallTime now) {
     if (!note.exit_status && !note.acquired && note.group.empty()) return {};
     std::string extra = "{";
@@ -653,21 +669,14 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
                 if (!chosen) continue;
                 const WallTime now = wall_now();
                 const HoldState state = judge_record(member, now, m_actor.host, judging());
-                std::optional<Error> refusal = unlock_refusal(name, member, state, m_actor.owner, now);
-                std::string event_name = "release";
-                std::string reason;
-                if (refusal && is_stale(state)) {
-                    event_name = "stale-break";
-                    reason = stale_reason(member, state);
-                } else if (refusal && force) {
-                    event_name = "force-break";
-                    reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
-                } else if (refusal) {
+                UnlockManyStep step = unlock_many_step(unlock_refusal(name, member, state, m_actor.owner, now), member, state,
+                                                       force, !owner.empty());
+                if (step.refused) {
                     result.refused.push_back(
-                        Refusal{refusal->code, std::move(refusal->message), member, std::nullopt, false, {}});
+                        Refusal{step.refused->code, std::move(step.refused->message), member, std::nullopt, false, {}});
                     continue;
                 }
-                LOKT_TRY_LET(left, leave_group(name, member.lock_id, event_name, reason, {}));
+                LOKT_TRY_LET(left, leave_group(name, member.lock_id, step.event, step.reason, {}));
                 if (*left) result.released.push_back(member);
             }
             continue;
@@ -682,18 +691,14 @@ Result<UnlockManyResult> LockEngine::unlock_many(const std::string& owner, bool 
         std::optional<Error> refusal = state == HoldState::unsupported
                                            ? make_error(ErrorCode::unsupported, refusal_for(name, *seen, state, now).message)
                                            : unlock_refusal(name, record, state, m_actor.owner, now);
-        std::string event_name = "release";
-        std::string reason;
-        if (refusal && is_stale(state)) {
-            event_name = "stale-break";
-            reason = stale_reason(record, state);
-        } else if (refusal && force) {
-            event_name = "force-break";
-            reason = owner.empty() ? "unlock --all --force" : "unlock --owner --force";
-        } else if (refusal) {
-            result.refused.push_back(Refusal{refusal->code, std::move(refusal->message), record, std::nullopt, false, {}});
+        UnlockManyStep step = unlock_many_step(std::move(refusal), record, state, force, !owner.empty());
+        if (step.refused) {
+            result.refused.push_back(
+                Refusal{step.refused->code, std::move(step.refused->message), record, std::nullopt, false, {}});
             continue;
         }
+        const std::string& event_name = step.event;
+        const std::string& reason = step.reason;
 
         LOKT_TRY_LET(mutex, m_store.lock_name(name));
         LOKT_TRY_LET(again, m_store.read(Area::locks, name));

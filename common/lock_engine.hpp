@@ -272,5 +272,16 @@ std::string release_extra(const ReleaseNote& note, WallTime now);
 // string says; any other to its owner. Every backend refuses in these words.
 std::optional<Error> unlock_refusal(const std::string& name, const LockRecord& holder, HoldState state,
                                     const std::string& actor_owner, WallTime now);
+// What `unlock --owner O` / `--all` does with one hold it selected, given
+// unlock_refusal's answer: release it (event "release"), break it
+// ("stale-break" or, with force, "force-break", with the reason for the line),
+// or leave it (refused holds that error). Every backend decides alike.
+struct UnlockManyStep {
+    std::string event;
+    std::string reason;
+    std::optional<Error> refused;
+};
+UnlockManyStep unlock_many_step(std::optional<Error> refusal, const LockRecord& holder, HoldState state, bool force,
+                                bool by_owner);
 
 }  // namespace lokt
