@@ -153,6 +153,9 @@ class Backend:
 
     name: str
     env: dict[str, str] = field(default_factory=dict)
+    # The lokt binary this column runs; None: --lokt. A baseline build (--baseline-lokt)
+    # gets columns of its own, measured in the same run, interleaved with the others.
+    lokt: Path | None = None
 
     def start(self, workdir: Path) -> None:
         pass
@@ -166,8 +169,8 @@ class Backend:
 
 
 class FilesBackend(Backend):
-    def __init__(self) -> None:
-        super().__init__("files", {"LOKT_DAEMON": "off"})
+    def __init__(self, name: str = "files", lokt: Path | None = None) -> None:
+        super().__init__(name, {"LOKT_DAEMON": "off"}, lokt)
 
 
 class DaemonBackend(Backend):
@@ -178,31 +181,31 @@ class DaemonBackend(Backend):
     the same commands with this backend's environment.
     """
 
-    def __init__(self, loktd: str | None) -> None:
+    def __init__(self, loktd: str | None, name: str = "daemon", lokt: Path | None = None) -> None:
         if not loktd:
             raise BenchError("backend \"daemon\": no daemon binary was given; pass --loktd PATH "
                              "(or run with --backends files)")
         path = Path(loktd).resolve()
         if not os.access(path, os.X_OK):
             raise BenchError(f"backend \"daemon\": {path} is not an executable file")
-        super().__init__("daemon")
+        super().__init__(name, {}, lokt)
         self.loktd = path
         self.process: subprocess.Popen | None = None
 
     def start(self, workdir: Path) -> None:
-        sock_dir = workdir / "loktd"
+        sock_dir = workdir / ("loktd" if self.name == "daemon" else f"loktd-{self.name.replace('@', '-')}")
         sock_dir.mkdir(mode=0o700, exist_ok=True)
         sock = sock_dir / "loktd.sock"
         self.env = {"LOKT_DAEMON": "require", "LOKT_SOCKET": str(sock)}
         env = clean_env()
         env.update(self.env)
-        log = open(workdir / "loktd.log", "wb")
+        log = open(sock_dir / "loktd.log", "wb")
         self.process = subprocess.Popen([str(self.loktd)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BenchError(f"loktd exited with status {self.process.returncode}; see {workdir / 'loktd.log'}")
+                raise BenchError(f"loktd exited with status {self.process.returncode}; see {sock_dir / 'loktd.log'}")
             if sock.exists():
                 return
             time.sleep(0.02)
@@ -218,9 +221,12 @@ class DaemonBackend(Backend):
                 self.process.wait()
 
 
-def make_backends(spec: str, loktd: str | None) -> list[Backend]:
+def make_backends(spec: str, loktd: str | None, baseline_lokt: Path | None = None,
+                  baseline_loktd: str | None = None) -> list[Backend]:
+    """The backends asked for; with a baseline build, each again as NAME@base run by it."""
     backends: list[Backend] = []
-    for name in [part.strip() for part in spec.split(",") if part.strip()]:
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    for name in names:
         if name == "files":
             backends.append(FilesBackend())
         elif name == "daemon":
@@ -229,7 +235,20 @@ def make_backends(spec: str, loktd: str | None) -> list[Backend]:
             raise BenchError(f"unknown backend \"{name}\" (known: files, daemon)")
     if not backends:
         raise BenchError("--backends names no backend")
+    if baseline_lokt is not None:
+        for name in names:
+            if name == "files":
+                backends.append(FilesBackend("files@base", baseline_lokt))
+            elif not baseline_loktd:
+                raise BenchError("--baseline-lokt with the daemon backend needs --baseline-loktd too")
+            else:
+                backends.append(DaemonBackend(baseline_loktd, "daemon@base", baseline_lokt))
     return backends
+
+
+def lokt_of(cfg: "Config", backend: Backend) -> str:
+    """The lokt binary that runs this backend's column."""
+    return str(backend.lokt or cfg.lokt)
 
 
 # --------------------------------------------------------------------------- bench context
@@ -284,7 +303,7 @@ def spawntime(cfg: Config, cwd: Path, groups: list[list[str]], runs: int, warmup
 
 
 def lokt_group(cfg: Config, backend: Backend, *args: str) -> list[str]:
-    return backend.env_args() + [str(cfg.lokt), *args]
+    return backend.env_args() + [lokt_of(cfg, backend), *args]
 
 
 def backend_env(backend: Backend) -> dict[str, str]:
@@ -300,7 +319,7 @@ def bench_uncontended(cfg: Config) -> dict:
     lockfile = repo / ".git" / "flock-bench.lock"
     # Create the lock root once so the first timed run is not the one that makes directories.
     for backend in cfg.backends:
-        run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
+        run_capture([lokt_of(cfg, backend), "guard", "warm", "--", "true"], repo, backend_env(backend))
     groups = [["flock", str(lockfile), "true"], ["true"]]
     labels = ["flock", "true"]
     for backend in cfg.backends:
@@ -394,7 +413,7 @@ def bench_handoff(cfg: Config) -> dict:
     repo = make_repo(cfg.work, "handoff")
     lockfile = repo / ".git" / "flock-bench.lock"
     for backend in cfg.backends:
-        run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
+        run_capture([lokt_of(cfg, backend), "guard", "warm", "--", "true"], repo, backend_env(backend))
     stamp = str(cfg.tools["stamp"])
     result: dict = {"hold_us": cfg.hold_us, "sections_per_run": cfg.handoff_sections, "flock": {}, "backends": {}}
     for b in cfg.backends:
@@ -404,7 +423,7 @@ def bench_handoff(cfg: Config) -> dict:
         runs: list[tuple[str, dict[str, str], list[str]]] = []
         runs.append(("flock", clean_env(), ["flock", str(lockfile)]))
         for backend in cfg.backends:
-            runs.append((backend.name, backend_env(backend), [str(cfg.lokt), "guard", f"handoff-{n}", "--wait", "--"]))
+            runs.append((backend.name, backend_env(backend), [lokt_of(cfg, backend), "guard", f"handoff-{n}", "--wait", "--"]))
         for label, env, prefix in runs:
             stamp_file = cfg.work / f"stamps-{label}-{n}.txt"
             stamp_file.unlink(missing_ok=True)
@@ -462,7 +481,7 @@ def contenders(cfg: Config, repo: Path, name: str) -> list[tuple[str, dict[str, 
     lockfile = repo / ".git" / "flock-bench.lock"
     runs = [("flock", clean_env(), ["flock", str(lockfile), "true"])]
     for backend in cfg.backends:
-        runs.append((backend.name, backend_env(backend), [str(cfg.lokt), "guard", name, "--wait", "--", "true"]))
+        runs.append((backend.name, backend_env(backend), [lokt_of(cfg, backend), "guard", name, "--wait", "--", "true"]))
     return runs
 
 
@@ -482,7 +501,7 @@ def bench_throughput(cfg: Config) -> dict:
     median round's, and a backend's ratio is the median of its per-round ratios to flock."""
     repo = make_repo(cfg.work, "throughput")
     for backend in cfg.backends:
-        run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
+        run_capture([lokt_of(cfg, backend), "guard", "warm", "--", "true"], repo, backend_env(backend))
     result: dict = {"seconds": cfg.throughput_seconds, "rounds": cfg.throughput_rounds, "flock": {},
                     "backends": {b.name: {} for b in cfg.backends}}
     for n in cfg.throughput_ns:
@@ -507,7 +526,7 @@ def bench_fairness(cfg: Config) -> dict:
     """8 workers contend for one lock over a long window: does each get its share?"""
     repo = make_repo(cfg.work, "fairness")
     for backend in cfg.backends:
-        run_capture([str(cfg.lokt), "guard", "warm", "--", "true"], repo, backend_env(backend))
+        run_capture([lokt_of(cfg, backend), "guard", "warm", "--", "true"], repo, backend_env(backend))
     result: dict = {"seconds": cfg.fairness_seconds, "workers": 8, "flock": {}, "backends": {}}
     for label, env, command in contenders(cfg, repo, "fairness"):
         stats = contention_window(cfg, repo, label, env, command, 8, cfg.fairness_seconds, "fairness")
@@ -598,7 +617,7 @@ def timed_variants(cfg: Config, repo: Path, variants: list[tuple[str, Backend, l
     out: dict[str, dict] = {}
     groups, keys = [], []
     for key, backend, args in variants:
-        done = run_capture([str(cfg.lokt), *args], repo, backend_env(backend))
+        done = run_capture([lokt_of(cfg, backend), *args], repo, backend_env(backend))
         entry: dict = {"command": "lokt " + " ".join(args)}
         if done.returncode != 0:
             entry["error"] = f"{describe_exit(done.returncode)}: {done.stderr.strip()[:300]}"
@@ -826,6 +845,8 @@ def machine_facts(cfg: Config) -> dict:
         "memory_gib": round(mem_kb / 1048576, 1),
         "lokt_binary": shown_path(cfg.lokt),
         "lokt_version": text([str(cfg.lokt), "version"]),
+        "baseline_lokt": {b.name: f"{shown_path(b.lokt)}: {text([str(b.lokt), 'version'])}"
+                          for b in cfg.backends if b.lokt is not None},
         # The checkout this driver runs from; the binary may have been built from another revision
         # (`lokt version` names the one it was built from).
         "bench_checkout": text(["git", "-C", str(HERE.parent), "rev-parse", "--short=12", "HEAD"]),
@@ -1032,6 +1053,8 @@ def render_markdown(results: dict, rows: list[dict], backends: list[str]) -> str
         f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"- lokt: `{m['lokt_version']}`; flock: `{m['flock_version']}`; driver from checkout "
         f"{m['bench_checkout']}{' (modified)' if m['bench_checkout_modified'] else ''}",
+        *([f"- baseline columns: " + "; ".join(f"{k} runs {v}" for k, v in m["baseline_lokt"].items())]
+          if m.get("baseline_lokt") else []),
         f"- scratch filesystem: {m['workdir_fs']} (create+unlink of an empty file: {m['workdir_create_unlink_us']} µs)",
         f"- load average (1/5/15 min) at start: {' / '.join(f'{x:.2f}' for x in m['loadavg_start'])}; "
         f"at end: {' / '.join(f'{x:.2f}' for x in m['loadavg_end'])}",
@@ -1077,6 +1100,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short smoke-check mode (fewer runs, 1 s windows)")
     parser.add_argument("--backends", default="files", help="comma-separated: files[,daemon] (default: files)")
     parser.add_argument("--loktd", help="path to loktd, needed by the daemon backend")
+    parser.add_argument("--baseline-lokt", help="an earlier lokt build, run in the same run as extra columns "
+                        "(files@base, daemon@base) interleaved with the others: before and after side by side")
+    parser.add_argument("--baseline-loktd", help="the earlier build's loktd, for the daemon@base column")
     parser.add_argument("--flock", default="flock", help="flock(1) to compare with (default: from PATH)")
     parser.add_argument("--only", help=f"comma-separated subset of sections: {','.join(SECTIONS)}")
     parser.add_argument("--workdir", help="where scratch repositories go (default: inside --out)")
@@ -1097,7 +1123,12 @@ def main(argv: list[str]) -> int:
         flock = shutil.which(args.flock)
         if not flock:
             raise BenchError(f"flock(1) not found ({args.flock}); install util-linux")
-        backends = make_backends(args.backends, args.loktd)
+        baseline = None
+        if args.baseline_lokt:
+            baseline = Path(args.baseline_lokt).resolve()
+            if not os.access(baseline, os.X_OK):
+                raise BenchError(f"{args.baseline_lokt} is not an executable file")
+        backends = make_backends(args.backends, args.loktd, baseline, args.baseline_loktd)
         only = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
         for s in only:
             if s not in SECTIONS:

@@ -3,6 +3,7 @@
 // a late operation is cancelled by closing the socket, which also ends the
 // connection (the next call reconnects through the client).
 #include "protocol/etcd/http_connection.hpp"
+#include "protocol/etcd/tls_startup.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
@@ -254,6 +255,7 @@ Result<HttpConnection> HttpConnection::connect(const Endpoint& endpoint, const T
     const auto found = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
     if (ec) return s.failure("cannot resolve " + endpoint.host + ": " + ec.message());
     if (endpoint.tls) {
+        prepare_tls();
         s.ssl_context.emplace(asio::ssl::context::tls_client);
         s.ssl_context->set_verify_mode(asio::ssl::verify_peer);
         if (tls.ca_file.empty()) {
