@@ -5,7 +5,7 @@
 
 Sections (see bench/README.md and docs/performance.md):
   uncontended  `lokt guard NAME -- true` vs `flock FILE true`, fork to exit
-  handoff      waiting guards passing one lock around, entry-minus-previous-exit
+  handoff      N=4, 8, 32 waiting guards passing one lock around, entry-minus-previous-exit
   throughput   N workers looping `guard NAME --wait -- true` for a fixed time
   fairness     8 such workers over 20 s: how evenly the sections are shared
   status       `lokt status [--json]` with 10,000 live locks
@@ -14,7 +14,8 @@ Sections (see bench/README.md and docs/performance.md):
 
 Python 3 standard library only. The timing itself is done by small C helpers
 (bench/helpers/*.c, built here with `cc`) so that no interpreter overhead lands
-in the numbers. Each lokt backend ("files"; later "daemon") is one more column.
+in the numbers. Each lokt backend ("files", "daemon") is one more column, and with
+--baseline-lokt an earlier build's ("files@base", "daemon@base"), in the same run.
 """
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ TARGET_DAEMON_HANDOFF_P95_RATIO = 2.0
 TARGET_DAEMON_THROUGHPUT_RATIO = 0.8    # N=8, at least this share of flock's sections/s
 TARGET_DAEMON_RSS_MB = 10.0    # loktd with 10,000 holds (10^6 bytes)
 TARGET_IDLE_WAKEUPS = 0.0      # per second, nothing waiting
+# "Faster than flock(1) on its own ground": the bounds against flock in the same run.
+FLOCK_GROUND_UNCONTENDED = {"files": 1.0, "daemon": 1.1}   # uncontended guard, median
+FLOCK_GROUND_HANDOFF_P50 = 1.0    # N=8 and N=32, each backend
+FLOCK_GROUND_HANDOFF_P95 = 1.5
+FLOCK_GROUND_THROUGHPUT = 1.0     # N=8 through the daemon, at least
+HANDOFF_NS = (4, 8, 32)
 
 
 class BenchError(Exception):
@@ -418,7 +425,7 @@ def bench_handoff(cfg: Config) -> dict:
     result: dict = {"hold_us": cfg.hold_us, "sections_per_run": cfg.handoff_sections, "flock": {}, "backends": {}}
     for b in cfg.backends:
         result["backends"][b.name] = {}
-    for n in (4, 8):
+    for n in HANDOFF_NS:
         per_worker = max(2, cfg.handoff_sections // n)
         runs: list[tuple[str, dict[str, str], list[str]]] = []
         runs.append(("flock", clean_env(), ["flock", str(lockfile)]))
@@ -908,7 +915,7 @@ def build_rows(results: dict, backends: list[str]) -> list[dict]:
         add("  reference: `lokt version`, median (ms)", None, {k: b[k]["version"]["median_ms"] for k in b})
     if "handoff" in s and "error" not in s["handoff"]:
         h = s["handoff"]
-        for n in ("4", "8"):
+        for n in (str(n) for n in HANDOFF_NS):
             if n not in h["flock"]:
                 continue
             b = {k: v[n] for k, v in h["backends"].items()}
@@ -1007,10 +1014,44 @@ def add_daemon_targets(s: dict, add: Callable) -> None:
         r = t["backends"]["daemon"]["8"]["ratio"]
         row("daemon: throughput N=8 / flock's", r, f">= {TARGET_DAEMON_THROUGHPUT_RATIO:g}x",
             r is not None and r >= TARGET_DAEMON_THROUGHPUT_RATIO)
+    add_flock_ground_targets(s, add)
     u = s.get("uncontended", {})
     if "error" not in u and {"daemon", "files"} <= set(u.get("backends", {})):
         r = ratio(u["backends"]["daemon"]["guard"]["median_ms"], u["backends"]["files"]["guard"]["median_ms"])
         row("daemon: uncontended guard median / files backend's", r, "<= 1x (no slower)", r is not None and r <= 1.0)
+
+
+def add_flock_ground_targets(s: dict, add: Callable) -> None:
+    """The bounds of "faster than flock(1) on its own ground", for the files and the daemon columns."""
+    def row(metric: str, backend: str, value: float | None, target: str, ok: bool) -> None:
+        add(metric, None, {backend: value}, unit="x", target=target,
+            checks={backend: ok} if value is not None else {})
+
+    u = s.get("uncontended", {})
+    for backend, bound in FLOCK_GROUND_UNCONTENDED.items():
+        mine = u.get("backends", {}).get(backend) if "error" not in u else None
+        if mine:
+            r = mine["median_ratio"]
+            row(f"flock's ground, {backend}: uncontended guard median / flock's", backend, r, f"<= {bound:g}x",
+                r is not None and r <= bound)
+    h = s.get("handoff", {})
+    for backend in ("files", "daemon"):
+        for n in ("8", "32"):
+            mine = h.get("backends", {}).get(backend, {}).get(n) if "error" not in h else None
+            if not mine:
+                continue
+            p95 = ratio(mine["p95_ms"], h["flock"][n]["p95_ms"])
+            row(f"flock's ground, {backend}: handoff N={n} p50 / flock's", backend, mine["p50_ratio"],
+                f"<= {FLOCK_GROUND_HANDOFF_P50:g}x",
+                mine["p50_ratio"] is not None and mine["p50_ratio"] <= FLOCK_GROUND_HANDOFF_P50)
+            row(f"flock's ground, {backend}: handoff N={n} p95 / flock's", backend, p95, f"<= {FLOCK_GROUND_HANDOFF_P95:g}x",
+                p95 is not None and p95 <= FLOCK_GROUND_HANDOFF_P95)
+    t = s.get("throughput", {})
+    mine = t.get("backends", {}).get("daemon", {}).get("8") if "error" not in t else None
+    if mine:
+        r = mine["ratio"]
+        row("flock's ground, daemon: throughput N=8 / flock's", "daemon", r, f">= {FLOCK_GROUND_THROUGHPUT:g}x",
+            r is not None and r >= FLOCK_GROUND_THROUGHPUT)
 
 
 def render_table(rows: list[dict], backends: list[str], markdown: bool) -> str:
