@@ -24,7 +24,7 @@ std::string queue_reason(const QueueView& queue, bool with_modes) {
     if (!queue.known) {
         const std::string unknown = "the queue is not known: without a daemon, waiters poll the files and nobody keeps a queue";
         if (queue.waiters.empty()) return unknown;
-        return unknown + "; " + count + " (seen in " + queue.keeper + ", oldest first: " + listed() + ")";
+        return unknown + "; " + count + " (seen in " + queue.keeper + ", oldest first; " + listed() + ")";
     }
     if (queue.waiters.empty()) return "nobody waits in " + queue.keeper + ": a waiter would be next (position 1)";
     return count + " in " + queue.keeper + " (" + listed() + "): a new waiter would be number " +
