@@ -180,10 +180,26 @@ await checks.run('mode shared: two sessions hold a name together, an exclusive r
   const other = spawnSync(args.lokt, ['lock', 'dataset', '--ttl', '1m'], { env: envFor(root, 'writer'), encoding: 'utf8' });
   assert.equal(other.status, 2);
   assert.match(other.stderr, /shared mode by 2 holders/);
+  await call(b, 'release', { name: 'dataset' });
+  // B asks for it exclusively and waits behind A: status and why name B's mode.
+  const waiting = call(b, 'acquire', { name: 'dataset', wait: '20s', ttl: '1m' });
+  let seen;
+  await until(async () => {
+    seen = await call(a, 'status', { name: 'dataset' });
+    return seen.structuredContent.waiters.length === 1;
+  }, 'b to wait');
+  assert.equal(seen.structuredContent.queue_known, args.backend === 'daemon', 'on the files: seen in waits/, no queue');
+  assert.equal(seen.structuredContent.waiters[0].owner, 'agent-b');
+  assert.equal(seen.structuredContent.waiters[0].mode, 'exclusive');
+  const why = await call(a, 'why', { name: 'dataset' });
+  assert.equal(why.structuredContent.waiters[0].mode, 'exclusive');
+  assert.ok(why.structuredContent.reasons.some((r) => /asks exclusive/.test(r)), JSON.stringify(why.structuredContent.reasons));
   await call(a, 'release', { name: 'dataset' });
+  const got = await waiting;
+  assert.equal(got.structuredContent.acquired, true);
   await call(b, 'release', { name: 'dataset' });
   const events = auditEvents(root).filter((e) => e.name === 'dataset' && e.event === 'acquire');
-  assert.deepEqual(events.map((e) => e.extra.mode), ['shared', 'shared']);
+  assert.deepEqual(events.map((e) => e.extra.mode), ['shared', 'shared', undefined]);
   assert.equal(spawnSync(args.lokt, ['exists', 'dataset'], { env: envFor(root, 'checker') }).status, 3);
 });
 
