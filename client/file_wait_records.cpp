@@ -116,7 +116,7 @@ std::vector<QueuedWaiter> waiters_on_disk(const fs::path& root, const std::strin
             QueuedWaiter waiter;
             waiter.holder.owner = record.value("owner", record.value("label", std::string()));
             waiter.holder.host = record.value("host", std::string());
-            waiter.holder.pid = record.value("holder_pid", static_cast<std::int64_t>(pid));
+            waiter.holder.pid = record.value("holder_pid", pid);
             waiter.holder.agent_id = record.value("agent_id", std::string());
             waiter.waited = std::max(Nanoseconds::zero(), Nanoseconds(now - *since));
             waiter.mode = record.value("mode", std::string("exclusive"));

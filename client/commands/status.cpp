@@ -291,7 +291,7 @@ std::string watch_text(const TopSnapshot& snapshot) {
     auto waiting = [&](const std::string& name, const std::vector<TopWaiter>& waiters) {
         for (const auto& waiter : waiters) {
             out += "waiting: " + name + " " + std::to_string(waiter.position) + ". " +
-                   describe_waiter(QueuedWaiter{waiter.position, waiter.who, now - waiter.since}) + "\n";
+                   describe_waiter(QueuedWaiter{waiter.position, waiter.who, now - waiter.since, {}}) + "\n";
         }
     };
     for (const auto& hold : snapshot.holds) waiting(hold.name, hold.waiters);
