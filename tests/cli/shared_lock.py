@@ -451,6 +451,15 @@ def queue_modes(setup, problems):
         if not ("writer-1@" in text and "asks exclusive" in text and "reader-2@" in text and "asks shared" in text and
                 text.index("writer-1@") < text.index("reader-2@")):
             problems.append("%s: %s %s does not name each waiter's mode:\n%s" % (setup.backend, command, name, text))
+    if setup.backend == "daemon":
+        # lokt top: the group's mode, and what each waiter asks.
+        top = json.loads(setup.run("observer", ["top", "--json"]).stdout)
+        hold = [h for h in top.get("held", []) if h.get("name") == name]
+        shown = [[w.get("owner"), w.get("mode")] for w in (hold[0].get("waiters", []) if hold else [])]
+        if not hold or hold[0].get("mode") != "shared" or shown != expected:
+            problems.append("daemon: lokt top --json shows %s" % hold)
+        elif "asks exclusive" not in setup.run("observer", ["top", "--once"]).stdout:
+            problems.append("daemon: lokt top --once does not say what the waiters ask")
     setup.run("reader-1", ["unlock", name])
     out, err = writer.communicate(timeout=60)
     if writer.returncode != 0:
