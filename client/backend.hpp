@@ -35,6 +35,9 @@ struct QueuedWaiter {
     std::size_t position = 0;  // 1 is next in line
     Identity holder;           // who would hold it
     Nanoseconds waited{};
+    // "shared" or "exclusive", as the waiter asked; empty when not known
+    // (a daemon older than shared locks, or a side file that does not say).
+    std::string mode;
 };
 // Who waits for a name. Only a daemon keeps queues: without one (or with a
 // daemon too old to say) the queue is not known.

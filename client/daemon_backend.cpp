@@ -721,7 +721,8 @@ Result<QueueView> DaemonBackend::queue(const std::string& name) {
     view.known = true;
     for (const auto& waiter : *body->waiting) {
         if (waiter.name != name) continue;
-        view.waiters.push_back(QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms)});
+        view.waiters.push_back(
+            QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms), waiter.mode});
     }
     return view;
 }
@@ -743,7 +744,7 @@ Result<QueuesView> DaemonBackend::queues() {
     view.known = true;
     for (const auto& waiter : *body->waiting) {
         view.by_name[waiter.name].push_back(
-            QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms)});
+            QueuedWaiter{waiter.position, waiter.identity, std::chrono::milliseconds(waiter.waited_ms), waiter.mode});
     }
     return view;
 }

@@ -891,7 +891,8 @@ Result<QueueView> EtcdBackend::queue(const std::string& name) {
     for (std::size_t i = 1; i < entries->size(); ++i) {
         auto record = record_of((*entries)[i]);
         if (!record) continue;
-        view.waiters.push_back(QueuedWaiter{i, holder_identity(*record), now - record->acquired});
+        // etcd takes no shared holds: every waiter asks for the name alone.
+        view.waiters.push_back(QueuedWaiter{i, holder_identity(*record), now - record->acquired, "exclusive"});
     }
     return view;
 }
@@ -909,7 +910,7 @@ Result<QueuesView> EtcdBackend::queues() {
         if (position == 0) continue;  // the holder
         auto record = record_of(kv);
         if (!record) continue;
-        view.by_name[name].push_back(QueuedWaiter{position, holder_identity(*record), now - record->acquired});
+        view.by_name[name].push_back(QueuedWaiter{position, holder_identity(*record), now - record->acquired, "exclusive"});
     }
     return view;
 }

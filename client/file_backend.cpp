@@ -122,21 +122,21 @@ std::optional<std::vector<WaitEdge>> FileBackend::closes_wait_cycle(const Acquir
     const auto waiter = wait_agent_of(spec.holder, spec.binding);
     const WallTime now = wall_now();
     if (!waiter) {
-        // Not an agent, so no deadlock report; an exclusive waiter still says
-        // that it waits, so that later shared requests do not overtake it.
-        if (!spec.shared) {
-            const std::string who =
-                owner_at_host(spec.holder.owner, spec.holder.host) + " (pid " + std::to_string(spec.holder.pid) + ")";
-            if (auto written = WaitRecord::write(m_engine.store().root(), WaitAgent{}, spec.name, now, false, who)) {
-                record.emplace(std::move(*written));
-            }
+        // Not an agent, so no deadlock report; it still says that it waits:
+        // an exclusive waiter so that later shared requests do not overtake
+        // it, and either for `status NAME` and `why NAME` (waiters_on_disk).
+        const std::string who =
+            owner_at_host(spec.holder.owner, spec.holder.host) + " (pid " + std::to_string(spec.holder.pid) + ")";
+        if (auto written =
+                WaitRecord::write(m_engine.store().root(), WaitAgent{}, spec.name, now, spec.shared, who, &spec.holder)) {
+            record.emplace(std::move(*written));
         }
         return std::nullopt;
     }
     // Our own wait goes on disk first: of two waiters that close a cycle at
     // the same moment, at least one sees the other.
     const std::string who = owner_at_host(spec.holder.owner, spec.holder.host) + " (pid " + std::to_string(spec.holder.pid) + ")";
-    if (auto written = WaitRecord::write(m_engine.store().root(), *waiter, spec.name, now, spec.shared, who)) {
+    if (auto written = WaitRecord::write(m_engine.store().root(), *waiter, spec.name, now, spec.shared, who, &spec.holder)) {
         record.emplace(std::move(*written));
     }
     if (!refusal.holder) return std::nullopt;

@@ -42,8 +42,14 @@ public:
     Result<std::vector<LockView>> list(bool prune) override { return m_engine.list(prune); }
     Result<std::vector<FreezeView>> list_freezes() override { return m_engine.list_freezes(); }
     Result<std::vector<std::string>> names(Area area) override { return m_engine.store().list(area); }
-    // Waiters on the files poll on their own: nobody keeps a queue.
-    Result<QueueView> queue(const std::string&) override { return QueueView{}; }
+    // Waiters on the files poll on their own: nobody keeps a queue. Those
+    // that wait now are known from their side files in waits/, oldest first.
+    Result<QueueView> queue(const std::string& name) override {
+        QueueView view;
+        view.waiters = waiters_on_disk(m_engine.store().root(), name);
+        view.keeper = "waits/";
+        return view;
+    }
     Result<QueuesView> queues() override { return QueuesView{}; }
     // inotify on the root (see file_change_feed.hpp).
     Result<std::unique_ptr<ChangeFeed>> watch_changes() override;

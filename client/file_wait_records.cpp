@@ -39,7 +39,7 @@ std::optional<std::string> read_small_file(const fs::path& path) {
 }  // namespace
 
 Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agent, const std::string& name, WallTime since,
-                                     bool shared, const std::string& who) {
+                                     bool shared, const std::string& who, const Identity* holder) {
     const fs::path dir = waits_dir(root);
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create", dir.string(), errno);
     nlohmann::ordered_json record;
@@ -51,6 +51,12 @@ Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agen
     record["since"] = format_rfc3339(since);
     if (shared) record["mode"] = "shared";  // absent: exclusive (older waiters' files say nothing)
     if (!who.empty()) record["who"] = who;
+    if (holder != nullptr) {
+        record["owner"] = holder->owner;
+        record["host"] = holder->host;
+        record["holder_pid"] = holder->pid;
+        if (!holder->agent_id.empty()) record["agent_id"] = holder->agent_id;
+    }
     const fs::path path = dir / (new_lock_id() + ".json");
     LOKT_TRY(write_file_atomically(path, record.dump() + "\n"));
     return WaitRecord(path);
@@ -88,6 +94,44 @@ std::optional<std::string> exclusive_waiter_ahead(const fs::path& root, const st
     }
     if (!earliest) return std::nullopt;
     return earliest->second + " waiting since " + format_duration_seconds(wall_now() - earliest->first);
+}
+
+std::vector<QueuedWaiter> waiters_on_disk(const fs::path& root, const std::string& name) {
+    std::vector<std::pair<WallTime, QueuedWaiter>> found;
+    std::error_code error;
+    const WallTime now = wall_now();
+    for (const auto& entry : fs::directory_iterator(waits_dir(root), error)) {
+        if (entry.path().extension() != ".json") continue;
+        const auto text = read_small_file(entry.path());
+        if (!text) continue;
+        const auto record = nlohmann::json::parse(*text, nullptr, false);
+        if (!record.is_object() || record.value("name", std::string()) != name) continue;
+        try {
+            const auto since = parse_rfc3339(record.value("since", std::string()));
+            if (!since) continue;
+            const auto pid = record["pid"].get<pid_t>();
+            std::optional<std::uint64_t> start;
+            if (record.contains("pid_start")) start = record["pid_start"].get<std::uint64_t>();
+            if (process_liveness(pid, start) == Liveness::dead) continue;  // a waiter killed while it waited
+            QueuedWaiter waiter;
+            waiter.holder.owner = record.value("owner", record.value("label", std::string()));
+            waiter.holder.host = record.value("host", std::string());
+            waiter.holder.pid = record.value("holder_pid", pid);
+            waiter.holder.agent_id = record.value("agent_id", std::string());
+            waiter.waited = std::max(Nanoseconds::zero(), Nanoseconds(now - *since));
+            waiter.mode = record.value("mode", std::string("exclusive"));
+            found.emplace_back(*since, std::move(waiter));
+        } catch (const nlohmann::json::exception&) {
+            continue;  // not one of ours, or damaged: ignored
+        }
+    }
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<QueuedWaiter> waiters;
+    for (auto& [since, waiter] : found) {
+        waiter.position = waiters.size() + 1;
+        waiters.push_back(std::move(waiter));
+    }
+    return waiters;
 }
 
 std::optional<std::vector<WaitEdge>> file_wait_cycle(LockEngine& engine, const WaitEdge& request) {

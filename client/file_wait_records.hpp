@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "client/backend.hpp"
 #include "common/lock_engine.hpp"
 #include "common/wait_for_graph.hpp"
 
@@ -23,8 +24,11 @@ public:
     // agent with an empty key is a waiter that takes no part in deadlock
     // reports but must be seen by shared requests (an exclusive waiter);
     // `who` names it in their refusal.
+    // `holder`: who would hold it (owner, host, pid, agent id), for the
+    // queue view (waiters_on_disk).
     static Result<WaitRecord> write(const std::filesystem::path& root, const WaitAgent& agent, const std::string& name,
-                                    WallTime since, bool shared = false, const std::string& who = {});
+                                    WallTime since, bool shared = false, const std::string& who = {},
+                                    const Identity* holder = nullptr);
     WaitRecord(WaitRecord&& other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
     WaitRecord& operator=(WaitRecord&&) = delete;
     ~WaitRecord();
@@ -38,6 +42,13 @@ private:
 // exclusive waiter for `name` whose wait began before `before`, described for
 // a refusal ("agent-1@host (pid 42) since 3s"); nullopt when there is none.
 std::optional<std::string> exclusive_waiter_ahead(const std::filesystem::path& root, const std::string& name, WallTime before);
+
+// The live waiters for `name` on disk, oldest wait first (position 1), each
+// with its mode ("shared" or "exclusive"; "exclusive" for a side file that
+// does not say, as exclusive waiters wrote before shared ones did). No queue
+// is kept on the files: the order is when each began waiting, not who will
+// be served first.
+std::vector<QueuedWaiter> waiters_on_disk(const std::filesystem::path& root, const std::string& name);
 
 // The cycle `request` closes with the waits on disk and the holds they wait
 // for, if any. Side files of waiters that are gone are removed on the way.

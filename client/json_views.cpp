@@ -1,6 +1,7 @@
 // See json_views.hpp.
 #include "client/json_views.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/duration.hpp"
@@ -88,15 +89,23 @@ void write_queue_members(JsonWriter& out, const QueueView& queue) {
         out.field("agent_id", waiter.holder.agent_id);
         out.field("waited_ms",
                   static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(waiter.waited).count()));
+        if (!waiter.mode.empty()) out.field("mode", waiter.mode);
         out.end_object();
     }
     out.end_array();
 }
 
-std::string describe_waiter(const QueuedWaiter& waiter) {
+std::string describe_waiter(const QueuedWaiter& waiter, bool with_mode) {
     std::string text = owner_at_host(waiter.holder.owner, waiter.holder.host) + " (pid " + std::to_string(waiter.holder.pid);
     if (!waiter.holder.agent_id.empty()) text += ", agent " + waiter.holder.agent_id;
-    return text + ") for " + format_duration(waiter.waited);
+    text += ") for " + format_duration(waiter.waited);
+    if (with_mode && !waiter.mode.empty()) text += ", asks " + waiter.mode;
+    return text;
+}
+
+bool queue_shows_modes(const QueueView& queue, const LockRecord* held) {
+    if (held != nullptr && held->is_shared()) return true;
+    return std::any_of(queue.waiters.begin(), queue.waiters.end(), [](const QueuedWaiter& w) { return w.mode == "shared"; });
 }
 
 void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& r) {

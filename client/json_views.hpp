@@ -20,10 +20,14 @@ void write_freeze(JsonWriter& out, const std::string& name, const LockRecord& re
 // "frozen" for a name nobody holds but a freeze blocks; otherwise the hold's state.
 std::string_view shown_state(const LockView& view);
 // The members "queue_known" and "waiters" (position, owner, host, pid,
-// agent_id, waited_ms), in an object the caller opened.
+// agent_id, waited_ms, and mode where known), in an object the caller opened.
 void write_queue_members(JsonWriter& out, const QueueView& queue);
-// "owner@host (pid N, agent A) for 4s", one waiter in a queue.
-std::string describe_waiter(const QueuedWaiter& waiter);
+// "owner@host (pid N, agent A) for 4s", one waiter in a queue; with_mode
+// adds ", asks shared" or ", asks exclusive" where the mode is known.
+std::string describe_waiter(const QueuedWaiter& waiter, bool with_mode = false);
+// Whether a text view names each waiter's mode: when the name is held in
+// shared mode (held may be null) or some waiter asks for a shared hold.
+bool queue_shows_modes(const QueueView& queue, const LockRecord* held);
 // What stands in the way of a refused operation: the lock's holder, a freeze.
 struct Blocker {
     std::optional<LockRecord> holder;

@@ -9,13 +9,26 @@ namespace lokt::client {
 namespace {
 
 // Where a new waiter would stand.
-std::string queue_reason(const QueueView& queue) {
-    if (!queue.known) return "the queue is not known: without a daemon, waiters poll the files and nobody keeps a queue";
+// with_modes: every waiter, each with the mode it asks (a shared name).
+std::string queue_reason(const QueueView& queue, bool with_modes) {
+    auto listed = [&]() {
+        if (!with_modes) return "first: " + describe_waiter(queue.waiters.front());
+        std::string text;
+        for (const auto& waiter : queue.waiters) {
+            text += (text.empty() ? "" : "; ") + std::to_string(waiter.position) + ". " + describe_waiter(waiter, true);
+        }
+        return text;
+    };
+    const std::string count =
+        std::to_string(queue.waiters.size()) + (queue.waiters.size() == 1 ? " acquire waits" : " acquires wait");
+    if (!queue.known) {
+        const std::string unknown = "the queue is not known: without a daemon, waiters poll the files and nobody keeps a queue";
+        if (queue.waiters.empty()) return unknown;
+        return unknown + "; " + count + " (seen in " + queue.keeper + ", oldest first; " + listed() + ")";
+    }
     if (queue.waiters.empty()) return "nobody waits in " + queue.keeper + ": a waiter would be next (position 1)";
-    std::string text = std::to_string(queue.waiters.size()) + (queue.waiters.size() == 1 ? " acquire waits" : " acquires wait") +
-                       " in " + queue.keeper + " (first: " + describe_waiter(queue.waiters.front()) +
-                       "): a new waiter would be number " + std::to_string(queue.waiters.size() + 1);
-    return text;
+    return count + " in " + queue.keeper + " (" + listed() + "): a new waiter would be number " +
+           std::to_string(queue.waiters.size() + 1);
 }
 
 }  // namespace
@@ -110,7 +123,8 @@ Explanation explain(const LockView& view, const QueueView& queue, WallTime now, 
     if (e.acquirable) {
         e.suggestions.insert(e.suggestions.begin(), "acquire it: lokt guard " + name + " -- COMMAND");
     } else {
-        e.reasons.push_back(queue_reason(queue));
+        const LockRecord* held = view.stored.kind == StoredRecord::Kind::record ? &view.stored.record : nullptr;
+        e.reasons.push_back(queue_reason(queue, queue_shows_modes(queue, held)));
     }
     return e;
 }
@@ -133,7 +147,7 @@ Explanation explain_pool(const PoolView& pool, const QueueView& queue, WallTime 
     if (e.acquirable) {
         e.suggestions.push_back("acquire a slot: lokt guard " + pool.name + " --slots " + size + " -- COMMAND");
     } else {
-        e.reasons.push_back(queue_reason(queue));
+        e.reasons.push_back(queue_reason(queue, false));
         e.suggestions.push_back("wait for a slot: lokt guard " + pool.name + " --slots " + size +
                                 " --wait --timeout 10m -- COMMAND");
         e.suggestions.push_back("see its history: lokt audit --since 1h");

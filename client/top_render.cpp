@@ -91,19 +91,23 @@ std::vector<std::string> list_lines(const std::vector<const TopHold*>& holds, co
             const auto expiry = r.expiry();
             line += column(r.agent_id.empty() ? "-" : r.agent_id, w.agent) + "  " + right(std::to_string(r.pid), 7) + "  " +
                     right(clock_text(now - r.acquired), 8) + "  " + right(expiry ? clock_text(*expiry - now) : "-", 8) + "  " +
-                    right(r.fence ? std::to_string(*r.fence) : "-", 5) + "  " + column("excl", 4) + "  " +
-                    (hold->command.empty() ? "-" : hold->command);
+                    right(r.fence ? std::to_string(*r.fence) : "-", 5) + "  " +
+                    column(hold->mode == "shared" ? "shrd" : "excl", 4) + "  " + (hold->command.empty() ? "-" : hold->command);
         } else {
             line += column("-", w.agent) + "  " + right("-", 7) + "  " + right("-", 8) + "  " + right("-", 8) + "  " +
                     right("-", 5) + "  " + column("-", 4) + "  -";
         }
         lines.push_back(std::move(line));
+        // Which mode each waiter asks matters only where some hold or ask is shared.
+        const bool modes = hold->mode == "shared" || std::any_of(hold->waiters.begin(), hold->waiters.end(),
+                                                                 [](const TopWaiter& w) { return w.mode == "shared"; });
         for (std::size_t i = 0; i < hold->waiters.size(); ++i) {
             const TopWaiter& waiter = hold->waiters[i];
             const bool last = i + 1 == hold->waiters.size();
             lines.push_back(std::string(last ? "  `- " : "  |- ") + std::to_string(waiter.position) + ". " +
                             who_text(waiter.who) + "  waiting " + clock_text(now - waiter.since) + " (since " +
-                            time_of_day(waiter.since) + ")");
+                            time_of_day(waiter.since) + ")" +
+                            (modes && !waiter.mode.empty() ? ", asks " + waiter.mode : std::string()));
         }
     }
     return lines;

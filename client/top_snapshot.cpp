@@ -28,8 +28,8 @@ std::vector<TopWaiter> waiters_of(const std::vector<QueuedWaiter>& queued, WallT
     std::vector<TopWaiter> out;
     out.reserve(queued.size());
     for (const auto& waiter : queued) {
-        out.push_back(
-            TopWaiter{waiter.position, waiter.holder, now - std::chrono::duration_cast<WallTime::duration>(waiter.waited)});
+        out.push_back(TopWaiter{waiter.position, waiter.holder,
+                                now - std::chrono::duration_cast<WallTime::duration>(waiter.waited), waiter.mode});
     }
     return out;
 }
@@ -49,6 +49,7 @@ void write_waiters(JsonWriter& out, const std::vector<TopWaiter>& waiters, WallT
         out.field("agent_id", waiter.who.agent_id);
         out.field("since", format_rfc3339(waiter.since));
         out.field("waited_ms", ms_between(waiter.since, now));
+        if (!waiter.mode.empty()) out.field("mode", waiter.mode);
         out.end_object();
     }
     out.end_array();
@@ -85,6 +86,7 @@ Result<TopSnapshot> take_top_snapshot(Backend& backend, const SnapshotOptions& o
         hold.kept_by = std::string(view.kept_by);
         if (view.stored.kind == StoredRecord::Kind::record) {
             hold.record = std::move(view.stored.record);
+            if (hold.record->is_shared()) hold.mode = "shared";
             if (!options.local_host.empty() && hold.record->host == options.local_host && view.state == HoldState::live) {
                 hold.command = command_of(hold.record->pid);
             }

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "common/audit_log.hpp"
 #include "client/backend.hpp"
 #include "client/json_writer.hpp"
+#include "common/audit_log.hpp"
 
 namespace lokt::client {
 
@@ -18,13 +18,14 @@ struct TopWaiter {
     std::size_t position = 0;  // 1 is next in line
     Identity who;
     WallTime since{};  // when it started waiting
+    std::string mode;  // "shared" or "exclusive" as asked; empty when not known
 };
 
 // A held name (or, rarely, a name with waiters that nobody holds right now).
 struct TopHold {
     std::string name;
     std::string state;                 // live, expired, dead_holder, corrupt, being_written, free
-    std::string mode = "exclusive";    // every lokt lock is exclusive today
+    std::string mode = "exclusive";    // or "shared": a group of shared holders
     std::optional<LockRecord> record;  // the lock file, when it reads as one
     std::string command;               // the holder's command line, when it runs on this host
     std::string kept_by;               // "guard" or "command" for a live guard hold

@@ -860,6 +860,21 @@ Result<std::vector<LockView>> LockEngine::list(bool prune) {
                                                     std::string(stale_reason(view.stored.record, view.state))));
             if (*pruned) continue;
         }
+        const auto& holders = view.stored.record.holders;
+        if (prune && view.state == HoldState::live && view.stored.kind == StoredRecord::Kind::record &&
+            view.stored.record.is_shared() && std::any_of(holders.begin(), holders.end(), [&](const LockRecord& member) {
+                return is_stale(judge_record(member, now, m_actor.host, judging()));
+            })) {
+            // A live group keeps its live members; its dead and expired ones go
+            // (judged again under the name's mutex).
+            LOKT_TRY_LET(pruned, prune_group(view.name, view.stored, "auto-prune"));
+            if (*pruned) {
+                LOKT_TRY_LET(again, m_store.read(Area::locks, view.name));
+                view.stored = std::move(again.value());
+                view.state = judge(view.stored, now, m_actor.host, judging());
+                if (view.state == HoldState::absent) continue;
+            }
+        }
         if (kept != i) views[kept] = std::move(view);
         ++kept;
     }

@@ -219,7 +219,13 @@ private:
     // stale-break line), with the reason. Call with the name's mutex held,
     // after re-reading `seen`.
     Result<bool> rewrite_group(const std::string& name, const StoredRecord& seen, std::vector<LockRecord> members,
-                               AuditEvent event, const std::vector<std::pair<LockRecord, std::string>>& removed);
+                               AuditEvent event, const std::vector<std::pair<LockRecord, std::string>>& removed,
+                               const std::string& others_event = "stale-break");
+    // Removes the dead and expired members of NAME's live shared group (as
+    // judged in `seen`) in one rewrite under the name's mutex, each audited as
+    // `event_name` naming it; false when none was removed (or the file
+    // changed meanwhile).
+    Result<bool> prune_group(const std::string& name, const StoredRecord& seen, const std::string& event_name);
     // Takes the member lock_id out of NAME's group under the name's mutex
     // (and prunes dead members on the way); false when it is not there (or
     // the file is no longer `judged`).

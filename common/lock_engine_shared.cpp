@@ -255,12 +255,13 @@ Result<AcquireResult> LockEngine::try_acquire_shared(const AcquireSpec& spec) {
 }
 
 Result<bool> LockEngine::rewrite_group(const std::string& name, const StoredRecord& seen, std::vector<LockRecord> members,
-                                       AuditEvent event, const std::vector<std::pair<LockRecord, std::string>>& removed) {
+                                       AuditEvent event, const std::vector<std::pair<LockRecord, std::string>>& removed,
+                                       const std::string& others_event) {
     // Called with the name's mutex held, after re-reading `seen`. The first
     // removed member's line (`event`) goes with the change itself; the others
-    // were pruned on the way, each audited as a stale-break naming it.
+    // were pruned on the way, each audited as others_event naming it.
     for (std::size_t i = 1; i < removed.size(); ++i) {
-        AuditEvent prune = make_audit_event("stale-break", name, m_actor);
+        AuditEvent prune = make_audit_event(others_event, name, m_actor);
         prune.lock_id = removed[i].first.lock_id;
         prune.extra_json = holder_extra(removed[i].first, removed[i].second);
         (void)audit(std::move(prune));
@@ -281,6 +282,35 @@ Result<bool> LockEngine::rewrite_group(const std::string& name, const StoredReco
         if (!member.handle.empty()) remove_handle(m_store.root(), member.handle);
     }
     return true;
+}
+
+Result<bool> LockEngine::prune_group(const std::string& name, const StoredRecord& seen, const std::string& event_name) {
+    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    LOKT_TRY_LET(current, m_store.read(Area::locks, name));
+    if (!same_group_version(*current, seen) || current->kind != StoredRecord::Kind::record || !current->record.is_shared()) {
+        m_store.unlock_and_keep(name, std::move(mutex.value()));
+        return false;
+    }
+    const WallTime now = wall_now();
+    std::vector<LockRecord> members;
+    std::vector<std::pair<LockRecord, std::string>> removed;
+    for (const LockRecord& member : current->record.holders) {
+        const HoldState member_state = judge_record(member, now, m_actor.host, judging());
+        if (is_stale(member_state))
+            removed.emplace_back(member, std::string(stale_reason(member, member_state)));
+        else
+            members.push_back(member);
+    }
+    if (removed.empty()) {
+        m_store.unlock_and_keep(name, std::move(mutex.value()));
+        return false;
+    }
+    AuditEvent event = make_audit_event(event_name, name, m_actor);
+    event.lock_id = removed.front().first.lock_id;
+    event.extra_json = holder_extra(removed.front().first, removed.front().second);
+    auto done = rewrite_group(name, *current, std::move(members), std::move(event), removed, event_name);
+    m_store.unlock_and_keep(name, std::move(mutex.value()));
+    return done;
 }
 
 Result<bool> LockEngine::leave_group(const std::string& name, const std::string& lock_id, const std::string& event_name,

@@ -533,7 +533,8 @@ protocol::Reply Dispatcher::on_status(std::uint64_t id, const protocol::StatusRe
     for (const auto& [name, queued] : report->waiting) {
         const auto waited = std::chrono::duration_cast<Milliseconds>(queued.waited).count();
         reply.waiting->push_back(protocol::WaiterInfo{name, static_cast<std::uint32_t>(queued.position), queued.holder,
-                                                      static_cast<std::uint64_t>(waited)});
+                                                      static_cast<std::uint64_t>(waited),
+                                                      queued.shared ? "shared" : "exclusive"});
     }
     return protocol::Reply{id, reply};
 }

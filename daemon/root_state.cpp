@@ -71,7 +71,8 @@ std::vector<RootState::QueuedAcquire> RootState::queue_of(const std::string& nam
     const SteadyTime now = m_clock.steady_now();
     for (const Waiter& waiter : it->second.waiters) {
         const SteadyTime started = waiter.deadline - waiter.ticket.timeout;
-        out.push_back({out.size() + 1, waiter.ticket.spec.holder, std::max(Nanoseconds(0), Nanoseconds(now - started))});
+        out.push_back({out.size() + 1, waiter.ticket.spec.holder, std::max(Nanoseconds(0), Nanoseconds(now - started)),
+                       waiter.ticket.spec.shared});
     }
     return out;
 }

@@ -147,6 +147,7 @@ public:
         std::size_t position = 0;  // 1 is next
         Identity holder;           // who would hold it
         Nanoseconds waited{};
+        bool shared = false;  // asks for a shared hold (--shared)
     };
     std::vector<QueuedAcquire> queue_of(const std::string& name) const;
     // The names with a queue, sorted (for a status request without a name).

@@ -56,6 +56,7 @@ void fields(auto& v, Like<WaiterInfo> auto& m) {
     v.number("position", m.position, k_from_one_u32);
     v.object("identity", m.identity);
     v.number("waited_ms", m.waited_ms, k_any);
+    v.optional_text("mode", m.mode);
 }
 
 void fields(auto& v, Like<StatusReply> auto& m) {

@@ -85,6 +85,9 @@ struct WaiterInfo {
     std::uint32_t position = 0;  // 1 is next in line
     Identity identity;           // who waits
     std::uint64_t waited_ms = 0;
+    // "shared" or "exclusive", as the waiter asked; empty from a daemon
+    // that does not say (older than shared locks).
+    std::string mode;
     bool operator==(const WaiterInfo&) const = default;
 };
 

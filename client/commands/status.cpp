@@ -129,6 +129,28 @@ void print_table(std::vector<LockView>& held, const std::vector<FreezeView>& fre
     }
 }
 
+// The "waiting:" lines of `status NAME`: the daemon's queue, or without one
+// the waiters seen in waits/ (no queue order is kept there).
+void print_waiting(const QueueView& queue, bool with_modes) {
+    if (!queue.known && queue.waiters.empty()) {
+        std::printf("  waiting:   not known (no daemon: waiters poll the files, nobody keeps a queue)\n");
+        return;
+    }
+    if (queue.waiters.empty()) {
+        std::printf("  waiting:   nobody\n");
+        return;
+    }
+    if (queue.known) {
+        std::printf("  waiting:   %zu in %s\n", queue.waiters.size(), queue.keeper.c_str());
+    } else {
+        std::printf("  waiting:   %zu seen in %s, oldest first (no daemon: nobody keeps a queue, the fastest wins)\n",
+                    queue.waiters.size(), queue.keeper.c_str());
+    }
+    for (const auto& waiter : queue.waiters) {
+        std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter, with_modes).c_str());
+    }
+}
+
 void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
     std::printf("lock \"%s\": %s\n", view.name.c_str(), state_text(view).c_str());
     if (view.stored.kind == StoredRecord::Kind::record) {
@@ -173,16 +195,8 @@ void print_detail(const LockView& view, const QueueView& queue, WallTime now) {
         std::printf("  frozen:    by %s until %s\n", owner_at_host(view.freeze->owner, view.freeze->host).c_str(),
                     format_rfc3339_seconds(*view.freeze->expiry()).c_str());
     }
-    if (!queue.known) {
-        std::printf("  waiting:   not known (no daemon: waiters poll the files, nobody keeps a queue)\n");
-    } else if (queue.waiters.empty()) {
-        std::printf("  waiting:   nobody\n");
-    } else {
-        std::printf("  waiting:   %zu in %s\n", queue.waiters.size(), queue.keeper.c_str());
-        for (const auto& waiter : queue.waiters) {
-            std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
-        }
-    }
+    print_waiting(queue,
+                  queue_shows_modes(queue, view.stored.kind == StoredRecord::Kind::record ? &view.stored.record : nullptr));
 }
 
 // `status POOL`: how many of its slots are held, each holder with its slot, and who waits.
@@ -216,14 +230,7 @@ void print_pool(const PoolView& pool, const QueueView& queue, WallTime now, bool
         if (r.fence) std::printf(", fence %llu", static_cast<unsigned long long>(*r.fence));
         std::printf("\n");
     }
-    if (!queue.known) {
-        std::printf("  waiting:   not known (no daemon: waiters poll the files, nobody keeps a queue)\n");
-    } else if (queue.waiters.empty()) {
-        std::printf("  waiting:   nobody\n");
-    } else {
-        std::printf("  waiting:   %zu in %s\n", queue.waiters.size(), queue.keeper.c_str());
-        for (const auto& waiter : queue.waiters) std::printf("    %zu. %s\n", waiter.position, describe_waiter(waiter).c_str());
-    }
+    print_waiting(queue, false);
 }
 
 // The members of the "locks" array (depth 2): with thousands of locks, pieces
@@ -284,7 +291,7 @@ std::string watch_text(const TopSnapshot& snapshot) {
     auto waiting = [&](const std::string& name, const std::vector<TopWaiter>& waiters) {
         for (const auto& waiter : waiters) {
             out += "waiting: " + name + " " + std::to_string(waiter.position) + ". " +
-                   describe_waiter(QueuedWaiter{waiter.position, waiter.who, now - waiter.since}) + "\n";
+                   describe_waiter(QueuedWaiter{waiter.position, waiter.who, now - waiter.since, {}}) + "\n";
         }
     };
     for (const auto& hold : snapshot.holds) waiting(hold.name, hold.waiters);

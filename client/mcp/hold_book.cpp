@@ -4,12 +4,19 @@
 namespace lokt::client::mcp {
 
 Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait,
-                                   const WaitObserver& observer, bool shared) {
+                                   const WaitObserver& observer, bool shared, std::optional<std::uint64_t> slots) {
     if (auto held = m_holds.find(name); held != m_holds.end() && held->second.shared != shared) {
         return make_error(ErrorCode::usage, "lock \"" + name + "\" is held by this session in " +
                                                 (held->second.shared ? "shared" : "exclusive") +
                                                 " mode; release it before asking for it in the other mode (lokt does not "
                                                 "upgrade a shared hold)");
+    }
+    if (auto held = m_holds.find(name); held != m_holds.end() && held->second.slots != slots) {
+        const auto words = [](const std::optional<std::uint64_t>& n) {
+            return n ? "a slot of the pool of " + std::to_string(*n) + " slots" : std::string("a plain lock");
+        };
+        return make_error(ErrorCode::usage, "\"" + name + "\" is held by this session as " + words(held->second.slots) +
+                                                ", not as " + words(slots) + "; release it first");
     }
     if (m_holds.count(name) != 0) {
         LOKT_TRY_LET(renewed, renew(name, ttl));
@@ -29,6 +36,7 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
     spec.look_first = wait.wait;
     spec.waiting = wait.wait;
     spec.shared = shared;
+    spec.slots = slots;
     if (wait.wait && m_waiting) m_waiting(true);
     auto acquired = m_backend.acquire(spec, wait, observer);
     if (wait.wait && m_waiting) m_waiting(false);
@@ -40,13 +48,22 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
         hold.lapses_at = std::chrono::steady_clock::now() + ttl;
         hold.acquired = wall_now();
         hold.shared = shared;
+        hold.slots = slots;
         m_holds[name] = std::move(hold);
     }
     return acquired;
 }
 
+std::string HoldBook::key_of(const std::string& name) const {
+    if (m_holds.count(name) != 0) return name;
+    for (const auto& [key, hold] : m_holds) {
+        if (hold.lease.name() == name) return key;
+    }
+    return name;
+}
+
 Result<SessionHold> HoldBook::renew(const std::string& name, Nanoseconds ttl) {
-    auto it = m_holds.find(name);
+    auto it = m_holds.find(key_of(name));
     if (it == m_holds.end()) return make_error(ErrorCode::not_found, "lock \"" + name + "\" is not held by this MCP server");
     SessionHold& hold = it->second;
     if (auto renewed = m_backend.renew(hold.lease, ttl); !renewed) {
@@ -62,7 +79,7 @@ Result<SessionHold> HoldBook::renew(const std::string& name, Nanoseconds ttl) {
 }
 
 Result<SessionHold> HoldBook::release(const std::string& name) {
-    auto it = m_holds.find(name);
+    auto it = m_holds.find(key_of(name));
     if (it == m_holds.end()) return make_error(ErrorCode::not_found, "lock \"" + name + "\" is not held by this MCP server");
     SessionHold hold = std::move(it->second);
     m_holds.erase(it);
@@ -73,7 +90,7 @@ Result<SessionHold> HoldBook::release(const std::string& name) {
 }
 
 const SessionHold* HoldBook::find(const std::string& name) const {
-    auto it = m_holds.find(name);
+    auto it = m_holds.find(key_of(name));
     return it == m_holds.end() ? nullptr : &it->second;
 }
 

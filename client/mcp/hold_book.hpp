@@ -25,6 +25,9 @@ struct SessionHold {
     SteadyTime lapses_at{};  // the TTL without a renew, on the steady clock
     WallTime acquired{};
     bool shared = false;  // a member of the name's group of shared holders
+    // A slot of the pool `name` of this many slots; the lease names the slot's
+    // own lock (NAME.slot-K), its record the slot K.
+    std::optional<std::uint64_t> slots;
 };
 
 class HoldBook {
@@ -39,17 +42,20 @@ public:
     Backend& backend() { return m_backend; }
     const Identity& holder() const { return m_holder; }
 
-    // Acquires name for this server. A name this server already holds is
-    // renewed instead (outcome refreshed): one agent session, one hold per name
-    // (asked in the other mode, a usage error: no upgrade, no downgrade).
+    // Acquires name for this server (with slots: one slot of the pool name).
+    // A name this server already holds is renewed instead (outcome
+    // refreshed): one agent session, one hold per name (asked in the other
+    // mode, or as a pool of another size, a usage error: no upgrade, no
+    // downgrade, no second pool).
     Result<Acquired> acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait, const WaitObserver& observer,
-                             bool shared = false);
+                             bool shared = false, std::optional<std::uint64_t> slots = std::nullopt);
     // Extends a hold of this server to ttl from now. not_found: not ours;
     // lost: someone broke it (it is forgotten, and the loss audited).
     Result<SessionHold> renew(const std::string& name, Nanoseconds ttl);
     // Releases a hold of this server (not_found when it is not ours).
     Result<SessionHold> release(const std::string& name);
 
+    // The hold of name: as acquired, or a slot's own lock name (gpu.slot-1).
     const SessionHold* find(const std::string& name) const;
     bool holds_lock_id(const std::string& lock_id) const;
     std::vector<std::string> names() const;
@@ -62,6 +68,9 @@ public:
     void release_all();
 
 private:
+    // The key of the hold find() finds; name itself when there is none.
+    std::string key_of(const std::string& name) const;
+
     Backend& m_backend;
     Identity m_holder;
     std::function<void(bool)> m_waiting;

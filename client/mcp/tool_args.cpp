@@ -82,6 +82,18 @@ Result<std::optional<std::vector<std::string>>> ToolArgs::string_list(std::strin
     return std::optional<std::vector<std::string>>(std::move(items));
 }
 
+Result<std::optional<std::int64_t>> ToolArgs::integer(std::string_view key, std::int64_t min, std::int64_t max) const {
+    auto it = m_impl->object.find(std::string(key));
+    if (it == m_impl->object.end() || it->is_null()) return std::optional<std::int64_t>{};
+    const std::string range = std::to_string(min) + " to " + std::to_string(max);
+    if (!it->is_number_integer() && !it->is_number_unsigned())
+        return make_error(ErrorCode::usage, "\"" + std::string(key) + "\" must be a whole number from " + range);
+    const bool too_big = it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(max);
+    if (too_big || it->get<std::int64_t>() < min || it->get<std::int64_t>() > max)
+        return make_error(ErrorCode::usage, "\"" + std::string(key) + "\" is out of range: from " + range);
+    return std::optional<std::int64_t>(it->get<std::int64_t>());
+}
+
 Result<std::optional<Nanoseconds>> ToolArgs::duration(std::string_view key, Nanoseconds min, Nanoseconds max) const {
     auto it = m_impl->object.find(std::string(key));
     if (it == m_impl->object.end() || it->is_null()) return std::optional<Nanoseconds>{};

@@ -3,6 +3,7 @@
 // library stays inside tool_args.cpp (no header exposes it).
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -34,6 +35,9 @@ public:
     // An array of strings (a lone string is one item); an error for another
     // type, an empty array, or more than max_items items.
     Result<std::optional<std::vector<std::string>>> string_list(std::string_view key, std::size_t max_items) const;
+    // A whole number within [min, max]; an error for another type (a
+    // fraction, a string) or a number out of range.
+    Result<std::optional<std::int64_t>> integer(std::string_view key, std::int64_t min, std::int64_t max) const;
     // A duration: a string lokt reads ("30s", "10m", "1h30m") or a whole
     // number of seconds; within [min, max].
     Result<std::optional<Nanoseconds>> duration(std::string_view key, Nanoseconds min, Nanoseconds max) const;

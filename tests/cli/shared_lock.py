@@ -17,11 +17,17 @@ Witnesses that cannot lie, in both backends:
   meanwhile; after A leaves, W runs before B;
 - no silent upgrade (exit 64), unlock of one member, a member killed with
   SIGKILL (guard and command) pruned while the others stay, --force of the
-  whole group.
+  whole group;
+- a live group's dead and expired members removed by `status
+  --prune-expired` and `unlock NAME --break-stale`, the live member kept;
+- `status NAME` and `why NAME` name each waiter's mode (exclusive, shared);
+- the older tool's `unlock NAME` (SPEC.md: read, check the owner, unlink)
+  removes a whole group: each lokt member notices as a plain holder does.
 
 Usage: shared_lock.py --lokt PATH --loktd PATH
 """
 
+import datetime
 import json
 import os
 import signal
@@ -325,6 +331,212 @@ def deadlock_through_a_member(setup, problems):
               flush=True)
 
 
+def record_of(setup, name):
+    try:
+        with open(os.path.join(setup.root, "locks", name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def owners_of(setup, name):
+    record = record_of(setup, name)
+    return [] if record is None else sorted(m["owner"] for m in record.get("holders", []))
+
+
+def dead_member(setup, owner, name):
+    """A shared member whose holder is gone: `lokt lock NAME --shared` without
+    a TTL binds the hold to its parent, a shell that exits right after. Taken
+    on the files (the daemon never learns of it), so that only the command
+    under test can remove it. Returns the dead pid."""
+    env = setup.env(owner)
+    env["LOKT_DAEMON"] = "off"
+    done = subprocess.run(["sh", "-c", '"$0" lock "$1" --shared --json; true', setup.args.lokt, name], env=env,
+                          cwd=setup.dir, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError("%s's shared lock of %s exited %d: %s" % (owner, name, done.returncode, done.stderr))
+    return json.loads(done.stdout)["pid"]
+
+
+def dead_members_pruned(setup, problems):
+    """A live group with a dead member (pid gone) and an expired one:
+    `status --prune-expired` removes both, each audited (auto-prune) naming
+    it, and keeps the live member; `unlock NAME --break-stale` removes a dead
+    member (stale-break) and leaves the live one; with none dead it says "not
+    stale" (exit 2)."""
+    name = "pruned"
+    live = setup.run("agent-live", ["lock", name, "--shared", "--ttl", "2m"])
+    if live.returncode != 0:
+        raise AssertionError("the live member's lock exited %d: %s" % (live.returncode, live.stderr))
+    env = setup.env("agent-expired")
+    env["LOKT_DAEMON"] = "off"
+    expiring = subprocess.run([setup.args.lokt, "lock", name, "--shared", "--ttl", "1s", "--json"], env=env, cwd=setup.dir,
+                              capture_output=True, text=True, timeout=60)
+    if expiring.returncode != 0:
+        raise AssertionError("the expiring member's lock exited %d: %s" % (expiring.returncode, expiring.stderr))
+    # The dead member last: a join prunes the dead members it finds.
+    dead_pid = dead_member(setup, "agent-dead", name)
+    if owners_of(setup, name) != ["agent-dead", "agent-expired", "agent-live"]:
+        raise AssertionError("the group has %s" % owners_of(setup, name))
+    # Its TTL is one second: wait for the expiry its lock printed to pass.
+    expiry = epoch_of(json.loads(expiring.stdout)["expires_at"])
+    wait_for(lambda: time.time() > expiry + 0.05, 20, "the member's expiry")
+    before = len(setup.audit())
+    pruned = setup.run("observer", ["status", "--prune-expired", "--json"])
+    lines = [e for e in setup.audit()[before:] if e["name"] == name]
+    left = owners_of(setup, name)
+    listed = [lock for lock in json.loads(pruned.stdout or "{}").get("locks", []) if lock["name"] == name]
+    if pruned.returncode != 0 or left != ["agent-live"]:
+        problems.append("%s: status --prune-expired exited %d and left %s" % (setup.backend, pruned.returncode, left))
+    elif sorted((e["event"], e.get("extra", {}).get("holder", "").split("@")[0]) for e in lines) != [
+            ("auto-prune", "agent-dead"), ("auto-prune", "agent-expired")]:
+        problems.append("%s: status --prune-expired wrote %s" % (setup.backend, lines))
+    elif not any(e.get("extra", {}).get("holder_pid") == dead_pid for e in lines):
+        problems.append("%s: no auto-prune line names the dead pid %d: %s" % (setup.backend, dead_pid, lines))
+    elif len(listed) != 1 or listed[0].get("state") != "held" or len(listed[0].get("holders", [])) != 1:
+        problems.append("%s: status --prune-expired --json lists %s" % (setup.backend, listed))
+
+    second_dead = dead_member(setup, "agent-dead-2", name)
+    broke = setup.run("observer", ["unlock", name, "--break-stale"])
+    left = owners_of(setup, name)
+    lines = [e for e in setup.audit() if e["name"] == name and e["event"] == "stale-break"]
+    if broke.returncode != 0 or left != ["agent-live"]:
+        problems.append("%s: --break-stale of a dead member exited %d (%s) and left %s" % (
+            setup.backend, broke.returncode, broke.stderr.strip(), left))
+    elif not lines or lines[-1].get("extra", {}).get("holder_pid") != second_dead:
+        problems.append("%s: no stale-break line names the dead member (pid %d): %s" % (setup.backend, second_dead, lines))
+    again = setup.run("observer", ["unlock", name, "--break-stale"])
+    if again.returncode != 2 or "not stale" not in again.stderr or owners_of(setup, name) != ["agent-live"]:
+        problems.append("%s: --break-stale with every member alive exited %d: %s" % (
+            setup.backend, again.returncode, again.stderr.strip()))
+    setup.run("agent-live", ["unlock", name])
+    if record_of(setup, name) is not None:
+        problems.append("%s: the last member's unlock left %s" % (setup.backend, record_of(setup, name)))
+    if not problems:
+        print("%-6s a live group's dead and expired members: status --prune-expired removes them (auto-prune each), "
+              "--break-stale one (stale-break), the live member stays" % setup.backend, flush=True)
+
+
+def epoch_of(rfc3339):
+    """Seconds since the epoch of a UTC RFC 3339 time as lokt writes it."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    stamp = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+def queue_modes(setup, problems):
+    """`status NAME` and `why NAME` name each waiter's mode behind shared
+    holders: an exclusive waiter, then a shared one queued behind it."""
+    name = "modes"
+    held = setup.run("reader-1", ["lock", name, "--shared", "--ttl", "2m"])
+    if held.returncode != 0:
+        raise AssertionError("reader-1's shared lock exited %d: %s" % (held.returncode, held.stderr))
+    writer = setup.start("writer-1", ["lock", name, "--wait", "--timeout", "60s", "--ttl", "2m"])
+    wait_for(lambda: audit_has(setup, lambda e: e["event"] == "deny" and e.get("owner") == "writer-1" and
+                               e["name"] == name and e.get("extra", {}).get("waiting")), 20, "the writer's wait")
+    reader = setup.start("reader-2", ["lock", name, "--shared", "--wait", "--timeout", "60s", "--ttl", "2m"])
+    wait_for(lambda: audit_has(setup, lambda e: e["event"] == "deny" and e.get("owner") == "reader-2" and
+                               e["name"] == name and e.get("extra", {}).get("waiting")), 20, "the reader's wait")
+    expected = [["writer-1", "exclusive"], ["reader-2", "shared"]]
+    for command in ("status", "why"):
+        shown = setup.run("observer", [command, name, "--json"])
+        try:
+            waiters = [[w.get("owner"), w.get("mode")] for w in json.loads(shown.stdout).get("waiters", [])]
+        except ValueError:
+            waiters = shown.stdout
+        if waiters != expected:
+            problems.append("%s: %s %s --json shows the waiters %s, not %s" % (setup.backend, command, name, waiters,
+                                                                               expected))
+        text = setup.run("observer", [command, name]).stdout
+        if not ("writer-1@" in text and "asks exclusive" in text and "reader-2@" in text and "asks shared" in text and
+                text.index("writer-1@") < text.index("reader-2@")):
+            problems.append("%s: %s %s does not name each waiter's mode:\n%s" % (setup.backend, command, name, text))
+    if setup.backend == "daemon":
+        # lokt top: the group's mode, and what each waiter asks.
+        top = json.loads(setup.run("observer", ["top", "--json"]).stdout)
+        hold = [h for h in top.get("held", []) if h.get("name") == name]
+        shown = [[w.get("owner"), w.get("mode")] for w in (hold[0].get("waiters", []) if hold else [])]
+        if not hold or hold[0].get("mode") != "shared" or shown != expected:
+            problems.append("daemon: lokt top --json shows %s" % hold)
+        elif "asks exclusive" not in setup.run("observer", ["top", "--once"]).stdout:
+            problems.append("daemon: lokt top --once does not say what the waiters ask")
+    setup.run("reader-1", ["unlock", name])
+    out, err = writer.communicate(timeout=60)
+    if writer.returncode != 0:
+        problems.append("%s: the writer exited %d: %s" % (setup.backend, writer.returncode, err.strip()))
+    setup.run("writer-1", ["unlock", name])
+    out, err = reader.communicate(timeout=60)
+    if reader.returncode != 0:
+        problems.append("%s: reader-2 exited %d: %s" % (setup.backend, reader.returncode, err.strip()))
+    setup.run("reader-2", ["unlock", name])
+    if not problems:
+        print("%-6s status and why name each waiter's mode (exclusive, then shared behind it), text and --json"
+              % setup.backend, flush=True)
+
+
+def older_tool_unlock(root, name, owner):
+    """The older Go lokt's `unlock NAME`, as SPEC.md documents it: it reads
+    only locks/NAME.json, checks the owner string of its top-level holder
+    fields, and removes the file (read, decide, unlink)."""
+    path = os.path.join(root, "locks", name + ".json")
+    with open(path) as f:
+        record = json.load(f)
+    if record.get("owner") != owner:
+        return False
+    os.unlink(path)
+    return True
+
+
+def older_tool_unlocks_group(setup, problems):
+    """The older tool's `unlock NAME` by the representative's owner removes the
+    whole group's file. Each lokt member then notices as a plain holder whose
+    file is removed does: a guard stops its command at its next heartbeat
+    (exit 6, a `lost` line); a manual member's `lokt unlock` finds nothing
+    (exit 3), as a plain manual holder's does."""
+    def guarded(owner, name, shared):
+        marker = os.path.join(setup.dir, owner + "-in")
+        argv = ["guard", name, "--ttl", "2s"] + (["--shared"] if shared else []) + [
+            "--", "sh", "-c", 'touch "%s"; sleep 600' % marker]
+        proc = subprocess.Popen([setup.args.lokt] + argv, env=setup.env(owner), cwd=setup.dir, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: os.path.exists(marker), 20, owner + " inside")
+        return proc
+
+    group_guard = guarded("member-g", "grp", True)
+    setup.run("member-m", ["lock", "grp", "--shared", "--ttl", "2m"])
+    plain_guard = guarded("plain-g", "plain-guarded", False)
+    setup.run("plain-m", ["lock", "plain-manual", "--ttl", "2m"])
+    if owners_of(setup, "grp") != ["member-g", "member-m"] or record_of(setup, "grp")["owner"] != "member-g":
+        raise AssertionError("the group is %s" % record_of(setup, "grp"))
+    for name, owner in (("grp", "member-g"), ("plain-guarded", "plain-g"), ("plain-manual", "plain-m")):
+        if not older_tool_unlock(setup.root, name, owner):
+            raise AssertionError("the older tool's unlock of %s refused %s" % (name, owner))
+    outcomes = {}
+    for who, proc in (("group member", group_guard), ("plain holder", plain_guard)):
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            problems.append("%s: the %s's guard did not notice its file removed" % (setup.backend, who))
+            continue
+        outcomes[who] = proc.returncode
+        if proc.returncode != 6:
+            problems.append("%s: the %s's guard exited %d, not 6: %s" % (setup.backend, who, proc.returncode, err.strip()))
+    for name, owner in (("grp", "member-g"), ("plain-guarded", "plain-g")):
+        if not audit_has(setup, lambda e: e["event"] == "lost" and e["name"] == name and e.get("owner") == owner):
+            problems.append("%s: no `lost` line for %s's hold of %s" % (setup.backend, owner, name))
+    member = setup.run("member-m", ["unlock", "grp"])
+    plain = setup.run("plain-m", ["unlock", "plain-manual"])
+    if member.returncode != plain.returncode or member.returncode != 3:
+        problems.append("%s: after the older tool's unlock, the manual member's unlock exited %d (%s), a plain "
+                        "holder's %d (%s)" % (setup.backend, member.returncode, member.stderr.strip(), plain.returncode,
+                                              plain.stderr.strip()))
+    if not problems:
+        print("%-6s the older tool's unlock of a group: each lokt member notices as a plain holder does (guards %s, "
+              "manual unlock exit %d)" % (setup.backend, outcomes, member.returncode), flush=True)
+
+
 def main():
     args = script_setup.parse_args(counts=(("--rounds", 9),))
     if not script_setup.have_flock():
@@ -337,7 +549,8 @@ def main():
             f.write(WITNESS)
         try:
             for scenario in (readers_overlap, lambda s, p: writer_alone(s, args.rounds, p), writer_not_starved,
-                             maintenance, deadlock_through_a_member):
+                             maintenance, deadlock_through_a_member, dead_members_pruned, queue_modes,
+                             older_tool_unlocks_group):
                 try:
                     scenario(setup, problems)
                 except (AssertionError, subprocess.TimeoutExpired) as error:

@@ -128,7 +128,25 @@ TEST_SUITE("truthful") {
             r = lokt({"why", "build"}, k_agent2);
             CHECK_EXIT(r, 2);
             CHECK_MESSAGE(contains(r.out, "because the queue is not known: without a daemon"), r.out);
+            // Nobody keeps a queue, but who waits now is seen in waits/.
+            auto waiter = start_lokt({"guard", "build", "--wait", "--timeout", "60s", "--", "true"}, k_agent2);
+            std::optional<Json> seen;
+            const bool waiting = wait_until(
+                [&] {
+                    seen = parse_json(lokt({"status", "build", "--json"}, k_ops).out);
+                    return seen && (*seen)["waiters"].size() == 1;
+                },
+                k_wait_timeout);
+            REQUIRE_MESSAGE(waiting, (seen ? seen->dump() : std::string("no JSON")));
+            CHECK((*seen)["queue_known"] == false);
+            CHECK((*seen)["waiters"][0]["owner"] == "agent-2");
+            CHECK((*seen)["waiters"][0]["mode"] == "exclusive");
+            r = lokt({"status", "build"}, k_ops);
+            CHECK_MESSAGE(contains(r.out, "waiting:   1 seen in waits/, oldest first (no daemon"), r.out);
+            r = lokt({"why", "build"}, k_ops);
+            CHECK_MESSAGE(contains(r.out, "1 acquire waits (seen in waits/, oldest first; first: agent-2@"), r.out);
             release_holder(holder);
+            CHECK_EXIT(finish(waiter), 0);
             return;
         }
         const std::string queue = etcd_backend() ? "the etcd queue" : "the daemon's queue";
@@ -150,6 +168,7 @@ TEST_SUITE("truthful") {
         CHECK((*seen)["waiters"][0]["position"] == 1);
         CHECK((*seen)["waiters"][0]["owner"] == "agent-2");
         CHECK((*seen)["waiters"][0]["pid"] == waiter.pid());
+        if (daemon_backend()) CHECK((*seen)["waiters"][0]["mode"] == "exclusive");
 
         r = lokt({"status", "build"}, k_ops);
         CHECK_MESSAGE(contains(r.out, "waiting:   1 in " + queue + "\n"), r.out);

@@ -180,11 +180,64 @@ await checks.run('mode shared: two sessions hold a name together, an exclusive r
   const other = spawnSync(args.lokt, ['lock', 'dataset', '--ttl', '1m'], { env: envFor(root, 'writer'), encoding: 'utf8' });
   assert.equal(other.status, 2);
   assert.match(other.stderr, /shared mode by 2 holders/);
+  await call(b, 'release', { name: 'dataset' });
+  // B asks for it exclusively and waits behind A: status and why name B's mode.
+  const waiting = call(b, 'acquire', { name: 'dataset', wait: '20s', ttl: '1m' });
+  let seen;
+  await until(async () => {
+    seen = await call(a, 'status', { name: 'dataset' });
+    return seen.structuredContent.waiters.length === 1;
+  }, 'b to wait');
+  assert.equal(seen.structuredContent.queue_known, args.backend === 'daemon', 'on the files: seen in waits/, no queue');
+  assert.equal(seen.structuredContent.waiters[0].owner, 'agent-b');
+  assert.equal(seen.structuredContent.waiters[0].mode, 'exclusive');
+  const why = await call(a, 'why', { name: 'dataset' });
+  assert.equal(why.structuredContent.waiters[0].mode, 'exclusive');
+  assert.ok(why.structuredContent.reasons.some((r) => /asks exclusive/.test(r)), JSON.stringify(why.structuredContent.reasons));
   await call(a, 'release', { name: 'dataset' });
+  const got = await waiting;
+  assert.equal(got.structuredContent.acquired, true);
   await call(b, 'release', { name: 'dataset' });
   const events = auditEvents(root).filter((e) => e.name === 'dataset' && e.event === 'acquire');
-  assert.deepEqual(events.map((e) => e.extra.mode), ['shared', 'shared']);
+  assert.deepEqual(events.map((e) => e.extra.mode), ['shared', 'shared', undefined]);
   assert.equal(spawnSync(args.lokt, ['exists', 'dataset'], { env: envFor(root, 'checker') }).status, 3);
+});
+
+await checks.run('slots: two sessions each get their own slot of a pool, with its fence; a third is refused, N must agree', async () => {
+  const first = await call(a, 'acquire', { name: 'gpu', slots: 2, ttl: '1m' });
+  assert.equal(first.structuredContent.acquired, true);
+  assert.equal(first.structuredContent.slot, 0);
+  assert.equal(first.structuredContent.slots, 2);
+  assert.equal(first.structuredContent.lock_name, 'gpu.slot-0');
+  assert.ok(first.structuredContent.fence >= 1);
+  const other = await call(b, 'acquire', { name: 'gpu', slots: 3 });
+  assert.equal(other.isError, true, 'a pool of 2 is not taken as a pool of 3');
+  assert.match(other.content[0].text, /pool "gpu" has 2 slots, not 3/);
+  const second = await call(b, 'acquire', { name: 'gpu', slots: 2, ttl: '1m' });
+  assert.equal(second.structuredContent.slot, 1);
+  assert.equal(second.structuredContent.lock_name, 'gpu.slot-1');
+  assert.ok(second.structuredContent.fence > 0);
+  const again = await call(a, 'acquire', { name: 'gpu', slots: 2, ttl: '2m' });
+  assert.equal(again.structuredContent.outcome, 'refreshed');
+  assert.equal(again.structuredContent.slot, 0, 'the same slot for the whole hold');
+  assert.equal(again.structuredContent.lock_id, first.structuredContent.lock_id);
+  const resized = await call(a, 'acquire', { name: 'gpu', slots: 3 });
+  assert.equal(resized.isError, true, 'held as a slot of 2, not asked again as 3');
+  const third = spawnSync(args.lokt, ['lock', 'gpu', '--slots', '2', '--ttl', '1m'], { env: envFor(root, 'third'), encoding: 'utf8' });
+  assert.equal(third.status, 2, third.stderr);
+  assert.match(third.stderr, /all 2 slots of pool "gpu" are held/);
+  const full = await call(b, 'status', {});
+  assert.ok(full.structuredContent.session_holds.includes('gpu'));
+  assert.deepEqual(full.structuredContent.locks.filter((l) => l.name.startsWith('gpu.slot-')).map((l) => [l.name, l.mine]),
+    [['gpu.slot-0', false], ['gpu.slot-1', true]]);
+  const acquires = auditEvents(root).filter((e) => e.event === 'acquire' && e.extra?.pool === 'gpu');
+  assert.deepEqual(acquires.map((e) => [e.name, e.extra.slot]), [['gpu.slot-0', 0], ['gpu.slot-1', 1]]);
+  const byPool = await call(a, 'release', { name: 'gpu' });
+  assert.equal(byPool.structuredContent.lock_id, first.structuredContent.lock_id);
+  const bySlot = await call(b, 'release', { name: 'gpu.slot-1' });
+  assert.equal(bySlot.structuredContent.lock_id, second.structuredContent.lock_id);
+  assert.equal(spawnSync(args.lokt, ['exists', 'gpu.slot-0'], { env: envFor(root, 'checker') }).status, 3);
+  assert.equal(spawnSync(args.lokt, ['exists', 'gpu.slot-1'], { env: envFor(root, 'checker') }).status, 3);
 });
 
 await checks.run('bad input: a tool error (isError), never a protocol error or a crash', async () => {
@@ -192,6 +245,9 @@ await checks.run('bad input: a tool error (isError), never a protocol error or a
     ['acquire', {}], ['acquire', { name: 5 }], ['acquire', { name: 'bad name!' }], ['acquire', { name: 'x', ttl: 'soon' }],
     ['acquire', { name: 'x', ttl: 0 }], ['acquire', { name: 'x', ttl: -5 }], ['acquire', { name: 'x', wait: '1h' }],
     ['acquire', { name: 'x', mode: 'sometimes' }], ['acquire', { name: 'x', colour: 'red' }], ['acquire', { name: 'x', ttl: {} }],
+    ['acquire', { name: 'x', slots: 0 }], ['acquire', { name: 'x', slots: 1.5 }], ['acquire', { name: 'x', slots: '2' }],
+    ['acquire', { name: 'x', slots: 2000 }], ['acquire', { name: 'x', slots: 2, mode: 'shared' }],
+    ['acquire', { name: 'x'.repeat(195), slots: 2 }],
     ['release', {}], ['release', { name: 'never-held' }], ['release', { name: '../etc' }],
     ['renew', {}], ['renew', { name: 'never-held' }], ['renew', { name: 'never-held', ttl: 'x' }],
     ['status', { name: 7 }], ['status', { extra: 1 }],

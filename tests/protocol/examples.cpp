@@ -264,16 +264,16 @@ GoldenFile status() {
     // Every name: each one's queue, grouped by name, in queue order.
     auto second_waiter = plain_identity();
     second_waiter.pid = 8102;
-    StatusReply all_reply{
-        {LockStatus{example_lock(), HoldState::live, 2}, LockStatus{foreign_lock(), HoldState::dead_holder, 0}},
-        {example_freeze()},
-        {},
-        std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}, WaiterInfo{"build", 2, second_waiter, 1500}}};
+    StatusReply all_reply{{LockStatus{example_lock(), HoldState::live, 2}, LockStatus{foreign_lock(), HoldState::dead_holder, 0}},
+                          {example_freeze()},
+                          {},
+                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000, "exclusive"},
+                                                  WaiterInfo{"build", 2, second_waiter, 1500, "shared"}}};
     // One name: who waits for it, in queue order.
     StatusReply one_reply{{LockStatus{example_lock(), HoldState::live, 1}},
                           {},
                           {},
-                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000}}};
+                          std::vector<WaiterInfo>{WaiterInfo{"build", 1, plain_identity(), 4000, "exclusive"}}};
     StatusReply pruned_reply{{LockStatus{example_lock(), HoldState::live, 0}}, {}, {expired}, std::vector<WaiterInfo>{}};
     return {"status",
             {Request{18, everything}, reply(18, all_reply), Request{19, one}, reply(19, one_reply), Request{20, prune},

@@ -530,6 +530,38 @@ TEST_CASE_FIXTURE(Fixture,
     CHECK_FALSE(fs::exists(dir / "root/locks/data.json"));
 }
 
+TEST_CASE_FIXTURE(Fixture, "list with prune removes a live group's dead member in one rewrite and keeps the live one") {
+    auto e = engine();
+    lokt::AcquireSpec reader = spec("data");
+    reader.shared = true;
+    lokt::AcquireSpec dead = reader;
+    dead.holder.pid = dead_pid();
+    dead.holder.pid_start.reset();
+    auto live = e.try_acquire(reader);
+    auto gone = e.try_acquire(dead);  // last: a join prunes the dead members it finds
+    REQUIRE(live->granted());
+    REQUIRE(gone->granted());
+    REQUIRE(e.store().read(lokt::Area::locks, "data")->record.holders.size() == 2);
+    CHECK(e.list(false)->front().stored.record.holders.size() == 2);  // a listing changes nothing
+
+    auto pruned = e.list(true);
+    REQUIRE(pruned->size() == 1);
+    CHECK((*pruned)[0].state == lokt::HoldState::live);
+    REQUIRE((*pruned)[0].stored.record.holders.size() == 1);
+    CHECK((*pruned)[0].stored.record.holders[0].lock_id == live->record.lock_id);
+    CHECK(e.store().read(lokt::Area::locks, "data")->record.holders.size() == 1);
+    std::vector<lokt::AuditEvent> lines;
+    (void)lokt::read_audit(dir / "root/audit.log", {},
+                           [&](std::string_view, const lokt::AuditEvent& ev) { lines.push_back(ev); });
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines.back().event == "auto-prune");
+    CHECK(lines.back().lock_id == gone->record.lock_id);
+    CHECK(lines.back().extra_json.find("\"holder_pid\":" + std::to_string(gone->record.pid)) != std::string::npos);
+    CHECK(events() == std::vector<std::string>{"acquire", "acquire", "auto-prune"});
+    CHECK_FALSE(e.list(true)->empty());  // nothing more to prune: the live member stays
+    CHECK(events().size() == 3);
+}
+
 TEST_CASE("a group's top-level TTL covers the latest member's expiry, and is left out when a member has none") {
     lokt::LockRecord guard;
     guard.lock_id = "a";

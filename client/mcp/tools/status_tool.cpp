@@ -30,7 +30,7 @@ public:
 "host":{"type":"string"},"until":{"type":"string"}},"required":["name","owner","until"]}},
 "queue_known":{"type":"boolean"},
 "waiters":{"type":"array","items":{"type":"object","properties":{"position":{"type":"integer"},"owner":{"type":"string"},
-"host":{"type":"string"},"pid":{"type":"integer"},"agent_id":{"type":"string"},"waited_ms":{"type":"integer"}},"required":["position"]}},
+"host":{"type":"string"},"pid":{"type":"integer"},"agent_id":{"type":"string"},"waited_ms":{"type":"integer"},"mode":{"type":"string","enum":["shared","exclusive"]}},"required":["position"]}},
 "session_holds":{"type":"array","items":{"type":"string"}},
 "message":{"type":"string"}},
 "required":["backend","root","locks","freezes","session_holds","message"]})";

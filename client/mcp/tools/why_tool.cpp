@@ -19,7 +19,7 @@ public:
 "suggestions":{"type":"array","items":{"type":"string"}},"holder":)") +
                    k_holder_schema + R"(,"mine":{"type":"boolean"},"queue_known":{"type":"boolean"},
 "waiters":{"type":"array","items":{"type":"object","properties":{"position":{"type":"integer"},"owner":{"type":"string"},
-"host":{"type":"string"},"pid":{"type":"integer"},"agent_id":{"type":"string"},"waited_ms":{"type":"integer"}},"required":["position"]}},
+"host":{"type":"string"},"pid":{"type":"integer"},"agent_id":{"type":"string"},"waited_ms":{"type":"integer"},"mode":{"type":"string","enum":["shared","exclusive"]}},"required":["position"]}},
 "message":{"type":"string"}},
 "required":["name","acquirable","state","summary","reasons","suggestions","mine","queue_known","waiters","message"]})";
     }
