@@ -100,7 +100,7 @@ std::vector<std::string> list_lines(const std::vector<const TopHold*>& holds, co
         lines.push_back(std::move(line));
         // Which mode each waiter asks matters only where some hold or ask is shared.
         const bool modes = hold->mode == "shared" || std::any_of(hold->waiters.begin(), hold->waiters.end(),
-                                                                 [](const TopWaiter& w) { return w.mode == "shared"; });
+                                                                 [](const TopWaiter& asking) { return asking.mode == "shared"; });
         for (std::size_t i = 0; i < hold->waiters.size(); ++i) {
             const TopWaiter& waiter = hold->waiters[i];
             const bool last = i + 1 == hold->waiters.size();
