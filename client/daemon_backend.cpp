@@ -631,8 +631,10 @@ Result<void> DaemonBackend::release(const Lease& lease, const ReleaseNote& note)
     }
     // The daemon is gone (or, with LOKT_DAEMON=require, an error to report):
     // the hold is ended on the files either way, so nobody waits for a dead
-    // guard's file. If the daemon released it before it went, that was our release.
-    auto released = m_files.release(lease, note);
+    // guard's file. If the daemon released it before it went, that was our
+    // release; if it wrote the line and died before removing the file, the
+    // files remove it without a second line.
+    auto released = finishing_daemon_request(asked_at, [&] { return m_files.release(lease, note); });
     if (!released && released.error().code == ErrorCode::lost &&
         audited_since(lease.name(), lease.lock_id(), asked_at, {"release"})) {
         released = {};
@@ -657,7 +659,7 @@ Result<LockRecord> DaemonBackend::unlock(const std::string& name, UnlockMode mod
     const WallTime asked_at = wall_now();
     auto answered = ask(request, k_call_timeout);
     if (!answered) {
-        auto removed = m_files.unlock(name, mode);
+        auto removed = finishing_daemon_request(asked_at, [&] { return m_files.unlock(name, mode); });
         if (!removed && removed.error().code == ErrorCode::not_found && before &&
             before->stored.kind == StoredRecord::Kind::record &&
             audited_since(name, before->stored.record.lock_id, asked_at,
@@ -691,7 +693,7 @@ Result<UnlockManyResult> DaemonBackend::unlock_many(const std::string& owner, bo
     const WallTime asked_at = wall_now();
     auto answered = ask(request, k_call_timeout);
     if (!answered) {
-        auto result = m_files.unlock_many(owner, force);
+        auto result = finishing_daemon_request(asked_at, [&] { return m_files.unlock_many(owner, force); });
         if (result && before) add_released_before_reply(*before, asked_at, *result);
         return result;
     }

@@ -195,6 +195,16 @@ private:
     // given) since then? Through the daemon, before it went away.
     bool audited_since(const std::string& name, const std::string& lock_id, WallTime since,
                        std::initializer_list<std::string_view> events);
+    // Runs `on_files` (an end the daemon was asked for at asked_at and did
+    // not answer) with the files told so: an end the daemon audited before it
+    // went gets no second line (LockEngine::finish_daemon_request).
+    template <typename OnFiles>
+    auto finishing_daemon_request(WallTime asked_at, OnFiles&& on_files) {
+        m_files.finish_daemon_request(asked_at);
+        auto result = on_files();
+        m_files.finish_daemon_request(std::nullopt);
+        return result;
+    }
     // unlock_many fell back to the files: the holds seen before asking that
     // the daemon released or broke for us before it went join `result`.
     void add_released_before_reply(const std::vector<LockView>& before, WallTime asked_at, UnlockManyResult& result);

@@ -22,6 +22,9 @@ public:
     // The hold's record as its file has it now, if it is still ours
     // (ErrorCode::lost otherwise): the heartbeat of a hold someone else renews.
     Result<LockRecord> held(const Lease& lease) { return m_engine.held(lease.name(), lease.lock_id()); }
+    // See LockEngine::finish_daemon_request: set while ending on the files
+    // what a daemon that went away was asked to end.
+    void finish_daemon_request(std::optional<WallTime> asked_at) { m_engine.finish_daemon_request(asked_at); }
     // Names the file written, so that it is not read back while it is there unchanged.
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override {
         return m_engine.release(lease.name(), lease.lock_id(), lease.file, note);

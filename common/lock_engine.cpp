@@ -33,6 +33,11 @@ bool same_version(const StoredRecord& a, const StoredRecord& b) {
     return a.record.lock_id == b.record.lock_id && a.record.acquired == b.record.acquired && a.record.pid == b.record.pid;
 }
 
+// The events that end a hold, each naming its lock_id.
+bool ends_hold(std::string_view event) {
+    return event == "release" || event == "stale-break" || event == "force-break" || event == "corrupt-break";
+}
+
 // An acquire line's extra with the group of a several-name acquire added.
 std::string with_group(const std::string& extra_json, const std::string& group) {
     Json extra = extra_json.empty() ? Json::object() : Json::parse(extra_json);
@@ -422,13 +427,29 @@ Result<bool> LockEngine::remove_audited(Area area, const std::string& name, cons
     // A release leaves at most its own renewal's temp file behind to look for;
     // a break (rare) also looks for temp files of publishers that were killed.
     const auto leftovers = event.event == "release" ? LockStore::Leftovers::replacement : LockStore::Leftovers::all;
-    auto removed = m_audit.append_for(event, [&] { return m_store.remove_if_same(area, name, file); });
+    auto removed = append_once_for(event, [&] { return m_store.remove_if_same(area, name, file); });
     m_store.remove_leftovers(area, name, leftovers);
     return removed;
 }
 
+Result<bool> LockEngine::append_once_for(const AuditEvent& event, const std::function<Result<bool>()>& change) {
+    if (m_daemon_asked_at && !event.lock_id.empty() && ends_hold(event.event)) {
+        // Under the name's mutex, which the daemon held from its line to its
+        // removal: a line found now is one whose removal will never come.
+        bool written = false;
+        AuditQuery query;
+        query.since = *m_daemon_asked_at;
+        query.name = event.name;
+        (void)read_audit(m_store.root() / "audit.log", query, [&](std::string_view, const AuditEvent& seen) {
+            if (seen.lock_id == event.lock_id && ends_hold(seen.event)) written = true;
+        });
+        if (written) return change();
+    }
+    return m_audit.append_for(event, change);
+}
+
 Result<void> LockEngine::commit_audited(StagedFile& staged, const AuditEvent& event, FileIdentity* written) {
-    auto committed = m_audit.append_for(event, [&]() -> Result<bool> {
+    auto committed = append_once_for(event, [&]() -> Result<bool> {
         if (auto done = m_store.commit(staged, written); !done) return done.take_error();
         return true;
     });

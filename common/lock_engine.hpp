@@ -145,6 +145,13 @@ public:
     // For an engine kept open across operations (the daemon keeps one per root):
     // the next operations are performed for this actor.
     void act_as(const Identity& actor) { m_actor = actor; }
+    // For a client that ends holds on the files because the daemon it asked
+    // to end them at `asked_at` went away before answering: the daemon writes
+    // the line of an end (release or break) before it removes the file, and
+    // may have died in between. While set, an end whose lock_id already has
+    // an end line in the log since `asked_at` is made without a second line.
+    // Only this path reads the log; unset (nullopt), nothing is looked up.
+    void finish_daemon_request(std::optional<WallTime> asked_at) { m_daemon_asked_at = asked_at; }
     // False when the root's directories were removed or replaced since the
     // engine was opened: open a new one. A rotated audit.log is reopened.
     bool files_unchanged();
@@ -246,6 +253,9 @@ private:
     Result<bool> remove_hold_audited(const std::string& name, const StoredRecord& seen, AuditEvent event);
     // Writes the audit line and puts the staged file in place, both or neither.
     Result<void> commit_audited(StagedFile& staged, const AuditEvent& event, FileIdentity* written);
+    // Appends `event`'s line and makes its change (AuditWriter::append_for),
+    // unless the line is already there (see finish_daemon_request): then only the change.
+    Result<bool> append_once_for(const AuditEvent& event, const std::function<Result<bool>()>& change);
     // Removes a file we published a moment ago, whose audit line could not be written.
     void take_back(Area area, const std::string& name, const FileIdentity& file);
     JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
@@ -255,6 +265,7 @@ private:
     LockStore m_store;
     Identity m_actor;
     AuditWriter m_audit;
+    std::optional<WallTime> m_daemon_asked_at;
 };
 
 // The member of a shared group with this lock id, if any.

@@ -9,7 +9,10 @@ the root must recover:
   file), and every mutex/ file can be locked at once;
 - the next acquirer gets the lock at once when the killed holder is dead, or
   once the TTL lapses when the hold was TTL-bound (short TTLs here);
-- the audit log is one valid JSON object per line.
+- the audit log is one valid JSON object per line;
+- for loktd's release: no hold has two `release` lines (a daemon killed
+  between its line and the unlink must not have the client's release on the
+  files audit it again).
 
 strace counts invocations per system call and per process, so (NAME, K) for K
 from 1 to the count of NAME names every call of the operation exactly once.
@@ -140,6 +143,10 @@ def count_calls(trace_file):
 class Scenario:
     daemon = False
     op_backend = "off"
+    # Checked after every kill: no lock_id has two `release` lines. (A lokt
+    # killed on the files between its line and its unlink leaves both for the
+    # next unlock, which cannot know of the line without reading the log.)
+    releases_once = False
 
     def setup(self, run):
         pass
@@ -220,6 +227,7 @@ class DaemonRelease(Scenario):
     title = "loktd: release (unlock)"
     daemon = True
     op_backend = "auto"
+    releases_once = True
 
     def setup(self, run):
         run.lokt(["lock", NAME, "--ttl", "60s"], backend="require")
@@ -284,11 +292,12 @@ def kill_group(pgid):
         pass
 
 
-def check_root(run, when, left=None):
+def check_root(run, when, left=None, releases_once=False):
     """Problems with the root; with `left`, a rewrite's temp file is allowed
     (and counted there): a kill between its link and its rename leaves it for
     the next writer of the name, which removes it."""
     problems = []
+    released = set()
     for area in ("locks", "freezes"):
         path = os.path.join(run.root, area)
         if not os.path.isdir(path):
@@ -311,10 +320,16 @@ def check_root(run, when, left=None):
         with open(log, "rb") as f:
             for number, line in enumerate(f.read().split(b"\n")[:-1], 1):
                 try:
-                    if not isinstance(json.loads(line), dict):
+                    event = json.loads(line)
+                    if not isinstance(event, dict):
                         raise ValueError
                 except ValueError:
                     problems.append("%s: audit.log line %d is not a JSON object: %r" % (when, number, line[:80]))
+                    continue
+                if releases_once and event.get("event") == "release":
+                    if event.get("lock_id") in released:
+                        problems.append("%s: audit.log line %d releases %s a second time" % (when, number, event.get("lock_id")))
+                    released.add(event.get("lock_id"))
     return problems
 
 
@@ -353,7 +368,7 @@ def one_point(args, base, scenario, point):
         elif took > allowed:
             problems.append("the next acquirer waited %.2fs (allowed %.1fs)" % (took, allowed))
         run.lokt(["unlock", NAME], check=False, owner="next")
-        problems += check_root(run, "after recovery")
+        problems += check_root(run, "after recovery", releases_once=scenario.releases_once)
         return killed, took, bool(left), problems
     except Exception as e:  # noqa: BLE001 - reported as this point's failure
         return False, 0.0, False, ["error: %s" % e]

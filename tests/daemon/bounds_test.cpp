@@ -331,6 +331,123 @@ TEST_SUITE("daemon_bounds") {
                         << std::chrono::duration_cast<Millis>(Clock::now() - started).count() << " ms after the first");
         CHECK(granted == k_roots);
     }
+
+    TEST_CASE("300 roots and watches for a third of them: the others are looked at every 500 ms, and loktd and doctor say so") {
+        // The limit is lowered for loktd alone: in a user namespace of its own,
+        // whose inotify watch limit (/proc/sys/user/max_inotify_watches) binds
+        // its processes only; the machine's fs.inotify.max_user_watches is
+        // left as it is.
+        const std::string limit_and_exec = "echo 200 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"";
+        ProcessSpec probe;
+        probe.argv = {find_program("unshare"), "-U", "-r", "sh", "-c", "echo 200 > /proc/sys/user/max_inotify_watches"};
+        probe.env = Environment::inherited();
+        if (const auto can = run_process(probe, Millis(10'000)); can.status() != 0) {
+            MESSAGE("skipped: no user namespace with its own inotify limit here: " << can.describe());
+            return;
+        }
+        DaemonFixture f;
+        DaemonInstance limited(f.scratch() / "limited", {}, {find_program("unshare"), "-U", "-r", "sh", "-c", limit_and_exec});
+        const fs::path& socket = limited.socket();
+        constexpr int k_roots = 300;
+        const fs::path roots = f.scratch() / "roots";
+        fs::create_directories(roots);
+        ProcessSpec hold = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
+                                "/r$i lokt lock w --ttl 10m || exit 1; i=$((i+1)); done");
+        hold.env = f.files_env();
+        REQUIRE(run_process(hold, Millis(120'000)).status() == 0);
+
+        RawClient waiter(socket);
+        REQUIRE(waiter.send(k_hello));
+        REQUIRE(waiter.line().find("\"ok\":true") != std::string::npos);
+        std::string batch;
+        for (int i = 0; i < k_roots; ++i) {
+            batch += R"({"id":)" + std::to_string(i + 2) + R"(,"op":"acquire","root":")" +
+                     (roots / ("r" + std::to_string(i))).string() +
+                     R"(","name":"w","mode":"manual","ttl_ms":600000,"wait":true,"timeout_ms":300000,"identity":)" + k_identity +
+                     "}\n";
+        }
+        REQUIRE(waiter.send(batch));
+        REQUIRE(DaemonFixture::eventually(
+            [&] {
+                const auto counts = daemon_counts(socket);
+                return counts && counts->waiters == k_roots;
+            },
+            Millis(60'000)));
+
+        // daemon_status names every root it cannot watch, and why.
+        const auto status =
+            nlohmann::json::parse(request_line(socket, R"({"id":2,"op":"daemon_status"})", Millis(10'000)), nullptr, false);
+        REQUIRE(status.is_object());
+        std::vector<std::string> unwatched;
+        std::string watched;
+        for (const auto& served : status.value("roots", nlohmann::json::array())) {
+            const std::string root = served.value("root", "");
+            const std::string why = served.value("unwatched", "");
+            if (why.empty()) {
+                watched = root;
+                continue;
+            }
+            unwatched.push_back(root);
+            CHECK_MESSAGE(why.find("raise fs.inotify.max_user_watches") != std::string::npos, why);
+            CHECK_MESSAGE(why.find("looked at every 500 ms instead") != std::string::npos, why);
+        }
+        MESSAGE(unwatched.size() << " of " << k_roots << " roots not watched");
+        // Two watches a root (locks/ and freezes/) and 200 in all.
+        CHECK(unwatched.size() >= 190u);
+        CHECK(unwatched.size() < static_cast<std::size_t>(k_roots));
+        REQUIRE_FALSE(watched.empty());
+
+        // loktd's log says so, once for each of them.
+        const std::string log = limited.log();
+        std::size_t said = 0;
+        for (std::size_t at = 0; (at = log.find("looking at it every 500 ms instead", at)) != std::string::npos; ++at) ++said;
+        CHECK_MESSAGE(said == unwatched.size(), log);
+        for (const auto& root : unwatched) {
+            CHECK_MESSAGE(log.find("root " + root + ": cannot watch " + root + "/") != std::string::npos, root);
+        }
+
+        // `lokt daemon status` and `lokt doctor` in an unwatched root warn; in a watched one they do not.
+        auto lokt_in = [&](const std::string& root, std::vector<std::string> args) {
+            ProcessSpec spec = f.lokt(std::move(args));
+            spec.env = f.files_env();
+            spec.env.set("LOKT_ROOT", root);
+            spec.env.set("LOKT_SOCKET", socket.string());
+            spec.env.set("LOKT_DAEMON", "auto");
+            return run_process(spec, Millis(20'000));
+        };
+        const auto doctor_unwatched = lokt_in(unwatched.front(), {"doctor"});
+        CHECK_MESSAGE((doctor_unwatched.out + doctor_unwatched.err)
+                              .find("loktd does not watch this root: cannot watch " + unwatched.front()) != std::string::npos,
+                      doctor_unwatched.describe());
+        CHECK_MESSAGE((doctor_unwatched.out + doctor_unwatched.err).find("max_user_watches") != std::string::npos,
+                      doctor_unwatched.describe());
+        const auto doctor_watched = lokt_in(watched, {"doctor"});
+        CHECK_MESSAGE((doctor_watched.out + doctor_watched.err).find("does not watch") == std::string::npos,
+                      doctor_watched.describe());
+        const auto daemon_status = lokt_in(watched, {"daemon", "status"});
+        CHECK_MESSAGE(
+            (daemon_status.out + daemon_status.err).find("not watched: cannot watch " + unwatched.front()) != std::string::npos,
+            daemon_status.describe());
+
+        // And every waiter is granted when its lock is released on the files:
+        // by an event, or at the next look.
+        ProcessSpec release = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
+                                   "/r$i lokt unlock w || exit 1; i=$((i+1)); done");
+        release.env = f.files_env();
+        const auto started = Clock::now();
+        REQUIRE(run_process(release, Millis(120'000)).status() == 0);
+        const auto released = Clock::now();
+        int granted = 0;
+        while (granted < k_roots) {
+            const std::string line = waiter.line(Millis(10'000));
+            if (line.empty()) break;
+            if (line.find(R"("op":"acquire","ok":true)") != std::string::npos) ++granted;
+        }
+        MESSAGE(granted << " of " << k_roots << " waiters granted; the releases took "
+                        << std::chrono::duration_cast<Millis>(released - started).count() << " ms, the last grant came "
+                        << std::chrono::duration_cast<Millis>(Clock::now() - released).count() << " ms after the last release");
+        CHECK(granted == k_roots);
+    }
 }  // TEST_SUITE
 
 }  // namespace lokt::daemon_test

@@ -86,21 +86,21 @@ private:
     pid_t m_pid;
 };
 
-// strace on the daemon that kills it at its n-th reply (the sendmsg that
-// carries it), with nothing else changed: the daemon does everything a
-// request asks and dies before the client hears of it.
-class KillAtReply {
+// strace on the daemon that kills it on entry to its n-th call of
+// `syscalls`, with nothing else changed.
+class KillAtCall {
 public:
-    KillAtReply(DaemonFixture& f, int nth) : m_log(f.scratch() / ("strace-" + std::to_string(nth) + ".log")) {
+    KillAtCall(DaemonFixture& f, const std::string& syscalls, int nth)
+        : m_log(f.scratch() / ("strace-" + syscalls + "-" + std::to_string(nth) + ".log")) {
         ProcessSpec spec;
         spec.argv = {find_program("strace"),
                      "-f",
                      "-p",
                      std::to_string(f.daemon().pid()),
                      "-e",
-                     "trace=sendmsg,writev,sendto",
+                     "trace=" + syscalls,
                      "-e",
-                     "inject=sendmsg,writev,sendto:signal=SIGKILL:when=" + std::to_string(nth)};
+                     "inject=" + syscalls + ":signal=SIGKILL:when=" + std::to_string(nth)};
         spec.env = lokt::test::Environment::inherited();
         spec.cwd = f.scratch();
         spec.output_file = m_log;
@@ -110,13 +110,31 @@ public:
             DaemonFixture::eventually([&] { return read_text(m_log).find("attached") != std::string::npos; }, Millis(10'000)),
             read_text(m_log));
     }
-    ~KillAtReply() {
+    ~KillAtCall() { finish(); }
+    // What strace saw, once it is done (the daemon it traced is gone).
+    std::string finish() {
         if (m_strace) m_strace->finish(Millis(5'000));
+        m_strace.reset();
+        return read_text(m_log);
     }
 
 private:
     fs::path m_log;
     std::optional<ChildProcess> m_strace;
+};
+
+// Kills the daemon at its n-th reply (the sendmsg that carries it): it does
+// everything a request asks and dies before the client hears of it.
+class KillAtReply : public KillAtCall {
+public:
+    KillAtReply(DaemonFixture& f, int nth) : KillAtCall(f, "sendmsg,writev,sendto", nth) {}
+};
+
+// Kills the daemon at its first unlinkat: in a release, once the `release`
+// line is in the log and before the lock file is removed.
+class KillAtUnlink : public KillAtCall {
+public:
+    explicit KillAtUnlink(DaemonFixture& f) : KillAtCall(f, "unlinkat,unlink", 1) {}
 };
 
 // lokt with the daemon if it answers, else the files (LOKT_DAEMON=auto).
@@ -269,6 +287,66 @@ TEST_SUITE("daemon_pause") {
             std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
             CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
         }
+    }
+
+    TEST_CASE("loktd killed between a release's audit line and the removal of the lock file: one release line") {
+        DaemonFixture f;
+        // The daemon wrote `release` for the lock_id and died at the unlink;
+        // the client, finding the file still there, ends the hold on the
+        // files, and must not audit that release a second time.
+        auto killed_at_unlink = [&](const std::string& trace, const std::string& name) {
+            CHECK_MESSAGE(trace.find("unlinkat(") != std::string::npos, trace);
+            CHECK_MESSAGE(trace.find(name + ".json") != std::string::npos, trace);
+            CHECK_MESSAGE(trace.find("+++ killed by SIGKILL") != std::string::npos, trace);
+        };
+        SUBCASE("a guard's release") {
+            ProcessSpec spec =
+                f.lokt({"guard", "released", "--", "sh", "-c", "touch started; while [ ! -f go ]; do sleep 0.01; done"});
+            spec.env.set("LOKT_DAEMON", "auto");
+            ChildProcess guard(spec);
+            REQUIRE(DaemonFixture::eventually([&] { return fs::exists(f.scratch() / "started"); }));
+            KillAtUnlink kill_at(f);
+            std::ofstream(f.scratch() / "go").put('\n');
+            CHECK_MESSAGE(guard.wait_status(Millis(20'000)) == 0, guard.output());
+            killed_at_unlink(kill_at.finish(), "released");
+            CHECK_FALSE(f.daemon().running());
+            CHECK_FALSE(fs::exists(f.root() / "locks" / "released.json"));
+            CHECK(audit_event_count(f.root() / "audit.log", "release", "released") == 1u);
+            CHECK(audit_event_count(f.root() / "audit.log", "lost", "released") == 0u);
+        }
+        SUBCASE("unlock") {
+            REQUIRE(run_process(f.lokt({"lock", "unlocked", "--ttl", "1m"}), Millis(20'000)).status() == 0);
+            KillAtUnlink kill_at(f);
+            ProcessSpec unlock = f.lokt({"unlock", "unlocked"});
+            unlock.env.set("LOKT_DAEMON", "auto");
+            const auto result = run_process(unlock, Millis(20'000));
+            CHECK_MESSAGE(result.status() == 0, result.describe());
+            killed_at_unlink(kill_at.finish(), "unlocked");
+            CHECK_FALSE(f.daemon().running());
+            CHECK_FALSE(fs::exists(f.root() / "locks" / "unlocked.json"));
+            CHECK(audit_event_count(f.root() / "audit.log", "release", "unlocked") == 1u);
+        }
+        SUBCASE("unlock --all") {
+            for (const char* name : {"first", "second"}) {
+                REQUIRE(run_process(f.lokt({"lock", name, "--ttl", "1m"}), Millis(20'000)).status() == 0);
+            }
+            ProcessSpec unlock = f.lokt({"unlock", "--all", "--json"});
+            unlock.env.set("LOKT_DAEMON", "auto");
+            unlock.output_file = f.scratch() / "unlock-all.out";
+            KillAtUnlink kill_at(f);
+            const auto result = run_process(unlock, Millis(20'000));
+            CHECK_MESSAGE(result.status() == 0, result.describe());
+            killed_at_unlink(kill_at.finish(), "first");
+            CHECK_FALSE(f.daemon().running());
+            for (const char* name : {"first", "second"}) {
+                CHECK_FALSE(fs::exists(f.root() / "locks" / (std::string(name) + ".json")));
+                CHECK(audit_event_count(f.root() / "audit.log", "release", name) == 1u);
+            }
+            std::string out = read_text(f.scratch() / "unlock-all.out");
+            std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
+            CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
+        }
+        CHECK(first_bad_audit_line(f.root() / "audit.log") == "");
     }
 
     TEST_CASE("LOKT_DAEMON=require: a daemon that goes away after hello is an error, not a silent switch to the files") {

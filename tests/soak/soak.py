@@ -14,7 +14,7 @@ promises for a long time under all of them at once, and counts what a user would
   line that a kill -9 cut short inside its write(2) (at most one per kill; readers skip such a
   fragment, and the next writer starts a fresh line after it); every `acquire` of a soak name must
   be closed by `release`, `lost`, `stale-break`, `force-break`, `auto-prune` or
-  `corrupt-break` naming the same lock_id.
+  `corrupt-break` naming the same lock_id, and no lock_id may have two `release` lines.
 
 Workers: `--daemon-workers` run `lokt guard NAME --wait` with LOKT_DAEMON=auto against a private
 loktd (they fall back to the files while it is dead or silent, as users' commands do);
@@ -24,6 +24,12 @@ or stops it with SIGSTOP for a random pause of up to --max-pause seconds, then S
 
 Exit status 0 when nothing above was seen, 1 otherwise, 2 on a set-up error. A JSON summary is
 written to --out/summary.json and a one-line summary to stdout.
+
+Stopped early (SIGINT, as Ctrl-C, or SIGTERM), it starts no more sections, lets those running
+finish, and reports the same accounting for what ran, marked as partial ("stopped_early" in the
+summary, "partial run" on the summary line). A second signal ends it at once, with no report.
+The guards run in sessions of their own, so that a Ctrl-C at the terminal reaches the driver
+alone.
 
   python3 tests/soak/soak.py --lokt build/client/lokt --loktd build/daemon/loktd \\
       --sections 1000000 --out soak-results
@@ -145,7 +151,7 @@ def worker(kind: str, command: list[str], env: dict, tally: Tally, args, stop: t
         command[-1] = str(args.long_hold_us if rng.random() < args.long_share else args.hold_us)
         try:
             done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, timeout=args.hang_after)
+                                  stderr=subprocess.PIPE, timeout=args.hang_after, start_new_session=True)
             tally.record(kind, done.returncode, done.stderr.decode(errors="replace"))
         except subprocess.TimeoutExpired as e:
             with tally.lock:
@@ -193,6 +199,10 @@ def check_audit(path: Path, names: set[str]) -> dict:
     lines = invalid = torn = acquires = 0
     open_ids: dict[str, str] = {}
     closed_unknown = 0
+    released: set[str] = set()
+    double_releases = 0
+    invalid_samples: list[str] = []
+    previous = b""
     with open(path, "rb") as f:
         for raw in f:
             lines += 1
@@ -208,7 +218,11 @@ def check_audit(path: Path, names: set[str]) -> dict:
                     torn += 1
                 else:
                     invalid += 1
+                    if len(invalid_samples) < 5:
+                        invalid_samples.append(f"line {lines}: {raw[:200]!r} (after {previous[-120:]!r})")
+                previous = raw
                 continue
+            previous = raw
             if event.get("name") not in names:
                 continue
             lock_id = event.get("lock_id", "")
@@ -218,9 +232,15 @@ def check_audit(path: Path, names: set[str]) -> dict:
             elif event.get("event") in CLOSING_EVENTS:
                 if open_ids.pop(lock_id, None) is None:
                     closed_unknown += 1
+                # A break and then the holder's `lost` both close a hold; two releases never do.
+                if event.get("event") == "release" and lock_id:
+                    if lock_id in released:
+                        double_releases += 1
+                    released.add(lock_id)
     return {"lines": lines, "invalid_lines": invalid, "torn_by_kill": torn, "acquires": acquires,
             "unclosed_acquires": len(open_ids),
-            "closings_without_acquire": closed_unknown}
+            "closings_without_acquire": closed_unknown, "double_releases": double_releases,
+            "invalid_samples": invalid_samples}
 
 
 def main() -> int:
@@ -287,6 +307,18 @@ def main() -> int:
                 threads.append(threading.Thread(target=worker, args=(kind, command, env, tally, args, stop)))
         faults = {"kills": 0, "stops": 0, "longest_stop_s": 0.0}
         started = time.monotonic()
+        stopped_early: list[str] = []
+
+        def stop_early(signum, _frame) -> None:
+            # The first signal: no new sections, an account of what ran. The next: out at once.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            stopped_early.append(f"{signal.Signals(signum).name} after {time.monotonic() - started:.0f} s")
+            log(f"{stopped_early[0]}: no new sections; waiting for those running, then the account so far")
+            stop.set()
+
+        signal.signal(signal.SIGINT, stop_early)
+        signal.signal(signal.SIGTERM, stop_early)
         for t in threads:
             t.start()
         chaos = None
@@ -329,20 +361,22 @@ def main() -> int:
             "faults": faults, "daemon_starts": daemon.starts, "elapsed_s": round(elapsed, 1),
             "sections_per_s": round(tally.started / elapsed, 1) if elapsed else 0, "audit": audit,
             "stderr_samples": tally.stderr_samples,
+            "stopped_early": stopped_early[0] if stopped_early else None,
             "settings": {k: str(v) for k, v in vars(args).items()},
         }
         bad = (overlaps or lost_sections or unaccounted or tally.hangs or audit["invalid_lines"] or
-               audit["torn_by_kill"] > faults["kills"] or audit["unclosed_acquires"])
+               audit["torn_by_kill"] > faults["kills"] or audit["unclosed_acquires"] or audit["double_releases"])
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if bad:
             print(json.dumps(summary, indent=2), file=sys.stderr)
-        print(f"soak: {tally.started} sections in {elapsed:.0f} s ({summary['sections_per_s']}/s), "
+        partial = f" (partial run: {stopped_early[0]})" if stopped_early else ""
+        print(f"soak: {tally.started} sections in {elapsed:.0f} s ({summary['sections_per_s']}/s){partial}, "
               f"{faults['kills']} kills, {faults['stops']} stops: {overlaps} overlaps, {lost_sections} lost, "
               f"{tally.hangs} hangs, {audit['lines']} audit lines ({audit['invalid_lines']} invalid, "
               f"{audit['torn_by_kill']} cut short by a kill, "
-              f"{audit['unclosed_acquires']} acquires never closed)")
+              f"{audit['unclosed_acquires']} acquires never closed, {audit['double_releases']} released twice)")
         return 1 if bad else 0
     except SetupError as e:
         print(f"soak: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@
 #include "tests/support/process.hpp"
 
 #include <fstream>
+#include <map>
 
 #include "common/lock_engine.hpp"
 #include "tests/support/scratch_dir.hpp"
@@ -152,6 +153,47 @@ TEST_CASE_FIXTURE(Fixture, "renew and release of a lock that was taken away repo
     CHECK(e.release("l", mine->record.lock_id).error().code == ErrorCode::lost);
     CHECK(fs::exists(dir / "root/locks/l.json"));  // the new holder's lock is untouched
     CHECK(e.renew("l", other->record.lock_id, 10s).ok());
+}
+
+TEST_CASE_FIXTURE(Fixture, "ending what a daemon was asked to end: a line it wrote before dying is not written again") {
+    auto e = engine();
+    lokt::AcquireSpec manual = spec("a", lokt::Binding::ttl);
+    manual.ttl = 60s;
+    auto held = [&](const std::string& name) {
+        manual.name = name;
+        auto got = e.try_acquire(manual);
+        REQUIRE(got->granted());
+        return got->record.lock_id;
+    };
+    // What a daemon killed between its line and its unlink leaves: the line, and the file.
+    auto daemon_line = [&](const std::string& name, const std::string& lock_id) {
+        lokt::AuditEvent line = lokt::make_audit_event("release", name, me);
+        line.lock_id = lock_id;
+        REQUIRE(e.audit(line).ok());
+    };
+    const std::string a = held("a");
+    const std::string b = held("b");
+    const std::string c = held("c");
+    const std::string d = held("d");
+    const lokt::WallTime before = lokt::wall_now();
+    daemon_line("a", a);
+    daemon_line("b", b);
+    daemon_line("c", "0123456789abcdef0123456789abcdef");  // another hold's end
+    daemon_line("d", d);
+
+    e.finish_daemon_request(before);
+    CHECK(e.release("a", a).ok());
+    CHECK(e.unlock("b", lokt::UnlockMode::owner).ok());
+    CHECK(e.release("c", c).ok());  // its own line: none was written for it
+    e.finish_daemon_request(std::nullopt);
+    CHECK(e.release("d", d).ok());  // not told: a line as always
+    for (const char* name : {"a", "b", "c", "d"}) CHECK_FALSE(fs::exists(dir / "root/locks" / (std::string(name) + ".json")));
+
+    std::map<std::string, int> releases;
+    (void)lokt::read_audit(dir / "root/audit.log", {}, [&](std::string_view, const lokt::AuditEvent& event) {
+        if (event.event == "release") ++releases[event.name];
+    });
+    CHECK(releases == std::map<std::string, int>{{"a", 1}, {"b", 1}, {"c", 2}, {"d", 2}});
 }
 
 TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its word only while that file is there unchanged") {

@@ -101,11 +101,13 @@ std::optional<DaemonCounts> daemon_counts(const std::filesystem::path& socket) {
     return counts;
 }
 
-DaemonInstance::DaemonInstance(std::filesystem::path state_dir, std::vector<std::string> extra_args)
+DaemonInstance::DaemonInstance(std::filesystem::path state_dir, std::vector<std::string> extra_args,
+                               std::vector<std::string> launcher)
     : m_state_dir(std::move(state_dir)),
       m_socket(m_state_dir / "loktd.sock"),
       m_log(m_state_dir / "loktd.log"),
-      m_extra_args(std::move(extra_args)) {
+      m_extra_args(std::move(extra_args)),
+      m_launcher(std::move(launcher)) {
     std::filesystem::create_directories(m_state_dir);
     ::chmod(m_state_dir.c_str(), 0700);
     start();
@@ -115,7 +117,11 @@ DaemonInstance::~DaemonInstance() { stop(); }
 
 void DaemonInstance::start() {
     lokt::test::ProcessSpec spec;
-    spec.argv = {loktd_binary().string(), "--socket", m_socket.string(), "--log-level", "debug"};
+    spec.argv = m_launcher;
+    for (const auto& arg : {loktd_binary().string(), std::string("--socket"), m_socket.string(), std::string("--log-level"),
+                            std::string("debug")}) {
+        spec.argv.push_back(arg);
+    }
     spec.argv.insert(spec.argv.end(), m_extra_args.begin(), m_extra_args.end());
     spec.env = lokt::test::Environment::inherited();
     spec.output_file = m_log;

@@ -38,7 +38,10 @@ std::optional<DaemonCounts> daemon_counts(const std::filesystem::path& socket);
 class DaemonInstance {
 public:
     // state_dir is created (0700) and holds loktd.sock and loktd.log.
-    explicit DaemonInstance(std::filesystem::path state_dir, std::vector<std::string> extra_args = {});
+    // `launcher`, if given, runs loktd: its argv comes first, then loktd's
+    // (it must exec loktd, so that pid() is the daemon's).
+    explicit DaemonInstance(std::filesystem::path state_dir, std::vector<std::string> extra_args = {},
+                            std::vector<std::string> launcher = {});
     ~DaemonInstance();
     DaemonInstance(const DaemonInstance&) = delete;
     DaemonInstance& operator=(const DaemonInstance&) = delete;
@@ -64,6 +67,7 @@ private:
     std::filesystem::path m_socket;
     std::filesystem::path m_log;
     std::vector<std::string> m_extra_args;
+    std::vector<std::string> m_launcher;
     std::optional<lokt::test::ChildProcess> m_process;
 };
 
