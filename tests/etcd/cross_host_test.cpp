@@ -100,6 +100,7 @@ TEST_SUITE("cross_host") {
             spec.env.set("STATE", state.string());
             spec.env.set("OUT", (dir / "statuses").string());
             spec.env.set("LOKT_BACKEND", "etcd");
+            spec.env.set("LOKT_DAEMON", "off");  // each process its own lease, whatever loktd runs here
             spec.env.set("LOKT_ETCD_ENDPOINTS", cluster.endpoints());
             spec.env.set("LOKT_ETCD_PREFIX", "test/cross-host");
             spec.env.set("LOKT_OWNER", "worker-h" + std::to_string(h));
@@ -172,6 +173,7 @@ TEST_SUITE("cross_host") {
         audit.argv = {LOKT_BINARY, "audit", "--json", "--name", "m"};
         audit.env = Environment::inherited();
         audit.env.set("LOKT_BACKEND", "etcd");
+        audit.env.set("LOKT_DAEMON", "off");  // each process its own lease, whatever loktd runs here
         audit.env.set("LOKT_ETCD_ENDPOINTS", cluster.endpoints());
         audit.env.set("LOKT_ETCD_PREFIX", "test/cross-host");
         audit.cwd = dir.path();
