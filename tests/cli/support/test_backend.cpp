@@ -88,7 +88,7 @@ public:
         env.set("LOKT_ETCD_ENDPOINTS", etcd.cluster->endpoints());
         env.set("LOKT_ETCD_PREFIX", "test/" + std::to_string(random()));
         env.set("LOKT_DAEMON", "off");
-        if (const char* through = std::getenv("LOKT_TEST_ETCD_DAEMON"); through != nullptr && std::string(through) == "1") {
+        if (lokt::test::test_switch("LOKT_TEST_ETCD_DAEMON").value_or("") == "1") {
             m_daemon = std::make_unique<lokt::daemon_test::DaemonInstance>(scratch / "loktd");
             for (const auto& [name, value] : m_daemon->env_for_clients()) env.set(name, value);  // LOKT_SOCKET, require
         }
