@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "tests/daemon/support/daemon_instance.hpp"
 #include "tests/support/etcd_cluster.hpp"
@@ -150,6 +151,33 @@ TEST_SUITE("etcd_daemon_lease") {
         const auto gone = lokt::test::run_process(on_host_a(daemon, cwd, endpoints, "agent-3", {"exists", "deploy"}), k_timeout);
         CHECK_MESSAGE(gone.status() != 0, gone.describe());
         ::kill(cmd_pid, SIGKILL);
+    }
+
+    TEST_CASE("a loktd killed -9 leaves its guards' holds alone: the guards keep its lease alive") {
+        ScratchDir dir("lokt-etcd-daemon-crash");
+        EtcdCluster cluster(dir / "etcd", 1);
+        DaemonInstance daemon(dir / "loktd");
+        const fs::path cwd = dir.path();
+        const std::string endpoints = cluster.endpoints();
+        // A lease of 2 s: gone within 2 s unless somebody keeps it alive.
+        ChildProcess guard(on_host_a(
+            daemon, cwd, endpoints, "agent-1",
+            {"guard", "build", "--ttl", "2s", "--", "sh", "-c", "echo ready; while [ ! -e done ]; do sleep 0.05; done"}));
+        REQUIRE_MESSAGE(guard.wait_for_stdout_containing("ready", k_timeout), guard.stderr_text() << daemon.log());
+        daemon.crash();
+
+        // Three TTLs later the hold is still there, seen from another host.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto held = run_process(on_host_b(cwd, endpoints, "agent-b", {"exists", "build"}), k_timeout);
+            REQUIRE_MESSAGE(held.status() == 0, held.describe() << guard.stderr_text());
+            REQUIRE(guard.running());
+            std::this_thread::sleep_for(milliseconds(500));
+        }
+        write_text(cwd / "done", "");
+        const auto ended = guard.finish(k_timeout);
+        CHECK_MESSAGE(ended.status() == 0, ended.describe());
+        CHECK(run_process(on_host_b(cwd, endpoints, "agent-b", {"exists", "build"}), k_timeout).status() != 0);
     }
 
     TEST_CASE("LOKT_DAEMON=require with no loktd: the guard fails and takes nothing") {
