@@ -10,6 +10,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,7 +35,10 @@ public:
 
     // ttl_sec: the lease's TTL; it is kept alive every third of it.
     EtcdLeaseKeeper(asio::io_context& io, etcd::ClientOptions options, std::string prefix, std::int64_t ttl_sec, Identity actor);
-    // Finishes the deletions already asked for, then stops the worker. The
+    // Waits a little (k_drain_on_stop) for the deletions already asked for,
+    // then lets the worker go: it finishes its etcd call (if one is under way)
+    // on its own, posts nothing more to the loop, and ends, or ends with the
+    // process. loktd's stop never waits on an etcd that does not answer. The
     // lease is left to run out: a client that lost its daemon keeps it alive.
     ~EtcdLeaseKeeper();
     EtcdLeaseKeeper(const EtcdLeaseKeeper&) = delete;
@@ -45,11 +49,10 @@ public:
     // request: its holds are lost, as their guards find out when they renew.
     void lease(LeaseCallback done);
     // Deletes each key still there (its holder's connection closed), with a
-    // stale-break event naming what the record said.
+    // stale-break event whose reason is why.
     void release_dead(std::vector<std::string> keys, std::string why);
 
-    // For daemon_status and the tests.
-    std::size_t pending() const;
+    static constexpr std::chrono::seconds k_drain_on_stop{2};
 
 private:
     struct Job {
@@ -57,27 +60,39 @@ private:
         std::vector<std::string> keys;  // keys to delete
         std::string why;
     };
-    void run();
-    void do_lease(const LeaseCallback& done);
-    void do_release(const std::vector<std::string>& keys, const std::string& why);
-    void keepalive();
+    // Everything the worker touches: it owns a share, so that it may outlive
+    // the keeper (see the destructor).
+    struct Shared {
+        Shared(asio::io_context& io, etcd::ClientOptions options, std::string prefix, std::int64_t ttl, Identity who)
+            : io(&io), ttl_sec(ttl), actor(std::move(who)), space(std::move(prefix)), client(std::move(options)) {}
+        std::mutex mutex;
+        std::condition_variable wake;     // a job, or stop
+        std::condition_variable drained;  // no job left and none running
+        std::deque<Job> jobs;
+        bool running_job = false;
+        bool stopping = false;
+        bool loop_gone = false;  // nothing more may be posted to io
+        asio::io_context* io;
 
-    asio::io_context& m_io;
-    const std::int64_t m_ttl_sec;
-    const Identity m_actor;
-    etcd::LockSpace m_space;
-    etcd::Client m_client;  // the worker's alone
+        const std::int64_t ttl_sec;
+        const Identity actor;
+        const etcd::LockSpace space;
+        // The worker's alone.
+        etcd::Client client;
+        std::int64_t lease = 0;  // 0: none yet, or the last one ran out
+        std::chrono::steady_clock::time_point next_keepalive;
 
-    mutable std::mutex m_mutex;
-    std::condition_variable m_wake;
-    std::deque<Job> m_jobs;
-    bool m_stopping = false;
+        // Runs f on the loop, unless the loop is gone.
+        void post(std::function<void()> f);
+    };
+    static void run(const std::shared_ptr<Shared>& shared);
+    static void do_lease(Shared& shared, const LeaseCallback& done);
+    static void do_release(Shared& shared, const std::vector<std::string>& keys, const std::string& why);
+    static void keepalive(Shared& shared);
+    void push(Job job);
 
-    // The worker's alone.
-    std::int64_t m_lease = 0;  // 0: none yet, or the last one ran out
-    std::chrono::steady_clock::time_point m_next_keepalive;
-
-    std::thread m_worker;  // last: it starts once the rest is made
+    std::shared_ptr<Shared> m_shared;
+    std::thread m_worker;
 };
 
 }  // namespace lokt::daemon
