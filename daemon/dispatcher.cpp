@@ -5,15 +5,14 @@
 
 #include <exception>
 #include <lokt/build_info.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/identity.hpp"
 #include "common/lock_name.hpp"
 #include "common/process_liveness.hpp"
 #include "daemon/log.hpp"
-#include "protocol/etcd/endpoint.hpp"
-
-#include <nlohmann/json.hpp>
 #include "daemon/wire.hpp"
+#include "protocol/etcd/endpoint.hpp"
 
 namespace lokt::daemon {
 namespace {
