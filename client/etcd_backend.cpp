@@ -141,7 +141,7 @@ void EtcdBackend::audit(const AuditEvent& event) {
 }
 
 std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_sec, const std::string& key) {
-    if (!m_daemon) return std::nullopt;
+    if (!m_daemon || !m_daemon_leases) return std::nullopt;
     protocol::EtcdHoldRequest request;
     request.endpoints = m_settings.endpoints;
     request.cacert = m_settings.client.tls.ca_file;
@@ -172,8 +172,10 @@ std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_s
     } else {
         why = reply.error();
     }
-    // No loktd any more, or one too old to know etcd: our own lease from now on.
-    m_daemon.reset();
+    // No loktd any more, or one too old to know etcd: our own lease from now
+    // on. A connection still open stays so: the keys bound to it are ours.
+    m_daemon_leases = false;
+    if (!m_daemon->alive()) m_daemon.reset();
     if (m_daemon_required) return Result<std::int64_t>(daemon_required_error(std::move(why)));
     return std::nullopt;
 }
@@ -276,12 +278,28 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         }
     }
 
-    const std::string lock_id = new_lock_id();
-    const std::string key = m_space.queue_prefix(spec.name) + lock_id;
-    // A new lease is granted with the first transaction (one request fewer).
-    LOKT_TRY_LET(lease_id, lease_for(spec, key, true));
-    std::int64_t lease = *lease_id;
+    std::string lock_id = new_lock_id();
+    std::string key = m_space.queue_prefix(spec.name) + lock_id;
     LockRecord record;
+    std::optional<KeyValue> mine;  // our queue entry, once it waits in the queue
+    // The key is bound to our connection to loktd. Once that connection is
+    // closed (loktd gone, or its lease), loktd deletes the key whenever it
+    // gets to it: a key of ours written from then on must be a new one.
+    const auto rekey = [&] {
+        lock_id = new_lock_id();
+        key = m_space.queue_prefix(spec.name) + lock_id;
+        record.lock_id = lock_id;
+        mine.reset();
+    };
+    const auto lease_for_key = [&](bool may_defer) -> Result<std::int64_t> {
+        const bool bound = m_daemon.has_value();
+        auto got = lease_for(spec, key, may_defer);
+        if (bound && !m_daemon) rekey();
+        return got;
+    };
+    // A new lease is granted with the first transaction (one request fewer).
+    LOKT_TRY_LET(lease_id, lease_for_key(true));
+    std::int64_t lease = *lease_id;
     record.name = spec.name;
     record.lock_id = lock_id;
     record.owner = spec.holder.owner;
@@ -331,7 +349,6 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
 
     bool denied = false;
     int lease_renewals = 0;
-    std::optional<KeyValue> mine;  // our queue entry, once it waits in the queue
     // The create_revision of a lapsed freeze (its lease not yet run out) that
     // may be ignored; 0: none may be there.
     std::int64_t lapsed_freeze = 0;
@@ -420,8 +437,13 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 // loktd's lease, gone before loktd noticed (it was paused):
                 // a lease of our own (unless loktd is required: it gets a
                 // new one at its next keepalive).
-                if (lease == m_process_lease && m_daemon && !m_daemon_required) m_daemon.reset();
-                LOKT_TRY_LET(fresh, lease_for(spec, key));
+                if (lease == m_process_lease && m_daemon && !m_daemon_required) {
+                    // The connection stays open: what is bound to it is
+                    // still ours, and loktd still releases it if we die.
+                    m_daemon_leases = false;
+                    m_process_lease = 0;
+                }
+                LOKT_TRY_LET(fresh, lease_for_key(false));
                 lease = *fresh;
                 continue;
             }
@@ -452,7 +474,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                             return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) +
                                                                    ": our etcd lease keeps running out while we wait");
                         }
-                        LOKT_TRY_LET(fresh, lease_for(spec, key));
+                        LOKT_TRY_LET(fresh, lease_for_key(false));
                         lease = *fresh;
                     }
                     continue;

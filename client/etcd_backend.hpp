@@ -108,6 +108,7 @@ private:
     std::optional<DaemonConnection> m_daemon;
     bool m_daemon_required = false;
     bool m_daemon_hello_sent = false;
+    bool m_daemon_leases = true;       // false once loktd could not give one (or its lease was gone)
     std::int64_t m_process_lease = 0;  // 0: none yet (loktd's, when it gave one)
     std::int64_t m_process_lease_ttl = 0;
     // A lease chosen and not granted yet (0: none), and its TTL.
