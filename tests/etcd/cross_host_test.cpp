@@ -74,8 +74,10 @@ std::vector<pid_t> holding_host(std::vector<ChildProcess>& hosts) {
 // The loktd of a host (its pid seen from outside), or 0.
 pid_t loktd_of(ChildProcess& host) {
     for (pid_t pid : process_descendants(host.pid())) {
+        // Its program, argv[0]: the host's shells name loktd in their scripts.
         const std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
-        if (cmdline.find("loktd") != std::string::npos && cmdline.find("--socket") != std::string::npos) return pid;
+        const std::string program = cmdline.substr(0, cmdline.find('\0'));
+        if (program == LOKTD_BINARY) return pid;
     }
     return 0;
 }
