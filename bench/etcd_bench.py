@@ -14,9 +14,12 @@
            eight workers looping `etcdctl lock x -- true` on the same cluster.
 
 Usage: python3 bench/etcd_bench.py --lokt build/client/lokt [--runs 30]
-           [--baseline OTHER_LOKT] [--seconds 10]
+           [--baseline OTHER_LOKT] [--loktd build/daemon/loktd] [--seconds 10]
 --baseline runs the lokt measures with a second binary too (an older build), in
 the same run on the same clusters, for a before/after.
+--loktd runs them a third way: --lokt through a private loktd (LOKT_DAEMON=require,
+its own socket; one loktd per simulated host), whose lease the guards' holds go
+on. The other rows run with LOKT_DAEMON=off: each process its own lease.
 Needs etcd and etcdctl (apt-get install etcd-server etcd-client).
 """
 import argparse
@@ -190,17 +193,27 @@ def bash_start_ms(runs=10):
     return statistics.median(times)
 
 
-def host_script(argv_loop, workers, seconds, host, out):
+def host_script(argv_loop, workers, seconds, host, out, loktd=None, workdir=None):
     """A shell script for one simulated host: `workers` loops of argv_loop for
-    `seconds`, each appending "HOST WORKER SECTIONS" to out when done."""
+    `seconds`, each appending "HOST WORKER SECTIONS" to out when done. With
+    loktd, the host's own loktd runs first on a socket of its own (it ends
+    with the host's PID namespace)."""
     script = f"hostname {host} 2>/dev/null\n"
+    if loktd:
+        sock = os.path.join(workdir, f"{host}.sock")
+        script += (f"rm -f {sock}; {loktd} --socket {sock} >/dev/null 2>&1 &\n"
+                   f"until [ -S {sock} ]; do sleep 0.05; done\n"
+                   f"export LOKT_SOCKET={sock} LOKT_DAEMON=require\n")
+    pids = []
     for w in range(workers):
         script += (f"( n=0; SECONDS=0; while [ $SECONDS -lt {seconds} ]; do "
-                   f"{argv_loop} && n=$((n+1)); done; echo \"{host} {w} $n\" >> {out} ) &\n")
-    return script + "wait\n"
+                   f"{argv_loop} && n=$((n+1)); done; echo \"{host} {w} $n\" >> {out} ) &\n"
+                   f"p{w}=$!\n")
+        pids.append(f"$p{w}")
+    return script + "wait " + " ".join(pids) + "\n"
 
 
-def throughput(loop, env, hosts, workers, seconds, workdir, label):
+def throughput(loop, env, hosts, workers, seconds, workdir, label, loktd=None):
     """Sections per second and per worker: every host's workers loop at once."""
     out = os.path.join(workdir, f"sections-{label}")
     if os.path.exists(out):
@@ -210,7 +223,7 @@ def throughput(loop, env, hosts, workers, seconds, workdir, label):
     for h in range(hosts):
         host = f"bench-host{h}"
         henv = dict(env, LOKT_OWNER=f"{label}-h{h}")
-        script = host_script(loop, workers, seconds, host, out)
+        script = host_script(loop, workers, seconds, f"{host}-{label}" if loktd else host, out, loktd, workdir)
         argv = ["bash", "-c", script]
         if isolate:
             argv = ["unshare", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child"] + argv
@@ -230,6 +243,7 @@ def main():
     parser.add_argument("--lokt", required=True)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--baseline", help="a second lokt to measure beside --lokt (before/after)")
+    parser.add_argument("--loktd", help="also run --lokt through this loktd (one per simulated host)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each N=8 throughput run")
     args = parser.parse_args()
     if not shutil.which("etcd") or not shutil.which("etcdctl"):
@@ -238,22 +252,39 @@ def main():
     binaries = [("lokt", lokt)]
     if args.baseline:
         binaries.append(("baseline", os.path.abspath(args.baseline)))
+    loktd = os.path.abspath(args.loktd) if args.loktd else None
+    if loktd:
+        binaries.append(("lokt+loktd", lokt))
     results = {}
     flows = {}
     with tempfile.TemporaryDirectory(prefix="lokt-etcd-bench-") as root:
+        daemon = None
+        daemon_env = {"LOKT_DAEMON": "off"}
+        if loktd:
+            sock = os.path.join(root, "loktd.sock")
+            daemon = subprocess.Popen([loktd, "--socket", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while not os.path.exists(sock):
+                time.sleep(0.05)
+
+        def env_of(label, env):
+            if label == "lokt+loktd":
+                return dict(env, LOKT_DAEMON="require", LOKT_SOCKET=sock)
+            return dict(env, **daemon_env)
+
         one = Cluster(os.path.join(root, "one"), 1)
         try:
             env = dict(os.environ, LOKT_BACKEND="etcd", LOKT_ETCD_ENDPOINTS=one.endpoints,
                        LOKT_ETCD_PREFIX="bench/one", ETCDCTL_API="3")
             for label, binary in binaries:
                 for _ in range(3):
-                    timed([binary, "guard", "warm", "--", "true"], env)
+                    timed([binary, "guard", "warm", "--", "true"], env_of(label, env))
             # Interleaved, so that a busy moment of the machine hits both alike.
             for label, _ in binaries:
                 results[f"{label} guard -- true (ms)"] = []
             for _ in range(args.runs):
                 for label, binary in binaries:
-                    results[f"{label} guard -- true (ms)"].append(timed([binary, "guard", "u", "--", "true"], env))
+                    results[f"{label} guard -- true (ms)"].append(
+                        timed([binary, "guard", "u", "--", "true"], env_of(label, env)))
             results["etcdctl lock -- true (ms)"] = [
                 timed(["etcdctl", "--endpoints", one.endpoints, "lock", "u-etcdctl", "--", "true"], env)
                 for _ in range(max(5, args.runs // 2))]
@@ -267,17 +298,21 @@ def main():
             results["etcd release-to-watch, 3 members (ms)"] = etcd_release_to_watch(three, args.runs)
             shell = bash_start_ms()
             for label, binary in binaries:
-                raw = lokt_handoff(binary, env, max(5, args.runs // 3), root)
+                raw = lokt_handoff(binary, env_of(label, env), max(5, args.runs // 3), root)
                 results[f"{label} handoff, 3 members (ms)"] = [t - shell for t in raw]
             loop_env = dict(env, ETCDCTL_API="3")
             for label, binary in binaries:
                 flows[f"{label} guard x --wait -- true"] = throughput(
-                    f"{binary} -q guard x --wait -- true", loop_env, 2, 4, args.seconds, root, label)
+                    f"{binary} -q guard x --wait -- true", dict(loop_env, **daemon_env), 2, 4, args.seconds, root,
+                    label.replace("+", "-"), loktd if label == "lokt+loktd" else None)
             flows["etcdctl lock x -- true"] = throughput(
                 f"etcdctl --endpoints {three.endpoints} lock x-etcdctl -- true >/dev/null",
                 loop_env, 2, 4, args.seconds, root, "etcdctl")
         finally:
             three.stop()
+            if daemon:
+                daemon.terminate()
+                daemon.wait(10)
     print(f"{'measure':55} {'p50':>8} {'p90':>8} {'runs':>5}")
     for name, values in results.items():
         print(f"{name:55} {pct(values, 50):8.2f} {pct(values, 90):8.2f} {len(values):5d}")

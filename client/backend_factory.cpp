@@ -42,7 +42,24 @@ Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identi
             std::fprintf(stderr, "lokt: backend etcd (%s, namespace %s from %s)\n", (*etcd)->endpoints.c_str(),
                          (*etcd)->name_space.c_str(), (*etcd)->name_space_source.c_str());
         }
-        return std::unique_ptr<Backend>(std::make_unique<EtcdBackend>(std::move(**etcd), identity));
+        // A guard's holds go on the local loktd's lease when one answers
+        // (it deletes them the moment the guard goes); else on our own.
+        std::optional<DaemonConnection> daemon;
+        if (*chosen != "off") {
+            const auto socket = protocol::default_socket_path();
+            auto connection =
+                DaemonConnection::connect(socket, *chosen == "require" ? k_require_hello_timeout : k_auto_hello_timeout);
+            if (connection) {
+                if (verbose) std::fprintf(stderr, "lokt: a guard's etcd lease from loktd (socket %s)\n", socket.c_str());
+                daemon = std::move(connection.value());
+            } else if (*chosen == "require") {
+                return daemon_required_error(connection.take_error());
+            } else if (verbose) {
+                std::fprintf(stderr, "lokt: no daemon (%s): etcd leases of our own\n", connection.error().message.c_str());
+            }
+        }
+        return std::unique_ptr<Backend>(
+            std::make_unique<EtcdBackend>(std::move(**etcd), identity, std::move(daemon), *chosen == "require"));
     }
     const std::string mode = *chosen;
     auto store = LockStore::open(root.path, read_only ? LockStore::Mode::read_only : LockStore::Mode::create);

@@ -27,11 +27,11 @@ using etcd::KeyValue;
 using etcd::Operation;
 using etcd::PutRequest;
 using etcd::RangeRequest;
+using etcd::record_of;
+using etcd::time_key;
 using etcd::TxnRequest;
 using Json = nlohmann::json;
 
-// Audit events older than this are deleted by the writers of new ones.
-constexpr std::chrono::hours k_audit_retention{24 * 30};
 // How often a waiter looks again even without news (a holder on this host
 // that died without its lease running out is judged by pid).
 constexpr std::chrono::milliseconds k_etcd_recheck{1000};
@@ -43,35 +43,10 @@ std::int64_t lease_seconds(Nanoseconds ttl) {
     return std::max<std::int64_t>(2, std::chrono::ceil<std::chrono::seconds>(ttl).count());
 }
 
-// The record a queue entry holds, with its fence.
-std::optional<LockRecord> record_of(const KeyValue& kv) {
-    auto parsed = parse_lock_record(kv.value);
-    if (!parsed) return std::nullopt;
-    LockRecord record = std::move(parsed.value());
-    record.fence = static_cast<std::uint64_t>(kv.create_revision);
-    return record;
-}
-
 // A lease id of our choosing: positive, never 0, and 62 random bits.
 std::int64_t random_lease_id() {
     static std::mt19937_64 generator{std::random_device{}()};
     return static_cast<std::int64_t>((generator() >> 2) | 1);
-}
-
-std::string random_hex(std::size_t digits) {
-    static std::mt19937_64 generator{std::random_device{}()};
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string text;
-    for (std::size_t i = 0; i < digits; ++i) text += k_hex[generator() & 15];
-    return text;
-}
-
-// Audit keys sort by time: nanoseconds since the epoch, twenty digits.
-std::string time_key(WallTime time) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-    char text[32];
-    std::snprintf(text, sizeof text, "%020lld", static_cast<long long>(std::max<std::int64_t>(ns, 0)));
-    return text;
 }
 
 // An audit entry's line and event. The acquire line written in the
@@ -111,11 +86,14 @@ RangeRequest range_of_prefix(const std::string& prefix) {
 
 }  // namespace
 
-EtcdBackend::EtcdBackend(EtcdSettings settings, Identity actor)
+EtcdBackend::EtcdBackend(EtcdSettings settings, Identity actor, std::optional<DaemonConnection> daemon, bool daemon_required)
     : m_settings(std::move(settings)),
       m_actor(std::move(actor)),
       m_prefix(m_settings.key_prefix()),
-      m_client(m_settings.client) {}
+      m_space(m_prefix),
+      m_client(m_settings.client),
+      m_daemon(std::move(daemon)),
+      m_daemon_required(daemon_required) {}
 
 // The process lease is not revoked as the process ends: by then it holds no
 // key (releases and timed-out waits delete theirs), and revoking it would be
@@ -123,9 +101,6 @@ EtcdBackend::EtcdBackend(EtcdSettings settings, Identity actor)
 EtcdBackend::~EtcdBackend() = default;
 
 std::string EtcdBackend::root() const { return "etcd " + m_settings.endpoints + " " + m_prefix; }
-
-std::string EtcdBackend::queue_prefix(const std::string& name) const { return m_prefix + "q/" + name + "/"; }
-std::string EtcdBackend::freeze_key(const std::string& name) const { return m_prefix + "f/" + name; }
 
 Result<std::int64_t> EtcdBackend::ping() {
     RangeRequest request = range_of_prefix(m_prefix);
@@ -135,7 +110,7 @@ Result<std::int64_t> EtcdBackend::ping() {
 }
 
 Result<std::vector<KeyValue>> EtcdBackend::queue_entries(const std::string& name, std::int64_t* revision) {
-    RangeRequest request = range_of_prefix(queue_prefix(name));
+    RangeRequest request = range_of_prefix(m_space.queue_prefix(name));
     request.sort_by_create = true;
     LOKT_TRY_LET(read, m_client.range(request));
     if (revision != nullptr) *revision = read->revision;
@@ -151,7 +126,7 @@ Result<std::vector<KeyValue>> EtcdBackend::all_queue_entries() {
 
 Result<std::optional<LockRecord>> EtcdBackend::live_freeze(const std::string& name) {
     RangeRequest request;
-    request.key = freeze_key(name);
+    request.key = m_space.freeze_key(name);
     LOKT_TRY_LET(read, m_client.range(request));
     if (read->kvs.empty()) return std::optional<LockRecord>();
     auto record = record_of(read->kvs.front());
@@ -159,26 +134,53 @@ Result<std::optional<LockRecord>> EtcdBackend::live_freeze(const std::string& na
     return record;
 }
 
-std::vector<Operation> EtcdBackend::audit_operations(const AuditEvent& event) const {
-    std::vector<Operation> operations;
-    PutRequest put;
-    put.key = m_prefix + "a/" + time_key(event.ts) + "-" + random_hex(8);
-    put.value = serialize_audit_event(event);
-    operations.push_back(Operation::of(std::move(put)));
-    DeleteRequest trim;
-    trim.key = m_prefix + "a/";
-    trim.range_end = m_prefix + "a/" + time_key(event.ts - k_audit_retention);
-    operations.push_back(Operation::of(std::move(trim)));
-    return operations;
-}
-
 void EtcdBackend::audit(const AuditEvent& event) {
     TxnRequest txn;
-    txn.success = audit_operations(event);
+    txn.success = m_space.audit_operations(event);
     (void)m_client.txn(txn);
 }
 
-Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec, bool may_defer) {
+std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_sec, const std::string& key) {
+    if (!m_daemon || !m_daemon_leases) return std::nullopt;
+    protocol::EtcdHoldRequest request;
+    request.endpoints = m_settings.endpoints;
+    request.cacert = m_settings.client.tls.ca_file;
+    request.cert = m_settings.client.tls.cert_file;
+    request.key = m_settings.client.tls.key_file;
+    request.user = m_settings.client.user;
+    request.password = m_settings.client.password;
+    request.prefix = m_prefix;
+    request.ttl_ms = static_cast<std::uint64_t>(ttl_sec) * 1000;
+    request.hold_key = key;
+    // loktd may have to grant the lease first: up to one etcd call.
+    const auto timeout = m_settings.client.call_timeout + std::chrono::seconds(2);
+    // The first request goes out with the hello: binding a key is undone by
+    // closing the connection, so nothing is left if the hello fails.
+    auto reply = m_daemon_hello_sent ? m_daemon->call(request, timeout) : m_daemon->call_before_hello(request, timeout);
+    m_daemon_hello_sent = true;
+    Error why{ErrorCode::io, {}};
+    if (reply && reply->ok()) {
+        if (const auto* answer = std::get_if<protocol::EtcdHoldReply>(&reply->body)) {
+            return Result<std::int64_t>(static_cast<std::int64_t>(answer->lease));
+        }
+        why = make_error(ErrorCode::io, "loktd answered etcd_hold with another reply");
+    } else if (reply) {
+        const auto& refused = std::get<protocol::ErrorReply>(reply->body);
+        why = make_error(refused.code, refused.message);
+        // etcd itself refused (loktd asked it with our settings): so would it us.
+        if (refused.code != ErrorCode::usage && refused.code != ErrorCode::unavailable) return Result<std::int64_t>(why);
+    } else {
+        why = reply.error();
+    }
+    // No loktd any more, or one too old to know etcd: our own lease from now
+    // on. A connection still open stays so: the keys bound to it are ours.
+    m_daemon_leases = false;
+    if (!m_daemon->alive()) m_daemon.reset();
+    if (m_daemon_required) return Result<std::int64_t>(daemon_required_error(std::move(why)));
+    return std::nullopt;
+}
+
+Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec, const std::string& key, bool may_defer) {
     if (spec.binding == Binding::process) return std::int64_t{0};
     const std::int64_t wanted = lease_seconds(spec.ttl.value_or(k_etcd_guard_lease_ttl));
     const auto chosen = [&] {
@@ -190,6 +192,15 @@ Result<std::int64_t> EtcdBackend::lease_for(const AcquireSpec& spec, bool may_de
         // Its own lease of the hold's TTL, renewed by nobody.
         if (may_defer) return chosen();
         return m_client.lease_grant(wanted);
+    }
+    // loktd's lease, with the key bound to our connection: loktd deletes it
+    // the moment we go.
+    if (auto shared = daemon_lease(wanted, key)) {
+        if (*shared) {
+            m_process_lease = **shared;
+            m_process_lease_ttl = wanted;
+        }
+        return std::move(*shared);
     }
     if (m_process_lease != 0 && m_process_lease_ttl == wanted) {
         if (m_client.lease_keepalive(m_process_lease)) return m_process_lease;
@@ -221,21 +232,6 @@ Refusal EtcdBackend::refusal_for(const std::string& name, const LockRecord& hold
     refusal.holder = holder;
     refusal.message = "lock " + etcd_quoted(name) + " held by " + describe_holder(holder, wall_now());
     return refusal;
-}
-
-Result<bool> EtcdBackend::remove_entry(const KeyValue& entry, const std::optional<AuditEvent>& event) {
-    TxnRequest txn;
-    txn.compare.push_back(Compare::created_at(entry.key, entry.create_revision));
-    DeleteRequest erase;
-    erase.key = entry.key;
-    txn.success.push_back(Operation::of(std::move(erase)));
-    if (event) {
-        for (auto& operation : audit_operations(*event)) txn.success.push_back(std::move(operation));
-    }
-    LOKT_TRY_LET(done, m_client.txn(txn));
-    if (done->succeeded) return true;
-    // Sent twice (a member failed mid-call): the first may have removed it.
-    return m_client.last_call_retried();
 }
 
 void EtcdBackend::wait_for_delete(const std::string& key, std::int64_t revision, Clock::time_point until) {
@@ -282,12 +278,28 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         }
     }
 
-    // A new lease is granted with the first transaction (one request fewer).
-    LOKT_TRY_LET(lease_id, lease_for(spec, true));
-    std::int64_t lease = *lease_id;
-    const std::string lock_id = new_lock_id();
-    const std::string key = queue_prefix(spec.name) + lock_id;
+    std::string lock_id = new_lock_id();
+    std::string key = m_space.queue_prefix(spec.name) + lock_id;
     LockRecord record;
+    std::optional<KeyValue> mine;  // our queue entry, once it waits in the queue
+    // The key is bound to our connection to loktd. Once that connection is
+    // closed (loktd gone, or its lease), loktd deletes the key whenever it
+    // gets to it: a key of ours written from then on must be a new one.
+    const auto rekey = [&] {
+        lock_id = new_lock_id();
+        key = m_space.queue_prefix(spec.name) + lock_id;
+        record.lock_id = lock_id;
+        mine.reset();
+    };
+    const auto lease_for_key = [&](bool may_defer) -> Result<std::int64_t> {
+        const bool bound = m_daemon.has_value();
+        auto got = lease_for(spec, key, may_defer);
+        if (bound && !m_daemon) rekey();
+        return got;
+    };
+    // A new lease is granted with the first transaction (one request fewer).
+    LOKT_TRY_LET(lease_id, lease_for_key(true));
+    std::int64_t lease = *lease_id;
     record.name = spec.name;
     record.lock_id = lock_id;
     record.owner = spec.holder.owner;
@@ -337,11 +349,10 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
 
     bool denied = false;
     int lease_renewals = 0;
-    std::optional<KeyValue> mine;  // our queue entry, once it waits in the queue
     // The create_revision of a lapsed freeze (its lease not yet run out) that
     // may be ignored; 0: none may be there.
     std::int64_t lapsed_freeze = 0;
-    const std::string queue = queue_prefix(spec.name);
+    const std::string queue = m_space.queue_prefix(spec.name);
     const std::string queue_end = etcd::prefix_end(queue);
     // A waiter keeps its lease alive too (a third of its TTL apart), or its
     // place in the queue goes with it.
@@ -358,7 +369,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         entries_now.sort_by_create = true;
         if (!wait.wait) entries_now.limit = 1;
         RangeRequest freeze_now;
-        freeze_now.key = freeze_key(spec.name);
+        freeze_now.key = m_space.freeze_key(spec.name);
 
         std::int64_t revision = 0;
         std::vector<KeyValue> entries;
@@ -392,7 +403,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 TxnRequest begin;
                 begin.compare.push_back(Compare::created_at(key, mine->create_revision));
                 begin.success.push_back(Operation::of(std::move(put)));
-                for (auto& operation : audit_operations(acquire_event(mine->create_revision))) {
+                for (auto& operation : m_space.audit_operations(acquire_event(mine->create_revision))) {
                     begin.success.push_back(std::move(operation));
                 }
                 LOKT_TRY(m_client.txn_later(begin));
@@ -405,12 +416,12 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
             // the freeze, and a waiter joins the queue in the same transaction.
             TxnRequest txn;
             txn.compare.push_back(Compare::none_in(queue, queue_end));
-            txn.compare.push_back(Compare::created_at(freeze_key(spec.name), lapsed_freeze));
+            txn.compare.push_back(Compare::created_at(m_space.freeze_key(spec.name), lapsed_freeze));
             txn.success.push_back(Operation::of(put));
             // The fence is this transaction's revision, not known yet: the
             // acquire line leaves it out, and the readers of the audit take it
             // from the line's own create_revision (the same).
-            for (auto& operation : audit_operations(acquire_event(0))) txn.success.push_back(std::move(operation));
+            for (auto& operation : m_space.audit_operations(acquire_event(0))) txn.success.push_back(std::move(operation));
             if (wait.wait) txn.failure.push_back(Operation::of(std::move(put)));
             txn.failure.push_back(Operation::of(std::move(entries_now)));
             txn.failure.push_back(Operation::of(std::move(freeze_now)));
@@ -423,7 +434,16 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 if (done.error().code != ErrorCode::not_found || lease == 0 || lease_renewals++ > k_etcd_rounds) {
                     return done.take_error();
                 }
-                LOKT_TRY_LET(fresh, lease_for(spec));
+                // loktd's lease, gone before loktd noticed (it was paused):
+                // a lease of our own (unless loktd is required: it gets a
+                // new one at its next keepalive).
+                if (lease == m_process_lease && m_daemon && !m_daemon_required) {
+                    // The connection stays open: what is bound to it is
+                    // still ours, and loktd still releases it if we die.
+                    m_daemon_leases = false;
+                    m_process_lease = 0;
+                }
+                LOKT_TRY_LET(fresh, lease_for_key(false));
                 lease = *fresh;
                 continue;
             }
@@ -454,7 +474,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                             return make_error(ErrorCode::lost, "lock " + etcd_quoted(spec.name) +
                                                                    ": our etcd lease keeps running out while we wait");
                         }
-                        LOKT_TRY_LET(fresh, lease_for(spec));
+                        LOKT_TRY_LET(fresh, lease_for_key(false));
                         lease = *fresh;
                     }
                     continue;
@@ -484,12 +504,12 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 if (!denied) deny(refusal);
                 denied = true;
                 if (!wait.wait || Clock::now() >= deadline) {
-                    if (mine) (void)remove_entry(*mine, std::nullopt);
+                    if (mine) (void)m_space.remove_entry(m_client, *mine, std::nullopt);
                     return wait.wait ? timed_out(std::move(refusal)) : refused(std::move(refusal));
                 }
                 if (observer) observer(WaitProgress{refusal, Clock::now() - started, std::nullopt});
                 auto until = std::min(deadline, Clock::now() + k_etcd_recheck);
-                wait_for_delete(freeze_key(spec.name), revision + 1, until);
+                wait_for_delete(m_space.freeze_key(spec.name), revision + 1, until);
                 continue;
             }
         } else {
@@ -510,7 +530,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 AuditEvent broke = make_audit_event("stale-break", spec.name, m_actor);
                 broke.lock_id = holder->lock_id;
                 broke.extra_json = holder_extra(*holder, stale_reason(*holder, state));
-                LOKT_TRY(remove_entry(head_kv, broke));
+                LOKT_TRY(m_space.remove_entry(m_client, head_kv, broke));
                 continue;
             }
         }
@@ -535,7 +555,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
                 AuditEvent event = make_audit_event("renew", spec.name, m_actor);
                 event.lock_id = renewed.lock_id;
                 event.ttl_sec = renewed.ttl_sec;
-                for (auto& operation : audit_operations(event)) refresh.success.push_back(std::move(operation));
+                for (auto& operation : m_space.audit_operations(event)) refresh.success.push_back(std::move(operation));
                 LOKT_TRY_LET(refreshed, m_client.txn(refresh));
                 if (!refreshed->succeeded) continue;  // changed meanwhile: look again
                 renewed.fence = static_cast<std::uint64_t>(head_kv.create_revision);
@@ -560,7 +580,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
         denied = true;
         const auto now = Clock::now();
         if (now >= deadline) {
-            (void)remove_entry(*at, std::nullopt);
+            (void)m_space.remove_entry(m_client, *at, std::nullopt);
             mine.reset();
             return timed_out(std::move(refusal));
         }
@@ -577,7 +597,7 @@ Result<Acquired> EtcdBackend::acquire(const AcquireSpec& spec, const WaitOptions
 
 Result<void> EtcdBackend::renew(Lease& lease, Nanoseconds ttl) {
     (void)ttl;
-    const std::string key = queue_prefix(lease.name()) + lease.lock_id();
+    const std::string key = m_space.queue_prefix(lease.name()) + lease.lock_id();
     if (m_process_lease != 0) {
         auto kept = m_client.lease_keepalive(m_process_lease);
         if (!kept) {
@@ -605,12 +625,12 @@ Result<void> EtcdBackend::renew(Lease& lease, Nanoseconds ttl) {
 
 Result<void> EtcdBackend::release(const Lease& lease, const ReleaseNote& note) {
     KeyValue entry;
-    entry.key = queue_prefix(lease.name()) + lease.lock_id();
+    entry.key = m_space.queue_prefix(lease.name()) + lease.lock_id();
     entry.create_revision = static_cast<std::int64_t>(lease.record.fence.value_or(0));
     AuditEvent event = make_audit_event("release", lease.name(), m_actor);
     event.lock_id = lease.lock_id();
     event.extra_json = release_extra(note, wall_now());
-    LOKT_TRY_LET(removed, remove_entry(entry, event));
+    LOKT_TRY_LET(removed, m_space.remove_entry(m_client, entry, event));
     if (!*removed) {
         std::string message = "lock " + etcd_quoted(lease.name()) + " was lost before release";
         if (auto entries = queue_entries(lease.name()); entries && !entries->empty()) {
@@ -668,7 +688,7 @@ Result<LockRecord> EtcdBackend::unlock(const std::string& name, UnlockMode mode)
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
         if (event_name != "release") event.extra_json = holder_extra(record, reason);
-        LOKT_TRY_LET(removed, remove_entry(head, event));
+        LOKT_TRY_LET(removed, m_space.remove_entry(m_client, head, event));
         if (!*removed) continue;
         if (record.bound_to == Binding::ttl && head.lease != 0) (void)m_client.lease_revoke(head.lease);
         return record;
@@ -708,7 +728,7 @@ Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool
         AuditEvent event = make_audit_event(event_name, name, m_actor);
         event.lock_id = record.lock_id;
         if (!reason.empty()) event.extra_json = holder_extra(record, reason);
-        LOKT_TRY_LET(removed, remove_entry(head, event));
+        LOKT_TRY_LET(removed, m_space.remove_entry(m_client, head, event));
         if (*removed) result.released.push_back(std::move(record));
     }
     return result;
@@ -717,7 +737,7 @@ Result<UnlockManyResult> EtcdBackend::unlock_many(const std::string& owner, bool
 Result<LockRecord> EtcdBackend::freeze(const std::string& name, Nanoseconds ttl, bool force) {
     for (int round = 0; round < k_etcd_rounds; ++round) {
         RangeRequest request;
-        request.key = freeze_key(name);
+        request.key = m_space.freeze_key(name);
         LOKT_TRY_LET(read, m_client.range(request));
         std::optional<LockRecord> overridden;
         std::int64_t seen_revision = 0;
@@ -750,9 +770,9 @@ Result<LockRecord> EtcdBackend::freeze(const std::string& name, Nanoseconds ttl,
         set_deadline(record, record.acquired, ttl);
         LOKT_TRY_LET(lease, m_client.lease_grant(lease_seconds(ttl)));
         TxnRequest txn;
-        txn.compare.push_back(Compare::created_at(freeze_key(name), seen_revision));
+        txn.compare.push_back(Compare::created_at(m_space.freeze_key(name), seen_revision));
         PutRequest put;
-        put.key = freeze_key(name);
+        put.key = m_space.freeze_key(name);
         put.value = serialize_lock_record(record);
         put.lease = *lease;
         txn.success.push_back(Operation::of(std::move(put)));
@@ -760,7 +780,7 @@ Result<LockRecord> EtcdBackend::freeze(const std::string& name, Nanoseconds ttl,
         event.lock_id = record.lock_id;
         event.ttl_sec = record.ttl_sec;
         if (overridden) event.extra_json = holder_extra(*overridden, "freeze --force");
-        for (auto& operation : audit_operations(event)) txn.success.push_back(std::move(operation));
+        for (auto& operation : m_space.audit_operations(event)) txn.success.push_back(std::move(operation));
         LOKT_TRY_LET(done, m_client.txn(txn));
         if (done->succeeded) {
             if (!read->kvs.empty() && read->kvs.front().lease != 0) (void)m_client.lease_revoke(read->kvs.front().lease);
@@ -773,7 +793,7 @@ Result<LockRecord> EtcdBackend::freeze(const std::string& name, Nanoseconds ttl,
 
 Result<LockRecord> EtcdBackend::unfreeze(const std::string& name, bool force) {
     RangeRequest request;
-    request.key = freeze_key(name);
+    request.key = m_space.freeze_key(name);
     LOKT_TRY_LET(read, m_client.range(request));
     if (read->kvs.empty()) return make_error(ErrorCode::not_found, "lock " + etcd_quoted(name) + " is not frozen");
     const KeyValue seen = read->kvs.front();
@@ -789,7 +809,7 @@ Result<LockRecord> EtcdBackend::unfreeze(const std::string& name, bool force) {
         event.lock_id = record->lock_id;
         if (!own) event.extra_json = holder_extra(*record, "unfreeze --force");
     }
-    LOKT_TRY_LET(removed, remove_entry(seen, event));
+    LOKT_TRY_LET(removed, m_space.remove_entry(m_client, seen, event));
     if (!*removed) return make_error(ErrorCode::held, "the freeze of " + etcd_quoted(name) + " changed meanwhile; look again");
     if (seen.lease != 0) (void)m_client.lease_revoke(seen.lease);
     return record.value_or(LockRecord{});
@@ -834,7 +854,7 @@ Result<std::vector<LockView>> EtcdBackend::list(bool prune) {
                 AuditEvent event = make_audit_event("auto-prune", name, m_actor);  // as status --prune-expired on the files
                 event.lock_id = view.stored.record.lock_id;
                 event.extra_json = holder_extra(view.stored.record, stale_reason(view.stored.record, view.state));
-                LOKT_TRY_LET(removed, remove_entry(head, event));
+                LOKT_TRY_LET(removed, m_space.remove_entry(m_client, head, event));
                 if (*removed) continue;
             }
         } else {

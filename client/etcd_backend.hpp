@@ -1,6 +1,7 @@
 // The backend that keeps locks in etcd, shared by every host that points at
 // the same cluster and namespace (docs/distributed.md). lokt talks to etcd
-// itself; loktd is not involved.
+// itself; when a loktd answers, a guard's holds go on loktd's lease instead of
+// one of its own, and loktd deletes them as soon as the guard goes.
 //
 // Keys under the namespace's prefix P:
 //   P q/NAME/LOCK_ID   a queue entry: the hold when it has the lowest
@@ -9,8 +10,10 @@
 //                      fence (LOKT_FENCE), which only grows.
 //   P f/NAME           a freeze, on a lease of the freeze's TTL.
 //   P a/TIME-RANDOM    one audit event (the JSON line of the local log).
-// Holds of `guard` and waiters live on one lease per process, kept alive by
-// guard's renew loop; `lock --ttl D` puts its hold on a lease of TTL D that
+// Holds of `guard` and waiters live on loktd's lease for this cluster and
+// namespace, each bound to the guard's connection to loktd (EtcdHoldRequest);
+// without a loktd, on one lease per process. Either is kept alive by guard's
+// renew loop too; `lock --ttl D` puts its hold on a lease of TTL D that
 // nobody renews. A hold is released only by a transaction that compares its
 // create_revision, so it can never delete a newer holder's key.
 #pragma once
@@ -21,8 +24,10 @@
 #include <string>
 
 #include "client/backend.hpp"
+#include "client/daemon_backend.hpp"
 #include "client/etcd_settings.hpp"
 #include "protocol/etcd/client.hpp"
+#include "protocol/etcd/lock_space.hpp"
 
 namespace lokt::client {
 
@@ -32,7 +37,11 @@ inline constexpr std::chrono::seconds k_etcd_guard_lease_ttl{15};
 
 class EtcdBackend final : public Backend {
 public:
-    EtcdBackend(EtcdSettings settings, Identity actor);
+    // daemon: a connection to loktd whose lease a guard's holds go on, or
+    // none (then each process has its own). daemon_required: without an
+    // answer from it, fail rather than use a lease of our own.
+    EtcdBackend(EtcdSettings settings, Identity actor, std::optional<DaemonConnection> daemon = std::nullopt,
+                bool daemon_required = false);
     ~EtcdBackend() override;
 
     std::string_view kind() const override { return "etcd"; }
@@ -73,32 +82,34 @@ public:
 
 private:
     struct Head;
-    std::string queue_prefix(const std::string& name) const;
-    std::string freeze_key(const std::string& name) const;
     // Every queue entry of a name (or of every name), oldest first.
     Result<std::vector<etcd::KeyValue>> queue_entries(const std::string& name, std::int64_t* revision = nullptr);
     Result<std::vector<etcd::KeyValue>> all_queue_entries();
     Result<std::optional<LockRecord>> live_freeze(const std::string& name);
-    // The audit event's key and value, as an operation for a transaction,
-    // with the deletion of events past retention.
-    std::vector<etcd::Operation> audit_operations(const AuditEvent& event) const;
     void audit(const AuditEvent& event);
     // The lease a hold of spec goes on. may_defer: a new lease is only chosen,
     // and granted with the first transaction that uses it (grant_then_txn).
-    Result<std::int64_t> lease_for(const AcquireSpec& spec, bool may_defer = false);
+    // key: the queue entry that goes on it, bound to our connection to loktd
+    // when loktd's lease is used.
+    Result<std::int64_t> lease_for(const AcquireSpec& spec, const std::string& key, bool may_defer = false);
+    // loktd's lease for holds of this TTL, with key bound to our connection;
+    // nullopt when there is no loktd to ask (any more).
+    std::optional<Result<std::int64_t>> daemon_lease(std::int64_t ttl_sec, const std::string& key);
     void drop_lease(std::int64_t lease);
     Refusal refusal_for(const std::string& name, const LockRecord& holder) const;
-    // Removes a queue entry if it is still the one created at that revision,
-    // writing event (if any) in the same transaction. False: it changed.
-    Result<bool> remove_entry(const etcd::KeyValue& entry, const std::optional<AuditEvent>& event);
     // Waits until key is deleted (watched from revision) or until the deadline.
     void wait_for_delete(const std::string& key, std::int64_t revision, std::chrono::steady_clock::time_point until);
 
     EtcdSettings m_settings;
     Identity m_actor;
     std::string m_prefix;
+    etcd::LockSpace m_space;
     etcd::Client m_client;
-    std::int64_t m_process_lease = 0;  // 0: none yet
+    std::optional<DaemonConnection> m_daemon;
+    bool m_daemon_required = false;
+    bool m_daemon_hello_sent = false;
+    bool m_daemon_leases = true;       // false once loktd could not give one (or its lease was gone)
+    std::int64_t m_process_lease = 0;  // 0: none yet (loktd's, when it gave one)
     std::int64_t m_process_lease_ttl = 0;
     // A lease chosen and not granted yet (0: none), and its TTL.
     std::int64_t m_ungranted_lease = 0;

@@ -5,12 +5,14 @@
 
 #include <exception>
 #include <lokt/build_info.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/identity.hpp"
 #include "common/lock_name.hpp"
 #include "common/process_liveness.hpp"
 #include "daemon/log.hpp"
 #include "daemon/wire.hpp"
+#include "protocol/etcd/endpoint.hpp"
 
 namespace lokt::daemon {
 namespace {
@@ -123,6 +125,19 @@ void Dispatcher::on_closed(Session& session) {
     m_first_lines.settle();
     log::debug("connection {}: closed", id);
     for (auto& [root, service] : m_roots) service->connection_closed(id, m_stopping);
+    if (auto bound = m_etcd_holds.find(id); bound != m_etcd_holds.end()) {
+        // A guard on etcd that went away: its keys go now, not when the
+        // lease runs out. At shutdown they stay: their guards keep the lease.
+        if (!m_stopping) {
+            std::map<EtcdLeaseKeeper*, std::vector<std::string>> by_keeper;
+            for (auto& [keeper, key] : bound->second) by_keeper[keeper].push_back(key);
+            for (auto& [keeper, keys] : by_keeper) {
+                log::debug("connection {}: {} etcd key(s) to release", id, keys.size());
+                keeper->release_dead(std::move(keys), "its guard's connection to loktd closed");
+            }
+        }
+        m_etcd_holds.erase(bound);
+    }
     state_changed();
 }
 
@@ -369,6 +384,8 @@ std::optional<protocol::Reply> Dispatcher::handle(Session& session, const protoc
                 return on_unsubscribe(session, id, body);
             else if constexpr (std::is_same_v<T, protocol::DaemonStatusRequest>)
                 return on_daemon_status(id);
+            else if constexpr (std::is_same_v<T, protocol::EtcdHoldRequest>)
+                return on_etcd_hold(session, id, body);
             else {
                 static_assert(std::is_same_v<T, protocol::ShutdownRequest>);
                 log::info("shutdown requested on connection {}", session.id());
@@ -593,6 +610,39 @@ protocol::Reply Dispatcher::on_unsubscribe(Session& session, std::uint64_t id, c
             make_error(ErrorCode::not_found, "no subscription " + std::to_string(request.subscription) + " on this connection"));
     }
     return protocol::Reply{id, protocol::UnsubscribeReply{}};
+}
+
+std::optional<protocol::Reply> Dispatcher::on_etcd_hold(Session& session, std::uint64_t id,
+                                                        const protocol::EtcdHoldRequest& request) {
+    auto endpoints = etcd::parse_endpoints(request.endpoints);
+    if (!endpoints) return error_reply(id, protocol::Op::etcd_hold, endpoints.error());
+    const std::int64_t ttl_sec = static_cast<std::int64_t>((request.ttl_ms + 999) / 1000);
+    // One keeper per cluster (as named, with its credentials), namespace and TTL.
+    const std::string keeper_key = nlohmann::json::array({request.endpoints, request.cacert, request.cert, request.key,
+                                                          request.user, request.password, request.prefix, ttl_sec})
+                                       .dump();
+    auto& keeper = m_etcd[keeper_key];
+    if (!keeper) {
+        etcd::ClientOptions options;
+        options.endpoints = std::move(endpoints.value());
+        options.tls.ca_file = request.cacert;
+        options.tls.cert_file = request.cert;
+        options.tls.key_file = request.key;
+        options.user = request.user;
+        options.password = request.password;
+        keeper = std::make_unique<EtcdLeaseKeeper>(m_io, std::move(options), request.prefix, ttl_sec, current_identity());
+        log::info("etcd {} at {}: a lease of {}s for this host's guards", request.prefix, request.endpoints, ttl_sec);
+    }
+    // Bound before the lease is even granted: a client that goes now leaves
+    // nothing behind, whatever it managed to write.
+    m_etcd_holds[session.id()].emplace_back(keeper.get(), request.hold_key);
+    keeper->lease([this, alive = std::weak_ptr<bool>(m_alive), connection = session.id(), id](Result<std::int64_t> lease) {
+        if (alive.expired()) return;
+        protocol::Reply reply = lease ? protocol::Reply{id, protocol::EtcdHoldReply{static_cast<std::uint64_t>(*lease)}}
+                                      : error_reply(id, protocol::Op::etcd_hold, lease.error());
+        send_to(connection, protocol::encode(reply));
+    });
+    return std::nullopt;
 }
 
 protocol::Reply Dispatcher::on_daemon_status(std::uint64_t id) {

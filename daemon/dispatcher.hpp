@@ -16,6 +16,7 @@
 #include <string>
 
 #include "daemon/busy_retries.hpp"
+#include "daemon/etcd_lease_keeper.hpp"
 #include "daemon/first_line_deadlines.hpp"
 #include "daemon/root_service.hpp"
 #include "daemon/session.hpp"
@@ -84,6 +85,8 @@ private:
                                                 const protocol::SubscribeAuditRequest& request);
     protocol::Reply on_unsubscribe(Session& session, std::uint64_t id, const protocol::UnsubscribeRequest& request);
     protocol::Reply on_daemon_status(std::uint64_t id);
+    // Answered once the keeper has a lease (its etcd calls run off the loop).
+    std::optional<protocol::Reply> on_etcd_hold(Session& session, std::uint64_t id, const protocol::EtcdHoldRequest& request);
     // Who ends or renews a hold: the requester as it names itself, else (an
     // older client) the hold's guard as it asked for it, else nobody known.
     Identity actor_for(const std::string& root, const std::string& name, const std::string& lock_id,
@@ -114,6 +117,10 @@ private:
     std::optional<Running> m_running;
     // An engine error on its way into a reply: remembered when it is busy.
     const Error& noted(const Error& error);
+    // etcd sessions (one per cluster, namespace and TTL), and the queue keys
+    // each connection's guards hold through them.
+    std::map<std::string, std::unique_ptr<EtcdLeaseKeeper>> m_etcd;
+    std::map<ConnectionId, std::vector<std::pair<EtcdLeaseKeeper*, std::string>>> m_etcd_holds;
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // for the posted prune
     bool m_stopping = false;
 };

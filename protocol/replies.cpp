@@ -88,6 +88,8 @@ void fields(auto& v, Like<DaemonStatusReply> auto& m) {
     v.objects("roots", m.roots);
 }
 
+void fields(auto& v, Like<EtcdHoldReply> auto& m) { v.number("lease", m.lease, k_from_one); }
+
 // The "error" object of a refusal (its op is the reply's).
 void fields(auto& v, Like<ErrorReply> auto& m) {
     v.error_code("code", m.code);

@@ -145,6 +145,11 @@ struct ShutdownReply {
     bool operator==(const ShutdownReply&) const = default;
 };
 
+struct EtcdHoldReply {
+    std::uint64_t lease = 0;  // the etcd lease id the hold goes on
+    bool operator==(const EtcdHoldReply&) const = default;
+};
+
 // `"ok": false`. Holder and freeze explain held, frozen and timeout errors;
 // `supported` is the daemon's range on an unsupported hello.
 struct ErrorReply {
@@ -160,9 +165,9 @@ struct ErrorReply {
 };
 
 // ErrorReply first, then the ok replies in the order of Op.
-using ReplyBody =
-    std::variant<ErrorReply, HelloReply, AcquireReply, ReleaseReply, RenewReply, UnlockReply, UnlockManyReply, StatusReply,
-                 FreezeReply, UnfreezeReply, SubscribeAuditReply, UnsubscribeReply, DaemonStatusReply, ShutdownReply>;
+using ReplyBody = std::variant<ErrorReply, HelloReply, AcquireReply, ReleaseReply, RenewReply, UnlockReply, UnlockManyReply,
+                               StatusReply, FreezeReply, UnfreezeReply, SubscribeAuditReply, UnsubscribeReply, DaemonStatusReply,
+                               ShutdownReply, EtcdHoldReply>;
 
 struct Reply {
     std::uint64_t id = 0;  // the request's id; 0 when it could not be read

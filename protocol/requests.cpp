@@ -133,6 +133,25 @@ void fields(auto& v, Like<SubscribeAuditRequest> auto& m) {
 
 void fields(auto& v, Like<UnsubscribeRequest> auto& m) { v.number("subscription", m.subscription, k_from_one); }
 
+void fields(auto& v, Like<EtcdHoldRequest> auto& m) {
+    v.nonempty_text("endpoints", m.endpoints);
+    v.optional_text("cacert", m.cacert);
+    v.optional_text("cert", m.cert);
+    v.optional_text("key", m.key);
+    v.optional_text("user", m.user);
+    v.optional_text("password", m.password);
+    v.nonempty_text("prefix", m.prefix);
+    v.number("ttl_ms", m.ttl_ms, Range{1000, k_max_i32});
+    v.nonempty_text("hold_key", m.hold_key);
+    v.check([&](Reader& in) {
+        if (m.hold_key.compare(0, m.prefix.size() + 2, m.prefix + "q/") != 0) {
+            in.fail_field("hold_key", "must be a queue key under \"prefix\" + \"q/\"");
+        } else if (m.cert.empty() != m.key.empty()) {
+            in.fail_field("cert", "and \"key\" go together");
+        }
+    });
+}
+
 static_assert(std::variant_size_v<RequestBody> == k_op_words.size(), "one request type per op, in Op order");
 
 namespace {

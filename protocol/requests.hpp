@@ -147,10 +147,29 @@ struct ShutdownRequest {
     bool operator==(const ShutdownRequest&) const = default;
 };
 
+// A guard on etcd asks its loktd for the lease its hold goes on, and binds
+// its queue key to this connection: loktd keeps one lease per (cluster,
+// namespace, TTL) alive, and deletes the key (if it is still there) as soon
+// as the connection closes (docs/distributed.md). The cluster is named as lokt
+// reads it from its settings; the password only travels over the socket.
+struct EtcdHoldRequest {
+    std::string endpoints;  // "http://a:2379,http://b:2379", as configured
+    std::string cacert;     // the TLS files; empty when not used
+    std::string cert;
+    std::string key;
+    std::string user;  // empty: no authentication
+    std::string password;
+    std::string prefix;        // "lokt/NAMESPACE/": every key starts with it
+    std::uint64_t ttl_ms = 0;  // the lease's TTL
+    // The queue entry to delete when the connection closes: under prefix + "q/".
+    std::string hold_key;
+    bool operator==(const EtcdHoldRequest&) const = default;
+};
+
 // Alternatives in the order of Op, so that index() is the op.
-using RequestBody =
-    std::variant<HelloRequest, AcquireRequest, ReleaseRequest, RenewRequest, UnlockRequest, UnlockManyRequest, StatusRequest,
-                 FreezeRequest, UnfreezeRequest, SubscribeAuditRequest, UnsubscribeRequest, DaemonStatusRequest, ShutdownRequest>;
+using RequestBody = std::variant<HelloRequest, AcquireRequest, ReleaseRequest, RenewRequest, UnlockRequest, UnlockManyRequest,
+                                 StatusRequest, FreezeRequest, UnfreezeRequest, SubscribeAuditRequest, UnsubscribeRequest,
+                                 DaemonStatusRequest, ShutdownRequest, EtcdHoldRequest>;
 
 struct Request {
     std::uint64_t id = 0;  // chosen by the client, >= 1; echoed by every answer

@@ -44,6 +44,7 @@ enum class Op {
     unsubscribe,
     daemon_status,
     shutdown,
+    etcd_hold,
 };
 
 std::string_view to_string(Op op);

@@ -6,8 +6,8 @@
 
 #include "common/enum_words.hpp"
 #include "common/hold_state.hpp"
-#include "protocol/json_reader.hpp"
 #include "common/lock_engine.hpp"
+#include "protocol/json_reader.hpp"
 #include "protocol/vocabulary.hpp"
 
 #include <array>
@@ -30,6 +30,7 @@ inline constexpr std::array k_op_words{
     Word<Op>{Op::unsubscribe, "unsubscribe"},
     Word<Op>{Op::daemon_status, "daemon_status"},
     Word<Op>{Op::shutdown, "shutdown"},
+    Word<Op>{Op::etcd_hold, "etcd_hold"},
 };
 
 inline constexpr std::array k_acquire_mode_words{

@@ -34,8 +34,9 @@ TEST_SUITE("crash_recovery") {
         ::kill(cmd_pid, SIGKILL);
         REQUIRE(wait_until([&] { return !process_alive(cmd_pid); }, k_wait_timeout));
 
-        if (backend_name() == "daemon") {
-            // The daemon heard the command's handle close: it ends the hold at once.
+        if (backend_name() == "daemon" || etcd_through_loktd()) {
+            // The daemon heard the command's handle close (on etcd: the
+            // guard's connection): it ends the hold at once.
             REQUIRE(wait_until([&] { return !has_lock("build"); }, k_wait_timeout));
         } else {
             REQUIRE(has_lock("build"));  // nobody released it
@@ -46,8 +47,11 @@ TEST_SUITE("crash_recovery") {
         const auto breaks = audit_events("stale-break", "build");
         REQUIRE(breaks.size() == 1);
         CHECK(breaks[0]["lock_id"] == (*held)["lock_id"]);
-        // etcd's holds carry no liveness handle: only the guard's pid is judged there.
-        CHECK(breaks[0]["extra"]["reason"] == (etcd_backend() ? "holder process is dead" : "guard and its command have exited"));
+        // etcd's holds carry no liveness handle: only the guard's pid is judged
+        // there, or its connection to loktd when it has one.
+        CHECK(breaks[0]["extra"]["reason"] == (etcd_through_loktd() ? "its guard's connection to loktd closed"
+                                               : etcd_backend()     ? "holder process is dead"
+                                                                    : "guard and its command have exited"));
         CHECK(breaks[0].dump().find(std::to_string(guard.pid())) != std::string::npos);  // names the dead holder
         for (const auto& release : audit_events("release", "build")) CHECK(release["lock_id"] != (*held)["lock_id"]);
         CHECK_FALSE(has_lock("build"));

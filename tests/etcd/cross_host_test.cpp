@@ -6,6 +6,9 @@
 // together with its command past its lease. Afterwards: no overlap among
 // admitted sections, every holder overtaken while paused refused by the
 // fence, every worker ended, and an audit `acquire` for every section that ran.
+// Hosts 0 and 1 run a loktd of their own (LOKT_DAEMON=auto: their guards hold
+// on its lease), host 2 none; the nemesis also kills host 0's loktd (-9) and
+// pauses host 1's past the guards' lease.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@ using std::chrono::seconds;
 
 constexpr int k_hosts = 3;
 constexpr int k_workers = 4;
+constexpr int k_hosts_with_loktd = 2;
 // How long the workers loop and the nemesis acts (CI keeps it short).
 seconds run_time() { return seconds(std::stoi(test_switch("LOKT_TEST_CROSS_HOST_SECONDS").value_or("15"))); }
 
@@ -67,6 +71,17 @@ std::vector<pid_t> holding_host(std::vector<ChildProcess>& hosts) {
     return {};
 }
 
+// The loktd of a host (its pid seen from outside), or 0.
+pid_t loktd_of(ChildProcess& host) {
+    for (pid_t pid : process_descendants(host.pid())) {
+        // Its program, argv[0]: the host's shells name loktd in their scripts.
+        const std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+        const std::string program = cmdline.substr(0, cmdline.find('\0'));
+        if (program == LOKTD_BINARY) return pid;
+    }
+    return 0;
+}
+
 }  // namespace
 
 TEST_SUITE("cross_host") {
@@ -80,19 +95,32 @@ TEST_SUITE("cross_host") {
         for (int h = 0; h < k_hosts; ++h) {
             // Each worker loops until the run is over; each guard waits at most 10 s.
             std::string script = "hostname host" + std::to_string(h) + " || exit 1\n";
+            if (h < k_hosts_with_loktd) {
+                // The host's loktd, on a socket of its own; gone with the host's PID namespace.
+                const auto state_dir = dir / ("loktd" + std::to_string(h));
+                std::filesystem::create_directory(state_dir);
+                std::filesystem::permissions(state_dir, std::filesystem::perms::owner_all);
+                const std::string sock = (state_dir / "loktd.sock").string();
+                script += "\"$LOKTD\" --socket '" + sock + "' 2>>\"$OUT.loktd" + std::to_string(h) + "\" &\n" + "until [ -S '" +
+                          sock + "' ]; do sleep 0.05; done\n" + "export LOKT_SOCKET='" + sock + "' LOKT_DAEMON=auto\n";
+            }
+            std::string workers;
             for (int w = 0; w < k_workers; ++w) {
                 script += "( end=$(( $(date +%s) + " + std::to_string(run_time().count()) +
                           " )); n=0; while [ $(date +%s) -lt $end ]; do "
                           "\"$LOKT\" -q guard m --wait --timeout 10s --ttl 2s -- \"$PYTHON\" -I \"$WITNESS\" \"$STATE\" "
                           "2>>\"$OUT.err\"; "
                           "echo \"$? $(hostname)\" >> \"$OUT\"; done ) &\n";
+                script += "w" + std::to_string(w) + "=$!\n";
+                workers += " $w" + std::to_string(w);
             }
-            script += "wait\n";
+            script += "wait" + workers + "\n";
             ProcessSpec spec;
             // Its own host name, pids and /proc: nothing host-local is shared.
             spec.argv = {"unshare", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script};
             spec.env = Environment::inherited();
             spec.env.set("LOKT", LOKT_BINARY);
+            spec.env.set("LOKTD", LOKTD_BINARY);
             spec.env.set("WITNESS", WITNESS_SCRIPT);
             // The system's interpreter, started with -I: a version manager's
             // shim on PATH can cost a second per start.
@@ -100,6 +128,7 @@ TEST_SUITE("cross_host") {
             spec.env.set("STATE", state.string());
             spec.env.set("OUT", (dir / "statuses").string());
             spec.env.set("LOKT_BACKEND", "etcd");
+            spec.env.set("LOKT_DAEMON", "off");  // hosts 0 and 1 say auto: their own loktd
             spec.env.set("LOKT_ETCD_ENDPOINTS", cluster.endpoints());
             spec.env.set("LOKT_ETCD_PREFIX", "test/cross-host");
             spec.env.set("LOKT_OWNER", "worker-h" + std::to_string(h));
@@ -117,7 +146,7 @@ TEST_SUITE("cross_host") {
             std::this_thread::sleep_for(milliseconds(700));
             const int leader = cluster.leader();
             const int victim = leader >= 0 && round % 2 == 0 ? leader : static_cast<int>(random() % 3);
-            switch (round++ % 3) {
+            switch (round++ % 5) {
                 case 0:
                     faults.push_back("kill -9 member " + std::to_string(victim) + (victim == leader ? " (leader)" : ""));
                     cluster.kill(victim);
@@ -141,6 +170,26 @@ TEST_SUITE("cross_host") {
                     for (pid_t pid : tree) ::kill(pid, SIGSTOP);
                     std::this_thread::sleep_for(milliseconds(4000));
                     for (pid_t pid : tree) ::kill(pid, SIGCONT);
+                    break;
+                }
+                case 3: {
+                    // Host 0's loktd killed: its guards keep holding (they keep
+                    // its lease alive themselves); new ones use leases of their own.
+                    const pid_t loktd = loktd_of(hosts[0]);
+                    if (loktd == 0) break;
+                    faults.push_back("kill -9 host0's loktd");
+                    ::kill(loktd, SIGKILL);
+                    break;
+                }
+                case 4: {
+                    // Host 1's loktd paused past the guards' 2 s lease: its
+                    // guards keep the lease alive; a guard asking it meanwhile waits.
+                    const pid_t loktd = loktd_of(hosts[1]);
+                    if (loktd == 0) break;
+                    faults.push_back("SIGSTOP host1's loktd for 3 s");
+                    ::kill(loktd, SIGSTOP);
+                    std::this_thread::sleep_for(milliseconds(3000));
+                    ::kill(loktd, SIGCONT);
                     break;
                 }
             }
@@ -172,6 +221,7 @@ TEST_SUITE("cross_host") {
         audit.argv = {LOKT_BINARY, "audit", "--json", "--name", "m"};
         audit.env = Environment::inherited();
         audit.env.set("LOKT_BACKEND", "etcd");
+        audit.env.set("LOKT_DAEMON", "off");  // each process its own lease, whatever loktd runs here
         audit.env.set("LOKT_ETCD_ENDPOINTS", cluster.endpoints());
         audit.env.set("LOKT_ETCD_PREFIX", "test/cross-host");
         audit.cwd = dir.path();

@@ -70,6 +70,7 @@ struct Lokt {
 Lokt lokt_for(const fs::path& cwd, const std::string& endpoints) {
     Lokt lokt{cwd};
     lokt.env.set("LOKT_BACKEND", "etcd");
+    lokt.env.set("LOKT_DAEMON", "off");  // each process its own lease, whatever loktd runs here
     lokt.env.set("LOKT_ETCD_ENDPOINTS", endpoints);
     lokt.env.set("LOKT_ETCD_PREFIX", "test/security");
     return lokt;

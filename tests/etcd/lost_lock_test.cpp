@@ -39,6 +39,7 @@ ProcessSpec lokt_spec(const fs::path& cwd, const std::string& endpoints, const s
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.env = Environment::inherited();
     spec.env.set("LOKT_BACKEND", "etcd");
+    spec.env.set("LOKT_DAEMON", "off");  // each process its own lease, whatever loktd runs here
     spec.env.set("LOKT_ETCD_ENDPOINTS", endpoints);
     spec.env.set("LOKT_ETCD_PREFIX", "test/lost");
     spec.env.set("LOKT_OWNER", owner);

@@ -333,6 +333,15 @@ GoldenFile daemon_status() {
 
 GoldenFile shutdown() { return {"shutdown", {Request{31, ShutdownRequest{}}, reply(31, ShutdownReply{})}}; }
 
+GoldenFile etcd_hold() {
+    EtcdHoldRequest hold;
+    hold.endpoints = "http://127.0.0.1:2379";
+    hold.prefix = "lokt/github.com/acme/app/";
+    hold.ttl_ms = 15000;
+    hold.hold_key = "lokt/github.com/acme/app/q/deploy/6f1c0a2b9e8d4c7a8b5e3f2d1c0b9a87";
+    return {"etcd_hold", {Request{40, hold}, reply(40, EtcdHoldReply{7587880431478432001})}};
+}
+
 // Replies to requests the daemon could not decode, as error_reply_for() makes
 // them from decode_request()'s own error, and two replies for failures of the
 // daemon itself.
@@ -352,9 +361,9 @@ GoldenFile errors() {
 }  // namespace
 
 std::vector<GoldenFile> golden_files() {
-    return {hello(),           acquire(), acquire_slot(), acquire_shared(), progress(), release(),
-            renew(),           unlock(),  unlock_many(),  status(),         freeze(),   unfreeze(),
-            subscribe_audit(), event(),   unsubscribe(),  daemon_status(),  shutdown(), errors()};
+    return {hello(),       acquire(),       acquire_slot(), acquire_shared(), progress(), release(),         renew(),
+            unlock(),      unlock_many(),   status(),       freeze(),         unfreeze(), subscribe_audit(), event(),
+            unsubscribe(), daemon_status(), shutdown(),     etcd_hold(),      errors()};
 }
 
 std::string encode_example(const Example& example) {

@@ -111,12 +111,12 @@ TEST_CASE("a request must be an object with a numeric id and a known op") {
         {"{\"id\":1,\"op\":\"frobnicate\"}",
          "unknown op \"frobnicate\"; known ops: \"hello\", \"acquire\", \"release\", \"renew\", \"unlock\", "
          "\"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
-         "\"daemon_status\" or \"shutdown\""},
+         "\"daemon_status\", \"shutdown\" or \"etcd_hold\""},
         {"{\"id\":1,\"op\":\"" + std::string(100, 'x') + "\"}",
          "unknown op \"" + std::string(64, 'x') +
              "\"...; known ops: \"hello\", \"acquire\", \"release\", \"renew\", "
              "\"unlock\", \"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
-             "\"daemon_status\" or \"shutdown\""},
+             "\"daemon_status\", \"shutdown\" or \"etcd_hold\""},
     };
     for (const auto& example : cases) check_request_error(example);
 }
@@ -270,7 +270,7 @@ TEST_CASE("messages from the daemon are checked as strictly") {
         {R"({"id":1,"ok":true,"op":"dance"})",
          "unknown op \"dance\"; known ops: \"hello\", \"acquire\", \"release\", \"renew\", \"unlock\", "
          "\"unlock_many\", \"status\", \"freeze\", \"unfreeze\", \"subscribe_audit\", \"unsubscribe\", "
-         "\"daemon_status\" or \"shutdown\""},
+         "\"daemon_status\", \"shutdown\" or \"etcd_hold\""},
         {R"({"id":1,"ok":false})", "missing field \"error\""},
         {R"({"id":1,"ok":false,"error":{"code":"nope","message":"m"}})",
          "field \"error.code\" must be a known error code, got \"nope\""},

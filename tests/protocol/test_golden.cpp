@@ -173,7 +173,7 @@ TEST_CASE("the examples cover every request, every reply and every unsolicited m
             event = event || std::holds_alternative<AuditEvent>(message);
         }
     }
-    for (int i = 0; i <= static_cast<int>(Op::shutdown); ++i) {
+    for (int i = 0; i <= static_cast<int>(Op::etcd_hold); ++i) {
         const auto op = static_cast<Op>(i);
         CAPTURE(to_string(op));
         CHECK(requests.count(op) == 1);

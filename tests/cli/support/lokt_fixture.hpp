@@ -22,6 +22,7 @@
 #include "tests/support/polling.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/scratch_dir.hpp"
+#include "tests/support/test_main.hpp"
 #include "tests/support/text_file.hpp"
 
 namespace lokt::cli_test {
@@ -88,6 +89,10 @@ inline const RunOptions k_ops = as_owner("ops");
 inline bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 inline bool daemon_backend() { return backend_name() == "daemon"; }
 inline bool etcd_backend() { return backend_name() == "etcd"; }
+// etcd with a private loktd keeping the guards' lease (LOKT_TEST_ETCD_DAEMON=1).
+inline bool etcd_through_loktd() {
+    return etcd_backend() && lokt::test::test_switch("LOKT_TEST_ETCD_DAEMON").value_or("") == "1";
+}
 
 // A scenario that reads or writes the lock root's files itself (planting a
 // stale or corrupt record, checking a file's bytes or modes, the audit log's

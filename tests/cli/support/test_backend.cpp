@@ -73,9 +73,11 @@ const bool g_etcd_hooks = lokt::test::add_run_hooks({{}, [] {
                                                          shared_etcd().dir.reset();
                                                      }});
 
+// With LOKT_TEST_ETCD_DAEMON=1, a private loktd too (LOKT_DAEMON=require):
+// every guard's hold then goes on loktd's lease, bound to its connection.
 class EtcdSession : public BackendSession {
 public:
-    explicit EtcdSession(Environment& env) {
+    EtcdSession(Environment& env, const std::filesystem::path& scratch) {
         SharedEtcd& etcd = shared_etcd();
         if (!etcd.cluster) {
             etcd.dir = std::make_unique<lokt::test::ScratchDir>("lokt-etcd");
@@ -86,8 +88,19 @@ public:
         env.set("LOKT_ETCD_ENDPOINTS", etcd.cluster->endpoints());
         env.set("LOKT_ETCD_PREFIX", "test/" + std::to_string(random()));
         env.set("LOKT_DAEMON", "off");
+        if (lokt::test::test_switch("LOKT_TEST_ETCD_DAEMON").value_or("") == "1") {
+            m_daemon = std::make_unique<lokt::daemon_test::DaemonInstance>(scratch / "loktd");
+            for (const auto& [name, value] : m_daemon->env_for_clients()) env.set(name, value);  // LOKT_SOCKET, require
+        }
     }
-    std::string diagnostics() const override { return shared_etcd().cluster ? shared_etcd().cluster->logs() : std::string(); }
+    std::string diagnostics() const override {
+        std::string text = shared_etcd().cluster ? shared_etcd().cluster->logs() : std::string();
+        if (m_daemon) text += "---- loktd log ----\n" + m_daemon->log();
+        return text;
+    }
+
+private:
+    std::unique_ptr<lokt::daemon_test::DaemonInstance> m_daemon;
 };
 
 struct BackendEntry {
@@ -100,7 +113,8 @@ const std::vector<BackendEntry>& backends() {
         {"files", [](Environment& env, const std::filesystem::path&) { return std::make_unique<FilesSession>(env); }},
         {"daemon",
          [](Environment& env, const std::filesystem::path& scratch) { return std::make_unique<DaemonSession>(env, scratch); }},
-        {"etcd", [](Environment& env, const std::filesystem::path&) { return std::make_unique<EtcdSession>(env); }},
+        {"etcd",
+         [](Environment& env, const std::filesystem::path& scratch) { return std::make_unique<EtcdSession>(env, scratch); }},
     };
     return k_backends;
 }
