@@ -158,15 +158,31 @@ bool AuditWriter::lock_log() {
     return true;
 }
 
-Result<off_t> AuditWriter::write_line(const AuditEvent& event) {
+Result<off_t> AuditWriter::write_line(const AuditEvent& event, bool& locked) {
     std::string line;
     // If the last line was torn (a crash mid-write), end it so ours stays whole.
     // When the log ends where our last line ended, that line is the last one.
-    const off_t size = ::lseek(m_fd.get(), 0, SEEK_END);
+    off_t size = ::lseek(m_fd.get(), 0, SEEK_END);
     if (size < 0) return sys_error("cannot append to", m_path.string(), errno);
     if (size > 0 && size != m_end_of_ours) {
         char last = '\n';
-        if (::pread(m_fd.get(), &last, 1, size - 1) == 1 && last != '\n') line.push_back('\n');
+        if (::pread(m_fd.get(), &last, 1, size - 1) == 1 && last != '\n' && !locked) {
+            // Without the log's lock, an unfinished last line is most often
+            // one that its writer, who has the lock, is writing right now: a
+            // line longer than what is left of a page becomes visible a page
+            // at a time. Ending it would leave an empty line once the rest
+            // lands (our write, O_APPEND, comes after the whole of theirs).
+            // Only a free lock says nobody is writing: then it was torn.
+            if (::flock(m_fd.get(), LOCK_EX | LOCK_NB) == 0) {
+                locked = true;
+                size = ::lseek(m_fd.get(), 0, SEEK_END);
+                if (size < 0) return sys_error("cannot append to", m_path.string(), errno);
+                if (size == 0 || ::pread(m_fd.get(), &last, 1, size - 1) != 1) last = '\n';
+            } else {
+                last = '\n';
+            }
+        }
+        if (last != '\n') line.push_back('\n');
     }
     line += serialize_audit_event(event);
     line.push_back('\n');
@@ -202,8 +218,8 @@ Result<off_t> AuditWriter::write_line(const AuditEvent& event) {
 
 Result<void> AuditWriter::append(const AuditEvent& event) {
     LOKT_TRY(open_log());
-    const bool locked = lock_log();
-    auto written = write_line(event);
+    bool locked = lock_log();
+    auto written = write_line(event, locked);
     if (locked) ::flock(m_fd.get(), LOCK_UN);
     if (!written) return written.take_error();
     return {};
@@ -211,8 +227,8 @@ Result<void> AuditWriter::append(const AuditEvent& event) {
 
 Result<bool> AuditWriter::append_for(const AuditEvent& event, const std::function<Result<bool>()>& commit) {
     LOKT_TRY(open_log());
-    const bool locked = lock_log();
-    auto written = write_line(event);
+    bool locked = lock_log();
+    auto written = write_line(event, locked);
     if (!written) {
         if (locked) ::flock(m_fd.get(), LOCK_UN);
         return written.take_error();

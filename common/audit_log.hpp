@@ -73,7 +73,9 @@ private:
     // Takes the log's lock; false when it could not be had in time.
     bool lock_log();
     // Writes one line at the end; returns where it starts (the log's size before).
-    Result<off_t> write_line(const AuditEvent& event);
+    // `locked` says whether we hold the log's lock; it may take it (and the
+    // caller then lets it go) to tell a torn last line from one being written.
+    Result<off_t> write_line(const AuditEvent& event, bool& locked);
 
     std::filesystem::path m_path;
     std::function<Result<void>(int fd, const std::filesystem::path& path)> m_hand_over;

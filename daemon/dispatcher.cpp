@@ -407,6 +407,7 @@ protocol::Reply Dispatcher::on_hello(Session& session, std::uint64_t id, const p
         return protocol::Reply{id, body};
     }
     session.hello_done = true;
+    session.protocol_version = *version;
     for (const auto& word : hello.capabilities) {
         if (word == protocol::k_capability_progress) session.wants_progress = true;
     }
@@ -614,6 +615,12 @@ protocol::Reply Dispatcher::on_unsubscribe(Session& session, std::uint64_t id, c
 
 std::optional<protocol::Reply> Dispatcher::on_etcd_hold(Session& session, std::uint64_t id,
                                                         const protocol::EtcdHoldRequest& request) {
+    if (session.protocol_version < protocol::k_version_with_etcd_hold) {
+        return error_reply(id, protocol::Op::etcd_hold,
+                           make_error(ErrorCode::unsupported,
+                                      "etcd_hold needs protocol version " + std::to_string(protocol::k_version_with_etcd_hold) +
+                                          "; this connection agreed on version " + std::to_string(session.protocol_version)));
+    }
     auto endpoints = etcd::parse_endpoints(request.endpoints);
     if (!endpoints) return error_reply(id, protocol::Op::etcd_hold, endpoints.error());
     const std::int64_t ttl_sec = static_cast<std::int64_t>((request.ttl_ms + 999) / 1000);

@@ -86,6 +86,7 @@ public:
 
     // Set by the dispatcher after a successful hello.
     bool hello_done = false;
+    std::uint32_t protocol_version = 1;  // agreed in the hello
     // Counted among its process's connections (set by the dispatcher on admission).
     bool counted = false;
     bool wants_progress = false;

@@ -19,8 +19,10 @@ struct VersionRange {
     bool operator==(const VersionRange&) const = default;
 };
 
-// The protocol versions this build speaks, on either side.
-inline constexpr VersionRange k_supported_versions{1, 1};
+// The protocol versions this build speaks, on either side. Version 2 adds the
+// `etcd_hold` request; everything else is as in version 1.
+inline constexpr VersionRange k_supported_versions{1, 2};
+inline constexpr std::uint32_t k_version_with_etcd_hold = 2;
 
 // Capability word: the client accepts, and the daemon sends, `progress`
 // messages for waiting acquires. Both sides must list it for it to be used.

@@ -84,13 +84,13 @@ Example reply(std::uint64_t id, ReplyBody body) { return ServerMessage{Reply{id,
 
 GoldenFile hello() {
     HelloRequest request{k_supported_versions, "0.1.0", "1a2b3c4d5e6f", {"progress"}};
-    HelloReply ok{1, "0.1.0", "1a2b3c4d5e6f", 4242, {"progress"}};
+    HelloReply ok{2, "0.1.0", "1a2b3c4d5e6f", 4242, {"progress"}};
     ErrorReply unsupported = error(Op::hello, ErrorCode::unsupported,
-                                   "no common protocol version: the client speaks 2 to 3, the daemon 1 to 1; "
+                                   "no common protocol version: the client speaks 3 to 4, the daemon 1 to 2; "
                                    "install the same lokt version for both");
-    unsupported.supported = VersionRange{1, 1};
+    unsupported.supported = VersionRange{1, 2};
     return {"hello",
-            {Request{1, request}, reply(1, ok), Request{1, HelloRequest{{2, 3}, "0.3.0", "", {}}}, reply(1, unsupported)}};
+            {Request{1, request}, reply(1, ok), Request{1, HelloRequest{{3, 4}, "0.3.0", "", {}}}, reply(1, unsupported)}};
 }
 
 GoldenFile acquire() {

@@ -1,11 +1,15 @@
 // The audit log: exact line format, torn-line recovery, and --since by seeking.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "common/audit_log.hpp"
+#include "common/unique_fd.hpp"
 #include "tests/support/scratch_dir.hpp"
 
 using namespace std::chrono;
@@ -94,6 +98,41 @@ TEST_CASE_FIXTURE(KeptWriter, "a writer kept open still closes off a line anothe
     CHECK(events[2].name == "b");
     CHECK(events[3].event == "deny");
     CHECK(events[4].event == "release");
+}
+
+TEST_CASE("a writer that may not wait ends a torn last line only when nobody holds the log's lock") {
+    lokt::test::ScratchDir dir;
+    const fs::path log = dir / "audit.log";
+    const std::string whole = R"({"ts":"2026-01-01T00:00:00Z","event":"acquire","name":"a"})"
+                              "\n";
+    const std::string first_page_of_a_line = R"({"ts":"2026-01-01T00:00:01Z","event":"acq)";
+    std::ofstream(log) << whole << first_page_of_a_line;
+    lokt::Identity me = lokt::current_identity();
+
+    // Another writer holds the lock: the unfinished line is its line in the
+    // making (its rest lands before anything we append, O_APPEND orders
+    // writes), so ending it with a newline would leave an empty line behind.
+    {
+        lokt::UniqueFd holder(::open(log.c_str(), O_RDONLY | O_CLOEXEC));
+        REQUIRE(holder.get() >= 0);
+        REQUIRE(::flock(holder.get(), LOCK_EX | LOCK_NB) == 0);
+        lokt::AuditWriter daemon_like(log);
+        daemon_like.never_wait_for_lock();
+        REQUIRE(daemon_like.append(lokt::make_audit_event("deny", "a", me)).ok());
+        CHECK(slurp(log) == whole + first_page_of_a_line + slurp(log).substr(whole.size() + first_page_of_a_line.size()));
+        CHECK(slurp(log).find(first_page_of_a_line + "{\"ts\"") != std::string::npos);
+    }
+
+    // Nobody holds it: the unfinished line was torn by a writer that died, and
+    // is ended so that ours stays whole.
+    std::ofstream(log, std::ios::trunc) << whole << first_page_of_a_line;
+    lokt::AuditWriter daemon_like(log);
+    daemon_like.never_wait_for_lock();
+    REQUIRE(daemon_like.append(lokt::make_audit_event("deny", "a", me)).ok());
+    CHECK(slurp(log).find(first_page_of_a_line + "\n{\"ts\"") != std::string::npos);
+    auto events = read_all(log);
+    REQUIRE(events.size() == 2);
+    CHECK(events[1].event == "deny");
 }
 
 TEST_CASE("queries filter by time and name; a missing log is empty") {
