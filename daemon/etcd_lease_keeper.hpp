@@ -63,8 +63,8 @@ private:
     // Everything the worker touches: it owns a share, so that it may outlive
     // the keeper (see the destructor).
     struct Shared {
-        Shared(asio::io_context& io, etcd::ClientOptions options, std::string prefix, std::int64_t ttl, Identity who)
-            : io(&io), ttl_sec(ttl), actor(std::move(who)), space(std::move(prefix)), client(std::move(options)) {}
+        Shared(asio::io_context& loop, etcd::ClientOptions options, std::string prefix, std::int64_t ttl, Identity who)
+            : io(&loop), ttl_sec(ttl), actor(std::move(who)), space(std::move(prefix)), client(std::move(options)) {}
         std::mutex mutex;
         std::condition_variable wake;     // a job, or stop
         std::condition_variable drained;  // no job left and none running

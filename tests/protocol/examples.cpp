@@ -327,7 +327,7 @@ GoldenFile unsubscribe() {
 
 GoldenFile daemon_status() {
     DaemonStatusReply status{
-        4242, "0.1.0", 3723000, 3, 2, 1, {RootStatus{k_root, 1, 1, 1}, RootStatus{"/home/dev/other/.lokt", 1, 0, 0}}};
+        4242, "0.1.0", 3723000, 3, 2, 1, {RootStatus{k_root, 1, 1, 1, {}}, RootStatus{"/home/dev/other/.lokt", 1, 0, 0, {}}}};
     return {"daemon_status", {Request{30, DaemonStatusRequest{}}, reply(30, status)}};
 }
 
