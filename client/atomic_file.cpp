@@ -13,7 +13,7 @@
 
 namespace lokt::client {
 
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view content, Durability durability) {
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::string temp = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
     UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
@@ -33,7 +33,7 @@ Result<void> write_file_atomically(const std::filesystem::path& path, std::strin
         if (n < 0) return fail(errno);
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) return fail(errno);
+    if (durability == Durability::survives_crash && ::fsync(fd.get()) != 0) return fail(errno);
     if (::close(fd.release()) != 0) return fail(errno);
     if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);
     return {};

@@ -10,6 +10,13 @@
 
 namespace lokt::client {
 
-Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view content);
+// How long the file must last: through a crash of the machine (the written
+// data reaches the disk before the rename), or only while the process that
+// wrote it runs (a side file that its writer removes, and that a reader judges
+// by the writer's liveness anyway: no fsync, which costs a journal commit).
+enum class Durability { survives_crash, while_writer_runs };
+
+Result<void> write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                                   Durability durability = Durability::survives_crash);
 
 }  // namespace lokt::client

@@ -58,7 +58,9 @@ Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agen
         if (!holder->agent_id.empty()) record["agent_id"] = holder->agent_id;
     }
     const fs::path path = dir / (new_lock_id() + ".json");
-    LOKT_TRY(write_file_atomically(path, record.dump() + "\n"));
+    // A wait record lasts as long as its waiter, who removes it; one left by a
+    // crash is judged by its pid: it never needs to reach the disk.
+    LOKT_TRY(write_file_atomically(path, record.dump() + "\n", Durability::while_writer_runs));
     return WaitRecord(path);
 }
 
