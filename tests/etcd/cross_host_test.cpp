@@ -39,21 +39,7 @@ constexpr int k_hosts_with_loktd = 2;
 // How long the workers loop and the nemesis acts (CI keeps it short).
 seconds run_time() { return seconds(std::stoi(test_switch("LOKT_TEST_CROSS_HOST_SECONDS").value_or("15"))); }
 
-const bool g_registered = add_run_hooks({[] {
-                                             if (!etcd_available()) {
-                                                 std::fprintf(stderr, "etcd is not installed: skipped\n");
-                                                 return 77;
-                                             }
-                                             ProcessSpec probe;
-                                             probe.argv = {"unshare", "--uts", "--pid", "--fork", "true"};
-                                             probe.env = Environment::inherited();
-                                             if (run_process(probe, milliseconds(5000)).status() != 0) {
-                                                 std::fprintf(stderr, "unshare --uts --pid needs root: skipped\n");
-                                                 return 77;
-                                             }
-                                             return 0;
-                                         },
-                                         {}});
+const bool g_registered = add_run_hooks({[] { return etcd_hosts_available(); }, {}});
 
 // Every process of the host whose worker is inside the witness now (the
 // holder), as seen from outside its namespaces; empty when nobody is inside.

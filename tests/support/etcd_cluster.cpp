@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
 #include "tests/support/polling.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/text_file.hpp"
 
 namespace lokt::test {
@@ -92,6 +94,21 @@ struct EtcdCluster::Member {
 };
 
 bool etcd_available() { return !find_program("etcd").empty(); }
+
+int etcd_hosts_available() {
+    if (!etcd_available()) {
+        std::fprintf(stderr, "etcd is not installed: skipped\n");
+        return 77;
+    }
+    ProcessSpec probe;
+    probe.argv = {"unshare", "--uts", "--pid", "--fork", "true"};
+    probe.env = Environment::inherited();
+    if (run_process(probe, std::chrono::milliseconds(5000)).status() != 0) {
+        std::fprintf(stderr, "unshare --uts --pid needs root: skipped\n");
+        return 77;
+    }
+    return 0;
+}
 
 EtcdCluster::EtcdCluster(const std::filesystem::path& dir, int members, std::optional<EtcdTlsFiles> tls)
     : m_dir(dir), m_tls(std::move(tls)) {

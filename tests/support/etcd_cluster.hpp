@@ -28,6 +28,10 @@ struct EtcdTlsFiles {
 // Where etcd is: the test is skipped (exit 77 style) without it.
 bool etcd_available();
 
+// For a test that simulates hosts with `unshare --uts --pid --fork`: 0 when
+// etcd is installed and the namespaces can be made, else 77 (skipped), saying why.
+int etcd_hosts_available();
+
 class EtcdCluster {
 public:
     // Starts `members` members under dir and waits until they serve.
