@@ -257,6 +257,14 @@ Result<void> Client::ensure_connected(std::size_t index, Millis timeout) {
     return {};
 }
 
+namespace {
+
+// Nothing listens at the member's address (as opposed to a member that is
+// slow, paused, electing a leader or unreachable).
+bool refused_connection(const Error& error) { return error.message.find("Connection refused") != std::string::npos; }
+
+}  // namespace
+
 Result<std::string> Client::call(std::string_view path, const std::string& body) {
     settle();
     m_retried = false;
@@ -265,6 +273,7 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
     std::size_t index = m_current;
     int attempts = 0;
     bool reauthenticated = false;
+    bool every_member_refused = true;  // in this round of the members
     Error last = make_error(ErrorCode::unavailable, "no etcd endpoint");
     for (;;) {
         const auto now = Clock::now();
@@ -273,12 +282,14 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
         const Millis timeout = std::min(left, m_options.attempt_timeout);
         if (auto connected = ensure_connected(index, timeout); !connected) {
             last = connected.take_error();
+            every_member_refused = every_member_refused && refused_connection(last);
             // A refused password or certificate is not cured by another member.
             if (last.message.find("refused user") != std::string::npos || last.message.find("cannot load") != std::string::npos ||
                 last.message.find("TLS") != std::string::npos) {
                 return last;
             }
         } else {
+            every_member_refused = false;
             if (attempts > 0) m_retried = true;
             ++attempts;
             auto reply = m_connection.post(path, body, auth_header(), timeout);
@@ -299,6 +310,7 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
                     return make_error(ErrorCode::io, "etcd at " + m_connection.endpoint().text + " answered " +
                                                          std::to_string(reply->status) + " with no JSON");
                 }
+                m_answered_once = true;
                 auto error = gateway_error(parsed);
                 if (!error) return std::move(reply->body);
                 if (error->code == 16 && !m_options.user.empty() && !reauthenticated) {
@@ -322,6 +334,12 @@ Result<std::string> Client::call(std::string_view path, const std::string& body)
         // Every member tried once: a short pause before the next round (an
         // election takes a moment), never past the deadline.
         if (index == m_current || count == 1) {
+            if (every_member_refused && !m_answered_once) {
+                last.message +=
+                    count > 1 ? " (and so did every other member: is etcd running there?)" : " (is etcd running there?)";
+                return last;
+            }
+            every_member_refused = true;
             std::this_thread::sleep_for(std::min(Millis(50), std::chrono::ceil<Millis>(deadline - Clock::now())));
         }
     }

@@ -169,7 +169,11 @@ struct ClientOptions {
     std::string password;
     // One attempt on one member: a stopped member is left after this long.
     Millis attempt_timeout{1500};
-    // A call gives up after trying the members for this long.
+    // A call gives up after trying the members for this long. Until some
+    // member has answered once, a round in which every member refused the
+    // connection (nothing listens there) ends the call at once: a client
+    // pointed at a cluster that is not running says so, while one that has
+    // been talking to it rides out a restart or an election.
     Millis call_timeout{10000};
 };
 
@@ -230,6 +234,7 @@ private:
     HttpConnection m_connection;
     std::string m_token;
     bool m_retried = false;
+    bool m_answered_once = false;          // some member has answered a call
     std::optional<std::string> m_pending;  // the body of a txn_later whose answer is unread
 };
 

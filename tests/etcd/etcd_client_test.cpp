@@ -317,4 +317,38 @@ TEST_SUITE("etcd_client") {
         CHECK(failed.error().code == ErrorCode::unavailable);
         CHECK(failed.error().message.find("127.0.0.1:1") != std::string::npos);
     }
+
+    TEST_CASE("every member refuses the first connection: the call fails at once, saying so") {
+        ClientOptions options;
+        options.endpoints = parse_endpoints("http://127.0.0.1:1,http://127.0.0.1:2").value();
+        options.call_timeout = std::chrono::seconds(20);
+        Client client(options);
+        const auto started = std::chrono::steady_clock::now();
+        auto failed = client.range(key("k"));
+        const auto took = std::chrono::steady_clock::now() - started;
+        REQUIRE_FALSE(failed);
+        CHECK(failed.error().code == ErrorCode::unavailable);
+        CHECK_MESSAGE(failed.error().message.find("is etcd running there?") != std::string::npos, failed.error().message);
+        // One round of the two members, not the twenty seconds of the call timeout.
+        CHECK(took < std::chrono::seconds(5));
+    }
+
+    TEST_CASE("a client that has been answered rides out its only member's restart") {
+        ScratchDir dir("etcd-restart");
+        EtcdCluster cluster(dir.path(), 1);
+        ClientOptions options = options_for(cluster);
+        options.call_timeout = std::chrono::seconds(30);
+        Client client(options);
+        REQUIRE(client.put({"k", "1"}));
+        cluster.kill(0);
+        // The member comes back while the next call keeps knocking.
+        std::thread restarter([&] { cluster.restart(0); });
+        auto after = client.put({"k", "2"});
+        restarter.join();
+        REQUIRE_MESSAGE(after, (after ? std::string() : after.error().message));
+        auto value = client.range(key("k"));
+        REQUIRE(value);
+        REQUIRE(value->kvs.size() == 1);
+        CHECK(value->kvs[0].value == "2");
+    }
 }
