@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "client/atomic_file.hpp"
+#include "common/platform/files.hpp"
 #include "common/process_liveness.hpp"
 #include "common/sys_error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace lokt::client {
 namespace {
@@ -36,18 +38,39 @@ std::optional<std::string> read_small_file(const fs::path& path) {
     return text;
 }
 
+bool write_whole(int fd, std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(fd, text.data(), text.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) errno = EIO;
+        if (n <= 0) return false;
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
 }  // namespace
 
 Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agent, const std::string& name, WallTime since,
                                      bool shared, const std::string& who, const Identity* holder) {
     const fs::path dir = waits_dir(root);
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create", dir.string(), errno);
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd && errno == ENOENT) {  // the root's first waiter
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create", dir.string(), errno);
+        dir_fd.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    }
+    if (!dir_fd) return sys_error("cannot open", dir.string(), errno);
     nlohmann::ordered_json record;
     record["agent"] = agent.key;
     record["label"] = agent.label;
     record["name"] = name;
-    record["pid"] = ::getpid();
-    if (auto start = process_start_ticks(::getpid())) record["pid_start"] = *start;
+    const pid_t self = ::getpid();
+    record["pid"] = self;
+    // The holder-to-be is usually this very process, its start already known.
+    std::optional<std::uint64_t> start;
+    if (holder != nullptr && holder->pid == self) start = holder->pid_start;
+    if (!start) start = process_start_ticks(self);
+    if (start) record["pid_start"] = *start;
     record["since"] = format_rfc3339(since);
     if (shared) record["mode"] = "shared";  // absent: exclusive (older waiters' files say nothing)
     if (!who.empty()) record["who"] = who;
@@ -57,10 +80,21 @@ Result<WaitRecord> WaitRecord::write(const fs::path& root, const WaitAgent& agen
         record["holder_pid"] = holder->pid;
         if (!holder->agent_id.empty()) record["agent_id"] = holder->agent_id;
     }
-    const fs::path path = dir / (new_lock_id() + ".json");
+    const std::string file = new_lock_id() + ".json";
+    const fs::path path = dir / file;
+    const std::string text = record.dump() + "\n";
     // A wait record lasts as long as its waiter, who removes it; one left by a
-    // crash is judged by its pid: it never needs to reach the disk.
-    LOKT_TRY(write_file_atomically(path, record.dump() + "\n", Durability::while_writer_runs));
+    // crash is judged by its pid: it never needs to reach the disk. Written
+    // without a name and then linked, readers see all of it or nothing.
+    platform::UnnamedFile unnamed = platform::create_unnamed_file(dir_fd.get(), 0600);
+    if (unnamed.unsupported) {
+        LOKT_TRY(write_file_atomically(path, text, Durability::while_writer_runs));
+        return WaitRecord(path);
+    }
+    if (!unnamed.fd) return sys_error("cannot write", path.string(), unnamed.error);
+    if (!write_whole(unnamed.fd.get(), text) || platform::link_unnamed_file(unnamed.fd.get(), dir_fd.get(), file) != 0) {
+        return sys_error("cannot write", path.string(), errno);
+    }
     return WaitRecord(path);
 }
 

@@ -156,8 +156,15 @@ Result<bool> LockEngine::publish_fenced(const std::string& name, LockRecord& rec
     // The token is drawn and the lock published under the name's mutex, so no
     // later grant can carry a smaller token than an earlier one. It is drawn
     // (written) before the lock file exists: a kill in between leaves a gap in
-    // the numbers, never a token granted twice.
-    LOKT_TRY_LET(mutex, m_store.lock_name(name));
+    // the numbers, never a token granted twice. A waiter that finds the mutex
+    // busy looks whether the lock was published meanwhile and, if so, goes
+    // back to waiting without drawing (one release wakes every waiter).
+    const auto taken = [&] {
+        auto present = m_store.identify(Area::locks, name);
+        return present && present->has_value();
+    };
+    LOKT_TRY_LET(mutex, m_store.lock_name(name, taken));
+    if (!mutex->held()) return false;
     const std::filesystem::path path = m_store.mutex_path(name);
     LOKT_TRY_LET(last, read_fence(mutex->fd(), path));
     if (*last == std::numeric_limits<std::uint64_t>::max()) {

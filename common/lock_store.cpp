@@ -562,7 +562,7 @@ void LockStore::unlock_and_keep(std::string_view name, NameMutex mutex) {
     m_prepared_name = name;
 }
 
-Result<NameMutex> LockStore::lock_name(std::string_view name) {
+Result<NameMutex> LockStore::lock_name(std::string_view name, const std::function<bool()>& moot) {
     UniqueFd fd;
     if (m_prepared.valid() && m_prepared_name == name) fd = std::move(m_prepared);  // opened at the acquire
     if (!fd) {
@@ -578,10 +578,18 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
     // from letting go (waiters wake at its unlink, while it still holds the
     // mutex), and on a busy machine even a 50 us sleep can cost a time slice.
     int yields = m_mutex_try_once ? 0 : 16;
+    bool waited = false;
+    const auto give_way = [&] {
+        m_prepared = std::move(fd);
+        m_prepared_name = name;
+        return NameMutex();
+    };
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return sys_error("cannot lock", (m_root / "mutex" / file).string(), errno);
         }
+        waited = true;
+        if (moot && moot()) return give_way();
         if (m_mutex_try_once || std::chrono::steady_clock::now() > deadline) {
             Error busy = make_error(ErrorCode::io, "timed out waiting for " + (m_root / "mutex" / file).string() +
                                                        " (another lokt process is stuck while changing this lock)");
@@ -595,6 +603,11 @@ Result<NameMutex> LockStore::lock_name(std::string_view name) {
         }
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, std::chrono::microseconds(5000));
+    }
+    // Whoever held it may have done what we came to do.
+    if (waited && moot && moot()) {
+        (void)::flock(fd.get(), LOCK_UN);
+        return give_way();
     }
     return NameMutex(std::move(fd));
 }

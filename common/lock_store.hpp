@@ -153,7 +153,12 @@ public:
     // Waits (bounded) for exclusive use of a name for read-check-remove. A
     // store told never to wait tries once and fails at once with an error
     // marked busy, for a caller that must not block (the daemon's event loop).
-    Result<NameMutex> lock_name(std::string_view name);
+    // `moot`, when given, says that what the mutex is wanted for no longer
+    // needs doing (another process published the lock meanwhile); it is asked
+    // only while the mutex is busy and once after a wait for it, and when it
+    // says so the returned mutex is not held(). Waiters woken by one release
+    // then give way to the winner instead of queueing behind it.
+    Result<NameMutex> lock_name(std::string_view name, const std::function<bool()>& moot = {});
     // Makes sure mutex/NAME.lock exists, and keeps it open for the next
     // lock_name(name). Called before a hold is published, so that ending it
     // later needs no new inode (a file system out of inodes can still
