@@ -33,10 +33,11 @@ DeleteRequest erase_key(std::string name) {
     return request;
 }
 
-ClientOptions options_for(const EtcdCluster& cluster) {
+ClientOptions options_for(const EtcdCluster& cluster, Millis call_timeout = ClientOptions{}.call_timeout) {
     ClientOptions options;
     options.endpoints = parse_endpoints(cluster.endpoints()).value();
     options.attempt_timeout = milliseconds(700);
+    options.call_timeout = call_timeout;
     return options;
 }
 
@@ -278,8 +279,7 @@ TEST_SUITE("etcd_client") {
     TEST_CASE("three members: calls fail over when the member in use is killed or paused") {
         ScratchDir dir("etcd-failover");
         EtcdCluster cluster(dir.path(), 3);
-        ClientOptions options = options_for(cluster);
-        options.call_timeout = std::chrono::seconds(3);
+        const ClientOptions options = options_for(cluster, std::chrono::seconds(3));
         Client client(options);
         REQUIRE(client.put({"k", "1"}));
         const std::string first = client.endpoint().text;
@@ -336,9 +336,7 @@ TEST_SUITE("etcd_client") {
     TEST_CASE("a client that has been answered rides out its only member's restart") {
         ScratchDir dir("etcd-restart");
         EtcdCluster cluster(dir.path(), 1);
-        ClientOptions options = options_for(cluster);
-        options.call_timeout = std::chrono::seconds(30);
-        Client client(options);
+        Client client(options_for(cluster, std::chrono::seconds(30)));
         REQUIRE(client.put({"k", "1"}));
         cluster.kill(0);
         // The member comes back while the next call keeps knocking.
