@@ -159,6 +159,7 @@ std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_s
     auto reply = m_daemon_hello_sent ? m_daemon->call(request, timeout) : m_daemon->call_before_hello(request, timeout);
     m_daemon_hello_sent = true;
     Error why{ErrorCode::io, {}};
+    bool daemon_answered = false;
     if (reply && reply->ok()) {
         if (const auto* answer = std::get_if<protocol::EtcdHoldReply>(&reply->body)) {
             return Result<std::int64_t>(static_cast<std::int64_t>(answer->lease));
@@ -169,6 +170,7 @@ std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_s
         why = make_error(refused.code, refused.message);
         // etcd itself refused (loktd asked it with our settings): so would it us.
         if (refused.code != ErrorCode::usage && refused.code != ErrorCode::unavailable) return Result<std::int64_t>(why);
+        daemon_answered = true;
     } else {
         why = reply.error();
     }
@@ -176,7 +178,15 @@ std::optional<Result<std::int64_t>> EtcdBackend::daemon_lease(std::int64_t ttl_s
     // on. A connection still open stays so: the keys bound to it are ours.
     m_daemon_leases = false;
     if (!m_daemon->alive()) m_daemon.reset();
-    if (m_daemon_required) return Result<std::int64_t>(daemon_required_error(std::move(why)));
+    if (m_daemon_required) {
+        // A loktd that answered is running: telling the user to start it
+        // would send them the wrong way (it cannot reach etcd, say).
+        if (daemon_answered) {
+            why.message = "LOKT_DAEMON=require: loktd could not keep a lease for this guard: " + why.message;
+            return Result<std::int64_t>(std::move(why));
+        }
+        return Result<std::int64_t>(daemon_required_error(std::move(why)));
+    }
     return std::nullopt;
 }
 

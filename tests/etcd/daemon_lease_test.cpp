@@ -183,4 +183,17 @@ TEST_SUITE("etcd_daemon_lease") {
         spec.env.set("LOKT_DAEMON", "off");
         CHECK(run_process(spec, k_timeout).status() != 0);
     }
+
+    TEST_CASE("LOKT_DAEMON=require, loktd running, etcd not: the refusal names etcd, not a missing loktd") {
+        ScratchDir dir("lokt-etcd-daemon-no-etcd");
+        DaemonInstance daemon(dir / "loktd");
+        // Nothing listens on port 1 of the loopback address.
+        ProcessSpec spec = on_host_a(daemon, dir.path(), "http://127.0.0.1:1", "agent-1", {"guard", "build", "--", "true"});
+        spec.env.set("LOKT_DAEMON", "require");
+        const auto refused = run_process(spec, k_timeout);
+        CHECK_MESSAGE(refused.status() == 1, refused.describe());
+        CHECK_MESSAGE(refused.err.find("loktd could not keep a lease") != std::string::npos, refused.describe());
+        CHECK_MESSAGE(refused.err.find("is etcd running there?") != std::string::npos, refused.describe());
+        CHECK_MESSAGE(refused.err.find("lokt daemon start") == std::string::npos, refused.describe());
+    }
 }
