@@ -83,7 +83,10 @@ class RunnerTest(unittest.TestCase):
         (bin_dir / "lokt").chmod(0o755)
         (root / "docs").mkdir()
         (root / "docs" / "fixture.md").write_text(build_document())
-        env = dict(os.environ, LOKT_OWNER="leaked", LOKT_ROOT="/nonexistent")
+        # The runner's scratch worlds go under this test's own directory, so
+        # that the leftover check below sees only this run's processes (the
+        # real doc_blocks test may be running beside it).
+        env = dict(os.environ, LOKT_OWNER="leaked", LOKT_ROOT="/nonexistent", TMPDIR=str(root))
         cls.result = subprocess.run(
             [sys.executable, str(RUNNER), "--docs", str(root), "--bin", str(bin_dir)],
             env=env, capture_output=True, text=True, timeout=600)
@@ -116,7 +119,7 @@ class RunnerTest(unittest.TestCase):
                 continue
             try:
                 with open(f"/proc/{entry}/environ", "rb") as f:
-                    if b"DOC_TEST_RUN=" + str(tempfile.gettempdir()).encode() in f.read():
+                    if b"DOC_TEST_RUN=" + self.tmp.name.encode() in f.read():
                         leftovers.append(entry)
             except OSError:
                 pass
