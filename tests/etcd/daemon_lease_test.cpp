@@ -65,12 +65,6 @@ ProcessSpec on_host_b(const fs::path& cwd, const std::string& endpoints, const s
     return spec;
 }
 
-std::size_t count_of(const std::string& text, const std::string& part) {
-    std::size_t n = 0;
-    for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-    return n;
-}
-
 // etcd's own list of leases (etcdctl), as "found N leases".
 std::string lease_list(const std::string& endpoints) {
     ProcessSpec spec;
@@ -82,14 +76,18 @@ std::string lease_list(const std::string& endpoints) {
 
 }  // namespace
 
-TEST_SUITE("etcd_daemon_lease") {
-    TEST_CASE("guards share loktd's lease; a guard killed -9 is released by loktd at once") {
-        ScratchDir dir("lokt-etcd-daemon");
-        EtcdCluster cluster(dir / "etcd", 1);
-        DaemonInstance daemon(dir / "loktd");
-        const fs::path cwd = dir.path();
-        const std::string endpoints = cluster.endpoints();
+// A one-member cluster and a private loktd in a scratch directory, which is
+// also where the lokt processes run.
+struct EtcdAndDaemon {
+    ScratchDir dir{"lokt-etcd-daemon"};
+    EtcdCluster cluster{dir / "etcd", 1};
+    DaemonInstance daemon{dir / "loktd"};
+    const fs::path cwd = dir.path();
+    const std::string endpoints = cluster.endpoints();
+};
 
+TEST_SUITE("etcd_daemon_lease") {
+    TEST_CASE_FIXTURE(EtcdAndDaemon, "guards share loktd's lease; a guard killed -9 is released by loktd at once") {
         // Two guards on host A, on two names.
         ChildProcess first(on_host_a(daemon, cwd, endpoints, "agent-1",
                                      {"guard", "build", "--", "sh", "-c", "echo $$ > cmd.pid; echo ready; exec sleep 600"}));
@@ -139,12 +137,7 @@ TEST_SUITE("etcd_daemon_lease") {
         ::kill(cmd_pid, SIGKILL);
     }
 
-    TEST_CASE("a loktd killed -9 leaves its guards' holds alone: the guards keep its lease alive") {
-        ScratchDir dir("lokt-etcd-daemon-crash");
-        EtcdCluster cluster(dir / "etcd", 1);
-        DaemonInstance daemon(dir / "loktd");
-        const fs::path cwd = dir.path();
-        const std::string endpoints = cluster.endpoints();
+    TEST_CASE_FIXTURE(EtcdAndDaemon, "a loktd killed -9 leaves its guards' holds alone: the guards keep its lease alive") {
         // A lease of 2 s: gone within 2 s unless somebody keeps it alive.
         ChildProcess guard(on_host_a(
             daemon, cwd, endpoints, "agent-1",

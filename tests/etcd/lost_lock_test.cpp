@@ -47,12 +47,6 @@ ProcessSpec lokt_spec(const fs::path& cwd, const std::string& endpoints, const s
     return spec;
 }
 
-std::size_t count_of(const std::string& text, const std::string& part) {
-    std::size_t n = 0;
-    for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-    return n;
-}
-
 }  // namespace
 
 TEST_SUITE("etcd_lost_lock") {

@@ -21,4 +21,10 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
     if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
 }
 
+std::size_t count_of(const std::string& text, const std::string& part) {
+    std::size_t n = 0;
+    for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+    return n;
+}
+
 }  // namespace lokt::test
