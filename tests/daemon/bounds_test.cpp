@@ -102,6 +102,29 @@ std::string subscribe_line(std::uint64_t id, const fs::path& root) {
            "\n";
 }
 
+// `command` (a lokt command line) in roots/r0 .. r{count-1}, one after
+// another, in file mode.
+void in_every_root(DaemonFixture& f, const fs::path& roots, int count, const std::string& command) {
+    ProcessSpec each = f.sh("i=0; while [ $i -lt " + std::to_string(count) + " ]; do LOKT_ROOT=" + roots.string() + "/r$i " +
+                            command + " || exit 1; i=$((i+1)); done");
+    each.env = f.files_env();
+    REQUIRE(run_process(each, Millis(120'000)).status() == 0);
+}
+
+// A client on `socket` that waits for `w` in every one of those roots (one
+// acquire request each, sent together).
+void wait_in_every_root(RawClient& waiter, const fs::path& roots, int count) {
+    REQUIRE(waiter.send(k_hello));
+    REQUIRE(waiter.line().find("\"ok\":true") != std::string::npos);
+    std::string batch;
+    for (int i = 0; i < count; ++i) {
+        batch +=
+            R"({"id":)" + std::to_string(i + 2) + R"(,"op":"acquire","root":")" + (roots / ("r" + std::to_string(i))).string() +
+            R"(","name":"w","mode":"manual","ttl_ms":600000,"wait":true,"timeout_ms":300000,"identity":)" + k_identity + "}\n";
+    }
+    REQUIRE(waiter.send(batch));
+}
+
 }  // namespace
 
 TEST_SUITE("daemon_bounds") {
@@ -294,31 +317,16 @@ TEST_SUITE("daemon_bounds") {
         fs::create_directories(roots);
         // Held in file mode, with a TTL that does not lapse during the test:
         // only a watch of locks/ tells the daemon of the release.
-        ProcessSpec hold = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
-                                "/r$i lokt lock w --ttl 10m || exit 1; i=$((i+1)); done");
-        hold.env = f.files_env();
-        REQUIRE(run_process(hold, Millis(120'000)).status() == 0);
+        in_every_root(f, roots, k_roots, "lokt lock w --ttl 10m");
 
         RawClient waiter(socket);
-        REQUIRE(waiter.send(k_hello));
-        REQUIRE(waiter.line().find("\"ok\":true") != std::string::npos);
-        std::string batch;
-        for (int i = 0; i < k_roots; ++i) {
-            batch += R"({"id":)" + std::to_string(i + 2) + R"(,"op":"acquire","root":")" +
-                     (roots / ("r" + std::to_string(i))).string() +
-                     R"(","name":"w","mode":"manual","ttl_ms":600000,"wait":true,"timeout_ms":300000,"identity":)" + k_identity +
-                     "}\n";
-        }
-        REQUIRE(waiter.send(batch));
+        wait_in_every_root(waiter, roots, k_roots);
         REQUIRE(f.daemon_counts_reach(0, k_roots, Millis(60'000)));
         const std::string status = request_line(socket, R"({"id":2,"op":"daemon_status"})", Millis(10'000));
         CHECK_MESSAGE(status.find("\"unwatched\"") == std::string::npos, status);
 
-        ProcessSpec release = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
-                                   "/r$i lokt unlock w || exit 1; i=$((i+1)); done");
-        release.env = f.files_env();
         const auto started = Clock::now();
-        REQUIRE(run_process(release, Millis(120'000)).status() == 0);
+        in_every_root(f, roots, k_roots, "lokt unlock w");
         const auto released = std::chrono::duration_cast<Millis>(Clock::now() - started);
         int granted = 0;
         while (granted < k_roots) {
@@ -351,22 +359,10 @@ TEST_SUITE("daemon_bounds") {
         constexpr int k_roots = 300;
         const fs::path roots = f.scratch() / "roots";
         fs::create_directories(roots);
-        ProcessSpec hold = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
-                                "/r$i lokt lock w --ttl 10m || exit 1; i=$((i+1)); done");
-        hold.env = f.files_env();
-        REQUIRE(run_process(hold, Millis(120'000)).status() == 0);
+        in_every_root(f, roots, k_roots, "lokt lock w --ttl 10m");
 
         RawClient waiter(socket);
-        REQUIRE(waiter.send(k_hello));
-        REQUIRE(waiter.line().find("\"ok\":true") != std::string::npos);
-        std::string batch;
-        for (int i = 0; i < k_roots; ++i) {
-            batch += R"({"id":)" + std::to_string(i + 2) + R"(,"op":"acquire","root":")" +
-                     (roots / ("r" + std::to_string(i))).string() +
-                     R"(","name":"w","mode":"manual","ttl_ms":600000,"wait":true,"timeout_ms":300000,"identity":)" + k_identity +
-                     "}\n";
-        }
-        REQUIRE(waiter.send(batch));
+        wait_in_every_root(waiter, roots, k_roots);
         REQUIRE(DaemonFixture::eventually(
             [&] {
                 const auto counts = daemon_counts(socket);
@@ -431,11 +427,8 @@ TEST_SUITE("daemon_bounds") {
 
         // And every waiter is granted when its lock is released on the files:
         // by an event, or at the next look.
-        ProcessSpec release = f.sh("i=0; while [ $i -lt " + std::to_string(k_roots) + " ]; do LOKT_ROOT=" + roots.string() +
-                                   "/r$i lokt unlock w || exit 1; i=$((i+1)); done");
-        release.env = f.files_env();
         const auto started = Clock::now();
-        REQUIRE(run_process(release, Millis(120'000)).status() == 0);
+        in_every_root(f, roots, k_roots, "lokt unlock w");
         const auto released = Clock::now();
         int granted = 0;
         while (granted < k_roots) {
