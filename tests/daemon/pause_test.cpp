@@ -144,6 +144,29 @@ ProcessSpec auto_lokt(const DaemonFixture& f, std::vector<std::string> args) {
     return spec;
 }
 
+// `lokt unlock --all --json` (LOKT_DAEMON=auto) once "first" and "second"
+// are held; its answer goes to unlock-all.out.
+ProcessSpec unlock_all_of_two(DaemonFixture& f) {
+    for (const char* name : {"first", "second"}) {
+        REQUIRE(run_process(f.lokt({"lock", name, "--ttl", "1m"}), Millis(20'000)).status() == 0);
+    }
+    ProcessSpec unlock = f.lokt({"unlock", "--all", "--json"});
+    unlock.env.set("LOKT_DAEMON", "auto");
+    unlock.output_file = f.scratch() / "unlock-all.out";
+    return unlock;
+}
+
+// Both names released once, and the answer says both.
+void check_both_released(DaemonFixture& f) {
+    for (const char* name : {"first", "second"}) {
+        CHECK_FALSE(fs::exists(f.root() / "locks" / (std::string(name) + ".json")));
+        CHECK(audit_event_count(f.root() / "audit.log", "release", name) == 1u);
+    }
+    std::string out = read_text(f.scratch() / "unlock-all.out");
+    std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
+    CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
+}
+
 }  // namespace
 
 TEST_SUITE("daemon_pause") {
@@ -266,26 +289,15 @@ TEST_SUITE("daemon_pause") {
             CHECK(audit_event_count(f.root() / "audit.log", "release", "unlocked") == 1u);
         }
         SUBCASE("unlock --all") {
-            for (const char* name : {"first", "second"}) {
-                REQUIRE(run_process(f.lokt({"lock", name, "--ttl", "1m"}), Millis(20'000)).status() == 0);
-            }
-            ProcessSpec unlock = f.lokt({"unlock", "--all", "--json"});
-            unlock.env.set("LOKT_DAEMON", "auto");
-            unlock.output_file = f.scratch() / "unlock-all.out";
+            ProcessSpec unlock = unlock_all_of_two(f);
             {
                 KillAtReply kill_at(f, 2);  // the first reply is the hello's
                 const auto result = run_process(unlock, Millis(20'000));
                 CHECK_MESSAGE(result.status() == 0, result.describe());
             }
             CHECK_FALSE(f.daemon().running());
-            for (const char* name : {"first", "second"}) {
-                CHECK_FALSE(fs::exists(f.root() / "locks" / (std::string(name) + ".json")));
-                CHECK(audit_event_count(f.root() / "audit.log", "release", name) == 1u);
-            }
             // Both released, by the daemon before it went: the answer says so.
-            std::string out = read_text(f.scratch() / "unlock-all.out");
-            std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
-            CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
+            check_both_released(f);
         }
     }
 
@@ -327,24 +339,13 @@ TEST_SUITE("daemon_pause") {
             CHECK(audit_event_count(f.root() / "audit.log", "release", "unlocked") == 1u);
         }
         SUBCASE("unlock --all") {
-            for (const char* name : {"first", "second"}) {
-                REQUIRE(run_process(f.lokt({"lock", name, "--ttl", "1m"}), Millis(20'000)).status() == 0);
-            }
-            ProcessSpec unlock = f.lokt({"unlock", "--all", "--json"});
-            unlock.env.set("LOKT_DAEMON", "auto");
-            unlock.output_file = f.scratch() / "unlock-all.out";
+            ProcessSpec unlock = unlock_all_of_two(f);
             KillAtUnlink kill_at(f);
             const auto result = run_process(unlock, Millis(20'000));
             CHECK_MESSAGE(result.status() == 0, result.describe());
             killed_at_unlink(kill_at.finish(), "first");
             CHECK_FALSE(f.daemon().running());
-            for (const char* name : {"first", "second"}) {
-                CHECK_FALSE(fs::exists(f.root() / "locks" / (std::string(name) + ".json")));
-                CHECK(audit_event_count(f.root() / "audit.log", "release", name) == 1u);
-            }
-            std::string out = read_text(f.scratch() / "unlock-all.out");
-            std::erase_if(out, [](char c) { return c == ' ' || c == '\n'; });
-            CHECK_MESSAGE(out.find(R"("released":["first","second"])") != std::string::npos, out);
+            check_both_released(f);
         }
         CHECK(first_bad_audit_line(f.root() / "audit.log") == "");
     }
