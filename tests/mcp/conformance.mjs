@@ -82,5 +82,5 @@ for (const [scenario, version] of SCENARIOS) {
 }
 
 bridge.kill('SIGTERM');
-stopRoot(root);
+await stopRoot(root);
 process.exit(checks.finish());

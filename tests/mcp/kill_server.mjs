@@ -177,5 +177,5 @@ await checks.run(`SIGTERM during a waiting reserve: the server ends at once, not
   await holder.close();
 });
 
-stopRoot(root);
+await stopRoot(root);
 process.exit(checks.finish());

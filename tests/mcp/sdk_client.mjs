@@ -482,5 +482,5 @@ await checks.run('holds end with the server: closing the client releases them', 
 });
 
 await b.client.close();
-stopRoot(root);
+await stopRoot(root);
 process.exit(checks.finish());

@@ -3,7 +3,7 @@
 // client for the messages the SDK cannot send (malformed JSON-RPC, the
 // 2026-07-28 requests the 1.x SDK does not speak).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +41,18 @@ export async function makeRoot(args) {
   return root;
 }
 
-export function stopRoot(root) {
-  if (root.daemon && root.daemon.exitCode === null) root.daemon.kill('SIGTERM');
+// Stops loktd (if any) and removes the scratch directory, so that no run leaves
+// anything behind in the temporary directory.
+export async function stopRoot(root) {
+  const daemon = root.daemon;
+  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    const late = setTimeout(() => daemon.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(late);
+  }
+  rmSync(root.dir, { recursive: true, force: true, maxRetries: 5 });
 }
 
 export function envFor(root, owner) {
