@@ -8,6 +8,7 @@
 
 #include "client/guarded_child.hpp"
 #include "client/json_views.hpp"
+#include "client/late_grant.hpp"
 #include "client/multi_acquire.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/hold_handle.hpp"
@@ -101,6 +102,23 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     if (!acquired) return report(acquired.error());
     if (!acquired->granted) return report_multi_refusal(*acquired, flags, false);
     MultiAcquired& held = *acquired;
+    if (plan->spec.ttl) {
+        // The first holds ran their TTL while the later ones were waited for
+        // (and any grant can come late): none may lapse before the first heartbeat.
+        for (auto& hold : held.holds) {
+            if (hold.outcome == Acquired::Outcome::nested) continue;
+            auto covered = renew_if_late(store, hold.lease, *plan->spec.ttl, NeededLeft::first_heartbeat);
+            if (covered) continue;
+            Error error = covered.take_error();
+            if (error.code == ErrorCode::lost) {
+                error.message += " (the hold lapsed before the command could start)";
+                store.record_lost(hold.lease, error.message);
+            }
+            (void)release_all(store, held, ReleaseNote{});
+            handle->dispose();
+            return report(error);
+        }
+    }
 
     ChildSpec child;
     child.argv = command;

@@ -6,6 +6,7 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/guarded_child.hpp"
+#include "client/late_grant.hpp"
 #include "client/multi_acquire.hpp"
 #include "client/multi_hold_commands.hpp"
 #include "common/hold_deadline.hpp"
@@ -37,7 +38,8 @@ int run_guard(CliContext& cli, const GuardFlags& flags, const std::vector<std::s
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
-    auto acquired = acquire_with_progress(store, *plan, cli.options().quiet);
+    // Renewed first when it reaches us late, or waited for again if it lapsed meanwhile (late_grant.hpp).
+    auto acquired = acquire_in_time(store, *plan, cli.options().quiet, NeededLeft::first_heartbeat);
     if (!acquired) return report(acquired.error());
     if (!acquired->granted()) {
         report(refusal_error(acquired->refusal));

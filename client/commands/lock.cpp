@@ -8,6 +8,7 @@
 #include "client/acquire_options.hpp"
 #include "client/commands/commands.hpp"
 #include "client/json_views.hpp"
+#include "client/late_grant.hpp"
 #include "client/multi_acquire.hpp"
 #include "client/multi_hold_commands.hpp"
 
@@ -29,7 +30,8 @@ int run_lock(CliContext& cli, const LockFlags& flags) {
     auto backend = cli.backend(false);
     if (!backend) return fail(backend.error());
 
-    auto acquired = acquire_with_progress(**backend, *plan, flags.json || cli.options().quiet);
+    // A grant that reaches us with less than half its TTL left is renewed first (late_grant.hpp).
+    auto acquired = acquire_in_time(**backend, *plan, flags.json || cli.options().quiet, NeededLeft::half_ttl);
     if (!acquired) return fail(acquired.error());
     if (!acquired->granted()) {
         const Error error = refusal_error(acquired->refusal);

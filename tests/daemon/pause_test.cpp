@@ -86,11 +86,11 @@ private:
     pid_t m_pid;
 };
 
-// strace on the daemon that kills it on entry to its n-th call of
-// `syscalls`, with nothing else changed.
-class KillAtCall {
+// strace on the daemon that does `action` on entry to its n-th call of
+// `syscalls` (kills it, or holds the call back), with nothing else changed.
+class InjectAtCall {
 public:
-    KillAtCall(DaemonFixture& f, const std::string& syscalls, int nth)
+    InjectAtCall(DaemonFixture& f, const std::string& syscalls, int nth, const std::string& action)
         : m_log(f.scratch() / ("strace-" + syscalls + "-" + std::to_string(nth) + ".log")) {
         ProcessSpec spec;
         spec.argv = {find_program("strace"),
@@ -100,7 +100,7 @@ public:
                      "-e",
                      "trace=" + syscalls,
                      "-e",
-                     "inject=" + syscalls + ":signal=SIGKILL:when=" + std::to_string(nth)};
+                     "inject=" + syscalls + ":" + action + ":when=" + std::to_string(nth)};
         spec.env = lokt::test::Environment::inherited();
         spec.cwd = f.scratch();
         spec.output_file = m_log;
@@ -110,17 +110,36 @@ public:
             DaemonFixture::eventually([&] { return read_text(m_log).find("attached") != std::string::npos; }, Millis(10'000)),
             read_text(m_log));
     }
-    ~KillAtCall() { finish(); }
-    // What strace saw, once it is done (the daemon it traced is gone).
+    ~InjectAtCall() { finish(); }
+    // What strace saw, once it is done (or the daemon it traced is gone).
     std::string finish() {
         if (m_strace) m_strace->finish(Millis(5'000));
         m_strace.reset();
         return read_text(m_log);
     }
+    // Detaches at once (SIGTERM): the daemon goes on untraced.
+    void detach() {
+        if (m_strace) m_strace->stop();
+        m_strace.reset();
+    }
 
 private:
     fs::path m_log;
     std::optional<ChildProcess> m_strace;
+};
+
+class KillAtCall : public InjectAtCall {
+public:
+    KillAtCall(DaemonFixture& f, const std::string& syscalls, int nth) : InjectAtCall(f, syscalls, nth, "signal=SIGKILL") {}
+};
+
+// Holds the daemon's n-th reply back for `stall` before it goes out: the
+// daemon has done all the request asked, and neither answers nor does
+// anything else meanwhile (it serves from one thread), as when stopped.
+class StallAtReply : public InjectAtCall {
+public:
+    StallAtReply(DaemonFixture& f, int nth, std::chrono::microseconds stall)
+        : InjectAtCall(f, "sendmsg,writev,sendto", nth, "delay_enter=" + std::to_string(stall.count())) {}
 };
 
 // Kills the daemon at its n-th reply (the sendmsg that carries it): it does
@@ -258,6 +277,71 @@ TEST_SUITE("daemon_pause") {
         CHECK_FALSE(fs::exists(f.root() / "locks" / "granted.json"));
         CHECK(audit_event_count(f.root() / "audit.log", "acquire", "granted") == 1u);
         CHECK(audit_event_count(f.root() / "audit.log", "release", "granted") == 1u);
+    }
+
+    TEST_CASE("loktd stalled between granting and answering beyond the TTL: no command starts on the lapsed hold") {
+        DaemonFixture f;
+        const fs::path witness = f.scratch() / "witness";
+        const fs::path log = f.root() / "audit.log";
+        ProcessSpec first = f.lokt({"lock", "late", "--ttl", "1m"});
+        first.env = f.files_env();
+        REQUIRE(run_process(first, Millis(20'000)).status() == 0);
+        // Waits in loktd's queue; its hello is long answered.
+        ChildProcess late(auto_lokt(
+            f, {"guard", "late", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c", witnessed_section("0.3")}));
+        REQUIRE(DaemonFixture::eventually([&] { return audit_event_count(log, "deny", "late") == 1u; }));
+        {
+            // The grant's answer goes out 2.5 s after the grant: the hold's
+            // 1 s TTL has long run out by then.
+            StallAtReply stall(f, 1, 2'500ms);
+            ProcessSpec unlock = f.lokt({"unlock", "late"});
+            unlock.env = f.files_env();
+            REQUIRE(run_process(unlock, Millis(20'000)).status() == 0);
+            REQUIRE(DaemonFixture::eventually([&] { return audit_event_count(log, "acquire", "late") == 2u; }));
+            // On the files: breaks the hold the moment it lapses, and is still
+            // inside its section when the late answer arrives.
+            ProcessSpec on_files =
+                f.lokt({"guard", "late", "--ttl", "1s", "--wait", "--timeout", "30s", "--", "sh", "-c", witnessed_section("2")});
+            on_files.env = f.files_env();
+            ChildProcess breaker(on_files);
+            CHECK_MESSAGE(breaker.wait_status(Millis(30'000)) == 0, breaker.output());
+            stall.detach();
+        }
+        // The late guard learns that its hold is gone before its command
+        // starts, and waits its turn again.
+        CHECK_MESSAGE(late.wait_status(Millis(30'000)) == 0, late.output());
+        CHECK(overlap_count(witness) == 0);
+        CHECK(lines_starting(witness, "enter ") == 2u);
+        CHECK(audit_event_count(log, "stale-break", "late") == 1u);
+        CHECK(audit_event_count(log, "lost", "late") == 1u);
+        CHECK(audit_event_count(log, "acquire", "late") == 4u);
+        CHECK(audit_event_count(log, "release", "late") == 3u);
+        CHECK(first_bad_audit_line(log) == "");
+        CHECK_FALSE(fs::exists(f.root() / "locks" / "late.json"));
+        CHECK(f.daemon_counts_reach(0, 0));
+    }
+
+    TEST_CASE("loktd stalled between granting and answering: `lock --ttl` renews a hold that reaches it half spent") {
+        DaemonFixture f;
+        const fs::path log = f.root() / "audit.log";
+        ProcessSpec first = f.lokt({"lock", "spent", "--ttl", "1m"});
+        first.env = f.files_env();
+        REQUIRE(run_process(first, Millis(20'000)).status() == 0);
+        ChildProcess late(auto_lokt(f, {"lock", "spent", "--ttl", "2s", "--wait", "--timeout", "30s"}));
+        REQUIRE(DaemonFixture::eventually([&] { return audit_event_count(log, "deny", "spent") == 1u; }));
+        {
+            // 1.5 s of the 2 s TTL gone before the answer: less than half is left.
+            StallAtReply stall(f, 1, 1'500ms);
+            ProcessSpec unlock = f.lokt({"unlock", "spent"});
+            unlock.env = f.files_env();
+            REQUIRE(run_process(unlock, Millis(20'000)).status() == 0);
+            CHECK_MESSAGE(late.wait_status(Millis(30'000)) == 0, late.output());
+            stall.detach();
+        }
+        CHECK(audit_event_count(log, "acquire", "spent") == 2u);
+        CHECK(audit_event_count(log, "renew", "spent") == 1u);
+        CHECK(audit_event_count(log, "lost", "spent") == 0u);
+        CHECK(first_bad_audit_line(log) == "");
     }
 
     TEST_CASE("loktd killed after releasing, before replying: guard and unlock report the truth") {
