@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "client/guarded_child.hpp"
 #include "client/json_views.hpp"
@@ -80,6 +82,38 @@ Beat renew_every_hold(Backend& store, MultiAcquired& held, Nanoseconds ttl, bool
     return Beat{false, Nanoseconds::zero(), std::max(least_left / 2, Nanoseconds(std::chrono::milliseconds(1)))};
 }
 
+// acquire_all(), and no hold that could lapse before the first heartbeat
+// (late_grant.hpp): the first names ran their TTL while the later ones were
+// waited for, and any grant can come late. One found lost: every hold given
+// back, and a waiting guard waits again with what is left of its timeout.
+Result<MultiAcquired> acquire_all_in_time(Backend& store, const AcquirePlan& plan, const std::vector<std::string>& names,
+                                          bool quiet) {
+    const auto started = std::chrono::steady_clock::now();
+    AcquirePlan asked = plan;
+    for (;;) {
+        auto acquired = acquire_all(store, asked, names, quiet);
+        if (!acquired || !acquired->granted || !plan.spec.ttl) return acquired;
+        std::optional<Error> failure;
+        for (auto& hold : acquired->holds) {
+            if (hold.outcome == Acquired::Outcome::nested) continue;
+            auto renewed = renew_if_late(store, hold.lease, *plan.spec.ttl, NeededLeft::first_heartbeat);
+            if (renewed) continue;
+            failure = renewed.take_error();
+            if (failure->code == ErrorCode::lost) {
+                failure->message += " (the hold lapsed before the command could start)";
+                store.record_lost(hold.lease, failure->message);
+            }
+            break;
+        }
+        if (!failure) return acquired;
+        (void)release_all(store, *acquired, ReleaseNote{});
+        const Nanoseconds waited = std::chrono::steady_clock::now() - started;
+        if (failure->code != ErrorCode::lost || !plan.wait.wait || waited >= plan.wait.timeout) return std::move(*failure);
+        warn(failure->message + "; waiting again");
+        asked.wait.timeout = plan.wait.timeout - waited;
+    }
+}
+
 }  // namespace
 
 int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_on_lost, const std::vector<std::string>& command) {
@@ -98,27 +132,10 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
-    auto acquired = acquire_all(store, *plan, *names, cli.options().quiet);
+    auto acquired = acquire_all_in_time(store, *plan, *names, cli.options().quiet);
     if (!acquired) return report(acquired.error());
     if (!acquired->granted) return report_multi_refusal(*acquired, flags, false);
     MultiAcquired& held = *acquired;
-    if (plan->spec.ttl) {
-        // The first holds ran their TTL while the later ones were waited for
-        // (and any grant can come late): none may lapse before the first heartbeat.
-        for (auto& hold : held.holds) {
-            if (hold.outcome == Acquired::Outcome::nested) continue;
-            auto covered = renew_if_late(store, hold.lease, *plan->spec.ttl, NeededLeft::first_heartbeat);
-            if (covered) continue;
-            Error error = covered.take_error();
-            if (error.code == ErrorCode::lost) {
-                error.message += " (the hold lapsed before the command could start)";
-                store.record_lost(hold.lease, error.message);
-            }
-            (void)release_all(store, held, ReleaseNote{});
-            handle->dispose();
-            return report(error);
-        }
-    }
 
     ChildSpec child;
     child.argv = command;
