@@ -10,6 +10,10 @@ promises for a long time under all of them at once, and counts what a user would
 - lost sections: a guard that exited 0 (its command ran and succeeded) with no witness line to
   show for it, or witness lines nobody accounts for.
 - hangs: a guard that did not finish within --hang-after seconds.
+- failed guards: a guard that exited other than 0. Every guard waits (--wait) with a TTL it
+  renews, so none may be refused, lose its hold (exit 6) or fail; each is counted by status.
+- worker errors: a guard that could not be started at all (the program gone or not executable):
+  the run stops, and says so, instead of going on with fewer workers.
 - audit accounting: every line of the audit log must be one JSON object, except the start of a
   line that a kill -9 cut short inside its write(2) (at most one per kill; readers skip such a
   fragment, and the next writer starts a fresh line after it); every `acquire` of a soak name must
@@ -127,6 +131,7 @@ class Tally:
         self.exit_codes: dict[str, dict[int, int]] = {}
         self.hangs = 0
         self.stderr_samples: list[str] = []
+        self.worker_errors: list[str] = []
 
     def claim(self, limit: int) -> bool:
         with self.lock:
@@ -158,6 +163,14 @@ def worker(kind: str, command: list[str], env: dict, tally: Tally, args, stop: t
                 tally.hangs += 1
                 if len(tally.stderr_samples) < 20:
                     tally.stderr_samples.append(f"{kind} hang: {(e.stderr or b'').decode(errors='replace')[:300]}")
+        except OSError as e:
+            # Not a guard's answer but no guard at all: a run with fewer workers than asked
+            # would report figures of a lighter load as if they were the asked one.
+            with tally.lock:
+                tally.worker_errors.append(f"{kind}: {e}")
+            log(f"a {kind} worker could not start a guard ({e}); stopping the run")
+            stop.set()
+            return
 
 
 def nemesis(daemon: Daemon, args, stop: threading.Event, events: dict) -> None:
@@ -357,6 +370,7 @@ def main() -> int:
             overlaps += o
         succeeded = sum(codes.get(0, 0) for codes in tally.exit_codes.values())
         lost_guards = sum(codes.get(1, 0) + codes.get(6, 0) for codes in tally.exit_codes.values())
+        failed_guards = sum(n for codes in tally.exit_codes.values() for code, n in codes.items() if code != 0)
         # A guard that exited 0 ran its command to the end, so it left a line; a guard reporting
         # `lost` (6, or 1 for another error) may or may not have let its command finish.
         lost_sections = max(0, succeeded - sections)
@@ -365,6 +379,7 @@ def main() -> int:
         summary = {
             "sections_started": tally.started, "sections_witnessed": sections, "overlaps": overlaps,
             "lost_sections": lost_sections, "unaccounted_witness_lines": unaccounted, "hangs": tally.hangs,
+            "failed_guards": failed_guards, "worker_errors": tally.worker_errors,
             "exit_codes": {k: {str(c): n for c, n in v.items()} for k, v in tally.exit_codes.items()},
             "faults": faults, "daemon_starts": daemon.starts, "elapsed_s": round(elapsed, 1),
             "sections_per_s": round(tally.started / elapsed, 1) if elapsed else 0, "audit": audit,
@@ -373,7 +388,8 @@ def main() -> int:
             "settings": {k: str(v) for k, v in vars(args).items()},
             "workers_by_name": workers_by_name,
         }
-        bad = (overlaps or lost_sections or unaccounted or tally.hangs or audit["invalid_lines"] or
+        bad = (overlaps or lost_sections or unaccounted or tally.hangs or failed_guards or tally.worker_errors or
+               audit["invalid_lines"] or
                audit["torn_by_kill"] > faults["kills"] or audit["unclosed_acquires"] or audit["double_releases"])
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -383,7 +399,7 @@ def main() -> int:
         partial = f" (partial run: {stopped_early[0]})" if stopped_early else ""
         print(f"soak: {tally.started} sections in {elapsed:.0f} s ({summary['sections_per_s']}/s){partial}, "
               f"{faults['kills']} kills, {faults['stops']} stops: {overlaps} overlaps, {lost_sections} lost, "
-              f"{tally.hangs} hangs, {audit['lines']} audit lines ({audit['invalid_lines']} invalid, "
+              f"{tally.hangs} hangs, {failed_guards} failed guards, {audit['lines']} audit lines ({audit['invalid_lines']} invalid, "
               f"{audit['torn_by_kill']} cut short by a kill, "
               f"{audit['unclosed_acquires']} acquires never closed, {audit['double_releases']} released twice)")
         return 1 if bad else 0
