@@ -1,9 +1,6 @@
 // See hold_book.hpp.
 #include "client/mcp/hold_book.hpp"
 
-#include "client/late_grant.hpp"
-#include "common/hold_deadline.hpp"
-
 namespace lokt::client::mcp {
 
 Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait,
@@ -40,45 +37,20 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
     spec.waiting = wait.wait;
     spec.shared = shared;
     spec.slots = slots;
-    const auto started = std::chrono::steady_clock::now();
-    WaitOptions asked = wait;
-    for (;;) {
-        if (wait.wait && m_waiting) m_waiting(true);
-        auto acquired = m_backend.acquire(spec, asked, observer);
-        if (wait.wait && m_waiting) m_waiting(false);
-        if (!acquired) return acquired.take_error();
-        if (!acquired->granted()) return acquired;
-        // A grant that reached us late is renewed, or found lost and waited
-        // for again (late_grant.hpp): the agent is never told it holds a lock
-        // somebody else has taken.
-        auto renewed = renew_if_late(m_backend, acquired->lease, ttl, NeededLeft::half_ttl);
-        if (!renewed) {
-            Error error = renewed.take_error();
-            if (error.code == ErrorCode::lost) {
-                error.message += " (the grant came too late: the hold lapsed before it could be used)";
-                m_backend.record_lost(acquired->lease, error.message);
-            }
-            (void)m_backend.release(acquired->lease, ReleaseNote{});
-            const Nanoseconds waited = std::chrono::steady_clock::now() - started;
-            if (error.code != ErrorCode::lost || !wait.wait || waited >= wait.timeout) return error;
-            asked.timeout = wait.timeout - waited;
-            continue;
-        }
-        return keep(name, std::move(acquired.value()), ttl, shared, slots);
+    if (wait.wait && m_waiting) m_waiting(true);
+    auto acquired = m_backend.acquire(spec, wait, observer);
+    if (wait.wait && m_waiting) m_waiting(false);
+    if (!acquired) return acquired.take_error();
+    if (acquired->granted()) {
+        SessionHold hold;
+        hold.lease = acquired->lease;
+        hold.ttl = ttl;
+        hold.lapses_at = std::chrono::steady_clock::now() + ttl;
+        hold.acquired = wall_now();
+        hold.shared = shared;
+        hold.slots = slots;
+        m_holds[name] = std::move(hold);
     }
-}
-
-Result<Acquired> HoldBook::keep(const std::string& name, Acquired acquired, Nanoseconds ttl, bool shared,
-                                std::optional<std::uint64_t> slots) {
-    SessionHold hold;
-    hold.lease = acquired.lease;
-    hold.ttl = ttl;
-    // When the record itself lapses, which a grant that came late brings nearer than the TTL.
-    hold.lapses_at = std::chrono::steady_clock::now() + time_left(acquired.lease.record, wall_now()).value_or(ttl);
-    hold.acquired = wall_now();
-    hold.shared = shared;
-    hold.slots = slots;
-    m_holds[name] = std::move(hold);
     return acquired;
 }
 

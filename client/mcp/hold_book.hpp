@@ -70,9 +70,6 @@ public:
 private:
     // The key of the hold find() finds; name itself when there is none.
     std::string key_of(const std::string& name) const;
-    // Records a granted hold as this session's, lapsing when its record does.
-    Result<Acquired> keep(const std::string& name, Acquired acquired, Nanoseconds ttl, bool shared,
-                          std::optional<std::uint64_t> slots);
 
     Backend& m_backend;
     Identity m_holder;
