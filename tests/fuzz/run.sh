@@ -66,4 +66,4 @@ if [[ ${#failed[@]} -gt 0 ]]; then
   echo "error: fuzz targets failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "all fuzz targets ran ${seconds}s without a failure"
+echo "all fuzz targets ran $([[ -n ${RUNS:-} ]] && echo "$RUNS inputs each" || echo "${seconds}s each") without a failure"
