@@ -433,8 +433,12 @@ def main():
     mod = module_name(root)
     flags, patterns = parse(args)
     if cmd == "list":
-        for rel in select(patterns, root, mod):
-            print(mod if rel == "." else mod + "/" + rel)
+        # One write, as go's buffered output is: a reader that stops early
+        # (`go list ./... | grep -q X` under pipefail) must not see a broken
+        # pipe that depends on whether Python's output is buffered.
+        lines = [(mod if rel == "." else mod + "/" + rel) + "\n" for rel in select(patterns, root, mod)]
+        sys.stdout.write("".join(lines))
+        sys.stdout.flush()
         return 0
     if cmd != "test":
         print(f"go {cmd}: not supported by the documentation stub", file=sys.stderr)
