@@ -1,8 +1,6 @@
 // See late_grant.hpp.
 #include "client/late_grant.hpp"
 
-#include <chrono>
-
 #include "client/cli_context.hpp"
 #include "common/hold_deadline.hpp"
 #include "common/wall_time.hpp"
@@ -17,29 +15,26 @@ Result<void> renew_if_late(Backend& store, Lease& lease, Nanoseconds ttl, Needed
     return store.renew(lease, ttl);
 }
 
-Result<Acquired> acquire_in_time(Backend& store, const AcquirePlan& plan, bool quiet, NeededLeft needed) {
-    const auto started = std::chrono::steady_clock::now();
-    AcquirePlan asked = plan;
-    for (;;) {
-        auto acquired = acquire_with_progress(store, asked, quiet);
-        if (!acquired || !acquired->granted() || acquired->outcome == Acquired::Outcome::nested || !plan.spec.ttl)
-            return acquired;
-        Lease& lease = acquired->lease;
-        auto renewed = renew_if_late(store, lease, *plan.spec.ttl, needed);
-        if (renewed) return acquired;
-        Error error = renewed.take_error();
-        if (error.code != ErrorCode::lost) {
-            (void)store.release(lease, ReleaseNote{});
-            return error;
-        }
+Result<void> settle_grant(Backend& store, Acquired& acquired, Nanoseconds ttl, NeededLeft needed) {
+    if (!acquired.granted() || acquired.outcome == Acquired::Outcome::nested) return {};
+    auto renewed = renew_if_late(store, acquired.lease, ttl, needed);
+    if (renewed) return {};
+    Error error = renewed.take_error();
+    if (error.code == ErrorCode::lost) {
         error.message += " (the grant came too late: the hold lapsed before it could be used)";
-        store.record_lost(lease, error.message);
-        (void)store.release(lease, ReleaseNote{});  // loktd forgets the hold it granted
-        const Nanoseconds waited = std::chrono::steady_clock::now() - started;
-        if (!plan.wait.wait || waited >= plan.wait.timeout) return error;
-        warn(error.message + "; waiting again");
-        asked.wait.timeout = plan.wait.timeout - waited;
+        store.record_lost(acquired.lease, error.message);
     }
+    return error;
+}
+
+void warn_waiting_again(const std::string& message) { warn(message + "; waiting again"); }
+
+Result<Acquired> acquire_in_time(Backend& store, const AcquirePlan& plan, bool quiet, NeededLeft needed) {
+    return acquire_until_settled(
+        plan, [&](const AcquirePlan& asked) { return acquire_with_progress(store, asked, quiet); },
+        [&](Acquired& acquired) { return settle_grant(store, acquired, *plan.spec.ttl, needed); },
+        // A release also makes loktd forget the hold it granted.
+        [&](Acquired& acquired) { (void)store.release(acquired.lease, ReleaseNote{}); });
 }
 
 }  // namespace lokt::client

@@ -87,31 +87,15 @@ Beat renew_every_hold(Backend& store, MultiAcquired& held, Nanoseconds ttl, bool
 // waited for, and any grant can come late. One found lost: every hold given
 // back, and a waiting guard waits again with what is left of its timeout.
 Result<MultiAcquired> acquire_all_in_time(Backend& store, const AcquirePlan& plan, const std::vector<std::string>& names,
-                                          bool quiet) {
-    const auto started = std::chrono::steady_clock::now();
-    AcquirePlan asked = plan;
-    for (;;) {
-        auto acquired = acquire_all(store, asked, names, quiet);
-        if (!acquired || !acquired->granted || !plan.spec.ttl) return acquired;
-        std::optional<Error> failure;
-        for (auto& hold : acquired->holds) {
-            if (hold.outcome == Acquired::Outcome::nested) continue;
-            auto renewed = renew_if_late(store, hold.lease, *plan.spec.ttl, NeededLeft::first_heartbeat);
-            if (renewed) continue;
-            failure = renewed.take_error();
-            if (failure->code == ErrorCode::lost) {
-                failure->message += " (the hold lapsed before the command could start)";
-                store.record_lost(hold.lease, failure->message);
-            }
-            break;
-        }
-        if (!failure) return acquired;
-        (void)release_all(store, *acquired, ReleaseNote{});
-        const Nanoseconds waited = std::chrono::steady_clock::now() - started;
-        if (failure->code != ErrorCode::lost || !plan.wait.wait || waited >= plan.wait.timeout) return std::move(*failure);
-        warn(failure->message + "; waiting again");
-        asked.wait.timeout = plan.wait.timeout - waited;
-    }
+                                          bool quiet, NeededLeft needed) {
+    return acquire_until_settled(
+        plan, [&](const AcquirePlan& asked) { return acquire_all(store, asked, names, quiet); },
+        [&](MultiAcquired& acquired) -> Result<void> {
+            if (!acquired.granted) return {};
+            for (auto& hold : acquired.holds) LOKT_TRY(settle_grant(store, hold, *plan.spec.ttl, needed));
+            return {};
+        },
+        [&](MultiAcquired& acquired) { (void)release_all(store, acquired, ReleaseNote{}); });
 }
 
 }  // namespace
@@ -132,7 +116,7 @@ int run_multi_guard(CliContext& cli, const AcquireFlags& flags, bool terminate_o
     if (!handle) return report(handle.error());
     plan->spec.handle = handle->token();
 
-    auto acquired = acquire_all_in_time(store, *plan, *names, cli.options().quiet);
+    auto acquired = acquire_all_in_time(store, *plan, *names, cli.options().quiet, NeededLeft::first_heartbeat);
     if (!acquired) return report(acquired.error());
     if (!acquired->granted) return report_multi_refusal(*acquired, flags, false);
     MultiAcquired& held = *acquired;
@@ -185,7 +169,7 @@ int run_multi_lock(CliContext& cli, const AcquireFlags& flags, bool json) {
     if (!plan) return fail(plan.error());
     auto backend = cli.backend(false);
     if (!backend) return fail(backend.error());
-    auto acquired = acquire_all(**backend, *plan, *names, json || cli.options().quiet);
+    auto acquired = acquire_all_in_time(**backend, *plan, *names, json || cli.options().quiet, NeededLeft::half_ttl);
     if (!acquired) return fail(acquired.error());
     if (!acquired->granted) return report_multi_refusal(*acquired, flags, json);
 

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <map>
 
 #include "tests/cli/support/lokt_fixture.hpp"
@@ -100,6 +101,24 @@ TEST_SUITE("multi_lock") {
         CHECK(audit_events("acquire", "a").size() == 3);
         CHECK_FALSE(has_lock("a"));
         CHECK_FALSE(has_lock("b"));
+    }
+
+    TEST_CASE_FIXTURE(LoktFixture,
+                      "`lock a,b --ttl` renews a first hold that its wait for the second half spent" * files_backend_only()) {
+        REQUIRE_EXIT(lokt({"lock", "b", "--ttl", "1m"}, k_ops), 0);
+        ChildProcess pair = start_lokt({"lock", "a,b", "--ttl", "2s", "--wait", "--timeout", "60s"}, k_agent1);
+        REQUIRE(wait_until([&] { return audit_events("acquire", "a").size() == 1; }, k_command_timeout));
+        // More than half of a's 2 s gone (counted from when its grant was seen) before b comes free.
+        const auto seen = std::chrono::steady_clock::now();
+        REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() - seen > std::chrono::milliseconds(1'100); },
+                           k_command_timeout));
+        REQUIRE_EXIT(lokt({"unlock", "b"}, k_ops), 0);
+        CHECK_EXIT(finish(pair), 0);
+        CHECK(audit_events("renew", "a").size() == 1);
+        CHECK(audit_events("renew", "b").empty());
+        CHECK(audit_events("lost", "a").empty());
+        CHECK(has_lock("a"));
+        CHECK(has_lock("b"));
     }
 
     TEST_CASE_FIXTURE(LoktFixture, "a,b and b,a with --wait in a loop never deadlock, and hold both or neither") {
