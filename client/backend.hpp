@@ -110,6 +110,13 @@ public:
     // Extends the hold to ttl from now if it is still ours (ErrorCode::lost
     // otherwise); the lease then describes the renewed lock.
     virtual Result<void> renew(Lease& lease, Nanoseconds ttl) = 0;
+    // renew(), done by whoever keeps the hold alive rather than checked there:
+    // through loktd the daemon is asked to renew it. (renew() of a hold loktd
+    // keeps only reads it back, and takes it over on the files when loktd has
+    // fallen behind, closing the connection: right for a guard, whose one hold
+    // goes with it; for a holder whose many holds share one connection, each
+    // renewal must leave the others where they are.)
+    virtual Result<void> renew_in_place(Lease& lease, Nanoseconds ttl) { return renew(lease, ttl); }
     // How long a holder waits between two renew() calls of a lease with this
     // TTL: TTL/2, unless the backend renews on its own and renew() only checks.
     virtual Nanoseconds renew_interval(const Lease& lease, Nanoseconds ttl) const {

@@ -520,6 +520,10 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
 
 Result<void> DaemonBackend::renew(Lease& lease, Nanoseconds ttl) {
     if (lease.record.bound_to == Binding::guard && m_connection.still_open()) return check_kept_hold(lease, ttl);
+    return renew_in_place(lease, ttl);
+}
+
+Result<void> DaemonBackend::renew_in_place(Lease& lease, Nanoseconds ttl) {
     protocol::RenewRequest request{m_root, lease.name(), lease.lock_id(), to_ms(ttl), m_actor};
     auto answered = ask(request, k_call_timeout);
     if (!answered) return m_files.renew(lease, ttl);

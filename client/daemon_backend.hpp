@@ -146,6 +146,7 @@ public:
     // A guard's hold is renewed by the daemon while this connection is open:
     // then this sends nothing and only checks that the hold is still ours.
     Result<void> renew(Lease& lease, Nanoseconds ttl) override;
+    Result<void> renew_in_place(Lease& lease, Nanoseconds ttl) override;
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override;
     // TTL/8 while the daemon renews a guard's hold (the heartbeat only looks),
     // else TTL/2.

@@ -7,17 +7,17 @@
 
 namespace lokt::client {
 
-Result<void> renew_if_late(Backend& store, Lease& lease, Nanoseconds ttl, NeededLeft needed) {
+Result<void> renew_if_late(Backend& store, Lease& lease, Nanoseconds ttl, NeededLeft needed, RenewBy by) {
     const auto left = time_left(lease.record, wall_now());
     if (!left) return {};
     const Nanoseconds enough = needed == NeededLeft::first_heartbeat ? store.renew_interval(lease, ttl) + ttl / 4 : ttl / 2;
     if (*left >= enough) return {};
-    return store.renew(lease, ttl);
+    return by == RenewBy::keeper ? store.renew_in_place(lease, ttl) : store.renew(lease, ttl);
 }
 
-Result<void> settle_grant(Backend& store, Acquired& acquired, Nanoseconds ttl, NeededLeft needed) {
+Result<void> settle_grant(Backend& store, Acquired& acquired, Nanoseconds ttl, NeededLeft needed, RenewBy by) {
     if (!acquired.granted() || acquired.outcome == Acquired::Outcome::nested) return {};
-    auto renewed = renew_if_late(store, acquired.lease, ttl, needed);
+    auto renewed = renew_if_late(store, acquired.lease, ttl, needed, by);
     if (renewed) return {};
     Error error = renewed.take_error();
     if (error.code == ErrorCode::lost) {

@@ -22,14 +22,19 @@ enum class NeededLeft {
     half_ttl,         // a manual lock's: at least half of what was asked for
 };
 
+// Who renews a late grant: its holder, as its heartbeat would (renew()), or
+// whoever keeps the hold alive (renew_in_place(), for holds that share one
+// connection to loktd, such as an MCP server's).
+enum class RenewBy { holder, keeper };
+
 // Renews `lease` now when less of its TTL is left than `needed`; nothing to
 // do for a hold granted on time. A lost error: the hold was gone already.
-Result<void> renew_if_late(Backend& store, Lease& lease, Nanoseconds ttl, NeededLeft needed);
+Result<void> renew_if_late(Backend& store, Lease& lease, Nanoseconds ttl, NeededLeft needed, RenewBy by = RenewBy::holder);
 
 // Makes a granted hold last as `needed` says (nothing to do for one not
 // granted, or nested in a hold of ours); one found lost is recorded (`lost`),
 // its message saying that the grant came too late.
-Result<void> settle_grant(Backend& store, Acquired& acquired, Nanoseconds ttl, NeededLeft needed);
+Result<void> settle_grant(Backend& store, Acquired& acquired, Nanoseconds ttl, NeededLeft needed, RenewBy by = RenewBy::holder);
 
 // Says on stderr (unless -q) that a grant was lost and the wait goes on.
 void warn_waiting_again(const std::string& message);

@@ -1,6 +1,8 @@
 // See hold_book.hpp.
 #include "client/mcp/hold_book.hpp"
 
+#include "client/late_grant.hpp"
+
 namespace lokt::client::mcp {
 
 Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, const WaitOptions& wait,
@@ -37,9 +39,21 @@ Result<Acquired> HoldBook::acquire(const std::string& name, Nanoseconds ttl, con
     spec.waiting = wait.wait;
     spec.shared = shared;
     spec.slots = slots;
-    if (wait.wait && m_waiting) m_waiting(true);
-    auto acquired = m_backend.acquire(spec, wait, observer);
-    if (wait.wait && m_waiting) m_waiting(false);
+    AcquirePlan plan{spec, wait};
+    // A grant that reached us late is renewed, or found lost and waited for
+    // again (late_grant.hpp): the agent is never told it holds a lock somebody
+    // else has taken. Renewed by loktd itself when it keeps the hold: this
+    // server's holds share one connection, which a takeover would close.
+    auto acquired = acquire_until_settled(
+        plan,
+        [&](const AcquirePlan& asked) {
+            if (wait.wait && m_waiting) m_waiting(true);
+            auto answer = m_backend.acquire(asked.spec, asked.wait, observer);
+            if (wait.wait && m_waiting) m_waiting(false);
+            return answer;
+        },
+        [&](Acquired& granted) { return settle_grant(m_backend, granted, ttl, NeededLeft::half_ttl, RenewBy::keeper); },
+        [&](Acquired& granted) { (void)m_backend.release(granted.lease, ReleaseNote{}); });
     if (!acquired) return acquired.take_error();
     if (acquired->granted()) {
         SessionHold hold;
@@ -66,7 +80,9 @@ Result<SessionHold> HoldBook::renew(const std::string& name, Nanoseconds ttl) {
     auto it = m_holds.find(key_of(name));
     if (it == m_holds.end()) return make_error(ErrorCode::not_found, "lock \"" + name + "\" is not held by this MCP server");
     SessionHold& hold = it->second;
-    if (auto renewed = m_backend.renew(hold.lease, ttl); !renewed) {
+    // Asked of loktd when it keeps the hold: never a takeover that would close
+    // the connection every other hold of this server is bound to.
+    if (auto renewed = m_backend.renew_in_place(hold.lease, ttl); !renewed) {
         if (renewed.error().code == ErrorCode::lost) {
             m_backend.record_lost(hold.lease, renewed.error().message);
             m_holds.erase(it);
