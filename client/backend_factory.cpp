@@ -11,6 +11,7 @@
 #include "client/daemon_backend.hpp"
 #include "client/etcd_backend.hpp"
 #include "client/file_backend.hpp"
+#include "client/tls_twin.hpp"
 #include "protocol/socket_location.hpp"
 
 namespace lokt::client {
@@ -38,6 +39,9 @@ Result<std::unique_ptr<Backend>> make_backend(const LockRoot& root, const Identi
     auto etcd = etcd_settings(std::filesystem::current_path(ec));
     if (!etcd) return etcd.take_error();
     if (*etcd) {
+        for (const auto& endpoint : (*etcd)->client.endpoints) {
+            if (endpoint.tls && !has_tls()) return hand_over_to_tls_twin("etcd at " + endpoint.text + " needs TLS");
+        }
         if (verbose) {
             std::fprintf(stderr, "lokt: backend etcd (%s, namespace %s from %s)\n", (*etcd)->endpoints.c_str(),
                          (*etcd)->name_space.c_str(), (*etcd)->name_space_source.c_str());

@@ -19,6 +19,7 @@
 #include "client/cli_context.hpp"
 #include "client/commands/commands.hpp"
 #include "client/completion.hpp"
+#include "client/tls_twin.hpp"
 
 namespace {
 
@@ -330,6 +331,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    lokt::client::remember_command_line(argc, argv);
     int status = 1;
     try {
         status = run(argc, argv);

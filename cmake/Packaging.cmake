@@ -1,6 +1,7 @@
 # Installation of the non-program files, and the Debian package:
 #   cmake --build build --target package   ->   build/lokt_<version>_<arch>.deb
-# holding /usr/bin/lokt, /usr/bin/loktd and its systemd user units (when the
+# holding /usr/bin/lokt (and its twin with TLS, /usr/libexec/lokt/lokt-tls),
+# /usr/bin/loktd and its systemd user units (when the
 # daemon is built), the man pages (ManPages.cmake) and the shell completions.
 # Everything that depends on the daemon is decided at the end of the top-level
 # directory, so the order of include() and add_subdirectory(daemon) does not
@@ -103,8 +104,9 @@ one machine. A second agent gets a clear refusal naming the holder, or waits
 its turn. Holds end when the holder finishes or dies, names can be frozen,
 and every operation is appended to a JSON Lines audit log.
 .
-This package holds the lokt command, the optional per-user daemon loktd with
-its systemd user units, man pages, and bash, zsh and fish completions.")
+This package holds the lokt command (with lokt-tls, the same program with
+TLS, for etcd over https), the optional per-user daemon loktd with its systemd
+user units, man pages, and bash, zsh and fish completions.")
 # Library dependencies are read from the binaries by dpkg-shlibdeps, which
 # CPack runs on the files `file` says are ELF. Only `package` needs them.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -3,10 +3,9 @@
 // a late operation is cancelled by closing the socket, which also ends the
 // connection (the next call reconnects through the client).
 #include "protocol/etcd/http_connection.hpp"
-#include "protocol/etcd/tls_startup.hpp"
+#include "protocol/etcd/tls_layer.hpp"
 
 #include <asio.hpp>
-#include <asio/ssl.hpp>
 #include <charconv>
 #include <optional>
 
@@ -28,9 +27,8 @@ std::string lower(std::string_view text) {
 
 struct HttpConnection::Impl {
     asio::io_context io;
-    std::optional<asio::ssl::context> ssl_context;
     std::optional<tcp::socket> plain;
-    std::optional<asio::ssl::stream<tcp::socket>> secure;
+    std::unique_ptr<TlsLayer> secure;
     Endpoint endpoint;
     std::string in;  // bytes read and not yet consumed
     // A streamed body: chunked framing state and decoded text not yet returned.
@@ -41,7 +39,7 @@ struct HttpConnection::Impl {
     bool in_chunk = false;
     std::string decoded;
 
-    tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
+    tcp::socket& socket() { return secure ? secure->socket() : *plain; }
     bool is_open() { return (plain || secure) && socket().is_open(); }
 
     void shut() {
@@ -80,7 +78,7 @@ struct HttpConnection::Impl {
             done = true;
         };
         if (secure) {
-            asio::async_write(*secure, asio::buffer(bytes.data(), bytes.size()), handler);
+            secure->async_write(bytes.data(), bytes.size(), handler);
         } else {
             asio::async_write(*plain, asio::buffer(bytes.data(), bytes.size()), handler);
         }
@@ -104,7 +102,7 @@ struct HttpConnection::Impl {
             done = true;
         };
         if (secure) {
-            secure->async_read_some(asio::buffer(chunk), handler);
+            secure->async_read_some(chunk, sizeof chunk, handler);
         } else {
             plain->async_read_some(asio::buffer(chunk), handler);
         }
@@ -112,7 +110,7 @@ struct HttpConnection::Impl {
         in.append(chunk, got);
         if (result) {
             shut();
-            if (result == asio::error::eof || result == asio::ssl::error::stream_truncated) {
+            if (result == asio::error::eof || TlsLayer::is_truncation(result)) {
                 return failure("the connection was closed");
             }
             return failure("cannot read: " + result.message());
@@ -255,26 +253,9 @@ Result<HttpConnection> HttpConnection::connect(const Endpoint& endpoint, const T
     const auto found = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
     if (ec) return s.failure("cannot resolve " + endpoint.host + ": " + ec.message());
     if (endpoint.tls) {
-        prepare_tls();
-        s.ssl_context.emplace(asio::ssl::context::tls_client);
-        s.ssl_context->set_verify_mode(asio::ssl::verify_peer);
-        if (tls.ca_file.empty()) {
-            s.ssl_context->set_default_verify_paths(ec);
-        } else {
-            s.ssl_context->load_verify_file(tls.ca_file, ec);
-        }
-        if (ec) return s.failure("cannot load the CA certificate " + tls.ca_file + ": " + ec.message());
-        if (!tls.cert_file.empty()) {
-            s.ssl_context->use_certificate_chain_file(tls.cert_file, ec);
-            if (ec) return s.failure("cannot load the client certificate " + tls.cert_file + ": " + ec.message());
-            s.ssl_context->use_private_key_file(tls.key_file.empty() ? tls.cert_file : tls.key_file, asio::ssl::context::pem, ec);
-            if (ec) return s.failure("cannot load the client key " + tls.key_file + ": " + ec.message());
-        }
-        s.secure.emplace(s.io, *s.ssl_context);
-        s.secure->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
-        // Server name indication (SSL_set_tlsext_host_name is a macro with a C cast).
-        SSL_ctrl(s.secure->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(endpoint.host.c_str()));
+        auto layer = TlsLayer::make(s.io, tls, endpoint.host);
+        if (!layer) return s.failure(layer.error().message);
+        s.secure = std::move(layer.value());
     } else {
         s.plain.emplace(s.io);
     }
@@ -289,7 +270,7 @@ Result<HttpConnection> HttpConnection::connect(const Endpoint& endpoint, const T
     s.socket().set_option(tcp::no_delay(true), ec);
     if (s.secure) {
         done = false;
-        s.secure->async_handshake(asio::ssl::stream_base::client, [&](std::error_code e) {
+        s.secure->async_handshake([&](std::error_code e) {
             result = e;
             done = true;
         });
@@ -404,7 +385,7 @@ Result<std::optional<std::string>> HttpConnection::next_message(Millis timeout) 
         if (s.decoded.find('\n') != std::string::npos) continue;
         if (Clock::now() >= deadline) return std::optional<std::string>();
         // TLS may hold decrypted bytes the socket no longer shows.
-        if (s.secure && SSL_pending(s.secure->native_handle()) > 0) {
+        if (s.secure && s.secure->pending() > 0) {
             LOKT_TRY_LET(more, s.read_more(deadline + std::chrono::milliseconds(1)));
             (void)more;
             continue;

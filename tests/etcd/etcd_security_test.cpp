@@ -56,10 +56,11 @@ void make_cert(const fs::path& dir, const std::string& ca, const std::string& na
 struct Lokt {
     fs::path cwd;
     Environment env = Environment::inherited();
+    std::string binary = LOKT_BINARY;
 
     ProcessResult run(const std::vector<std::string>& args) const {
         ProcessSpec spec;
-        spec.argv = {LOKT_BINARY};
+        spec.argv = {binary};
         spec.argv.insert(spec.argv.end(), args.begin(), args.end());
         spec.env = env;
         spec.cwd = cwd;
@@ -123,6 +124,19 @@ TEST_SUITE("etcd_security") {
         // Nothing was granted to either.
         const auto status = good.run({"exists", "held-by-nobody"});
         CHECK_MESSAGE(status.status() == 3, status.describe());
+
+        // lokt itself has no TLS: a copy of it without its twin beside it
+        // cannot reach the cluster, and says what is missing.
+        const fs::path alone = dir / "alone";
+        fs::create_directories(alone);
+        fs::copy_file(LOKT_BINARY, alone / "lokt");
+        Lokt orphan = good;
+        orphan.binary = (alone / "lokt").string();
+        const auto missing = orphan.run({"lock", "held-by-nobody", "--ttl", "1m"});
+        CHECK(missing.status() == 1);
+        CHECK_MESSAGE(contains(missing.err, "needs TLS, which this lokt leaves to lokt-tls, and it is missing"),
+                      missing.describe());
+        CHECK_MESSAGE(contains(missing.err, (alone / "lokt-tls").string()), missing.describe());
     }
 
     TEST_CASE("user and password: the right password works; a wrong one is refused and grants nothing") {

@@ -23,6 +23,16 @@ cmake --install "$build" --prefix "$prefix" >"$scratch/install.log" 2>&1 || { ca
 
 check "both programs are installed: bin/lokt and bin/loktd"
 [[ -x $prefix/bin/lokt ]] || fail "bin/lokt is not installed"
+
+check "the installed lokt hands etcd over https to its twin, libexec/lokt/lokt-tls"
+[[ -x $prefix/libexec/lokt/lokt-tls ]] || fail "libexec/lokt/lokt-tls is not installed"
+# Nothing listens on port 1: the twin tries to connect (and says so); a lokt
+# that did not find it would say that it is missing instead.
+said=$(cd "$scratch" && env -i PATH=/usr/bin:/bin HOME="$scratch" LOKT_BACKEND=etcd LOKT_DAEMON=off \
+    LOKT_ETCD_ENDPOINTS=https://127.0.0.1:1 LOKT_ETCD_PREFIX=install-test "$prefix/bin/lokt" lock x --ttl 1m 2>&1) &&
+    fail "lock against a closed port succeeded: $said"
+echo "$said"
+grep -q "cannot connect" <<<"$said" || fail "the installed lokt did not reach its twin: $said"
 if [[ ! -x $build/daemon/loktd ]]; then
     echo "note: loktd is not built here; nothing more to check"
     failed=0

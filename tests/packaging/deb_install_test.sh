@@ -42,6 +42,7 @@ grep -q "^Depends: .*libc6" "$scratch/control" || fail "Depends does not name li
 # What the build made decides what the package must hold.
 expected=(
     ./usr/bin/lokt
+    ./usr/libexec/lokt/lokt-tls
     ./usr/share/man/man1/lokt.1.gz
     ./usr/share/bash-completion/completions/lokt
     ./usr/share/zsh/vendor-completions/_lokt
