@@ -477,6 +477,10 @@ def contention_window(cfg: Config, repo: Path, label: str, env: dict[str, str], 
         "max_deviation_pct": (max(abs(c - mean) for c in counts) / mean * 100) if mean else None,
         "failed_runs": sum(w["fail"] for w in workers),
         "errors": worker_errors(errors_file),
+        # CPU of every run (lokt or flock and its `true`), per successful run: with more workers
+        # than cores this is what decides the rate, with a fraction of the rate's noise.
+        "cpu_ms_per_section": (sum(w["cpu_us"] for w in workers) / 1000 / sum(w["ok"] for w in workers)
+                               if sum(w["ok"] for w in workers) else None),
     }
     if stats["failed_runs"]:
         cfg.log(f"  {stats['failed_runs']} runs failed: {stats['errors']}")
@@ -497,6 +501,9 @@ def median_round(rounds: list[dict]) -> dict:
     ordered = sorted(rounds, key=lambda r: r["per_second"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["rounds_per_second"] = [r["per_second"] for r in rounds]
+    cpu = [r["cpu_ms_per_section"] for r in rounds if r.get("cpu_ms_per_section") is not None]
+    chosen["rounds_cpu_ms_per_section"] = cpu
+    chosen["cpu_ms_per_section_median"] = statistics.median(cpu) if cpu else None
     chosen["failed_runs"] = sum(r["failed_runs"] for r in rounds)
     chosen["errors"] = sorted({e for r in rounds for e in r["errors"]})
     return chosen
@@ -525,6 +532,10 @@ def bench_throughput(cfg: Config) -> dict:
             mine["rounds_ratio"] = per_round
             valid = [r for r in per_round if r is not None]
             mine["ratio"] = statistics.median(valid) if valid else None
+            cpu_ratios = [ratio(m.get("cpu_ms_per_section"), f.get("cpu_ms_per_section"))
+                          for m, f in zip(rounds[backend.name], rounds["flock"])]
+            cpu_ratios = [r for r in cpu_ratios if r is not None]
+            mine["cpu_ratio"] = statistics.median(cpu_ratios) if cpu_ratios else None
             result["backends"][backend.name][str(n)] = mine
     return result
 
@@ -940,6 +951,9 @@ def build_rows(results: dict, backends: list[str]) -> list[dict]:
             b = {k: v[n] for k, v in t["backends"].items()}
             add(f"throughput N={n} (sections/s)", t["flock"][n]["per_second"], {k: b[k]["per_second"] for k in b},
                 unit="/s", ratios={k: b[k]["ratio"] for k in b})
+            if t["flock"][n].get("cpu_ms_per_section_median") is not None:
+                add(f"  CPU per section N={n}, median of rounds (ms)", t["flock"][n]["cpu_ms_per_section_median"],
+                    {k: b[k].get("cpu_ms_per_section_median") for k in b}, ratios={k: b[k].get("cpu_ratio") for k in b})
         failed = {k: sum(v[n]["failed_runs"] for n in v) for k, v in t["backends"].items()}
         add("throughput, runs that failed (all N)", sum(v["failed_runs"] for v in t["flock"].values()), failed,
             unit="", target="0", checks={k: v == 0 for k, v in failed.items()})
@@ -1150,6 +1164,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--hold-us", type=int, default=1000, help="time each handoff section holds the lock (µs)")
     parser.add_argument("--no-strace", action="store_true", help="skip the strace profile of one guard")
+    parser.add_argument("--throughput-rounds", type=int, help="rounds of each throughput window (default 3; "
+                        "1 with --quick); more rounds narrow a before/after comparison")
     parser.add_argument("--label", default="", help="free text recorded with the results, e.g. the source revision")
     return parser.parse_args(argv)
 
@@ -1188,7 +1204,7 @@ def main(argv: list[str]) -> int:
             handoff_sections=48 if quick else 480,
             hold_us=args.hold_us,
             throughput_seconds=1.0 if quick else 5.0,
-            throughput_rounds=1 if quick else 3,
+            throughput_rounds=args.throughput_rounds or (1 if quick else 3),
             throughput_ns=(2, 4, 8, 16),
             fairness_seconds=2.0 if quick else 20.0,
             resource_holds=10_000,
@@ -1207,7 +1223,8 @@ def main(argv: list[str]) -> int:
     results: dict = {
         "command": "python3 bench/run_bench.py " + shlex.join(argv),
         "parameters": {k: getattr(cfg, k) for k in ("quick", "uncontended_runs", "handoff_sections", "hold_us",
-                                                     "throughput_seconds", "throughput_ns", "fairness_seconds",
+                                                     "throughput_seconds", "throughput_rounds", "throughput_ns",
+                                                     "fairness_seconds",
                                                      "resource_holds", "idle_seconds", "status_locks",
                                                      "status_runs", "audit_lines", "audit_runs")},
         "backends": backend_names,

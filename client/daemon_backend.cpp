@@ -430,7 +430,7 @@ bool DaemonBackend::denial_recorded_since(const std::string& name, WallTime sinc
     return found;
 }
 
-std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& spec, WallTime asked_at) {
+std::optional<StoredRecord> DaemonBackend::granted_before_loss(const AcquireSpec& spec, WallTime asked_at) {
     auto view = m_files.inspect(spec.name);
     if (!view || view->stored.kind != StoredRecord::Kind::record) return std::nullopt;
     const LockRecord& record = view->stored.record;
@@ -444,7 +444,7 @@ std::optional<LockRecord> DaemonBackend::granted_before_loss(const AcquireSpec& 
          record.acquired >= asked_at && record.bound_to == spec.binding &&
          (spec.binding == Binding::ttl || (record.pid == spec.holder.pid && record.pid_start == spec.holder.pid_start)));
     if (!ours) return std::nullopt;
-    return record;
+    return view->stored;
 }
 
 Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptions& wait, const WaitObserver& observer) {
@@ -480,10 +480,13 @@ Result<Acquired> DaemonBackend::acquire(const AcquireSpec& spec, const WaitOptio
         // The daemon went away, or never answered: whatever it granted us is
         // ours (it may have granted and died before its replies went out, the
         // hello's included); otherwise wait on the files.
-        if (auto record = granted_before_loss(spec, asked_at)) {
+        if (auto hold = granted_before_loss(spec, asked_at)) {
+            // A daemon killed between the lock file and its `acquire` line
+            // leaves the line to us.
+            LOKT_TRY(m_files.audit_adopted_grant(*hold, asked_at, spec.group));
             Acquired result;
             result.outcome = AcquireResult::Outcome::acquired;
-            result.lease.record = *record;
+            result.lease.record = hold->record;
             // Rewritten as ours: a daemon that wakes up finds a file it did not
             // write and leaves the hold to us (design.md).
             if (spec.ttl) (void)m_files.renew(result.lease, *spec.ttl);

@@ -186,7 +186,7 @@ private:
                                                bool before_hello = false);
     // After the daemon vanished during an acquire: a hold it granted us before
     // it died is ours (our pid, our owner, written after we asked).
-    std::optional<LockRecord> granted_before_loss(const AcquireSpec& spec, WallTime asked_at);
+    std::optional<StoredRecord> granted_before_loss(const AcquireSpec& spec, WallTime asked_at);
     // After the daemon vanished during a wait: did it write this wait's `deny`?
     // (Then the files carry on the wait without a second one.)
     bool denial_recorded_since(const std::string& name, WallTime since);

@@ -29,6 +29,10 @@ public:
     Result<void> release(const Lease& lease, const ReleaseNote& note = {}) override {
         return m_engine.release(lease.name(), lease.lock_id(), lease.file, note);
     }
+    // See LockEngine::audit_adopted_grant.
+    Result<void> audit_adopted_grant(const StoredRecord& hold, WallTime since, const std::string& group) {
+        return m_engine.audit_adopted_grant(hold, since, group);
+    }
     void record_lost(const Lease& lease, const std::string& detail) override {
         m_engine.record_lost(lease.name(), lease.lock_id(), detail);
     }

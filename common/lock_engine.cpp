@@ -246,12 +246,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
         const bool create = try_create && !present->has_value();
         LOKT_TRY_LET(published, create ? publish_fenced(spec.name, record, &result.file) : Result<bool>(false));
         if (*published) {
-            AuditEvent event = make_audit_event("acquire", spec.name, m_actor);
-            event.lock_id = record.lock_id;
-            event.ttl_sec = record.ttl_sec;
-            event.extra_json = Json{{"fence", *record.fence}}.dump();
-            if (!spec.group.empty()) event.extra_json = with_group(event.extra_json, spec.group);
-            if (auto logged = audit(std::move(event)); !logged) {
+            if (auto logged = audit(acquire_event(record, spec.group, false)); !logged) {
                 // No grant without its line: the lock file goes again.
                 take_back(Area::locks, spec.name, result.file);
                 return logged.take_error();
@@ -301,6 +296,7 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
                     // Our own hold: a daemon we gave up on granted it after all
                     // (it names the liveness handle we created for this very
                     // acquire). It is ours; waiting for it would wait forever.
+                    LOKT_TRY(audit_adopted_grant(seen, holder.acquired - std::chrono::seconds(1), spec.group));
                     result.outcome = AcquireResult::Outcome::acquired;
                     result.record = holder;
                     result.file = seen.file;
@@ -331,6 +327,36 @@ Result<AcquireResult> LockEngine::try_acquire(const AcquireSpec& spec) {
     result.refusal = refusal_for(spec.name, seen, state, wall_now());
     if (spec.audit_denial) record_denial(spec.name, result.refusal, spec.waiting);
     return result;
+}
+
+AuditEvent LockEngine::acquire_event(const LockRecord& record, const std::string& group, bool adopted) const {
+    AuditEvent event = make_audit_event("acquire", record.name, m_actor);
+    event.lock_id = record.lock_id;
+    event.ttl_sec = record.ttl_sec;
+    Json extra = Json::object();
+    if (record.fence) extra["fence"] = *record.fence;
+    if (adopted) extra["adopted"] = true;
+    event.extra_json = extra.dump();
+    if (!group.empty()) event.extra_json = with_group(event.extra_json, group);
+    return event;
+}
+
+Result<void> LockEngine::audit_adopted_grant(const StoredRecord& hold, WallTime since, const std::string& group) {
+    const LockRecord& record = hold.record;
+    bool logged = false;
+    AuditQuery query;
+    query.since = since;
+    query.name = record.name;
+    // A log that cannot be read gets the line: twice is better than never.
+    (void)read_audit(m_store.root() / "audit.log", query, [&](std::string_view, const AuditEvent& seen) {
+        if (seen.event == "acquire" && seen.lock_id == record.lock_id) logged = true;
+    });
+    if (logged) return {};
+    if (auto written = audit(acquire_event(record, group, true)); !written) {
+        take_back(Area::locks, record.name, hold.file);  // no grant without its line
+        return written.take_error();
+    }
+    return {};
 }
 
 AuditEvent denial_event(const std::string& name, const Refusal& refusal, bool waiting, const Identity& actor) {

@@ -183,6 +183,13 @@ public:
     // Writes the `deny` (or `freeze-deny`) line of an acquire refused for this
     // reason, as try_acquire does when told to audit the denial.
     void record_denial(const std::string& name, const Refusal& refusal, bool waiting = false);
+    // For a hold its holder takes over from a daemon that went away (found on
+    // the files naming the holder's liveness handle or identity): the
+    // daemon may have written the lock file and died before its `acquire`
+    // line. Appends that line (extra.adopted) unless the log has an `acquire`
+    // of the hold's lock_id since `since`, so that no hold is audited only by
+    // its end. When the line cannot be written the hold goes, as a grant's would.
+    Result<void> audit_adopted_grant(const StoredRecord& hold, WallTime since, const std::string& group);
     // Records that a hold was found taken away (the `lost` event).
     void record_lost(const std::string& name, const std::string& lock_id, const std::string& detail);
 
@@ -260,6 +267,9 @@ private:
     void take_back(Area area, const std::string& name, const FileIdentity& file);
     JudgeContext judging() const { return JudgeContext{&m_store.root(), nullptr}; }
     Result<AcquireResult> refresh(const AcquireSpec& spec, const StoredRecord& seen);
+    // The `acquire` line of a grant; adopted: written by the holder for a
+    // daemon's grant (audit_adopted_grant).
+    AuditEvent acquire_event(const LockRecord& record, const std::string& group, bool adopted) const;
     Refusal refusal_for(const std::string& name, const StoredRecord& seen, HoldState state, WallTime now) const;
 
     LockStore m_store;

@@ -12,7 +12,10 @@ the root must recover:
 - the audit log is one valid JSON object per line;
 - for loktd's release: no hold has two `release` lines (a daemon killed
   between its line and the unlink must not have the client's release on the
-  files audit it again).
+  files audit it again);
+- no `release` line without an `acquire` of the same hold before it (a
+  daemon killed between a guard's lock file and its `acquire` line leaves the
+  line to the guard that carries the hold on).
 
 strace counts invocations per system call and per process, so (NAME, K) for K
 from 1 to the count of NAME names every call of the operation exactly once.
@@ -223,6 +226,15 @@ class DaemonGrant(Scenario):
         return ["lock", NAME, "--ttl", "1s"]
 
 
+class DaemonGuard(Scenario):
+    title = "loktd: guard -- true"
+    daemon = True
+    op_backend = "auto"
+
+    def argv(self):
+        return ["guard", NAME, "--", "true"]
+
+
 class DaemonRelease(Scenario):
     title = "loktd: release (unlock)"
     daemon = True
@@ -241,7 +253,7 @@ class DaemonRelease(Scenario):
             raise AssertionError("unlock again: exit %d: %s" % (done.returncode, done.stderr.strip()))
 
 
-SCENARIOS = [Lock(), Guard(), Renewal(), Unlock(), BreakStale(), Freeze(), DaemonGrant(), DaemonRelease()]
+SCENARIOS = [Lock(), Guard(), Renewal(), Unlock(), BreakStale(), Freeze(), DaemonGrant(), DaemonGuard(), DaemonRelease()]
 
 
 # ---- one run ----------------------------------------------------------------
@@ -298,6 +310,7 @@ def check_root(run, when, left=None, releases_once=False):
     the next writer of the name, which removes it."""
     problems = []
     released = set()
+    acquired = set()
     for area in ("locks", "freezes"):
         path = os.path.join(run.root, area)
         if not os.path.isdir(path):
@@ -326,6 +339,11 @@ def check_root(run, when, left=None, releases_once=False):
                 except ValueError:
                     problems.append("%s: audit.log line %d is not a JSON object: %r" % (when, number, line[:80]))
                     continue
+                if event.get("event") == "acquire":
+                    acquired.add(event.get("lock_id"))
+                if event.get("event") == "release" and event.get("lock_id") not in acquired:
+                    problems.append("%s: audit.log line %d releases %s, never acquired in the log" %
+                                    (when, number, event.get("lock_id")))
                 if releases_once and event.get("event") == "release":
                     if event.get("lock_id") in released:
                         problems.append("%s: audit.log line %d releases %s a second time" % (when, number, event.get("lock_id")))

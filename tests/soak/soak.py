@@ -213,7 +213,9 @@ def check_audit(path: Path, names: set[str]) -> dict:
     open_ids: dict[str, str] = {}
     closed_unknown = 0
     released: set[str] = set()
+    ever_acquired: set[str] = set()
     double_releases = 0
+    releases_without_acquire = 0
     invalid_samples: list[str] = []
     previous = b""
     with open(path, "rb") as f:
@@ -242,6 +244,7 @@ def check_audit(path: Path, names: set[str]) -> dict:
             if event.get("event") == "acquire":
                 acquires += 1
                 open_ids[lock_id] = event.get("ts", "")
+                ever_acquired.add(lock_id)
             elif event.get("event") in CLOSING_EVENTS:
                 if open_ids.pop(lock_id, None) is None:
                     closed_unknown += 1
@@ -250,9 +253,14 @@ def check_audit(path: Path, names: set[str]) -> dict:
                     if lock_id in released:
                         double_releases += 1
                     released.add(lock_id)
+                    # A holder ends only what was granted to it, and every grant has its line
+                    # (written by the holder itself when its daemon died before writing it).
+                    if lock_id not in ever_acquired:
+                        releases_without_acquire += 1
     return {"lines": lines, "invalid_lines": invalid, "torn_by_kill": torn, "acquires": acquires,
             "unclosed_acquires": len(open_ids),
-            "closings_without_acquire": closed_unknown, "double_releases": double_releases,
+            "closings_without_acquire": closed_unknown, "releases_without_acquire": releases_without_acquire,
+            "double_releases": double_releases,
             "invalid_samples": invalid_samples}
 
 
@@ -390,7 +398,8 @@ def main() -> int:
         }
         bad = (overlaps or lost_sections or unaccounted or tally.hangs or failed_guards or tally.worker_errors or
                audit["invalid_lines"] or
-               audit["torn_by_kill"] > faults["kills"] or audit["unclosed_acquires"] or audit["double_releases"])
+               audit["torn_by_kill"] > faults["kills"] or audit["unclosed_acquires"] or audit["double_releases"] or
+               audit["releases_without_acquire"])
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -401,7 +410,8 @@ def main() -> int:
               f"{faults['kills']} kills, {faults['stops']} stops: {overlaps} overlaps, {lost_sections} lost, "
               f"{tally.hangs} hangs, {failed_guards} failed guards, {audit['lines']} audit lines ({audit['invalid_lines']} invalid, "
               f"{audit['torn_by_kill']} cut short by a kill, "
-              f"{audit['unclosed_acquires']} acquires never closed, {audit['double_releases']} released twice)")
+              f"{audit['unclosed_acquires']} acquires never closed, {audit['double_releases']} released twice, "
+              f"{audit['releases_without_acquire']} released never acquired)")
         return 1 if bad else 0
     except SetupError as e:
         print(f"soak: {e}", file=sys.stderr)

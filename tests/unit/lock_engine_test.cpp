@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "common/lock_engine.hpp"
 #include "tests/support/scratch_dir.hpp"
@@ -194,6 +195,36 @@ TEST_CASE_FIXTURE(Fixture, "ending what a daemon was asked to end: a line it wro
         if (event.event == "release") ++releases[event.name];
     });
     CHECK(releases == std::map<std::string, int>{{"a", 1}, {"b", 1}, {"c", 2}, {"d", 2}});
+}
+
+TEST_CASE_FIXTURE(Fixture, "a guard that takes over a daemon's grant writes the acquire line the daemon did not, once") {
+    auto e = engine();
+    lokt::AcquireSpec guard = spec("g");
+    guard.handle = "0123456789abcdef0123456789abcdef";
+    auto granted = e.try_acquire(guard);
+    REQUIRE(granted->outcome == Outcome::acquired);
+    // A daemon killed between the lock file and its line: the file, no line.
+    fs::resize_file(dir / "root/audit.log", 0);
+
+    auto adopted = e.try_acquire(guard);  // the guard, on the files, finds its own hold
+    REQUIRE(adopted.ok());
+    CHECK(adopted->outcome == Outcome::acquired);
+    CHECK(adopted->record.lock_id == granted->record.lock_id);
+    std::vector<lokt::AuditEvent> lines;
+    (void)lokt::read_audit(dir / "root/audit.log", {},
+                           [&](std::string_view, const lokt::AuditEvent& event) { lines.push_back(event); });
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].event == "acquire");
+    CHECK(lines[0].lock_id == granted->record.lock_id);
+    const auto extra = nlohmann::json::parse(lines[0].extra_json);
+    CHECK(extra.at("adopted") == true);
+    CHECK(extra.at("fence") == *granted->record.fence);
+
+    // Found again (a second look, or the daemon's line was there): no second line.
+    REQUIRE(e.try_acquire(guard)->outcome == Outcome::acquired);
+    CHECK(events() == std::vector<std::string>{"acquire"});
+    CHECK(e.release("g", granted->record.lock_id).ok());
+    CHECK(events() == std::vector<std::string>{"acquire", "release"});
 }
 
 TEST_CASE_FIXTURE(Fixture, "a release that names the file it wrote: taken at its word only while that file is there unchanged") {
