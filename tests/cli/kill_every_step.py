@@ -226,10 +226,8 @@ class DaemonGrant(Scenario):
         return ["lock", NAME, "--ttl", "1s"]
 
 
-class DaemonGuard(Scenario):
+class DaemonGuard(DaemonGrant):
     title = "loktd: guard -- true"
-    daemon = True
-    op_backend = "auto"
 
     def argv(self):
         return ["guard", NAME, "--", "true"]
