@@ -466,6 +466,7 @@ def contention_window(cfg: Config, repo: Path, label: str, env: dict[str, str], 
     workers = run_workers(cfg, repo, env, n, ["--start-ns", str(start), "--until-ns", str(until)], command,
                           timeout=seconds + 120, stderr_file=errors_file)
     counts = [w["in_window"] for w in workers]
+    succeeded = sum(w["ok"] for w in workers)
     total = sum(counts)
     mean = total / n
     stats = {
@@ -479,8 +480,7 @@ def contention_window(cfg: Config, repo: Path, label: str, env: dict[str, str], 
         "errors": worker_errors(errors_file),
         # CPU of every run (lokt or flock and its `true`), per successful run: with more workers
         # than cores this is what decides the rate, with a fraction of the rate's noise.
-        "cpu_ms_per_section": (sum(w["cpu_us"] for w in workers) / 1000 / sum(w["ok"] for w in workers)
-                               if sum(w["ok"] for w in workers) else None),
+        "cpu_ms_per_section": sum(w["cpu_us"] for w in workers) / 1000 / succeeded if succeeded else None,
     }
     if stats["failed_runs"]:
         cfg.log(f"  {stats['failed_runs']} runs failed: {stats['errors']}")
