@@ -10,7 +10,7 @@
 // the call and nothing changes.
 //
 // What it maps is the hot range the link put first (cmake/hot_text.ld, between
-// lokt_hot_text_begin and _end), about 230 pages, rather than all 4.7 MB of
+// lokt_hot_text_begin and _end), about 250 pages, rather than all 4.7 MB of
 // code (1,160 pages), most of which no command runs: every page table entry
 // made at start is also torn down at exit. A link without the list
 // (lokt_hot_text_end not above _begin) maps the whole code.

@@ -3,11 +3,12 @@
 so that the link puts it first and together.
 
 Why: `lokt` lives a few milliseconds, and a good part of that is the kernel
-mapping the program's code and tearing the mapping down again. The everyday
-commands run about 800 KB of the program's 4.7 MB of code, spread over some 360
-pages among code they never run. Placed together, the same code fits in about
-230 pages, and client/prefault_code.cpp maps just that range at start (the rest
-is mapped by the kernel when, rarely, something in it runs).
+mapping the program's code and tearing the mapping down again. A guard runs
+about 800 KB of the program's 4.7 MB of code, which the link spread over some
+360 pages among code it never runs; the everyday commands together run about
+900 KB. Placed together, that fits in about 250 pages, and
+client/prefault_code.cpp maps just that range at start (the rest is mapped by
+the kernel when, rarely, something in it runs).
 
 How: link `lokt` with a map (the build does: build/client/lokt.map), run the
 commands below under valgrind's callgrind in a scratch repository, once on the
@@ -38,7 +39,12 @@ COMMANDS = [
     ["why", "hot-b"],
     ["unlock", "hot-b"],
     ["guard", "hot-w", "--wait", "--", "true"],  # run while another guard holds hot-w
+    ["hook", "claude-pretooluse"],  # an agent's every edit, checked against another owner's reservation
 ]
+
+# What Claude Code sends the hook before an edit (the fields lokt reads).
+EDIT_PAYLOAD = """{"hook_event_name": "PreToolUse", "tool_name": "Edit", "cwd": "@REPO@",
+ "tool_input": {"file_path": "@REPO@/src/main.c", "old_string": "a", "new_string": "b"}}"""
 
 # Section names that many objects share: these must name their object too.
 SYMBOL_SECTION = re.compile(r"^\.text\.(?:(?:unlikely|startup|hot|exit)\.)?([A-Za-z_][A-Za-z0-9_.$]*)$")
@@ -92,6 +98,9 @@ def run_profiles(lokt, loktd, out_dir):
         for backend, env_extra in (("files", {"LOKT_DAEMON": "off"}),
                                    ("daemon", {"LOKT_DAEMON": "require", "LOKT_SOCKET": socket})):
             env = dict(os.environ, **env_extra)
+            # Another agent's claim, so that the hook has reservations to check.
+            subprocess.run([lokt, "reserve", "docs/**", "--ttl", "5m"], cwd=repo, env=dict(env, LOKT_OWNER="hot-other"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i, args in enumerate(COMMANDS):
                 holder = None
                 if args[:2] == ["guard", "hot-w"]:
@@ -104,7 +113,8 @@ def run_profiles(lokt, loktd, out_dir):
                 out = os.path.join(out_dir, f"{backend}-{i}.callgrind")
                 subprocess.run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
                                 "--compress-strings=no", f"--callgrind-out-file={out}", lokt, *args],
-                               cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               input=EDIT_PAYLOAD.replace("@REPO@", repo) if args[0] == "hook" else "",
+                               cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
                 if not os.path.exists(out):  # `why` of a held name exits 2, as it should: only a missing profile is wrong
                     sys.exit(f"hot_text: no profile of lokt {' '.join(args)}")
                 if holder:
