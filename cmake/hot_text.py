@@ -95,7 +95,10 @@ def run_profiles(lokt, loktd, out_dir):
             if time.monotonic() > deadline or daemon.poll() is not None:
                 sys.exit("hot_text: loktd did not start")
             time.sleep(0.02)
-        for backend, env_extra in (("files", {"LOKT_DAEMON": "off"}),
+        # On the files as lokt is usually run: LOKT_DAEMON unset (auto) and no
+        # daemon answering, so the look for one is part of the profile too.
+        no_daemon = os.path.join(repo, "no-daemon.sock")
+        for backend, env_extra in (("files", {"LOKT_DAEMON": "auto", "LOKT_SOCKET": no_daemon}),
                                    ("daemon", {"LOKT_DAEMON": "require", "LOKT_SOCKET": socket})):
             env = dict(os.environ, **env_extra)
             # Another agent's claim, so that the hook has reservations to check.
