@@ -11,9 +11,14 @@ after a large change, regenerate the list (see cmake/hot_text.py).
 
     hot_text_test.py LINKER_SCRIPT PROGRAM [PROGRAM...]   (each PROGRAM has PROGRAM.map beside it)
 """
+import os
 import re
 import subprocess
 import sys
+
+# The link map is read as the list's writer reads it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cmake"))
+from hot_text import parse_map  # noqa: E402
 
 # Of the list's functions (entries of the form *(.text.SYMBOL)), the share the
 # link must still have found: a few renamed or inlined since the list was
@@ -46,23 +51,6 @@ def symbols_of(program):
     return {parts[2]: int(parts[0], 16) for parts in (line.split() for line in out.splitlines()) if len(parts) == 3}
 
 
-def placed_in_hot_range(map_path):
-    """The input section names the map shows inside .lokt_hot_text."""
-    names = set()
-    inside = False
-    for line in open(map_path, encoding="utf-8", errors="replace"):
-        line = line.rstrip("\n")
-        if line.startswith(".lokt_hot_text"):
-            inside = True
-            continue
-        if inside and line and not line.startswith(" "):
-            break
-        m = re.match(r"^ (\.text\S*)", line)
-        if inside and m:
-            names.add(m.group(1))
-    return names
-
-
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -87,7 +75,8 @@ def main():
         share = hot_size / (hot_size + text_size)
         check(share <= MAX_SHARE_OF_CODE, f"{program}: the hot range is {share:.0%} of the code")
 
-        placed = placed_in_hot_range(program + ".map")
+        placed = {name for address, _, name, _ in parse_map(program + ".map")
+                  if hot_address <= address < hot_address + hot_size}
         found = sum(1 for name in listed if name in placed)
         share_found = found / len(listed) if listed else 0
         check(share_found >= MIN_FOUND,
